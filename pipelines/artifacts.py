@@ -1,0 +1,82 @@
+"""Audit artifacts of every run: ``artifacts/<run-id>/`` with the manifest and the reports."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines import __version__, atomic
+from pipelines.errors import ToolError
+from pipelines.plan import Plan
+from pipelines.process import run_tool
+from pipelines.runners.base import RunResult
+
+ARTIFACTS_DIR = "artifacts"
+# Report produced by a run -> its name among the artifacts.
+COLLECTED = {
+    "reports/test/junit.xml": "test-results.xml",
+    "reports/test/coverage.xml": "coverage.xml",
+    "reports/gate/decision.json": "gate-decision.json",
+}
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """Who and what a run was: its id, time, commit and environment."""
+
+    run_id: str
+    started: datetime
+    commit: str
+
+    @classmethod
+    def new(
+        cls, project: Path, environ: Mapping[str, str], now: datetime | None = None
+    ) -> RunIdentity:
+        """Give a run a sortable, unique id and find the commit it tested."""
+        started = now or datetime.now(UTC)
+        run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+        return cls(run_id, started, find_commit(project, environ))
+
+
+def find_commit(project: Path, environ: Mapping[str, str]) -> str:
+    """The commit under test: CI variables first, then git, else 'unknown'."""
+    for name in ("GITHUB_SHA", "CI_COMMIT_SHA", "PIPELINES_COMMIT"):
+        if environ.get(name):
+            return environ[name]
+    try:
+        done = run_tool(["git", "rev-parse", "HEAD"], cwd=project, timeout=10)
+    except ToolError:  # git missing or hung: the run is still recorded
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
+def write_run_artifacts(
+    project: Path, identity: RunIdentity, plan: Plan, result: RunResult
+) -> Path:
+    """Write the manifest and copy the run's reports; every file is written atomically."""
+    target = project / ARTIFACTS_DIR / identity.run_id
+    collected: dict[str, str] = {}
+    for source, name in COLLECTED.items():
+        path = project / source
+        if path.is_file():
+            atomic.copy_file(path, target / name)
+            collected[name] = source
+    manifest: dict[str, Any] = {
+        "run_id": identity.run_id,
+        "version": __version__,
+        "pipeline": plan.pipeline,
+        "env": plan.env,
+        "commit": identity.commit,
+        "timestamp": identity.started.isoformat(),
+        "runner": result.runner,
+        "status": "passed" if result.ok else "failed",
+        "duration_seconds": round(result.duration, 3),
+        "stages": [stage.to_dict() for stage in result.stages],
+        "artifacts": collected,
+    }
+    atomic.write_json(target / "run-manifest.json", manifest)
+    return target

@@ -1,0 +1,101 @@
+"""The command line: the only place that prints and exits (one error boundary)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from pipelines import __version__
+from pipelines.cli import commands
+from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, PipelineError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-C",
+        "--project",
+        default=".",
+        metavar="DIR",
+        help="the project directory (default: the current one)",
+    )
+    common.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="pipeline file (default: DIR/pipeline.yaml; defaults if missing)",
+    )
+    with_env = argparse.ArgumentParser(add_help=False)
+    with_env.add_argument("--env", default="ci", help="environment (default: ci)")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    parser = argparse.ArgumentParser(prog="pipelines", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("validate", parents=[common], help="check pipeline.yaml")
+    sub.add_parser("plan", parents=[common, with_env, as_json], help="print the plan")
+
+    run = sub.add_parser("run", parents=[common, with_env, as_json], help="run the pipeline")
+    run.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages")
+    run.add_argument("--runner", default="local", help="where stages run (default: local)")
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failed stage")
+
+    stage = sub.add_parser("stage", parents=[common, with_env], help="run one stage's work here")
+    stage.add_argument("name", help="lint, security, test or gate")
+
+    gate = sub.add_parser(
+        "gate",
+        parents=[common, with_env, as_json],
+        help="decide from the reports whether a deploy may proceed",
+    )
+    gate.add_argument(
+        "--junit",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="JUnit XML report (repeatable; default: reports/test/junit.xml)",
+    )
+    gate.add_argument("--coverage", default=None, metavar="PATH", help="Cobertura XML report")
+    gate.add_argument(
+        "--reportlog",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="pytest-reportlog file, to see reruns (repeatable)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run the command, and map every outcome to an exit code."""
+    out = Console()
+    err = Console(stderr=True)
+    args = build_parser().parse_args(argv)
+    try:
+        return commands.dispatch(args, out)
+    except PipelineError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception:  # the boundary: anything unexpected is recorded, never hidden
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="pipelines-crash-", suffix=".txt", delete=False
+        ) as handle:
+            traceback.print_exc(file=handle)
+        err.print(
+            f"[bold red]internal error[/] ({sys.exc_info()[1]!r}); details in {handle.name}",
+            highlight=False,
+        )
+        return EXIT_INTERNAL

@@ -1,0 +1,119 @@
+"""Terminal rendering: the live stage table, summaries and gate decisions (rich)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from pipelines.runners.base import FINISHED, RunResult, RunStatus
+
+STYLE = {
+    RunStatus.PENDING: "dim",
+    RunStatus.RUNNING: "cyan",
+    RunStatus.PASSED: "green",
+    RunStatus.FAILED: "bold red",
+    RunStatus.SKIPPED: "yellow",
+    RunStatus.CANCELLED: "yellow",
+}
+VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "dim"}
+
+
+class LiveStages:
+    """One line per stage with its state and elapsed time; plain lines outside a terminal."""
+
+    def __init__(self, console: Console, stages: list[str]) -> None:
+        self.console = console
+        self.state = dict.fromkeys(stages, RunStatus.PENDING)
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+        self.live: Live | None = None
+
+    def __enter__(self) -> LiveStages:
+        if self.console.is_terminal:
+            self.live = Live(self, console=self.console, refresh_per_second=8, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self.live is not None:
+            self.live.__exit__(kind, error, trace)
+
+    def on_event(self, name: str, status: RunStatus) -> None:
+        """Record a state change (called by the runner)."""
+        now = time.monotonic()
+        if status is RunStatus.RUNNING:
+            self.started[name] = now
+        elif status in FINISHED:
+            self.ended[name] = now
+        self.state[name] = status
+        if self.live is None:
+            elapsed = self._elapsed(name)
+            suffix = f" ({elapsed})" if status in FINISHED and elapsed else ""
+            self.console.print(f"{name}: {status.value}{suffix}", highlight=False)
+
+    def _elapsed(self, name: str) -> str:
+        if name not in self.started:
+            return ""
+        return f"{self.ended.get(name, time.monotonic()) - self.started[name]:.1f}s"
+
+    def __rich__(self) -> Table:
+        table = Table(show_header=False, box=None, pad_edge=False)
+        for name, status in self.state.items():
+            marker = "⠿" if status is RunStatus.RUNNING else "•"
+            table.add_row(
+                f"[{STYLE[status]}]{marker}[/]",
+                name,
+                f"[{STYLE[status]}]{status.value}[/]",
+                self._elapsed(name),
+            )
+        return table
+
+
+def run_summary(result: RunResult) -> Table:
+    """The final table of a run."""
+    table = Table(title=f"pipeline run ({result.runner}, {result.duration:.1f}s)")
+    for column in ("stage", "status", "time", "details"):
+        table.add_column(column)
+    for stage in result.stages:
+        detail = stage.reason or (stage.log if stage.status is RunStatus.FAILED else "")
+        table.add_row(
+            stage.name,
+            f"[{STYLE[stage.status]}]{stage.status.value}[/]",
+            f"{stage.duration:.1f}s",
+            detail,
+        )
+    return table
+
+
+def decision_table(decision: Mapping[str, Any]) -> Table:
+    """The gate's rules as a table."""
+    table = Table(title=f"gate ({decision['env']}): {decision['status']}")
+    for column in ("rule", "measured", "threshold", "verdict", "detail"):
+        table.add_column(column)
+    for rule in decision["rules"]:
+        verdict = rule["verdict"]
+        table.add_row(
+            rule["name"],
+            _fmt(rule["measured"]),
+            f"{rule['comparison']} {_fmt(rule['threshold'])}",
+            f"[{VERDICT_STYLE[verdict]}]{verdict}[/]",
+            rule["detail"],
+        )
+    return table
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "-" if value is None else str(value)

@@ -1,0 +1,229 @@
+"""The deployment gate's rules: pure functions from measured evidence and thresholds to a decision.
+
+No file is read here; `stages.gate` gathers the evidence from the reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pipelines.config import GateThresholds
+from pipelines.reports.coverage import Coverage
+from pipelines.reports.junit import TestSummary
+
+
+class Verdict(StrEnum):
+    """How one rule judged its measurement."""
+
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    FAIL = "fail"
+    WARN = "warn"  # allowed by policy, but worth a look
+    INFO = "info"  # measured, no threshold configured
+
+
+class GateStatus(StrEnum):
+    """Whether a deploy may proceed."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule: what was measured, against which threshold, and the verdict."""
+
+    name: str
+    measured: float | int | str | None
+    threshold: float | int | str | None
+    comparison: str
+    verdict: Verdict
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for decision.json."""
+        return {
+            "name": self.name,
+            "measured": self.measured,
+            "threshold": self.threshold,
+            "comparison": self.comparison,
+            "verdict": self.verdict.value,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the gate judges, already read from the reports."""
+
+    tests: TestSummary | None = None
+    coverage: Coverage | None = None
+    findings: Mapping[str, int] | None = None  # count by severity; None = not scanned
+    security_expected: bool = True
+    unchecked_scanners: Mapping[str, str] = field(default_factory=dict)  # scanner -> reason
+    problems: tuple[str, ...] = ()  # unreadable or missing reports, one line each
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The gate's outcome with every rule that led to it."""
+
+    env: str
+    status: GateStatus
+    rules: tuple[RuleResult, ...]
+    evidence: Evidence
+
+    @property
+    def reasons(self) -> list[str]:
+        """One line per failing rule, for terminals and CI logs."""
+        return [_reason(rule) for rule in self.rules if rule.verdict is Verdict.FAIL]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise as decision.json."""
+        evidence = self.evidence
+        return {
+            "env": self.env,
+            "status": self.status.value,
+            "reasons": self.reasons,
+            "rules": [rule.to_dict() for rule in self.rules],
+            "tests": evidence.tests.to_dict() if evidence.tests else None,
+            "coverage": evidence.coverage.to_dict() if evidence.coverage else None,
+            "findings": dict(evidence.findings) if evidence.findings is not None else None,
+            "unchecked_scanners": dict(evidence.unchecked_scanners),
+            "problems": list(evidence.problems),
+        }
+
+
+def _reason(rule: RuleResult) -> str:
+    if rule.detail:
+        return f"{rule.name}: {rule.detail}"
+    measured, threshold = _fmt(rule.measured), _fmt(rule.threshold)
+    return f"{rule.name}: measured {measured}, required {rule.comparison} {threshold}"
+
+
+def _fmt(value: float | int | str | None) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "none" if value is None else str(value)
+
+
+def _compare(
+    name: str, measured: float | int, threshold: float | int | None, comparison: str
+) -> RuleResult:
+    if threshold is None:
+        return RuleResult(name, measured, None, comparison, Verdict.INFO, "no threshold configured")
+    ok = measured >= threshold if comparison == ">=" else measured <= threshold
+    return RuleResult(name, measured, threshold, comparison, Verdict.PASS if ok else Verdict.FAIL)
+
+
+def evaluate(env: str, evidence: Evidence, thresholds: GateThresholds) -> GateDecision:
+    """Apply every rule of ``thresholds`` to ``evidence``."""
+    rules = [
+        _reports_rule(evidence),
+        *_test_rules(evidence.tests, thresholds),
+        _coverage_rule(evidence.coverage, thresholds),
+        *_security_rules(evidence, thresholds),
+    ]
+    failed = any(rule.verdict is Verdict.FAIL for rule in rules)
+    status = GateStatus.CLOSED if failed else GateStatus.OPEN
+    return GateDecision(env, status, tuple(rules), evidence)
+
+
+def _reports_rule(evidence: Evidence) -> RuleResult:
+    count = len(evidence.problems)
+    if count:
+        return RuleResult(
+            "reports_readable", count, 0, "<=", Verdict.FAIL, "; ".join(evidence.problems)
+        )
+    return RuleResult("reports_readable", 0, 0, "<=", Verdict.PASS)
+
+
+def _test_rules(tests: TestSummary | None, thresholds: GateThresholds) -> list[RuleResult]:
+    if tests is None:
+        return [RuleResult("tests_executed", 0, 1, ">=", Verdict.FAIL, "no test report was read")]
+    executed = RuleResult("tests_executed", tests.executed, 1, ">=", Verdict.PASS)
+    if tests.executed == 0:
+        # Zero executed tests is not a 100% pass rate: nothing was verified.
+        executed = RuleResult(
+            "tests_executed", 0, 1, ">=", Verdict.FAIL, "no test was executed (all skipped?)"
+        )
+        rate = RuleResult(
+            "pass_rate",
+            None,
+            thresholds.min_pass_rate,
+            ">=",
+            Verdict.FAIL,
+            "no pass rate without executed tests",
+        )
+    else:
+        rate = _compare(
+            "pass_rate", round(tests.pass_rate or 0.0, 4), thresholds.min_pass_rate, ">="
+        )
+    flaky = _compare("flaky_tests", tests.flaky, thresholds.max_flaky, "<=")
+    return [executed, rate, flaky]
+
+
+def _coverage_rule(coverage: Coverage | None, thresholds: GateThresholds) -> RuleResult:
+    name = f"{thresholds.coverage_metric}_coverage"
+    if coverage is None:
+        if thresholds.min_coverage is None:
+            return RuleResult(name, None, None, ">=", Verdict.INFO, "no coverage report")
+        return RuleResult(
+            name, None, thresholds.min_coverage, ">=", Verdict.FAIL, "no coverage report was read"
+        )
+    percent = coverage.percent(thresholds.coverage_metric)
+    if percent is None:
+        verdict = Verdict.INFO if thresholds.min_coverage is None else Verdict.FAIL
+        return RuleResult(
+            name,
+            None,
+            thresholds.min_coverage,
+            ">=",
+            verdict,
+            f"the report has no measurable {thresholds.coverage_metric}s",
+        )
+    return _compare(name, round(percent, 4), thresholds.min_coverage, ">=")
+
+
+def _security_rules(evidence: Evidence, thresholds: GateThresholds) -> list[RuleResult]:
+    if not evidence.security_expected:
+        return [
+            RuleResult(
+                "security_scanned",
+                "disabled",
+                None,
+                "==",
+                Verdict.INFO,
+                "the security stage is disabled",
+            )
+        ]
+    if evidence.findings is None:
+        return [
+            RuleResult(
+                "security_scanned", "no", "yes", "==", Verdict.FAIL, "no security report was read"
+            )
+        ]
+    rules = [
+        _compare(f"{severity}_findings", evidence.findings.get(severity, 0), limit, "<=")
+        for severity, limit in sorted(thresholds.max_findings.items(), key=_severity_order)
+    ]
+    unchecked = len(evidence.unchecked_scanners)
+    detail = "; ".join(f"{k}: {v}" for k, v in sorted(evidence.unchecked_scanners.items()))
+    if unchecked == 0:
+        rules.append(RuleResult("scanners_checked", 0, 0, "<=", Verdict.PASS))
+    else:
+        # A scanner that could not run is never a pass; policy decides if it blocks.
+        verdict = Verdict.WARN if thresholds.allow_unchecked_scanners else Verdict.FAIL
+        rules.append(
+            RuleResult("scanners_checked", unchecked, 0, "<=", verdict, f"not checked: {detail}")
+        )
+    return rules
+
+
+_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def _severity_order(item: tuple[str, int]) -> int:
+    return _ORDER.get(item[0], 9)

@@ -1,0 +1,171 @@
+"""The runner Protocol, the outcome of a run, and the DAG scheduling every runner shares."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+
+from pipelines.plan import Plan, PlannedStage
+
+
+class RunStatus(StrEnum):
+    """Where a stage is in a run."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a stage it needs did not pass
+    CANCELLED = "cancelled"  # stopped by --fail-fast
+
+
+FINISHED = frozenset({RunStatus.PASSED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED})
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """How one stage of the plan went."""
+
+    name: str
+    status: RunStatus
+    duration: float = 0.0
+    exit_code: int | None = None
+    log: str = ""
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for the run manifest."""
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "duration_seconds": round(self.duration, 3),
+            "exit_code": self.exit_code,
+            "log": self.log,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Every stage's outcome, in plan order."""
+
+    runner: str
+    stages: tuple[StageRun, ...]
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every stage passed."""
+        return all(stage.status is RunStatus.PASSED for stage in self.stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for ``--json`` and the run manifest."""
+        return {
+            "runner": self.runner,
+            "status": "passed" if self.ok else "failed",
+            "duration_seconds": round(self.duration, 3),
+            "stages": [stage.to_dict() for stage in self.stages],
+        }
+
+
+OnEvent = Callable[[str, RunStatus], None]
+
+
+class Runner(Protocol):
+    """Executes every stage of a plan somewhere: the host, Docker containers, ..."""
+
+    name: str
+
+    def __init__(self, project: Path) -> None:
+        """A runner works on one project directory."""
+
+    def run(
+        self, plan: Plan, *, fail_fast: bool = False, on_event: OnEvent | None = None
+    ) -> RunResult:
+        """Run the plan's DAG and return every stage's outcome."""
+        ...
+
+
+ExecuteStage = Callable[[PlannedStage, Path], Awaitable[tuple[int, str]]]
+
+
+def ignore_event(_name: str, _status: RunStatus) -> None:
+    """An OnEvent that does nothing."""
+    return
+
+
+@dataclass
+class Scheduler:
+    """Runs stages in DAG order, independent ones in parallel, with --fail-fast cancellation.
+
+    ``execute`` runs one stage's commands and returns (exit code, reason); it is what differs
+    between runners.
+    """
+
+    plan: Plan
+    logs: Path
+    execute: ExecuteStage
+    fail_fast: bool = False
+    on_event: OnEvent = ignore_event
+    max_parallel: int = 8
+    results: dict[str, StageRun] = field(default_factory=dict)
+
+    def run(self) -> tuple[StageRun, ...]:
+        """Run the whole plan; blocks until every stage has finished."""
+        anyio.run(self._run_all)
+        return tuple(
+            self.results.get(stage.name, StageRun(stage.name, RunStatus.CANCELLED))
+            for stage in self.plan.stages
+        )
+
+    async def _run_all(self) -> None:
+        finished = {stage.name: anyio.Event() for stage in self.plan.stages}
+        limiter = anyio.CapacityLimiter(self.max_parallel)
+        async with anyio.create_task_group() as group:
+            for stage in self.plan.stages:
+                group.start_soon(self._stage, stage, finished, limiter, group.cancel_scope)
+
+    async def _stage(
+        self,
+        stage: PlannedStage,
+        finished: Mapping[str, anyio.Event],
+        limiter: anyio.CapacityLimiter,
+        scope: anyio.CancelScope,
+    ) -> None:
+        try:
+            for need in stage.needs:
+                await finished[need].wait()
+            blocked = [n for n in stage.needs if self.results[n].status is not RunStatus.PASSED]
+            if blocked and stage.run_if != "always":
+                self._finish(
+                    StageRun(stage.name, RunStatus.SKIPPED, reason=f"needs {', '.join(blocked)}")
+                )
+                return
+            async with limiter:
+                self.on_event(stage.name, RunStatus.RUNNING)
+                started = time.monotonic()
+                log = self.logs / stage.name / "log.txt"
+                exit_code, reason = await self.execute(stage, log)
+                status = RunStatus.PASSED if exit_code == 0 else RunStatus.FAILED
+                self._finish(
+                    StageRun(
+                        stage.name, status, time.monotonic() - started, exit_code, str(log), reason
+                    )
+                )
+            if status is RunStatus.FAILED and self.fail_fast:
+                scope.cancel()
+        finally:
+            if stage.name not in self.results:
+                reason = "fail-fast" if scope.cancel_called else "interrupted"
+                self._finish(StageRun(stage.name, RunStatus.CANCELLED, reason=reason))
+            finished[stage.name].set()
+
+    def _finish(self, run: StageRun) -> None:
+        self.results[run.name] = run
+        self.on_event(run.name, run.status)

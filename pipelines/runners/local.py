@@ -1,0 +1,87 @@
+"""The local runner: each stage's commands run as subprocesses on the host."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import anyio
+
+from pipelines.plan import Plan, PlannedStage
+from pipelines.process import tool_path
+from pipelines.runners.base import OnEvent, RunResult, Scheduler, ignore_event
+
+
+def host_command(argv: tuple[str, ...], path: str) -> list[str]:
+    """Resolve ``pipelines`` to this interpreter when its console script is not installed."""
+    if argv[0] == "pipelines" and shutil.which("pipelines", path=path) is None:
+        return [sys.executable, "-m", "pipelines", *argv[1:]]
+    return list(argv)
+
+
+class LocalRunner:
+    """Runs stages on the host, in DAG order, independent stages in parallel."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        project: Path,
+        *,
+        environ: Mapping[str, str] | None = None,
+        max_parallel: int | None = None,
+    ) -> None:
+        self.project = project
+        self.environ = dict(os.environ if environ is None else environ)
+        # Tools installed next to this interpreter (a virtualenv) come first on PATH.
+        self.environ["PATH"] = tool_path(self.environ.get("PATH", os.defpath))
+        # Stages mostly wait on tools and I/O, so run a few more than there are cores.
+        self.max_parallel = max_parallel or 2 * (os.cpu_count() or 2)
+
+    def run(
+        self, plan: Plan, *, fail_fast: bool = False, on_event: OnEvent | None = None
+    ) -> RunResult:
+        """Run the plan on the host."""
+        started = time.monotonic()
+        scheduler = Scheduler(
+            plan,
+            self.project / "reports",
+            self._execute,
+            fail_fast=fail_fast,
+            on_event=on_event or ignore_event,
+            max_parallel=self.max_parallel,
+        )
+        stages = scheduler.run()
+        return RunResult(self.name, stages, time.monotonic() - started)
+
+    async def _execute(self, stage: PlannedStage, log: Path) -> tuple[int, str]:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        # A stage's previous outputs must not pass for this run's (the gate would read them).
+        for output in stage.outputs:
+            (self.project / output).unlink(missing_ok=True)
+        env = {**self.environ, **stage.env}
+        with log.open("wb") as handle:
+            for argv in stage.run:
+                command = host_command(argv, env["PATH"])
+                try:
+                    done = await anyio.run_process(
+                        command,
+                        stdout=handle,
+                        stderr=subprocess.STDOUT,
+                        cwd=self.project,
+                        env=env,
+                        check=False,
+                    )
+                except FileNotFoundError:
+                    return 127, f"{command[0]}: not found on PATH"
+                if done.returncode != 0:
+                    return (
+                        done.returncode,
+                        f"exit code {done.returncode}, see {log.relative_to(self.project)}",
+                    )
+        return 0, ""

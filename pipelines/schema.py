@@ -1,0 +1,262 @@
+"""A small declarative schema for YAML config: strict keys, typed values, teaching errors.
+
+Every error names the file, the dotted key path and the line, and for an unknown key suggests
+the nearest valid one. Validation returns plain Python values; `config` turns them into
+dataclasses.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from pipelines.errors import ConfigError
+
+KeyPath = tuple[str | int, ...]
+
+
+def dotted(path: KeyPath) -> str:
+    """Render a key path as ``stages.test.command[0]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where values come from: the file name and the line of every key path."""
+
+    file: str
+    lines: Mapping[KeyPath, int] = field(default_factory=dict)
+
+    def error(self, path: KeyPath, message: str, hint: str = "") -> ConfigError:
+        """Build a ConfigError that points at ``path`` (or its nearest known parent)."""
+        line = None
+        probe = path
+        while probe:
+            if probe in self.lines:
+                line = self.lines[probe]
+                break
+            probe = probe[:-1]
+        where = f"{self.file}:{line}" if line is not None else self.file
+        return ConfigError(f"{where}: {dotted(path)}: {message}", hint=hint)
+
+
+class Spec:
+    """A validator for one value."""
+
+    description = "a value"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> Any:
+        """Return the validated value or raise ConfigError."""
+        raise NotImplementedError
+
+    def _wrong(self, value: Any, path: KeyPath, source: Source) -> ConfigError:
+        return source.error(path, f"expected {self.description}, got {_show(value)}")
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{value!r} ({type(value).__name__})"
+
+
+class Text(Spec):
+    """A non-empty string, optionally matching a pattern."""
+
+    def __init__(self, pattern: str | None = None, description: str = "a non-empty string") -> None:
+        self.pattern = re.compile(pattern) if pattern else None
+        self.description = description
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> str:
+        if not isinstance(value, str) or not value:
+            raise self._wrong(value, path, source)
+        if self.pattern and not self.pattern.fullmatch(value):
+            raise self._wrong(value, path, source)
+        return value
+
+
+class Scalar(Spec):
+    """A string, number or boolean, kept as text (environment variable values)."""
+
+    description = "a string, number or boolean"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str | int | float):
+            return str(value)
+        raise self._wrong(value, path, source)
+
+
+class Boolean(Spec):
+    """true or false."""
+
+    description = "true or false"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> bool:
+        if not isinstance(value, bool):
+            raise self._wrong(value, path, source)
+        return value
+
+
+class Number(Spec):
+    """A number within bounds; ``integer`` forbids fractions."""
+
+    def __init__(self, low: float, high: float | None = None, *, integer: bool = False) -> None:
+        self.low, self.high, self.integer = low, high, integer
+        kind = "an integer" if integer else "a number"
+        upper = f" to {high:g}" if high is not None else " or more"
+        self.description = f"{kind} from {low:g}{upper}"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> float | int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._wrong(value, path, source)
+        if self.integer and not isinstance(value, int):
+            raise self._wrong(value, path, source)
+        if value < self.low or (self.high is not None and value > self.high):
+            raise self._wrong(value, path, source)
+        return value
+
+
+class Optional(Spec):
+    """Either null or what ``inner`` accepts."""
+
+    def __init__(self, inner: Spec) -> None:
+        self.inner = inner
+        self.description = f"{inner.description}, or null"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> Any:
+        return None if value is None else self.inner.check(value, path, source)
+
+
+class Choice(Spec):
+    """One of a fixed set of strings."""
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+        self.description = "one of " + ", ".join(repr(c) for c in choices)
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> str:
+        if value not in self.choices:
+            hint = _suggest(value, self.choices)
+            raise source.error(path, f"expected {self.description}, got {_show(value)}", hint)
+        return str(value)
+
+
+class ListOf(Spec):
+    """A list whose items all match ``item``."""
+
+    def __init__(self, item: Spec, *, min_items: int = 0, unique: bool = False) -> None:
+        self.item, self.min_items, self.unique = item, min_items, unique
+        self.description = f"a list of {item.description}"
+        if min_items:
+            self.description = f"a list of at least {min_items} of {item.description}"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> tuple[Any, ...]:
+        if not isinstance(value, list) or len(value) < self.min_items:
+            raise self._wrong(value, path, source)
+        items = tuple(self.item.check(v, (*path, i), source) for i, v in enumerate(value))
+        if self.unique and len(set(items)) != len(items):
+            raise source.error(path, "lists the same entry twice")
+        return items
+
+
+class MapOf(Spec):
+    """A mapping with free keys (matching ``key``) and values matching ``value``."""
+
+    def __init__(self, key: Text, value: Spec) -> None:
+        self.key, self.value = key, value
+        self.description = f"a mapping of {key.description} to {value.description}"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self._wrong(value, path, source)
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise source.error((*path, str(key)), f"keys must be strings, got {_show(key)}")
+            self.key.check(key, (*path, key), source)
+            result[key] = self.value.check(item, (*path, key), source)
+        return result
+
+
+class Struct(Spec):
+    """A mapping with a fixed set of keys; unknown keys are errors with a suggestion."""
+
+    description = "a mapping"
+
+    def __init__(self, fields: Mapping[str, Spec], required: Sequence[str] = ()) -> None:
+        self.fields, self.required = fields, tuple(required)
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise self._wrong(value, path, source)
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            if key not in self.fields:
+                hint = _suggest(key, self.fields)
+                raise source.error((*path, str(key)), "unknown key", hint)
+            result[key] = self.fields[key].check(item, (*path, key), source)
+        for key in self.required:
+            if key not in result:
+                raise source.error(path, f"missing required key {key!r}")
+        return result
+
+
+def _suggest(value: Any, valid: Sequence[str] | Mapping[str, Any]) -> str:
+    names = sorted(valid)
+    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+    listing = "valid: " + ", ".join(names)
+    return f"did you mean {close[0]!r}? ({listing})" if close else listing
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
+    """Parse YAML safely and record the line of every key path; duplicate keys are errors."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark is not None else file
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}", hint="fix the syntax") from exc
+    lines: dict[KeyPath, int] = {}
+    if node is not None:
+        _record_lines(node, (), lines, file)
+    return data, Source(file, lines)
+
+
+def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise ConfigError(
+                    f"{file}:{line}: {dotted((*path, key))}: duplicate key",
+                    hint="keep one of the two entries",
+                )
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _record_lines(value_node, (*path, key), lines, file)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, (*path, index), lines, file)

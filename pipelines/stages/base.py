@@ -1,0 +1,89 @@
+"""What every stage receives and returns."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pipelines import atomic
+from pipelines.config import Environment, PipelineConfig
+from pipelines.reports.findings import Finding
+
+REPORTS_DIR = "reports"
+
+
+class StageStatus(StrEnum):
+    """A stage's verdict on its own work."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_CHECKED = "not-checked"  # the tool could not run; never counted as a pass
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """The project a stage works on and the settings it runs with."""
+
+    project: Path
+    config: PipelineConfig
+    env: str
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def environment(self) -> Environment:
+        """The selected environment's settings."""
+        return self.config.environment(self.env)
+
+    def reports(self, stage: str) -> Path:
+        """``reports/<stage>/`` inside the project, created on demand."""
+        path = self.project / REPORTS_DIR / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """The outcome of one stage, written as ``reports/<stage>/result.json``."""
+
+    stage: str
+    status: StageStatus
+    summary: str
+    findings: Sequence[Finding] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 unless the stage failed."""
+        return 1 if self.status is StageStatus.FAILED else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for result.json."""
+        return {
+            "stage": self.stage,
+            "status": self.status.value,
+            "summary": self.summary,
+            "findings": [f.to_dict() for f in self.findings],
+            "details": dict(self.details),
+        }
+
+    def write(self, context: StageContext) -> Path:
+        """Write result.json atomically and return its path."""
+        path = context.reports(self.stage) / "result.json"
+        atomic.write_json(path, self.to_dict())
+        return path
+
+
+def relative(path: str, project: Path) -> str:
+    """Show a tool's file path relative to the project when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(project.resolve()))
+    except ValueError:
+        return path
+
+
+# Containers mount the source read-only, so tools must keep caches out of the tree.
+READ_ONLY_SAFE_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}

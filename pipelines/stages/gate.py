@@ -1,0 +1,123 @@
+"""The gate stage: read the reports, apply the environment's thresholds, write decision.json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipelines import atomic
+from pipelines.errors import ReportError, UsageError
+from pipelines.gate_rules import Evidence, GateDecision, GateStatus, evaluate
+from pipelines.reports.coverage import Coverage, read_coverage
+from pipelines.reports.junit import TestSummary, identity_hash, read_junit
+from pipelines.reports.reportlog import junit_identities, read_reportlog
+from pipelines.stages.base import REPORTS_DIR, StageContext, StageResult, StageStatus
+
+DEFAULT_JUNIT = "reports/test/junit.xml"
+DEFAULT_REPORTLOG = "reports/test/report-log.jsonl"
+DEFAULT_COVERAGE = "reports/test/coverage.xml"
+DEFAULT_SECURITY = "reports/security/result.json"
+
+
+def decide(
+    context: StageContext,
+    *,
+    junit: Sequence[Path] = (),
+    coverage: Path | None = None,
+    reportlog: Sequence[Path] = (),
+) -> GateDecision:
+    """Gather evidence and decide. Explicit paths must exist; default ones may be missing."""
+    explicit = bool(junit)
+    for path in [*junit, *([coverage] if coverage else []), *reportlog]:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such report file", hint="check the path")
+    project = context.project
+    junit_paths = list(junit) or [project / DEFAULT_JUNIT]
+    reportlog_paths = list(reportlog) or ([] if explicit else [project / DEFAULT_REPORTLOG])
+    coverage_path = coverage or (None if explicit else project / DEFAULT_COVERAGE)
+    problems: list[str] = []
+    tests = _read_tests(junit_paths, reportlog_paths, problems)
+    cov = _read_coverage(coverage_path, problems)
+    findings, unchecked = _read_security(context, problems)
+    evidence = Evidence(
+        tests=tests,
+        coverage=cov,
+        findings=findings,
+        security_expected=context.config.security.enabled,
+        unchecked_scanners=unchecked,
+        problems=tuple(problems),
+    )
+    return evaluate(context.env, evidence, context.environment.gate)
+
+
+def _read_tests(
+    junit: Sequence[Path], reportlogs: Sequence[Path], problems: list[str]
+) -> TestSummary | None:
+    missing = [p for p in junit if not p.is_file()]
+    if missing:
+        problems.extend(f"{p}: missing (did the test stage run?)" for p in missing)
+        return None
+    flaky_ids: set[int] = set()
+    for path in reportlogs:
+        if not path.is_file():
+            continue
+        try:
+            reruns = read_reportlog(path)
+        except ReportError as exc:
+            problems.append(exc.message)
+            continue
+        for nodeid in reruns.rerun_then_passed:
+            flaky_ids.update(identity_hash(*ident) for ident in junit_identities(nodeid))
+    try:
+        return read_junit(junit, flaky_ids=flaky_ids)
+    except ReportError as exc:
+        problems.append(exc.message)
+        return None
+
+
+def _read_coverage(path: Path | None, problems: list[str]) -> Coverage | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return read_coverage(path)
+    except ReportError as exc:
+        problems.append(exc.message)
+        return None
+
+
+def _read_security(
+    context: StageContext, problems: list[str]
+) -> tuple[dict[str, int] | None, dict[str, str]]:
+    if not context.config.security.enabled:
+        return None, {}
+    path = context.project / DEFAULT_SECURITY
+    if not path.is_file():
+        return None, {}
+    try:
+        data = json.loads(path.read_bytes())
+        details = data["details"]
+        by_severity = {str(k): int(v) for k, v in details.get("by_severity", {}).items()}
+        unchecked = {str(k): str(v) for k, v in details.get("unchecked", {}).items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        problems.append(f"{path}: not a security result written by this tool ({exc})")
+        return None, {}
+    return by_severity, unchecked
+
+
+def write_decision(context: StageContext, decision: GateDecision) -> Path:
+    """Write reports/gate/decision.json atomically."""
+    path = context.project / REPORTS_DIR / "gate" / "decision.json"
+    atomic.write_json(path, decision.to_dict())
+    return path
+
+
+def run(context: StageContext) -> StageResult:
+    """Decide from the default report paths and record the decision."""
+    decision = decide(context)
+    write_decision(context, decision)
+    status = StageStatus.PASSED if decision.status is GateStatus.OPEN else StageStatus.FAILED
+    summary = f"gate {decision.status.value}"
+    if decision.reasons:
+        summary += ": " + "; ".join(decision.reasons)
+    return StageResult("gate", status, summary, (), {"decision": decision.to_dict()})
