@@ -89,6 +89,8 @@ class SecuritySettings:
 class TestSettings:
     """How the test suite runs: the pytest command, reruns and coverage source."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     enabled: bool = True
     command: tuple[str, ...] = ("python", "-m", "pytest")
     reruns: int = 0

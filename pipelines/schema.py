@@ -38,12 +38,10 @@ class Source:
     def error(self, path: KeyPath, message: str, hint: str = "") -> ConfigError:
         """Build a ConfigError that points at ``path`` (or its nearest known parent)."""
         line = None
-        probe = path
-        while probe:
-            if probe in self.lines:
-                line = self.lines[probe]
+        for depth in range(len(path), -1, -1):
+            if path[:depth] in self.lines:
+                line = self.lines[path[:depth]]
                 break
-            probe = probe[:-1]
         where = f"{self.file}:{line}" if line is not None else self.file
         return ConfigError(f"{where}: {dotted(path)}: {message}", hint=hint)
 

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, and map every outcome to an exit code."""
     out = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     args = build_parser().parse_args(argv)
     try:
         return commands.dispatch(args, out)

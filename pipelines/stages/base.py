@@ -79,8 +79,12 @@ class StageResult:
 
 def relative(path: str, project: Path) -> str:
     """Show a tool's file path relative to the project when it lies inside it."""
+    if not path:
+        return path
+    # Tools report paths relative to the directory they ran in: the project.
+    absolute = (project / path).resolve()
     try:
-        return str(Path(path).resolve().relative_to(project.resolve()))
+        return str(absolute.relative_to(project.resolve()))
     except ValueError:
         return path
 

@@ -1,0 +1,1 @@
+"""Report readers and writers. Readers depend on nothing else in the package."""

@@ -1,0 +1,81 @@
+"""Cobertura coverage reading: counts from the root element, never the rounded rates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from pipelines.errors import ReportError
+from pipelines.reports.safexml import check_prolog, safe_iterparse
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Covered and valid lines and branches of one Cobertura report."""
+
+    source: str
+    lines_covered: int
+    lines_valid: int
+    branches_covered: int
+    branches_valid: int
+
+    def percent(self, metric: str) -> float | None:
+        """Line or branch coverage in percent; None when there is nothing to measure."""
+        covered, valid = (
+            (self.lines_covered, self.lines_valid)
+            if metric == "line"
+            else (self.branches_covered, self.branches_valid)
+        )
+        return 100.0 * covered / valid if valid else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for the gate decision."""
+        return {
+            "source": self.source,
+            "lines_covered": self.lines_covered,
+            "lines_valid": self.lines_valid,
+            "branches_covered": self.branches_covered,
+            "branches_valid": self.branches_valid,
+            "line_percent": self.percent("line"),
+            "branch_percent": self.percent("branch"),
+        }
+
+
+def read_coverage(path: Path) -> Coverage:
+    """Read the counts on the ``<coverage>`` root; only the first start event is parsed."""
+    check_prolog(path)
+    with path.open("rb") as handle:
+        try:
+            _event, root = next(iter(safe_iterparse(handle, events=("start",))))
+        except StopIteration as exc:
+            raise ReportError(str(path), "has no root element") from exc
+        except etree.XMLSyntaxError as exc:
+            raise ReportError(str(path), f"is not well-formed XML: {exc}") from exc
+    if etree.QName(root).localname != "coverage":
+        name = etree.QName(root).localname
+        raise ReportError(str(path), f"has root <{name}>, expected Cobertura <coverage>")
+    return Coverage(
+        source=str(path),
+        lines_covered=_count(root, "lines-covered", path),
+        lines_valid=_count(root, "lines-valid", path),
+        branches_covered=_count(root, "branches-covered", path, default=0),
+        branches_valid=_count(root, "branches-valid", path, default=0),
+    )
+
+
+def _count(root: etree._Element, name: str, path: Path, default: int | None = None) -> int:
+    raw = root.get(name)
+    if raw is None:
+        if default is not None:
+            return default
+        raise ReportError(str(path), f"<coverage> has no {name!r} attribute")
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ReportError(str(path), f"{name}={raw!r} is not a whole number") from exc
+    if value < 0:
+        raise ReportError(str(path), f"{name}={raw!r} is negative")
+    return value

@@ -1,0 +1,376 @@
+"""Streaming, rerun- and flaky-aware JUnit XML reading.
+
+Counting rules (docs/gate.md):
+- one logical test is one identity: classname + name, plus file where the report has it;
+- within one report the last record of a test wins (pytest-rerunfailures >= 16.6.1 writes an
+  empty ``<testcase>`` per failed attempt, before the final one);
+- a test recorded more than once in a report whose final record passed is flaky, and so is one
+  carrying Surefire/Gradle ``flakyFailure``/``flakyError``/``rerunFailure``/``rerunError``;
+- across reports (a matrix) a test fails if any report's final result failed.
+
+Memory stays flat: records are kept as 64-bit identity hashes in 256 arrays, and each bucket
+is resolved on its own at the end. Names are kept only for the few tests a report must list.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import ReportError
+from pipelines.reports.safexml import feed_file
+
+BUCKETS = 256
+DETAIL_LIMIT = 100
+_INTERESTING_LIMIT = 20 * DETAIL_LIMIT
+_MESSAGE_LIMIT = 500
+
+
+class Outcome(IntEnum):
+    """Final outcome of a logical test; a larger value wins when reports are merged."""
+
+    SKIPPED = 0
+    PASSED = 1
+    FLAKY = 2
+    ERROR = 3
+    FAILED = 4
+
+
+_CHILD_OUTCOMES = {"failure": Outcome.FAILED, "error": Outcome.ERROR, "skipped": Outcome.SKIPPED}
+_FLAKY_MARKERS = frozenset({"flakyFailure", "flakyError", "rerunFailure", "rerunError"})
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """A test a report names: its identity, final outcome and (for failures) message."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    classname: str
+    name: str
+    file: str
+    outcome: Outcome
+    message: str = ""
+
+    @property
+    def title(self) -> str:
+        """``classname.name``, the way CI systems show a test."""
+        return f"{self.classname}.{self.name}" if self.classname else self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for reports."""
+        data: dict[str, Any] = {
+            "classname": self.classname,
+            "name": self.name,
+            "outcome": self.outcome.name.lower(),
+        }
+        if self.file:
+            data["file"] = self.file
+        if self.message:
+            data["message"] = self.message
+        return data
+
+
+@dataclass(frozen=True)
+class TestSummary:
+    """Counts over logical tests, plus the failing and flaky tests by name (bounded)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    flaky: int = 0
+    records: int = 0
+    sources: tuple[str, ...] = ()
+    failing: tuple[TestCase, ...] = ()
+    flaky_tests: tuple[TestCase, ...] = ()
+
+    @property
+    def executed(self) -> int:
+        """Tests that ran to a verdict: passed (flaky included), failed and errors."""
+        return self.passed + self.failed + self.errors
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Percentage of executed tests that passed; None when nothing executed."""
+        return 100.0 * self.passed / self.executed if self.executed else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for the gate decision."""
+        return {
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "flaky": self.flaky,
+            "executed": self.executed,
+            "records": self.records,
+            "pass_rate": self.pass_rate,
+            "sources": list(self.sources),
+            "failing": [t.to_dict() for t in self.failing],
+            "flaky_tests": [t.to_dict() for t in self.flaky_tests],
+        }
+
+
+def identity_hash(classname: str, name: str, file: str = "") -> int:
+    """The identity of a logical test within this process (stable for one run only)."""
+    # A string, not a tuple: strings are not tracked by the garbage collector, and a million
+    # short-lived tuples would trigger thousands of collections. XML forbids NUL in names.
+    return hash(f"{classname}\0{name}\0{file}")
+
+
+# Plain ints in the hot path: IntEnum arithmetic and comparisons cost a Python call each.
+_SKIPPED, _PASSED, _FLAKY, _ERROR, _FAILED = (int(o) for o in Outcome)
+_CHILD_INTS = {tag: int(outcome) for tag, outcome in _CHILD_OUTCOMES.items()}
+_MASK = BUCKETS - 1
+_DETAILS_KEPT = 10 * DETAIL_LIMIT
+
+
+@dataclass
+class _FileRecords:
+    """Every record of one report, as hash/outcome pairs split into buckets."""
+
+    path: Path
+    hashes: list[array[int]] = field(default_factory=lambda: [array("q") for _ in range(BUCKETS)])
+    outcomes: list[array[int]] = field(default_factory=lambda: [array("b") for _ in range(BUCKETS)])
+    count: int = 0
+    # Tests recorded twice in a row (how reruns are written), per bucket, and their hashes.
+    adjacent_repeats: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+    repeated: set[int] = field(default_factory=set)
+    # Names seen for failing or rerun records, bounded; the last record of a test wins.
+    details: dict[int, TestCase] = field(default_factory=dict)
+
+
+class _CaseReader:
+    """Parser target that turns each ``<testcase>`` into identity, outcome and message."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.root = ""
+        self.in_case = False
+        self.classname = self.name = self.file = ""
+        self.outcome = _PASSED
+        self.message = ""
+        self.collect_text = False
+        self.text: list[str] = []
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        """An element opens."""
+        if tag != "testcase":
+            tag = tag.rpartition("}")[2]  # namespaced documents
+        if not self.root:
+            self.root = tag
+        if tag == "testcase":
+            self.in_case = True
+            self.classname = attrib.get("classname", "")
+            self.name = attrib.get("name", "")
+            self.file = attrib.get("file", "")
+            self.outcome = _PASSED
+            self.message = ""
+        elif self.in_case:
+            found = _CHILD_INTS.get(tag)
+            if found is not None:
+                if self.outcome == _PASSED or found > self.outcome:
+                    self.outcome = found
+                    self.message = attrib.get("message", "")
+                    self.collect_text = not self.message
+                    self.text = []
+            elif tag in _FLAKY_MARKERS and self.outcome == _PASSED:
+                self.outcome = _FLAKY
+
+    def data(self, text: str) -> None:
+        """Text arrives; kept only for a failure without a message attribute, and bounded."""
+        if self.collect_text and sum(map(len, self.text)) < _MESSAGE_LIMIT:
+            self.text.append(text)
+
+    def end(self, tag: str) -> None:
+        """An element closes."""
+        if tag != "testcase":
+            tag = tag.rpartition("}")[2]
+            if tag in _CHILD_INTS:
+                self.collect_text = False
+                return
+            if tag != "testcase":
+                return
+        self.in_case = False
+        if not self.message and self.text:
+            self.message = "".join(self.text).strip()
+        self.case(self.classname, self.name, self.file, self.outcome, self.message)
+
+    def close(self) -> None:
+        """The document ended (what it held is checked by the caller)."""
+
+    def case(self, classname: str, name: str, file: str, outcome: int, message: str) -> None:
+        """One test case was read completely."""
+        raise NotImplementedError
+
+
+class _RecordReader(_CaseReader):
+    """Keeps every record as a hash in its bucket, and names only where a report needs them."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.records = _FileRecords(path)
+        # Bound methods, looked up once: case() runs once per test case.
+        self.add_hash = [bucket.append for bucket in self.records.hashes]
+        self.add_outcome = [bucket.append for bucket in self.records.outcomes]
+        self.previous_hash: int | None = None
+
+    def case(self, classname: str, name: str, file: str, outcome: int, message: str) -> None:
+        key = hash(f"{classname}\0{name}\0{file}")  # identity_hash, inlined
+        bucket = key & _MASK
+        self.add_hash[bucket](key)
+        self.add_outcome[bucket](outcome)
+        repeat = key == self.previous_hash
+        self.previous_hash = key
+        records = self.records
+        if repeat:
+            records.adjacent_repeats[bucket] += 1
+            records.repeated.add(key)
+        elif outcome < _FLAKY:
+            return
+        # Failures, flaky markers and adjacent repeats (how reruns are written) get names.
+        if len(records.details) < _DETAILS_KEPT:
+            records.details[key] = TestCase(
+                classname, name, file, Outcome(outcome), message[:_MESSAGE_LIMIT]
+            )
+
+
+def _read_records(path: Path) -> _FileRecords:
+    reader = _RecordReader(path)
+    feed_file(path, reader)
+    if reader.root not in ("testsuites", "testsuite"):
+        expected = "expected <testsuites> or <testsuite>"
+        raise ReportError(str(path), f"has root <{reader.root or 'nothing'}>, {expected}")
+    records = reader.records
+    records.count = sum(len(bucket) for bucket in records.hashes)
+    if records.count == 0:
+        raise ReportError(str(path), "contains no <testcase> elements", hint="did the tests run?")
+    return records
+
+
+class _NameFinder(_CaseReader):
+    """Second pass: the names of a few tests known only by their hash."""
+
+    def __init__(self, path: Path, wanted: set[int], found: dict[int, TestCase]) -> None:
+        super().__init__(path)
+        self.wanted, self.found = wanted, found
+
+    def case(self, classname: str, name: str, file: str, outcome: int, message: str) -> None:
+        key = identity_hash(classname, name, file)
+        if key in self.wanted:
+            self.found[key] = TestCase(classname, name, file, Outcome.PASSED)
+
+
+def _final_outcomes(records: _FileRecords, bucket: int) -> tuple[dict[int, int], set[int]]:
+    """Last record wins; a test recorded several times whose last record passed is flaky.
+
+    Also returns the tests found flaky this way.
+    """
+    hashes = records.hashes[bucket]
+    final = dict(zip(hashes, records.outcomes[bucket], strict=True))
+    duplicates = len(hashes) - len(final)
+    if duplicates:
+        if duplicates == records.adjacent_repeats[bucket]:
+            # Every repeat was adjacent (the usual rerun layout): no need to count them all.
+            repeats = records.repeated.intersection(final)
+        else:
+            repeats = {h for h, n in Counter(hashes).items() if n > 1}
+        flaky = {key for key in repeats if final[key] == _PASSED}
+        for key in flaky:
+            final[key] = _FLAKY
+        return final, flaky
+    return final, set()
+
+
+def read_junit(paths: Sequence[Path], *, flaky_ids: Iterable[int] = ()) -> TestSummary:
+    """Merge JUnit reports into one summary of logical tests.
+
+    ``flaky_ids`` are identity hashes known to have been rerun and then passed (from
+    pytest-reportlog); a passing test among them counts as flaky.
+    """
+    files = [_read_records(path) for path in paths]
+    rerun_passed = set(flaky_ids)
+    totals: Counter[int] = Counter()
+    # Tests a report may need to name: those seen failing or repeated, and reruns from the log.
+    candidates: list[set[int]] = [set() for _ in range(BUCKETS)]
+    for key in rerun_passed.union(*(f.details for f in files)):
+        candidates[key & (BUCKETS - 1)].add(key)
+    interesting: dict[int, Outcome] = {}
+    for bucket in range(BUCKETS):
+        if len(files) == 1:
+            merged, flaky = _final_outcomes(files[0], bucket)
+            candidates[bucket] |= flaky
+        else:
+            merged = {}
+            for records in files:
+                final, flaky = _final_outcomes(records, bucket)
+                candidates[bucket] |= flaky
+                for key, outcome in final.items():
+                    if outcome > merged.get(key, -1):
+                        merged[key] = outcome
+        for key in rerun_passed.intersection(merged):
+            if merged[key] == _PASSED:
+                merged[key] = _FLAKY
+        totals.update(Counter(merged.values()))
+        if len(interesting) < _INTERESTING_LIMIT:
+            for key in candidates[bucket].intersection(merged):
+                if merged[key] >= _FLAKY:
+                    interesting[key] = Outcome(merged[key])
+    failing, flaky_tests = _name_tests(files, interesting)
+    return TestSummary(
+        passed=totals[_PASSED] + totals[_FLAKY],
+        failed=totals[_FAILED],
+        errors=totals[_ERROR],
+        skipped=totals[_SKIPPED],
+        flaky=totals[_FLAKY],
+        records=sum(f.count for f in files),
+        sources=tuple(str(f.path) for f in files),
+        failing=failing,
+        flaky_tests=flaky_tests,
+    )
+
+
+def _name_tests(
+    files: Sequence[_FileRecords], interesting: dict[int, Outcome]
+) -> tuple[tuple[TestCase, ...], tuple[TestCase, ...]]:
+    named: dict[int, TestCase] = {}
+    for records in files:
+        for key, case in records.details.items():
+            if key in interesting and (key not in named or case.outcome >= named[key].outcome):
+                named[key] = case
+    missing: set[int] = set()
+    for is_flaky in (True, False):
+        group = [k for k, o in interesting.items() if (o == Outcome.FLAKY) == is_flaky]
+        have = sum(1 for k in group if k in named)
+        if have < min(DETAIL_LIMIT, len(group)):
+            missing.update([k for k in group if k not in named][: DETAIL_LIMIT - have])
+    if missing:
+        # Repeats that were not adjacent, or more failures than were kept by name: look the
+        # names up with a second pass, which typical reports never need.
+        named.update(_find_names(files, missing))
+    finals = sorted(
+        (
+            TestCase(case.classname, case.name, case.file, interesting[key], case.message)
+            for key, case in named.items()
+            if key in interesting
+        ),
+        key=lambda t: (t.file, t.classname, t.name),
+    )
+    failing = [t for t in finals if t.outcome >= Outcome.ERROR][:DETAIL_LIMIT]
+    flaky = [t for t in finals if t.outcome == Outcome.FLAKY][:DETAIL_LIMIT]
+    return tuple(failing), tuple(flaky)
+
+
+def _find_names(files: Sequence[_FileRecords], wanted: set[int]) -> dict[int, TestCase]:
+    found: dict[int, TestCase] = {}
+    for records in files:
+        feed_file(records.path, _NameFinder(records.path, wanted, found))
+    return found

@@ -1,0 +1,74 @@
+"""The CLI: commands, JSON output and exit codes at the one error boundary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from tests.unit.junit_samples import FAIL, case, suites
+
+
+def test_validate_reports_what_the_file_defines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pipeline.yaml").write_text("version: 1\nname: shop\n")
+    assert main(["validate", "-C", str(tmp_path)]) == 0
+    assert "valid (pipeline 'shop'" in capsys.readouterr().out
+
+
+def test_validate_exits_2_with_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pipeline.yaml").write_text("stages:\n  test:\n    rerun: 2\n")
+    assert main(["validate", "-C", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "pipeline.yaml:3: stages.test.rerun: unknown key" in err
+    assert "did you mean 'reruns'?" in err
+
+
+def test_plan_json_is_the_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "-C", str(tmp_path), "--env", "production", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["env"] == "production"
+    assert [s["name"] for s in data["stages"]] == ["lint", "security", "test", "gate"]
+
+
+def test_unknown_env_and_stage_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "-C", str(tmp_path), "--env", "prod"]) == 2
+    assert main(["stage", "deploy", "-C", str(tmp_path)]) == 2
+    assert main(["run", "nope", "-C", str(tmp_path)]) == 2
+    assert main(["run", "-C", str(tmp_path), "--runner", "k8s"]) == 2
+    assert main(["plan", "-C", str(tmp_path / "missing")]) == 2
+
+
+def test_gate_decides_from_explicit_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit = tmp_path / "j.xml"
+    junit.write_text(suites(*[case(f"t{i}") for i in range(19)], case("bad", body=FAIL)))
+    (tmp_path / "pipeline.yaml").write_text("stages:\n  security: {enabled: false}\n")
+    assert main(["gate", "-C", str(tmp_path), "--junit", str(junit), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "open"
+    assert data["tests"]["pass_rate"] == 95.0
+    assert main(["gate", "-C", str(tmp_path), "--env", "production", "--junit", str(junit)]) == 1
+    out = capsys.readouterr().out
+    assert "closed: pass_rate: measured 95.00, required >= 98.00" in out
+    saved = json.loads((tmp_path / "reports/gate/decision.json").read_text())
+    assert saved["status"] == "closed"
+
+
+def test_unexpected_errors_exit_3_and_leave_details(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*_args: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("pipelines.cli.commands.validate", explode)
+    assert main(["validate", "-C", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "internal error" in err
+    crash = Path(err.rsplit("details in ", 1)[1].strip())
+    assert "RuntimeError: boom" in crash.read_text()
+    crash.unlink()

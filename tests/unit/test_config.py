@@ -1,0 +1,135 @@
+"""pipeline.yaml: defaults, merging, and errors that name file, key path and line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import load_config
+from pipelines.errors import ConfigError
+
+Write = Callable[[str, str | bytes], Path]
+
+
+def test_missing_file_means_python_defaults(tmp_path: Path) -> None:
+    config = load_config(tmp_path)
+    assert set(config.environments) == {"ci", "staging", "production"}
+    assert config.environment("ci").gate.min_pass_rate == 95
+    assert config.environment("staging").gate.min_pass_rate == 95
+    assert config.environment("production").gate.min_pass_rate == 98
+    assert config.environment("production").gate.max_flaky == 0
+    assert config.test.command == ("python", "-m", "pytest")
+    assert config.lint.tools == ("ruff", "ruff-format")
+    assert config.name == tmp_path.name
+
+
+def test_values_merge_over_defaults(tmp_path: Path, write: Write) -> None:
+    write(
+        "pipeline.yaml",
+        """
+version: 1
+name: shop
+environments:
+  ci:
+    gate: {min_coverage: 80, coverage_metric: branch, max_findings: {medium: 3}}
+    env: {LOG_LEVEL: debug, RETRIES: 3, DEBUG: true}
+  qa:
+    gate: {min_pass_rate: 90}
+stages:
+  test: {command: [python, -m, pytest, tests], reruns: 2, coverage_source: [shop]}
+  lint: {tools: [ruff, mypy]}
+""",
+    )
+    config = load_config(tmp_path)
+    ci = config.environment("ci")
+    assert ci.gate.min_pass_rate == 95  # default kept
+    assert ci.gate.min_coverage == 80
+    assert ci.gate.coverage_metric == "branch"
+    assert ci.gate.max_findings == {"medium": 3}
+    assert ci.env == {"LOG_LEVEL": "debug", "RETRIES": "3", "DEBUG": "true"}
+    assert config.environment("qa").gate.min_pass_rate == 90
+    assert config.test.reruns == 2
+    assert config.lint.tools == ("ruff", "mypy")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "hint"),
+    [
+        (
+            "stages:\n  tset: {}\n",
+            "pipeline.yaml:2: stages.tset: unknown key",
+            "did you mean 'test'",
+        ),
+        (
+            "environments:\n  ci:\n    gate:\n      min_pass_rat: 90\n",
+            "pipeline.yaml:4: environments.ci.gate.min_pass_rat: unknown key",
+            "did you mean 'min_pass_rate'",
+        ),
+        (
+            "environments:\n  ci:\n    gate:\n      min_pass_rate: 120\n",
+            "pipeline.yaml:4: environments.ci.gate.min_pass_rate: expected a number from 0 to 100",
+            "",
+        ),
+        (
+            "stages:\n  test:\n    reruns: two\n",
+            "pipeline.yaml:3: stages.test.reruns: expected an integer from 0 to 10, got 'two'",
+            "",
+        ),
+        (
+            "stages:\n  test:\n    command: pytest -x\n",
+            "pipeline.yaml:3: stages.test.command: expected a list of at least 1",
+            "",
+        ),
+        (
+            "stages:\n  lint:\n    tools: [ruff, flake8]\n",
+            "pipeline.yaml:3: stages.lint.tools[1]: expected one of 'ruff', 'ruff-format', 'mypy'",
+            "",
+        ),
+        ("name: a\nname: b\n", "pipeline.yaml:2: name: duplicate key", "keep one"),
+        ("stages: [\n", "pipeline.yaml:2: not valid YAML", "fix the syntax"),
+        ("- a\n- b\n", "pipeline.yaml:1: (top level): expected a mapping, got a list", ""),
+        (
+            "environments:\n  Prod:\n    gate: {}\n",
+            "pipeline.yaml:2: environments.Prod: expected a lower-case name",
+            "",
+        ),
+    ],
+)
+def test_errors_name_file_key_and_line(
+    tmp_path: Path, write: Write, text: str, expected: str, hint: str
+) -> None:
+    write("pipeline.yaml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    message = caught.value.message
+    assert message.startswith(str(tmp_path) + "/")
+    assert expected in message
+    assert hint in caught.value.hint
+    assert caught.value.exit_code == 2
+
+
+def test_non_utf8_file_is_a_config_error(tmp_path: Path, write: Write) -> None:
+    write("pipeline.yaml", b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(tmp_path)
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path, tmp_path / "other.yaml")
+
+
+def test_unknown_environment_lists_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path).environment("prod")
+    assert "unknown environment 'prod'" in caught.value.message
+    assert "ci, production, staging" in caught.value.hint
+
+
+def test_the_example_pipeline_is_valid() -> None:
+    root = Path(__file__).resolve().parents[2] / "examples" / "service"
+    config = load_config(root)
+    assert config.name == "example-service"
+    assert config.test.reruns == 2

@@ -1,0 +1,67 @@
+"""GitHub Actions output: job summary, at most ten annotations, step outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.reports import github
+
+
+def decision(failing: int = 0) -> dict[str, Any]:
+    return {
+        "env": "ci",
+        "status": "closed" if failing else "open",
+        "reasons": ["pass_rate: measured 80.00, required >= 95.00"] if failing else [],
+        "rules": [
+            {
+                "name": "pass_rate",
+                "measured": 80.0,
+                "threshold": 95.0,
+                "comparison": ">=",
+                "verdict": "fail",
+                "detail": "",
+            },
+        ],
+        "tests": {
+            "passed": 4,
+            "failed": failing,
+            "errors": 0,
+            "skipped": 0,
+            "flaky": 1,
+            "pass_rate": 80.0,
+            "failing": [
+                {
+                    "classname": "tests.test_a",
+                    "name": f"test_{i}",
+                    "message": "boom,\nline 2",
+                    "file": "tests/test_a.py",
+                }
+                for i in range(failing)
+            ],
+        },
+    }
+
+
+def test_nothing_is_written_outside_github(tmp_path: Path) -> None:
+    assert github.publish(decision(3), {}) == []
+
+
+def test_summary_outputs_and_annotations(tmp_path: Path) -> None:
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(output),
+    }
+    lines = github.publish(decision(12), env)
+    assert len(lines) == 10
+    assert lines[0] == (
+        "::error file=tests/test_a.py,title=tests.test_a.test_0::boom%2C%0Aline 2".replace(
+            "%2C", ","
+        )
+    )
+    text = summary.read_text()
+    assert "Gate closed (ci)" in text
+    assert "| pass_rate | 80.00 | >= 95.00 | fail |" in text
+    assert output.read_text() == "gate=closed\npass_rate=80.00\nflaky=1\n"

@@ -1,0 +1,118 @@
+"""The local runner: DAG order, parallelism, skips, run_if always, fail-fast and logs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pipelines.plan import Plan, PlannedStage
+from pipelines.runners.base import RunStatus
+from pipelines.runners.local import LocalRunner
+
+PY = sys.executable
+
+
+def stage(
+    name: str, code: str, needs: tuple[str, ...] = (), run_if: str = "success"
+) -> PlannedStage:
+    return PlannedStage(name, ((PY, "-c", code),), needs=needs, run_if=run_if)
+
+
+def run(
+    tmp_path: Path, *stages: PlannedStage, fail_fast: bool = False
+) -> tuple[dict[str, RunStatus], list[tuple[str, RunStatus]]]:
+    events: list[tuple[str, RunStatus]] = []
+    result = LocalRunner(tmp_path).run(
+        Plan("p", "ci", stages), fail_fast=fail_fast, on_event=lambda n, s: events.append((n, s))
+    )
+    return {s.name: s.status for s in result.stages}, events
+
+
+def test_needs_run_first_and_output_goes_to_the_log(tmp_path: Path) -> None:
+    statuses, events = run(
+        tmp_path,
+        stage("build", "print('built')"),
+        stage("check", "print('checked')", needs=("build",)),
+    )
+    assert statuses == {"build": RunStatus.PASSED, "check": RunStatus.PASSED}
+    assert events.index(("build", RunStatus.PASSED)) < events.index(("check", RunStatus.RUNNING))
+    assert (tmp_path / "reports" / "build" / "log.txt").read_text() == "built\n"
+
+
+def test_independent_stages_run_in_parallel(tmp_path: Path) -> None:
+    # Each stage waits until the other has started: only parallel execution can finish.
+    code = (
+        "import pathlib, time, sys\n"
+        "me, other = sys.argv[1], sys.argv[2]\n"
+        "pathlib.Path(me).touch()\n"
+        "deadline = time.monotonic() + 20\n"
+        "while not pathlib.Path(other).exists():\n"
+        "    assert time.monotonic() < deadline, 'the other stage never started'\n"
+        "    time.sleep(0.01)\n"
+    )
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    statuses, _ = run(
+        tmp_path,
+        PlannedStage("left", ((PY, "-c", code, a, b),)),
+        PlannedStage("right", ((PY, "-c", code, b, a),)),
+    )
+    assert statuses == {"left": RunStatus.PASSED, "right": RunStatus.PASSED}
+
+
+def test_a_failed_need_skips_dependents_but_not_run_if_always(tmp_path: Path) -> None:
+    statuses, _ = run(
+        tmp_path,
+        stage("test", "raise SystemExit(1)"),
+        stage("deploy", "pass", needs=("test",)),
+        stage("gate", "pass", needs=("test",), run_if="always"),
+    )
+    assert statuses == {
+        "test": RunStatus.FAILED,
+        "deploy": RunStatus.SKIPPED,
+        "gate": RunStatus.PASSED,
+    }
+
+
+def test_fail_fast_cancels_running_stages(tmp_path: Path) -> None:
+    statuses, _ = run(
+        tmp_path,
+        stage("quick-fail", "raise SystemExit(3)"),
+        stage("slow", "import time; time.sleep(30)"),
+        stage("after", "pass", needs=("slow",)),
+        fail_fast=True,
+    )
+    assert statuses["quick-fail"] is RunStatus.FAILED
+    assert statuses["slow"] is RunStatus.CANCELLED
+    assert statuses["after"] is RunStatus.CANCELLED
+
+
+def test_a_missing_command_fails_the_stage_with_a_reason(tmp_path: Path) -> None:
+    result = LocalRunner(tmp_path).run(
+        Plan("p", "ci", (PlannedStage("x", (("no-such-tool-here",),)),))
+    )
+    assert result.stages[0].status is RunStatus.FAILED
+    assert result.stages[0].reason == "no-such-tool-here: not found on PATH"
+    assert not result.ok
+
+
+def test_stage_env_reaches_the_command(tmp_path: Path) -> None:
+    code = "import os, sys; sys.exit(0 if os.environ['FLAG'] == 'on' else 1)"
+    result = LocalRunner(tmp_path).run(
+        Plan("p", "ci", (PlannedStage("x", ((PY, "-c", code),), env={"FLAG": "on"}),))
+    )
+    assert result.ok
+
+
+def test_previous_outputs_are_removed_before_a_stage_runs(tmp_path: Path) -> None:
+    stale = tmp_path / "reports" / "x" / "result.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    code = (
+        "import pathlib, sys; sys.exit(1 if pathlib.Path('reports/x/result.json').exists() else 0)"
+    )
+    result = LocalRunner(tmp_path).run(
+        Plan(
+            "p", "ci", (PlannedStage("x", ((PY, "-c", code),), outputs=("reports/x/result.json",)),)
+        )
+    )
+    assert result.ok

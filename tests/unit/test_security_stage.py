@@ -1,0 +1,140 @@
+"""The security stage: real bandit and detect-secrets; pip-audit's answers are fed in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.config import load_config
+from pipelines.errors import ToolError
+from pipelines.process import Completed
+from pipelines.reports.findings import read_sarif
+from pipelines.stages import security
+from pipelines.stages.base import StageContext, StageStatus
+
+# Built at run time so this file itself holds nothing that looks like a credential.
+FAKE_KEY = "AKIA" + "IOSFODNN7" + "EXAMPLE"
+
+
+def project(tmp_path: Path, scanners: str, files: dict[str, str]) -> StageContext:
+    (tmp_path / "pipeline.yaml").write_text(
+        f"stages:\n  security:\n    scanners: [{scanners}]\n"
+        "environments:\n  ci:\n    gate: {max_findings: {high: 0, medium: 0}}\n"
+    )
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return StageContext(tmp_path, load_config(tmp_path), "ci")
+
+
+def test_bandit_and_secrets_findings_never_carry_the_secret(tmp_path: Path) -> None:
+    context = project(
+        tmp_path,
+        "bandit, detect-secrets",
+        {
+            "app.py": "import subprocess\nsubprocess.call('ls', shell=True)\n",
+            "settings.py": f'AWS_KEY = "{FAKE_KEY}"\n',
+            "tests/test_app.py": "assert True\n",
+        },
+    )
+    result = security.run(context)
+    assert result.status is StageStatus.FAILED
+    rules = {(f.tool, f.file) for f in result.findings}
+    assert ("bandit", "app.py") in rules
+    assert ("detect-secrets", "settings.py") in rules
+    assert not any(f.file.startswith("tests") and f.tool == "bandit" for f in result.findings)
+    written = (tmp_path / "reports/security/result.json").read_text()
+    sarif = (tmp_path / "reports/security/security.sarif").read_text()
+    for text in (written, sarif):
+        assert FAKE_KEY not in text
+        assert "hashed_secret" not in text
+    assert json.loads(sarif)["version"] == "2.1.0"
+    assert {f.tool for f in read_sarif(tmp_path / "reports/security/security.sarif")} == {
+        "bandit",
+        "detect-secrets",
+    }
+
+
+def test_a_clean_project_passes(tmp_path: Path) -> None:
+    context = project(tmp_path, "bandit, detect-secrets", {"app.py": "print('hi')\n"})
+    result = security.run(context)
+    assert result.status is StageStatus.PASSED
+    assert result.details["by_severity"] == {}
+
+
+def fake_pip_audit(monkeypatch: pytest.MonkeyPatch, stdout: str, code: int = 0) -> None:
+    def run_tool(argv: list[str], **_kwargs: Any) -> Completed:
+        assert argv[0] == "pip-audit"
+        return Completed(tuple(argv), code, stdout, "network is unreachable", 0.1)
+
+    monkeypatch.setattr(security, "run_tool", run_tool)
+
+
+def test_pip_audit_that_audited_nothing_is_not_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What pip-audit prints (with exit 0) when the vulnerability service cannot answer.
+    skipped = {
+        "dependencies": [
+            {
+                "name": "rich",
+                "skip_reason": "Dependency not found on PyPI "
+                "and could not be audited: rich (15.0.0)",
+            }
+        ],
+        "fixes": [],
+    }
+    fake_pip_audit(monkeypatch, json.dumps(skipped))
+    result = security.run(project(tmp_path, "pip-audit", {}))
+    assert result.status is StageStatus.NOT_CHECKED
+    assert result.exit_code == 0
+    reason = result.details["unchecked"]["pip-audit"]
+    assert reason.startswith("1 of 1 dependencies not audited")
+
+
+def test_pip_audit_that_cannot_run_is_not_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_pip_audit(monkeypatch, "", code=1)
+    result = security.run(project(tmp_path, "pip-audit", {}))
+    assert result.details["unchecked"]["pip-audit"] == "pip-audit failed: network is unreachable"
+
+
+def test_pip_audit_missing_or_too_slow_is_not_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def run_tool(argv: list[str], **_kwargs: Any) -> Completed:
+        raise ToolError("pip-audit: still running after 120 s, stopped")
+
+    monkeypatch.setattr(security, "run_tool", run_tool)
+    result = security.run(project(tmp_path, "pip-audit", {}))
+    assert result.status is StageStatus.NOT_CHECKED
+    assert "still running" in result.details["unchecked"]["pip-audit"]
+
+
+def test_pip_audit_vulnerabilities_are_high_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = {
+        "dependencies": [
+            {
+                "name": "jinja2",
+                "version": "2.0",
+                "vulns": [
+                    {
+                        "id": "PYSEC-2019-217",
+                        "fix_versions": ["2.10.1"],
+                        "description": "sandbox escape",
+                    }
+                ],
+            }
+        ]
+    }
+    fake_pip_audit(monkeypatch, json.dumps(report), code=1)
+    result = security.run(project(tmp_path, "pip-audit", {}))
+    assert result.status is StageStatus.FAILED
+    assert result.findings[0].message == "jinja2 2.0: PYSEC-2019-217 (fixed in 2.10.1)"
+    assert result.findings[0].severity == "high"
