@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import tempfile
 import traceback
@@ -11,8 +12,15 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from pipelines import __version__
-from pipelines.cli import commands
 from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, PipelineError
+
+COMMANDS = {
+    "validate": "pipelines.cli.inspect_cmd:validate",
+    "plan": "pipelines.cli.inspect_cmd:plan",
+    "run": "pipelines.cli.run_cmd:run",
+    "stage": "pipelines.cli.stage_cmd:stage",
+    "gate": "pipelines.cli.gate_cmd:gate",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, soft_wrap=True)
     args = build_parser().parse_args(argv)
     try:
-        return commands.dispatch(args, out)
+        module, function = COMMANDS[args.command].split(":")
+        # Commands load on demand: `pipelines stage` runs once per stage and must start fast.
+        handler = getattr(importlib.import_module(module), function)
+        return int(handler(args, out))
     except PipelineError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
         if exc.hint:

@@ -9,7 +9,6 @@ Entity resolution, DTD loading and network access stay off as a second line of d
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 

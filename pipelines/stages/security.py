@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +53,10 @@ class ScanOutcome:
 def run(context: StageContext) -> StageResult:
     """Run the configured scanners; write result.json and security.sarif."""
     settings = context.config.security
-    outcomes: dict[str, ScanOutcome] = {}
-    for scanner in settings.scanners:
-        try:
-            outcomes[scanner] = _SCANNERS[scanner](context)
-        except ToolError as exc:
-            outcomes[scanner] = ScanOutcome(StageStatus.NOT_CHECKED, reason=exc.message)
+    # The scanners are independent subprocesses: run them side by side.
+    with ThreadPoolExecutor(max_workers=max(1, len(settings.scanners))) as pool:
+        futures = {name: pool.submit(_scan, name, context) for name in settings.scanners}
+    outcomes = {name: future.result() for name, future in futures.items()}
     findings = [f for outcome in outcomes.values() for f in outcome.findings]
     reports = context.reports("security")
     atomic.write_json(reports / "security.sarif", to_sarif(findings, list(settings.scanners)))
@@ -89,6 +88,13 @@ def run(context: StageContext) -> StageResult:
     result = StageResult("security", status, summary, findings, details)
     result.write(context)
     return result
+
+
+def _scan(scanner: str, context: StageContext) -> ScanOutcome:
+    try:
+        return _SCANNERS[scanner](context)
+    except ToolError as exc:
+        return ScanOutcome(StageStatus.NOT_CHECKED, reason=exc.message)
 
 
 def _excluded(context: StageContext) -> list[str]:

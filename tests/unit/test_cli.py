@@ -65,7 +65,7 @@ def test_unexpected_errors_exit_3_and_leave_details(
     def explode(*_args: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("pipelines.cli.commands.validate", explode)
+    monkeypatch.setattr("pipelines.cli.inspect_cmd.validate", explode)
     assert main(["validate", "-C", str(tmp_path)]) == 3
     err = capsys.readouterr().err
     assert "internal error" in err

@@ -15,7 +15,8 @@ from service.app import Behaviour, ErrorBudget, make_server
 
 def serve(behaviour: Behaviour) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, behaviour)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval keeps shutdown() quick: each test starts its own server.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

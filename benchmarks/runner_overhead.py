@@ -1,0 +1,153 @@
+"""Local runner overhead, and the example pipeline against a sequential script.
+
+Prints JSON. Targets:
+- 30 trivial stages in a DAG: under 25 ms of runner overhead per stage, measured against the
+  same 30 commands run one after another with plain ``subprocess.run``;
+- the example pipeline (``pipelines run``) against a plain sequential script of the same tool
+  commands: ratio <= 0.8 on 2 cores, from running independent stages in parallel.
+
+    python benchmarks/runner_overhead.py [--repeat 3] [--skip-example]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pipelines.config import load_config
+from pipelines.plan import Plan, PlannedStage
+from pipelines.runners.local import LocalRunner
+from pipelines.stages.base import StageContext
+from pipelines.stages.test import command as pytest_command
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "service"
+TRIVIAL = ("true",)
+
+
+def dag_of_30() -> Plan:
+    """Six layers of five stages; each stage needs every stage of the layer before."""
+    stages = []
+    for layer in range(6):
+        for index in range(5):
+            needs = tuple(f"s{layer - 1}_{i}" for i in range(5)) if layer else ()
+            stages.append(PlannedStage(f"s{layer}_{index}", (TRIVIAL,), needs=needs))
+    return Plan("bench", "ci", tuple(stages))
+
+
+def sequential_trivial(count: int) -> float:
+    started = time.perf_counter()
+    for _ in range(count):
+        subprocess.run(list(TRIVIAL), check=True)
+    return time.perf_counter() - started
+
+
+def runner_trivial(project: Path, max_parallel: int) -> float:
+    started = time.perf_counter()
+    result = LocalRunner(project, max_parallel=max_parallel).run(dag_of_30())
+    elapsed = time.perf_counter() - started
+    assert result.ok
+    return elapsed
+
+
+def sequential_script(project: Path) -> list[list[str]]:
+    """The tool commands the example pipeline runs, as a plain script would run them."""
+    config = load_config(project)
+    bin_dir = Path(sys.executable).parent
+    security = config.security
+    return [
+        [str(bin_dir / "ruff"), "check", "--no-cache", "."],
+        [str(bin_dir / "ruff"), "format", "--no-cache", "--check", "."],
+        [str(bin_dir / "bandit"), "-r", "-q", "-x", "./tests,./reports", "."],
+        [
+            str(bin_dir / "detect-secrets"),
+            "scan",
+            "--all-files",
+            "--exclude-files",
+            "^reports/",
+            ".",
+        ],
+        [
+            str(bin_dir / "pip-audit"),
+            "--format",
+            "json",
+            "--progress-spinner",
+            "off",
+            "--requirement",
+            security.requirements or "requirements.txt",
+            "--no-deps",
+            "--disable-pip",
+        ],
+        pytest_command(StageContext(project, config, "ci")),
+    ]
+
+
+def run_script(project: Path) -> float:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COVERAGE_FILE": "reports/.coverage"}
+    started = time.perf_counter()
+    for argv in sequential_script(project):
+        subprocess.run(argv, cwd=project, env=env, capture_output=True, check=False)
+    return time.perf_counter() - started
+
+
+def run_pipeline(project: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines", "run", "-C", str(project), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-example", action="store_true")
+    args = parser.parse_args()
+    output: dict[str, object] = {"benchmark": "runner_overhead", "cores": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        bare = min(sequential_trivial(30) for _ in range(args.repeat))
+        serial = min(runner_trivial(project, 1) for _ in range(args.repeat))
+        parallel = min(runner_trivial(project, 8) for _ in range(args.repeat))
+        overhead_ms = 1000 * (serial - bare) / 30
+        output["dag_30_trivial_stages"] = {
+            "sequential_subprocess_s": round(bare, 3),
+            "runner_one_at_a_time_s": round(serial, 3),
+            "runner_parallel_s": round(parallel, 3),
+            "overhead_per_stage_ms": round(overhead_ms, 2),
+            "target_overhead_per_stage_ms": 25,
+            "meets_target": overhead_ms < 25,
+        }
+    if not args.skip_example:
+        with tempfile.TemporaryDirectory() as tmp:
+            project = Path(tmp) / "service"
+            shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("reports", "artifacts"))
+            script_times, pipeline_times = [], []
+            for _ in range(args.repeat):
+                script_times.append(run_script(project))
+                pipeline_times.append(run_pipeline(project))
+            script, pipeline = min(script_times), min(pipeline_times)
+            output["example_pipeline"] = {
+                "sequential_script_s": round(script, 3),
+                "pipelines_run_s": round(pipeline, 3),
+                "ratio": round(pipeline / script, 3),
+                "target_ratio": 0.8,
+                "meets_target": pipeline / script <= 0.8,
+            }
+    print(json.dumps(output, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""``pipelines gate``: decide from reports whether a deploy may proceed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.display import decision_table
+from pipelines.errors import EXIT_FAILED, EXIT_OK
+from pipelines.reports import github
+from pipelines.stages import gate as gate_stage
+from pipelines.stages.base import StageContext
+
+
+def gate(args: argparse.Namespace, out: Console) -> int:
+    """Decide from reports (explicit paths, or the test stage's defaults)."""
+    config = project_config(args)
+    project = project_dir(args)
+    context = StageContext(project, config, config.environment(args.env).name)
+    decision = gate_stage.decide(
+        context,
+        junit=[Path(p) for p in args.junit],
+        coverage=Path(args.coverage) if args.coverage else None,
+        reportlog=[Path(p) for p in args.reportlog],
+    )
+    gate_stage.write_decision(context, decision)
+    data = decision.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        out.print(decision_table(data))
+        tests = data["tests"]
+        if tests:
+            out.print(
+                f"tests: {tests['passed']} passed, {tests['failed']} failed, "
+                f"{tests['errors']} errors, {tests['skipped']} skipped, "
+                f"{tests['flaky']} flaky",
+                highlight=False,
+            )
+        for reason in decision.reasons:
+            out.print(f"[red]closed:[/] {reason}", highlight=False)
+    for line in github.publish(data, os.environ):
+        print(line)
+    return EXIT_OK if data["status"] == "open" else EXIT_FAILED

@@ -1,0 +1,42 @@
+"""``pipelines validate`` and ``pipelines plan``: what the pipeline file defines."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from pipelines.cli.common import project_config
+from pipelines.errors import EXIT_OK
+from pipelines.plan import build_plan
+
+
+def validate(args: argparse.Namespace, out: Console) -> int:
+    """Check the pipeline file and say what it defines."""
+    config = project_config(args)
+    envs = ", ".join(sorted(config.environments))
+    stages = (
+        ", ".join(s.name for s in build_plan(config, "ci").stages)
+        if "ci" in config.environments
+        else "-"
+    )
+    out.print(
+        f"{config.source}: valid (pipeline {config.name!r}; environments: {envs}; "
+        f"stages: {stages})",
+        highlight=False,
+    )
+    return EXIT_OK
+
+
+def plan(args: argparse.Namespace, out: Console) -> int:
+    """Print the plan of one environment."""
+    the_plan = build_plan(project_config(args), args.env)
+    if args.json:
+        print(the_plan.to_json())
+        return EXIT_OK
+    for stage in the_plan.stages:
+        needs = f" (needs {', '.join(stage.needs)})" if stage.needs else ""
+        out.print(f"[bold]{stage.name}[/]{needs}")
+        for argv in stage.run:
+            out.print(f"  $ {' '.join(argv)}", highlight=False)
+    return EXIT_OK

@@ -1,0 +1,40 @@
+"""``pipelines run``: plan, run with a runner, write the run's artifacts, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from rich.console import Console
+
+from pipelines import artifacts
+from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.display import LiveStages, run_summary
+from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
+from pipelines.plan import Plan, build_plan
+from pipelines.runners import RUNNERS
+
+
+def run(args: argparse.Namespace, out: Console) -> int:
+    """Run the plan with a runner, write the run's artifacts, print a summary."""
+    project = project_dir(args)
+    the_plan: Plan = build_plan(project_config(args), args.env).select(args.stages)
+    if args.runner not in RUNNERS:
+        raise UsageError(
+            f"unknown runner {args.runner!r}", hint="runners: " + ", ".join(sorted(RUNNERS))
+        )
+    runner = RUNNERS[args.runner](project)
+    identity = artifacts.RunIdentity.new(project, os.environ)
+    if args.json:
+        result = runner.run(the_plan, fail_fast=args.fail_fast)
+    else:
+        with LiveStages(out, [s.name for s in the_plan.stages]) as live:
+            result = runner.run(the_plan, fail_fast=args.fail_fast, on_event=live.on_event)
+    target = artifacts.write_run_artifacts(project, identity, the_plan, result)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "artifacts": str(target)}, indent=2))
+    else:
+        out.print(run_summary(result))
+        out.print(f"artifacts: {target}", highlight=False)
+    return EXIT_OK if result.ok else EXIT_FAILED

@@ -1,0 +1,34 @@
+"""``pipelines stage NAME``: one stage's work in this process (what every runner runs)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from rich.console import Console
+
+from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.display import decision_table
+from pipelines.errors import UsageError
+from pipelines.reports import github
+from pipelines.stages import STAGES, load_stage
+from pipelines.stages.base import StageContext
+
+
+def stage(args: argparse.Namespace, out: Console) -> int:
+    """Run one stage's work in this process (what every runner's command does)."""
+    if args.name not in STAGES:
+        raise UsageError(f"unknown stage {args.name!r}", hint="stages: " + ", ".join(STAGES))
+    config = project_config(args)
+    context = StageContext(project_dir(args), config, config.environment(args.env).name)
+    result = load_stage(args.name)(context)
+    for finding in result.findings[:50]:
+        where = f"{finding.file}:{finding.line}" if finding.line else finding.file
+        out.print(f"{where}: [{finding.tool} {finding.rule}] {finding.message}", highlight=False)
+    if args.name == "gate":
+        decision = result.details["decision"]
+        out.print(decision_table(decision))
+        for line in github.publish(decision, os.environ):
+            print(line)
+    out.print(f"{result.stage}: {result.status.value}: {result.summary}", highlight=False)
+    return result.exit_code
