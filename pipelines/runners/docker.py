@@ -1,0 +1,177 @@
+"""The Docker runner: each stage in its own container of the toolchain image.
+
+The project is mounted read-only at /src and only the stage's own ``reports/<stage>/`` is
+writable, so a stage cannot change the source or another stage's reports. Stages run in the
+same DAG order and parallelism as on the host, and leave the same reports behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import anyio
+
+from pipelines.errors import ToolError, UsageError
+from pipelines.plan import Plan, PlannedStage
+from pipelines.process import run_tool
+from pipelines.runners.base import OnEvent, RunResult, Scheduler, ignore_event
+from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
+
+WORKDIR = "/src"
+
+
+def docker_run_argv(
+    stage: PlannedStage,
+    argv: tuple[str, ...],
+    *,
+    image: str,
+    project: Path,
+    name: str,
+    user: str | None,
+) -> list[str]:
+    """The ``docker run`` command for one of a stage's commands.
+
+    Environment values are not in the argv (``-e NAME`` takes them from the docker CLI's own
+    environment), so they never show in a process listing.
+    """
+    command = ["docker", "run", "--rm", "--init", "--name", name]
+    if user:
+        command += ["--user", user]
+    command += [
+        "--volume",
+        f"{project}:{WORKDIR}:ro",
+        "--volume",
+        f"{project / 'reports' / stage.name}:{WORKDIR}/reports/{stage.name}",
+        "--workdir",
+        WORKDIR,
+        "--env",
+        "HOME=/tmp",
+    ]
+    for key in sorted(stage.env):
+        command += ["--env", key]
+    return [*command, image, *argv]
+
+
+class DockerRunner:
+    """Runs every stage in a container of the toolchain image built from this SDK."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        project: Path,
+        *,
+        environ: Mapping[str, str] | None = None,
+        max_parallel: int | None = None,
+    ) -> None:
+        self.project = project
+        self.environ = dict(os.environ if environ is None else environ)
+        self.max_parallel = max_parallel or 2 * (os.cpu_count() or 2)
+        self.run_id = secrets.token_hex(4)
+        self.image = ""
+        # Reports written as the invoking user, so they can be removed without root.
+        self.user = f"{os.getuid()}:{os.getgid()}" if hasattr(os, "getuid") else None
+
+    def run(
+        self, plan: Plan, *, fail_fast: bool = False, on_event: OnEvent | None = None
+    ) -> RunResult:
+        """Check the engine, build or reuse the toolchain image, then run the plan."""
+        started = time.monotonic()
+        check_engine(self.environ)
+        self.image = ensure_toolchain(
+            ToolchainSpec.from_env(self.environ), self.project, self.environ
+        )
+        scheduler = Scheduler(
+            plan,
+            self.project / "reports",
+            self._execute,
+            fail_fast=fail_fast,
+            on_event=on_event or ignore_event,
+            max_parallel=self.max_parallel,
+        )
+        return RunResult(self.name, scheduler.run(), time.monotonic() - started)
+
+    async def _execute(self, stage: PlannedStage, log: Path) -> tuple[int, str]:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        for output in stage.outputs:
+            (self.project / output).unlink(missing_ok=True)
+        env = {**self.environ, **stage.env}
+        with log.open("wb") as handle:
+            for index, argv in enumerate(stage.run):
+                name = f"pipelines-{self.run_id}-{stage.name}-{index}"
+                command = docker_run_argv(
+                    stage, argv, image=self.image, project=self.project, name=name, user=self.user
+                )
+                try:
+                    done = await anyio.run_process(
+                        command, stdout=handle, stderr=subprocess.STDOUT, env=env, check=False
+                    )
+                except anyio.get_cancelled_exc_class():
+                    # Killing the docker CLI leaves the container running: remove it too.
+                    with anyio.CancelScope(shield=True):
+                        await anyio.run_process(["docker", "rm", "--force", name], check=False)
+                    raise
+                if done.returncode != 0:
+                    return done.returncode, (
+                        f"exit code {done.returncode}, see {log.relative_to(self.project)}"
+                    )
+        return 0, ""
+
+
+def check_engine(environ: Mapping[str, str]) -> None:
+    """Fail with a usage error (exit 2) when no Docker engine answers."""
+    try:
+        done = run_tool(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            cwd=Path.cwd(),
+            env=dict(environ),
+            timeout=30,
+        )
+    except ToolError as exc:
+        raise UsageError(
+            f"the Docker runner needs Docker: {exc.message}",
+            hint="install Docker, or use --runner local",
+        ) from exc
+    if done.returncode != 0:
+        raise UsageError(
+            f"no Docker engine is reachable: {done.last_line()}",
+            hint="start the Docker daemon (or check DOCKER_HOST), or use --runner local",
+        )
+
+
+def ensure_toolchain(spec: ToolchainSpec, project: Path, environ: Mapping[str, str]) -> str:
+    """Build the toolchain image unless an image of the same contents exists; return its tag."""
+    with build_context(spec) as context:
+        tag = image_tag(context, spec.base_image)
+        exists = run_tool(["docker", "image", "inspect", tag], cwd=project, env=dict(environ))
+        if exists.returncode == 0:
+            return tag
+        log = project / "reports" / "toolchain-build.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        done = run_tool(
+            [
+                "docker",
+                "build",
+                "--file",
+                str(context / DOCKERFILE),
+                "--build-arg",
+                f"BASE_IMAGE={spec.base_image}",
+                "--tag",
+                tag,
+                str(context),
+            ],
+            cwd=project,
+            env=dict(environ),
+        )
+        log.write_text(done.stdout + done.stderr, encoding="utf-8")
+        if done.returncode != 0:
+            raise ToolError(
+                f"building the toolchain image failed: {done.last_line()}",
+                hint=f"the whole build output is in {log}",
+            )
+        return tag

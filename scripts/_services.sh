@@ -1,0 +1,60 @@
+# Machine set-up for the integration tests, sourced by scripts/test: Debian packages, a Docker
+# engine, and a base image built from Debian packages (no image registry needed).
+# Each step is skipped where it cannot run (not root, no apt); the tests that need it then
+# skip, unless PIPELINES_REQUIRE_DOCKER=1 (set in CI) makes them fail instead.
+
+DEBIAN_PACKAGES=(docker.io debootstrap nginx-light prometheus prometheus-alertmanager prometheus-pushgateway)
+BASE_IMAGE="portable-pipelines/base:bookworm"
+
+ensure_debian_packages() {
+    local missing=()
+    for package in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        log "cannot install ${missing[*]} (needs root and apt-get): their tests will skip"
+        return 0
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_docker_engine() {
+    command -v docker >/dev/null || return 0
+    docker version >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v dockerd >/dev/null; then
+        log "no Docker engine and cannot start one: Docker tests will skip"
+        return 0
+    fi
+    log "starting dockerd (log: /tmp/pipelines-dockerd.log)"
+    nohup dockerd >/tmp/pipelines-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do
+        docker version >/dev/null 2>&1 && return 0
+        sleep 1
+    done
+    log "dockerd did not answer within 60 s; see /tmp/pipelines-dockerd.log"
+    return 1
+}
+
+ensure_base_image() {
+    docker version >/dev/null 2>&1 || return 0
+    command -v debootstrap >/dev/null || return 0
+    "$ROOT/containers/build-base-image.sh" "$BASE_IMAGE"
+    export PIPELINES_BASE_IMAGE="$BASE_IMAGE"
+}
+
+prepare_machine() {
+    ensure_debian_packages
+    ensure_docker_engine
+    ensure_base_image
+    # Containers reach the package registries through this machine's TLS set-up.
+    if [ -z "${PIPELINES_CA_BUNDLE:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+        export PIPELINES_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+    fi
+    if [ "${CI:-}" = "true" ]; then
+        export PIPELINES_REQUIRE_DOCKER=1
+    fi
+}

@@ -1,0 +1,63 @@
+"""The Docker runner's commands, image tags and engine errors (no engine needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.plan import PlannedStage
+from pipelines.runners.docker import docker_run_argv
+from pipelines.toolchain import ToolchainSpec, build_context, image_tag, sdk_root
+
+
+def test_source_is_read_only_and_only_the_stage_reports_are_writable(tmp_path: Path) -> None:
+    stage = PlannedStage("test", (("pipelines", "stage", "test"),), env={"B": "2", "A": "1"})
+    argv = docker_run_argv(
+        stage,
+        stage.run[0],
+        image="img:1",
+        project=tmp_path,
+        name="pipelines-x-test-0",
+        user="1000:1000",
+    )
+    assert argv[:6] == ["docker", "run", "--rm", "--init", "--name", "pipelines-x-test-0"]
+    assert f"{tmp_path}:/src:ro" in argv
+    assert f"{tmp_path}/reports/test:/src/reports/test" in argv
+    assert argv[argv.index("--user") + 1] == "1000:1000"
+    # Values stay out of the argv: docker reads them from its own environment.
+    envs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--env"]
+    assert envs == ["HOME=/tmp", "A", "B"]
+    assert argv[-4:] == ["img:1", "pipelines", "stage", "test"]
+
+
+def test_the_image_tag_follows_the_contents(tmp_path: Path) -> None:
+    spec = ToolchainSpec(sdk_root(), "base:1")
+    with build_context(spec) as context:
+        first = image_tag(context, "base:1")
+        assert image_tag(context, "base:2") != first
+        (context / "pipelines" / "extra.py").write_text("x = 1\n")
+        assert image_tag(context, "base:1") != first
+    with build_context(spec) as context:
+        assert image_tag(context, "base:1") == first
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    with build_context(ToolchainSpec(sdk_root(), "base:1", ca)) as context:
+        assert (context / "containers/extra-ca/extra-ca.pem").read_text() == ca.read_text()
+        assert image_tag(context, "base:1") != first
+
+
+def test_a_missing_ca_bundle_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="PIPELINES_CA_BUNDLE=.*no such file"):
+        ToolchainSpec.from_env({"PIPELINES_CA_BUNDLE": str(tmp_path / "none.pem")})
+
+
+def test_no_docker_engine_exits_2_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    assert main(["run", "-C", str(tmp_path), "--runner", "docker"]) == 2
+    err = capsys.readouterr().err
+    assert "no Docker engine is reachable" in err or "needs Docker" in err
+    assert "--runner local" in err
