@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
+from pipelines.errors import UsageError
 from pipelines.plan import PlannedStage
 from pipelines.runners.docker import docker_run_argv
 from pipelines.toolchain import ToolchainSpec, build_context, image_tag, sdk_root
@@ -49,7 +50,7 @@ def test_the_image_tag_follows_the_contents(tmp_path: Path) -> None:
 
 
 def test_a_missing_ca_bundle_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="PIPELINES_CA_BUNDLE=.*no such file"):
+    with pytest.raises(UsageError, match=r"PIPELINES_CA_BUNDLE=.*no such file"):
         ToolchainSpec.from_env({"PIPELINES_CA_BUNDLE": str(tmp_path / "none.pem")})
 
 
