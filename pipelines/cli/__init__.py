@@ -20,6 +20,7 @@ COMMANDS = {
     "run": "pipelines.cli.run_cmd:run",
     "stage": "pipelines.cli.stage_cmd:stage",
     "gate": "pipelines.cli.gate_cmd:gate",
+    "init": "pipelines.cli.init_cmd:init",
 }
 
 
@@ -79,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="pytest-reportlog file, to see reruns (repeatable)",
     )
+    init = sub.add_parser(
+        "init", parents=[common], help="scaffold pipeline.yaml and a thin CI workflow in a project"
+    )
+    init.add_argument(
+        "--module",
+        default=None,
+        metavar="ADDRESS",
+        help="the Dagger module the workflow calls (github.com/OWNER/REPO@vX.Y.Z)",
+    )
+    init.add_argument("--force", action="store_true", help="replace existing files")
     return parser
 
 

@@ -1,0 +1,231 @@
+"""The Dagger module of portable-pipelines.
+
+Thin on purpose: it builds the toolchain image from this SDK's own files, asks the SDK in that
+image for the plan (``pipelines plan --json``), and runs each stage's argv lists with
+``with_exec`` in a container of its own, concurrently where the DAG allows. Everything a stage
+does lives in the SDK, so a stage behaves here exactly as on a laptop.
+
+    dagger call ci -o reports              # the whole pipeline; fails when the gate is closed
+    dagger check                           # lint, security and test as checks
+    dagger call toolchain terminal         # a shell in the stage image
+    dagger -m github.com/OWNER/REPO@vX.Y.Z call --source=. ci -o reports
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, TypeVar, cast
+
+import dagger
+from dagger import DefaultPath, Doc, Ignore, check, dag, function, object_type
+
+from ci.plan_exec import PlanSpec, StageSpec, execute_plan, parse_plan
+
+DEFAULT_BASE_IMAGE = "python:3.12-slim-bookworm"
+WORKDIR = "/src"
+TOOLCHAIN_DOCKERFILE = "containers/toolchain.Dockerfile"
+EXTRA_CA_PATH = "containers/extra-ca/extra-ca.pem"
+# DefaultPath does not honour .gitignore: keep what no stage should read out of the upload.
+IGNORED = [
+    ".git",
+    ".venv",
+    "venv",
+    "**/.venv",
+    "**/__pycache__",
+    "**/.pytest_cache",
+    "**/.mypy_cache",
+    "**/.ruff_cache",
+    "**/node_modules",
+    "reports",
+    "artifacts",
+    "ci/sdk",
+]
+# Named caches shared by every stage container: downloads survive between runs.
+CACHES = {
+    "/root/.cache/pip": "portable-pipelines-pip",
+    "/root/.cache/pip-audit": "portable-pipelines-pip-audit",
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def as_check(func: F) -> F:
+    """Mark a function as a ``dagger check`` (dagger-io types its decorator as a union)."""
+    return cast(F, check(func))
+
+
+# dagger-io's overloads of `function` omit `cache`, which the implementation accepts.
+_function_with_options = cast(Callable[..., Callable[[F], F]], function)
+
+
+def never_cached(func: F) -> F:
+    """A function with side effects or live answers: its result never comes from cache."""
+    return _function_with_options(cache="never")(func)
+
+
+def sdk_files() -> dagger.Directory:
+    """This module's own context (its dagger.json ``include``), never the caller's project.
+
+    ``source()`` is the module's context directory opened at its source subpath (``ci``);
+    ``..`` is resolved inside that same snapshot, so it is the root of the SDK checkout at the
+    module's version, whoever calls it (``dagger -m``, ``dagger install``, a toolchain).
+    """
+    return dag.current_module().source().directory("..")
+
+
+def with_caches(container: dagger.Container) -> dagger.Container:
+    """Mount the named tool caches."""
+    for path, name in CACHES.items():
+        container = container.with_mounted_cache(path, dag.cache_volume(name))
+    return container
+
+
+def with_env(env: Mapping[str, str]) -> Callable[[dagger.Container], dagger.Container]:
+    """Set a stage's environment variables (sorted, so the cache key is stable)."""
+
+    def apply(container: dagger.Container) -> dagger.Container:
+        for name in sorted(env):
+            container = container.with_env_variable(name, env[name])
+        return container
+
+    return apply
+
+
+@object_type
+class Ci:
+    """Run a portable-pipelines pipeline: every stage of the plan in its own container."""
+
+    source: Annotated[
+        dagger.Directory,
+        DefaultPath("/"),
+        Ignore(IGNORED),
+        Doc("The project to run the pipeline on (default: the caller's directory)"),
+    ]
+    base_image: Annotated[
+        str, Doc("Base image of the toolchain: a Debian-based image with Python >= 3.11")
+    ] = DEFAULT_BASE_IMAGE
+    ca_bundle: Annotated[
+        dagger.File | None,
+        Doc("Extra CA certificates (PEM) to trust in every container, for TLS interception"),
+    ] = None
+
+    @function
+    def toolchain(self) -> dagger.Container:
+        """The image every stage runs in, built from this SDK's own files."""
+        return self.build_toolchain()
+
+    def build_toolchain(self) -> dagger.Container:
+        """What ``toolchain`` returns (callable from other functions with its real type)."""
+        context = sdk_files()
+        if self.ca_bundle is not None:
+            context = context.with_file(EXTRA_CA_PATH, self.ca_bundle)
+        return context.docker_build(
+            dockerfile=TOOLCHAIN_DOCKERFILE,
+            build_args=[dagger.BuildArg(name="BASE_IMAGE", value=self.base_image)],
+        )
+
+    def workspace(self) -> dagger.Container:
+        """The toolchain with the caches and the project at /src."""
+        return (
+            self.build_toolchain()
+            .with_(with_caches)
+            .with_directory(WORKDIR, self.source)
+            .with_workdir(WORKDIR)
+        )
+
+    def stage_container(
+        self,
+        stage: StageSpec,
+        needed_reports: Mapping[str, dagger.Directory],
+        *,
+        last_may_fail: bool = True,
+    ) -> dagger.Container:
+        """A stage's container: its needs' reports in place, then its commands.
+
+        With ``last_may_fail``, the last command's failure is read from its exit code rather
+        than failing the query (the gate must see failed tests).
+        """
+        container = self.workspace().with_(with_env(stage.env))
+        for need, reports in sorted(needed_reports.items()):
+            container = container.with_directory(f"{WORKDIR}/reports/{need}", reports)
+        for index, argv in enumerate(stage.run):
+            last = index == len(stage.run) - 1
+            expect = dagger.ReturnType.ANY if last and last_may_fail else None
+            if expect is None:
+                container = container.with_exec(list(argv))
+            else:
+                container = container.with_exec(list(argv), expect=expect)
+        return container
+
+    async def plan(self, env: str) -> PlanSpec:
+        """The plan, as the SDK in the toolchain computes it from the project's pipeline.yaml."""
+        printed = (
+            await self.workspace().with_exec(["pipelines", "plan", "--env", env, "--json"]).stdout()
+        )
+        return parse_plan(printed)
+
+    async def run_one(self, name: str, env: str) -> str:
+        """Run a single stage; its failure fails the call, with the stage's output."""
+        stage = (await self.plan(env)).stage(name)
+        return await self.stage_container(stage, {}, last_may_fail=False).stdout()
+
+    @function
+    @as_check
+    async def lint(self, env: Annotated[str, Doc("Environment of the plan")] = "ci") -> str:
+        """The lint stage (ruff, ruff format, mypy when configured)."""
+        return await self.run_one("lint", env)
+
+    @function
+    @as_check
+    async def security(self, env: Annotated[str, Doc("Environment of the plan")] = "ci") -> str:
+        """The security stage (bandit, detect-secrets, pip-audit)."""
+        return await self.run_one("security", env)
+
+    @function
+    @as_check
+    async def test(self, env: Annotated[str, Doc("Environment of the plan")] = "ci") -> str:
+        """The test stage (pytest with JUnit, coverage, reruns and a report log)."""
+        return await self.run_one("test", env)
+
+    @function
+    async def ci(
+        self, env: Annotated[str, Doc("Environment whose gate thresholds apply")] = "ci"
+    ) -> dagger.Directory:
+        """The whole pipeline; returns the reports directory, fails when the gate is closed."""
+        plan = await self.plan(env)
+
+        async def run_stage(
+            stage: StageSpec, needed: Mapping[str, dagger.Directory]
+        ) -> tuple[int, dagger.Directory]:
+            container = await self.stage_container(stage, needed).sync()
+            reports = container.directory(f"{WORKDIR}/reports/{stage.name}")
+            return await container.exit_code(), reports
+
+        outcomes = await execute_plan(plan, run_stage)
+        collected = dag.directory()
+        for name, outcome in outcomes.items():
+            if outcome.reports is not None:
+                collected = collected.with_directory(name, outcome.reports)
+        gate = outcomes.get("gate")
+        if gate is not None and gate.status != "passed" and gate.reports is not None:
+            decision = json.loads(await gate.reports.file("decision.json").contents())
+            reasons = "; ".join(decision.get("reasons", [])) or "see decision.json"
+            raise GateClosedError(f"gate {decision.get('status', 'closed')} ({env}): {reasons}")
+        failed = [o.name for o in outcomes.values() if o.status != "passed"]
+        if failed:
+            raise StageFailedError("stages that did not pass: " + ", ".join(failed))
+        return collected
+
+    @never_cached
+    async def health(self, env: Annotated[str, Doc("Environment whose checks run")] = "ci") -> str:
+        """Run the environment's health checks from the toolchain (never cached)."""
+        return await self.workspace().with_exec(["pipelines", "health", "--env", env]).stdout()
+
+
+class GateClosedError(Exception):
+    """The gate decided that the deploy may not proceed."""
+
+
+class StageFailedError(Exception):
+    """A stage failed although the gate did not say so (the gate may be disabled)."""

@@ -1,0 +1,23 @@
+"""``pipelines init``: scaffold a project."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from pipelines.cli.common import project_dir
+from pipelines.errors import EXIT_OK
+from pipelines.scaffold import DEFAULT_MODULE, scaffold
+
+
+def init(args: argparse.Namespace, out: Console) -> int:
+    """Write pipeline.yaml and .github/workflows/ci.yml."""
+    done = scaffold(project_dir(args), module=args.module or DEFAULT_MODULE, force=args.force)
+    for path in done.files:
+        out.print(f"wrote {path}", highlight=False)
+    if args.module is None:
+        out.print(
+            f"edit the module address in the workflow (now {DEFAULT_MODULE})", highlight=False
+        )
+    return EXIT_OK

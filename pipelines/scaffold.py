@@ -1,0 +1,51 @@
+"""``pipelines init``: a pipeline.yaml and the thin CI workflow for another repository."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from pipelines import atomic
+from pipelines.errors import UsageError
+
+DEFAULT_MODULE = "github.com/OWNER/portable-pipelines@v0.1.0"
+_MODULE = re.compile(r"[A-Za-z0-9._/@:-]+")
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Scaffolded:
+    """The files ``init`` wrote."""
+
+    files: tuple[Path, ...]
+
+
+def _template(name: str) -> str:
+    return (resources.files("pipelines") / "templates" / name).read_text(encoding="utf-8")
+
+
+def scaffold(project: Path, *, module: str = DEFAULT_MODULE, force: bool = False) -> Scaffolded:
+    """Write pipeline.yaml and .github/workflows/ci.yml; existing files stay unless ``force``."""
+    if not _MODULE.fullmatch(module):
+        raise UsageError(
+            f"--module {module!r} is not a module address",
+            hint="for example github.com/OWNER/REPO@v1.2.3",
+        )
+    name = project.resolve().name if _NAME.fullmatch(project.resolve().name) else "project"
+    files = {
+        project / "pipeline.yaml": _template("pipeline.yaml").replace("{name}", name),
+        project / ".github" / "workflows" / "ci.yml": _template("ci.yml").replace(
+            "{module}", module
+        ),
+    }
+    existing = [path for path in files if path.exists()]
+    if existing and not force:
+        raise UsageError(
+            "not overwriting " + ", ".join(str(p) for p in existing),
+            hint="pass --force to replace them",
+        )
+    for path, text in files.items():
+        atomic.write_text(path, text)
+    return Scaffolded(tuple(files))

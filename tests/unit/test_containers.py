@@ -1,0 +1,127 @@
+"""The container and CI files: the Dagger manifest, the toolchain Dockerfile, the workflows."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.config import load_config
+from pipelines.toolchain import CONTEXT_DIRS, CONTEXT_FILES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.lstrip("v").split("."))
+
+
+def test_dagger_manifest() -> None:
+    manifest = json.loads((ROOT / "dagger.json").read_text())
+    assert manifest["name"] == "ci"
+    assert manifest["sdk"] == {"source": "python"}
+    assert manifest["source"] == "ci"
+    # v0.20.7 and v0.21.0 shipped a broken Python function analyser.
+    assert version(manifest["engineVersion"]) >= (0, 21, 1)
+    # The module's own context must hold everything the toolchain is built from.
+    for needed in (
+        "containers/**",
+        "pipelines/**",
+        "pyproject.toml",
+        "constraints.txt",
+        "README.md",
+    ):
+        assert needed in manifest["include"]
+
+
+def test_no_lock_file_with_download_addresses_is_tracked() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not [
+        f for f in tracked if Path(f).name in {"uv.lock", "poetry.lock", "package-lock.json"}
+    ]
+
+
+def test_toolchain_requirements_match_the_project() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {
+        re.split(r"[<>=\[ ]", dep)[0].lower()
+        for dep in [*project["dependencies"], *project["optional-dependencies"]["tools"]]
+    }
+    listed = {
+        line.strip().lower()
+        for line in (ROOT / "containers/toolchain-requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert listed == wanted | {"setuptools"}
+    pinned = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
+    assert {name.replace("_", "-") for name in listed} <= pinned
+
+
+def test_dependencies_install_before_the_source_is_copied() -> None:
+    lines = (ROOT / "containers/toolchain.Dockerfile").read_text().splitlines()
+    install_deps = next(
+        i
+        for i, line in enumerate(lines)
+        if "toolchain-requirements.txt" in line and line.lstrip().startswith("-r")
+    )
+    copy_source = next(i for i, line in enumerate(lines) if line.startswith("COPY pipelines"))
+    assert install_deps < copy_source
+    copied = {part for line in lines if line.startswith("COPY") for part in line.split()[1:-1]}
+    assert copied <= {*CONTEXT_FILES, *CONTEXT_DIRS, "containers/extra-ca/"}
+    assert "ARG BASE_IMAGE=" in "\n".join(lines)
+    assert "nginx" in "\n".join(lines)
+
+
+def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("actionlint", path=str(Path(sys.executable).parent))
+    assert tool, "actionlint is installed with the dev extras"
+    return subprocess.run([tool, *map(str, paths)], capture_output=True, text=True, check=False)
+
+
+def test_workflows_pass_actionlint() -> None:
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    done = actionlint(*workflows)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for workflow in workflows:
+        steps = [
+            line.strip()
+            for line in workflow.read_text().splitlines()
+            if line.strip().startswith(("- uses:", "uses:", "run:", "- run:"))
+        ]
+        # Thin: check out, then Dagger; no pipeline logic in YAML.
+        assert not [s for s in steps if "run:" in s]
+        assert any("dagger/dagger-for-github@" in s for s in steps)
+
+
+def test_init_scaffolds_a_valid_pipeline_and_workflow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    module = "github.com/acme/portable-pipelines@v1.2.3"
+    assert main(["init", "-C", str(project), "--module", module]) == 0
+    assert load_config(project).name == "shop"
+    workflow = project / ".github/workflows/ci.yml"
+    assert f'module: "{module}"' in workflow.read_text()
+    done = actionlint(workflow)
+    assert done.returncode == 0, done.stdout
+    capsys.readouterr()
+    assert main(["init", "-C", str(project)]) == 2
+    assert "not overwriting" in capsys.readouterr().err
+    assert f'module: "{module}"' in workflow.read_text()
+    assert main(["init", "-C", str(project), "--force"]) == 0
+    assert main(["init", "-C", str(project), "--module", "x; rm -rf /"]) == 2
