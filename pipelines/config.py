@@ -105,6 +105,7 @@ class PipelineConfig:
     name: str
     source: str
     environments: dict[str, Environment]
+    flags_file: str = "flags.yaml"
     lint: LintSettings = field(default_factory=LintSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     test: TestSettings = field(default_factory=TestSettings)
@@ -137,6 +138,7 @@ SCHEMA = Struct(
     {
         "version": Number(1, 1, integer=True),
         "name": Text(),
+        "flags": Text(),
         "environments": MapOf(ENV_NAME, Struct({"gate": GATE, "env": ENV_VARS})),
         "stages": Struct(
             {
@@ -216,6 +218,7 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
     return PipelineConfig(
         name=raw.get("name", default_name),
         source=source.file,
+        flags_file=raw.get("flags", "flags.yaml"),
         environments=environments,
         lint=LintSettings(**stages.get("lint", {})),
         security=SecuritySettings(**stages.get("security", {})),

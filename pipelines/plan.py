@@ -115,10 +115,16 @@ def stage_command(name: str, env: str) -> tuple[str, ...]:
     return ("pipelines", "stage", name, "--env", env)
 
 
-def build_plan(config: PipelineConfig, env_name: str) -> Plan:
-    """Compute the plan of ``config`` for one environment."""
+def build_plan(
+    config: PipelineConfig, env_name: str, flag_env: Mapping[str, str] | None = None
+) -> Plan:
+    """Compute the plan of ``config`` for one environment.
+
+    ``flag_env`` holds the environment's feature flags, already evaluated (the plan has no
+    clock of its own); every stage receives them.
+    """
     environment = config.environment(env_name)
-    base_env = {**environment.env, "PIPELINES_ENV": env_name}
+    base_env = {**(flag_env or {}), **environment.env, "PIPELINES_ENV": env_name}
     stages: list[PlannedStage] = []
     checks: list[str] = []
     if config.lint.enabled:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from pipelines import __version__
-from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, PipelineError
+from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PipelineError
 
 COMMANDS = {
     "validate": "pipelines.cli.inspect_cmd:validate",
@@ -21,6 +21,8 @@ COMMANDS = {
     "stage": "pipelines.cli.stage_cmd:stage",
     "gate": "pipelines.cli.gate_cmd:gate",
     "init": "pipelines.cli.init_cmd:init",
+    "flags": "pipelines.cli.flags_cmd:flags",
+    "audit": "pipelines.cli.flags_cmd:audit",
 }
 
 
@@ -90,6 +92,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Dagger module the workflow calls (github.com/OWNER/REPO@vX.Y.Z)",
     )
     init.add_argument("--force", action="store_true", help="replace existing files")
+
+    flag_file = argparse.ArgumentParser(add_help=False)
+    flag_file.add_argument(
+        "--file", default=None, metavar="PATH", help="flags file (default: DIR/flags.yaml)"
+    )
+    flags_parser = sub.add_parser("flags", help="feature flags per environment")
+    flag_sub = flags_parser.add_subparsers(dest="flags_command", required=True, metavar="ACTION")
+    flag_sub.add_parser(
+        "list",
+        parents=[common, with_env, as_json, flag_file],
+        help="every flag's value in an environment",
+    )
+    get = flag_sub.add_parser(
+        "get",
+        parents=[common, with_env, as_json, flag_file],
+        help="one flag's value (for a stickiness key)",
+    )
+    get.add_argument("name")
+    get.add_argument("--key", default=None, help="stickiness key (a user id) for rollouts")
+    set_ = flag_sub.add_parser(
+        "set",
+        parents=[common, with_env, flag_file],
+        help="change a flag in an environment (audited)",
+    )
+    set_.add_argument("name")
+    set_.add_argument("value")
+    set_.add_argument("--reason", required=True, help="why: recorded in the audit log")
+    flag_sub.add_parser(
+        "export",
+        parents=[common, with_env, flag_file],
+        help="the flags as shell environment variables",
+    )
+    history = flag_sub.add_parser(
+        "history", parents=[common, as_json, flag_file], help="the audited changes"
+    )
+    history.add_argument("--env", default=None, help="only this environment")
+
+    audit = sub.add_parser("audit", help="audit logs")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_sub.add_parser(
+        "verify",
+        parents=[common, as_json, flag_file],
+        help="check that no audit entry was edited or removed",
+    )
     return parser
 
 
@@ -97,7 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, and map every outcome to an exit code."""
     out = Console()
     err = Console(stderr=True, soft_wrap=True)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         module, function = COMMANDS[args.command].split(":")
         # Commands load on demand: `pipelines stage` runs once per stage and must start fast.

@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from pipelines.cli.common import project_config
+from pipelines.cli.common import project_config, project_plan
 from pipelines.errors import EXIT_OK
 from pipelines.plan import build_plan
 
@@ -30,7 +30,7 @@ def validate(args: argparse.Namespace, out: Console) -> int:
 
 def plan(args: argparse.Namespace, out: Console) -> int:
     """Print the plan of one environment."""
-    the_plan = build_plan(project_config(args), args.env)
+    the_plan = project_plan(args, args.env)
     if args.json:
         print(the_plan.to_json())
         return EXIT_OK

@@ -9,17 +9,17 @@ import os
 from rich.console import Console
 
 from pipelines import artifacts
-from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.common import project_dir, project_plan
 from pipelines.cli.display import LiveStages, run_summary
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
-from pipelines.plan import Plan, build_plan
+from pipelines.plan import Plan
 from pipelines.runners import RUNNERS
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
     """Run the plan with a runner, write the run's artifacts, print a summary."""
     project = project_dir(args)
-    the_plan: Plan = build_plan(project_config(args), args.env).select(args.stages)
+    the_plan: Plan = project_plan(args, args.env).select(args.stages)
     if args.runner not in RUNNERS:
         raise UsageError(
             f"unknown runner {args.runner!r}", hint="runners: " + ", ".join(sorted(RUNNERS))

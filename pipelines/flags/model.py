@@ -1,0 +1,268 @@
+"""flags.yaml: flags with a type, a default, and a value (or rollout) per environment."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines import atomic
+from pipelines.errors import ConfigError, UsageError
+from pipelines.flags.rollout import Rollout
+from pipelines.schema import (
+    Choice,
+    KeyPath,
+    MapOf,
+    Number,
+    Source,
+    Spec,
+    Struct,
+    Text,
+    parse_yaml,
+)
+
+FLAGS_FILE = "flags.yaml"
+FlagValue = bool | int | float | str
+TYPES: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+    "string": (str,),
+}
+_DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class EnvironmentSetting:
+    """A flag's value in one environment, possibly rolled out progressively."""
+
+    value: FlagValue
+    rollout: Rollout | None = None
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One flag: its type, its default, and its setting per environment."""
+
+    name: str
+    type: str
+    default: FlagValue
+    description: str = ""
+    environments: Mapping[str, EnvironmentSetting] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FlagSet:
+    """Every flag of a flags.yaml."""
+
+    path: Path
+    flags: Mapping[str, Flag]
+    raw: Mapping[str, Any]
+
+    def flag(self, name: str) -> Flag:
+        """The named flag, or a usage error that suggests the nearest name."""
+        if name not in self.flags:
+            close = difflib.get_close_matches(name, list(self.flags), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "see `pipelines flags list`"
+            raise UsageError(f"{self.path}: unknown flag {name!r}", hint=hint)
+        return self.flags[name]
+
+
+class _Value(Spec):
+    """Any scalar flag value; its type is checked against the flag's afterwards."""
+
+    description = "a boolean, number or string"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> Any:
+        if isinstance(value, bool | int | float | str):
+            return value
+        raise self._wrong(value, path, source)
+
+
+class _Moment(Spec):
+    """A timestamp (ISO 8601); a time without zone is UTC."""
+
+    description = "a timestamp such as 2026-11-01T00:00:00Z"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> datetime:
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise self._wrong(value, path, source) from exc
+        if not isinstance(value, datetime):
+            raise self._wrong(value, path, source)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class _Duration(Spec):
+    """A duration such as 7d, 12h, 30m or 90s."""
+
+    description = "a duration such as 7d, 12h, 30m or 90s"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> timedelta:
+        match = _DURATION.fullmatch(str(value)) if isinstance(value, str) else None
+        if match is None or float(match["amount"]) <= 0:
+            raise self._wrong(value, path, source)
+        return timedelta(seconds=float(match["amount"]) * _UNITS[match["unit"]])
+
+
+ROLLOUT = Struct(
+    {
+        "start": _Moment(),
+        "end": _Moment(),
+        "duration": _Duration(),
+        "from": Number(0, 100),
+        "to": Number(0, 100),
+        "stickiness": Text(),
+    },
+    required=("start",),
+)
+
+
+class _Setting(Spec):
+    """Either a plain value or ``{value, rollout}``."""
+
+    description = "a value, or a mapping with 'value' and 'rollout'"
+    _struct = Struct({"value": _Value(), "rollout": ROLLOUT}, required=("value",))
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> Any:
+        if isinstance(value, Mapping):
+            return self._struct.check(value, path, source)
+        return {"value": _Value().check(value, path, source)}
+
+
+FLAG_NAME = Text(r"[A-Z][A-Z0-9_]*", "an upper-case name such as FEATURE_X_ENABLED")
+SCHEMA = Struct(
+    {
+        "version": Number(1, 1, integer=True),
+        "flags": MapOf(
+            FLAG_NAME,
+            Struct(
+                {
+                    "description": Text(),
+                    "type": Choice(*TYPES),
+                    "default": _Value(),
+                    "environments": MapOf(
+                        Text(r"[a-z][a-z0-9_-]*", "an environment name"), _Setting()
+                    ),
+                }
+            ),
+        ),
+    }
+)
+
+
+def load_flags(path: Path) -> FlagSet:
+    """Load and validate flags.yaml; every error names the file, key path and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file", hint="create flags.yaml or pass --file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
+    data, source = parse_yaml(text, str(path))
+    return _build(path, data, source)
+
+
+def _build(path: Path, data: Any, source: Source) -> FlagSet:
+    raw = SCHEMA.check(data, (), source)
+    flags: dict[str, Flag] = {}
+    for name, spec in raw.get("flags", {}).items():
+        kind = spec.get("type", "bool")
+        default = spec.get("default", False if kind == "bool" else None)
+        where: KeyPath = ("flags", name)
+        if default is None:
+            raise source.error(where, f"a {kind} flag needs a 'default'")
+        _check_type(default, kind, (*where, "default"), source)
+        settings = {}
+        for env, setting in spec.get("environments", {}).items():
+            env_path: KeyPath = (*where, "environments", env)
+            _check_type(setting["value"], kind, env_path, source)
+            rollout = setting.get("rollout")
+            settings[env] = EnvironmentSetting(
+                setting["value"],
+                _rollout(rollout, (*env_path, "rollout"), source) if rollout is not None else None,
+            )
+        flags[name] = Flag(name, kind, default, spec.get("description", ""), settings)
+    return FlagSet(path, flags, data if isinstance(data, dict) else {})
+
+
+def _check_type(value: Any, kind: str, path: KeyPath, source: Source) -> None:
+    ok = isinstance(value, TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
+    if not ok:
+        raise source.error(path, f"expected a {kind} value, got {value!r}")
+
+
+def _rollout(spec: Mapping[str, Any], path: KeyPath, source: Source) -> Rollout:
+    start: datetime = spec["start"]
+    if "end" in spec and "duration" in spec:
+        raise source.error(path, "give 'end' or 'duration', not both")
+    if "end" in spec:
+        end: datetime = spec["end"]
+    elif "duration" in spec:
+        end = start + spec["duration"]
+    else:
+        raise source.error(path, "a rollout needs 'end' or 'duration'", "for example duration: 7d")
+    if end <= start:
+        raise source.error(
+            path, f"the rollout ends ({end.isoformat()}) before it starts ({start.isoformat()})"
+        )
+    return Rollout(
+        start,
+        end,
+        float(spec.get("from", 0)),
+        float(spec.get("to", 100)),
+        spec.get("stickiness", "userId"),
+    )
+
+
+def parse_value(flag: Flag, text: str) -> FlagValue:
+    """A command-line value as the flag's type, or a usage error."""
+    try:
+        if flag.type == "bool":
+            lowered = text.lower()
+            if lowered not in ("true", "false"):
+                raise ValueError(text)
+            return lowered == "true"
+        if flag.type == "int":
+            return int(text)
+        if flag.type == "float":
+            return float(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"{flag.name} is a {flag.type} flag; {text!r} is not a {flag.type}",
+            hint="true or false" if flag.type == "bool" else "",
+        ) from exc
+    return text
+
+
+def with_value(flags: FlagSet, name: str, env: str, value: FlagValue) -> FlagSet:
+    """A copy with ``name`` set to ``value`` in ``env`` (its rollout, if any, is kept)."""
+    flag = flags.flag(name)
+    current = flag.environments.get(env)
+    setting = replace(current, value=value) if current else EnvironmentSetting(value)
+    updated = replace(flag, environments={**flag.environments, env: setting})
+    return replace(flags, flags={**flags.flags, name: updated})
+
+
+def save_value(flags: FlagSet, name: str, env: str, value: FlagValue) -> None:
+    """Write the new value into flags.yaml atomically, re-validating the result first."""
+    data = yaml.safe_load(flags.path.read_text(encoding="utf-8"))
+    environments = data["flags"][name].setdefault("environments", {}) or {}
+    data["flags"][name]["environments"] = environments
+    current = environments.get(env)
+    if isinstance(current, dict):
+        current["value"] = value
+    else:
+        environments[env] = value
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    _build(flags.path, yaml.safe_load(text), Source(str(flags.path)))  # never write a bad file
+    atomic.write_text(flags.path, text)

@@ -1,0 +1,46 @@
+"""Progressive rollout: the percentage at a moment, and deterministic bucketing of keys.
+
+Bucketing is Unleash's normalised murmur3 (``normalizedValue``): the 32-bit murmur3 hash
+(seed 0) of ``"<group>:<key>"``, modulo 100, plus one. A key is in the rollout when its bucket
+is at most the current percentage, so a key that is in stays in as the percentage grows, and
+the same key lands in the same bucket in every process and every Unleash-compatible client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import mmh3
+
+NORMALIZER = 100
+
+
+def normalized_value(key: str, group: str, normalizer: int = NORMALIZER) -> int:
+    """The bucket of ``key`` in ``group``: 1 to ``normalizer``."""
+    return int(mmh3.hash(f"{group}:{key}", 0, signed=False)) % normalizer + 1
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A percentage that moves from ``start_percent`` to ``end_percent`` between two moments."""
+
+    start: datetime
+    end: datetime
+    start_percent: float = 0.0
+    end_percent: float = 100.0
+    stickiness: str = "userId"
+
+    def percent(self, now: datetime) -> float:
+        """The rollout percentage at ``now`` (linear between start and end)."""
+        if now <= self.start:
+            return self.start_percent
+        if now >= self.end:
+            return self.end_percent
+        elapsed = (now - self.start) / (self.end - self.start)
+        return self.start_percent + (self.end_percent - self.start_percent) * elapsed
+
+    def includes(self, key: str, group: str, now: datetime) -> bool:
+        """Whether ``key`` is in the rollout at ``now``."""
+        percent = self.percent(now)
+        return percent > 0 and normalized_value(key, group) <= percent
