@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ConfigError
+from pipelines.health.spec import HEALTH, HealthSettings
 from pipelines.schema import (
     Boolean,
     Choice,
@@ -55,11 +56,32 @@ class GateThresholds:
 
 @dataclass(frozen=True)
 class Environment:
-    """A deployment environment: its gate thresholds and extra variables for every stage."""
+    """A deployment environment: gate thresholds, health checks, variables for every stage."""
 
     name: str
     gate: GateThresholds
     env: dict[str, str] = field(default_factory=dict)
+    health: HealthSettings = field(default_factory=HealthSettings)
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Where the monitoring stack answers, and where its configuration lives."""
+
+    prometheus: str | None = None
+    alertmanager: str | None = None
+    pushgateway: str | None = None
+    grafana: str | None = None
+    config_dir: str = "containers/monitoring"
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Where a run's metrics go: a node_exporter textfile and/or a Pushgateway."""
+
+    textfile: str | None = None
+    pushgateway: str | None = None
+    job: str = "pipelines"
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,8 @@ class PipelineConfig:
     source: str
     environments: dict[str, Environment]
     flags_file: str = "flags.yaml"
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     lint: LintSettings = field(default_factory=LintSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     test: TestSettings = field(default_factory=TestSettings)
@@ -134,12 +158,25 @@ GATE = Struct(
     }
 )
 ENV_VARS = MapOf(ENV_VAR, Scalar())
+URL = Text(r"https?://\S+", "an http(s) URL")
 SCHEMA = Struct(
     {
         "version": Number(1, 1, integer=True),
         "name": Text(),
         "flags": Text(),
-        "environments": MapOf(ENV_NAME, Struct({"gate": GATE, "env": ENV_VARS})),
+        "environments": MapOf(ENV_NAME, Struct({"gate": GATE, "env": ENV_VARS, "health": HEALTH})),
+        "monitoring": Struct(
+            {
+                "prometheus": URL,
+                "alertmanager": URL,
+                "pushgateway": URL,
+                "grafana": URL,
+                "config_dir": Text(),
+            }
+        ),
+        "metrics": Struct(
+            {"textfile": Text(), "pushgateway": URL, "job": Text(r"[a-zA-Z_][a-zA-Z0-9_]*")}
+        ),
         "stages": Struct(
             {
                 "lint": Struct(
@@ -213,12 +250,15 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
                 k: v for k, v in gate_raw["max_findings"].items() if v is not None
             }
         gate = GateThresholds(**{**base.gate.to_dict(), **gate_raw})
-        environments[name] = Environment(name, gate, dict(env_raw.get("env", {})))
+        health = HealthSettings.from_raw(env_raw.get("health", {}))
+        environments[name] = Environment(name, gate, dict(env_raw.get("env", {})), health)
     stages = raw.get("stages", {})
     return PipelineConfig(
         name=raw.get("name", default_name),
         source=source.file,
         flags_file=raw.get("flags", "flags.yaml"),
+        monitoring=MonitoringSettings(**raw.get("monitoring", {})),
+        metrics=MetricsSettings(**raw.get("metrics", {})),
         environments=environments,
         lint=LintSettings(**stages.get("lint", {})),
         security=SecuritySettings(**stages.get("security", {})),

@@ -64,6 +64,8 @@ class Evidence:
     security_expected: bool = True
     unchecked_scanners: Mapping[str, str] = field(default_factory=dict)  # scanner -> reason
     problems: tuple[str, ...] = ()  # unreadable or missing reports, one line each
+    health_expected: bool = False
+    health_failures: tuple[str, ...] | None = None  # critical checks that failed; None = no report
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ def evaluate(env: str, evidence: Evidence, thresholds: GateThresholds) -> GateDe
         *_test_rules(evidence.tests, thresholds),
         _coverage_rule(evidence.coverage, thresholds),
         *_security_rules(evidence, thresholds),
+        *_health_rules(evidence),
     ]
     failed = any(rule.verdict is Verdict.FAIL for rule in rules)
     status = GateStatus.CLOSED if failed else GateStatus.OPEN
@@ -220,6 +223,28 @@ def _security_rules(evidence: Evidence, thresholds: GateThresholds) -> list[Rule
             RuleResult("scanners_checked", unchecked, 0, "<=", verdict, f"not checked: {detail}")
         )
     return rules
+
+
+def _health_rules(evidence: Evidence) -> list[RuleResult]:
+    if not evidence.health_expected:
+        return []
+    failures = evidence.health_failures
+    if failures is None:
+        return [
+            RuleResult("health_checks", None, 0, "<=", Verdict.FAIL, "no health report was read")
+        ]
+    if failures:
+        return [
+            RuleResult(
+                "health_checks",
+                len(failures),
+                0,
+                "<=",
+                Verdict.FAIL,
+                "critical checks failing: " + ", ".join(failures),
+            )
+        ]
+    return [RuleResult("health_checks", 0, 0, "<=", Verdict.PASS)]
 
 
 _ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}

@@ -162,6 +162,16 @@ def build_plan(
             )
         )
         checks.append("test")
+    if environment.health.checks:
+        stages.append(
+            PlannedStage(
+                "health",
+                (stage_command("health", env_name),),
+                env=base_env,
+                outputs=("reports/health/result.json",),
+            )
+        )
+        checks.append("health")
     stages.append(
         PlannedStage(
             "gate",

@@ -23,6 +23,7 @@ COMMANDS = {
     "init": "pipelines.cli.init_cmd:init",
     "flags": "pipelines.cli.flags_cmd:flags",
     "audit": "pipelines.cli.flags_cmd:audit",
+    "health": "pipelines.cli.health_cmd:health",
 }
 
 
@@ -92,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Dagger module the workflow calls (github.com/OWNER/REPO@vX.Y.Z)",
     )
     init.add_argument("--force", action="store_true", help="replace existing files")
+
+    sub.add_parser(
+        "health", parents=[common, with_env, as_json], help="run the environment's health checks"
+    )
 
     flag_file = argparse.ArgumentParser(add_help=False)
     flag_file.add_argument(

@@ -19,6 +19,7 @@ STAGES: dict[str, str] = {
     "security": "pipelines.stages.security",
     "test": "pipelines.stages.test",
     "gate": "pipelines.stages.gate",
+    "health": "pipelines.stages.health",
 }
 
 

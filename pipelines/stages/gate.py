@@ -18,6 +18,7 @@ DEFAULT_JUNIT = "reports/test/junit.xml"
 DEFAULT_REPORTLOG = "reports/test/report-log.jsonl"
 DEFAULT_COVERAGE = "reports/test/coverage.xml"
 DEFAULT_SECURITY = "reports/security/result.json"
+DEFAULT_HEALTH = "reports/health/result.json"
 
 
 def decide(
@@ -40,6 +41,7 @@ def decide(
     tests = _read_tests(junit_paths, reportlog_paths, problems)
     cov = _read_coverage(coverage_path, problems)
     findings, unchecked = _read_security(context, problems)
+    health_expected = bool(context.environment.health.checks) and not explicit
     evidence = Evidence(
         tests=tests,
         coverage=cov,
@@ -47,6 +49,8 @@ def decide(
         security_expected=context.config.security.enabled,
         unchecked_scanners=unchecked,
         problems=tuple(problems),
+        health_expected=health_expected,
+        health_failures=_read_health(context, problems) if health_expected else None,
     )
     return evaluate(context.env, evidence, context.environment.gate)
 
@@ -103,6 +107,22 @@ def _read_security(
         problems.append(f"{path}: not a security result written by this tool ({exc})")
         return None, {}
     return by_severity, unchecked
+
+
+def _read_health(context: StageContext, problems: list[str]) -> tuple[str, ...] | None:
+    path = context.project / DEFAULT_HEALTH
+    if not path.is_file():
+        return None
+    try:
+        checks = json.loads(path.read_bytes())["details"]["checks"]
+        return tuple(
+            str(check["name"])
+            for check in checks
+            if check["critical"] and check["status"] != "passed"
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        problems.append(f"{path}: not a health result written by this tool ({exc})")
+        return None
 
 
 def write_decision(context: StageContext, decision: GateDecision) -> Path:

@@ -1,0 +1,55 @@
+"""``pipelines health``: the environment's health checks, as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.cli.common import project_config, project_dir
+from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
+from pipelines.stages.base import StageContext
+from pipelines.stages.health import run as run_stage
+
+STYLE = {"passed": "green", "failed": "bold red", "timeout": "yellow"}
+
+
+def health(args: argparse.Namespace, out: Console) -> int:
+    """Run the checks, write reports/health/result.json; exit 1 when a critical check fails."""
+    config = project_config(args)
+    environment = config.environment(args.env)
+    if not environment.health.checks:
+        raise UsageError(
+            f"{config.source}: environment {args.env!r} declares no health checks",
+            hint=f"add environments.{args.env}.health.checks to pipeline.yaml",
+        )
+    result = run_stage(StageContext(project_dir(args), config, args.env))
+    data = dict(result.details)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        out.print(report_table(data))
+    return EXIT_FAILED if data["critical_failures"] else EXIT_OK
+
+
+def report_table(report: Mapping[str, Any]) -> Table:
+    """The checks as a table."""
+    table = Table(title=f"health ({report['env']}): {report['status']}")
+    for column in ("check", "kind", "status", "critical", "attempts", "time", "detail"):
+        table.add_column(column)
+    for check in report["checks"]:
+        status = check["status"]
+        table.add_row(
+            check["name"],
+            check["kind"],
+            f"[{STYLE[status]}]{status}[/]",
+            "yes" if check["critical"] else "no",
+            str(check["attempts"]),
+            f"{check['duration_ms']:.0f} ms",
+            check["detail"],
+        )
+    return table

@@ -1,0 +1,1 @@
+"""Health checks: HTTP, TCP, command and PromQL probes run concurrently with retries."""

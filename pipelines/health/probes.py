@@ -1,0 +1,159 @@
+"""The probes: one async function per kind, each answering (ok, detail, latency)."""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+
+from pipelines.health.spec import HealthCheck
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What one attempt found."""
+
+    ok: bool
+    detail: str
+    latency_ms: float | None = None
+
+
+Probe = Callable[[HealthCheck, httpx.AsyncClient], Awaitable[ProbeOutcome]]
+
+
+def expand(value: str, environ: Mapping[str, str]) -> str:
+    """Replace ${NAME} with the variable's value (empty when unset)."""
+    return _ENV_REFERENCE.sub(lambda m: environ.get(m.group(1), ""), value)
+
+
+def json_lookup(document: Any, path: str) -> Any:
+    """Follow a dotted path (``data.items.0.status``) through JSON objects and lists."""
+    current = document
+    for part in path.split("."):
+        if isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        elif isinstance(current, dict) and part in current:
+            current = current[part]
+        else:
+            raise KeyError(path)
+    return current
+
+
+async def probe_http(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
+    """Status, body substring, JSON field and latency budget of one request."""
+    target = check.target
+    headers = {k: expand(str(v), os.environ) for k, v in target.get("headers", {}).items()}
+    started = time.perf_counter()
+    response = await client.request(
+        target.get("method", "GET"), target["url"], headers=headers, timeout=check.timeout
+    )
+    latency = (time.perf_counter() - started) * 1000
+    expected = int(target.get("status", 200))
+    if response.status_code != expected:
+        return ProbeOutcome(False, f"HTTP {response.status_code}, expected {expected}", latency)
+    if "body_contains" in target and target["body_contains"] not in response.text:
+        return ProbeOutcome(False, f"body lacks {target['body_contains']!r}", latency)
+    if "json_path" in target:
+        try:
+            found = json_lookup(response.json(), target["json_path"])
+        except (ValueError, KeyError):
+            return ProbeOutcome(False, f"no JSON field {target['json_path']!r}", latency)
+        wanted = target.get("json_equals")
+        if wanted is not None and _text(found) != str(wanted):
+            return ProbeOutcome(
+                False, f"{target['json_path']} is {found!r}, expected {wanted!r}", latency
+            )
+    budget = target.get("max_latency_ms")
+    if budget is not None and latency > float(budget):
+        return ProbeOutcome(False, f"took {latency:.0f} ms, budget {budget} ms", latency)
+    return ProbeOutcome(True, f"HTTP {response.status_code} in {latency:.0f} ms", latency)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def probe_tcp(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
+    """Whether a TCP connection opens."""
+    host, port = check.target["host"], int(check.target["port"])
+    started = time.perf_counter()
+    stream = await anyio.connect_tcp(host, port)
+    await stream.aclose()
+    latency = (time.perf_counter() - started) * 1000
+    return ProbeOutcome(True, f"{host}:{port} open", latency)
+
+
+async def probe_command(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
+    """Whether a command exits with the expected code (argv list, no shell)."""
+    started = time.perf_counter()
+    done = await anyio.run_process(check.target["argv"], check=False)
+    latency = (time.perf_counter() - started) * 1000
+    if done.returncode == check.expect_exit:
+        return ProbeOutcome(True, f"exit {done.returncode}", latency)
+    output = (done.stderr or done.stdout or b"").decode(errors="replace").strip().splitlines()
+    tail = f": {output[-1][:200]}" if output else ""
+    return ProbeOutcome(
+        False, f"exit {done.returncode}, expected {check.expect_exit}{tail}", latency
+    )
+
+
+async def probe_promql(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
+    """An instant query whose (first) value must satisfy the comparison."""
+    target = check.target
+    started = time.perf_counter()
+    response = await client.get(
+        f"{target['url'].rstrip('/')}/api/v1/query",
+        params={"query": target["query"]},
+        timeout=check.timeout,
+    )
+    latency = (time.perf_counter() - started) * 1000
+    try:
+        body = response.json()
+    except ValueError:
+        return ProbeOutcome(False, f"HTTP {response.status_code}, not a Prometheus answer", latency)
+    if body.get("status") != "success":
+        return ProbeOutcome(
+            False, f"query failed: {body.get('error', response.status_code)}", latency
+        )
+    value = _first_value(body.get("data", {}))
+    if value is None:
+        return ProbeOutcome(False, "the query returned no data", latency)
+    op, threshold = target["op"], float(target["value"])
+    ok = COMPARE[op](value, threshold)
+    return ProbeOutcome(ok, f"value {value:g} {op} {threshold:g}: {'yes' if ok else 'no'}", latency)
+
+
+def _first_value(data: Mapping[str, Any]) -> float | None:
+    result = data.get("result")
+    if data.get("resultType") in ("scalar", "string") and isinstance(result, list):
+        return float(result[1])
+    if isinstance(result, list) and result:
+        return float(result[0]["value"][1])
+    return None
+
+
+PROBES: dict[str, Probe] = {
+    "http": probe_http,
+    "tcp": probe_tcp,
+    "command": probe_command,
+    "promql": probe_promql,
+}

@@ -1,0 +1,103 @@
+"""Running checks together: a concurrency limit, per-check timeouts, retries with backoff,
+and an overall deadline after which unfinished checks are reported as timed out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import anyio
+import httpx
+
+from pipelines.health.probes import PROBES, Probe, ProbeOutcome
+from pipelines.health.spec import (
+    CheckResult,
+    CheckStatus,
+    HealthCheck,
+    HealthReport,
+    HealthSettings,
+)
+
+
+async def run_checks(
+    env: str, settings: HealthSettings, probes: Mapping[str, Probe] = PROBES
+) -> HealthReport:
+    """Run every check of ``settings`` and report each outcome (in declaration order)."""
+    results: dict[str, CheckResult] = {}
+    limiter = anyio.CapacityLimiter(settings.concurrency)
+    limits = httpx.Limits(
+        max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+    )
+    started = time.perf_counter()
+    async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
+        with anyio.move_on_after(settings.deadline):
+            async with anyio.create_task_group() as group:
+                for check in settings.checks:
+                    group.start_soon(_run_one, check, client, limiter, probes, results)
+    elapsed = (time.perf_counter() - started) * 1000
+    ordered = tuple(
+        results.get(c.name)
+        or CheckResult(
+            c.name,
+            c.kind,
+            CheckStatus.TIMEOUT,
+            c.critical,
+            0,
+            elapsed,
+            f"not finished within the {settings.deadline:g} s deadline",
+        )
+        for c in settings.checks
+    )
+    return HealthReport(env, ordered)
+
+
+async def _run_one(
+    check: HealthCheck,
+    client: httpx.AsyncClient,
+    limiter: anyio.CapacityLimiter,
+    probes: Mapping[str, Probe],
+    results: dict[str, CheckResult],
+) -> None:
+    async with limiter:
+        started = time.perf_counter()
+        outcome = ProbeOutcome(False, "not run")
+        attempts = 0
+        for attempt in range(check.retries + 1):
+            attempts = attempt + 1
+            outcome = await _attempt(check, client, probes)
+            if outcome.ok:
+                break
+            if attempt < check.retries:
+                await anyio.sleep(check.backoff * 2**attempt)
+        status = CheckStatus.PASSED if outcome.ok else CheckStatus.FAILED
+        results[check.name] = CheckResult(
+            check.name,
+            check.kind,
+            status,
+            check.critical,
+            attempts,
+            (time.perf_counter() - started) * 1000,
+            outcome.detail,
+            outcome.latency_ms,
+        )
+
+
+async def _attempt(
+    check: HealthCheck, client: httpx.AsyncClient, probes: Mapping[str, Probe]
+) -> ProbeOutcome:
+    """One attempt; network and process errors become failed outcomes with the reason."""
+    try:
+        with anyio.fail_after(check.timeout):
+            return await probes[check.kind](check, client)
+    except TimeoutError:
+        return ProbeOutcome(False, f"no answer within {check.timeout:g} s")
+    except httpx.HTTPError as exc:
+        return ProbeOutcome(False, f"{type(exc).__name__}: {exc}".rstrip(": "))
+    except OSError as exc:
+        return ProbeOutcome(False, exc.strerror or str(exc))
+
+
+def run_health(env: str, settings: HealthSettings) -> HealthReport:
+    """Blocking entry point."""
+    report: HealthReport = anyio.run(run_checks, env, settings)
+    return report
