@@ -8,6 +8,8 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 
@@ -24,11 +26,21 @@ COMMANDS = {
     "flags": "pipelines.cli.flags_cmd:flags",
     "audit": "pipelines.cli.flags_cmd:audit",
     "health": "pipelines.cli.health_cmd:health",
+    "metrics": "pipelines.cli.metrics_cmd:metrics",
+    "monitoring": "pipelines.cli.monitoring_cmd:monitoring",
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Every command and option."""
+@dataclass(frozen=True)
+class _Shared:
+    """Option groups several commands share."""
+
+    common: argparse.ArgumentParser
+    with_env: argparse.ArgumentParser
+    as_json: argparse.ArgumentParser
+
+
+def _shared() -> _Shared:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-C",
@@ -47,22 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     with_env.add_argument("--env", default="ci", help="environment (default: ci)")
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    return _Shared(common, with_env, as_json)
 
-    parser = argparse.ArgumentParser(prog="pipelines", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+def _pipeline_commands(sub: Any, shared: _Shared) -> None:
+    common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     sub.add_parser("validate", parents=[common], help="check pipeline.yaml")
     sub.add_parser("plan", parents=[common, with_env, as_json], help="print the plan")
-
     run = sub.add_parser("run", parents=[common, with_env, as_json], help="run the pipeline")
     run.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages")
-    run.add_argument("--runner", default="local", help="where stages run (default: local)")
+    run.add_argument("--runner", default="local", help="local (default) or docker")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed stage")
-
     stage = sub.add_parser("stage", parents=[common, with_env], help="run one stage's work here")
-    stage.add_argument("name", help="lint, security, test or gate")
-
+    stage.add_argument("name", help="lint, security, test, health or gate")
     gate = sub.add_parser(
         "gate",
         parents=[common, with_env, as_json],
@@ -94,29 +103,73 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--force", action="store_true", help="replace existing files")
 
+
+def _operations_commands(sub: Any, shared: _Shared) -> None:
+    common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     sub.add_parser(
         "health", parents=[common, with_env, as_json], help="run the environment's health checks"
     )
+    metrics = sub.add_parser(
+        "metrics",
+        parents=[common, with_env],
+        help="export the last run's metrics (textfile, Pushgateway)",
+    )
+    metrics.add_argument(
+        "--textfile",
+        default=None,
+        metavar="PATH",
+        help="node_exporter textfile (default: reports/metrics/test_metrics.prom)",
+    )
+    metrics.add_argument("--pushgateway", default=None, metavar="URL", help="Pushgateway URL")
+    metrics.add_argument("--job", default=None, help="Pushgateway job (default: pipelines)")
+    monitoring_dir = argparse.ArgumentParser(add_help=False)
+    monitoring_dir.add_argument(
+        "--dir",
+        default=None,
+        metavar="DIR",
+        help="monitoring config (default: containers/monitoring)",
+    )
+    monitoring = sub.add_parser("monitoring", help="the Prometheus/Alertmanager/Grafana stack")
+    actions = monitoring.add_subparsers(dest="monitoring_command", required=True, metavar="ACTION")
+    actions.add_parser(
+        "validate",
+        parents=[common, as_json, monitoring_dir],
+        help="promtool, amtool and dashboard checks",
+    )
+    render = actions.add_parser(
+        "render",
+        parents=[common, monitoring_dir],
+        help="alertmanager.yml with credentials from the environment",
+    )
+    render.add_argument("--out", required=True, metavar="DIR", help="where to write it")
+    actions.add_parser(
+        "health",
+        parents=[common, as_json],
+        help="are Prometheus, Alertmanager, Pushgateway, Grafana up?",
+    )
 
+
+def _flag_commands(sub: Any, shared: _Shared) -> None:
+    common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     flag_file = argparse.ArgumentParser(add_help=False)
     flag_file.add_argument(
         "--file", default=None, metavar="PATH", help="flags file (default: DIR/flags.yaml)"
     )
-    flags_parser = sub.add_parser("flags", help="feature flags per environment")
-    flag_sub = flags_parser.add_subparsers(dest="flags_command", required=True, metavar="ACTION")
-    flag_sub.add_parser(
+    flags = sub.add_parser("flags", help="feature flags per environment")
+    actions = flags.add_subparsers(dest="flags_command", required=True, metavar="ACTION")
+    actions.add_parser(
         "list",
         parents=[common, with_env, as_json, flag_file],
         help="every flag's value in an environment",
     )
-    get = flag_sub.add_parser(
+    get = actions.add_parser(
         "get",
         parents=[common, with_env, as_json, flag_file],
         help="one flag's value (for a stickiness key)",
     )
     get.add_argument("name")
     get.add_argument("--key", default=None, help="stickiness key (a user id) for rollouts")
-    set_ = flag_sub.add_parser(
+    set_ = actions.add_parser(
         "set",
         parents=[common, with_env, flag_file],
         help="change a flag in an environment (audited)",
@@ -124,23 +177,33 @@ def build_parser() -> argparse.ArgumentParser:
     set_.add_argument("name")
     set_.add_argument("value")
     set_.add_argument("--reason", required=True, help="why: recorded in the audit log")
-    flag_sub.add_parser(
+    actions.add_parser(
         "export",
         parents=[common, with_env, flag_file],
         help="the flags as shell environment variables",
     )
-    history = flag_sub.add_parser(
+    history = actions.add_parser(
         "history", parents=[common, as_json, flag_file], help="the audited changes"
     )
     history.add_argument("--env", default=None, help="only this environment")
-
     audit = sub.add_parser("audit", help="audit logs")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    audit_sub.add_parser(
+    audit_actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_actions.add_parser(
         "verify",
         parents=[common, as_json, flag_file],
         help="check that no audit entry was edited or removed",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option."""
+    parser = argparse.ArgumentParser(prog="pipelines", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    shared = _shared()
+    _pipeline_commands(sub, shared)
+    _operations_commands(sub, shared)
+    _flag_commands(sub, shared)
     return parser
 
 

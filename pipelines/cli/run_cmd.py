@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 from rich.console import Console
 
 from pipelines import artifacts
-from pipelines.cli.common import project_dir, project_plan
+from pipelines.cli.common import project_config, project_dir, project_plan
 from pipelines.cli.display import LiveStages, run_summary
-from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
+from pipelines.cli.metrics_cmd import export
+from pipelines.errors import EXIT_FAILED, EXIT_OK, PipelineError, UsageError
 from pipelines.plan import Plan
 from pipelines.runners import RUNNERS
 
@@ -32,9 +34,32 @@ def run(args: argparse.Namespace, out: Console) -> int:
         with LiveStages(out, [s.name for s in the_plan.stages]) as live:
             result = runner.run(the_plan, fail_fast=args.fail_fast, on_event=live.on_event)
     target = artifacts.write_run_artifacts(project, identity, the_plan, result)
+    notes = _export_metrics(args, project)
     if args.json:
         print(json.dumps({**result.to_dict(), "artifacts": str(target)}, indent=2))
     else:
         out.print(run_summary(result))
         out.print(f"artifacts: {target}", highlight=False)
+        for note in notes:
+            out.print(note, highlight=False)
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _export_metrics(args: argparse.Namespace, project: Path) -> list[str]:
+    """Send the run's metrics where pipeline.yaml says; a failed push is reported, and the
+    run's own outcome stands."""
+    config = project_config(args)
+    settings = config.metrics
+    if not (settings.textfile or settings.pushgateway):
+        return []
+    try:
+        return export(
+            config,
+            project,
+            args.env,
+            textfile=settings.textfile,
+            pushgateway=settings.pushgateway,
+            job=settings.job,
+        )
+    except PipelineError as exc:
+        return [f"metrics not exported: {exc.message}"]

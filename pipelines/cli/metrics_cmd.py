@@ -1,0 +1,67 @@
+"""``pipelines metrics``: export the last run's metrics to a textfile and/or a Pushgateway."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from pipelines.artifacts import ARTIFACTS_DIR
+from pipelines.cli.common import project_config, project_dir
+from pipelines.config import PipelineConfig
+from pipelines.errors import EXIT_OK, UsageError
+from pipelines.metrics import TEXTFILE_NAME, build_registry, from_reports, push, write_textfile
+
+
+def export(
+    config: PipelineConfig,
+    project: Path,
+    env: str,
+    *,
+    textfile: str | None,
+    pushgateway: str | None,
+    job: str,
+) -> list[str]:
+    """Measure the last run from its reports and send it to the sinks; say what was done."""
+    decision_path = project / "reports/gate/decision.json"
+    if not decision_path.is_file():
+        raise UsageError(
+            f"{decision_path}: no gate decision to measure",
+            hint="run the pipeline (or `pipelines gate`) first",
+        )
+    decision: dict[str, Any] = json.loads(decision_path.read_text(encoding="utf-8"))
+    stages: list[dict[str, Any]] = []
+    manifests = sorted((project / ARTIFACTS_DIR).glob("*/run-manifest.json"))
+    if manifests:
+        stages = json.loads(manifests[-1].read_text(encoding="utf-8")).get("stages", [])
+    measured = from_reports(config.name, env, decision, stages, time.time())
+    registry = build_registry(measured)
+    done = []
+    if textfile or not pushgateway:
+        target = project / (textfile or f"reports/metrics/{TEXTFILE_NAME}")
+        done.append(f"wrote {write_textfile(registry, target)}")
+    if pushgateway:
+        push(registry, pushgateway, job, measured)
+        done.append(f"pushed to {pushgateway} (job={job}, pipeline={config.name}, env={env})")
+    return done
+
+
+def metrics(args: argparse.Namespace, out: Console) -> int:
+    """Export from the command line, defaulting to pipeline.yaml's ``metrics`` section."""
+    config = project_config(args)
+    config.environment(args.env)
+    settings = config.metrics
+    for line in export(
+        config,
+        project_dir(args),
+        args.env,
+        textfile=args.textfile or settings.textfile,
+        pushgateway=args.pushgateway or settings.pushgateway,
+        job=args.job or settings.job,
+    ):
+        out.print(line, highlight=False)
+    return EXIT_OK

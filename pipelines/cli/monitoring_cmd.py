@@ -1,0 +1,47 @@
+"""``pipelines monitoring validate|render|health``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.health_cmd import report_table
+from pipelines.errors import EXIT_FAILED, EXIT_OK
+from pipelines.health.run import run_health
+from pipelines.monitoring import render, stack_checks, validate
+
+
+def monitoring(args: argparse.Namespace, out: Console) -> int:
+    """Dispatch the monitoring actions."""
+    config = project_config(args)
+    chosen = getattr(args, "dir", None)  # `health` has no --dir
+    config_dir = Path(chosen) if chosen else project_dir(args) / config.monitoring.config_dir
+    if args.monitoring_command == "validate":
+        findings = validate(config_dir)
+        if args.json:
+            print(json.dumps([f.to_dict() for f in findings], indent=2))
+        else:
+            table = Table(title=f"monitoring config ({config_dir})")
+            for column in ("check", "result", "detail"):
+                table.add_column(column)
+            for finding in findings:
+                mark = "[green]ok[/]" if finding.ok else "[bold red]failed[/]"
+                table.add_row(finding.check, mark, finding.detail)
+            out.print(table)
+        return EXIT_OK if all(f.ok for f in findings) else EXIT_FAILED
+    if args.monitoring_command == "render":
+        target = render(config_dir, Path(args.out), os.environ)
+        out.print(f"wrote {target} (mode 600)", highlight=False)
+        return EXIT_OK
+    report = run_health("monitoring", stack_checks(config.monitoring))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        out.print(report_table(report.to_dict()))
+    return EXIT_FAILED if report.critical_failures else EXIT_OK
