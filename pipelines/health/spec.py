@@ -121,7 +121,7 @@ class HealthSettings:
     """An environment's checks and how they run together."""
 
     checks: tuple[HealthCheck, ...] = ()
-    concurrency: int = 50
+    concurrency: int = 100
     deadline: float = 60.0
 
     @classmethod
@@ -129,7 +129,7 @@ class HealthSettings:
         """Build from validated YAML."""
         return cls(
             tuple(raw.get("checks", ())),
-            int(raw.get("concurrency", 50)),
+            int(raw.get("concurrency", 100)),
             float(raw.get("deadline", 60.0)),
         )
 
