@@ -80,13 +80,13 @@ class LiveStages:
         return table
 
 
-def run_summary(result: RunResult) -> Table:
-    """The final table of a run."""
+def run_summary(result: RunResult, notes: Mapping[str, str] | None = None) -> Table:
+    """The final table of a run; ``notes`` are the stages' own one-line summaries."""
     table = Table(title=f"pipeline run ({result.runner}, {result.duration:.1f}s)")
     for column in ("stage", "status", "time", "details"):
         table.add_column(column)
     for stage in result.stages:
-        detail = stage.reason or (stage.log if stage.status is RunStatus.FAILED else "")
+        detail = (notes or {}).get(stage.name) or stage.reason
         table.add_row(
             stage.name,
             f"[{STYLE[stage.status]}]{stage.status.value}[/]",

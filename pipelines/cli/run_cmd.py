@@ -16,6 +16,7 @@ from pipelines.cli.metrics_cmd import export
 from pipelines.errors import EXIT_FAILED, EXIT_OK, PipelineError, UsageError
 from pipelines.plan import Plan
 from pipelines.runners import RUNNERS
+from pipelines.runners.base import RunResult, RunStatus
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
     if args.json:
         print(json.dumps({**result.to_dict(), "artifacts": str(target)}, indent=2))
     else:
-        out.print(run_summary(result))
+        out.print(run_summary(result, stage_notes(project, result)))
         out.print(f"artifacts: {target}", highlight=False)
         for note in notes:
             out.print(note, highlight=False)
@@ -63,3 +64,31 @@ def _export_metrics(args: argparse.Namespace, project: Path) -> list[str]:
         )
     except PipelineError as exc:
         return [f"metrics not exported: {exc.message}"]
+
+
+def stage_notes(project: Path, result: RunResult) -> dict[str, str]:
+    """Each stage's own summary line (from its result.json), e.g. scanners not checked."""
+    notes: dict[str, str] = {}
+    for stage in result.stages:
+        path = project / "reports" / stage.name / "result.json"
+        if stage.status in (RunStatus.PASSED, RunStatus.FAILED) and path.is_file():
+            try:
+                summary = json.loads(path.read_text(encoding="utf-8")).get("summary")
+            except (OSError, ValueError):
+                continue
+            if summary:
+                notes[stage.name] = str(summary)
+    decision = project / "reports" / "gate" / "decision.json"
+    if "gate" in {s.name for s in result.stages} and decision.is_file():
+        try:
+            data = json.loads(decision.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return notes
+        warnings = [r["name"] for r in data.get("rules", []) if r.get("verdict") == "warn"]
+        note = f"gate {data.get('status')}"
+        if data.get("reasons"):
+            note += ": " + "; ".join(data["reasons"])
+        elif warnings:
+            note += " (warnings: " + ", ".join(warnings) + ")"
+        notes["gate"] = note
+    return notes

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,85 @@ def test_docker_and_local_runners_agree(example_copy: Path, tmp_path: Path) -> N
     # The source was mounted read-only: nothing but reports/ and artifacts/ appeared.
     created = {p.name for p in example_copy.iterdir()} - {p.name for p in local_copy.iterdir()}
     assert created == set()
+
+
+def test_the_service_image_serves_health_and_metrics(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    context = tmp_path / "context"
+    for part in ("containers", "examples/service/service"):
+        shutil.copytree(
+            root / part,
+            context / part,
+            ignore=shutil.ignore_patterns("__pycache__", "reports", "artifacts"),
+        )
+    for name in ("constraints.txt", "examples/service/requirements.txt"):
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, context / name)
+    ca = os.environ.get("PIPELINES_CA_BUNDLE")
+    if ca:
+        shutil.copy2(ca, context / "containers/extra-ca/extra-ca.pem")
+    base = os.environ.get("PIPELINES_BASE_IMAGE", "python:3.12-slim-bookworm")
+    tag = "portable-pipelines-service:test"
+    build = subprocess.run(
+        [
+            "docker",
+            "build",
+            "--file",
+            str(context / "containers/service.Dockerfile"),
+            "--build-arg",
+            f"BASE_IMAGE={base}",
+            "--tag",
+            tag,
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    name = f"pipelines-service-test-{os.getpid()}"
+    started = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--detach",
+            "--rm",
+            "--name",
+            name,
+            "--publish",
+            "127.0.0.1::8080",
+            "--env",
+            "SERVICE_VERSION=9.9.9",
+            tag,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert started.stdout.strip()
+    try:
+        port = (
+            subprocess.run(
+                ["docker", "port", name, "8080/tcp"], capture_output=True, text=True, check=True
+            )
+            .stdout.strip()
+            .rsplit(":", 1)[1]
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
+                    assert json.load(answer) == {"service": "example", "version": "9.9.9"}
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the service never answered"
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            assert b"http_requests_total" in answer.read()
+        user = subprocess.run(
+            ["docker", "exec", name, "id", "-u"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert user == "65534"  # not root
+    finally:
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)

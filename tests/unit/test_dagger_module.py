@@ -138,3 +138,10 @@ def test_a_plan_that_is_not_a_plan_is_refused() -> None:
         parse_plan(json.dumps({"version": 2, "pipeline": "p", "env": "ci", "stages": []}))
     with pytest.raises(PlanError, match="no stage 'deploy'"):
         parse_plan(printed_plan(ROOT / "examples" / "service")).stage("deploy")
+
+
+def test_the_module_never_imports_the_sdk() -> None:
+    # Importing `pipelines` would make every SDK edit invalidate the module's Dagger cache.
+    for source in (ROOT / "ci" / "src" / "ci").glob("*.py"):
+        text = source.read_text()
+        assert "import pipelines" not in text and "from pipelines" not in text, source
