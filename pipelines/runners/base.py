@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -109,12 +110,17 @@ class Scheduler:
     """
 
     plan: Plan
-    logs: Path
+    project: Path
     execute: ExecuteStage
     fail_fast: bool = False
     on_event: OnEvent = ignore_event
     max_parallel: int = 8
     results: dict[str, StageRun] = field(default_factory=dict)
+
+    @property
+    def logs(self) -> Path:
+        """Where each stage's log.txt goes: ``reports/<stage>/``."""
+        return self.project / "reports"
 
     def run(self) -> tuple[StageRun, ...]:
         """Run the whole plan; blocks until every stage has finished."""
@@ -151,6 +157,10 @@ class Scheduler:
                 self.on_event(stage.name, RunStatus.RUNNING)
                 started = time.monotonic()
                 log = self.logs / stage.name / "log.txt"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                # Earlier outputs must not pass for this run's (the gate would read them).
+                for output in stage.outputs:
+                    (self.project / output).unlink(missing_ok=True)
                 exit_code, reason = await self.execute(stage, log)
                 status = RunStatus.PASSED if exit_code == 0 else RunStatus.FAILED
                 self._finish(
@@ -169,3 +179,31 @@ class Scheduler:
     def _finish(self, run: StageRun) -> None:
         self.results[run.name] = run
         self.on_event(run.name, run.status)
+
+
+def default_parallelism() -> int:
+    """Stages mostly wait on tools and I/O, so run a few more than there are cores."""
+    return 2 * (os.cpu_count() or 2)
+
+
+def run_plan(
+    runner: str,
+    project: Path,
+    plan: Plan,
+    execute: ExecuteStage,
+    *,
+    fail_fast: bool,
+    on_event: OnEvent | None,
+    max_parallel: int,
+) -> RunResult:
+    """Schedule ``plan`` with ``execute`` running each stage, and time the whole run."""
+    started = time.monotonic()
+    scheduler = Scheduler(
+        plan,
+        project,
+        execute,
+        fail_fast=fail_fast,
+        on_event=on_event or ignore_event,
+        max_parallel=max_parallel,
+    )
+    return RunResult(runner, scheduler.run(), time.monotonic() - started)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import anyio
 from pipelines.errors import ToolError, UsageError
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import run_tool
-from pipelines.runners.base import OnEvent, RunResult, Scheduler, ignore_event
+from pipelines.runners.base import OnEvent, RunResult, default_parallelism, run_plan
 from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
 
 WORKDIR = "/src"
@@ -71,7 +70,7 @@ class DockerRunner:
     ) -> None:
         self.project = project
         self.environ = dict(os.environ if environ is None else environ)
-        self.max_parallel = max_parallel or 2 * (os.cpu_count() or 2)
+        self.max_parallel = max_parallel or default_parallelism()
         self.run_id = secrets.token_hex(4)
         self.image = ""
         # Reports written as the invoking user, so they can be removed without root.
@@ -81,25 +80,20 @@ class DockerRunner:
         self, plan: Plan, *, fail_fast: bool = False, on_event: OnEvent | None = None
     ) -> RunResult:
         """Check the engine, build or reuse the toolchain image, then run the plan."""
-        started = time.monotonic()
         check_engine(self.environ)
-        self.image = ensure_toolchain(
-            ToolchainSpec.from_env(self.environ), self.project, self.environ
-        )
-        scheduler = Scheduler(
+        spec = ToolchainSpec.from_env(self.environ)
+        self.image = ensure_toolchain(spec, self.project, self.environ)
+        return run_plan(
+            self.name,
+            self.project,
             plan,
-            self.project / "reports",
             self._execute,
             fail_fast=fail_fast,
-            on_event=on_event or ignore_event,
+            on_event=on_event,
             max_parallel=self.max_parallel,
         )
-        return RunResult(self.name, scheduler.run(), time.monotonic() - started)
 
     async def _execute(self, stage: PlannedStage, log: Path) -> tuple[int, str]:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        for output in stage.outputs:
-            (self.project / output).unlink(missing_ok=True)
         env = {**self.environ, **stage.env}
         with log.open("wb") as handle:
             for index, argv in enumerate(stage.run):

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import anyio
 
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import tool_path
-from pipelines.runners.base import OnEvent, RunResult, Scheduler, ignore_event
+from pipelines.runners.base import OnEvent, RunResult, default_parallelism, run_plan
 
 
 def host_command(argv: tuple[str, ...], path: str) -> list[str]:
@@ -40,30 +39,23 @@ class LocalRunner:
         self.environ = dict(os.environ if environ is None else environ)
         # Tools installed next to this interpreter (a virtualenv) come first on PATH.
         self.environ["PATH"] = tool_path(self.environ.get("PATH", os.defpath))
-        # Stages mostly wait on tools and I/O, so run a few more than there are cores.
-        self.max_parallel = max_parallel or 2 * (os.cpu_count() or 2)
+        self.max_parallel = max_parallel or default_parallelism()
 
     def run(
         self, plan: Plan, *, fail_fast: bool = False, on_event: OnEvent | None = None
     ) -> RunResult:
         """Run the plan on the host."""
-        started = time.monotonic()
-        scheduler = Scheduler(
+        return run_plan(
+            self.name,
+            self.project,
             plan,
-            self.project / "reports",
             self._execute,
             fail_fast=fail_fast,
-            on_event=on_event or ignore_event,
+            on_event=on_event,
             max_parallel=self.max_parallel,
         )
-        stages = scheduler.run()
-        return RunResult(self.name, stages, time.monotonic() - started)
 
     async def _execute(self, stage: PlannedStage, log: Path) -> tuple[int, str]:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        # A stage's previous outputs must not pass for this run's (the gate would read them).
-        for output in stage.outputs:
-            (self.project / output).unlink(missing_ok=True)
         env = {**self.environ, **stage.env}
         with log.open("wb") as handle:
             for argv in stage.run:

@@ -6,13 +6,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.integration.pipeline_cli import decision, run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -32,40 +32,13 @@ def needs_docker() -> None:
         pytest.skip("no Docker engine (scripts/test starts one where it can)")
 
 
-def run(project: Path, runner: str) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines",
-            "run",
-            "-C",
-            str(project),
-            "--runner",
-            runner,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    assert done.stdout, done.stderr
-    return done.returncode, json.loads(done.stdout)
-
-
-def decision(project: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((project / "reports/gate/decision.json").read_text())
-    return data
-
-
 def test_docker_and_local_runners_agree(example_copy: Path, tmp_path: Path) -> None:
     local_copy = tmp_path / "local"
     shutil.copytree(example_copy, local_copy)
-    code, result = run(example_copy, "docker")
+    code, result = run_pipeline(example_copy, "--runner", "docker")
     assert code == 0, (result, (example_copy / "reports/test/log.txt").read_text())
     assert result["runner"] == "docker"
-    local_code, _ = run(local_copy, "local")
+    local_code, _ = run_pipeline(local_copy, "--runner", "local")
     assert local_code == 0
     in_docker, on_host = decision(example_copy), decision(local_copy)
     assert in_docker["status"] == on_host["status"] == "open"

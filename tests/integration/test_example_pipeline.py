@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.integration.pipeline_cli import decision, run_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -30,27 +29,11 @@ def test_always_fails() -> None:
 """
 
 
-def run_pipeline(project: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines", "run", "-C", str(project), "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.stdout, done.stderr
-    return done.returncode, json.loads(done.stdout)
-
-
 def pytest_counts(log: Path) -> dict[str, int]:
     """Parse pytest's own closing line, e.g. '1 failed, 11 passed, 3 rerun in 0.5s'."""
     lines = [line for line in log.read_text().splitlines() if re.search(r" in [\d.]+s", line)]
     assert lines, log.read_text()
     return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", lines[-1].split(" in ")[0])}
-
-
-def decision(project: Path) -> dict[str, Any]:
-    return json.loads((project / "reports/gate/decision.json").read_text())
 
 
 def test_clean_example_passes_and_leaves_artifacts(example_copy: Path) -> None:
