@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,25 @@ def docker_ready() -> bool:
     return done.returncode == 0
 
 
+LOCAL_BASE = "portable-pipelines/base:bookworm"
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
 @pytest.fixture(scope="module", autouse=True)
-def needs_docker() -> None:
+def needs_docker() -> Iterator[None]:
     if not docker_ready():
         if os.environ.get("PIPELINES_REQUIRE_DOCKER") == "1":
             pytest.fail("PIPELINES_REQUIRE_DOCKER=1 but no Docker engine answers")
         pytest.skip("no Docker engine (scripts/test starts one where it can)")
+    with pytest.MonkeyPatch.context() as patch:
+        # Without a registry, use the base image scripts/test built from Debian packages.
+        local_base = subprocess.run(["docker", "image", "inspect", LOCAL_BASE],
+                                    capture_output=True, check=False).returncode == 0
+        if "PIPELINES_BASE_IMAGE" not in os.environ and local_base:
+            patch.setenv("PIPELINES_BASE_IMAGE", LOCAL_BASE)
+        if "PIPELINES_CA_BUNDLE" not in os.environ and HOST_CA.is_file():
+            patch.setenv("PIPELINES_CA_BUNDLE", str(HOST_CA))
+        yield
 
 
 def test_docker_and_local_runners_agree(example_copy: Path, tmp_path: Path) -> None:
