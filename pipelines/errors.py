@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Exit codes shared by every command (see docs/exit-codes.md).
+# Exit codes shared by every command (README.md, "Exit codes").
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
