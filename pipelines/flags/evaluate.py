@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines.flags.model import Flag, FlagSet, FlagValue
+from pipelines.flags.rollout import normalized_value
 
 
 class Reason(StrEnum):
@@ -19,9 +19,12 @@ class Reason(StrEnum):
     ROLLOUT_OUT = "rollout-out"  # it is not (yet)
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """A flag's value for one key, with the reason and the rollout percentage."""
+class Evaluation(NamedTuple):
+    """A flag's value for one key, with the reason and the rollout percentage.
+
+    A NamedTuple rather than a frozen dataclass: it is built once per evaluation, hundreds of
+    thousands of times a second, and a NamedTuple is several times cheaper to create.
+    """
 
     flag: str
     value: FlagValue
@@ -51,7 +54,10 @@ def evaluate(flag: Flag, env: str, now: datetime, key: str | None = None) -> Eva
     if rollout is None:
         return Evaluation(flag.name, setting.value, Reason.STATIC)
     percent = rollout.percent(now)
-    inside = percent >= 100 if key is None else rollout.includes(key, flag.name, now)
+    if key is None:
+        inside = percent >= 100
+    else:
+        inside = percent > 0 and normalized_value(key, flag.name) <= percent
     if inside:
         return Evaluation(flag.name, setting.value, Reason.ROLLOUT_IN, percent)
     return Evaluation(flag.name, flag.default, Reason.ROLLOUT_OUT, percent)
