@@ -29,13 +29,23 @@ ensure_docker_engine() {
         log "no Docker engine and cannot start one: Docker tests will skip"
         return 0
     fi
+    # A daemon killed without a clean stop leaves its pid file behind, and a new one then
+    # refuses to start: remove pid files whose process is gone.
+    for pid_file in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        if [ -f "$pid_file" ] && ! kill -0 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null; then
+            rm -f "$pid_file"
+        fi
+    done
     log "starting dockerd (log: /tmp/pipelines-dockerd.log)"
     nohup dockerd >/tmp/pipelines-dockerd.log 2>&1 &
+    local daemon=$!
     for _ in $(seq 1 60); do
         docker version >/dev/null 2>&1 && return 0
+        kill -0 "$daemon" 2>/dev/null || break
         sleep 1
     done
-    log "dockerd did not answer within 60 s; see /tmp/pipelines-dockerd.log"
+    log "dockerd did not start; see /tmp/pipelines-dockerd.log"
+    tail -5 /tmp/pipelines-dockerd.log >&2
     return 1
 }
 
