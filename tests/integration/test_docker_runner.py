@@ -37,8 +37,12 @@ def needs_docker() -> Iterator[None]:
         pytest.skip("no Docker engine (scripts/test starts one where it can)")
     with pytest.MonkeyPatch.context() as patch:
         # Without a registry, use the base image scripts/test built from Debian packages.
-        local_base = subprocess.run(["docker", "image", "inspect", LOCAL_BASE],
-                                    capture_output=True, check=False).returncode == 0
+        local_base = (
+            subprocess.run(
+                ["docker", "image", "inspect", LOCAL_BASE], capture_output=True, check=False
+            ).returncode
+            == 0
+        )
         if "PIPELINES_BASE_IMAGE" not in os.environ and local_base:
             patch.setenv("PIPELINES_BASE_IMAGE", LOCAL_BASE)
         if "PIPELINES_CA_BUNDLE" not in os.environ and HOST_CA.is_file():
