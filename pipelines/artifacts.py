@@ -13,7 +13,7 @@ from pipelines import __version__, atomic
 from pipelines.errors import ToolError
 from pipelines.plan import Plan
 from pipelines.process import run_tool
-from pipelines.runners.base import RunResult
+from pipelines.runners.results import RunResult
 
 ARTIFACTS_DIR = "artifacts"
 # Report produced by a run -> its name among the artifacts.

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pipelines.runners.base import FINISHED, RunResult, RunStatus
+from pipelines.runners.results import FINISHED, RunResult, RunStatus
 
 STYLE = {
     RunStatus.PENDING: "dim",

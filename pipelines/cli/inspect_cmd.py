@@ -6,7 +6,8 @@ import argparse
 
 from rich.console import Console
 
-from pipelines.cli.common import project_config, project_plan
+from pipelines.cli.common import project_config
+from pipelines.cli.planning import project_plan
 from pipelines.errors import EXIT_OK
 from pipelines.plan import build_plan
 

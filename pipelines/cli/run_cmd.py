@@ -10,13 +10,13 @@ from pathlib import Path
 from rich.console import Console
 
 from pipelines import artifacts
-from pipelines.cli.common import project_config, project_dir, project_plan
+from pipelines.cli.common import project_config, project_dir
 from pipelines.cli.display import LiveStages, run_summary
-from pipelines.cli.metrics_cmd import export
+from pipelines.cli.planning import project_plan
 from pipelines.errors import EXIT_FAILED, EXIT_OK, PipelineError, UsageError
 from pipelines.plan import Plan
-from pipelines.runners import RUNNERS
-from pipelines.runners.base import RunResult, RunStatus
+from pipelines.runners import RUNNERS, load_runner
+from pipelines.runners.results import RunResult, RunStatus
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
         raise UsageError(
             f"unknown runner {args.runner!r}", hint="runners: " + ", ".join(sorted(RUNNERS))
         )
-    runner = RUNNERS[args.runner](project)
+    runner = load_runner(args.runner)(project)
     identity = artifacts.RunIdentity.new(project, os.environ)
     if args.json:
         result = runner.run(the_plan, fail_fast=args.fail_fast)
@@ -53,6 +53,9 @@ def _export_metrics(args: argparse.Namespace, project: Path) -> list[str]:
     settings = config.metrics
     if not (settings.textfile or settings.pushgateway):
         return []
+    # Imported here: prometheus-client is not needed by runs that export nothing.
+    from pipelines.cli.metrics_cmd import export
+
     try:
         return export(
             config,

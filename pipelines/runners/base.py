@@ -1,4 +1,4 @@
-"""The runner Protocol, the outcome of a run, and the DAG scheduling every runner shares."""
+"""The runner Protocol and the DAG scheduling every runner shares."""
 
 from __future__ import annotations
 
@@ -6,74 +6,13 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 
 from pipelines.plan import Plan, PlannedStage
-
-
-class RunStatus(StrEnum):
-    """Where a stage is in a run."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # a stage it needs did not pass
-    CANCELLED = "cancelled"  # stopped by --fail-fast
-
-
-FINISHED = frozenset({RunStatus.PASSED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED})
-
-
-@dataclass(frozen=True)
-class StageRun:
-    """How one stage of the plan went."""
-
-    name: str
-    status: RunStatus
-    duration: float = 0.0
-    exit_code: int | None = None
-    log: str = ""
-    reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for the run manifest."""
-        return {
-            "name": self.name,
-            "status": self.status.value,
-            "duration_seconds": round(self.duration, 3),
-            "exit_code": self.exit_code,
-            "log": self.log,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Every stage's outcome, in plan order."""
-
-    runner: str
-    stages: tuple[StageRun, ...]
-    duration: float
-
-    @property
-    def ok(self) -> bool:
-        """True when every stage passed."""
-        return all(stage.status is RunStatus.PASSED for stage in self.stages)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for ``--json`` and the run manifest."""
-        return {
-            "runner": self.runner,
-            "status": "passed" if self.ok else "failed",
-            "duration_seconds": round(self.duration, 3),
-            "stages": [stage.to_dict() for stage in self.stages],
-        }
-
+from pipelines.runners.results import RunResult, RunStatus, StageRun
 
 OnEvent = Callable[[str, RunStatus], None]
 

@@ -18,7 +18,8 @@ import anyio
 from pipelines.errors import ToolError, UsageError
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import run_tool
-from pipelines.runners.base import OnEvent, RunResult, default_parallelism, run_plan
+from pipelines.runners.base import OnEvent, default_parallelism, run_plan
+from pipelines.runners.results import RunResult
 from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
 
 WORKDIR = "/src"

@@ -13,7 +13,8 @@ import anyio
 
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import tool_path
-from pipelines.runners.base import OnEvent, RunResult, default_parallelism, run_plan
+from pipelines.runners.base import OnEvent, default_parallelism, run_plan
+from pipelines.runners.results import RunResult
 
 
 def host_command(argv: tuple[str, ...], path: str) -> list[str]:

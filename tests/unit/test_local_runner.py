@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from pipelines.plan import Plan, PlannedStage
-from pipelines.runners.base import RunStatus
 from pipelines.runners.local import LocalRunner
+from pipelines.runners.results import RunStatus
 
 PY = sys.executable
 
