@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, and map every outcome to an exit code."""
-    out = Console()
+    out = Console(soft_wrap=True)  # plain lines stay whole in logs; tables still fit
     err = Console(stderr=True, soft_wrap=True)
     try:
         args = build_parser().parse_args(argv)

@@ -1,4 +1,4 @@
-"""``pipelines validate`` and ``pipelines plan``: what the pipeline file defines."""
+"""``pipelines validate`` and ``pipelines plan``: what the pipeline (and flags) files define."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import argparse
 
 from rich.console import Console
 
-from pipelines.cli.common import project_config
+from pipelines.cli.common import project_config, project_dir
 from pipelines.cli.planning import project_plan
-from pipelines.errors import EXIT_OK
+from pipelines.errors import EXIT_OK, ConfigError
+from pipelines.flags.model import load_flags
 from pipelines.plan import build_plan
 
 
@@ -26,6 +27,18 @@ def validate(args: argparse.Namespace, out: Console) -> int:
         f"stages: {stages})",
         highlight=False,
     )
+    flags_path = project_dir(args) / config.flags_file
+    if flags_path.is_file():
+        flags = load_flags(flags_path)
+        unknown = sorted(
+            {env for f in flags.flags.values() for env in f.environments} - set(config.environments)
+        )
+        if unknown:
+            raise ConfigError(
+                f"{flags_path}: environments {', '.join(unknown)} are not in {config.source}",
+                hint="declare them under 'environments' in pipeline.yaml, or fix the name",
+            )
+        out.print(f"{flags_path}: valid ({len(flags.flags)} flags)", highlight=False)
     return EXIT_OK
 
 

@@ -298,3 +298,17 @@ def test_openfeature_provider_uses_the_targeting_key() -> None:
     assert (missing.value, missing.error_code) == (True, "FLAG_NOT_FOUND")
     mismatch = provider.resolve_integer_details("MONITORING_LEVEL", 3)
     assert (mismatch.value, mismatch.error_code) == (3, "TYPE_MISMATCH")
+
+
+def test_validate_checks_the_flags_file_too(
+    flag_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "-C", str(flag_project)]) == 0
+    assert "flags.yaml: valid (11 flags)" in capsys.readouterr().out
+    text = (flag_project / "flags.yaml").read_text().replace("staging: true", "stagin: true", 1)
+    (flag_project / "flags.yaml").write_text(text)
+    assert main(["validate", "-C", str(flag_project)]) == 2
+    assert "environments stagin are not in" in capsys.readouterr().err
+    (flag_project / "flags.yaml").write_text("version: 1\nflags:\n  X:\n    type: colour\n")
+    assert main(["validate", "-C", str(flag_project)]) == 2
+    assert "flags.X.type: expected one of" in capsys.readouterr().err
