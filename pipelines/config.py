@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, fields
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipelines.errors import ConfigError
@@ -13,6 +13,7 @@ from pipelines.schema import (
     Choice,
     ListOf,
     MapOf,
+    Named,
     Number,
     Optional,
     Scalar,
@@ -26,6 +27,10 @@ CONFIG_FILE = "pipeline.yaml"
 SEVERITIES = ("critical", "high", "medium", "low")
 LINTERS = ("ruff", "ruff-format", "mypy")
 SCANNERS = ("bandit", "detect-secrets", "pip-audit")
+BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
+RUN_IF = ("success", "always")
+DEFAULT_STAGE_TIMEOUT = 3600.0
+STAGE_NAME = Text(r"[a-z][a-z0-9_-]*", "a lower-case stage name such as 'build'")
 ENV_NAME = Text(r"[a-z][a-z0-9_-]*", "a lower-case name such as 'staging'")
 ENV_VAR = Text(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")
 PATHS = ListOf(Text(), unique=True)
@@ -85,26 +90,59 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
-class LintSettings:
-    """Which linters run over which paths."""
+class ProjectEnvSettings:
+    """The project's own virtualenv: what it is built from (defaults: what the project declares)."""
 
     enabled: bool = True
-    tools: tuple[str, ...] = ("ruff", "ruff-format")
-    paths: tuple[str, ...] = (".",)
+    groups: tuple[str, ...] | None = None
+    extras: tuple[str, ...] | None = None
+    requirements: tuple[str, ...] | None = None
+    install_project: bool | None = None
+    install: tuple[tuple[str, ...], ...] = ()
+    python: str | None = None
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """What every stage, built-in or custom, can be given: order, environment, time limit."""
+
+    enabled: bool = True
+    needs: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    timeout: float = DEFAULT_STAGE_TIMEOUT
+
+
+@dataclass(frozen=True)
+class CustomStage:
+    """A stage the project declares: its commands and the reports it feeds to the gate."""
+
+    name: str
+    run: tuple[tuple[str, ...], ...]
+    settings: StageSettings = field(default_factory=StageSettings)
+    run_if: str = "success"
+    python: str = "project"  # "project": the project's virtualenv; "tool": the SDK's own
+    junit: tuple[str, ...] = ()
+    coverage: tuple[str, ...] = ()
+    artifacts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    """Which linters run over which paths (None: what the project's own config says)."""
+
+    tools: tuple[str, ...] = ("ruff", "ruff-format")
+    paths: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class SecuritySettings:
     """Which scanners run, over what, and how long a scanner may take."""
 
-    enabled: bool = True
     scanners: tuple[str, ...] = SCANNERS
     paths: tuple[str, ...] = (".",)
     exclude: tuple[str, ...] = ("tests", ".venv", "venv", "reports", "artifacts")
     requirements: str | None = None
     timeout: float = 300.0
-    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,11 +151,9 @@ class TestSettings:
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    enabled: bool = True
     command: tuple[str, ...] = ("python", "-m", "pytest")
     reruns: int = 0
-    coverage_source: tuple[str, ...] = (".",)
-    env: dict[str, str] = field(default_factory=dict)
+    coverage_source: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +169,16 @@ class PipelineConfig:
     lint: LintSettings = field(default_factory=LintSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     test: TestSettings = field(default_factory=TestSettings)
+    project_env: ProjectEnvSettings = field(default_factory=ProjectEnvSettings)
+    # Order, time limit and enablement of every stage by name (built-in and custom).
+    stages: dict[str, StageSettings] = field(default_factory=dict)
+    custom: tuple[CustomStage, ...] = ()
+    # Line of each stage's section (its `needs` where given), for errors about the DAG.
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def stage(self, name: str) -> StageSettings:
+        """The common settings of a stage (defaults when pipeline.yaml says nothing)."""
+        return self.stages.get(name) or _common(name, {})
 
     def environment(self, name: str) -> Environment:
         """Return the named environment or raise a ConfigError that lists the valid ones."""
@@ -158,6 +204,24 @@ GATE = Struct(
     }
 )
 ENV_VARS = MapOf(ENV_VAR, Scalar())
+ARGV = ListOf(Text(), min_items=1)
+STAGE_COMMON = {
+    "enabled": Boolean(),
+    "needs": ListOf(STAGE_NAME, unique=True),
+    "env": ENV_VARS,
+    "timeout": Number(1, 86400),
+}
+PROJECT_ENV = Struct(
+    {
+        "enabled": Boolean(),
+        "groups": PATHS,
+        "extras": PATHS,
+        "requirements": PATHS,
+        "install_project": Boolean(),
+        "install": ListOf(ARGV, min_items=1),
+        "python": Text(),
+    }
+)
 URL = Text(r"https?://\S+", "an http(s) URL")
 SCHEMA = Struct(
     {
@@ -177,37 +241,52 @@ SCHEMA = Struct(
         "metrics": Struct(
             {"textfile": Text(), "pushgateway": URL, "job": Text(r"[a-zA-Z_][a-zA-Z0-9_]*")}
         ),
-        "stages": Struct(
+        "project_env": PROJECT_ENV,
+        "stages": Named(
             {
+                "install": Struct(STAGE_COMMON),
                 "lint": Struct(
                     {
-                        "enabled": Boolean(),
+                        **STAGE_COMMON,
                         "tools": ListOf(Choice(*LINTERS), unique=True),
                         "paths": PATHS,
-                        "env": ENV_VARS,
                     }
                 ),
                 "security": Struct(
                     {
-                        "enabled": Boolean(),
+                        **STAGE_COMMON,
                         "scanners": ListOf(Choice(*SCANNERS), unique=True),
                         "paths": PATHS,
                         "exclude": PATHS,
                         "requirements": Text(),
-                        "timeout": Number(1, 3600),
-                        "env": ENV_VARS,
+                        "timeout": Number(1, 86400),
                     }
                 ),
                 "test": Struct(
                     {
-                        "enabled": Boolean(),
+                        **STAGE_COMMON,
                         "command": ListOf(Text(), min_items=1),
                         "reruns": Number(0, 10, integer=True),
                         "coverage_source": PATHS,
-                        "env": ENV_VARS,
                     }
                 ),
-            }
+                "health": Struct(STAGE_COMMON),
+                "gate": Struct(STAGE_COMMON),
+            },
+            STAGE_NAME,
+            Struct(
+                {
+                    **STAGE_COMMON,
+                    "run": ListOf(ARGV, min_items=1),
+                    "run_if": Choice(*RUN_IF),
+                    "python": Choice("project", "tool"),
+                    "junit": PATHS,
+                    "coverage": PATHS,
+                    "artifacts": PATHS,
+                },
+                required=("run",),
+            ),
+            "stage (a custom stage needs 'run': a list of argv lists)",
         ),
     }
 )
@@ -260,7 +339,77 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
         monitoring=MonitoringSettings(**raw.get("monitoring", {})),
         metrics=MetricsSettings(**raw.get("metrics", {})),
         environments=environments,
-        lint=LintSettings(**stages.get("lint", {})),
-        security=SecuritySettings(**stages.get("security", {})),
-        test=TestSettings(**stages.get("test", {})),
+        lint=LintSettings(**_own(stages.get("lint", {}), LintSettings)),
+        security=SecuritySettings(**_own(stages.get("security", {}), SecuritySettings)),
+        test=TestSettings(**_own(stages.get("test", {}), TestSettings)),
+        project_env=_project_env(raw.get("project_env", {})),
+        stages={name: _common(name, item) for name, item in stages.items()},
+        custom=tuple(
+            _custom(name, item, source)
+            for name, item in stages.items()
+            if name not in BUILTIN_STAGES
+        ),
+        lines={
+            name: source.lines.get(("stages", name, "needs")) or source.lines[("stages", name)]
+            for name in stages
+            if ("stages", name) in source.lines
+        },
+    )
+
+
+def _own(raw: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The keys of a built-in stage's section that its own settings class holds."""
+    names = {f.name for f in fields(settings)}
+    return {key: value for key, value in raw.items() if key in names}
+
+
+def _common(name: str, raw: dict[str, Any]) -> StageSettings:
+    timeout = raw.get("timeout", DEFAULT_STAGE_TIMEOUT)
+    if name == "security":
+        # security.timeout limits each scanner; the stage as a whole gets a little more so a
+        # slow scanner ends as "not checked" rather than killing the stage.
+        timeout = float(raw.get("timeout", SecuritySettings.timeout)) + 60
+    return StageSettings(
+        enabled=raw.get("enabled", True),
+        needs=tuple(raw.get("needs", ())),
+        env=dict(raw.get("env", {})),
+        timeout=float(timeout),
+    )
+
+
+def _project_env(raw: dict[str, Any]) -> ProjectEnvSettings:
+    return ProjectEnvSettings(
+        enabled=raw.get("enabled", True),
+        groups=raw.get("groups"),
+        extras=raw.get("extras"),
+        requirements=raw.get("requirements"),
+        install_project=raw.get("install_project"),
+        install=tuple(raw.get("install", ())),
+        python=raw.get("python"),
+    )
+
+
+def _custom(name: str, raw: dict[str, Any], source: Source) -> CustomStage:
+    outputs = {key: tuple(raw.get(key, ())) for key in ("junit", "coverage", "artifacts")}
+    for key, paths in outputs.items():
+        for index, path in enumerate(paths):
+            # Container runners mount only reports/<stage>/ writable: what a stage keeps lives
+            # there on every runner.
+            parts = PurePosixPath(path).parts
+            if len(parts) < 3 or parts[:2] != ("reports", name) or ".." in parts:
+                raise source.error(
+                    ("stages", name, key, index),
+                    f"{path!r} is not inside reports/{name}/",
+                    hint=f"write the stage's reports under reports/{name}/ (the one directory "
+                    "every runner lets the stage write)",
+                )
+    return CustomStage(
+        name=name,
+        run=tuple(raw["run"]),
+        settings=_common(name, raw),
+        run_if=raw.get("run_if", "success"),
+        python=raw.get("python", "project"),
+        junit=outputs["junit"],
+        coverage=outputs["coverage"],
+        artifacts=outputs["artifacts"],
     )

@@ -11,11 +11,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.config import PipelineConfig
+from pipelines import commands
+from pipelines.config import RUN_IF, PipelineConfig
 from pipelines.errors import ConfigError, UsageError
+from pipelines.project_env import InstallPlan, install_plan
+from pipelines.project_facts import ProjectFacts
 
 PLAN_VERSION = 1
-RUN_IF = ("success", "always")
+SOURCE_ACCESS = ("read-only", "read-write")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,12 @@ class PlannedStage:
     # "always" runs the stage once its needs have finished, whatever their outcome: the gate
     # must judge failing tests instead of being skipped by them.
     run_if: str = "success"
+    timeout: float | None = None
+    # The argv of every tool the stage's command runs, for people to read ({env}: the
+    # project's environment).
+    tools: tuple[tuple[str, ...], ...] = ()
+    # "read-write" only where a build backend writes into the tree (egg-info).
+    source: str = "read-only"
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to the plan contract."""
@@ -42,6 +51,9 @@ class PlannedStage:
             "outputs": list(self.outputs),
             "image": self.image,
             "run_if": self.run_if,
+            "timeout": self.timeout,
+            "tools": [list(argv) for argv in self.tools],
+            "source": self.source,
         }
 
     @classmethod
@@ -55,6 +67,9 @@ class PlannedStage:
             outputs=tuple(str(o) for o in data.get("outputs", ())),
             image=str(data.get("image", "toolchain")),
             run_if=str(data.get("run_if", "success")),
+            timeout=float(data["timeout"]) if data.get("timeout") is not None else None,
+            tools=tuple(tuple(str(a) for a in argv) for argv in data.get("tools", ())),
+            source=str(data.get("source", "read-only")),
         )
 
 
@@ -110,79 +125,184 @@ def _fields(stage: PlannedStage) -> dict[str, Any]:
     return {name: getattr(stage, name) for name in stage.__dataclass_fields__}
 
 
-def stage_command(name: str, env: str) -> tuple[str, ...]:
+def stage_command(name: str, env: str, config_file: str | None = None) -> tuple[str, ...]:
     """The argv that runs one stage's work wherever the plan runs."""
-    return ("pipelines", "stage", name, "--env", env)
+    argv = ("pipelines", "stage", name, "--env", env)
+    return (*argv, "--config", config_file) if config_file else argv
 
 
 def build_plan(
-    config: PipelineConfig, env_name: str, flag_env: Mapping[str, str] | None = None
+    config: PipelineConfig,
+    env_name: str,
+    flag_env: Mapping[str, str] | None = None,
+    *,
+    facts: ProjectFacts | None = None,
+    config_file: str | None = None,
+    installer: str = "uv",
 ) -> Plan:
     """Compute the plan of ``config`` for one environment.
 
-    ``flag_env`` holds the environment's feature flags, already evaluated (the plan has no
-    clock of its own); every stage receives them.
+    ``flag_env`` holds the environment's feature flags, already evaluated, and ``facts`` what
+    the project declares (both read by the caller: the plan has no I/O of its own). Every stage
+    receives the flags; ``config_file`` reaches every stage's command.
     """
+    facts = facts or ProjectFacts()
     environment = config.environment(env_name)
     base_env = {**(flag_env or {}), **environment.env, "PIPELINES_ENV": env_name}
-    stages: list[PlannedStage] = []
-    checks: list[str] = []
-    if config.lint.enabled:
-        stages.append(
-            PlannedStage(
-                "lint",
-                (stage_command("lint", env_name),),
-                env={**base_env, **config.lint.env},
-                outputs=("reports/lint/result.json",),
-            )
-        )
-        checks.append("lint")
-    if config.security.enabled:
-        stages.append(
-            PlannedStage(
-                "security",
-                (stage_command("security", env_name),),
-                env={**base_env, **config.security.env},
-                outputs=("reports/security/result.json", "reports/security/security.sarif"),
-            )
-        )
-        checks.append("security")
-    if config.test.enabled:
-        stages.append(
-            PlannedStage(
-                "test",
-                (stage_command("test", env_name),),
-                env={**base_env, **config.test.env},
-                outputs=(
-                    "reports/test/result.json",
-                    "reports/test/junit.xml",
-                    "reports/test/coverage.xml",
-                    "reports/test/report-log.jsonl",
-                ),
-            )
-        )
-        checks.append("test")
-    if environment.health.checks:
-        stages.append(
-            PlannedStage(
-                "health",
-                (stage_command("health", env_name),),
-                env=base_env,
-                outputs=("reports/health/result.json",),
-            )
-        )
-        checks.append("health")
-    stages.append(
-        PlannedStage(
-            "gate",
-            (stage_command("gate", env_name),),
-            needs=tuple(checks),
-            env=base_env,
-            outputs=("reports/gate/decision.json",),
-            run_if="always",
-        )
+    builder = _Builder(config, env_name, base_env, config_file)
+    env_users = _project_env_users(config, environment.health.checks != ())
+    if env_users and config.stage("install").enabled:
+        plan = install_plan(config, facts)
+        builder.add("install", tools=_install_tools(plan, installer), source="read-write")
+    builder.add(
+        "lint",
+        needs=("install",) if "lint" in env_users else (),
+        outputs=("reports/lint/result.json",),
+        tools=tuple(tuple(a) for a in commands.lint_commands(config, facts).values()),
     )
-    return Plan(config.name, env_name, tuple(topological_order(stages)))
+    builder.add(
+        "security",
+        needs=("install",) if "security" in env_users else (),
+        outputs=("reports/security/result.json", "reports/security/security.sarif"),
+        tools=tuple(tuple(a) for a in commands.security_commands(config, facts).values()),
+    )
+    builder.add(
+        "test",
+        needs=("install",),
+        outputs=(
+            "reports/test/result.json",
+            "reports/test/junit.xml",
+            "reports/test/coverage.xml",
+            "reports/test/report-log.jsonl",
+        ),
+        tools=(tuple(commands.pytest_command(config, facts)),),
+    )
+    if environment.health.checks:
+        builder.add("health", outputs=("reports/health/result.json",))
+    for custom in config.custom:
+        python = commands.ENV_PYTHON if custom.python == "project" else "python"
+        builder.add(
+            custom.name,
+            needs=("install",) if custom.python == "project" else (),
+            run_if=custom.run_if,
+            tools=tuple(tuple(commands.python_argv(argv, python)) for argv in custom.run),
+        )
+    builder.add_gate()
+    return Plan(config.name, env_name, tuple(builder.ordered()))
+
+
+def _install_tools(plan: InstallPlan, installer: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(argv) for argv in plan.commands_shown(installer))
+
+
+def _project_env_users(config: PipelineConfig, has_health: bool) -> set[str]:
+    """The stages that run the project's code and so need its environment."""
+    if not config.project_env.enabled:
+        return set()
+    users = {c.name for c in config.custom if c.python == "project"}
+    if config.stage("test").enabled:
+        users.add("test")
+    if "mypy" in config.lint.tools:
+        users.add("lint")
+    if commands.pip_audit_uses_project_env(config):
+        users.add("security")
+    return {u for u in users if config.stage(u).enabled}
+
+
+@dataclass
+class _Builder:
+    """Collects the enabled stages with their needs, env and timeouts from pipeline.yaml."""
+
+    config: PipelineConfig
+    env_name: str
+    base_env: Mapping[str, str]
+    config_file: str | None
+    stages: list[PlannedStage] = field(default_factory=list)
+
+    def add(
+        self,
+        name: str,
+        *,
+        needs: tuple[str, ...] = (),
+        outputs: tuple[str, ...] = (),
+        tools: tuple[tuple[str, ...], ...] = (),
+        run_if: str = "success",
+        source: str = "read-only",
+    ) -> None:
+        settings = self.config.stage(name)
+        if not settings.enabled:
+            return
+        self.stages.append(
+            PlannedStage(
+                name,
+                (stage_command(name, self.env_name, self.config_file),),
+                needs=tuple(dict.fromkeys((*needs, *settings.needs))),
+                env={**self.base_env, **settings.env},
+                outputs=outputs,
+                run_if=run_if,
+                timeout=settings.timeout,
+                tools=tools,
+                source=source,
+            )
+        )
+
+    def add_gate(self) -> None:
+        """The gate judges every stage but those that come after it."""
+        settings = self.config.stage("gate")
+        if not settings.enabled:
+            return
+        after_gate = _dependents("gate", self.stages)
+        needs = settings.needs or tuple(
+            s.name for s in self.stages if s.name not in after_gate and s.name != "install"
+        )
+        self.stages.append(
+            PlannedStage(
+                "gate",
+                (stage_command("gate", self.env_name, self.config_file),),
+                needs=needs,
+                env={**self.base_env, **settings.env},
+                outputs=("reports/gate/decision.json",),
+                run_if="always",
+                timeout=settings.timeout,
+            )
+        )
+
+    def ordered(self) -> list[PlannedStage]:
+        """The stages in DAG order; needs of disabled stages are dropped, unknown ones named."""
+        known = {s.name for s in self.stages}
+        disabled = {name for name, s in self.config.stages.items() if not s.enabled}
+        kept = []
+        for stage in self.stages:
+            for need in stage.needs:
+                if need not in known and need not in disabled:
+                    raise self._error(stage.name, f"needs {need!r}, which is not a stage", known)
+            needs = tuple(n for n in stage.needs if n in known)
+            kept.append(PlannedStage(**{**_fields(stage), "needs": needs}))
+        try:
+            return topological_order(kept)
+        except ConfigError as exc:
+            first = exc.message.split(": ", 1)[-1].split(" -> ")[0].strip()
+            raise self._error(first, exc.message, known) from exc
+
+    def _error(self, stage: str, message: str, known: set[str]) -> ConfigError:
+        line = self.config.lines.get(stage)
+        where = f"{self.config.source}:{line}" if line else self.config.source
+        return ConfigError(
+            f"{where}: stages.{stage}.needs: {message}", hint="stages: " + ", ".join(sorted(known))
+        )
+
+
+def _dependents(name: str, stages: Sequence[PlannedStage]) -> set[str]:
+    """Every stage that needs ``name``, directly or through others."""
+    found: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for stage in stages:
+            if stage.name not in found and ({name} | found) & set(stage.needs):
+                found.add(stage.name)
+                changed = True
+    return found
 
 
 def topological_order(stages: Iterable[PlannedStage]) -> list[PlannedStage]:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipelines.errors import ToolError
 
@@ -53,6 +58,29 @@ def python_command(argv: Sequence[str]) -> list[str]:
     return list(argv)
 
 
+def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    merged = {**os.environ, **(env or {})}
+    merged["PATH"] = tool_path(merged.get("PATH", os.defpath))
+    return merged
+
+
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    """Kill a process started in its own session and everything it started."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _start(argv: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
+    try:
+        # Its own session: a timeout or an interrupt ends the tool's children too.
+        return subprocess.Popen(list(argv), start_new_session=True, **options)
+    except FileNotFoundError as exc:
+        raise ToolNotFound(
+            f"{argv[0]}: not found on PATH",
+            hint=f"install it (pip install {argv[0]}) or use the toolchain image",
+        ) from exc
+
+
 def run_tool(
     argv: Sequence[str],
     *,
@@ -62,31 +90,74 @@ def run_tool(
     capture: bool = True,
 ) -> Completed:
     """Run ``argv`` in ``cwd``; without ``capture`` its output goes straight to ours."""
-    merged = {**os.environ, **(env or {})}
-    merged["PATH"] = tool_path(merged.get("PATH", os.defpath))
     started = time.monotonic()
+    pipe = subprocess.PIPE if capture else None
+    proc = _start(
+        argv,
+        cwd=cwd,
+        env=_merged_env(env),
+        stdout=pipe,
+        stderr=pipe,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+    )
     try:
-        proc = subprocess.run(
-            list(argv),
-            cwd=cwd,
-            env=merged,
-            timeout=timeout,
-            capture_output=capture,
-            text=True,
-            errors="replace",
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise ToolNotFound(
-            f"{argv[0]}: not found on PATH",
-            hint=f"install it (pip install {argv[0]}) or use the toolchain image",
-        ) from exc
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        kill_group(proc)
+        proc.communicate()
         raise ToolTimeout(f"{argv[0]}: still running after {timeout:g} s, stopped") from exc
+    except BaseException:
+        kill_group(proc)
+        raise
     return Completed(
         tuple(argv),
         proc.returncode,
-        proc.stdout or "",
-        proc.stderr or "",
+        stdout or "",
+        stderr or "",
         time.monotonic() - started,
     )
+
+
+def run_streaming(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    keep_lines: int = 400,
+) -> Completed:
+    """Run ``argv`` with its output passed straight through to ours (the stage log) as it
+    comes, keeping its last lines to explain a failure. stderr is merged into stdout."""
+    started = time.monotonic()
+    proc = _start(
+        argv,
+        cwd=cwd,
+        env=_merged_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    tail: deque[bytes] = deque(maxlen=keep_lines)
+    timer = threading.Timer(timeout, kill_group, (proc,)) if timeout else None
+    out = sys.stdout.buffer
+    try:
+        if timer is not None:
+            timer.start()
+        assert proc.stdout is not None  # noqa: S101  # PIPE was asked for just above
+        for line in proc.stdout:
+            out.write(line)
+            out.flush()
+            tail.append(line)
+        proc.wait()
+    except BaseException:
+        kill_group(proc)
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if timeout and time.monotonic() - started >= timeout - 0.05 and proc.returncode < 0:
+        raise ToolTimeout(f"{argv[0]}: timed out after {timeout:g} s, stopped")
+    text = b"".join(tail).decode("utf-8", errors="replace")
+    return Completed(tuple(argv), proc.returncode, text, "", time.monotonic() - started)

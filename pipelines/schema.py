@@ -216,6 +216,45 @@ class Struct(Spec):
         return result
 
 
+class Named(Spec):
+    """A mapping of names: known names have their own spec, any other name gets ``other``.
+
+    A name that is not known and does not fit ``other`` is reported with the nearest known
+    name, so a typo of a built-in (``lnt:``) still gets a "did you mean".
+    """
+
+    description = "a mapping"
+
+    def __init__(self, known: Mapping[str, Spec], key: Text, other: Spec, other_is: str) -> None:
+        self.known, self.key, self.other, self.other_is = known, key, other, other_is
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self._wrong(value, path, source)
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            where = (*path, str(key))
+            if key in self.known:
+                result[key] = self.known[key].check(item, where, source)
+                continue
+            if not isinstance(key, str) or not (self.key.pattern or re.compile(".+")).fullmatch(
+                key
+            ):
+                raise source.error(where, f"expected {self.key.description} as the name")
+            try:
+                result[key] = self.other.check(item, where, source)
+            except ConfigError as exc:
+                close = difflib.get_close_matches(key, sorted(self.known), n=1, cutoff=0.6)
+                if close:
+                    raise source.error(
+                        where, f"unknown {self.other_is}", f"did you mean {close[0]!r}?"
+                    ) from exc
+                raise
+        return result
+
+
 def _suggest(value: Any, valid: Sequence[str] | Mapping[str, Any]) -> str:
     names = sorted(valid)
     close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from rich.console import Console
 
@@ -50,7 +51,16 @@ def plan(args: argparse.Namespace, out: Console) -> int:
         return EXIT_OK
     for stage in the_plan.stages:
         needs = f" (needs {', '.join(stage.needs)})" if stage.needs else ""
-        out.print(f"[bold]{stage.name}[/]{needs}")
+        limit = f", timeout {stage.timeout:g} s" if stage.timeout else ""
+        out.print(f"{stage.name}{needs}{limit}", highlight=False, markup=False)
         for argv in stage.run:
-            out.print(f"  $ {' '.join(argv)}", highlight=False)
+            out.print(f"  $ {shlex.join(argv)}", highlight=False, markup=False)
+        for argv in stage.tools:
+            out.print(f"    runs: {shlex.join(argv)}", highlight=False, markup=False)
+    if any("{env}" in " ".join(argv) for s in the_plan.stages for argv in s.tools):
+        out.print(
+            "{env}: the project's own virtualenv, built by the install stage",
+            highlight=False,
+            markup=False,
+        )
     return EXIT_OK

@@ -3,22 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pipelines.cli.common import project_config, project_dir
 from pipelines.flags.evaluate import as_environment
 from pipelines.flags.model import load_flags
 from pipelines.plan import Plan, build_plan
+from pipelines.process import tool_path
+from pipelines.project_env import installer
+from pipelines.project_facts import read_facts
 
 
 def project_plan(args: argparse.Namespace, env: str) -> Plan:
     """The plan for ``env``, with the project's feature flags evaluated now."""
     config = project_config(args)
     config.environment(env)
-    flags_path = project_dir(args) / config.flags_file
+    project = project_dir(args)
+    flags_path = project / config.flags_file
     flag_env = (
         as_environment(load_flags(flags_path), env, datetime.now(UTC))
         if flags_path.is_file()
         else {}
     )
-    return build_plan(config, env, flag_env)
+    return build_plan(
+        config,
+        env,
+        flag_env,
+        facts=read_facts(project),
+        config_file=config_argument(args, project),
+        installer=installer(tool_path(os.environ.get("PATH", os.defpath))),
+    )
+
+
+def config_argument(args: argparse.Namespace, project: Path) -> str | None:
+    """``--config`` as every stage must be given it: relative to the project when inside it."""
+    if not args.config:
+        return None
+    path = Path(args.config).resolve()
+    try:
+        return str(path.relative_to(project))
+    except ValueError:
+        return str(path)

@@ -17,11 +17,18 @@ from pipelines.stages.base import StageContext
 
 def stage(args: argparse.Namespace, out: Console) -> int:
     """Run one stage's work in this process (what every runner's command does)."""
-    if args.name not in STAGES:
-        raise UsageError(f"unknown stage {args.name!r}", hint="stages: " + ", ".join(STAGES))
     config = project_config(args)
+    custom = {stage.name: stage for stage in config.custom}
+    if args.name not in STAGES and args.name not in custom:
+        names = [*STAGES, *custom]
+        raise UsageError(f"unknown stage {args.name!r}", hint="stages: " + ", ".join(names))
     context = StageContext(project_dir(args), config, config.environment(args.env).name)
-    result = load_stage(args.name)(context)
+    if args.name in custom:
+        from pipelines.stages.custom import run_custom
+
+        result = run_custom(context, custom[args.name])
+    else:
+        result = load_stage(args.name)(context)
     for finding in result.findings[:50]:
         where = f"{finding.file}:{finding.line}" if finding.line else finding.file
         out.print(f"{where}: [{finding.tool} {finding.rule}] {finding.message}", highlight=False)

@@ -55,7 +55,8 @@ def summary_markdown(decision: Mapping[str, Any]) -> str:
         rows += [
             "",
             f"Tests: {tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors,"
-            f" {tests['skipped']} skipped, {tests['flaky']} flaky.",
+            f" {tests['skipped']} skipped, {tests.get('xfailed', 0)} xfailed,"
+            f" {tests['flaky']} flaky.",
         ]
     return "\n".join(rows) + "\n"
 

@@ -35,10 +35,11 @@ class Outcome(IntEnum):
     """Final outcome of a logical test; a larger value wins when reports are merged."""
 
     SKIPPED = 0
-    PASSED = 1
-    FLAKY = 2
-    ERROR = 3
-    FAILED = 4
+    XFAILED = 1  # an expected failure (pytest's xfail): neither run to a verdict nor skipped
+    PASSED = 2
+    FLAKY = 3
+    ERROR = 4
+    FAILED = 5
 
 
 _CHILD_OUTCOMES = {"failure": Outcome.FAILED, "error": Outcome.ERROR, "skipped": Outcome.SKIPPED}
@@ -86,6 +87,7 @@ class TestSummary:
     failed: int = 0
     errors: int = 0
     skipped: int = 0
+    xfailed: int = 0
     flaky: int = 0
     records: int = 0
     sources: tuple[str, ...] = ()
@@ -109,6 +111,7 @@ class TestSummary:
             "failed": self.failed,
             "errors": self.errors,
             "skipped": self.skipped,
+            "xfailed": self.xfailed,
             "flaky": self.flaky,
             "executed": self.executed,
             "records": self.records,
@@ -127,7 +130,7 @@ def identity_hash(classname: str, name: str, file: str = "") -> int:
 
 
 # Plain ints in the hot path: IntEnum arithmetic and comparisons cost a Python call each.
-_SKIPPED, _PASSED, _FLAKY, _ERROR, _FAILED = (int(o) for o in Outcome)
+_SKIPPED, _XFAILED, _PASSED, _FLAKY, _ERROR, _FAILED = (int(o) for o in Outcome)
 _CHILD_INTS = {tag: int(outcome) for tag, outcome in _CHILD_OUTCOMES.items()}
 _MASK = BUCKETS - 1
 _DETAILS_KEPT = 10 * DETAIL_LIMIT
@@ -176,6 +179,8 @@ class _CaseReader:
             self.message = ""
         elif self.in_case:
             found = _CHILD_INTS.get(tag)
+            if found == _SKIPPED and attrib.get("type") == "pytest.xfail":
+                found = _XFAILED
             if found is not None:
                 if self.outcome == _PASSED or found > self.outcome:
                     self.outcome = found
@@ -330,6 +335,7 @@ def read_junit(paths: Sequence[Path], *, flaky_ids: Iterable[int] = ()) -> TestS
         failed=totals[_FAILED],
         errors=totals[_ERROR],
         skipped=totals[_SKIPPED],
+        xfailed=totals[_XFAILED],
         flaky=totals[_FLAKY],
         records=sum(f.count for f in files),
         sources=tuple(str(f.path) for f in files),

@@ -100,7 +100,12 @@ class Scheduler:
                 # Earlier outputs must not pass for this run's (the gate would read them).
                 for output in stage.outputs:
                     (self.project / output).unlink(missing_ok=True)
-                exit_code, reason = await self.execute(stage, log)
+                exit_code, reason = 124, ""
+                # The runner's execute kills the stage's whole process group when cancelled.
+                with anyio.move_on_after(stage.timeout) as limit:
+                    exit_code, reason = await self.execute(stage, log)
+                if limit.cancelled_caught:
+                    exit_code, reason = 124, f"timed out after {stage.timeout:g} s"
                 status = RunStatus.PASSED if exit_code == 0 else RunStatus.FAILED
                 self._finish(
                     StageRun(

@@ -23,6 +23,15 @@ from pipelines.runners.results import RunResult
 from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
 
 WORKDIR = "/src"
+# One named volume keeps the project environments and the installers' downloads between
+# containers and runs (the install stage builds there, the other stages use it).
+CACHE_VOLUME = "portable-pipelines-cache"
+CACHE_DIR = "/cache"
+CACHE_ENV = {
+    "PIPELINES_CACHE_DIR": CACHE_DIR,
+    "UV_CACHE_DIR": f"{CACHE_DIR}/uv",
+    "PIP_CACHE_DIR": f"{CACHE_DIR}/pip",
+}
 
 
 def docker_run_argv(
@@ -42,16 +51,27 @@ def docker_run_argv(
     command = ["docker", "run", "--rm", "--init", "--name", name]
     if user:
         command += ["--user", user]
+    # Build backends write metadata into the tree (egg-info): only such stages get it writable.
+    access = "rw" if stage.source == "read-write" else "ro"
     command += [
         "--volume",
-        f"{project}:{WORKDIR}:ro",
+        f"{project}:{WORKDIR}:{access}",
         "--volume",
         f"{project / 'reports' / stage.name}:{WORKDIR}/reports/{stage.name}",
+        "--volume",
+        f"{CACHE_VOLUME}:{CACHE_DIR}",
         "--workdir",
         WORKDIR,
         "--env",
         "HOME=/tmp",
     ]
+    for key, value in sorted(CACHE_ENV.items()):
+        command += ["--env", f"{key}={value}"]
+    if "--config" in argv:
+        config = argv[argv.index("--config") + 1]
+        if config.startswith("/"):
+            # A pipeline file outside the project reaches the stage at the same path.
+            command += ["--volume", f"{config}:{config}:ro"]
     for key in sorted(stage.env):
         command += ["--env", key]
     return [*command, image, *argv]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio
 
@@ -62,19 +65,36 @@ class LocalRunner:
             for argv in stage.run:
                 command = host_command(argv, env["PATH"])
                 try:
-                    done = await anyio.run_process(
-                        command,
-                        stdout=handle,
-                        stderr=subprocess.STDOUT,
-                        cwd=self.project,
-                        env=env,
-                        check=False,
-                    )
+                    returncode = await run_in_group(command, handle, cwd=self.project, env=env)
                 except FileNotFoundError:
                     return 127, f"{command[0]}: not found on PATH"
-                if done.returncode != 0:
+                if returncode != 0:
                     return (
-                        done.returncode,
-                        f"exit code {done.returncode}, see {log.relative_to(self.project)}",
+                        returncode,
+                        f"exit code {returncode}, see {log.relative_to(self.project)}",
                     )
         return 0, ""
+
+
+async def run_in_group(
+    command: list[str], log: BinaryIO, *, cwd: Path, env: Mapping[str, str]
+) -> int:
+    """Run ``command`` in a session of its own; cancelled (timeout, Ctrl-C, fail-fast), it is
+    killed with everything it started, so no tool outlives its stage."""
+    process = await anyio.open_process(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        return await process.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with anyio.CancelScope(shield=True):
+            await process.wait()
+        raise

@@ -15,6 +15,7 @@ from pipelines.stages.base import StageContext, StageResult
 StageFunction = Callable[[StageContext], StageResult]
 
 STAGES: dict[str, str] = {
+    "install": "pipelines.stages.install",
     "lint": "pipelines.stages.lint",
     "security": "pipelines.stages.security",
     "test": "pipelines.stages.test",

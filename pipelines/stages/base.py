@@ -11,6 +11,8 @@ from typing import Any
 
 from pipelines import atomic
 from pipelines.config import Environment, PipelineConfig
+from pipelines.project_env import ProjectEnv, ensure, install_plan
+from pipelines.project_facts import read_facts
 from pipelines.reports.findings import Finding
 
 REPORTS_DIR = "reports"
@@ -87,6 +89,16 @@ def relative(path: str, project: Path) -> str:
         return str(absolute.relative_to(project.resolve()))
     except ValueError:
         return path
+
+
+def project_environment(context: StageContext) -> ProjectEnv | None:
+    """The project's environment (built now if no earlier stage did), or None when
+    pipeline.yaml turns it off and stages use the SDK's own interpreter."""
+    if not context.config.project_env.enabled:
+        return None
+    plan = install_plan(context.config, read_facts(context.project))
+    env, _built = ensure(context.project, plan, context.environ)
+    return env
 
 
 # Containers mount the source read-only, so tools must keep caches out of the tree.

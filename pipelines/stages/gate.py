@@ -46,7 +46,7 @@ def decide(
         tests=tests,
         coverage=cov,
         findings=findings,
-        security_expected=context.config.security.enabled,
+        security_expected=context.config.stage("security").enabled,
         unchecked_scanners=unchecked,
         problems=tuple(problems),
         health_expected=health_expected,
@@ -93,7 +93,7 @@ def _read_coverage(path: Path | None, problems: list[str]) -> Coverage | None:
 def _read_security(
     context: StageContext, problems: list[str]
 ) -> tuple[dict[str, int] | None, dict[str, str]]:
-    if not context.config.security.enabled:
+    if not context.config.stage("security").enabled:
         return None, {}
     path = context.project / DEFAULT_SECURITY
     if not path.is_file():

@@ -1,19 +1,27 @@
-"""The lint stage: ruff check, ruff format --check, and mypy when configured."""
+"""The lint stage: ruff check, ruff format --check, and mypy when configured.
+
+Each tool runs with the project's own configuration; mypy resolves imports in the project's
+environment.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Sequence
 
+from pipelines.commands import lint_commands
 from pipelines.errors import ToolError
 from pipelines.process import Completed, run_tool
+from pipelines.project_facts import ProjectFacts, read_facts
 from pipelines.reports.findings import Finding
 from pipelines.stages.base import (
     READ_ONLY_SAFE_ENV,
     StageContext,
     StageResult,
     StageStatus,
+    project_environment,
     relative,
 )
 
@@ -24,32 +32,38 @@ _MYPY_LINE = re.compile(
 
 def run(context: StageContext) -> StageResult:
     """Run every configured linter and collect their findings with file and line."""
-    settings = context.config.lint
+    facts = read_facts(context.project)
+    python = sys.executable
+    if "mypy" in context.config.lint.tools:
+        env = project_environment(context)
+        python = str(env.python) if env is not None else python
     findings: list[Finding] = []
     tools: dict[str, str] = {}
-    for tool in settings.tools:
-        found = _LINTERS[tool](context)
+    for tool, argv in lint_commands(context.config, facts, python).items():
+        print("$ " + " ".join(argv), flush=True)
+        found = _PARSERS[tool](context, argv, facts)
         tools[tool] = f"{len(found)} finding(s)"
         findings.extend(found)
     status = StageStatus.FAILED if findings else StageStatus.PASSED
-    summary = f"{len(findings)} finding(s) from {', '.join(settings.tools) or 'no linter'}"
+    summary = f"{len(findings)} finding(s) from {', '.join(tools) or 'no linter'}"
     result = StageResult("lint", status, summary, findings, {"tools": tools})
     result.write(context)
     return result
 
 
-def _run(context: StageContext, argv: list[str]) -> Completed:
+def _run(context: StageContext, argv: Sequence[str]) -> Completed:
     return run_tool(argv, cwd=context.project, env=READ_ONLY_SAFE_ENV)
 
 
-def _ruff_json(context: StageContext, tool: str, argv: list[str]) -> list[Finding]:
-    """Run a ruff command that prints JSON diagnostics (check and format --check both do)."""
-    done = _run(context, [*argv, "--no-cache", "--output-format=json", *context.config.lint.paths])
+def _ruff(context: StageContext, argv: Sequence[str], facts: ProjectFacts) -> list[Finding]:
+    """ruff check and ruff format --check both print JSON diagnostics."""
+    tool = "ruff-format" if "format" in argv else "ruff"
+    done = _run(context, argv)
     try:
         items = json.loads(done.stdout or "[]")
     except json.JSONDecodeError as exc:
-        raise ToolError(f"{' '.join(argv)} failed: {done.last_line()}") from exc
-    return [
+        raise ToolError(f"{' '.join(argv[:3])} failed: {done.last_line()}") from exc
+    findings = [
         Finding(
             tool=tool,
             rule=str(item.get("code") or "syntax"),
@@ -60,30 +74,15 @@ def _ruff_json(context: StageContext, tool: str, argv: list[str]) -> list[Findin
         )
         for item in items
     ]
+    if tool == "ruff-format" and not facts.ruff_includes_markdown:
+        # ruff formats Markdown code blocks by default now; a project that never asked for
+        # it does not format them, so they are not findings.
+        findings = [f for f in findings if not f.file.endswith((".md", ".markdown"))]
+    return findings
 
 
-def _ruff(context: StageContext) -> list[Finding]:
-    return _ruff_json(context, "ruff", ["ruff", "check", "--exit-zero"])
-
-
-def _ruff_format(context: StageContext) -> list[Finding]:
-    return _ruff_json(context, "ruff-format", ["ruff", "format", "--check"])
-
-
-def _mypy(context: StageContext) -> list[Finding]:
-    cache = context.reports("lint") / ".mypy_cache"
-    done = _run(
-        context,
-        [
-            "mypy",
-            "--no-error-summary",
-            "--no-pretty",
-            "--show-error-codes",
-            "--cache-dir",
-            str(cache),
-            *context.config.lint.paths,
-        ],
-    )
+def _mypy(context: StageContext, argv: Sequence[str], _facts: ProjectFacts) -> list[Finding]:
+    done = _run(context, argv)
     findings = []
     for line in done.stdout.splitlines():
         match = _MYPY_LINE.match(line)
@@ -103,8 +102,4 @@ def _mypy(context: StageContext) -> list[Finding]:
     return findings
 
 
-_LINTERS: dict[str, Callable[[StageContext], list[Finding]]] = {
-    "ruff": _ruff,
-    "ruff-format": _ruff_format,
-    "mypy": _mypy,
-}
+_PARSERS = {"ruff": _ruff, "ruff-format": _ruff, "mypy": _mypy}

@@ -8,37 +8,34 @@ secret's value: detect-secrets' hashes are dropped too.
 from __future__ import annotations
 
 import json
-import re
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from pipelines import atomic
+from pipelines.commands import pip_audit_uses_project_env, security_commands
 from pipelines.errors import ToolError
 from pipelines.process import run_tool
+from pipelines.project_facts import ProjectFacts, read_facts
 from pipelines.reports.findings import Finding, to_sarif
 from pipelines.stages.base import (
     READ_ONLY_SAFE_ENV,
     StageContext,
     StageResult,
     StageStatus,
+    project_environment,
     relative,
 )
 
-# Generated or vendored trees no scanner should read, whatever the config says.
-ALWAYS_EXCLUDED = (
-    ".git",
-    "reports",
-    "artifacts",
-    ".venv",
-    "venv",
-    "node_modules",
-    "__pycache__",
-    ".ruff_cache",
-    ".mypy_cache",
-    ".pytest_cache",
-)
+# detect-secrets detectors that only guess (entropy, a keyword next to a value): a commit hash
+# or a docs example trips them, so they are not high severity. A known credential format is.
+GUESSING_DETECTORS = {
+    "Base64 High Entropy String": "low",
+    "Hex High Entropy String": "low",
+    "Secret Keyword": "medium",
+}
 
 
 @dataclass(frozen=True)
@@ -53,9 +50,23 @@ class ScanOutcome:
 def run(context: StageContext) -> StageResult:
     """Run the configured scanners; write result.json and security.sarif."""
     settings = context.config.security
+    facts = read_facts(context.project)
+    python = sys.executable
+    if pip_audit_uses_project_env(context.config):
+        try:
+            env = project_environment(context)
+        except ToolError:
+            env = None  # pip-audit then says it could not audit; the other scanners still run
+        python = str(env.python) if env is not None else ""
+    argvs = security_commands(context.config, facts, python)
+    for argv in argvs.values():
+        print("$ " + " ".join(argv), flush=True)
     # The scanners are independent subprocesses: run them side by side.
     with ThreadPoolExecutor(max_workers=max(1, len(settings.scanners))) as pool:
-        futures = {name: pool.submit(_scan, name, context) for name in settings.scanners}
+        futures = {
+            name: pool.submit(_scan, name, Scan(context, facts, argvs[name], python))
+            for name in settings.scanners
+        }
     outcomes = {name: future.result() for name, future in futures.items()}
     findings = [f for outcome in outcomes.values() for f in outcome.findings]
     reports = context.reports("security")
@@ -90,25 +101,29 @@ def run(context: StageContext) -> StageResult:
     return result
 
 
-def _scan(scanner: str, context: StageContext) -> ScanOutcome:
+@dataclass(frozen=True)
+class Scan:
+    """What one scanner needs: the project, its facts, its argv and the project's Python."""
+
+    context: StageContext
+    facts: ProjectFacts
+    argv: list[str]
+    python: str
+
+
+def _scan(scanner: str, scan: Scan) -> ScanOutcome:
     try:
-        return _SCANNERS[scanner](context)
+        return _SCANNERS[scanner](scan)
     except ToolError as exc:
         return ScanOutcome(StageStatus.NOT_CHECKED, reason=exc.message)
 
 
-def _excluded(context: StageContext) -> list[str]:
-    return sorted({*ALWAYS_EXCLUDED, *context.config.security.exclude})
-
-
-def _bandit(context: StageContext) -> ScanOutcome:
-    settings = context.config.security
-    # bandit matches excludes against the paths it walks ("./tests/x.py"), so give both forms.
-    excluded = ",".join(f"{form}" for e in _excluded(context) for form in (e, f"./{e}", f"*/{e}/*"))
+def _bandit(scan: Scan) -> ScanOutcome:
+    context = scan.context
     done = run_tool(
-        ["bandit", "-r", "-f", "json", "-q", "-x", excluded, *settings.paths],
+        scan.argv,
         cwd=context.project,
-        timeout=settings.timeout,
+        timeout=context.config.security.timeout,
         env=READ_ONLY_SAFE_ENV,
     )
     data = _json_or_none(done.stdout)
@@ -128,13 +143,12 @@ def _bandit(context: StageContext) -> ScanOutcome:
     return ScanOutcome(StageStatus.FAILED if findings else StageStatus.PASSED, findings)
 
 
-def _detect_secrets(context: StageContext) -> ScanOutcome:
-    settings = context.config.security
-    pattern = "^(" + "|".join(re.escape(e.strip("/")) for e in _excluded(context)) + ")(/|$)"
+def _detect_secrets(scan: Scan) -> ScanOutcome:
+    context = scan.context
     done = run_tool(
-        ["detect-secrets", "scan", "--all-files", "--exclude-files", pattern, *settings.paths],
+        scan.argv,
         cwd=context.project,
-        timeout=settings.timeout,
+        timeout=context.config.security.timeout,
         env=READ_ONLY_SAFE_ENV,
     )
     data = _json_or_none(done.stdout)
@@ -142,16 +156,19 @@ def _detect_secrets(context: StageContext) -> ScanOutcome:
         return ScanOutcome(
             StageStatus.NOT_CHECKED, reason=f"detect-secrets failed: {done.last_line()}"
         )
+    known = _baseline(scan)
     findings = []
     for file, items in sorted(data.get("results", {}).items()):
         for item in items:
             kind = str(item.get("type", "secret"))
+            if (file, kind, item.get("hashed_secret")) in known:
+                continue  # audited in the project's .secrets.baseline
             # Only the kind and the place: never the value, nor its hash.
             findings.append(
                 Finding(
                     "detect-secrets",
                     kind,
-                    "high",
+                    GUESSING_DETECTORS.get(kind, "high"),
                     f"possible {kind} (value not shown)",
                     relative(file, context.project),
                     int(item.get("line_number", 0)),
@@ -160,15 +177,38 @@ def _detect_secrets(context: StageContext) -> ScanOutcome:
     return ScanOutcome(StageStatus.FAILED if findings else StageStatus.PASSED, tuple(findings))
 
 
-def _pip_audit(context: StageContext) -> ScanOutcome:
+def _baseline(scan: Scan) -> set[tuple[str, str, object]]:
+    """Secrets the project's .secrets.baseline lists and has not marked as real."""
+    if scan.facts.secrets_baseline is None:
+        return set()
+    path = scan.context.project / scan.facts.secrets_baseline
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        results = data.get("results", {}) if isinstance(data, dict) else {}
+        return {
+            (str(file), str(item.get("type")), item.get("hashed_secret"))
+            for file, items in results.items()
+            for item in items
+            if isinstance(item, dict) and item.get("is_secret") is not True
+        }
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise ToolError(f"{path}: not a detect-secrets baseline ({exc})") from exc
+
+
+def _pip_audit(scan: Scan) -> ScanOutcome:
+    context = scan.context
     settings = context.config.security
-    argv = ["pip-audit", "--format", "json", "--progress-spinner", "off"]
-    target = "the environment"
-    if settings.requirements:
-        # Pinned requirements are read as they are: nothing is installed to resolve them.
-        argv += ["--requirement", settings.requirements, "--no-deps", "--disable-pip"]
-        target = settings.requirements
-    done = run_tool(argv, cwd=context.project, timeout=settings.timeout)
+    target = settings.requirements or "the project's environment"
+    env: dict[str, str] = {}
+    if pip_audit_uses_project_env(context.config):
+        if not scan.python:
+            return ScanOutcome(
+                StageStatus.NOT_CHECKED, reason="the project's environment could not be built"
+            )
+        env["PIPAPI_PYTHON_LOCATION"] = scan.python
+    elif not settings.requirements:
+        target = "the SDK's environment"
+    done = run_tool(scan.argv, cwd=context.project, timeout=settings.timeout, env=env)
     data = _json_or_none(done.stdout)
     if not isinstance(data, dict):
         return ScanOutcome(StageStatus.NOT_CHECKED, reason=f"pip-audit failed: {done.last_line()}")
@@ -205,7 +245,7 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
-_SCANNERS: dict[str, Callable[[StageContext], ScanOutcome]] = {
+_SCANNERS: dict[str, Callable[[Scan], ScanOutcome]] = {
     "bandit": _bandit,
     "detect-secrets": _detect_secrets,
     "pip-audit": _pip_audit,

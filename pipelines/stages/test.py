@@ -1,11 +1,23 @@
-"""The test stage: pytest with JUnit XML, Cobertura coverage, reruns and a report log."""
+"""The test stage: pytest with JUnit XML, Cobertura coverage, reruns and a report log, run by
+the project's own environment."""
 
 from __future__ import annotations
 
-from pipelines.errors import ReportError
-from pipelines.process import python_command, run_tool
+import re
+import sys
+
+from pipelines.commands import pytest_command
+from pipelines.errors import ReportError, ToolError
+from pipelines.process import run_streaming
+from pipelines.project_facts import read_facts
 from pipelines.reports.junit import read_junit
-from pipelines.stages.base import READ_ONLY_SAFE_ENV, StageContext, StageResult, StageStatus
+from pipelines.stages.base import (
+    READ_ONLY_SAFE_ENV,
+    StageContext,
+    StageResult,
+    StageStatus,
+    project_environment,
+)
 
 # pytest's own exit codes (pytest.ExitCode), named so the summary can say what happened.
 _PYTEST_EXIT = {
@@ -16,25 +28,8 @@ _PYTEST_EXIT = {
     4: "pytest usage error",
     5: "no tests were collected",
 }
-
-
-def command(context: StageContext) -> list[str]:
-    """The full pytest argv: the configured command plus the reporting options."""
-    settings = context.config.test
-    reports = context.reports("test").relative_to(context.project)
-    argv = [
-        *python_command(settings.command),
-        f"--junitxml={reports / 'junit.xml'}",
-        f"--report-log={reports / 'report-log.jsonl'}",
-        "--cov-report=",
-        f"--cov-report=xml:{reports / 'coverage.xml'}",
-        "-p",
-        "no:cacheprovider",  # keeps a read-only source tree untouched
-    ]
-    argv += [f"--cov={source}" for source in settings.coverage_source]
-    if settings.reruns:
-        argv += ["--reruns", str(settings.reruns)]
-    return argv
+# pytest's "E   ModuleNotFoundError: No module named 'x'" lines: the real cause of an error.
+_ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.MULTILINE)
 
 
 def run(context: StageContext) -> StageResult:
@@ -42,20 +37,39 @@ def run(context: StageContext) -> StageResult:
     reports = context.reports("test")
     for stale in ("junit.xml", "coverage.xml", "report-log.jsonl"):
         (reports / stale).unlink(missing_ok=True)
-    env = {**READ_ONLY_SAFE_ENV, "COVERAGE_FILE": str(reports / ".coverage")}
-    done = run_tool(command(context), cwd=context.project, env=env, capture=False)
-    details: dict[str, object] = {"pytest_exit_code": done.returncode}
+    environ = {**context.environ, **READ_ONLY_SAFE_ENV, "COVERAGE_FILE": str(reports / ".coverage")}
+    python = sys.executable
+    try:
+        env = project_environment(context)
+    except ToolError as exc:
+        return _write(context, StageResult("test", StageStatus.FAILED, exc.message))
+    if env is not None:
+        environ, python = env.environ(environ), str(env.python)
+    argv = pytest_command(context.config, read_facts(context.project), python)
+    print("$ " + " ".join(argv), flush=True)
+    try:
+        done = run_streaming(argv, cwd=context.project, env=environ)
+    except ToolError as exc:
+        return _write(context, StageResult("test", StageStatus.FAILED, exc.message))
+    details: dict[str, object] = {"pytest_exit_code": done.returncode, "argv": argv}
     summary = _PYTEST_EXIT.get(done.returncode, f"pytest exit code {done.returncode}")
     try:
         tests = read_junit([reports / "junit.xml"])
         details["tests"] = tests.to_dict()
         summary += (
             f": {tests.passed} passed, {tests.failed} failed, {tests.errors} errors, "
-            f"{tests.skipped} skipped, {tests.flaky} flaky"
+            f"{tests.skipped} skipped, {tests.xfailed} xfailed, {tests.flaky} flaky"
         )
     except ReportError as exc:
         details["report_problem"] = exc.message
+    cause = _ERROR_LINE.search(done.stdout)
+    if done.returncode in (1, 2, 3, 4) and cause:
+        # The first error pytest printed, so a missing dependency shows in the run table.
+        summary += f" (first error: {cause.group(1)[:200]})"
     status = StageStatus.PASSED if done.returncode == 0 else StageStatus.FAILED
-    result = StageResult("test", status, summary, (), details)
+    return _write(context, StageResult("test", status, summary, (), details))
+
+
+def _write(context: StageContext, result: StageResult) -> StageResult:
     result.write(context)
     return result

@@ -31,7 +31,7 @@ def test_plan_json_is_the_contract(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["plan", "-C", str(tmp_path), "--env", "production", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["env"] == "production"
-    assert [s["name"] for s in data["stages"]] == ["lint", "security", "test", "gate"]
+    assert [s["name"] for s in data["stages"]] == ["install", "lint", "security", "test", "gate"]
 
 
 def test_unknown_env_and_stage_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

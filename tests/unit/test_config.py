@@ -59,7 +59,7 @@ stages:
     [
         (
             "stages:\n  tset: {}\n",
-            "pipeline.yaml:2: stages.tset: unknown key",
+            "pipeline.yaml:2: stages.tset: unknown stage",
             "did you mean 'test'",
         ),
         (

@@ -18,7 +18,7 @@ from dagger import dag
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ci" / "src"))
 
-from ci.main import CACHES, IGNORED, Ci  # noqa: E402 - the module lives outside the package
+from ci.main import CACHE_ENV, CACHES, IGNORED, Ci  # noqa: E402 - the module lives outside the package
 from ci.plan_exec import PlanError, PlanSpec, StageSpec, execute_plan, parse_plan  # noqa: E402
 
 
@@ -83,7 +83,7 @@ def test_an_extra_ca_bundle_goes_into_the_build_context() -> None:
 def test_stage_commands_are_exactly_the_plan_argv_lists() -> None:
     # The contract: what `pipelines plan --json` prints is what the module executes.
     plan = parse_plan(printed_plan(ROOT / "examples" / "service"))
-    assert [s.name for s in plan.stages] == ["lint", "security", "test", "gate"]
+    assert [s.name for s in plan.stages] == ["install", "lint", "security", "test", "gate"]
     module = Ci(source=dag.directory())
     reports = {"test": dag.directory(), "lint": dag.directory()}
     for stage in plan.stages:
@@ -123,7 +123,13 @@ def run_plan(plan: PlanSpec, exit_codes: dict[str, int]) -> tuple[dict[str, str]
 def test_the_executor_follows_the_dag_and_the_gate_always_runs() -> None:
     plan = parse_plan(printed_plan(ROOT / "examples" / "service"))
     statuses, order = run_plan(plan, {"test": 1})
-    assert statuses == {"lint": "passed", "security": "passed", "test": "failed", "gate": "passed"}
+    assert statuses == {
+        "install": "passed",
+        "lint": "passed",
+        "security": "passed",
+        "test": "failed",
+        "gate": "passed",
+    }
     assert order[-1] == "gate<-lint,security,test"
     deploy = StageSpec("deploy", (("true",),), needs=("gate",))
     with_deploy = PlanSpec(plan.pipeline, plan.env, (*plan.stages, deploy))

@@ -29,7 +29,9 @@ def test_source_is_read_only_and_only_the_stage_reports_are_writable(tmp_path: P
     assert argv[argv.index("--user") + 1] == "1000:1000"
     # Values stay out of the argv: docker reads them from its own environment.
     envs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--env"]
-    assert envs == ["HOME=/tmp", "A", "B"]
+    assert envs[0] == "HOME=/tmp"
+    assert envs[-2:] == ["A", "B"]
+    assert "PIPELINES_CACHE_DIR=/cache" in envs
     assert argv[-4:] == ["img:1", "pipelines", "stage", "test"]
 
 

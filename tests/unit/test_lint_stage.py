@@ -10,7 +10,9 @@ from pipelines.stages.base import StageContext, StageStatus
 
 
 def context(tmp_path: Path, tools: str) -> StageContext:
-    (tmp_path / "pipeline.yaml").write_text(f"stages:\n  lint:\n    tools: [{tools}]\n")
+    (tmp_path / "pipeline.yaml").write_text(
+        f"stages:\n  lint:\n    tools: [{tools}]\nproject_env: {{enabled: false}}\n"
+    )
     return StageContext(tmp_path, load_config(tmp_path), "ci")
 
 

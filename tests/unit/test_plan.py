@@ -15,7 +15,7 @@ from pipelines.plan import Plan, PlannedStage, build_plan, topological_order
 def test_default_plan_has_the_ci_stages_and_a_gate(tmp_path: Path) -> None:
     plan = build_plan(load_config(tmp_path), "staging")
     names = [s.name for s in plan.stages]
-    assert names == ["lint", "security", "test", "gate"]
+    assert names == ["install", "lint", "security", "test", "gate"]
     gate = plan.stage("gate")
     assert gate.needs == ("lint", "security", "test")
     assert gate.run_if == "always"
@@ -35,7 +35,7 @@ def test_plan_json_round_trips(tmp_path: Path) -> None:
 def test_disabled_stages_leave_the_plan(tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text("stages:\n  security: {enabled: false}\n")
     plan = build_plan(load_config(tmp_path), "ci")
-    assert [s.name for s in plan.stages] == ["lint", "test", "gate"]
+    assert [s.name for s in plan.stages] == ["install", "lint", "test", "gate"]
     assert plan.stage("gate").needs == ("lint", "test")
 
 

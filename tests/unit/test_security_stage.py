@@ -22,6 +22,8 @@ FAKE_KEY = "AKIA" + "IOSFODNN7" + "EXAMPLE"
 def project(tmp_path: Path, scanners: str, files: dict[str, str]) -> StageContext:
     (tmp_path / "pipeline.yaml").write_text(
         f"stages:\n  security:\n    scanners: [{scanners}]\n"
+        # Unit tests build no virtualenv: pip-audit's answers are fed in.
+        "project_env: {enabled: false}\n"
         "environments:\n  ci:\n    gate: {max_findings: {high: 0, medium: 0}}\n"
     )
     for name, text in files.items():

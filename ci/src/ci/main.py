@@ -45,7 +45,10 @@ IGNORED = [
 CACHES = {
     "/root/.cache/pip": "portable-pipelines-pip",
     "/root/.cache/pip-audit": "portable-pipelines-pip-audit",
+    # The projects' own environments (built by the install stage) and uv's downloads.
+    "/cache": "portable-pipelines-cache",
 }
+CACHE_ENV = {"PIPELINES_CACHE_DIR": "/cache", "UV_CACHE_DIR": "/cache/uv"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,7 +81,7 @@ def with_caches(container: dagger.Container) -> dagger.Container:
     """Mount the named tool caches."""
     for path, name in CACHES.items():
         container = container.with_mounted_cache(path, dag.cache_volume(name))
-    return container
+    return container.with_(with_env(CACHE_ENV))
 
 
 def with_env(env: Mapping[str, str]) -> Callable[[dagger.Container], dagger.Container]:

@@ -1,0 +1,153 @@
+"""The exact argv of every tool a stage runs, from config and the project's facts (pure).
+
+The plan shows these and the stages run them, so what ``pipelines plan`` prints is what runs.
+``{env}`` stands for the project's environment until a stage knows where it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pipelines.config import PipelineConfig
+from pipelines.project_facts import ProjectFacts
+
+ENV_PYTHON = "{env}/bin/python"
+# Generated or vendored trees no scanner should read, whatever the config says.
+ALWAYS_EXCLUDED = (
+    ".git",
+    "reports",
+    "artifacts",
+    ".venv",
+    "venv",
+    ".tox",
+    ".nox",
+    "build",
+    "dist",
+    "node_modules",
+    "__pycache__",
+    ".ruff_cache",
+    ".mypy_cache",
+    ".pytest_cache",
+)
+# Files this SDK writes into a project: hashes in an audit log are not the project's secrets.
+SDK_WRITTEN = ("flags-audit.jsonl", "flags-audit.jsonl.head", ".secrets.baseline")
+
+
+def python_argv(argv: Sequence[str], python: str) -> list[str]:
+    """A bare ``python`` in a configured command means the given interpreter."""
+    if argv and argv[0] in ("python", "python3"):
+        return [python, *argv[1:]]
+    return list(argv)
+
+
+def lint_commands(
+    config: PipelineConfig, facts: ProjectFacts, python: str = ENV_PYTHON
+) -> dict[str, list[str]]:
+    """Each configured linter's argv; without ``lint.paths`` the project's own config decides."""
+    paths = list(config.lint.paths or ())
+    commands = {
+        "ruff": ["ruff", "check", "--exit-zero", "--no-cache", "--output-format=json", *paths],
+        "ruff-format": ["ruff", "format", "--check", "--no-cache", "--output-format=json", *paths],
+    }
+    mypy = [
+        "mypy",
+        "--no-error-summary",
+        "--no-pretty",
+        "--show-error-codes",
+        "--cache-dir",
+        "reports/lint/.mypy_cache",
+    ]
+    if config.project_env.enabled:
+        # The project's imports resolve in its own environment, not in the SDK's.
+        mypy += ["--python-executable", python]
+    if paths:
+        mypy += paths
+    elif not facts.mypy_targets_configured:
+        mypy.append(".")
+    commands["mypy"] = mypy
+    return {tool: commands[tool] for tool in config.lint.tools}
+
+
+def excluded(config: PipelineConfig, facts: ProjectFacts) -> list[str]:
+    """What no scanner reads: generated trees, the config's excludes and bandit's own."""
+    return sorted({*ALWAYS_EXCLUDED, *config.security.exclude, *facts.bandit_exclude})
+
+
+def security_commands(
+    config: PipelineConfig, facts: ProjectFacts, python: str = ENV_PYTHON
+) -> dict[str, list[str]]:
+    """Each configured scanner's argv."""
+    settings = config.security
+    skip = excluded(config, facts)
+    # bandit matches excludes against the paths it walks ("./tests/x.py"), so give all forms.
+    bandit_skip = ",".join(form for e in skip for form in (e, f"./{e}", f"*/{e}/*"))
+    secret_skip = [
+        *(re.escape(e) + "(/|$)" for e in skip),
+        *(re.escape(f) + "$" for f in SDK_WRITTEN),
+    ]
+    pip_audit = ["pip-audit", "--format", "json", "--progress-spinner", "off"]
+    if settings.requirements:
+        # Pinned requirements are read as they are: nothing is installed to resolve them.
+        pip_audit += ["--requirement", settings.requirements, "--no-deps", "--disable-pip"]
+    elif config.project_env.enabled:
+        # The project's environment (pip-audit asks the interpreter in PIPAPI_PYTHON_LOCATION);
+        # the project itself is not on any index.
+        pip_audit += ["--skip-editable"]
+    commands = {
+        "bandit": [
+            "bandit",
+            "-r",
+            "-f",
+            "json",
+            "-q",
+            *facts.bandit_config,
+            "-x",
+            bandit_skip,
+            *settings.paths,
+        ],
+        "detect-secrets": [
+            "detect-secrets",
+            "scan",
+            "--all-files",
+            "--exclude-files",
+            "^(" + "|".join(secret_skip) + ")",
+            *settings.paths,
+        ],
+        "pip-audit": pip_audit,
+    }
+    return {scanner: commands[scanner] for scanner in settings.scanners}
+
+
+def pip_audit_uses_project_env(config: PipelineConfig) -> bool:
+    """pip-audit audits the project's environment (not pinned requirements)."""
+    return (
+        "pip-audit" in config.security.scanners
+        and not config.security.requirements
+        and config.project_env.enabled
+    )
+
+
+def pytest_command(
+    config: PipelineConfig, facts: ProjectFacts, python: str = ENV_PYTHON
+) -> list[str]:
+    """The full pytest argv: the configured command plus the reporting options."""
+    settings = config.test
+    argv = [
+        *python_argv(settings.command, python),
+        "--junitxml=reports/test/junit.xml",
+        "--report-log=reports/test/report-log.jsonl",
+        "--cov-report=",
+        "--cov-report=xml:reports/test/coverage.xml",
+        "-p",
+        "no:cacheprovider",  # keeps a read-only source tree untouched
+    ]
+    if settings.coverage_source:
+        argv += [f"--cov={source}" for source in settings.coverage_source]
+    elif facts.coverage_source_configured:
+        argv.append("--cov")  # the project's own [coverage:run] source
+    else:
+        argv.append("--cov=.")
+    if settings.reruns:
+        argv += ["--reruns", str(settings.reruns)]
+    return argv

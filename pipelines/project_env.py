@@ -1,0 +1,270 @@
+"""The project's own virtualenv, separate from the SDK's: what runs the project's code.
+
+It is built from what the project declares (a PEP 735 dependency group, the test extras, its
+requirement files, the project itself as an editable install) or from the install commands
+pipeline.yaml names, plus the pytest plugins the test stage reports with. It is cached under a
+hash of everything it was built from, so an unchanged project pays nothing on the next run.
+``uv`` builds it when it is on PATH (much faster), ``pip`` otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines import atomic
+from pipelines.config import PipelineConfig
+from pipelines.errors import ToolError
+from pipelines.process import run_streaming, tool_path
+from pipelines.project_facts import DEFINING_FILES, TEST_EXTRAS, TEST_GROUPS, ProjectFacts
+
+PYTHON = "{env}/bin/python"  # how the plan shows the environment's interpreter
+READY = ".pipelines-ready.json"
+# What the test stage needs on top of the project's own test dependencies.
+TEST_PLUGINS = ("pytest", "pytest-cov", "pytest-reportlog")
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """What goes into the project's environment, decided from config and facts (pure)."""
+
+    groups: tuple[str, ...] = ()
+    group_requirements: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    requirement_files: tuple[str, ...] = ()
+    install_project: bool = False
+    commands: tuple[tuple[str, ...], ...] = ()
+    plugins: tuple[str, ...] = ()
+    python: str | None = None
+
+    def install_args(self) -> list[str]:
+        """The arguments of one ``pip install`` that builds the declared environment."""
+        args: list[str] = []
+        if self.install_project:
+            target = "." + (f"[{','.join(self.extras)}]" if self.extras else "")
+            args += ["-e", target]
+        for path in self.requirement_files:
+            args += ["-r", path]
+        named = {_name(r) for r in self.group_requirements}
+        plugins = [p for p in self.plugins if _name(p) not in named]
+        return [*args, *self.group_requirements, *plugins]
+
+    def commands_shown(self, installer: str) -> list[list[str]]:
+        """The commands, as the plan shows them (``{env}`` is the environment's directory)."""
+        python = self.python or "python3"
+        if installer == "uv":
+            shown = [["uv", "venv", "--seed", "--python", python, "{env}"]]
+        else:
+            shown = [[python, "-m", "venv", "{env}"]]
+        for command in self.commands:
+            argv = list(command)
+            shown.append([PYTHON, *argv[1:]] if argv[0] in ("python", "python3") else argv)
+        if self.install_args():
+            shown.append([*_installer_argv(installer, PYTHON), *self.install_args()])
+        return shown
+
+
+def _name(requirement: str) -> str:
+    """The normalised project name of a requirement string (PEP 503)."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else requirement
+
+
+def install_plan(config: PipelineConfig, facts: ProjectFacts) -> InstallPlan:
+    """Decide what the project's environment holds: pipeline.yaml first, then the project."""
+    settings = config.project_env
+    plugins: tuple[str, ...] = ()
+    if config.stage("test").enabled:
+        plugins = TEST_PLUGINS + (("pytest-rerunfailures",) if config.test.reruns else ())
+    if settings.install:
+        return InstallPlan(commands=settings.install, plugins=plugins, python=settings.python)
+    declared = facts.groups or {}
+    if settings.groups is not None:
+        groups = settings.groups
+    else:
+        groups = next(((g,) for g in TEST_GROUPS if g in declared), ())
+    missing = [g for g in groups if g not in declared]
+    if missing:
+        raise ToolError(
+            f"project_env.groups: {', '.join(missing)} not declared in pyproject.toml",
+            hint="declared groups: " + (", ".join(declared) or "none"),
+        )
+    if settings.extras is not None:
+        extras = settings.extras
+    else:
+        extras = tuple(e for e in TEST_EXTRAS if e in facts.extras)
+    install_project = (
+        settings.install_project if settings.install_project is not None else facts.installable
+    )
+    return InstallPlan(
+        groups=groups,
+        group_requirements=tuple(r for g in groups for r in declared[g]),
+        extras=extras if install_project else (),
+        requirement_files=(
+            settings.requirements if settings.requirements is not None else facts.requirement_files
+        ),
+        install_project=install_project,
+        plugins=plugins,
+        python=settings.python,
+    )
+
+
+def installer(path: str) -> str:
+    """``uv`` when it is on PATH, else ``pip``."""
+    return "uv" if shutil.which("uv", path=path) else "pip"
+
+
+def cache_root(environ: Mapping[str, str]) -> Path:
+    """Where environments are kept: PIPELINES_CACHE_DIR, else the user's cache directory."""
+    if environ.get("PIPELINES_CACHE_DIR"):
+        return Path(environ["PIPELINES_CACHE_DIR"])
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "portable-pipelines"
+
+
+@dataclass(frozen=True)
+class ProjectEnv:
+    """A ready environment: where it is and what it was built from."""
+
+    path: Path
+
+    @property
+    def python(self) -> Path:
+        """Its interpreter."""
+        return self.path / "bin" / "python"
+
+    def environ(self, base: Mapping[str, str]) -> dict[str, str]:
+        """``base`` with this environment activated (its bin/ first on PATH)."""
+        path = os.pathsep.join([str(self.path / "bin"), tool_path(base.get("PATH", os.defpath))])
+        return {**base, "VIRTUAL_ENV": str(self.path), "PATH": path}
+
+
+def _location(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> Path:
+    project = project.resolve()
+    digest = hashlib.sha256()
+    spec = {
+        "plan": [list(plan.install_args()), [list(c) for c in plan.commands], plan.python],
+        "interpreter": [sys.version, sys.executable],
+        "installer": installer(tool_path(environ.get("PATH", os.defpath))),
+    }
+    digest.update(json.dumps(spec, sort_keys=True).encode())
+    for name in (*DEFINING_FILES, *plan.requirement_files):
+        path = project / name
+        digest.update(name.encode() + b"\0")
+        if path.is_file():
+            digest.update(path.read_bytes())
+    where = hashlib.sha256(str(project).encode()).hexdigest()[:8]
+    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name)[:40] or "project"
+    return cache_root(environ) / "envs" / f"{slug}-{where}-{digest.hexdigest()[:16]}"
+
+
+def find(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> ProjectEnv | None:
+    """The environment when it is built and complete, else None."""
+    path = _location(project, plan, environ)
+    return ProjectEnv(path) if (path / READY).is_file() else None
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One builder per environment, across processes (stages, parallel runs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / f"{path.name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> tuple[ProjectEnv, bool]:
+    """The project's environment, built now unless a complete one exists; True when built."""
+    path = _location(project, plan, environ)
+    with _locked(path):
+        if (path / READY).is_file():
+            return ProjectEnv(path), False
+        # A directory without the ready marker is a build that died half-way.
+        shutil.rmtree(path, ignore_errors=True)
+        try:
+            _build(project, plan, path, environ)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        atomic.write_json(path / READY, {"install": plan.install_args()})
+    _remove_older(path)
+    return ProjectEnv(path), True
+
+
+def _build(project: Path, plan: InstallPlan, path: Path, environ: Mapping[str, str]) -> None:
+    env = {**environ, "PATH": tool_path(environ.get("PATH", os.defpath))}
+    # uv must never download an interpreter of its own: the environment uses the machine's.
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    tool = installer(env["PATH"])
+    base = plan.python or sys.executable
+    if tool == "uv":
+        _step(["uv", "venv", "--seed", "--python", base, str(path)], project, env)
+    else:
+        _step([base, "-m", "venv", str(path)], project, env)
+    created = ProjectEnv(path)
+    active = created.environ(env)
+    for command in plan.commands:
+        argv = list(command)
+        if argv[0] in ("python", "python3"):
+            argv[0] = str(created.python)
+        _step(argv, project, active)
+    if plan.install_args():
+        _step([*_installer_argv(tool, str(created.python)), *plan.install_args()], project, active)
+
+
+def _installer_argv(tool: str, python: str) -> list[str]:
+    if tool == "uv":
+        return ["uv", "pip", "install", "--python", python]
+    return [python, "-m", "pip", "install"]
+
+
+def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
+    print("$ " + " ".join(argv), flush=True)
+    done = run_streaming(argv, cwd=project, env=env)
+    if done.returncode != 0:
+        hint = (
+            "the whole output is in the install stage's log; fix the project's "
+            "dependencies or set project_env in pipeline.yaml"
+        )
+        if "Multiple top-level packages discovered" in done.stdout:
+            hint = (
+                "setuptools counts the pipeline's reports/ and artifacts/ directories as "
+                "packages: name yours in pyproject.toml ([tool.setuptools] packages = [...])"
+            )
+        raise ToolError(
+            f"building the project environment failed: {explain(done.stdout)}", hint=hint
+        )
+
+
+def explain(output: str) -> str:
+    """The line of an installer's output that says what went wrong."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    arrow = "\u2570\u2500\u25b6"  # uv puts the cause behind an arrow; pip says ERROR:
+    for line in lines:
+        if line.startswith((arrow, "ERROR:")):
+            return line.removeprefix(arrow).removeprefix("ERROR:").strip()[:300]
+    for line in reversed(lines):
+        if line.lower().startswith(("error", "\u00d7")):
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def _remove_older(current: Path) -> None:
+    """Environments of the same project built from older files are never used again."""
+    prefix = current.name.rsplit("-", 1)[0] + "-"
+    for sibling in current.parent.glob(prefix + "*"):
+        if sibling != current and sibling.is_dir() and not sibling.name.endswith(".lock"):
+            shutil.rmtree(sibling, ignore_errors=True)
+            (sibling.parent / f"{sibling.name}.lock").unlink(missing_ok=True)

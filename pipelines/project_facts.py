@@ -1,0 +1,178 @@
+"""What a project declares about itself: how to install it and how it configures its tools.
+
+Read once from the project's files (pyproject.toml, setup.cfg, mypy.ini, ...), so the plan can
+show the exact commands and the stages can run them the same way. The project's own settings
+win: a stage passes a tool its own defaults only where the project has none.
+"""
+
+from __future__ import annotations
+
+import configparser
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import ConfigError
+
+# requirement files under the names projects commonly use, most specific first.
+REQUIREMENT_FILES = (
+    "requirements.txt",
+    "requirements-dev.txt",
+    "requirements_dev.txt",
+    "dev-requirements.txt",
+    "requirements-test.txt",
+    "requirements_test.txt",
+    "requirements-tests.txt",
+    "test-requirements.txt",
+    "requirements/base.txt",
+    "requirements/dev.txt",
+    "requirements/test.txt",
+    "requirements/tests.txt",
+)
+TEST_GROUPS = ("tests", "test", "dev")
+TEST_EXTRAS = ("test", "tests")
+# Files whose contents decide what the project's environment holds.
+DEFINING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """The install sources and tool settings a project declares."""
+
+    installable: bool = False
+    groups: dict[str, tuple[str, ...]] | None = None
+    extras: tuple[str, ...] = ()
+    requirement_files: tuple[str, ...] = ()
+    mypy_targets_configured: bool = False
+    coverage_source_configured: bool = False
+    bandit_config: tuple[str, ...] = ()
+    bandit_exclude: tuple[str, ...] = ()
+    secrets_baseline: str | None = None
+    ruff_includes_markdown: bool = False
+
+    def group_names(self) -> tuple[str, ...]:
+        """Every dependency group the project declares."""
+        return tuple(self.groups or {})
+
+
+def read_facts(project: Path) -> ProjectFacts:
+    """Read the facts of ``project``; a pyproject.toml that is not TOML is a ConfigError."""
+    pyproject = _read_toml(project / "pyproject.toml")
+    setup_cfg = _read_ini(project / "setup.cfg")
+    tool = pyproject.get("tool", {}) if isinstance(pyproject.get("tool"), dict) else {}
+    declared = pyproject.get("project", {})
+    extras = declared.get("optional-dependencies", {}) if isinstance(declared, dict) else {}
+    groups = pyproject.get("dependency-groups")
+    return ProjectFacts(
+        installable=bool(
+            (isinstance(declared, dict) and declared.get("name"))
+            or "build-system" in pyproject
+            or (project / "setup.py").is_file()
+            or setup_cfg.has_section("metadata")
+        ),
+        groups=_resolve_groups(groups, project) if isinstance(groups, dict) else None,
+        extras=tuple(sorted(extras)) if isinstance(extras, dict) else (),
+        requirement_files=tuple(f for f in REQUIREMENT_FILES if (project / f).is_file()),
+        mypy_targets_configured=_mypy_configured(project, tool, setup_cfg),
+        coverage_source_configured=_coverage_configured(project, tool, setup_cfg),
+        bandit_config=_bandit_config(project, tool),
+        bandit_exclude=_bandit_exclude(project, tool),
+        secrets_baseline=".secrets.baseline" if (project / ".secrets.baseline").is_file() else None,
+        ruff_includes_markdown=".md"
+        in str(tool.get("ruff", {}).get("include", ""))
+        + str(tool.get("ruff", {}).get("extend-include", "")),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax") from exc
+
+
+def _read_ini(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    if path.is_file():
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not a valid INI file: {exc}") from exc
+    return parser
+
+
+def _resolve_groups(groups: dict[str, Any], project: Path) -> dict[str, tuple[str, ...]]:
+    """PEP 735 groups as plain requirement strings, ``include-group`` entries expanded."""
+    resolved: dict[str, tuple[str, ...]] = {}
+
+    def expand(name: str, seen: tuple[str, ...]) -> tuple[str, ...]:
+        if name in seen:
+            chain = " -> ".join((*seen, name))
+            raise ConfigError(
+                f"{project / 'pyproject.toml'}: dependency-groups: {chain} includes itself"
+            )
+        if name not in groups:
+            raise ConfigError(
+                f"{project / 'pyproject.toml'}: dependency-groups.{seen[-1]}: includes "
+                f"{name!r}, which is not a group"
+            )
+        items: list[str] = []
+        for item in groups[name] or ():
+            if isinstance(item, str):
+                items.append(item)
+            elif isinstance(item, dict) and "include-group" in item:
+                items.extend(expand(str(item["include-group"]), (*seen, name)))
+        return tuple(items)
+
+    for name in groups:
+        resolved[name] = expand(name, ())
+    return resolved
+
+
+def _mypy_configured(project: Path, tool: dict[str, Any], setup_cfg: Any) -> bool:
+    keys = ("files", "packages", "modules")
+    mypy = tool.get("mypy", {})
+    if isinstance(mypy, dict) and any(k in mypy for k in keys):
+        return True
+    for name in ("mypy.ini", ".mypy.ini"):
+        parser = _read_ini(project / name)
+        if parser.has_section("mypy") and any(parser.has_option("mypy", k) for k in keys):
+            return True
+    return bool(setup_cfg.has_section("mypy") and setup_cfg.has_option("mypy", "files"))
+
+
+def _coverage_configured(project: Path, tool: dict[str, Any], setup_cfg: Any) -> bool:
+    run = tool.get("coverage", {}).get("run", {}) if isinstance(tool.get("coverage"), dict) else {}
+    if isinstance(run, dict) and ("source" in run or "source_pkgs" in run):
+        return True
+    rc = _read_ini(project / ".coveragerc")
+    if rc.has_section("run") and rc.has_option("run", "source"):
+        return True
+    for parser in (setup_cfg, _read_ini(project / "tox.ini")):
+        if parser.has_section("coverage:run") and parser.has_option("coverage:run", "source"):
+            return True
+    return False
+
+
+def _bandit_config(project: Path, tool: dict[str, Any]) -> tuple[str, ...]:
+    """The bandit options that make it read the project's own configuration."""
+    for name in ("bandit.yaml", "bandit.yml", ".bandit.yaml", ".bandit.yml"):
+        if (project / name).is_file():
+            return ("-c", name)
+    if "bandit" in tool:
+        return ("-c", "pyproject.toml")
+    if (project / ".bandit").is_file():
+        return ("--ini", ".bandit")
+    return ()
+
+
+def _bandit_exclude(project: Path, tool: dict[str, Any]) -> tuple[str, ...]:
+    """bandit's own ``exclude_dirs`` (our ``-x`` would otherwise replace them)."""
+    config = tool.get("bandit", {})
+    if not isinstance(config, dict):
+        return ()
+    dirs = config.get("exclude_dirs", ())
+    return tuple(str(d).strip("./") or str(d) for d in dirs) if isinstance(dirs, list) else ()

@@ -1,0 +1,48 @@
+"""A stage the project declares in pipeline.yaml: its commands, in the project's environment
+unless it asks for the SDK's own."""
+
+from __future__ import annotations
+
+import sys
+
+from pipelines.commands import python_argv
+from pipelines.config import CustomStage
+from pipelines.errors import ToolError
+from pipelines.process import run_streaming
+from pipelines.stages.base import StageContext, StageResult, StageStatus, project_environment
+
+
+def run_custom(context: StageContext, stage: CustomStage) -> StageResult:
+    """Run the stage's commands in order; the first that fails fails the stage."""
+    environ = dict(context.environ)
+    python = sys.executable
+    if stage.python == "project":
+        env = project_environment(context)
+        if env is not None:
+            environ, python = env.environ(environ), str(env.python)
+    environ["PIPELINES_STAGE_REPORTS"] = str(context.reports(stage.name))
+    for index, argv in enumerate(stage.run, start=1):
+        command = python_argv(argv, python)
+        print(f"$ {' '.join(command)}", flush=True)
+        try:
+            done = run_streaming(command, cwd=context.project, env=environ)
+        except ToolError as exc:
+            return _finish(context, stage, StageStatus.FAILED, exc.message)
+        if done.returncode != 0:
+            last = done.last_line()
+            summary = f"command {index} exited with {done.returncode}: {last}"
+            return _finish(context, stage, StageStatus.FAILED, summary)
+    count = len(stage.run)
+    return _finish(context, stage, StageStatus.PASSED, f"{count} command(s) passed")
+
+
+def _finish(
+    context: StageContext, stage: CustomStage, status: StageStatus, summary: str
+) -> StageResult:
+    missing = [p for p in (*stage.junit, *stage.coverage) if not (context.project / p).is_file()]
+    details = {"missing_reports": missing} if missing else {}
+    if missing and status is StageStatus.PASSED:
+        summary += f"; missing report(s): {', '.join(missing)}"
+    result = StageResult(stage.name, status, summary, (), details)
+    result.write(context)
+    return result
