@@ -96,7 +96,7 @@ def test_stage_commands_are_exactly_the_plan_argv_lists() -> None:
         assert mounts == set(CACHES)
         assert ("withWorkdir", {"path": "/src"}) in steps
         env = {args["name"]: args["value"] for name, args in steps if name == "withEnvVariable"}
-        assert env == dict(stage.env)
+        assert env == {**CACHE_ENV, **stage.env}
         dirs = [args["path"] for name, args in steps if name == "withDirectory"]
         assert dirs[0] == "/src"
         assert dirs[1:] == [f"/src/reports/{n}" for n in sorted(needed)]
