@@ -65,15 +65,32 @@ def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def kill_group(proc: subprocess.Popen[Any]) -> None:
-    """Kill a process started in its own session and everything it started."""
+    """Kill a process started in its own process group and everything it started."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def kill_session(leader: int) -> None:
+    """Kill every process of the session ``leader`` started: a stage and all its tools, even
+    those in process groups of their own."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader, signal.SIGKILL)
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+            if os.getsid(int(entry.name)) == leader:
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
 def _start(argv: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
     try:
-        # Its own session: a timeout or an interrupt ends the tool's children too.
-        return subprocess.Popen(list(argv), start_new_session=True, **options)
+        # A process group of its own, in the stage's session: a tool's timeout ends the tool's
+        # children, and a stage's end (kill_session) ends the tool.
+        return subprocess.Popen(list(argv), process_group=0, **options)
     except FileNotFoundError as exc:
         raise ToolNotFound(
             f"{argv[0]}: not found on PATH",

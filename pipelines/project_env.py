@@ -251,10 +251,12 @@ def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
 def explain(output: str) -> str:
     """The line of an installer's output that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    arrow = "\u2570\u2500\u25b6"  # uv puts the cause behind an arrow; pip says ERROR:
+    # uv says "cause:" off a terminal and draws an arrow on one; pip says "ERROR:".
+    markers = ("cause:", "\u2570\u2500\u25b6", "ERROR:")
     for line in lines:
-        if line.startswith((arrow, "ERROR:")):
-            return line.removeprefix(arrow).removeprefix("ERROR:").strip()[:300]
+        for marker in markers:
+            if line.startswith(marker):
+                return line.removeprefix(marker).strip()[:300]
     for line in reversed(lines):
         if line.lower().startswith(("error", "\u00d7")):
             return line[:300]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.errors import MarkupError
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from pipelines.runners.results import FINISHED, RunResult, RunStatus
 
@@ -24,21 +27,67 @@ STYLE = {
 VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "dim"}
 
 
+def show(out: Console, table: Table) -> None:
+    """Print a table; off a terminal (CI logs) as plain lines that never cut a value."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    if table.title:
+        out.print(_plain(table.title), markup=False, highlight=False)
+    columns = [[_plain(cell) for cell in column.cells] for column in table.columns]
+    headers = [_plain(column.header) for column in table.columns]
+    if table.show_header and any(headers):
+        out.print(" | ".join(headers), markup=False, highlight=False, soft_wrap=True)
+    for row in zip(*columns, strict=True):
+        line = " | ".join(row)
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, Text):
+        return value.plain
+    text = str(value)
+    try:
+        return Text.from_markup(text).plain
+    except MarkupError:
+        return text
+
+
+HEARTBEAT_SECONDS = 30.0
+
+
 class LiveStages:
     """One line per stage with its state and elapsed time; plain lines outside a terminal."""
 
-    def __init__(self, console: Console, stages: list[str]) -> None:
+    def __init__(
+        self, console: Console, stages: list[str], heartbeat: float = HEARTBEAT_SECONDS
+    ) -> None:
         self.console = console
         self.state = dict.fromkeys(stages, RunStatus.PENDING)
         self.started: dict[str, float] = {}
         self.ended: dict[str, float] = {}
         self.live: Live | None = None
+        self.heartbeat = heartbeat
+        self.stopped = threading.Event()
+        self.beater: threading.Thread | None = None
 
     def __enter__(self) -> LiveStages:
         if self.console.is_terminal:
             self.live = Live(self, console=self.console, refresh_per_second=8, transient=True)
             self.live.__enter__()
+        else:
+            # Off a terminal nothing redraws: say what is still running, so a CI log never
+            # goes silent while a long stage works.
+            self.beater = threading.Thread(target=self._beat, daemon=True)
+            self.beater.start()
         return self
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.heartbeat):
+            running = [n for n, s in self.state.items() if s is RunStatus.RUNNING]
+            if running:
+                listing = ", ".join(f"{n} ({self._elapsed(n)})" for n in running)
+                self.console.print(f"still running: {listing}", markup=False, highlight=False)
 
     def __exit__(
         self,
@@ -46,6 +95,9 @@ class LiveStages:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        self.stopped.set()
+        if self.beater is not None:
+            self.beater.join()
         if self.live is not None:
             self.live.__exit__(kind, error, trace)
 

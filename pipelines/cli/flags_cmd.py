@@ -14,6 +14,7 @@ from rich.table import Table
 
 from pipelines.audit import AuditLog
 from pipelines.cli.common import project_dir
+from pipelines.cli.display import show
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.flags.evaluate import as_environment, evaluate
 from pipelines.flags.model import FLAGS_FILE, FlagSet, load_flags
@@ -76,7 +77,7 @@ def _list(loaded: FlagSet, args: argparse.Namespace, out: Console, now: datetime
     for flag, result in zip(loaded.flags.values(), results, strict=True):
         percent = "" if result.percent is None else f"{result.percent:.1f}%"
         table.add_row(flag.name, str(result.value), result.reason.value, percent, flag.description)
-    out.print(table)
+    show(out, table)
     return EXIT_OK
 
 
@@ -99,7 +100,7 @@ def _history(path: Path, args: argparse.Namespace, out: Console) -> int:
             str(e["new"]),
             e["reason"],
         )
-    out.print(table)
+    show(out, table)
     return EXIT_OK
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from pipelines.cli.common import project_config, project_dir
-from pipelines.cli.display import decision_table
+from pipelines.cli.display import decision_table, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.reports import github
 from pipelines.stages import gate as gate_stage
@@ -33,7 +33,7 @@ def gate(args: argparse.Namespace, out: Console) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        out.print(decision_table(data))
+        show(out, decision_table(data))
         tests = data["tests"]
         if tests:
             out.print(

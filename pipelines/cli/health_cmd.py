@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.display import show
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.stages.base import StageContext
 from pipelines.stages.health import run as run_stage
@@ -32,7 +33,7 @@ def health(args: argparse.Namespace, out: Console) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        out.print(report_table(data))
+        show(out, report_table(data))
     return EXIT_FAILED if data["critical_failures"] else EXIT_OK
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.display import show
 from pipelines.cli.health_cmd import report_table
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.health.run import run_health
@@ -33,7 +34,7 @@ def monitoring(args: argparse.Namespace, out: Console) -> int:
             for finding in findings:
                 mark = "[green]ok[/]" if finding.ok else "[bold red]failed[/]"
                 table.add_row(finding.check, mark, finding.detail)
-            out.print(table)
+            show(out, table)
         return EXIT_OK if all(f.ok for f in findings) else EXIT_FAILED
     if args.monitoring_command == "render":
         target = render(config_dir, Path(args.out), os.environ)
@@ -43,5 +44,5 @@ def monitoring(args: argparse.Namespace, out: Console) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        out.print(report_table(report.to_dict()))
+        show(out, report_table(report.to_dict()))
     return EXIT_FAILED if report.critical_failures else EXIT_OK

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from pipelines import artifacts
 from pipelines.cli.common import project_config, project_dir
-from pipelines.cli.display import LiveStages, run_summary
+from pipelines.cli.display import LiveStages, run_summary, show
 from pipelines.cli.planning import project_plan
 from pipelines.errors import EXIT_FAILED, EXIT_OK, PipelineError, UsageError
 from pipelines.plan import Plan
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
     if args.json:
         print(json.dumps({**result.to_dict(), "artifacts": str(target)}, indent=2))
     else:
-        out.print(run_summary(result, stage_notes(project, result)))
+        show(out, run_summary(result, stage_notes(project, result)))
         out.print(f"artifacts: {target}", highlight=False)
         for note in notes:
             out.print(note, highlight=False)

@@ -8,7 +8,7 @@ import os
 from rich.console import Console
 
 from pipelines.cli.common import project_config, project_dir
-from pipelines.cli.display import decision_table
+from pipelines.cli.display import decision_table, show
 from pipelines.errors import UsageError
 from pipelines.reports import github
 from pipelines.stages import STAGES, load_stage
@@ -34,7 +34,7 @@ def stage(args: argparse.Namespace, out: Console) -> int:
         out.print(f"{where}: [{finding.tool} {finding.rule}] {finding.message}", highlight=False)
     if args.name == "gate":
         decision = result.details["decision"]
-        out.print(decision_table(decision))
+        show(out, decision_table(decision))
         for line in github.publish(decision, os.environ):
             print(line)
     out.print(f"{result.stage}: {result.status.value}: {result.summary}", highlight=False)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -15,7 +13,7 @@ from typing import BinaryIO
 import anyio
 
 from pipelines.plan import Plan, PlannedStage
-from pipelines.process import tool_path
+from pipelines.process import kill_session, tool_path
 from pipelines.runners.base import OnEvent, default_parallelism, run_plan
 from pipelines.runners.results import RunResult
 
@@ -93,8 +91,7 @@ async def run_in_group(
     try:
         return await process.wait()
     except BaseException:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        kill_session(process.pid)
         with anyio.CancelScope(shield=True):
             await process.wait()
         raise

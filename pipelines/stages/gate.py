@@ -34,9 +34,9 @@ def decide(
         if not path.is_file():
             raise UsageError(f"{path}: no such report file", hint="check the path")
     project = context.project
-    junit_paths = list(junit) or [project / DEFAULT_JUNIT]
+    junit_paths = list(junit) or _default_junit(context)
     reportlog_paths = list(reportlog) or ([] if explicit else [project / DEFAULT_REPORTLOG])
-    coverage_path = coverage or (None if explicit else project / DEFAULT_COVERAGE)
+    coverage_path = coverage or (None if explicit else _default_coverage(context))
     problems: list[str] = []
     tests = _read_tests(junit_paths, reportlog_paths, problems)
     cov = _read_coverage(coverage_path, problems)
@@ -53,6 +53,28 @@ def decide(
         health_failures=_read_health(context, problems) if health_expected else None,
     )
     return evaluate(context.env, evidence, context.environment.gate)
+
+
+def _default_junit(context: StageContext) -> list[Path]:
+    """The test stage's JUnit report and those of the enabled custom stages that write one."""
+    config = context.config
+    paths = [context.project / DEFAULT_JUNIT] if config.stage("test").enabled else []
+    for custom in config.custom:
+        if config.stage(custom.name).enabled:
+            paths += [context.project / path for path in custom.junit]
+    return paths or [context.project / DEFAULT_JUNIT]
+
+
+def _default_coverage(context: StageContext) -> Path:
+    """The test stage's coverage, else the first custom stage's that exists."""
+    default = context.project / DEFAULT_COVERAGE
+    if context.config.stage("test").enabled:
+        return default
+    for custom in context.config.custom:
+        for path in custom.coverage:
+            if (context.project / path).is_file():
+                return context.project / path
+    return default
 
 
 def _read_tests(

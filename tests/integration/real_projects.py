@@ -1,0 +1,186 @@
+"""Two real project layouts, written fresh by the tests: nothing is installed by hand.
+
+- ``src_layout``: setuptools with a src/ package, a PEP 735 ``test`` group, a third-party
+  import the SDK's own environment lacks (six), its own mypy ``files``, a pinned commit hash in
+  .pre-commit-config.yaml, xfail and skip markers, and a custom stage whose JUnit feeds the gate.
+- ``flat_layout``: a flat package named in pyproject.toml, its dependency in requirements.txt
+  and its test tools in a ``test`` extra, tests next to it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from textwrap import dedent
+
+SRC_LAYOUT = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "calc"
+        version = "0.1.0"
+        requires-python = ">=3.11"
+        dependencies = ["six"]
+
+        [dependency-groups]
+        test = ["pytest>=8"]
+
+        [tool.mypy]
+        files = ["src"]
+        ignore_missing_imports = true
+
+        [tool.pytest.ini_options]
+        testpaths = ["tests"]
+        markers = ["slow: a slow test"]
+        """,
+    "src/calc/__init__.py": """
+        import six
+
+
+        def add(a: int, b: int) -> int:
+            return a + b
+
+
+        def text(value: int) -> str:
+            return six.text_type(value)
+        """,
+    "tests/test_calc.py": """
+        import pytest
+
+        from calc import add, text
+
+
+        def test_add() -> None:
+            assert add(2, 3) == 5
+
+
+        def test_text() -> None:
+            assert text(3) == "3"
+
+
+        @pytest.mark.slow
+        def test_marked() -> None:
+            assert add(0, 0) == 0
+
+
+        @pytest.mark.skip(reason="not on this platform")
+        def test_skipped() -> None:
+            raise AssertionError
+
+
+        @pytest.mark.xfail(reason="known bug", strict=True)
+        def test_known_bug() -> None:
+            assert add(1, 1) == 3
+        """,
+    "e2e/test_end_to_end.py": """
+        from calc import add
+
+
+        def test_sum_of_many() -> None:
+            assert sum(add(i, i) for i in range(4)) == 12
+        """,
+    ".pre-commit-config.yaml": """
+        repos:
+          - repo: https://example.invalid/hooks
+            rev: 3f6e1c1a8f0b3b2e6f4c2a9d8e7b6a5c4d3e2f1a
+            hooks: [{id: check-yaml}]
+        """,
+    "pipeline.yaml": """
+        version: 1
+        stages:
+          lint:
+            tools: [ruff, ruff-format, mypy]
+          e2e:
+            run:
+              - [python, -m, pytest, e2e, -p, no:cacheprovider, --junitxml=reports/e2e/junit.xml]
+            needs: [test]
+            junit: [reports/e2e/junit.xml]
+            timeout: 600
+        """,
+}
+
+FLAT_LAYOUT = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "greet"
+        version = "1.0"
+        requires-python = ">=3.11"
+        dynamic = ["dependencies"]
+
+        [project.optional-dependencies]
+        test = ["pytest"]
+
+        [tool.setuptools]
+        packages = ["greet"]
+
+        [tool.setuptools.dynamic]
+        dependencies = {file = ["requirements.txt"]}
+        """,
+    "requirements.txt": "six\n",
+    "greet/__init__.py": """
+        import six
+
+
+        def hello(name: str) -> str:
+            return six.ensure_str(f"hello {name}")
+        """,
+    "tests/test_greet.py": """
+        import pytest
+
+        from greet import hello
+
+
+        @pytest.mark.parametrize("name", ["a", "b", "c"])
+        def test_hello(name: str) -> None:
+            assert hello(name) == f"hello {name}"
+
+
+        @pytest.mark.xfail(reason="not yet")
+        def test_shout() -> None:
+            assert hello("x").isupper()
+        """,
+}
+
+
+def write_project(root: Path, files: dict[str, str]) -> Path:
+    """Write a project's files (dedented) under ``root``."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dedent(text).lstrip(), encoding="utf-8")
+    return root
+
+
+UV = str(Path(sys.executable).parent / "uv")  # installed beside the SDK
+PYTEST_SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)")
+
+
+def pytest_own_counts(project: Path, install: list[str], workdir: Path) -> dict[str, int]:
+    """pytest's own summary line, run in a venv prepared by hand the usual way."""
+    venv = workdir / "venv"
+    subprocess.run([UV, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run(
+        [UV, "pip", "install", "-q", "--python", python, *install], cwd=project, check=True
+    )
+    done = subprocess.run(
+        [python, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    last = done.stdout.strip().splitlines()[-1]
+    return {
+        kind.rstrip("s") if kind == "errors" else kind: int(n)
+        for n, kind in PYTEST_SUMMARY.findall(last)
+    }

@@ -1,0 +1,111 @@
+"""Real project layouts, copied fresh with nothing installed: ``pipelines run --env ci`` builds
+the project's own environment and counts exactly what pytest itself counts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.pipeline_cli import decision, run_pipeline
+from tests.integration.real_projects import (
+    FLAT_LAYOUT,
+    SRC_LAYOUT,
+    pytest_own_counts,
+    write_project,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache of project environments of this test's own."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("PIPELINES_CACHE_DIR", str(path))
+    return path
+
+
+def test_src_layout_with_a_dependency_group_passes_out_of_the_box(
+    tmp_path: Path, cache: Path
+) -> None:
+    project = write_project(tmp_path / "calc", SRC_LAYOUT)
+    own = pytest_own_counts(project, ["-e", ".", "pytest>=8"], tmp_path)
+    assert own == {"passed": 3, "skipped": 1, "xfailed": 1}
+
+    code, run = run_pipeline(project, "--env", "ci")
+    statuses = {s["name"]: s["status"] for s in run["stages"]}
+    assert statuses == dict.fromkeys(
+        ["install", "lint", "security", "test", "e2e", "gate"], "passed"
+    ), run
+    assert code == 0
+    tests = json.loads((project / "reports/test/result.json").read_text())["details"]["tests"]
+    assert (tests["passed"], tests["skipped"], tests["xfailed"]) == (3, 1, 1)
+    gate = decision(project)
+    assert gate["status"] == "open"
+    # The custom stage's JUnit feeds the gate: pytest's 3 plus the end-to-end test.
+    assert gate["tests"]["passed"] == 4
+    # A pinned commit hash is an entropy-only match: reported, never high severity.
+    security = json.loads((project / "reports/security/result.json").read_text())
+    assert security["details"]["by_severity"].get("high", 0) == 0
+    # Every stage log starts with the argv it ran.
+    assert (project / "reports/test/log.txt").read_text().startswith("$ ")
+    assert "--python-executable" in (project / "reports/lint/log.txt").read_text()
+    # The second run finds the environment in the cache.
+    code, _ = run_pipeline(project, "--env", "ci")
+    assert code == 0
+    install = json.loads((project / "reports/install/result.json").read_text())
+    assert install["summary"].startswith("reused ")
+    assert len(list((cache / "envs").glob("calc-*[!k]"))) == 1
+
+
+def test_flat_layout_with_requirements_and_a_test_extra(tmp_path: Path, cache: Path) -> None:
+    project = write_project(tmp_path / "greet", FLAT_LAYOUT)
+    own = pytest_own_counts(project, ["-e", ".[test]", "-r", "requirements.txt"], tmp_path)
+    assert own == {"passed": 3, "xfailed": 1}
+    code, run = run_pipeline(project, "--env", "ci")
+    assert code == 0, run
+    tests = json.loads((project / "reports/test/result.json").read_text())["details"]["tests"]
+    assert (tests["passed"], tests["skipped"], tests["xfailed"]) == (3, 0, 1)
+    plan_log = (project / "reports/install/log.txt").read_text()
+    assert "-e .[test] -r requirements.txt" in plan_log
+
+
+def test_a_missing_dependency_is_named_in_the_run(tmp_path: Path, cache: Path) -> None:
+    files = {**FLAT_LAYOUT, "requirements.txt": "no-such-package-anywhere-4711\n"}
+    project = write_project(tmp_path / "broken", files)
+    code, run = run_pipeline(project, "--env", "ci")
+    assert code == 1
+    statuses = {s["name"]: s["status"] for s in run["stages"]}
+    assert statuses["install"] == "failed"
+    assert statuses["test"] == "skipped"
+    summary = json.loads((project / "reports/install/result.json").read_text())["summary"]
+    assert "no-such-package-anywhere-4711" in summary
+    assert not list((cache / "envs").glob("broken-*[!k]")), "a failed build leaves nothing"
+
+
+def test_a_hanging_stage_is_killed_at_its_timeout(tmp_path: Path, cache: Path) -> None:
+    project = tmp_path / "slow"
+    project.mkdir()
+    (project / "pipeline.yaml").write_text(
+        "stages:\n"
+        "  lint: {enabled: false}\n  security: {enabled: false}\n  test: {enabled: false}\n"
+        "  hang:\n"
+        "    python: tool\n"
+        "    timeout: 2\n"
+        "    run:\n"
+        "      - [python, -c, 'import subprocess, time; "
+        'subprocess.Popen(["sleep", "300"]); time.sleep(300)\']\n'
+    )
+    code, run = run_pipeline(project, "--env", "ci", timeout=60)
+    assert code == 1
+    hang = next(s for s in run["stages"] if s["name"] == "hang")
+    assert hang["status"] == "failed"
+    assert hang["reason"] == "timed out after 2 s"
+    # Nothing the stage started outlives it.
+    if shutil.which("pgrep"):
+        found = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, check=False)
+        assert found.stdout == b""
