@@ -55,12 +55,17 @@ def find_commit(project: Path, environ: Mapping[str, str]) -> str:
 
 
 def write_run_artifacts(
-    project: Path, identity: RunIdentity, plan: Plan, result: RunResult
+    project: Path,
+    identity: RunIdentity,
+    plan: Plan,
+    result: RunResult,
+    kept: tuple[str, ...] = (),
 ) -> Path:
-    """Write the manifest and copy the run's reports; every file is written atomically."""
+    """Write the manifest and copy the run's reports (and the files custom stages keep, under
+    their own paths); every file is written atomically."""
     target = project / ARTIFACTS_DIR / identity.run_id
     collected: dict[str, str] = {}
-    for source, name in COLLECTED.items():
+    for source, name in {**COLLECTED, **{path: path for path in kept}}.items():
         path = project / source
         if path.is_file():
             atomic.copy_file(path, target / name)

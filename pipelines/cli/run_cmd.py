@@ -34,7 +34,9 @@ def run(args: argparse.Namespace, out: Console) -> int:
     else:
         with LiveStages(out, [s.name for s in the_plan.stages]) as live:
             result = runner.run(the_plan, fail_fast=args.fail_fast, on_event=live.on_event)
-    target = artifacts.write_run_artifacts(project, identity, the_plan, result)
+    config = project_config(args)
+    kept = tuple(path for stage in config.custom for path in stage.artifacts)
+    target = artifacts.write_run_artifacts(project, identity, the_plan, result, kept)
     notes = _export_metrics(args, project)
     if args.json:
         print(json.dumps({**result.to_dict(), "artifacts": str(target)}, indent=2))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.pipeline_cli import decision, run_pipeline
+from tests.integration.real_projects import SRC_LAYOUT, write_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -71,6 +72,19 @@ def test_docker_and_local_runners_agree(example_copy: Path, tmp_path: Path) -> N
     # The source was mounted read-only: nothing but reports/ and artifacts/ appeared.
     created = {p.name for p in example_copy.iterdir()} - {p.name for p in local_copy.iterdir()}
     assert created == set()
+
+
+def test_a_real_src_layout_project_passes_in_containers_as_on_the_host(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "calc", SRC_LAYOUT)
+    code, result = run_pipeline(project, "--runner", "docker", "--env", "ci")
+    statuses = {s["name"]: s["status"] for s in result["stages"]}
+    assert code == 0, (statuses, (project / "reports/install/log.txt").read_text()[-3000:])
+    tests = json.loads((project / "reports/test/result.json").read_text())["details"]["tests"]
+    # What pytest itself counts in a prepared venv (tests/integration/test_real_projects.py).
+    assert (tests["passed"], tests["skipped"], tests["xfailed"]) == (3, 1, 1)
+    gate = decision(project)
+    assert gate["status"] == "open"
+    assert gate["tests"]["passed"] == 4
 
 
 def test_the_service_image_serves_health_and_metrics(tmp_path: Path) -> None:

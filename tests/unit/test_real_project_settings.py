@@ -1,0 +1,157 @@
+"""Custom stages, needs and timeouts in pipeline.yaml; the project's own tool settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.commands import lint_commands, pytest_command, security_commands
+from pipelines.config import load_config
+from pipelines.errors import ConfigError
+from pipelines.plan import build_plan
+from pipelines.project_env import install_plan
+from pipelines.project_facts import read_facts
+from pipelines.reports.junit import read_junit
+from pipelines.stages import security
+from pipelines.stages.base import StageContext
+
+# Built at run time so this file itself holds nothing that looks like a credential.
+PRIVATE_KEY = "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYL\n"
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_custom_stages_join_the_dag_and_the_gate_waits_for_them(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pipeline.yaml": "stages:\n"
+            "  e2e:\n    run: [[python, -m, pytest, e2e]]\n    needs: [test]\n    timeout: 60\n"
+            "  publish:\n    run: [[echo, done]]\n    needs: [gate]\n    python: tool\n"
+        },
+    )
+    plan = build_plan(load_config(tmp_path), "ci", facts=read_facts(tmp_path))
+    stages = {s.name: s for s in plan.stages}
+    assert stages["e2e"].needs == ("install", "test")
+    assert stages["e2e"].timeout == 60
+    assert stages["e2e"].tools == (("{env}/bin/python", "-m", "pytest", "e2e"),)
+    assert "e2e" in stages["gate"].needs
+    assert "publish" not in stages["gate"].needs
+    assert stages["publish"].needs == ("gate",)
+    names = [s.name for s in plan.stages]
+    assert names.index("gate") < names.index("publish")
+
+
+@pytest.mark.parametrize(
+    ("stages", "expected"),
+    [
+        (
+            "  a:\n    run: [[x]]\n    needs: [nope]\n",
+            "pipeline.yaml:5: stages.a.needs: needs 'nope'",
+        ),
+        (
+            "  a:\n    run: [[x]]\n    needs: [b]\n  b:\n    run: [[x]]\n    needs: [a]\n",
+            "the stages form a cycle",
+        ),
+        ("  tset: {}\n", "stages.tset: unknown stage"),
+        ("  a:\n    run: [[x]]\n    junit: [out/junit.xml]\n", "not inside reports/a/"),
+        ("  a:\n    run: echo hi\n", "stages.a.run: expected a list"),
+    ],
+)
+def test_bad_stages_are_errors_naming_file_and_line(
+    tmp_path: Path, stages: str, expected: str
+) -> None:
+    (tmp_path / "pipeline.yaml").write_text("version: 1\nstages:\n" + stages)
+    with pytest.raises(ConfigError) as caught:
+        build_plan(load_config(tmp_path), "ci")
+    assert expected in caught.value.message
+    assert str(tmp_path / "pipeline.yaml") in caught.value.message
+
+
+def test_config_file_reaches_every_stage(tmp_path: Path) -> None:
+    plan = build_plan(load_config(tmp_path), "ci", config_file="ci/strict.yaml")
+    for stage in plan.stages:
+        assert stage.run[0][-2:] == ("--config", "ci/strict.yaml")
+
+
+def test_the_projects_own_tool_settings_win(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "[project]\nname = 'x'\nversion = '1'\n"
+            "[project.optional-dependencies]\ntest = ['pytest']\n"
+            "[dependency-groups]\ndev = ['ruff']\ntests = ['pytest', {include-group = 'dev'}]\n"
+            "[tool.mypy]\nfiles = ['src']\n"
+            "[tool.coverage.run]\nsource = ['src']\n"
+            "[tool.bandit]\nexclude_dirs = ['fixtures']\n",
+            "requirements-dev.txt": "six\n",
+            ".secrets.baseline": "{}",
+            "pipeline.yaml": "stages:\n  lint:\n    tools: [ruff, mypy]\n",
+        },
+    )
+    config, facts = load_config(tmp_path), read_facts(tmp_path)
+    mypy = lint_commands(config, facts)["mypy"]
+    assert mypy[-2:] == ["--python-executable", "{env}/bin/python"]  # no path: mypy's `files`
+    assert "--cov" in pytest_command(config, facts)
+    bandit = security_commands(config, facts)["bandit"]
+    assert bandit[bandit.index("-c") + 1] == "pyproject.toml"
+    assert "fixtures" in bandit[bandit.index("-x") + 1].split(",")
+    plan = install_plan(config, facts)
+    assert plan.groups == ("tests",)
+    assert plan.group_requirements == ("pytest", "ruff")
+    assert plan.install_args()[:2] == ["-e", ".[test]"]
+    assert plan.install_args()[2:4] == ["-r", "requirements-dev.txt"]
+    assert plan.install_args().count("pytest") == 1
+
+
+def test_xfail_is_counted_apart_from_skipped(tmp_path: Path) -> None:
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        '<testsuites><testsuite name="s">'
+        '<testcase classname="t" name="ok"/>'
+        '<testcase classname="t" name="skip"><skipped type="pytest.skip" message="no"/></testcase>'
+        '<testcase classname="t" name="xf"><skipped type="pytest.xfail" message="bug"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    tests = read_junit([report])
+    assert (tests.passed, tests.skipped, tests.xfailed, tests.executed) == (1, 1, 1, 1)
+
+
+def test_entropy_only_secrets_are_low_and_baseline_entries_are_not_reported(
+    tmp_path: Path,
+) -> None:
+    commit = "3f6e1c1a8f0b3b2e6f4c2a9d8e7b6a5c4d3e2f1a"
+    write(
+        tmp_path,
+        {
+            "pipeline.yaml": "stages:\n  security:\n    scanners: [detect-secrets]\n"
+            "project_env: {enabled: false}\n",
+            ".pre-commit-config.yaml": f"repos:\n  - repo: x\n    rev: {commit}\n",
+            "key.pem": PRIVATE_KEY,
+        },
+    )
+    context = StageContext(tmp_path, load_config(tmp_path), "ci")
+    found = {(f.file, f.severity) for f in security.run(context).findings}
+    assert (".pre-commit-config.yaml", "low") in found
+    assert ("key.pem", "high") in found
+    # The project audits the key in its baseline: it is no longer reported.
+    scan = json.loads((tmp_path / "reports/security/result.json").read_text())
+    assert scan["details"]["by_severity"]["high"] == 1
+    baseline = subprocess.run(
+        [str(Path(sys.executable).parent / "detect-secrets"), "scan", "key.pem"],
+        cwd=tmp_path,
+        capture_output=True,
+        check=True,
+    )
+    (tmp_path / ".secrets.baseline").write_bytes(baseline.stdout)
+    found = {(f.file, f.severity) for f in security.run(context).findings}
+    assert ("key.pem", "high") not in found
