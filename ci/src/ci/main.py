@@ -161,11 +161,13 @@ class Ci:
                 container = container.with_exec(list(argv), expect=expect)
         return container
 
-    async def plan(self, env: str) -> PlanSpec:
-        """The plan, as the SDK in the toolchain computes it from the project's pipeline.yaml."""
-        printed = (
-            await self.workspace().with_exec(["pipelines", "plan", "--env", env, "--json"]).stdout()
-        )
+    async def plan(self, env: str, config: str | None = None) -> PlanSpec:
+        """The plan, as the SDK in the toolchain computes it from the project's pipeline.yaml
+        (or ``config``, a path inside the project, which then reaches every stage's argv)."""
+        argv = ["pipelines", "plan", "--env", env, "--json"]
+        if config:
+            argv += ["--config", config]
+        printed = await self.workspace().with_exec(argv).stdout()
         return parse_plan(printed)
 
     async def run_one(self, name: str, env: str) -> str:
@@ -193,10 +195,14 @@ class Ci:
 
     @function
     async def ci(
-        self, env: Annotated[str, Doc("Environment whose gate thresholds apply")] = "ci"
+        self,
+        env: Annotated[str, Doc("Environment whose gate thresholds apply")] = "ci",
+        config: Annotated[
+            str | None, Doc("Pipeline file inside the project (default: pipeline.yaml)")
+        ] = None,
     ) -> dagger.Directory:
         """The whole pipeline; returns the reports directory, fails when the gate is closed."""
-        plan = await self.plan(env)
+        plan = await self.plan(env, config)
 
         async def run_stage(
             stage: StageSpec, needed: Mapping[str, dagger.Directory]
