@@ -41,6 +41,7 @@ class ProjectFacts:
     """The install sources and tool settings a project declares."""
 
     installable: bool = False
+    name: str | None = None
     groups: dict[str, tuple[str, ...]] | None = None
     extras: tuple[str, ...] = ()
     requirement_files: tuple[str, ...] = ()
@@ -71,6 +72,7 @@ def read_facts(project: Path) -> ProjectFacts:
             or (project / "setup.py").is_file()
             or setup_cfg.has_section("metadata")
         ),
+        name=str(declared["name"]) if isinstance(declared, dict) and declared.get("name") else None,
         groups=_resolve_groups(groups, project) if isinstance(groups, dict) else None,
         extras=tuple(sorted(extras)) if isinstance(extras, dict) else (),
         requirement_files=tuple(f for f in REQUIREMENT_FILES if (project / f).is_file()),
