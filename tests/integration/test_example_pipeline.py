@@ -39,7 +39,7 @@ def pytest_counts(log: Path) -> dict[str, int]:
 def test_clean_example_passes_and_leaves_artifacts(example_copy: Path) -> None:
     code, result = run_pipeline(example_copy)
     assert code == 0, result
-    assert [s["status"] for s in result["stages"]] == ["passed"] * 4
+    assert [s["status"] for s in result["stages"]] == ["passed"] * 5
     counts = pytest_counts(example_copy / "reports/test/log.txt")
     tests = decision(example_copy)["tests"]
     assert tests["passed"] == counts["passed"]
