@@ -54,7 +54,13 @@ def test_clean_example_passes_and_leaves_artifacts(example_copy: Path) -> None:
     }
     manifest = json.loads((artifacts / "run-manifest.json").read_text())
     assert manifest["env"] == "ci"
-    assert [s["name"] for s in manifest["stages"]] == ["lint", "security", "test", "gate"]
+    assert [s["name"] for s in manifest["stages"]] == [
+        "install",
+        "lint",
+        "security",
+        "test",
+        "gate",
+    ]
     assert all(s["duration_seconds"] > 0 for s in manifest["stages"])
     security = json.loads((example_copy / "reports/security/result.json").read_text())
     assert set(security["details"]["scanners"]) == {"bandit", "detect-secrets", "pip-audit"}
