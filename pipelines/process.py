@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -49,13 +48,6 @@ def tool_path(path: str) -> str:
     """PATH with this interpreter's directory first, so tools of its virtualenv are found."""
     bin_dir = str(Path(sys.executable).parent)
     return os.pathsep.join([bin_dir, path])
-
-
-def python_command(argv: Sequence[str]) -> list[str]:
-    """Run a bare ``python`` as this interpreter, which has the stage tools installed."""
-    if argv and argv[0] in ("python", "python3"):
-        return [sys.executable, *argv[1:]]
-    return list(argv)
 
 
 def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
@@ -142,11 +134,13 @@ def run_streaming(
     *,
     cwd: Path,
     env: Mapping[str, str] | None = None,
-    timeout: float | None = None,
     keep_lines: int = 400,
 ) -> Completed:
     """Run ``argv`` with its output passed straight through to ours (the stage log) as it
-    comes, keeping its last lines to explain a failure. stderr is merged into stdout."""
+    comes, keeping its last lines to explain a failure. stderr is merged into stdout.
+
+    It has no timeout of its own: the runner's stage timeout ends the stage's whole session.
+    """
     started = time.monotonic()
     proc = _start(
         argv,
@@ -157,11 +151,8 @@ def run_streaming(
         stdin=subprocess.DEVNULL,
     )
     tail: deque[bytes] = deque(maxlen=keep_lines)
-    timer = threading.Timer(timeout, kill_group, (proc,)) if timeout else None
     out = sys.stdout.buffer
     try:
-        if timer is not None:
-            timer.start()
         assert proc.stdout is not None  # noqa: S101  # PIPE was asked for just above
         for line in proc.stdout:
             out.write(line)
@@ -171,10 +162,5 @@ def run_streaming(
     except BaseException:
         kill_group(proc)
         raise
-    finally:
-        if timer is not None:
-            timer.cancel()
-    if timeout and time.monotonic() - started >= timeout - 0.05 and proc.returncode < 0:
-        raise ToolTimeout(f"{argv[0]}: timed out after {timeout:g} s, stopped")
     text = b"".join(tail).decode("utf-8", errors="replace")
     return Completed(tuple(argv), proc.returncode, text, "", time.monotonic() - started)

@@ -17,13 +17,14 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import atomic
 from pipelines.config import PipelineConfig
-from pipelines.errors import ToolError
+from pipelines.errors import ConfigError, ToolError
 from pipelines.process import run_streaming, tool_path
 from pipelines.project_facts import DEFINING_FILES, TEST_EXTRAS, TEST_GROUPS, ProjectFacts
 
@@ -94,8 +95,9 @@ def install_plan(config: PipelineConfig, facts: ProjectFacts) -> InstallPlan:
         groups = next(((g,) for g in TEST_GROUPS if g in declared), ())
     missing = [g for g in groups if g not in declared]
     if missing:
-        raise ToolError(
-            f"project_env.groups: {', '.join(missing)} not declared in pyproject.toml",
+        raise ConfigError(
+            f"{config.source}: project_env.groups: {', '.join(missing)} is not a dependency "
+            "group of pyproject.toml",
             hint="declared groups: " + (", ".join(declared) or "none"),
         )
     if settings.extras is not None:
@@ -127,7 +129,8 @@ def cache_root(environ: Mapping[str, str]) -> Path:
     """Where environments are kept: PIPELINES_CACHE_DIR, else the user's cache directory."""
     if environ.get("PIPELINES_CACHE_DIR"):
         return Path(environ["PIPELINES_CACHE_DIR"])
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    home = environ.get("HOME") or tempfile.gettempdir()  # no HOME: still somewhere writable
+    base = environ.get("XDG_CACHE_HOME") or str(Path(home) / ".cache")
     return Path(base) / "portable-pipelines"
 
 
@@ -165,12 +168,6 @@ def _location(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> P
     where = hashlib.sha256(str(project).encode()).hexdigest()[:8]
     slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name)[:40] or "project"
     return cache_root(environ) / "envs" / f"{slug}-{where}-{digest.hexdigest()[:16]}"
-
-
-def find(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> ProjectEnv | None:
-    """The environment when it is built and complete, else None."""
-    path = _location(project, plan, environ)
-    return ProjectEnv(path) if (path / READY).is_file() else None
 
 
 @contextlib.contextmanager

@@ -178,17 +178,23 @@ class MapOf(Spec):
         self.description = f"a mapping of {key.description} to {value.description}"
 
     def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self._wrong(value, path, source)
         result: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise source.error((*path, str(key)), f"keys must be strings, got {_show(key)}")
+        for key, item in _named_items(self, value, path, source):
             self.key.check(key, (*path, key), source)
             result[key] = self.value.check(item, (*path, key), source)
         return result
+
+
+def _named_items(spec: Spec, value: Any, path: KeyPath, source: Source) -> list[tuple[str, Any]]:
+    """The entries of a mapping whose keys are names: null is empty, keys must be strings."""
+    if value is None:
+        return []
+    if not isinstance(value, Mapping):
+        raise spec._wrong(value, path, source)
+    for key in value:
+        if not isinstance(key, str):
+            raise source.error((*path, str(key)), f"keys must be strings, got {_show(key)}")
+    return list(value.items())
 
 
 class Struct(Spec):
@@ -229,20 +235,13 @@ class Named(Spec):
         self.known, self.key, self.other, self.other_is = known, key, other, other_is
 
     def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self._wrong(value, path, source)
         result: dict[str, Any] = {}
-        for key, item in value.items():
-            where = (*path, str(key))
+        for key, item in _named_items(self, value, path, source):
+            where = (*path, key)
             if key in self.known:
                 result[key] = self.known[key].check(item, where, source)
                 continue
-            if not isinstance(key, str) or not (self.key.pattern or re.compile(".+")).fullmatch(
-                key
-            ):
-                raise source.error(where, f"expected {self.key.description} as the name")
+            self.key.check(key, where, source)
             try:
                 result[key] = self.other.check(item, where, source)
             except ConfigError as exc:
