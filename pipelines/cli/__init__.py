@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from pipelines import __version__
 from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PipelineError
@@ -221,9 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = getattr(importlib.import_module(module), function)
         return int(handler(args, out))
     except PipelineError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        # Messages quote files and user input: never read them as markup.
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+            err.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -27,6 +27,12 @@ STYLE = {
 VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "dim"}
 
 
+def add_row(table: Table, *cells: str | Text) -> None:
+    """Add a row whose plain strings are data (a tool's output, a user's name), never
+    markup: ``list[str]`` stays ``list[str]``. Style a cell by passing a Text."""
+    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
+
+
 def show(out: Console, table: Table) -> None:
     """Print a table; off a terminal (CI logs) as plain lines that never cut a value."""
     if out.is_terminal:
@@ -123,10 +129,11 @@ class LiveStages:
         table = Table(show_header=False, box=None, pad_edge=False)
         for name, status in self.state.items():
             marker = "⠿" if status is RunStatus.RUNNING else "•"
-            table.add_row(
-                f"[{STYLE[status]}]{marker}[/]",
+            add_row(
+                table,
+                Text(marker, style=STYLE[status]),
                 name,
-                f"[{STYLE[status]}]{status.value}[/]",
+                Text(status.value, style=STYLE[status]),
                 self._elapsed(name),
             )
         return table
@@ -139,9 +146,10 @@ def run_summary(result: RunResult, notes: Mapping[str, str] | None = None) -> Ta
         table.add_column(column)
     for stage in result.stages:
         detail = (notes or {}).get(stage.name) or stage.reason
-        table.add_row(
+        add_row(
+            table,
             stage.name,
-            f"[{STYLE[stage.status]}]{stage.status.value}[/]",
+            Text(stage.status.value, style=STYLE[stage.status]),
             f"{stage.duration:.1f}s",
             detail,
         )
@@ -155,11 +163,12 @@ def decision_table(decision: Mapping[str, Any]) -> Table:
         table.add_column(column)
     for rule in decision["rules"]:
         verdict = rule["verdict"]
-        table.add_row(
+        add_row(
+            table,
             rule["name"],
             _fmt(rule["measured"]),
             f"{rule['comparison']} {_fmt(rule['threshold'])}",
-            f"[{VERDICT_STYLE[verdict]}]{verdict}[/]",
+            Text(verdict, style=VERDICT_STYLE[verdict]),
             rule["detail"],
         )
     return table

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipelines.audit import AuditLog
 from pipelines.cli.common import project_dir
-from pipelines.cli.display import show
+from pipelines.cli.display import add_row, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.flags.evaluate import as_environment, evaluate
 from pipelines.flags.model import FLAGS_FILE, FlagSet, load_flags
@@ -40,7 +41,7 @@ def flags(args: argparse.Namespace, out: Console) -> int:
         if args.json:
             print(json.dumps(result.to_dict()))
         else:
-            out.print(f"{result.value}", highlight=False)
+            out.print(f"{result.value}", highlight=False, markup=False)
         return EXIT_OK
     if action == "set":
         change = set_flag(
@@ -76,7 +77,7 @@ def _list(loaded: FlagSet, args: argparse.Namespace, out: Console, now: datetime
         table.add_column(column)
     for flag, result in zip(loaded.flags.values(), results, strict=True):
         percent = "" if result.percent is None else f"{result.percent:.1f}%"
-        table.add_row(flag.name, str(result.value), result.reason.value, percent, flag.description)
+        add_row(table, flag.name, str(result.value), result.reason.value, percent, flag.description)
     show(out, table)
     return EXIT_OK
 
@@ -90,7 +91,8 @@ def _history(path: Path, args: argparse.Namespace, out: Console) -> int:
     for column in ("#", "time", "who", "flag", "env", "old", "new", "reason"):
         table.add_column(column)
     for e in entries:
-        table.add_row(
+        add_row(
+            table,
             str(e["seq"]),
             e["time"],
             e["actor"],
@@ -111,8 +113,8 @@ def audit(args: argparse.Namespace, out: Console) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     elif result.intact:
-        out.print(f"{path}: intact ({result.entries} entries)", highlight=False)
+        out.print(f"{path}: intact ({result.entries} entries)", highlight=False, markup=False)
     else:
         for problem in result.problems:
-            out.print(f"[red]{path}:[/] {problem}", highlight=False)
+            out.print(f"[red]{escape(str(path))}:[/] {escape(problem)}", highlight=False)
     return EXIT_OK if result.intact else EXIT_FAILED

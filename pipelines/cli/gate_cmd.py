@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from pipelines.cli.common import project_config, project_dir
 from pipelines.cli.display import decision_table, show
@@ -43,7 +44,7 @@ def gate(args: argparse.Namespace, out: Console) -> int:
                 highlight=False,
             )
         for reason in decision.reasons:
-            out.print(f"[red]closed:[/] {reason}", highlight=False)
+            out.print(f"[red]closed:[/] {escape(reason)}", highlight=False)
     for line in github.publish(data, os.environ):
         print(line)
     return EXIT_OK if data["status"] == "open" else EXIT_FAILED

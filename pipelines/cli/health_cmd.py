@@ -9,9 +9,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pipelines.cli.common import project_config, project_dir
-from pipelines.cli.display import show
+from pipelines.cli.display import add_row, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.stages.base import StageContext
 from pipelines.stages.health import run as run_stage
@@ -44,10 +45,11 @@ def report_table(report: Mapping[str, Any]) -> Table:
         table.add_column(column)
     for check in report["checks"]:
         status = check["status"]
-        table.add_row(
+        add_row(
+            table,
             check["name"],
             check["kind"],
-            f"[{STYLE[status]}]{status}[/]",
+            Text(status, style=STYLE[status]),
             "yes" if check["critical"] else "no",
             str(check["attempts"]),
             f"{check['duration_ms']:.0f} ms",

@@ -15,7 +15,7 @@ def init(args: argparse.Namespace, out: Console) -> int:
     """Write pipeline.yaml and .github/workflows/ci.yml."""
     done = scaffold(project_dir(args), module=args.module or DEFAULT_MODULE, force=args.force)
     for path in done.files:
-        out.print(f"wrote {path}", highlight=False)
+        out.print(f"wrote {path}", highlight=False, markup=False)
     if args.module is None:
         out.print(
             f"edit the module address in the workflow (now {DEFAULT_MODULE})", highlight=False

@@ -27,6 +27,7 @@ def validate(args: argparse.Namespace, out: Console) -> int:
         f"{config.source}: valid (pipeline {config.name!r}; environments: {envs}; "
         f"stages: {stages})",
         highlight=False,
+        markup=False,
     )
     flags_path = project_dir(args) / config.flags_file
     if flags_path.is_file():
@@ -39,7 +40,7 @@ def validate(args: argparse.Namespace, out: Console) -> int:
                 f"{flags_path}: environments {', '.join(unknown)} are not in {config.source}",
                 hint="declare them under 'environments' in pipeline.yaml, or fix the name",
             )
-        out.print(f"{flags_path}: valid ({len(flags.flags)} flags)", highlight=False)
+        out.print(f"{flags_path}: valid ({len(flags.flags)} flags)", highlight=False, markup=False)
     return EXIT_OK
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pipelines.cli.common import project_config, project_dir
-from pipelines.cli.display import show
+from pipelines.cli.display import add_row, show
 from pipelines.cli.health_cmd import report_table
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.health.run import run_health
@@ -32,13 +33,13 @@ def monitoring(args: argparse.Namespace, out: Console) -> int:
             for column in ("check", "result", "detail"):
                 table.add_column(column)
             for finding in findings:
-                mark = "[green]ok[/]" if finding.ok else "[bold red]failed[/]"
-                table.add_row(finding.check, mark, finding.detail)
+                mark = Text("ok", "green") if finding.ok else Text("failed", "bold red")
+                add_row(table, finding.check, mark, finding.detail)
             show(out, table)
         return EXIT_OK if all(f.ok for f in findings) else EXIT_FAILED
     if args.monitoring_command == "render":
         target = render(config_dir, Path(args.out), os.environ)
-        out.print(f"wrote {target} (mode 600)", highlight=False)
+        out.print(f"wrote {target} (mode 600)", highlight=False, markup=False)
         return EXIT_OK
     report = run_health("monitoring", stack_checks(config.monitoring))
     if args.json:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
         print(json.dumps({**result.to_dict(), "artifacts": str(target)}, indent=2))
     else:
         show(out, run_summary(result, stage_notes(project, result)))
-        out.print(f"artifacts: {target}", highlight=False)
+        out.print(f"artifacts: {target}", highlight=False, markup=False)
         for note in notes:
             out.print(note, highlight=False)
     return EXIT_OK if result.ok else EXIT_FAILED

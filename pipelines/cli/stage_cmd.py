@@ -31,11 +31,17 @@ def stage(args: argparse.Namespace, out: Console) -> int:
         result = load_stage(args.name)(context)
     for finding in result.findings[:50]:
         where = f"{finding.file}:{finding.line}" if finding.line else finding.file
-        out.print(f"{where}: [{finding.tool} {finding.rule}] {finding.message}", highlight=False)
+        out.print(
+            f"{where}: [{finding.tool} {finding.rule}] {finding.message}",
+            highlight=False,
+            markup=False,
+        )
     if args.name == "gate":
         decision = result.details["decision"]
         show(out, decision_table(decision))
         for line in github.publish(decision, os.environ):
             print(line)
-    out.print(f"{result.stage}: {result.status.value}: {result.summary}", highlight=False)
+    out.print(
+        f"{result.stage}: {result.status.value}: {result.summary}", highlight=False, markup=False
+    )
     return result.exit_code

@@ -72,3 +72,69 @@ def test_unexpected_errors_exit_3_and_leave_details(
     crash = Path(err.rsplit("details in ", 1)[1].strip())
     assert "RuntimeError: boom" in crash.read_text()
     crash.unlink()
+
+
+def test_markup_in_user_input_is_printed_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pipeline.yaml").write_text('stages:\n  "[/x]": {}\n')
+    assert main(["validate", "-C", str(tmp_path)]) == 2
+    assert "stages.[/x]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "expected"),
+    [
+        ("[project\nname = 'x'\n", "pyproject.toml: not valid TOML"),
+        (
+            "[dependency-groups]\ntest = [{include-group = 'dev'}]\n"
+            "dev = [{include-group = 'test'}]\n",
+            "test -> dev -> test includes itself",
+        ),
+        ("[dependency-groups]\ntest = [{include-group = 'nope'}]\n", "includes 'nope'"),
+    ],
+)
+def test_a_broken_pyproject_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pyproject: str, expected: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert main(["plan", "-C", str(tmp_path)]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_a_group_pipeline_yaml_names_must_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[dependency-groups]\ntest = ['pytest']\n")
+    (tmp_path / "pipeline.yaml").write_text("project_env:\n  groups: [tests]\n")
+    assert main(["plan", "-C", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "project_env.groups: tests is not a dependency group" in err
+    assert "declared groups: test" in err
+
+
+def test_plan_shows_every_tools_argv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pipeline.yaml").write_text("stages:\n  test:\n    reruns: 1\n")
+    assert main(["plan", "-C", str(tmp_path), "--json"]) == 0
+    stages = {s["name"]: s for s in json.loads(capsys.readouterr().out)["stages"]}
+    (pytest_argv,) = stages["test"]["tools"]
+    assert pytest_argv[:3] == ["{env}/bin/python", "-m", "pytest"]
+    assert "--reruns" in pytest_argv
+    assert [argv[0] for argv in stages["security"]["tools"]] == [
+        "bandit",
+        "detect-secrets",
+        "pip-audit",
+    ]
+    assert stages["install"]["source"] == "read-write"
+    assert stages["test"]["timeout"] == 3600
+
+
+def test_tool_output_keeps_its_brackets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "app.py").write_text("import os\n")
+    (tmp_path / "pipeline.yaml").write_text(
+        "name: '[bold]shop[/]'\nstages:\n  lint:\n    tools: [ruff]\n"
+    )
+    assert main(["stage", "lint", "-C", str(tmp_path)]) == 1
+    assert "app.py:1: [ruff F401]" in capsys.readouterr().out
+    assert main(["validate", "-C", str(tmp_path)]) == 0
+    assert "pipeline '[bold]shop[/]'" in capsys.readouterr().out

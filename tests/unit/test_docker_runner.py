@@ -64,3 +64,19 @@ def test_no_docker_engine_exits_2_with_a_hint(
     err = capsys.readouterr().err
     assert "no Docker engine is reachable" in err or "needs Docker" in err
     assert "--runner local" in err
+
+
+def test_the_install_stage_may_write_the_source_and_an_outside_config_is_mounted(
+    tmp_path: Path,
+) -> None:
+    install = PlannedStage(
+        "install",
+        (("pipelines", "stage", "install", "--config", "/etc/ci/strict.yaml"),),
+        source="read-write",
+    )
+    argv = docker_run_argv(
+        install, install.run[0], image="img:1", project=tmp_path, name="n", user=None
+    )
+    assert f"{tmp_path}:/src:rw" in argv
+    assert "/etc/ci/strict.yaml:/etc/ci/strict.yaml:ro" in argv
+    assert "portable-pipelines-cache:/cache" in argv

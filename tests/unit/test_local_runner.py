@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -116,3 +117,25 @@ def test_previous_outputs_are_removed_before_a_stage_runs(tmp_path: Path) -> Non
         )
     )
     assert result.ok
+
+
+def test_a_stage_past_its_timeout_fails_and_leaves_no_process(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    code = (
+        "import subprocess, sys, time; "
+        "child = subprocess.Popen(['sleep', '60'], process_group=0); "
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid)); time.sleep(60)"
+    )
+    slow = PlannedStage("slow", ((PY, "-c", code),), timeout=1)
+    result = LocalRunner(tmp_path).run(Plan("p", "ci", (slow,)))
+    (run_,) = result.stages
+    assert run_.status is RunStatus.FAILED
+    assert run_.reason == "timed out after 1 s"
+    child = int(pid_file.read_text())
+    # The child had a process group of its own and still went with the stage.
+    try:
+        os.kill(child, 0)
+    except ProcessLookupError:
+        return
+    state = Path(f"/proc/{child}/stat").read_text().split()[2]
+    assert state == "Z", "the stage's child outlived its timeout"
