@@ -44,7 +44,8 @@ class GateThresholds:
     max_flaky: int | None = None
     min_coverage: float | None = None
     coverage_metric: str = "line"
-    max_findings: dict[str, int] = field(default_factory=lambda: {"critical": 0, "high": 0})
+    # A severity without a limit (absent or null) is reported, never judged.
+    max_findings: dict[str, int | None] = field(default_factory=lambda: {"critical": 0, "high": 0})
     allow_unchecked_scanners: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -325,9 +326,9 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
         base = environments.get(name, Environment(name, GateThresholds(min_pass_rate=95.0)))
         gate_raw = dict(env_raw.get("gate", {}))
         if "max_findings" in gate_raw:
-            gate_raw["max_findings"] = {
-                k: v for k, v in gate_raw["max_findings"].items() if v is not None
-            }
+            # Per severity over the defaults: limiting one severity never drops another's
+            # limit. null makes a severity reported-only, and says so.
+            gate_raw["max_findings"] = {**base.gate.max_findings, **gate_raw["max_findings"]}
         gate = GateThresholds(**{**base.gate.to_dict(), **gate_raw})
         health = HealthSettings.from_raw(env_raw.get("health", {}))
         environments[name] = Environment(name, gate, dict(env_raw.get("env", {})), health)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pipelines.config import GateThresholds
+from pipelines.config import SEVERITIES, GateThresholds
 from pipelines.reports.coverage import Coverage
 from pipelines.reports.junit import TestSummary
 
@@ -208,9 +208,15 @@ def _security_rules(evidence: Evidence, thresholds: GateThresholds) -> list[Rule
                 "security_scanned", "no", "yes", "==", Verdict.FAIL, "no security report was read"
             )
         ]
+    # Every severity appears in the decision: a limit judges it, no limit reports it.
     rules = [
-        _compare(f"{severity}_findings", evidence.findings.get(severity, 0), limit, "<=")
-        for severity, limit in sorted(thresholds.max_findings.items(), key=_severity_order)
+        _compare(
+            f"{severity}_findings",
+            evidence.findings.get(severity, 0),
+            thresholds.max_findings.get(severity),
+            "<=",
+        )
+        for severity in SEVERITIES
     ]
     unchecked = len(evidence.unchecked_scanners)
     detail = "; ".join(f"{k}: {v}" for k, v in sorted(evidence.unchecked_scanners.items()))
@@ -245,10 +251,3 @@ def _health_rules(evidence: Evidence) -> list[RuleResult]:
             )
         ]
     return [RuleResult("health_checks", 0, 0, "<=", Verdict.PASS)]
-
-
-_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-
-
-def _severity_order(item: tuple[str, int]) -> int:
-    return _ORDER.get(item[0], 9)

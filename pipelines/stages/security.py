@@ -79,7 +79,11 @@ def run(context: StageContext) -> StageResult:
     for finding in findings:
         by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1
     limits = context.environment.gate.max_findings
-    over = {sev: n for sev, n in by_severity.items() if sev in limits and n > limits[sev]}
+    over = {
+        sev: n
+        for sev, n in by_severity.items()
+        if (limit := limits.get(sev)) is not None and n > limit
+    }
     if over:
         status = StageStatus.FAILED
     elif unchecked:

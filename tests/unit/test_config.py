@@ -47,7 +47,8 @@ stages:
     assert ci.gate.min_pass_rate == 95  # default kept
     assert ci.gate.min_coverage == 80
     assert ci.gate.coverage_metric == "branch"
-    assert ci.gate.max_findings == {"medium": 3}
+    # Per severity over the defaults: critical and high keep their limits.
+    assert ci.gate.max_findings == {"critical": 0, "high": 0, "medium": 3}
     assert ci.env == {"LOG_LEVEL": "debug", "RETRIES": "3", "DEBUG": "true"}
     assert config.environment("qa").gate.min_pass_rate == 90
     assert config.test.reruns == 2

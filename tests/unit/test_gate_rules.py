@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipelines.config import GateThresholds
+from pathlib import Path
+
+from pipelines.config import GateThresholds, load_config
 from pipelines.gate_rules import Evidence, GateStatus, Verdict, evaluate
 from pipelines.reports.coverage import Coverage
 from pipelines.reports.junit import TestSummary
@@ -95,3 +97,19 @@ def test_unreadable_reports_and_missing_security_close_the_gate() -> None:
     assert rules["tests_executed"]["verdict"] == "fail"
     assert rules["security_scanned"]["verdict"] == "fail"
     assert GateStatus(rules["_"]["status"]) is GateStatus.CLOSED
+
+
+def test_a_limit_on_one_severity_keeps_the_default_limits_of_the_others(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        "environments:\n  production:\n    gate: {max_findings: {medium: 10}}\n"
+    )
+    thresholds = load_config(tmp_path).environment("production").gate
+    evidence = Evidence(TestSummary(passed=100), None, {"critical": 3, "high": 5, "medium": 2})
+    decision = evaluate("production", evidence, thresholds)
+    rules = {rule.name: rule for rule in decision.rules}
+    assert decision.status is GateStatus.CLOSED
+    assert rules["critical_findings"].verdict is Verdict.FAIL
+    assert rules["high_findings"].verdict is Verdict.FAIL
+    assert rules["medium_findings"].verdict is Verdict.PASS
+    # A severity without a limit is still in the decision, reported only.
+    assert rules["low_findings"].verdict is Verdict.INFO
