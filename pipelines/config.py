@@ -20,7 +20,7 @@ from pipelines.schema import (
     Source,
     Struct,
     Text,
-    parse_yaml,
+    read_yaml_file,
 )
 
 CONFIG_FILE = "pipeline.yaml"
@@ -300,13 +300,7 @@ def load_config(project: Path, config_file: Path | None = None) -> PipelineConfi
         if config_file is not None:
             raise ConfigError(f"{path}: no such file", hint="pass an existing pipeline.yaml")
         return from_data({}, Source(str(path)), default_name=project.resolve().name)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
-    data, source = parse_yaml(text, str(path))
+    data, source = read_yaml_file(path)
     return from_data(data, source, default_name=project.resolve().name)
 
 

@@ -11,6 +11,7 @@ import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -261,20 +262,79 @@ def _suggest(value: Any, valid: Sequence[str] | Mapping[str, Any]) -> str:
     return f"did you mean {close[0]!r}? ({listing})" if close else listing
 
 
-def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
-    """Parse YAML safely and record the line of every key path; duplicate keys are errors."""
+# Bounds for every YAML file the SDK reads: a config is small, and anchors and aliases must
+# not expand a few hundred bytes into billions of values (a pull request could send one).
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_VALUES = 100_000
+
+
+def read_yaml_file(path: Path) -> tuple[Any, Source]:
+    """Read and parse a YAML config file; every failure is a ConfigError naming the file."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(
+                f"{path}: {size} bytes, more than a config file may have ({MAX_YAML_BYTES})",
+                hint="is this the right file?",
+            )
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a directory, not a file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
+    """Parse YAML safely and record the line of every key path; duplicate keys, recursive
+    aliases and documents that expand beyond MAX_YAML_VALUES are errors."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, file)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark is not None else file
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: not valid YAML: {problem}", hint="fix the syntax") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{file}: nested too deeply", hint="flatten the document") from exc
+    finally:
+        loader.dispose()
     lines: dict[KeyPath, int] = {}
     if node is not None:
         _record_lines(node, (), lines, file)
     return data, Source(file, lines)
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose aliases loop or multiply it past MAX_YAML_VALUES, before
+    anything walks it (iteratively: depth cannot overflow the stack here)."""
+    seen = 0
+    stack: list[tuple[yaml.Node, frozenset[int]]] = [(root, frozenset())]
+    while stack:
+        node, path = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{file}:{node.start_mark.line + 1}: the document expands to more than "
+                f"{MAX_YAML_VALUES} values (anchors and aliases that multiply)",
+                hint="write the values out, or use fewer nested aliases",
+            )
+        if id(node) in path:
+            raise ConfigError(
+                f"{file}:{node.start_mark.line + 1}: an alias refers to a value that contains it",
+                hint="a value cannot include itself",
+            )
+        inner = path | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((part, inner) for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, inner) for item in node.value)
 
 
 def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str) -> None:

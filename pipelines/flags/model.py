@@ -24,7 +24,7 @@ from pipelines.schema import (
     Spec,
     Struct,
     Text,
-    parse_yaml,
+    read_yaml_file,
 )
 
 FLAGS_FILE = "flags.yaml"
@@ -162,13 +162,9 @@ SCHEMA = Struct(
 
 def load_flags(path: Path) -> FlagSet:
     """Load and validate flags.yaml; every error names the file, key path and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file", hint="create flags.yaml or pass --file") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
-    data, source = parse_yaml(text, str(path))
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file", hint="create flags.yaml or pass --file")
+    data, source = read_yaml_file(path)
     return _build(path, data, source)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
+from pipelines.flags.model import load_flags
 
 Write = Callable[[str, str | bytes], Path]
 
@@ -134,3 +135,45 @@ def test_the_example_pipeline_is_valid() -> None:
     config = load_config(root)
     assert config.name == "example-service"
     assert config.test.reruns == 2
+
+
+def _alias_bomb(levels: int = 12) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name", ["pipeline.yaml", "flags.yaml"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (_alias_bomb(), "expands to more than 100000 values"),
+        ("x: &a [*a]\n", ":1: an alias refers to a value that contains it"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ],
+)
+def test_hostile_yaml_is_refused_quickly(
+    tmp_path: Path, name: str, text: str, expected: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    loader = load_config if name == "pipeline.yaml" else lambda p: load_flags(p / "flags.yaml")
+    with pytest.raises(ConfigError) as caught:
+        loader(tmp_path)
+    assert expected in caught.value.message
+    assert name in caught.value.message
+
+
+def test_aliases_that_stay_small_are_fine(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        "environments:\n  staging:\n    gate: &strict {min_pass_rate: 99, max_flaky: 0}\n"
+        "  production:\n    gate: *strict\n"
+    )
+    config = load_config(tmp_path)
+    assert config.environment("production").gate.min_pass_rate == 99
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text("# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match="more than a config file may have"):
+        load_config(tmp_path)
