@@ -6,14 +6,14 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipelines import __version__, atomic
 from pipelines.errors import ToolError
 from pipelines.plan import Plan
 from pipelines.process import run_tool
-from pipelines.runners.results import RunResult
+from pipelines.runners.results import RunResult, RunStatus
 
 ARTIFACTS_DIR = "artifacts"
 # Report produced by a run -> its name among the artifacts.
@@ -59,15 +59,22 @@ def write_run_artifacts(
     identity: RunIdentity,
     plan: Plan,
     result: RunResult,
+    *,
     kept: tuple[str, ...] = (),
+    audit: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write the manifest and copy the run's reports (and the files custom stages keep, under
-    their own paths); every file is written atomically."""
+    """Write the manifest and copy the reports this run produced (and the files custom stages
+    keep, under their own paths); every file is written atomically.
+
+    Only stages that ran in this run contribute: a report left by an earlier run, of a stage
+    not selected now, never passes for this run's. ``audit`` holds the heads of audit logs.
+    """
     target = project / ARTIFACTS_DIR / identity.run_id
+    ran = {s.name for s in result.stages if s.status in (RunStatus.PASSED, RunStatus.FAILED)}
     collected: dict[str, str] = {}
     for source, name in {**COLLECTED, **{path: path for path in kept}}.items():
         path = project / source
-        if path.is_file():
+        if PurePosixPath(source).parts[1] in ran and path.is_file():
             atomic.copy_file(path, target / name)
             collected[name] = source
     manifest: dict[str, Any] = {
@@ -78,10 +85,12 @@ def write_run_artifacts(
         "commit": identity.commit,
         "timestamp": identity.started.isoformat(),
         "runner": result.runner,
-        "status": "passed" if result.ok else "failed",
+        "status": result.status,
         "duration_seconds": round(result.duration, 3),
         "stages": [stage.to_dict() for stage in result.stages],
         "artifacts": collected,
     }
+    if audit:
+        manifest["audit"] = dict(audit)
     atomic.write_json(target / "run-manifest.json", manifest)
     return target

@@ -3,16 +3,23 @@
 Each entry carries the hash of the entry before it and its own hash over its canonical JSON,
 so editing or removing an entry breaks the chain. A small head file records the count and
 the last hash, so removing entries from the end is detected too.
+
+A chain alone can be rebuilt by anyone who can write the file. Two things make tampering
+evident where it counts: with ``PIPELINES_AUDIT_KEY`` set (a secret of the CI system), every
+entry is an HMAC-SHA256 that only key holders can make; and every run records the head in its
+run manifest (and as a metric), so a log rolled back, replaced or deleted no longer matches the
+history kept elsewhere (``verify_against``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,13 +28,35 @@ from pipelines import atomic
 from pipelines.errors import ConfigError
 
 GENESIS = "0" * 64
+KEY_VARIABLE = "PIPELINES_AUDIT_KEY"
 
 
-def entry_hash(entry: Mapping[str, Any]) -> str:
-    """SHA-256 over the entry's canonical JSON, without its own ``hash`` field."""
-    body = {key: value for key, value in entry.items() if key != "hash"}
+def audit_key(environ: Mapping[str, str]) -> bytes | None:
+    """The signing key from the environment, if one is set."""
+    value = environ.get(KEY_VARIABLE, "")
+    return value.encode("utf-8") if value else None
+
+
+def entry_hash(entry: Mapping[str, Any], key: bytes | None = None) -> str:
+    """SHA-256 (or, with a key, HMAC-SHA256) over the entry's canonical JSON, without its
+    own ``hash`` field."""
+    body = {name: value for name, value in entry.items() if name != "hash"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if key is not None:
+        return hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where a log ends: how many entries, and the hash of the last one."""
+
+    entries: int
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for the head file and run manifests."""
+        return {"entries": self.entries, "hash": self.hash}
 
 
 @dataclass(frozen=True)
@@ -37,6 +66,7 @@ class Verification:
     path: str
     entries: int
     problems: tuple[str, ...]
+    head: Head = field(default_factory=lambda: Head(0, GENESIS))
 
     @property
     def intact(self) -> bool:
@@ -50,100 +80,163 @@ class Verification:
             "entries": self.entries,
             "intact": self.intact,
             "problems": list(self.problems),
+            "head": self.head.to_dict(),
         }
+
+
+@dataclass
+class _State:
+    """One reading of the log: its entries and what is wrong with them."""
+
+    entries: list[dict[str, Any]]
+    problems: list[str]
+
+    @property
+    def head(self) -> Head:
+        return Head(len(self.entries), self.entries[-1]["hash"] if self.entries else GENESIS)
 
 
 class AuditLog:
     """The log at ``path`` and its head file ``<path>.head``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: bytes | None = None) -> None:
         self.path = path
-        self.head = path.with_name(path.name + ".head")
+        self.key = key
+        self.head_path = path.with_name(path.name + ".head")
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[Transaction]:
+        """Hold the log's lock; the log is read once and must be intact to be extended."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.with_name(self.path.name + ".lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time
             try:
-                yield
+                state = self._read()
+                if state.problems:
+                    raise ConfigError(
+                        f"{self.path}: the audit log is not intact ({state.problems[0]})",
+                        hint="run `pipelines audit verify` and restore the log before changing",
+                    )
+                yield Transaction(self, state)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def append(self, record: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
         """Add an entry after the last one; refuses to extend a log that is not intact."""
-        with self._locked():
-            check = self.verify()
-            if not check.intact:
-                raise ConfigError(
-                    f"{self.path}: the audit log is not intact ({check.problems[0]})",
-                    hint="run `pipelines audit verify` and restore the log before changing flags",
-                )
-            entries = list(self.entries())
-            previous = entries[-1]["hash"] if entries else GENESIS
-            entry: dict[str, Any] = {
-                "seq": len(entries) + 1,
-                "time": (now or datetime.now(UTC)).isoformat(),
-                **record,
-                "prev": previous,
-            }
-            entry["hash"] = entry_hash(entry)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
-                handle.flush()
-            atomic.write_json(self.head, {"entries": entry["seq"], "hash": entry["hash"]})
-            return entry
+        with self.transaction() as transaction:
+            return transaction.append(record, now)
 
-    def entries(self) -> Iterator[dict[str, Any]]:
-        """Every entry, in order (lines that are not JSON objects are skipped here)."""
-        if not self.path.exists():
-            return
-        with self.path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(entry, dict):
-                    yield entry
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry that is a JSON object, in order (verify() says what else is there)."""
+        return self._read().entries
 
     def verify(self) -> Verification:
-        """Check every link of the chain and the head."""
+        """Check every link of the chain, every signature and the head."""
+        state = self._read()
+        return Verification(str(self.path), len(state.entries), tuple(state.problems), state.head)
+
+    def _read(self) -> _State:
+        entries: list[dict[str, Any]] = []
         problems: list[str] = []
-        previous, count = GENESIS, 0
+        previous = GENESIS
         if self.path.exists():
-            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    problems.append(f"line {number}: not a JSON entry")
-                    continue
-                count += 1
-                if entry.get("seq") != count:
-                    problems.append(f"line {number}: entry {entry.get('seq')}, expected {count}")
-                if entry.get("prev") != previous:
-                    problems.append(f"line {number}: does not follow the entry before it")
-                if entry.get("hash") != entry_hash(entry):
-                    problems.append(f"line {number}: its content does not match its hash")
-                previous = str(entry.get("hash"))
-        problems.extend(self._check_head(count, previous))
-        return Verification(str(self.path), count, tuple(problems))
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:
+                        entry = None
+                    if not isinstance(entry, dict):
+                        problems.append(f"line {number}: not a JSON object")
+                        continue
+                    entries.append(entry)
+                    problems.extend(self._check(entry, number, len(entries), previous))
+                    previous = str(entry.get("hash"))
+        problems.extend(self._check_head(len(entries), previous))
+        return _State(entries, problems)
+
+    def _check(self, entry: Mapping[str, Any], number: int, seq: int, previous: str) -> list[str]:
+        problems = []
+        if entry.get("seq") != seq:
+            problems.append(f"line {number}: entry {entry.get('seq')}, expected {seq}")
+        if entry.get("prev") != previous:
+            problems.append(f"line {number}: does not follow the entry before it")
+        signed = entry.get("signed") is True
+        if signed and self.key is None:
+            problems.append(f"line {number}: signed entry; set {KEY_VARIABLE} to verify it")
+        elif self.key is not None and not signed:
+            problems.append(f"line {number}: not signed, but {KEY_VARIABLE} is set")
+        elif entry.get("hash") != entry_hash(entry, self.key if signed else None):
+            problems.append(f"line {number}: its content does not match its hash")
+        return problems
 
     def _check_head(self, count: int, last: str) -> list[str]:
-        if not self.head.exists():
-            return [] if count == 0 else [f"{self.head}: missing"]
+        if not self.head_path.exists():
+            return [] if count == 0 else [f"{self.head_path}: missing"]
         try:
-            head = json.loads(self.head.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return [f"{self.head}: unreadable"]
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return [f"{self.head_path}: unreadable"]
+        if not isinstance(head, dict):
+            return [f"{self.head_path}: not a head record"]
         if head.get("entries") != count or (count and head.get("hash") != last):
             return [
                 f"the log ends at entry {count}, its head says {head.get('entries')}: "
                 "entries were removed or added"
             ]
         return []
+
+
+class Transaction:
+    """Appends to a locked, verified log."""
+
+    def __init__(self, log: AuditLog, state: _State) -> None:
+        self.log, self.state = log, state
+
+    def append(self, record: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
+        """Write one entry and the new head."""
+        previous = self.state.head.hash
+        entry: dict[str, Any] = {
+            "seq": len(self.state.entries) + 1,
+            "time": (now or datetime.now(UTC)).isoformat(),
+            **record,
+            "prev": previous,
+        }
+        if self.log.key is not None:
+            entry["signed"] = True
+        entry["hash"] = entry_hash(entry, self.log.key)
+        with self.log.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+            handle.flush()
+        self.state.entries.append(entry)
+        atomic.write_json(self.log.head_path, self.state.head.to_dict())
+        return entry
+
+
+def verify_against(
+    verification: Verification, entries: Iterable[Mapping[str, Any]], manifests: Iterable[Path]
+) -> list[str]:
+    """Problems found by comparing a log with the heads that run manifests recorded: a log
+    that is shorter than a recorded head, or whose entry at a recorded head has another hash,
+    was rolled back, replaced or deleted."""
+    by_seq = {entry.get("seq"): entry.get("hash") for entry in entries}
+    problems = []
+    for manifest in manifests:
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            head = data["audit"]["flags"]
+            count, last = int(head["entries"]), str(head["hash"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a run that recorded no audit head says nothing about the log
+        if count > verification.entries:
+            problems.append(
+                f"{manifest}: recorded {count} entries; the log has {verification.entries} "
+                "(rolled back or deleted)"
+            )
+        elif count and by_seq.get(count) != last:
+            problems.append(
+                f"{manifest}: entry {count} differs from the one it recorded (replaced)"
+            )
+    return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -185,9 +186,14 @@ class PipelineConfig:
         """Return the named environment or raise a ConfigError that lists the valid ones."""
         if name not in self.environments:
             valid = ", ".join(sorted(self.environments))
+            names = sorted(self.environments)
+            close = [n for n in names if n.startswith(name)] or difflib.get_close_matches(
+                name, names, n=1
+            )
+            guess = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
                 f"{self.source}: unknown environment {name!r}",
-                hint=f"use one of: {valid}, or declare it under 'environments'",
+                hint=f"{guess}use one of: {valid}, or declare it under 'environments'",
             )
         return self.environments[name]
 

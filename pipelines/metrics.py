@@ -42,6 +42,7 @@ class RunMetrics:
     deploy_succeeded: bool | None = None
     rollback_seconds: float | None = None
     rollback_at: float | None = None
+    audit_entries: int | None = None  # the flags audit log's head, to notice a rollback of it
 
 
 def check_name(name: str) -> str:
@@ -135,6 +136,11 @@ def build_registry(metrics: RunMetrics) -> CollectorRegistry:
             "When the last rollback finished.",
             metrics.rollback_at,
         ),
+        (
+            "pipeline_audit_log_entries",
+            "Entries in the flags audit log when the last run started (never decreases).",
+            metrics.audit_entries,
+        ),
     ]
     for name, help_text, value in optional:
         if value is not None:
@@ -189,6 +195,7 @@ def from_reports(
             "failed": int(tests["failed"]),
             "error": int(tests["errors"]),
             "skipped": int(tests["skipped"]),
+            "xfailed": int(tests.get("xfailed", 0)),
         }
         rate = tests.get("pass_rate")
         pass_ratio = None if rate is None else float(str(rate)) / 100

@@ -154,7 +154,11 @@ def _flag_commands(sub: Any, shared: _Shared) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     flag_file = argparse.ArgumentParser(add_help=False)
     flag_file.add_argument(
-        "--file", default=None, metavar="PATH", help="flags file (default: DIR/flags.yaml)"
+        "--file",
+        default=None,
+        metavar="PATH",
+        help="flags file (default: pipeline.yaml's `flags`, else DIR/flags.yaml); "
+        "its audit log lies beside it",
     )
     flags = sub.add_parser("flags", help="feature flags per environment")
     actions = flags.add_subparsers(dest="flags_command", required=True, metavar="ACTION")
@@ -189,10 +193,16 @@ def _flag_commands(sub: Any, shared: _Shared) -> None:
     history.add_argument("--env", default=None, help="only this environment")
     audit = sub.add_parser("audit", help="audit logs")
     audit_actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    audit_actions.add_parser(
+    verify = audit_actions.add_parser(
         "verify",
         parents=[common, as_json, flag_file],
         help="check that no audit entry was edited or removed",
+    )
+    verify.add_argument(
+        "--against",
+        default=None,
+        metavar="DIR",
+        help="artifacts whose run manifests recorded the log's head (default: DIR/artifacts)",
     )
 
 

@@ -20,3 +20,12 @@ def project_dir(args: argparse.Namespace) -> Path:
 def project_config(args: argparse.Namespace) -> PipelineConfig:
     """The project's validated pipeline.yaml (or the defaults)."""
     return load_config(project_dir(args), Path(args.config) if args.config else None)
+
+
+def flags_path(args: argparse.Namespace, config: PipelineConfig | None = None) -> Path:
+    """The flags file: ``--file`` when given, else pipeline.yaml's ``flags`` (one resolution,
+    used by every command)."""
+    if getattr(args, "file", None):
+        return Path(args.file)
+    config = config or project_config(args)
+    return project_dir(args) / config.flags_file

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shlex
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,21 +14,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.audit import AuditLog
-from pipelines.cli.common import project_dir
+from pipelines.artifacts import ARTIFACTS_DIR
+from pipelines.audit import AuditLog, audit_key, verify_against
+from pipelines.cli.common import flags_path, project_config, project_dir
 from pipelines.cli.display import add_row, show
-from pipelines.errors import EXIT_FAILED, EXIT_OK
+from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.flags.evaluate import as_environment, evaluate
-from pipelines.flags.model import FLAGS_FILE, FlagSet, load_flags
+from pipelines.flags.model import FlagSet, load_flags
 from pipelines.flags.store import actor, audit_log, set_flag
 
 
-def _flags_path(args: argparse.Namespace) -> Path:
-    return Path(args.file) if args.file else project_dir(args) / FLAGS_FILE
-
-
 def _load(args: argparse.Namespace) -> FlagSet:
-    return load_flags(_flags_path(args))
+    """The flags file, after checking that the environment named exists in pipeline.yaml."""
+    config = project_config(args)
+    if getattr(args, "env", None):
+        config.environment(args.env)  # unknown: exit 2 with a "did you mean"
+    return load_flags(flags_path(args, config))
 
 
 def flags(args: argparse.Namespace, out: Console) -> int:
@@ -44,26 +46,36 @@ def flags(args: argparse.Namespace, out: Console) -> int:
             out.print(f"{result.value}", highlight=False, markup=False)
         return EXIT_OK
     if action == "set":
+        loaded = _load(args)
+        log = audit_log(loaded.path, audit_key(os.environ))
+        problems = _against_runs(log, project_dir(args) / ARTIFACTS_DIR)
+        if problems:
+            raise UsageError(
+                f"{log.path}: does not match the history runs recorded ({problems[0]})",
+                hint="restore the audit log before changing flags (`pipelines audit verify`)",
+            )
         change = set_flag(
-            _load(args),
+            loaded,
             args.name,
             args.env,
             args.value,
             reason=args.reason,
             who=actor(os.environ),
             now=now,
+            key=audit_key(os.environ),
         )
         out.print(
             f"{change.flag} in {change.env}: {change.old} -> {change.new} "
             f"(audit entry {change.entry['seq']})",
             highlight=False,
+            markup=False,
         )
         return EXIT_OK
     if action == "export":
         for name, value in as_environment(_load(args), args.env, now).items():
             print(f"export {name}={shlex.quote(value)}")
         return EXIT_OK
-    return _history(_flags_path(args), args, out)
+    return _history(_load(args).path, args, out)
 
 
 def _list(loaded: FlagSet, args: argparse.Namespace, out: Console, now: datetime) -> int:
@@ -83,38 +95,68 @@ def _list(loaded: FlagSet, args: argparse.Namespace, out: Console, now: datetime
 
 
 def _history(path: Path, args: argparse.Namespace, out: Console) -> int:
-    entries = [e for e in audit_log(path).entries() if not args.env or e.get("env") == args.env]
+    log = audit_log(path, audit_key(os.environ))
+    check = log.verify()  # history that was edited must never read as the truth
+    entries = [e for e in log.entries() if not args.env or e.get("env") == args.env]
     if args.json:
         print(json.dumps(entries, indent=2))
-        return EXIT_OK
+        for problem in check.problems:  # the entries stay parseable; the warning goes apart
+            print(f"warning: {log.path} is not intact: {problem}", file=sys.stderr)
+        return EXIT_OK if check.intact else EXIT_FAILED
     table = Table(title=f"flag changes ({args.env or 'all environments'})")
     for column in ("#", "time", "who", "flag", "env", "old", "new", "reason"):
         table.add_column(column)
     for e in entries:
         add_row(
             table,
-            str(e["seq"]),
-            e["time"],
-            e["actor"],
-            e["flag"],
-            e["env"],
-            str(e["old"]),
-            str(e["new"]),
-            e["reason"],
+            *(str(e.get(k, "")) for k in ("seq", "time", "actor", "flag", "env", "old", "new")),
+            str(e.get("reason", "")),
         )
     show(out, table)
+    if not check.intact:
+        out.print(
+            f"warning: {log.path} is not intact; these entries cannot be trusted:",
+            highlight=False,
+            markup=False,
+        )
+        for problem in check.problems:
+            out.print(f"  {problem}", highlight=False, markup=False)
+        return EXIT_FAILED
     return EXIT_OK
 
 
+def _manifests(artifacts: Path) -> list[Path]:
+    return sorted(artifacts.glob("*/run-manifest.json")) if artifacts.is_dir() else []
+
+
+def _against_runs(log: AuditLog, artifacts: Path) -> list[str]:
+    """What the run manifests under ``artifacts`` say about the log (rolled back, replaced)."""
+    return verify_against(log.verify(), log.entries(), _manifests(artifacts))
+
+
 def audit(args: argparse.Namespace, out: Console) -> int:
-    """``pipelines audit verify``: exit 0 when intact, 1 when tampered with."""
-    path = Path(args.file) if args.file else project_dir(args) / "flags-audit.jsonl"
-    result = AuditLog(path).verify()
+    """``pipelines audit verify``: exit 0 when intact, 1 when tampered with.
+
+    The log is checked link by link, and against the heads that runs recorded in their
+    manifests (``--against``, default the project's artifacts/ when it exists).
+    """
+    config = project_config(args)
+    log = audit_log(flags_path(args, config), audit_key(os.environ))
+    result = log.verify()
+    against = Path(args.against) if args.against else project_dir(args) / ARTIFACTS_DIR
+    if args.against and not against.is_dir():
+        raise UsageError(f"{against}: not a directory", hint="pass the artifacts directory")
+    manifests = _manifests(against)
+    problems = [*result.problems, *_against_runs(log, against)]
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    elif result.intact:
-        out.print(f"{path}: intact ({result.entries} entries)", highlight=False, markup=False)
+        print(json.dumps({**result.to_dict(), "intact": not problems, "problems": problems}))
+    elif not problems:
+        noun = "entry" if result.entries == 1 else "entries"
+        checked = f"; matches {len(manifests)} run manifest(s)" if manifests else ""
+        out.print(
+            f"{log.path}: intact ({result.entries} {noun}{checked})", highlight=False, markup=False
+        )
     else:
-        for problem in result.problems:
-            out.print(f"[red]{escape(str(path))}:[/] {escape(problem)}", highlight=False)
-    return EXIT_OK if result.intact else EXIT_FAILED
+        for problem in problems:
+            out.print(f"[red]{escape(str(log.path))}:[/] {escape(problem)}", highlight=False)
+    return EXIT_FAILED if problems else EXIT_OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,14 @@ def export(
             hint="run the pipeline (or `pipelines gate`) first",
         )
     decision: dict[str, Any] = json.loads(decision_path.read_text(encoding="utf-8"))
-    stages: list[dict[str, Any]] = []
+    manifest: dict[str, Any] = {}
     manifests = sorted((project / ARTIFACTS_DIR).glob("*/run-manifest.json"))
     if manifests:
-        stages = json.loads(manifests[-1].read_text(encoding="utf-8")).get("stages", [])
-    measured = from_reports(config.name, env, decision, stages, time.time())
+        manifest = json.loads(manifests[-1].read_text(encoding="utf-8"))
+    measured = from_reports(config.name, env, decision, manifest.get("stages", []), time.time())
+    head = manifest.get("audit", {}).get("flags", {}).get("entries")
+    if isinstance(head, int):
+        measured = replace(measured, audit_entries=head)
     registry = build_registry(measured)
     done = []
     if textfile or not pushgateway:

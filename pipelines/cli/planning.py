@@ -7,7 +7,8 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.common import flags_path, project_config, project_dir
+from pipelines.config import PipelineConfig
 from pipelines.flags.evaluate import as_environment
 from pipelines.flags.model import load_flags
 from pipelines.plan import Plan, build_plan
@@ -16,17 +17,13 @@ from pipelines.project_env import installer
 from pipelines.project_facts import read_facts
 
 
-def project_plan(args: argparse.Namespace, env: str) -> Plan:
+def project_plan(args: argparse.Namespace, env: str, config: PipelineConfig | None = None) -> Plan:
     """The plan for ``env``, with the project's feature flags evaluated now."""
-    config = project_config(args)
+    config = config or project_config(args)
     config.environment(env)
     project = project_dir(args)
-    flags_path = project / config.flags_file
-    flag_env = (
-        as_environment(load_flags(flags_path), env, datetime.now(UTC))
-        if flags_path.is_file()
-        else {}
-    )
+    flags = flags_path(args, config)
+    flag_env = as_environment(load_flags(flags), env, datetime.now(UTC)) if flags.is_file() else {}
     return build_plan(
         config,
         env,

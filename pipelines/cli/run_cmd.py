@@ -6,52 +6,97 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from pipelines import artifacts
-from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.common import flags_path, project_config, project_dir
 from pipelines.cli.display import LiveStages, run_summary, show
 from pipelines.cli.planning import project_plan
-from pipelines.errors import EXIT_FAILED, EXIT_OK, PipelineError, UsageError
+from pipelines.config import PipelineConfig
+from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
+from pipelines.flags.store import audit_log
 from pipelines.plan import Plan
+from pipelines.runlock import run_lock
 from pipelines.runners import RUNNERS, load_runner
 from pipelines.runners.results import RunResult, RunStatus
+from pipelines.stages.base import REPORTS_DIR
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
     """Run the plan with a runner, write the run's artifacts, print a summary."""
     project = project_dir(args)
-    the_plan: Plan = project_plan(args, args.env).select(args.stages)
+    config = project_config(args)
+    the_plan: Plan = project_plan(args, args.env, config).select(args.stages)
     if args.runner not in RUNNERS:
         raise UsageError(
             f"unknown runner {args.runner!r}", hint="runners: " + ", ".join(sorted(RUNNERS))
         )
     runner = load_runner(args.runner)(project)
     identity = artifacts.RunIdentity.new(project, os.environ)
-    if args.json:
-        result = runner.run(the_plan, fail_fast=args.fail_fast)
-    else:
-        with LiveStages(out, [s.name for s in the_plan.stages]) as live:
-            result = runner.run(the_plan, fail_fast=args.fail_fast, on_event=live.on_event)
-    config = project_config(args)
-    kept = tuple(path for stage in config.custom for path in stage.artifacts)
-    target = artifacts.write_run_artifacts(project, identity, the_plan, result, kept)
-    notes = _export_metrics(args, project)
+    with run_lock(project / REPORTS_DIR, f"{identity.run_id}, env {args.env}"):
+        # Every selected stage's reports go before anything runs: an interrupted run must not
+        # leave the last run's gate decision beside its own partial reports.
+        for stage in the_plan.stages:
+            for output in stage.outputs:
+                (project / output).unlink(missing_ok=True)
+        if args.json:
+            result = runner.run(the_plan, fail_fast=args.fail_fast)
+        else:
+            with LiveStages(out, [s.name for s in the_plan.stages]) as live:
+                result = runner.run(the_plan, fail_fast=args.fail_fast, on_event=live.on_event)
+        kept = tuple(path for stage in config.custom for path in stage.artifacts)
+        target = _write_artifacts(
+            project, identity, the_plan, result, kept=kept, audit=_audit(args, config)
+        )
+    notes = [] if result.interrupted else _export_metrics(args, config, project)
     if args.json:
         print(json.dumps({**result.to_dict(), "artifacts": str(target)}, indent=2))
     else:
         show(out, run_summary(result, stage_notes(project, result)))
         out.print(f"artifacts: {target}", highlight=False, markup=False)
         for note in notes:
-            out.print(note, highlight=False)
+            out.print(note, highlight=False, markup=False)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _export_metrics(args: argparse.Namespace, project: Path) -> list[str]:
+def _write_artifacts(
+    project: Path,
+    identity: artifacts.RunIdentity,
+    the_plan: Plan,
+    result: RunResult,
+    *,
+    kept: tuple[str, ...],
+    audit: dict[str, Any],
+) -> Path:
+    try:
+        return artifacts.write_run_artifacts(
+            project, identity, the_plan, result, kept=kept, audit=audit
+        )
+    except (NotADirectoryError, FileExistsError, PermissionError) as exc:
+        raise UsageError(
+            f"{exc.filename}: the run's artifacts cannot be written there ({exc.strerror})",
+            hint=f"make {project / artifacts.ARTIFACTS_DIR} a writable directory",
+        ) from exc
+
+
+def _audit(args: argparse.Namespace, config: PipelineConfig) -> dict[str, Any]:
+    """The head of the flags audit log, recorded in the manifest so that a log rolled back
+    or replaced later no longer matches this run's record."""
+    path = flags_path(args, config)
+    log = audit_log(path)
+    if not log.path.exists():
+        return {}
+    head = log.verify().head
+    return {"flags": {"log": str(log.path), **head.to_dict()}}
+
+
+def _export_metrics(args: argparse.Namespace, config: PipelineConfig, project: Path) -> list[str]:
     """Send the run's metrics where pipeline.yaml says; a failed push is reported, and the
     run's own outcome stands."""
-    config = project_config(args)
     settings = config.metrics
     if not (settings.textfile or settings.pushgateway):
         return []

@@ -5,14 +5,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipelines import atomic
 from pipelines.errors import ConfigError, UsageError
 from pipelines.flags.rollout import Rollout
 from pipelines.schema import (
@@ -64,7 +61,6 @@ class FlagSet:
 
     path: Path
     flags: Mapping[str, Flag]
-    raw: Mapping[str, Any]
 
     def flag(self, name: str) -> Flag:
         """The named flag, or a usage error that suggests the nearest name."""
@@ -165,10 +161,10 @@ def load_flags(path: Path) -> FlagSet:
     if not path.exists():
         raise ConfigError(f"{path}: no such file", hint="create flags.yaml or pass --file")
     data, source = read_yaml_file(path)
-    return _build(path, data, source)
+    return build(path, data, source)
 
 
-def _build(path: Path, data: Any, source: Source) -> FlagSet:
+def build(path: Path, data: Any, source: Source) -> FlagSet:
     raw = SCHEMA.check(data, (), source)
     flags: dict[str, Flag] = {}
     for name, spec in raw.get("flags", {}).items():
@@ -188,7 +184,7 @@ def _build(path: Path, data: Any, source: Source) -> FlagSet:
                 _rollout(rollout, (*env_path, "rollout"), source) if rollout is not None else None,
             )
         flags[name] = Flag(name, kind, default, spec.get("description", ""), settings)
-    return FlagSet(path, flags, data if isinstance(data, dict) else {})
+    return FlagSet(path, flags)
 
 
 def _check_type(value: Any, kind: str, path: KeyPath, source: Source) -> None:
@@ -238,27 +234,3 @@ def parse_value(flag: Flag, text: str) -> FlagValue:
             hint="true or false" if flag.type == "bool" else "",
         ) from exc
     return text
-
-
-def with_value(flags: FlagSet, name: str, env: str, value: FlagValue) -> FlagSet:
-    """A copy with ``name`` set to ``value`` in ``env`` (its rollout, if any, is kept)."""
-    flag = flags.flag(name)
-    current = flag.environments.get(env)
-    setting = replace(current, value=value) if current else EnvironmentSetting(value)
-    updated = replace(flag, environments={**flag.environments, env: setting})
-    return replace(flags, flags={**flags.flags, name: updated})
-
-
-def save_value(flags: FlagSet, name: str, env: str, value: FlagValue) -> None:
-    """Write the new value into flags.yaml atomically, re-validating the result first."""
-    data = yaml.safe_load(flags.path.read_text(encoding="utf-8"))
-    environments = data["flags"][name].setdefault("environments", {}) or {}
-    data["flags"][name]["environments"] = environments
-    current = environments.get(env)
-    if isinstance(current, dict):
-        current["value"] = value
-    else:
-        environments[env] = value
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    _build(flags.path, yaml.safe_load(text), Source(str(flags.path)))  # never write a bad file
-    atomic.write_text(flags.path, text)

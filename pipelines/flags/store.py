@@ -10,16 +10,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines import atomic
 from pipelines.audit import AuditLog
 from pipelines.errors import UsageError
-from pipelines.flags.model import FlagSet, FlagValue, parse_value, save_value
+from pipelines.flags.edit import updated_text
+from pipelines.flags.model import FlagSet, FlagValue, parse_value
 
 AUDIT_FILE = "flags-audit.jsonl"
 
 
-def audit_log(flags_path: Path) -> AuditLog:
-    """The audit log kept beside a flags file."""
-    return AuditLog(flags_path.with_name(AUDIT_FILE))
+def audit_log(flags_path: Path, key: bytes | None = None) -> AuditLog:
+    """The audit log kept beside a flags file (signed with ``key`` when given)."""
+    return AuditLog(flags_path.with_name(AUDIT_FILE), key)
 
 
 def actor(environ: Mapping[str, str]) -> str:
@@ -53,24 +55,30 @@ def set_flag(
     reason: str,
     who: str,
     now: datetime,
+    key: bytes | None = None,
 ) -> Change:
-    """Set ``name`` to ``text`` in ``env``; nothing is written when anything is wrong."""
+    """Set ``name`` to ``text`` in ``env``: the file write and its audit entry are one
+    transaction under the log's lock, so no change is ever left without its entry."""
     if not reason.strip():
         raise UsageError("a flag change needs a reason", hint='pass --reason "why"')
     flag = flags.flag(name)
     new = parse_value(flag, text)
     current = flag.environments.get(env)
     old = current.value if current else None
-    log = audit_log(flags.path)
-    check = log.verify()
-    if not check.intact:
-        raise UsageError(
-            f"{log.path}: the audit log is not intact ({check.problems[0]})",
-            hint="run `pipelines audit verify` and restore the log first",
-        )
-    save_value(flags, name, env, new)
-    entry = log.append(
-        {"actor": who, "flag": name, "env": env, "old": old, "new": new, "reason": reason.strip()},
-        now=now,
-    )
+    record = {"actor": who, "flag": name, "env": env, "old": old, "new": new}
+    with audit_log(flags.path, key).transaction() as transaction:
+        original = flags.path.read_text(encoding="utf-8")
+        atomic.write_text(flags.path, updated_text(original, flags.path, name, env, new))
+        try:
+            entry = transaction.append({**record, "reason": reason.strip()}, now=now)
+        except OSError as exc:
+            atomic.write_text(flags.path, original)  # no entry, no change
+            raise UsageError(
+                f"{exc.filename or transaction.log.path}: cannot record the change "
+                f"({exc.strerror}); {flags.path} is unchanged",
+                hint="make the audit log writable",
+            ) from exc
+        except BaseException:
+            atomic.write_text(flags.path, original)
+            raise
     return Change(name, env, old, new, entry)

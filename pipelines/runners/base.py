@@ -61,9 +61,15 @@ class Scheduler:
         """Where each stage's log.txt goes: ``reports/<stage>/``."""
         return self.project / "reports"
 
+    interrupted: bool = False
+
     def run(self) -> tuple[StageRun, ...]:
-        """Run the whole plan; blocks until every stage has finished."""
-        anyio.run(self._run_all)
+        """Run the whole plan; blocks until every stage has finished. Ctrl-C cancels the
+        running stages (their processes are killed) and returns what had finished."""
+        try:
+            anyio.run(self._run_all)
+        except KeyboardInterrupt:
+            self.interrupted = True
         return tuple(
             self.results.get(stage.name, StageRun(stage.name, RunStatus.CANCELLED))
             for stage in self.plan.stages
@@ -150,4 +156,5 @@ def run_plan(
         on_event=on_event or ignore_event,
         max_parallel=max_parallel,
     )
-    return RunResult(runner, scheduler.run(), time.monotonic() - started)
+    stages = scheduler.run()
+    return RunResult(runner, stages, time.monotonic() - started, scheduler.interrupted)

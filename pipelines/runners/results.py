@@ -51,17 +51,25 @@ class RunResult:
     runner: str
     stages: tuple[StageRun, ...]
     duration: float
+    interrupted: bool = False  # Ctrl-C: the stages that had not finished were cancelled
 
     @property
     def ok(self) -> bool:
         """True when every stage passed."""
-        return all(stage.status is RunStatus.PASSED for stage in self.stages)
+        return not self.interrupted and all(s.status is RunStatus.PASSED for s in self.stages)
+
+    @property
+    def status(self) -> str:
+        """passed, failed or interrupted."""
+        if self.interrupted:
+            return "interrupted"
+        return "passed" if self.ok else "failed"
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise for ``--json`` and the run manifest."""
         return {
             "runner": self.runner,
-            "status": "passed" if self.ok else "failed",
+            "status": self.status,
             "duration_seconds": round(self.duration, 3),
             "stages": [stage.to_dict() for stage in self.stages],
         }

@@ -83,7 +83,14 @@ def test_metrics_from_a_decision() -> None:
     }
     stages = [{"name": "test", "status": "passed", "duration_seconds": 3.5}]
     measured = from_reports("shop", "production", decision, stages, 10.0)
-    assert measured.tests == {"passed": 48, "flaky": 2, "failed": 1, "error": 0, "skipped": 3}
+    assert measured.tests == {
+        "passed": 48,
+        "flaky": 2,
+        "failed": 1,
+        "error": 0,
+        "skipped": 3,
+        "xfailed": 0,
+    }
     assert measured.pass_ratio == pytest.approx(0.9804)
     assert measured.min_pass_ratio == pytest.approx(0.98)
     assert measured.coverage_ratio == pytest.approx(0.9)
