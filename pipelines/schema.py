@@ -8,6 +8,7 @@ dataclasses.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,6 +122,9 @@ class Number(Spec):
     def check(self, value: Any, path: KeyPath, source: Source) -> float | int:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._wrong(value, path, source)
+        if not math.isfinite(value):
+            # NaN compares false with every bound: it would pass, then close a gate forever.
+            raise source.error(path, f"expected a finite number, got {value}")
         if self.integer and not isinstance(value, int):
             raise self._wrong(value, path, source)
         if value < self.low or (self.high is not None and value > self.high):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ TYPES: dict[str, tuple[type, ...]] = {
 }
 _DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_ROLLOUT = timedelta(days=3653)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class _Value(Spec):
     description = "a boolean, number or string"
 
     def check(self, value: Any, path: KeyPath, source: Source) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise source.error(path, f"expected a finite number, got {value}")
         if isinstance(value, bool | int | float | str):
             return value
         raise self._wrong(value, path, source)
@@ -107,7 +111,10 @@ class _Duration(Spec):
         match = _DURATION.fullmatch(str(value)) if isinstance(value, str) else None
         if match is None or float(match["amount"]) <= 0:
             raise self._wrong(value, path, source)
-        return timedelta(seconds=float(match["amount"]) * _UNITS[match["unit"]])
+        seconds = float(match["amount"]) * _UNITS[match["unit"]]
+        if seconds > MAX_ROLLOUT.total_seconds():
+            raise source.error(path, f"{value} is longer than a rollout may take (10 years)")
+        return timedelta(seconds=seconds)
 
 
 ROLLOUT = Struct(
@@ -200,7 +207,10 @@ def _rollout(spec: Mapping[str, Any], path: KeyPath, source: Source) -> Rollout:
     if "end" in spec:
         end: datetime = spec["end"]
     elif "duration" in spec:
-        end = start + spec["duration"]
+        try:
+            end = start + spec["duration"]
+        except OverflowError as exc:
+            raise source.error(path, "the rollout would end after the year 9999") from exc
     else:
         raise source.error(path, "a rollout needs 'end' or 'duration'", "for example duration: 7d")
     if end <= start:
@@ -227,7 +237,10 @@ def parse_value(flag: Flag, text: str) -> FlagValue:
         if flag.type == "int":
             return int(text)
         if flag.type == "float":
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):
+                raise ValueError(text)  # NaN and infinity print as invalid JSON
+            return number
     except ValueError as exc:
         raise UsageError(
             f"{flag.name} is a {flag.type} flag; {text!r} is not a {flag.type}",

@@ -57,13 +57,23 @@ def read_coverage(path: Path) -> Coverage:
     if etree.QName(root).localname != "coverage":
         name = etree.QName(root).localname
         raise ReportError(str(path), f"has root <{name}>, expected Cobertura <coverage>")
-    return Coverage(
+    coverage = Coverage(
         source=str(path),
         lines_covered=_count(root, "lines-covered", path),
         lines_valid=_count(root, "lines-valid", path),
         branches_covered=_count(root, "branches-covered", path, default=0),
         branches_valid=_count(root, "branches-valid", path, default=0),
     )
+    for kind, covered, valid in (
+        ("lines", coverage.lines_covered, coverage.lines_valid),
+        ("branches", coverage.branches_covered, coverage.branches_valid),
+    ):
+        if covered > valid:
+            # More covered than exist: the report is wrong, and must not pass a gate.
+            raise ReportError(
+                str(path), f"claims {covered} {kind} covered of {valid} ({kind}-covered > valid)"
+            )
+    return coverage
 
 
 def _count(root: etree._Element, name: str, path: Path, default: int | None = None) -> int:

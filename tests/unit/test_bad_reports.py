@@ -154,3 +154,10 @@ def test_gate_with_a_missing_report_is_a_usage_error(
     err = capsys.readouterr().err
     assert "nope.xml: no such report file" in err
     assert "Traceback" not in err
+
+
+def test_coverage_above_100_percent_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "coverage.xml"
+    path.write_text('<coverage lines-covered="200" lines-valid="100"/>')
+    with pytest.raises(ReportError, match="claims 200 lines covered of 100"):
+        read_coverage(path)

@@ -177,3 +177,39 @@ def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text("# padding\n" * 200_000)
     with pytest.raises(ConfigError, match="more than a config file may have"):
         load_config(tmp_path)
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_thresholds_must_be_finite(tmp_path: Path, value: str) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        f"environments:\n  ci:\n    gate:\n      min_pass_rate: {value}\n"
+    )
+    with pytest.raises(ConfigError, match="environments.ci.gate.min_pass_rate: expected a finite"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        (
+            "    type: float\n    default: .nan\n",
+            "flags.X.default: expected a finite number",
+        ),
+        (
+            "    environments:\n      ci:\n        value: true\n"
+            "        rollout: {start: 2026-01-01, duration: 999999999d}\n",
+            "longer than a rollout may take",
+        ),
+        (
+            "    environments:\n      ci:\n        value: true\n"
+            "        rollout: {start: '9999-12-01T00:00:00Z', duration: 3000d}\n",
+            "would end after the year 9999",
+        ),
+    ],
+)
+def test_flag_values_and_rollouts_that_cannot_work_are_refused(
+    tmp_path: Path, flag: str, expected: str
+) -> None:
+    (tmp_path / "flags.yaml").write_text("version: 1\nflags:\n  X:\n" + flag)
+    with pytest.raises(ConfigError, match=expected):
+        load_flags(tmp_path / "flags.yaml")
