@@ -184,7 +184,9 @@ def test_thresholds_must_be_finite(tmp_path: Path, value: str) -> None:
     (tmp_path / "pipeline.yaml").write_text(
         f"environments:\n  ci:\n    gate:\n      min_pass_rate: {value}\n"
     )
-    with pytest.raises(ConfigError, match="environments.ci.gate.min_pass_rate: expected a finite"):
+    with pytest.raises(
+        ConfigError, match=r"environments\.ci\.gate\.min_pass_rate: expected a finite"
+    ):
         load_config(tmp_path)
 
 
@@ -197,7 +199,7 @@ def test_thresholds_must_be_finite(tmp_path: Path, value: str) -> None:
         ),
         (
             "    environments:\n      ci:\n        value: true\n"
-            "        rollout: {start: 2026-01-01, duration: 999999999d}\n",
+            "        rollout: {start: '2026-01-01T00:00:00Z', duration: 999999999d}\n",
             "longer than a rollout may take",
         ),
         (
