@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import operator
 import os
 import re
@@ -15,6 +16,8 @@ import httpx
 
 from pipelines.health.spec import HealthCheck
 
+# A health endpoint answers in bytes, not megabytes: read no more than this of a body.
+MAX_BODY = 1024 * 1024
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -61,29 +64,50 @@ async def probe_http(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutc
     target = check.target
     headers = {k: expand(str(v), os.environ) for k, v in target.get("headers", {}).items()}
     started = time.perf_counter()
-    response = await client.request(
+    async with client.stream(
         target.get("method", "GET"), target["url"], headers=headers, timeout=check.timeout
-    )
+    ) as response:
+        body, complete = await _read_bounded(response)
     latency = (time.perf_counter() - started) * 1000
     expected = int(target.get("status", 200))
     if response.status_code != expected:
         return ProbeOutcome(False, f"HTTP {response.status_code}, expected {expected}", latency)
-    if "body_contains" in target and target["body_contains"] not in response.text:
-        return ProbeOutcome(False, f"body lacks {target['body_contains']!r}", latency)
-    if "json_path" in target:
-        try:
-            found = json_lookup(response.json(), target["json_path"])
-        except (ValueError, KeyError):
-            return ProbeOutcome(False, f"no JSON field {target['json_path']!r}", latency)
-        wanted = target.get("json_equals")
-        if wanted is not None and _text(found) != str(wanted):
-            return ProbeOutcome(
-                False, f"{target['json_path']} is {found!r}, expected {wanted!r}", latency
-            )
+    if not complete and ("body_contains" in target or "json_path" in target):
+        return ProbeOutcome(False, f"the body is larger than {MAX_BODY} bytes", latency)
+    problem = _body_problem(target, body.decode(response.encoding or "utf-8", errors="replace"))
+    if problem:
+        return ProbeOutcome(False, problem, latency)
     budget = target.get("max_latency_ms")
     if budget is not None and latency > float(budget):
         return ProbeOutcome(False, f"took {latency:.0f} ms, budget {budget} ms", latency)
     return ProbeOutcome(True, f"HTTP {response.status_code} in {latency:.0f} ms", latency)
+
+
+def _body_problem(target: Mapping[str, Any], text: str) -> str:
+    """What the body lacks of what the check expects ("" when nothing)."""
+    if "body_contains" in target and target["body_contains"] not in text:
+        return f"body lacks {target['body_contains']!r}"
+    if "json_path" in target:
+        try:
+            found = json_lookup(json.loads(text), target["json_path"])
+        except (ValueError, KeyError):
+            return f"no JSON field {target['json_path']!r}"
+        wanted = target.get("json_equals")
+        if wanted is not None and _text(found) != str(wanted):
+            return f"{target['json_path']} is {found!r}, expected {wanted!r}"
+    return ""
+
+
+async def _read_bounded(response: httpx.Response) -> tuple[bytes, bool]:
+    """At most MAX_BODY bytes of the body, and whether that was all of it."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            return b"".join(chunks)[:MAX_BODY], False
+    return b"".join(chunks), True
 
 
 def _text(value: Any) -> str:
@@ -143,6 +167,8 @@ async def probe_promql(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOu
 
 
 def _first_value(data: Mapping[str, Any]) -> float | None:
+    if data.get("resultType") == "matrix":
+        raise ValueError("the query returned a range (matrix); a check needs an instant query")
     result = data.get("result")
     if data.get("resultType") in ("scalar", "string") and isinstance(result, list):
         return float(result[1])

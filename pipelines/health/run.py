@@ -95,6 +95,10 @@ async def _attempt(
         return ProbeOutcome(False, f"{type(exc).__name__}: {exc}".rstrip(": "))
     except OSError as exc:
         return ProbeOutcome(False, exc.strerror or str(exc))
+    except Exception as exc:
+        # in it (an invalid URL, an answer of an unexpected shape) is that check's failure,
+        # never the end of the whole health run.
+        return ProbeOutcome(False, f"probe error: {type(exc).__name__}: {exc}".rstrip(": "))
 
 
 def run_health(env: str, settings: HealthSettings) -> HealthReport:

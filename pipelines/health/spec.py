@@ -93,11 +93,31 @@ class _Check(Spec):
         )
 
 
+class _Checks(ListOf):
+    """The checks of an environment; each name once (results are reported by name)."""
+
+    def __init__(self) -> None:
+        super().__init__(_Check())
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> tuple[Any, ...]:
+        checks = super().check(value, path, source)
+        first: dict[str, int] = {}
+        for index, check in enumerate(checks):
+            if check.name in first:
+                raise source.error(
+                    (*path, index, "name"),
+                    f"{check.name!r} is already the name of checks[{first[check.name]}]",
+                    hint="give every check its own name",
+                )
+            first[check.name] = index
+        return checks
+
+
 HEALTH = Struct(
     {
         "concurrency": Number(1, 10_000, integer=True),
         "deadline": Number(0.01, 86_400),
-        "checks": ListOf(_Check()),
+        "checks": _Checks(),
     }
 )
 

@@ -38,6 +38,16 @@ class Target(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
+RANGE = {"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "1"], [2, "2"]]}]}
+# Answers of shapes a probe does not expect.
+FIXED = {
+    "/scalar": b"5",
+    "/range": json.dumps({"status": "success", "data": RANGE}).encode(),
+    "/list": b"[1, 2]",
+    "/huge": b"x" * (20 * 1024 * 1024),
+}
+
+
 class Handler(BaseHTTPRequestHandler):
     server: Target
 
@@ -67,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
             return 200, b'{"status": "ok"}'
         if path == "/flaky":
             return (200, b"{}") if calls >= 3 else (503, b"{}")
+        if path.removesuffix("/api/v1/query") in FIXED:
+            return 200, FIXED[path.removesuffix("/api/v1/query")]
         if path == "/secret":
             ok = self.headers.get("Authorization") == "Bearer s3cret"
             return (200, b"{}") if ok else (401, b"{}")
@@ -233,3 +245,53 @@ def test_bad_checks_are_config_errors(
     write_pipeline(tmp_path, [entry])
     assert main(["validate", "-C", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_misbehaving_probe_fails_its_own_check_only(target: Target) -> None:
+    settings = HealthSettings(
+        (
+            check("scalar-json", "http", {"url": target.url + "/scalar", "json_path": "a.b"}),
+            check(
+                "list-answer",
+                "promql",
+                {"url": target.url + "/list", "query": "up", "op": ">", "value": 0},
+            ),
+            check(
+                "range",
+                "promql",
+                {"url": target.url + "/range", "query": "up[5m]", "op": ">", "value": 0},
+            ),
+            check("bad-url", "http", {"url": "http://[zz]/"}),
+            check("fine", "http", {"url": target.url + "/ok"}),
+        )
+    )
+    report = run_health("ci", settings)
+    results = {r.name: r for r in report.results}
+    assert results["fine"].status is CheckStatus.PASSED
+    for name in ("scalar-json", "list-answer", "range", "bad-url"):
+        assert results[name].status is CheckStatus.FAILED, name
+    assert "no JSON field 'a.b'" in results["scalar-json"].detail
+    assert "instant query" in results["range"].detail
+    assert "probe error" in results["bad-url"].detail
+
+
+def test_a_huge_body_is_read_only_up_to_the_bound(target: Target) -> None:
+    settings = HealthSettings(
+        (
+            check("huge", "http", {"url": target.url + "/huge", "body_contains": "y"}),
+            check("huge-status", "http", {"url": target.url + "/huge"}),
+        )
+    )
+    results = {r.name: r for r in run_health("ci", settings).results}
+    assert results["huge"].status is CheckStatus.FAILED
+    assert "larger than 1048576 bytes" in results["huge"].detail
+    assert results["huge-status"].status is CheckStatus.PASSED
+
+
+def test_check_names_must_be_unique(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checks = [{"name": "api", "tcp": {"host": "127.0.0.1", "port": 1}}] * 2
+    (tmp_path / "pipeline.yaml").write_text(
+        yaml.safe_dump({"environments": {"ci": {"health": {"checks": checks}}}})
+    )
+    assert main(["validate", "-C", str(tmp_path)]) == 2
+    assert "checks[1].name: 'api' is already the name of checks[0]" in capsys.readouterr().err
