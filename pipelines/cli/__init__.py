@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
@@ -208,7 +207,11 @@ def _flag_commands(sub: Any, shared: _Shared) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command and option."""
-    parser = argparse.ArgumentParser(prog="pipelines", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="pipelines",
+        description="One pipeline (lint, security, test, health, gate and stages of your own) "
+        "that runs the same on a laptop, in Docker or through Dagger.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     shared = _shared()
@@ -231,22 +234,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Commands load on demand: `pipelines stage` runs once per stage and must start fast.
         handler = getattr(importlib.import_module(module), function)
         return int(handler(args, out))
-    except PipelineError as exc:
+    except BaseException as raised:  # the boundary: every outcome becomes an exit code
+        return _exit_code(_unwrap(raised), err)
+
+
+def _unwrap(raised: BaseException) -> BaseException:
+    """The error that matters inside a task group's exception group: an expected error or an
+    interrupt, else the first one."""
+    if not isinstance(raised, BaseExceptionGroup):
+        return raised
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [raised]
+    while pending:
+        current = pending.pop(0)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    for kind in (KeyboardInterrupt, PipelineError):
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                return leaf
+    return leaves[0] if leaves else raised
+
+
+def _exit_code(raised: BaseException, err: Console) -> int:
+    if isinstance(raised, PipelineError):
         # Messages quote files and user input: never read them as markup.
-        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
-        if exc.hint:
-            err.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False)
-        return exc.exit_code
-    except KeyboardInterrupt:
+        err.print(f"[bold red]error:[/] {escape(raised.message)}", highlight=False)
+        if raised.hint:
+            err.print(f"[dim]hint:[/] {escape(raised.hint)}", highlight=False)
+        return raised.exit_code
+    if isinstance(raised, KeyboardInterrupt):
         err.print("interrupted")
         return EXIT_INTERRUPTED
-    except Exception:  # the boundary: anything unexpected is recorded, never hidden
-        with tempfile.NamedTemporaryFile(
-            "w", prefix="pipelines-crash-", suffix=".txt", delete=False
-        ) as handle:
-            traceback.print_exc(file=handle)
-        err.print(
-            f"[bold red]internal error[/] ({sys.exc_info()[1]!r}); details in {handle.name}",
-            highlight=False,
-        )
-        return EXIT_INTERNAL
+    if isinstance(raised, SystemExit | GeneratorExit):
+        raise raised
+    # Anything unexpected is recorded, never hidden.
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="pipelines-crash-", suffix=".txt", delete=False
+    ) as handle:
+        traceback.print_exception(raised, file=handle)
+    err.print(
+        f"[bold red]internal error[/] ({escape(repr(raised))}); details in {handle.name}",
+        highlight=False,
+    )
+    return EXIT_INTERNAL

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,9 +24,10 @@ def gate(args: argparse.Namespace, out: Console) -> int:
     context = StageContext(project, config, config.environment(args.env).name)
     decision = gate_stage.decide(
         context,
-        junit=[Path(p) for p in args.junit],
-        coverage=Path(args.coverage) if args.coverage else None,
-        reportlog=[Path(p) for p in args.reportlog],
+        # Relative paths are the project's (-C DIR), like every other path.
+        junit=[project / p for p in args.junit],
+        coverage=project / args.coverage if args.coverage else None,
+        reportlog=[project / p for p in args.reportlog],
     )
     gate_stage.write_decision(context, decision)
     data = decision.to_dict()
@@ -40,7 +40,7 @@ def gate(args: argparse.Namespace, out: Console) -> int:
             out.print(
                 f"tests: {tests['passed']} passed, {tests['failed']} failed, "
                 f"{tests['errors']} errors, {tests['skipped']} skipped, "
-                f"{tests['flaky']} flaky",
+                f"{tests.get('xfailed', 0)} xfailed, {tests['flaky']} flaky",
                 highlight=False,
             )
         for reason in decision.reasons:

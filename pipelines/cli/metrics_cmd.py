@@ -34,12 +34,16 @@ def export(
             f"{decision_path}: no gate decision to measure",
             hint="run the pipeline (or `pipelines gate`) first",
         )
-    decision: dict[str, Any] = json.loads(decision_path.read_text(encoding="utf-8"))
-    manifest: dict[str, Any] = {}
+    decision = _read_json(decision_path, "a gate decision")
     manifests = sorted((project / ARTIFACTS_DIR).glob("*/run-manifest.json"))
-    if manifests:
-        manifest = json.loads(manifests[-1].read_text(encoding="utf-8"))
-    measured = from_reports(config.name, env, decision, manifest.get("stages", []), time.time())
+    manifest = _read_json(manifests[-1], "a run manifest") if manifests else {}
+    try:
+        measured = from_reports(config.name, env, decision, manifest.get("stages", []), time.time())
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise UsageError(
+            f"{decision_path}: not a gate decision written by this tool ({exc!r})",
+            hint="run the pipeline (or `pipelines gate`) again",
+        ) from exc
     head = manifest.get("audit", {}).get("flags", {}).get("entries")
     if isinstance(head, int):
         measured = replace(measured, audit_entries=head)
@@ -52,6 +56,19 @@ def export(
         push(registry, pushgateway, job, measured)
         done.append(f"pushed to {pushgateway} (job={job}, pipeline={config.name}, env={env})")
     return done
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object this tool wrote, or a clear error naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"{path}: cannot be read as {what} ({exc})", hint="run the pipeline again"
+        ) from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: not {what}", hint="run the pipeline again")
+    return data
 
 
 def metrics(args: argparse.Namespace, out: Console) -> int:

@@ -23,6 +23,7 @@ from pipelines.runners.results import RunResult
 from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
 
 WORKDIR = "/src"
+MISSING_EXECUTABLE = 127  # docker run: the command could not be found in the image
 # One named volume keeps the project environments and the installers' downloads between
 # containers and runs (the install stage builds there, the other stages use it).
 CACHE_VOLUME = "portable-pipelines-cache"
@@ -131,6 +132,9 @@ class DockerRunner:
                     with anyio.CancelScope(shield=True):
                         await anyio.run_process(["docker", "rm", "--force", name], check=False)
                     raise
+                if done.returncode == MISSING_EXECUTABLE:
+                    # What the local runner says for a command that is not there.
+                    return done.returncode, f"{argv[0]}: not found in the toolchain image"
                 if done.returncode != 0:
                     return done.returncode, (
                         f"exit code {done.returncode}, see {log.relative_to(self.project)}"

@@ -39,14 +39,30 @@ def run(context: StageContext) -> StageResult:
         python = str(env.python) if env is not None else python
     findings: list[Finding] = []
     tools: dict[str, str] = {}
+    unchecked: dict[str, str] = {}
     for tool, argv in lint_commands(context.config, facts, python).items():
         print("$ " + " ".join(argv), flush=True)
-        found = _PARSERS[tool](context, argv, facts)
+        try:
+            found = _PARSERS[tool](context, argv, facts)
+        except ToolError as exc:
+            # A linter that could not run checked nothing: never a pass, never a finding.
+            unchecked[tool] = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            tools[tool] = "not checked"
+            continue
         tools[tool] = f"{len(found)} finding(s)"
         findings.extend(found)
-    status = StageStatus.FAILED if findings else StageStatus.PASSED
-    summary = f"{len(findings)} finding(s) from {', '.join(tools) or 'no linter'}"
-    result = StageResult("lint", status, summary, findings, {"tools": tools})
+    checked = [tool for tool in tools if tool not in unchecked]
+    summary = f"{len(findings)} finding(s) from {', '.join(checked) or 'no linter'}"
+    if unchecked:
+        summary += "; not checked: " + "; ".join(f"{t}: {r}" for t, r in unchecked.items())
+    if findings:
+        status = StageStatus.FAILED
+    elif unchecked:
+        status = StageStatus.NOT_CHECKED
+    else:
+        status = StageStatus.PASSED
+    details = {"tools": tools, "unchecked": unchecked}
+    result = StageResult("lint", status, summary, findings, details)
     result.write(context)
     return result
 

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.plan import Plan, PlannedStage
+from pipelines.runners.docker import DockerRunner
+from pipelines.runners.results import RunStatus
 from tests.integration.pipeline_cli import decision, run_pipeline
 from tests.integration.real_projects import SRC_LAYOUT, write_project
 
@@ -167,3 +170,11 @@ def test_the_service_image_serves_health_and_metrics(tmp_path: Path) -> None:
         assert user == "65534"  # not root
     finally:
         subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)
+
+
+def test_a_missing_command_is_named_as_on_the_host(tmp_path: Path) -> None:
+    plan = Plan("p", "ci", (PlannedStage("x", (("no-such-tool-4711",),)),))
+    result = DockerRunner(tmp_path).run(plan)
+    (stage,) = result.stages
+    assert stage.status is RunStatus.FAILED
+    assert stage.reason == "no-such-tool-4711: not found in the toolchain image"

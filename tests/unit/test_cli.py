@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
+from pipelines.cli import inspect_cmd, main
+from pipelines.config import load_config
+from pipelines.errors import ConfigError
+from pipelines.stages import lint
+from pipelines.stages.base import StageContext, StageStatus
 from tests.unit.junit_samples import FAIL, case, suites
 
 
@@ -138,3 +142,54 @@ def test_tool_output_keeps_its_brackets(tmp_path: Path, capsys: pytest.CaptureFi
     assert "app.py:1: [ruff F401]" in capsys.readouterr().out
     assert main(["validate", "-C", str(tmp_path)]) == 0
     assert "pipeline '[bold]shop[/]'" in capsys.readouterr().out
+
+
+def test_an_expected_error_inside_a_task_group_keeps_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fails(*_args: object) -> int:
+        inner = ExceptionGroup("stages", [ValueError("noise"), ConfigError("bad stage")])
+        raise ExceptionGroup("unhandled errors in a TaskGroup", [inner])
+
+    monkeypatch.setattr(inspect_cmd, "validate", fails)
+    assert main(["validate"]) == 2
+    assert "error: bad stage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "decision", ["{not json", "[1, 2]", '{"status": "open", "tests": {"passed": "many"}}']
+)
+def test_a_corrupt_decision_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], decision: str
+) -> None:
+    (tmp_path / "reports" / "gate").mkdir(parents=True)
+    (tmp_path / "reports" / "gate" / "decision.json").write_text(decision)
+    assert main(["metrics", "-C", str(tmp_path)]) == 2
+    assert "decision.json" in capsys.readouterr().err
+
+
+def test_gate_paths_are_the_projects(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "junit.xml").write_text(suites(case("t", "ok")))
+    (tmp_path / "pipeline.yaml").write_text("stages:\n  security: {enabled: false}\n")
+    assert main(["gate", "-C", str(tmp_path), "--junit", "out/junit.xml", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tests"]["passed"] == 1
+
+
+def test_a_missing_linter_is_not_checked_with_the_install_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = lint.lint_commands
+
+    def missing_mypy(*args: object) -> dict[str, list[str]]:
+        commands = real(*args)  # type: ignore[arg-type]
+        return {**commands, "mypy": ["no-such-mypy-4711", *commands["mypy"][1:]]}
+
+    monkeypatch.setattr(lint, "lint_commands", missing_mypy)
+    (tmp_path / "app.py").write_text("x = 1\n")
+    (tmp_path / "pipeline.yaml").write_text(
+        "stages:\n  lint:\n    tools: [ruff, mypy]\nproject_env: {enabled: false}\n"
+    )
+    result = lint.run(StageContext(tmp_path, load_config(tmp_path), "ci"))
+    assert result.status is StageStatus.NOT_CHECKED
+    assert "not checked: mypy: no-such-mypy-4711: not found on PATH (install it" in result.summary
