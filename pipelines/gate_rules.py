@@ -165,7 +165,20 @@ def _test_rules(tests: TestSummary | None, thresholds: GateThresholds) -> list[R
             "pass_rate", round(tests.pass_rate or 0.0, 4), thresholds.min_pass_rate, ">="
         )
     flaky = _compare("flaky_tests", tests.flaky, thresholds.max_flaky, "<=")
-    return [executed, rate, flaky]
+    rules = [executed, rate, flaky]
+    if tests.shared_name_count:
+        # The worst of them already counts; the report cannot say which test is which.
+        rules.append(
+            RuleResult(
+                "test_names_unique",
+                tests.shared_name_count,
+                0,
+                "<=",
+                Verdict.WARN,
+                "several tests share the name " + ", ".join(tests.shared_names),
+            )
+        )
+    return rules
 
 
 def _coverage_rule(coverage: Coverage | None, thresholds: GateThresholds) -> RuleResult:

@@ -93,6 +93,10 @@ class TestSummary:
     sources: tuple[str, ...] = ()
     failing: tuple[TestCase, ...] = ()
     flaky_tests: tuple[TestCase, ...] = ()
+    # Identities recorded apart more than once that are not reruns: several tests share the
+    # name (classname + name), so the report cannot tell them apart.
+    shared_names: tuple[str, ...] = ()
+    shared_name_count: int = 0
 
     @property
     def executed(self) -> int:
@@ -119,6 +123,8 @@ class TestSummary:
             "sources": list(self.sources),
             "failing": [t.to_dict() for t in self.failing],
             "flaky_tests": [t.to_dict() for t in self.flaky_tests],
+            "shared_names": list(self.shared_names),
+            "shared_name_count": self.shared_name_count,
         }
 
 
@@ -143,6 +149,8 @@ class _FileRecords:
     path: Path
     hashes: list[array[int]] = field(default_factory=lambda: [array("q") for _ in range(BUCKETS)])
     outcomes: list[array[int]] = field(default_factory=lambda: [array("b") for _ in range(BUCKETS)])
+    # 1 where a record directly follows a record of the same test in the document (a rerun).
+    follows: list[array[int]] = field(default_factory=lambda: [array("b") for _ in range(BUCKETS)])
     count: int = 0
     # Tests recorded twice in a row (how reruns are written), per bucket, and their hashes.
     adjacent_repeats: list[int] = field(default_factory=lambda: [0] * BUCKETS)
@@ -226,6 +234,7 @@ class _RecordReader(_CaseReader):
         # Bound methods, looked up once: case() runs once per test case.
         self.add_hash = [bucket.append for bucket in self.records.hashes]
         self.add_outcome = [bucket.append for bucket in self.records.outcomes]
+        self.add_follows = [bucket.append for bucket in self.records.follows]
         self.previous_hash: int | None = None
 
     def case(self, classname: str, name: str, file: str, outcome: int, message: str) -> None:
@@ -234,6 +243,7 @@ class _RecordReader(_CaseReader):
         self.add_hash[bucket](key)
         self.add_outcome[bucket](outcome)
         repeat = key == self.previous_hash
+        self.add_follows[bucket](repeat)
         self.previous_hash = key
         records = self.records
         if repeat:
@@ -274,53 +284,84 @@ class _NameFinder(_CaseReader):
             self.found[key] = TestCase(classname, name, file, Outcome.PASSED)
 
 
-def _final_outcomes(records: _FileRecords, bucket: int) -> tuple[dict[int, int], set[int]]:
-    """Last record wins; a test recorded several times whose last record passed is flaky.
-
-    Also returns the tests found flaky this way.
+def _final_outcomes(
+    records: _FileRecords, bucket: int, reruns: set[int]
+) -> tuple[dict[int, int], set[int], set[int]]:
+    """Last record wins; a test recorded several times in a row whose last record passed is
+    flaky. Returns the outcomes, the tests found flaky this way, and the identities that name
+    several different tests (repeated apart, not reruns).
     """
     hashes = records.hashes[bucket]
     final = dict(zip(hashes, records.outcomes[bucket], strict=True))
     duplicates = len(hashes) - len(final)
-    if duplicates:
-        if duplicates == records.adjacent_repeats[bucket]:
-            # Every repeat was adjacent (the usual rerun layout): no need to count them all.
-            repeats = records.repeated.intersection(final)
-        else:
-            repeats = {h for h, n in Counter(hashes).items() if n > 1}
+    if not duplicates:
+        return final, set(), set()
+    if duplicates == records.adjacent_repeats[bucket]:
+        # Every repeat was adjacent (the usual rerun layout): no need to walk them all.
+        repeats = records.repeated.intersection(final)
         flaky = {key for key in repeats if final[key] == _PASSED}
         for key in flaky:
             final[key] = _FLAKY
-        return final, flaky
-    return final, set()
+        return final, flaky, set()
+    return _runs_of_records(hashes, records.outcomes[bucket], records.follows[bucket], reruns)
 
 
-def read_junit(paths: Sequence[Path], *, flaky_ids: Iterable[int] = ()) -> TestSummary:
+def _runs_of_records(
+    hashes: Sequence[int], outcomes: Sequence[int], follows: Sequence[int], reruns: set[int]
+) -> tuple[dict[int, int], set[int], set[int]]:
+    """Some repeats are apart: a run of adjacent records is one test and its reruns (its last
+    record counts); several runs of one identity are several tests sharing a name (unittest,
+    nose), and the worst of them counts, so a failure is never hidden behind a pass. Reruns
+    that a report log names may be apart too (parallel workers): they are not duplicates."""
+    worst: dict[int, int] = {}
+    runs: Counter[int] = Counter()
+    index, count = 0, len(hashes)
+    while index < count:
+        key, end = hashes[index], index + 1
+        while end < count and follows[end]:
+            end += 1
+        outcome = outcomes[end - 1]
+        if end - index > 1 and outcome == _PASSED:
+            outcome = _FLAKY
+        worst[key] = max(worst.get(key, -1), outcome)
+        runs[key] += 1
+        index = end
+    flaky = {key for key, outcome in worst.items() if outcome == _FLAKY}
+    shared = {key for key, n in runs.items() if n > 1 and key not in reruns}
+    return worst, flaky, shared
+
+
+def read_junit(
+    paths: Sequence[Path], *, flaky_ids: Iterable[int] = (), rerun_ids: Iterable[int] = ()
+) -> TestSummary:
     """Merge JUnit reports into one summary of logical tests.
 
     ``flaky_ids`` are identity hashes known to have been rerun and then passed (from
-    pytest-reportlog); a passing test among them counts as flaky.
+    pytest-reportlog); a passing test among them counts as flaky. ``rerun_ids`` are all the
+    tests the log saw rerun: their records apart are reruns, not tests sharing a name.
     """
     files = [_read_records(path) for path in paths]
     rerun_passed = set(flaky_ids)
+    reruns = rerun_passed | set(rerun_ids)
     totals: Counter[int] = Counter()
     # Tests a report may need to name: those seen failing or repeated, and reruns from the log.
     candidates: list[set[int]] = [set() for _ in range(BUCKETS)]
     for key in rerun_passed.union(*(f.details for f in files)):
         candidates[key & (BUCKETS - 1)].add(key)
     interesting: dict[int, Outcome] = {}
+    shared_names: set[int] = set()
     for bucket in range(BUCKETS):
-        if len(files) == 1:
-            merged, flaky = _final_outcomes(files[0], bucket)
-            candidates[bucket] |= flaky
-        else:
-            merged = {}
-            for records in files:
-                final, flaky = _final_outcomes(records, bucket)
-                candidates[bucket] |= flaky
-                for key, outcome in final.items():
-                    if outcome > merged.get(key, -1):
-                        merged[key] = outcome
+        merged: dict[int, int] = {}
+        for records in files:
+            final, flaky, shared = _final_outcomes(records, bucket, reruns)
+            candidates[bucket] |= flaky | shared
+            shared_names |= shared
+            if len(files) == 1:
+                merged = final
+                break
+            for key, outcome in final.items():
+                if outcome > merged.get(key, -1):
+                    merged[key] = outcome
         for key in rerun_passed.intersection(merged):
             if merged[key] == _PASSED:
                 merged[key] = _FLAKY
@@ -341,7 +382,17 @@ def read_junit(paths: Sequence[Path], *, flaky_ids: Iterable[int] = ()) -> TestS
         sources=tuple(str(f.path) for f in files),
         failing=failing,
         flaky_tests=flaky_tests,
+        shared_names=_shared_names(files, shared_names),
+        shared_name_count=len(shared_names),
     )
+
+
+def _shared_names(files: Sequence[_FileRecords], keys: set[int]) -> tuple[str, ...]:
+    """The titles of identities that name several tests (a few, looked up by a second pass)."""
+    if not keys:
+        return ()
+    wanted = set(sorted(keys)[:DETAIL_LIMIT])
+    return tuple(sorted(case.title for case in _find_names(files, wanted).values()))
 
 
 def _name_tests(

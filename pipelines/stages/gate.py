@@ -85,6 +85,7 @@ def _read_tests(
         problems.extend(f"{p}: missing (did the test stage run?)" for p in missing)
         return None
     flaky_ids: set[int] = set()
+    rerun_ids: set[int] = set()
     for path in reportlogs:
         if not path.is_file():
             continue
@@ -95,8 +96,10 @@ def _read_tests(
             continue
         for nodeid in reruns.rerun_then_passed:
             flaky_ids.update(identity_hash(*ident) for ident in junit_identities(nodeid))
+        for nodeid in reruns.rerun_then_failed:
+            rerun_ids.update(identity_hash(*ident) for ident in junit_identities(nodeid))
     try:
-        return read_junit(junit, flaky_ids=flaky_ids)
+        return read_junit(junit, flaky_ids=flaky_ids, rerun_ids=rerun_ids)
     except ReportError as exc:
         problems.append(exc.message)
         return None

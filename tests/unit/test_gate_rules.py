@@ -113,3 +113,10 @@ def test_a_limit_on_one_severity_keeps_the_default_limits_of_the_others(tmp_path
     assert rules["medium_findings"].verdict is Verdict.PASS
     # A severity without a limit is still in the decision, reported only.
     assert rules["low_findings"].verdict is Verdict.INFO
+
+
+def test_tests_sharing_a_name_are_a_warning_in_the_decision() -> None:
+    tests = TestSummary(passed=9, failed=1, shared_names=("t.a",), shared_name_count=1)
+    rules = decide(Evidence(tests, None, {}))
+    assert rules["test_names_unique"]["verdict"] == "warn"
+    assert "t.a" in str(rules["test_names_unique"]["detail"])

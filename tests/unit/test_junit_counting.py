@@ -48,11 +48,24 @@ def test_rerunfailures_empty_records_are_not_passes(write: Write) -> None:
     assert [t.name for t in summary.failing] == ["test_fail"]
 
 
-def test_last_record_wins_even_when_not_adjacent(write: Write) -> None:
+def test_two_tests_sharing_a_name_never_hide_a_failure(write: Write) -> None:
+    # unittest and nose can give two different tests one classname and name: records apart,
+    # no rerun marker. The failing one counts, and the shared name is reported.
     path = write("j.xml", suites(case("a", body=FAIL), case("b"), case("a")))
     summary = read_junit([path])
+    assert (summary.passed, summary.failed, summary.flaky) == (1, 1, 0)
+    assert [t.name for t in summary.failing] == ["a"]
+    assert summary.shared_names == ("tests.test_mod.a",)
+    assert summary.shared_name_count == 1
+
+
+def test_reruns_apart_that_the_report_log_names_are_reruns(write: Write) -> None:
+    # Parallel workers interleave records: a rerun then need not be adjacent.
+    path = write("j.xml", suites(case("a"), case("b"), case("a")))
+    flaky = {identity_hash("tests.test_mod", "a")}
+    summary = read_junit([path], flaky_ids=flaky)
     assert (summary.passed, summary.failed, summary.flaky) == (2, 0, 1)
-    assert [t.name for t in summary.flaky_tests] == ["a"]
+    assert summary.shared_names == ()
 
 
 def test_surefire_flaky_and_rerun_elements(write: Write) -> None:
