@@ -13,6 +13,7 @@ from pipelines.errors import UsageError
 DEFAULT_MODULE = "github.com/OWNER/portable-pipelines@v0.1.0"
 _MODULE = re.compile(r"[A-Za-z0-9._/@:-]+")
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
+_PATH = re.compile(r"[A-Za-z0-9._/-]+")
 
 
 @dataclass(frozen=True)
@@ -26,19 +27,42 @@ def _template(name: str) -> str:
     return (resources.files("pipelines") / "templates" / name).read_text(encoding="utf-8")
 
 
-def scaffold(project: Path, *, module: str = DEFAULT_MODULE, force: bool = False) -> Scaffolded:
-    """Write pipeline.yaml and .github/workflows/ci.yml; existing files stay unless ``force``."""
+def scaffold(
+    project: Path,
+    *,
+    module: str = DEFAULT_MODULE,
+    force: bool = False,
+    config: Path | None = None,
+) -> Scaffolded:
+    """Write the pipeline file (``config``, default pipeline.yaml) and
+    .github/workflows/ci.yml, which passes that file on; existing files stay unless ``force``."""
     if not _MODULE.fullmatch(module):
         raise UsageError(
             f"--module {module!r} is not a module address",
             hint="for example github.com/OWNER/REPO@v1.2.3",
         )
     name = project.resolve().name if _NAME.fullmatch(project.resolve().name) else "project"
+    pipeline_file = config.resolve() if config else project.resolve() / "pipeline.yaml"
+    try:
+        inside = pipeline_file.relative_to(project.resolve())
+    except ValueError as exc:
+        raise UsageError(
+            f"--config {config}: the pipeline file must lie inside the project ({project})",
+            hint="every runner reads it from the project's own tree",
+        ) from exc
+    if not _PATH.fullmatch(inside.as_posix()):
+        raise UsageError(
+            f"--config {config}: use letters, digits, '.', '_', '-' and '/' in its path",
+            hint="the workflow passes the path to Dagger as it is",
+        )
+    call = "--source=. ci --env ci -o reports"
+    if inside != Path("pipeline.yaml"):
+        call = f"--source=. ci --env ci --config {inside.as_posix()} -o reports"
     files = {
-        project / "pipeline.yaml": _template("pipeline.yaml").replace("{name}", name),
-        project / ".github" / "workflows" / "ci.yml": _template("ci.yml").replace(
-            "{module}", module
-        ),
+        pipeline_file: _template("pipeline.yaml").replace("{name}", name),
+        project / ".github" / "workflows" / "ci.yml": _template("ci.yml")
+        .replace("{module}", module)
+        .replace("--source=. ci --env ci -o reports", call),
     }
     existing = [path for path in files if path.exists()]
     if existing and not force:

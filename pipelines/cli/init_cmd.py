@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
@@ -13,7 +14,12 @@ from pipelines.scaffold import DEFAULT_MODULE, scaffold
 
 def init(args: argparse.Namespace, out: Console) -> int:
     """Write pipeline.yaml and .github/workflows/ci.yml."""
-    done = scaffold(project_dir(args), module=args.module or DEFAULT_MODULE, force=args.force)
+    done = scaffold(
+        project_dir(args),
+        module=args.module or DEFAULT_MODULE,
+        force=args.force,
+        config=Path(args.config) if args.config else None,
+    )
     for path in done.files:
         out.print(f"wrote {path}", highlight=False, markup=False)
     if args.module is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 
 from rich.console import Console
 
@@ -23,9 +24,13 @@ def validate(args: argparse.Namespace, out: Console) -> int:
         if "ci" in config.environments
         else "-"
     )
+    where = (
+        f"{config.source}: valid"
+        if Path(config.source).is_file()
+        else f"no {config.source}: the defaults apply"
+    )
     out.print(
-        f"{config.source}: valid (pipeline {config.name!r}; environments: {envs}; "
-        f"stages: {stages})",
+        f"{where} (pipeline {config.name!r}; environments: {envs}; stages: {stages})",
         highlight=False,
         markup=False,
     )

@@ -125,3 +125,28 @@ def test_init_scaffolds_a_valid_pipeline_and_workflow(
     assert f'module: "{module}"' in workflow.read_text()
     assert main(["init", "-C", str(project), "--force"]) == 0
     assert main(["init", "-C", str(project), "--module", "x; rm -rf /"]) == 2
+
+
+def test_init_writes_the_pipeline_file_it_is_given_and_the_workflow_passes_it_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "shop"
+    (project / "ci").mkdir(parents=True)
+    target = project / "ci" / "pipeline.yaml"
+    assert main(["init", "-C", str(project), "--config", str(target)]) == 0
+    assert target.is_file()
+    assert not (project / "pipeline.yaml").exists()
+    assert load_config(project, target).name == "shop"
+    workflow = (project / ".github/workflows/ci.yml").read_text()
+    assert "--config ci/pipeline.yaml" in workflow
+    outside = tmp_path / "elsewhere.yaml"
+    assert main(["init", "-C", str(project), "--config", str(outside), "--force"]) == 2
+    assert "must lie inside the project" in capsys.readouterr().err
+
+
+def test_validate_without_a_pipeline_file_says_the_defaults_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "-C", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"no {tmp_path / 'pipeline.yaml'}: the defaults apply")
