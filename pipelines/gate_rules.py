@@ -166,6 +166,14 @@ def _test_rules(tests: TestSummary | None, thresholds: GateThresholds) -> list[R
         )
     flaky = _compare("flaky_tests", tests.flaky, thresholds.max_flaky, "<=")
     rules = [executed, rate, flaky]
+    failing = tests.failed + tests.errors
+    if failing:
+        # The pass rate may allow a few failures; "gate open" must never read as "all passed".
+        names = ", ".join(t.title for t in tests.failing)
+        more = f" and {failing - len(tests.failing)} more" if failing > len(tests.failing) else ""
+        rules.append(
+            RuleResult("tests_failing", failing, 0, "<=", Verdict.WARN, f"failing: {names}{more}")
+        )
     if tests.shared_name_count:
         # The worst of them already counts; the report cannot say which test is which.
         rules.append(

@@ -167,6 +167,13 @@ class ListOf(Spec):
             self.description = f"a list of at least {min_items} of {item.description}"
 
     def check(self, value: Any, path: KeyPath, source: Source) -> tuple[Any, ...]:
+        if isinstance(value, str):
+            # A command is never split from a string: that is how quoting bugs start.
+            raise source.error(
+                path,
+                f"expected {self.description}, got the string {value!r}",
+                hint="write a list, for example [python, -m, pytest]",
+            )
         if not isinstance(value, list) or len(value) < self.min_items:
             raise self._wrong(value, path, source)
         items = tuple(self.item.check(v, (*path, i), source) for i, v in enumerate(value))

@@ -179,7 +179,7 @@ def build(path: Path, data: Any, source: Source) -> FlagSet:
         default = spec.get("default", False if kind == "bool" else None)
         where: KeyPath = ("flags", name)
         if default is None:
-            raise source.error(where, f"a {kind} flag needs a 'default'")
+            raise source.error(where, f"{_article(kind)} {kind} flag needs a 'default'")
         _check_type(default, kind, (*where, "default"), source)
         settings = {}
         for env, setting in spec.get("environments", {}).items():
@@ -197,7 +197,11 @@ def build(path: Path, data: Any, source: Source) -> FlagSet:
 def _check_type(value: Any, kind: str, path: KeyPath, source: Source) -> None:
     ok = isinstance(value, TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
     if not ok:
-        raise source.error(path, f"expected a {kind} value, got {value!r}")
+        raise source.error(path, f"expected {_article(kind)} {kind} value, got {value!r}")
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _rollout(spec: Mapping[str, Any], path: KeyPath, source: Source) -> Rollout:
@@ -243,7 +247,8 @@ def parse_value(flag: Flag, text: str) -> FlagValue:
             return number
     except ValueError as exc:
         raise UsageError(
-            f"{flag.name} is a {flag.type} flag; {text!r} is not a {flag.type}",
+            f"{flag.name} is {_article(flag.type)} {flag.type} flag; {text!r} is not "
+            f"{_article(flag.type)} {flag.type}",
             hint="true or false" if flag.type == "bool" else "",
         ) from exc
     return text

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import UsageError
+
 MAX_ANNOTATIONS = 10
 
 
@@ -23,15 +25,17 @@ def _escape_property(text: str) -> str:
 
 
 def error_annotations(decision: Mapping[str, Any]) -> list[str]:
-    """At most ten ``::error`` workflow commands: failing tests first, then failing rules."""
+    """At most ten workflow commands: failing tests first (errors when the gate closed,
+    warnings when its pass rate let them through), then failing rules."""
     lines: list[str] = []
     tests = decision.get("tests") or {}
+    level = "error" if decision["status"] != "open" else "warning"
     for test in tests.get("failing", []):
         title = f"{test.get('classname', '')}.{test.get('name', '')}".strip(".")
         props = f"title={_escape_property(title)}"
         if test.get("file"):
             props = f"file={_escape_property(test['file'])}," + props
-        lines.append(f"::error {props}::{_escape_data(test.get('message') or 'failed')}")
+        lines.append(f"::{level} {props}::{_escape_data(test.get('message') or 'failed')}")
     lines.extend(f"::error title=gate::{_escape_data(reason)}" for reason in decision["reasons"])
     return lines[:MAX_ANNOTATIONS]
 
@@ -58,6 +62,11 @@ def summary_markdown(decision: Mapping[str, Any]) -> str:
             f" {tests['skipped']} skipped, {tests.get('xfailed', 0)} xfailed,"
             f" {tests['flaky']} flaky.",
         ]
+        failing = [f"{t.get('classname', '')}.{t.get('name', '')}" for t in tests["failing"]]
+        if failing:
+            # The pass rate may let failures through: name them so nobody reads "open" as
+            # "all tests passed".
+            rows += ["", "Failing tests: " + ", ".join(_cell(name) for name in failing)]
     return "\n".join(rows) + "\n"
 
 
@@ -82,13 +91,22 @@ def publish(decision: Mapping[str, Any], environ: Mapping[str, str]) -> list[str
     """Append the summary and outputs to GitHub's files; return the annotation lines to print."""
     if not in_github_actions(environ):
         return []
-    summary_file = environ.get("GITHUB_STEP_SUMMARY")
-    if summary_file:
-        with Path(summary_file).open("a", encoding="utf-8") as handle:
-            handle.write(summary_markdown(decision))
-    output_file = environ.get("GITHUB_OUTPUT")
-    if output_file:
-        with Path(output_file).open("a", encoding="utf-8") as handle:
-            for key, value in outputs(decision).items():
-                handle.write(f"{key}={value}\n")
+    lines = "".join(f"{key}={value}\n" for key, value in outputs(decision).items())
+    for variable, text in (
+        ("GITHUB_STEP_SUMMARY", summary_markdown(decision)),
+        ("GITHUB_OUTPUT", lines),
+    ):
+        if environ.get(variable):
+            _append(variable, Path(environ[variable]), text)
     return error_annotations(decision)
+
+
+def _append(variable: str, path: Path, text: str) -> None:
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UsageError(
+            f"{path}: {variable} cannot be written ({exc.strerror})",
+            hint=f"{variable} must name a writable file (GitHub Actions sets it)",
+        ) from exc

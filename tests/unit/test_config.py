@@ -215,3 +215,12 @@ def test_flag_values_and_rollouts_that_cannot_work_are_refused(
     (tmp_path / "flags.yaml").write_text("version: 1\nflags:\n  X:\n" + flag)
     with pytest.raises(ConfigError, match=expected):
         load_flags(tmp_path / "flags.yaml")
+
+
+def test_a_command_written_as_a_string_gets_a_hint_to_write_a_list(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text("stages:\n  test:\n    command: pytest -x tests\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    assert "stages.test.command: expected a list" in caught.value.message
+    assert "got the string 'pytest -x tests'" in caught.value.message
+    assert caught.value.hint == "write a list, for example [python, -m, pytest]"

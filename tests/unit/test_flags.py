@@ -112,7 +112,7 @@ BAD_FLAGS = [
         "        rollout: {start: '2026-11-23T00:00:00Z', duration: soon}\n",
         "rollout.duration: expected a duration",
     ),
-    ("flags:\n  X:\n    type: int\n", "a int flag needs a 'default'"),
+    ("flags:\n  X:\n    type: int\n", "an int flag needs a 'default'"),
 ]
 
 

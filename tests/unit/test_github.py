@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from pipelines.config import GateThresholds
+from pipelines.errors import UsageError
+from pipelines.gate_rules import Evidence, GateStatus, Verdict, evaluate
 from pipelines.reports import github
+from pipelines.reports.junit import Outcome, TestCase, TestSummary
 
 
 def decision(failing: int = 0) -> dict[str, Any]:
@@ -65,3 +71,27 @@ def test_summary_outputs_and_annotations(tmp_path: Path) -> None:
     assert "Gate closed (ci)" in text
     assert "| pass_rate | 80.00 | >= 95.00 | fail |" in text
     assert output.read_text() == "gate=closed\npass_rate=80.00\nflaky=1\n"
+
+
+def test_failing_tests_in_an_open_gate_are_warnings_and_are_named(tmp_path: Path) -> None:
+    open_with_failures = {**decision(2), "status": "open", "reasons": []}
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    lines = github.publish(open_with_failures, env)
+    assert lines[0].startswith("::warning file=tests/test_a.py,title=tests.test_a.test_0::")
+    assert "Failing tests: tests.test_a.test_0, tests.test_a.test_1" in summary.read_text()
+
+
+def test_an_open_gate_with_failures_warns_in_the_decision() -> None:
+    tests = TestSummary(passed=49, failed=1, failing=(TestCase("t", "x", "", Outcome.FAILED),))
+    decided = evaluate("ci", Evidence(tests, None, {}), GateThresholds(min_pass_rate=95.0))
+    rules = {rule.name: rule for rule in decided.rules}
+    assert decided.status is GateStatus.OPEN
+    assert rules["tests_failing"].verdict is Verdict.WARN
+    assert rules["tests_failing"].detail == "failing: t.x"
+
+
+def test_a_summary_file_that_is_a_directory_is_a_usage_error(tmp_path: Path) -> None:
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path)}
+    with pytest.raises(UsageError, match="GITHUB_STEP_SUMMARY cannot be written"):
+        github.publish(decision(1), env)
