@@ -39,8 +39,3 @@ class Rollout:
             return self.end_percent
         elapsed = (now - self.start) / (self.end - self.start)
         return self.start_percent + (self.end_percent - self.start_percent) * elapsed
-
-    def includes(self, key: str, group: str, now: datetime) -> bool:
-        """Whether ``key`` is in the rollout at ``now``."""
-        percent = self.percent(now)
-        return percent > 0 and normalized_value(key, group) <= percent

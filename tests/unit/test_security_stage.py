@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipelines.config import load_config
-from pipelines.errors import ToolError
 from pipelines.process import Completed
 from pipelines.reports.findings import read_sarif
 from pipelines.stages import security
@@ -105,16 +105,28 @@ def test_pip_audit_that_cannot_run_is_not_checked(
     assert result.details["unchecked"]["pip-audit"] == "pip-audit failed: network is unreachable"
 
 
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["no-such-pip-audit-4711"], "no-such-pip-audit-4711: not found on PATH"),
+        ([sys.executable, "-c", "import time; time.sleep(30)"], "still running after 1 s"),
+    ],
+)
 def test_pip_audit_missing_or_too_slow_is_not_checked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], reason: str
 ) -> None:
-    def run_tool(argv: list[str], **_kwargs: Any) -> Completed:
-        raise ToolError("pip-audit: still running after 120 s, stopped")
-
-    monkeypatch.setattr(security, "run_tool", run_tool)
-    result = security.run(project(tmp_path, "pip-audit", {}))
+    # The real run_tool with a command that is not there, or one that outlives the timeout.
+    monkeypatch.setattr(security, "security_commands", lambda *_args: {"pip-audit": argv})
+    project(tmp_path, "pip-audit", {})
+    (tmp_path / "pipeline.yaml").write_text(
+        (tmp_path / "pipeline.yaml")
+        .read_text()
+        .replace("scanners: [pip-audit]", "scanners: [pip-audit]\n    timeout: 1")
+    )
+    context = StageContext(tmp_path, load_config(tmp_path), "ci")
+    result = security.run(context)
     assert result.status is StageStatus.NOT_CHECKED
-    assert "still running" in result.details["unchecked"]["pip-audit"]
+    assert reason in result.details["unchecked"]["pip-audit"]
 
 
 def test_pip_audit_vulnerabilities_are_high_findings(
