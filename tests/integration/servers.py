@@ -4,13 +4,14 @@ ports with their own temporary config and data, and stop them afterwards."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,10 +26,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def need(binary: str) -> str:
+def need(binary: str, environ: Mapping[str, str] | None = None) -> str:
+    """The path of a server or tool an integration test needs. Elsewhere a missing one skips
+    the test; in CI (CI=true, as .ci/run runs) it fails it, so a broken install never passes
+    as a green run."""
     path = shutil.which(binary)
     if path is None:
-        pytest.skip(f"{binary} is not installed (scripts/test installs it on Debian)")
+        message = f"{binary} is not installed (scripts/test installs it on Debian)"
+        if (environ if environ is not None else os.environ).get("CI") == "true":
+            pytest.fail(f"CI=true: {message}")
+        pytest.skip(message)
     return path
 
 
