@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import UsageError
+
 FILE_MODE = 0o644
 
 
@@ -53,3 +55,16 @@ def copy_file(source: Path, target: Path) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def remove_report(path: Path) -> None:
+    """Remove an earlier report before it is written anew; something in its way that is not a
+    file (a directory) is a usage error naming it, never an internal one."""
+    try:
+        path.unlink(missing_ok=True)
+    except IsADirectoryError as exc:
+        raise UsageError(
+            f"{path}: a report goes here, but this is a directory", hint="remove it"
+        ) from exc
+    except PermissionError as exc:
+        raise UsageError(f"{path}: cannot be removed ({exc.strerror})") from exc

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from pipelines import artifacts
+from pipelines import artifacts, atomic
 from pipelines.cli.common import flags_path, project_config, project_dir
 from pipelines.cli.display import LiveStages, run_summary, show
 from pipelines.cli.planning import project_plan
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
         # leave the last run's gate decision beside its own partial reports.
         for stage in the_plan.stages:
             for output in stage.outputs:
-                (project / output).unlink(missing_ok=True)
+                atomic.remove_report(project / output)
         if args.json:
             result = runner.run(the_plan, fail_fast=args.fail_fast)
         else:

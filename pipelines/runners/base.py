@@ -11,6 +11,7 @@ from typing import Protocol
 
 import anyio
 
+from pipelines import atomic
 from pipelines.plan import Plan, PlannedStage
 from pipelines.runners.results import RunResult, RunStatus, StageRun
 
@@ -105,7 +106,7 @@ class Scheduler:
                 log.parent.mkdir(parents=True, exist_ok=True)
                 # Earlier outputs must not pass for this run's (the gate would read them).
                 for output in stage.outputs:
-                    (self.project / output).unlink(missing_ok=True)
+                    atomic.remove_report(self.project / output)
                 exit_code, reason = 124, ""
                 # The runner's execute kills the stage's whole process group when cancelled.
                 with anyio.move_on_after(stage.timeout) as limit:

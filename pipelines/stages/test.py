@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 
+from pipelines import atomic
 from pipelines.commands import pytest_command
 from pipelines.errors import ReportError, ToolError
 from pipelines.process import run_streaming
@@ -36,7 +37,7 @@ def run(context: StageContext) -> StageResult:
     """Run the test command; the stage fails when pytest does."""
     reports = context.reports("test")
     for stale in ("junit.xml", "coverage.xml", "report-log.jsonl"):
-        (reports / stale).unlink(missing_ok=True)
+        atomic.remove_report(reports / stale)
     environ = {**context.environ, **READ_ONLY_SAFE_ENV, "COVERAGE_FILE": str(reports / ".coverage")}
     python = sys.executable
     try:

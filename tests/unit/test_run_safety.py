@@ -85,3 +85,12 @@ def test_reports_or_artifacts_being_a_file_is_a_clear_error(
     (project / where).write_text("not a directory")
     assert run(project) == 2
     assert str(project / where) in capsys.readouterr().err
+
+
+def test_a_directory_where_a_report_goes_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE.replace("  gate: {enabled: false}\n", ""))
+    (tmp_path / "reports" / "gate" / "decision.json").mkdir(parents=True)
+    assert run(tmp_path) == 2
+    assert "decision.json: a report goes here, but this is a directory" in capsys.readouterr().err
