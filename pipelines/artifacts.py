@@ -11,16 +11,16 @@ from typing import Any
 
 from pipelines import __version__, atomic
 from pipelines.errors import ToolError
+from pipelines.layout import COVERAGE, DECISION, JUNIT, Layout, logical
 from pipelines.plan import Plan
 from pipelines.process import run_tool
 from pipelines.runners.results import RunResult, RunStatus
 
-ARTIFACTS_DIR = "artifacts"
-# Report produced by a run -> its name among the artifacts.
+# Report produced by a run (its logical path) -> its name among the artifacts.
 COLLECTED = {
-    "reports/test/junit.xml": "test-results.xml",
-    "reports/test/coverage.xml": "coverage.xml",
-    "reports/gate/decision.json": "gate-decision.json",
+    logical("test", JUNIT): "test-results.xml",
+    logical("test", COVERAGE): "coverage.xml",
+    logical("gate", DECISION): "gate-decision.json",
 }
 
 
@@ -55,7 +55,7 @@ def find_commit(project: Path, environ: Mapping[str, str]) -> str:
 
 
 def write_run_artifacts(
-    project: Path,
+    layout: Layout,
     identity: RunIdentity,
     plan: Plan,
     result: RunResult,
@@ -69,11 +69,11 @@ def write_run_artifacts(
     Only stages that ran in this run contribute: a report left by an earlier run, of a stage
     not selected now, never passes for this run's. ``audit`` holds the heads of audit logs.
     """
-    target = project / ARTIFACTS_DIR / identity.run_id
+    target = layout.artifacts / identity.run_id
     ran = {s.name for s in result.stages if s.status in (RunStatus.PASSED, RunStatus.FAILED)}
     collected: dict[str, str] = {}
     for source, name in {**COLLECTED, **{path: path for path in kept}}.items():
-        path = project / source
+        path = layout.report(source)
         if PurePosixPath(source).parts[1] in ran and path.is_file():
             atomic.copy_file(path, target / name)
             collected[name] = source

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from pipelines.config import PipelineConfig
+from pipelines.layout import COVERAGE, JUNIT, REPORT_LOG, REPORTS
 from pipelines.project_facts import ProjectFacts
 
 ENV_PYTHON = "{env}/bin/python"
@@ -42,7 +43,7 @@ def python_argv(argv: Sequence[str], python: str) -> list[str]:
 
 
 def lint_commands(
-    config: PipelineConfig, facts: ProjectFacts, python: str = ENV_PYTHON
+    config: PipelineConfig, facts: ProjectFacts, python: str = ENV_PYTHON, reports: str = REPORTS
 ) -> dict[str, list[str]]:
     """Each configured linter's argv; without ``lint.paths`` the project's own config decides."""
     paths = list(config.lint.paths or ())
@@ -56,7 +57,7 @@ def lint_commands(
         "--no-pretty",
         "--show-error-codes",
         "--cache-dir",
-        "reports/lint/.mypy_cache",
+        f"{reports}/lint/.mypy_cache",
     ]
     if config.project_env.enabled:
         # The project's imports resolve in its own environment, not in the SDK's.
@@ -70,8 +71,10 @@ def lint_commands(
 
 
 def excluded(config: PipelineConfig, facts: ProjectFacts) -> list[str]:
-    """What no scanner reads: generated trees, the config's excludes and bandit's own."""
-    return sorted({*ALWAYS_EXCLUDED, *config.security.exclude, *facts.bandit_exclude})
+    """What no scanner reads: generated trees, where reports and artifacts go, the config's
+    excludes and bandit's own."""
+    placed = [d.strip("/") for d in (config.reports_dir, config.artifacts_dir) if d]
+    return sorted({*ALWAYS_EXCLUDED, *placed, *config.security.exclude, *facts.bandit_exclude})
 
 
 def security_commands(
@@ -129,16 +132,16 @@ def pip_audit_uses_project_env(config: PipelineConfig) -> bool:
 
 
 def pytest_command(
-    config: PipelineConfig, facts: ProjectFacts, python: str = ENV_PYTHON
+    config: PipelineConfig, facts: ProjectFacts, python: str = ENV_PYTHON, reports: str = REPORTS
 ) -> list[str]:
     """The full pytest argv: the configured command plus the reporting options."""
     settings = config.test
     argv = [
         *python_argv(settings.command, python),
-        "--junitxml=reports/test/junit.xml",
-        "--report-log=reports/test/report-log.jsonl",
+        f"--junitxml={reports}/test/{JUNIT}",
+        f"--report-log={reports}/test/{REPORT_LOG}",
         "--cov-report=",
-        "--cov-report=xml:reports/test/coverage.xml",
+        f"--cov-report=xml:{reports}/test/{COVERAGE}",
         "-p",
         "no:cacheprovider",  # keeps a read-only source tree untouched
     ]

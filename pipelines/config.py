@@ -166,6 +166,10 @@ class PipelineConfig:
     source: str
     environments: dict[str, Environment]
     flags_file: str = "flags.yaml"
+    # Where reports and artifacts go (relative to the project, or absolute); None: reports/
+    # and artifacts/ in the project.
+    reports_dir: str | None = None
+    artifacts_dir: str | None = None
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     lint: LintSettings = field(default_factory=LintSettings)
@@ -235,6 +239,8 @@ SCHEMA = Struct(
         "version": Number(1, 1, integer=True),
         "name": Text(),
         "flags": Text(),
+        "reports": Text(),
+        "artifacts": Text(),
         "environments": MapOf(ENV_NAME, Struct({"gate": GATE, "env": ENV_VARS, "health": HEALTH})),
         "monitoring": Struct(
             {
@@ -337,6 +343,8 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
         name=raw.get("name", default_name),
         source=source.file,
         flags_file=raw.get("flags", "flags.yaml"),
+        reports_dir=raw.get("reports"),
+        artifacts_dir=raw.get("artifacts"),
         monitoring=MonitoringSettings(**raw.get("monitoring", {})),
         metrics=MetricsSettings(**raw.get("metrics", {})),
         environments=environments,

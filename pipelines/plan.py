@@ -150,25 +150,30 @@ def build_plan(
     environment = config.environment(env_name)
     base_env = {**(flag_env or {}), **environment.env, "PIPELINES_ENV": env_name}
     builder = _Builder(config, env_name, base_env, config_file)
-    env_users = _project_env_users(config, environment.health.checks != ())
-    if env_users and config.stage("install").enabled:
+    env_users = _project_env_users(config)
+    installs = bool(env_users) and config.stage("install").enabled
+    if installs:
         plan = install_plan(config, facts)
         builder.add("install", tools=_install_tools(plan, installer), source="read-write")
+
+    def after_install(stage: str) -> tuple[str, ...]:
+        return ("install",) if installs and stage in env_users else ()
+
     builder.add(
         "lint",
-        needs=("install",) if "lint" in env_users else (),
+        needs=after_install("lint"),
         outputs=("reports/lint/result.json",),
         tools=tuple(tuple(a) for a in commands.lint_commands(config, facts).values()),
     )
     builder.add(
         "security",
-        needs=("install",) if "security" in env_users else (),
+        needs=after_install("security"),
         outputs=("reports/security/result.json", "reports/security/security.sarif"),
         tools=tuple(tuple(a) for a in commands.security_commands(config, facts).values()),
     )
     builder.add(
         "test",
-        needs=("install",),
+        needs=after_install("test"),
         outputs=(
             "reports/test/result.json",
             "reports/test/junit.xml",
@@ -183,7 +188,7 @@ def build_plan(
         python = commands.ENV_PYTHON if custom.python == "project" else "python"
         builder.add(
             custom.name,
-            needs=("install",) if custom.python == "project" else (),
+            needs=after_install(custom.name),
             run_if=custom.run_if,
             tools=tuple(tuple(commands.python_argv(argv, python)) for argv in custom.run),
         )
@@ -195,7 +200,7 @@ def _install_tools(plan: InstallPlan, installer: str) -> tuple[tuple[str, ...], 
     return tuple(tuple(argv) for argv in plan.commands_shown(installer))
 
 
-def _project_env_users(config: PipelineConfig, has_health: bool) -> set[str]:
+def _project_env_users(config: PipelineConfig) -> set[str]:
     """The stages that run the project's code and so need its environment."""
     if not config.project_env.enabled:
         return set()

@@ -55,6 +55,18 @@ def _shared() -> _Shared:
         metavar="FILE",
         help="pipeline file (default: DIR/pipeline.yaml; defaults if missing)",
     )
+    common.add_argument(
+        "--reports",
+        default=None,
+        metavar="PATH",
+        help="where reports go (default: pipeline.yaml's `reports`, else DIR/reports)",
+    )
+    common.add_argument(
+        "--artifacts",
+        default=None,
+        metavar="PATH",
+        help="where run artifacts go (default: pipeline.yaml's `artifacts`, else DIR/artifacts)",
+    )
     with_env = argparse.ArgumentParser(add_help=False)
     with_env.add_argument("--env", default="ci", help="environment (default: ci)")
     as_json = argparse.ArgumentParser(add_help=False)

@@ -14,9 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.artifacts import ARTIFACTS_DIR
 from pipelines.audit import AuditLog, audit_key, verify_against
-from pipelines.cli.common import flags_path, project_config, project_dir
+from pipelines.cli.common import flags_path, project_config, project_layout
 from pipelines.cli.display import add_row, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.flags.evaluate import as_environment, evaluate
@@ -48,7 +47,7 @@ def flags(args: argparse.Namespace, out: Console) -> int:
     if action == "set":
         loaded = _load(args)
         log = audit_log(loaded.path, audit_key(os.environ))
-        problems = _against_runs(log, project_dir(args) / ARTIFACTS_DIR)
+        problems = _against_runs(log, project_layout(args, project_config(args)).artifacts)
         if problems:
             raise UsageError(
                 f"{log.path}: does not match the history runs recorded ({problems[0]})",
@@ -143,7 +142,7 @@ def audit(args: argparse.Namespace, out: Console) -> int:
     config = project_config(args)
     log = audit_log(flags_path(args, config), audit_key(os.environ))
     result = log.verify()
-    against = Path(args.against) if args.against else project_dir(args) / ARTIFACTS_DIR
+    against = Path(args.against) if args.against else project_layout(args, config).artifacts
     if args.against and not against.is_dir():
         raise UsageError(f"{against}: not a directory", hint="pass the artifacts directory")
     manifests = _manifests(against)

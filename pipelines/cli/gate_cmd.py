@@ -9,19 +9,18 @@ import os
 from rich.console import Console
 from rich.markup import escape
 
-from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.common import project_config, project_dir, stage_context
 from pipelines.cli.display import decision_table, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.reports import github
 from pipelines.stages import gate as gate_stage
-from pipelines.stages.base import StageContext
 
 
 def gate(args: argparse.Namespace, out: Console) -> int:
     """Decide from reports (explicit paths, or the test stage's defaults)."""
     config = project_config(args)
     project = project_dir(args)
-    context = StageContext(project, config, config.environment(args.env).name)
+    context = stage_context(args, config, args.env)
     decision = gate_stage.decide(
         context,
         # Relative paths are the project's (-C DIR), like every other path.

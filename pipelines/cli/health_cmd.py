@@ -11,10 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.common import project_config, stage_context
 from pipelines.cli.display import add_row, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
-from pipelines.stages.base import StageContext
 from pipelines.stages.health import run as run_stage
 
 STYLE = {"passed": "green", "failed": "bold red", "timeout": "yellow"}
@@ -29,7 +28,7 @@ def health(args: argparse.Namespace, out: Console) -> int:
             f"{config.source}: environment {args.env!r} declares no health checks",
             hint=f"add environments.{args.env}.health.checks to pipeline.yaml",
         )
-    result = run_stage(StageContext(project_dir(args), config, args.env))
+    result = run_stage(stage_context(args, config, args.env))
     data = dict(result.details)
     if args.json:
         print(json.dumps(data, indent=2))

@@ -11,16 +11,16 @@ from typing import Any
 
 from rich.console import Console
 
-from pipelines.artifacts import ARTIFACTS_DIR
-from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.common import project_config, project_layout
 from pipelines.config import PipelineConfig
 from pipelines.errors import EXIT_OK, UsageError
+from pipelines.layout import DECISION, Layout, logical
 from pipelines.metrics import TEXTFILE_NAME, build_registry, from_reports, push, write_textfile
 
 
 def export(
     config: PipelineConfig,
-    project: Path,
+    layout: Layout,
     env: str,
     *,
     textfile: str | None,
@@ -28,14 +28,14 @@ def export(
     job: str,
 ) -> list[str]:
     """Measure the last run from its reports and send it to the sinks; say what was done."""
-    decision_path = project / "reports/gate/decision.json"
+    decision_path = layout.report(logical("gate", DECISION))
     if not decision_path.is_file():
         raise UsageError(
             f"{decision_path}: no gate decision to measure",
             hint="run the pipeline (or `pipelines gate`) first",
         )
     decision = _read_json(decision_path, "a gate decision")
-    manifests = sorted((project / ARTIFACTS_DIR).glob("*/run-manifest.json"))
+    manifests = sorted(layout.artifacts.glob("*/run-manifest.json"))
     manifest = _read_json(manifests[-1], "a run manifest") if manifests else {}
     try:
         measured = from_reports(config.name, env, decision, manifest.get("stages", []), time.time())
@@ -50,7 +50,7 @@ def export(
     registry = build_registry(measured)
     done = []
     if textfile or not pushgateway:
-        target = project / (textfile or f"reports/metrics/{TEXTFILE_NAME}")
+        target = layout.project / textfile if textfile else layout.stage("metrics") / TEXTFILE_NAME
         done.append(f"wrote {write_textfile(registry, target)}")
     if pushgateway:
         push(registry, pushgateway, job, measured)
@@ -78,7 +78,7 @@ def metrics(args: argparse.Namespace, out: Console) -> int:
     settings = config.metrics
     for line in export(
         config,
-        project_dir(args),
+        project_layout(args, config),
         args.env,
         textfile=args.textfile or settings.textfile,
         pushgateway=args.pushgateway or settings.pushgateway,

@@ -11,17 +11,17 @@ from typing import Any
 from rich.console import Console
 
 from pipelines import artifacts, atomic
-from pipelines.cli.common import flags_path, project_config, project_dir
+from pipelines.cli.common import flags_path, project_config, project_dir, project_layout
 from pipelines.cli.display import LiveStages, run_summary, show
 from pipelines.cli.planning import project_plan
 from pipelines.config import PipelineConfig
 from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
 from pipelines.flags.store import audit_log
+from pipelines.layout import DECISION, RESULT, Layout, logical
 from pipelines.plan import Plan
 from pipelines.runlock import run_lock
 from pipelines.runners import RUNNERS, load_runner
 from pipelines.runners.results import RunResult, RunStatus
-from pipelines.stages.base import REPORTS_DIR
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
@@ -33,14 +33,15 @@ def run(args: argparse.Namespace, out: Console) -> int:
         raise UsageError(
             f"unknown runner {args.runner!r}", hint="runners: " + ", ".join(sorted(RUNNERS))
         )
-    runner = load_runner(args.runner)(project)
+    layout = project_layout(args, config)
+    runner = load_runner(args.runner)(project, layout=layout)
     identity = artifacts.RunIdentity.new(project, os.environ)
-    with run_lock(project / REPORTS_DIR, f"{identity.run_id}, env {args.env}"):
+    with run_lock(layout.reports, f"{identity.run_id}, env {args.env}"):
         # Every selected stage's reports go before anything runs: an interrupted run must not
         # leave the last run's gate decision beside its own partial reports.
         for stage in the_plan.stages:
             for output in stage.outputs:
-                atomic.remove_report(project / output)
+                atomic.remove_report(layout.report(output))
         if args.json:
             result = runner.run(the_plan, fail_fast=args.fail_fast)
         else:
@@ -48,13 +49,13 @@ def run(args: argparse.Namespace, out: Console) -> int:
                 result = runner.run(the_plan, fail_fast=args.fail_fast, on_event=live.on_event)
         kept = tuple(path for stage in config.custom for path in stage.artifacts)
         target = _write_artifacts(
-            project, identity, the_plan, result, kept=kept, audit=_audit(args, config)
+            layout, identity, the_plan, result, kept=kept, audit=_audit(args, config)
         )
-    notes = [] if result.interrupted else _export_metrics(args, config, project)
+    notes = [] if result.interrupted else _export_metrics(args, config, layout)
     if args.json:
         print(json.dumps({**result.to_dict(), "artifacts": str(target)}, indent=2))
     else:
-        show(out, run_summary(result, stage_notes(project, result)))
+        show(out, run_summary(result, stage_notes(layout, result)))
         out.print(f"artifacts: {target}", highlight=False, markup=False)
         for note in notes:
             out.print(note, highlight=False, markup=False)
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
 
 
 def _write_artifacts(
-    project: Path,
+    layout: Layout,
     identity: artifacts.RunIdentity,
     the_plan: Plan,
     result: RunResult,
@@ -74,12 +75,12 @@ def _write_artifacts(
 ) -> Path:
     try:
         return artifacts.write_run_artifacts(
-            project, identity, the_plan, result, kept=kept, audit=audit
+            layout, identity, the_plan, result, kept=kept, audit=audit
         )
     except (NotADirectoryError, FileExistsError, PermissionError) as exc:
         raise UsageError(
             f"{exc.filename}: the run's artifacts cannot be written there ({exc.strerror})",
-            hint=f"make {project / artifacts.ARTIFACTS_DIR} a writable directory",
+            hint=f"make {layout.artifacts} a writable directory (or pass --artifacts DIR)",
         ) from exc
 
 
@@ -94,7 +95,7 @@ def _audit(args: argparse.Namespace, config: PipelineConfig) -> dict[str, Any]:
     return {"flags": {"log": str(log.path), **head.to_dict()}}
 
 
-def _export_metrics(args: argparse.Namespace, config: PipelineConfig, project: Path) -> list[str]:
+def _export_metrics(args: argparse.Namespace, config: PipelineConfig, layout: Layout) -> list[str]:
     """Send the run's metrics where pipeline.yaml says; a failed push is reported, and the
     run's own outcome stands."""
     settings = config.metrics
@@ -106,7 +107,7 @@ def _export_metrics(args: argparse.Namespace, config: PipelineConfig, project: P
     try:
         return export(
             config,
-            project,
+            layout,
             args.env,
             textfile=settings.textfile,
             pushgateway=settings.pushgateway,
@@ -116,11 +117,11 @@ def _export_metrics(args: argparse.Namespace, config: PipelineConfig, project: P
         return [f"metrics not exported: {exc.message}"]
 
 
-def stage_notes(project: Path, result: RunResult) -> dict[str, str]:
+def stage_notes(layout: Layout, result: RunResult) -> dict[str, str]:
     """Each stage's own summary line (from its result.json), e.g. scanners not checked."""
     notes: dict[str, str] = {}
     for stage in result.stages:
-        path = project / "reports" / stage.name / "result.json"
+        path = layout.stage(stage.name) / RESULT
         if stage.status in (RunStatus.PASSED, RunStatus.FAILED) and path.is_file():
             try:
                 summary = json.loads(path.read_text(encoding="utf-8")).get("summary")
@@ -128,7 +129,7 @@ def stage_notes(project: Path, result: RunResult) -> dict[str, str]:
                 continue
             if summary:
                 notes[stage.name] = str(summary)
-    decision = project / "reports" / "gate" / "decision.json"
+    decision = layout.report(logical("gate", DECISION))
     if "gate" in {s.name for s in result.stages} and decision.is_file():
         try:
             data = json.loads(decision.read_text(encoding="utf-8"))

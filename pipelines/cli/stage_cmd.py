@@ -7,12 +7,11 @@ import os
 
 from rich.console import Console
 
-from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.common import project_config, stage_context
 from pipelines.cli.display import decision_table, show
 from pipelines.errors import UsageError
 from pipelines.reports import github
 from pipelines.stages import STAGES, load_stage
-from pipelines.stages.base import StageContext
 
 
 def stage(args: argparse.Namespace, out: Console) -> int:
@@ -22,7 +21,7 @@ def stage(args: argparse.Namespace, out: Console) -> int:
     if args.name not in STAGES and args.name not in custom:
         names = [*STAGES, *custom]
         raise UsageError(f"unknown stage {args.name!r}", hint="stages: " + ", ".join(names))
-    context = StageContext(project_dir(args), config, config.environment(args.env).name)
+    context = stage_context(args, config, args.env)
     if args.name in custom:
         from pipelines.stages.custom import run_custom
 

@@ -12,6 +12,7 @@ from typing import Protocol
 import anyio
 
 from pipelines import atomic
+from pipelines.layout import LOG, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.runners.results import RunResult, RunStatus, StageRun
 
@@ -23,8 +24,8 @@ class Runner(Protocol):
 
     name: str
 
-    def __init__(self, project: Path) -> None:
-        """A runner works on one project directory."""
+    def __init__(self, project: Path, *, layout: Layout | None = None) -> None:
+        """A runner works on one project directory, writing reports where ``layout`` says."""
 
     def run(
         self, plan: Plan, *, fail_fast: bool = False, on_event: OnEvent | None = None
@@ -50,17 +51,12 @@ class Scheduler:
     """
 
     plan: Plan
-    project: Path
+    layout: Layout
     execute: ExecuteStage
     fail_fast: bool = False
     on_event: OnEvent = ignore_event
     max_parallel: int = 8
     results: dict[str, StageRun] = field(default_factory=dict)
-
-    @property
-    def logs(self) -> Path:
-        """Where each stage's log.txt goes: ``reports/<stage>/``."""
-        return self.project / "reports"
 
     interrupted: bool = False
 
@@ -102,11 +98,11 @@ class Scheduler:
             async with limiter:
                 self.on_event(stage.name, RunStatus.RUNNING)
                 started = time.monotonic()
-                log = self.logs / stage.name / "log.txt"
+                log = self.layout.stage(stage.name) / LOG
                 log.parent.mkdir(parents=True, exist_ok=True)
                 # Earlier outputs must not pass for this run's (the gate would read them).
                 for output in stage.outputs:
-                    atomic.remove_report(self.project / output)
+                    atomic.remove_report(self.layout.report(output))
                 exit_code, reason = 124, ""
                 # The runner's execute kills the stage's whole process group when cancelled.
                 with anyio.move_on_after(stage.timeout) as limit:
@@ -132,6 +128,14 @@ class Scheduler:
         self.on_event(run.name, run.status)
 
 
+def shown(path: Path, project: Path) -> str:
+    """A path as a person reads it in the run table: relative to the project when inside."""
+    try:
+        return str(path.relative_to(project))
+    except ValueError:
+        return str(path)
+
+
 def default_parallelism() -> int:
     """Stages mostly wait on tools and I/O, so run a few more than there are cores."""
     return 2 * (os.cpu_count() or 2)
@@ -139,7 +143,7 @@ def default_parallelism() -> int:
 
 def run_plan(
     runner: str,
-    project: Path,
+    layout: Layout,
     plan: Plan,
     execute: ExecuteStage,
     *,
@@ -151,7 +155,7 @@ def run_plan(
     started = time.monotonic()
     scheduler = Scheduler(
         plan,
-        project,
+        layout,
         execute,
         fail_fast=fail_fast,
         on_event=on_event or ignore_event,

@@ -16,9 +16,10 @@ from pathlib import Path
 import anyio
 
 from pipelines.errors import ToolError, UsageError
+from pipelines.layout import REPORTS, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import run_tool
-from pipelines.runners.base import OnEvent, default_parallelism, run_plan
+from pipelines.runners.base import OnEvent, default_parallelism, run_plan, shown
 from pipelines.runners.results import RunResult
 from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
 
@@ -43,6 +44,7 @@ def docker_run_argv(
     project: Path,
     name: str,
     user: str | None,
+    reports: Path | None = None,
 ) -> list[str]:
     """The ``docker run`` command for one of a stage's commands.
 
@@ -58,7 +60,7 @@ def docker_run_argv(
         "--volume",
         f"{project}:{WORKDIR}:{access}",
         "--volume",
-        f"{project / 'reports' / stage.name}:{WORKDIR}/reports/{stage.name}",
+        f"{(reports or project / REPORTS) / stage.name}:{WORKDIR}/{REPORTS}/{stage.name}",
         "--volume",
         f"{CACHE_VOLUME}:{CACHE_DIR}",
         "--workdir",
@@ -66,7 +68,8 @@ def docker_run_argv(
         "--env",
         "HOME=/tmp",
     ]
-    for key, value in sorted(CACHE_ENV.items()):
+    # Inside, reports are always at /src/reports (where the host's directory is mounted).
+    for key, value in sorted({**CACHE_ENV, REPORTS_ENV: f"{WORKDIR}/{REPORTS}"}.items()):
         command += ["--env", f"{key}={value}"]
     if "--config" in argv:
         config = argv[argv.index("--config") + 1]
@@ -87,11 +90,13 @@ class DockerRunner:
         self,
         project: Path,
         *,
+        layout: Layout | None = None,
         environ: Mapping[str, str] | None = None,
         max_parallel: int | None = None,
     ) -> None:
         self.project = project
         self.environ = dict(os.environ if environ is None else environ)
+        self.layout = layout or Layout.of(project, self.environ)
         self.max_parallel = max_parallel or default_parallelism()
         self.run_id = secrets.token_hex(4)
         self.image = ""
@@ -104,10 +109,10 @@ class DockerRunner:
         """Check the engine, build or reuse the toolchain image, then run the plan."""
         check_engine(self.environ)
         spec = ToolchainSpec.from_env(self.environ)
-        self.image = ensure_toolchain(spec, self.project, self.environ)
+        self.image = ensure_toolchain(spec, self.layout, self.environ)
         return run_plan(
             self.name,
-            self.project,
+            self.layout,
             plan,
             self._execute,
             fail_fast=fail_fast,
@@ -121,7 +126,13 @@ class DockerRunner:
             for index, argv in enumerate(stage.run):
                 name = f"pipelines-{self.run_id}-{stage.name}-{index}"
                 command = docker_run_argv(
-                    stage, argv, image=self.image, project=self.project, name=name, user=self.user
+                    stage,
+                    argv,
+                    image=self.image,
+                    project=self.project,
+                    name=name,
+                    user=self.user,
+                    reports=self.layout.reports,
                 )
                 try:
                     done = await anyio.run_process(
@@ -137,7 +148,7 @@ class DockerRunner:
                     return done.returncode, f"{argv[0]}: not found in the toolchain image"
                 if done.returncode != 0:
                     return done.returncode, (
-                        f"exit code {done.returncode}, see {log.relative_to(self.project)}"
+                        f"exit code {done.returncode}, see {shown(log, self.project)}"
                     )
         return 0, ""
 
@@ -163,14 +174,15 @@ def check_engine(environ: Mapping[str, str]) -> None:
         )
 
 
-def ensure_toolchain(spec: ToolchainSpec, project: Path, environ: Mapping[str, str]) -> str:
+def ensure_toolchain(spec: ToolchainSpec, layout: Layout, environ: Mapping[str, str]) -> str:
     """Build the toolchain image unless an image of the same contents exists; return its tag."""
     with build_context(spec) as context:
         tag = image_tag(context, spec.base_image)
+        project = layout.project
         exists = run_tool(["docker", "image", "inspect", tag], cwd=project, env=dict(environ))
         if exists.returncode == 0:
             return tag
-        log = project / "reports" / "toolchain-build.log"
+        log = layout.reports / "toolchain-build.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         done = run_tool(
             [

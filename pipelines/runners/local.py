@@ -12,9 +12,10 @@ from typing import BinaryIO
 
 import anyio
 
+from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import kill_session, tool_path
-from pipelines.runners.base import OnEvent, default_parallelism, run_plan
+from pipelines.runners.base import OnEvent, default_parallelism, run_plan, shown
 from pipelines.runners.results import RunResult
 
 
@@ -34,11 +35,16 @@ class LocalRunner:
         self,
         project: Path,
         *,
+        layout: Layout | None = None,
         environ: Mapping[str, str] | None = None,
         max_parallel: int | None = None,
     ) -> None:
         self.project = project
         self.environ = dict(os.environ if environ is None else environ)
+        self.layout = layout or Layout.of(project, self.environ)
+        # Every stage process writes where this run's layout says.
+        self.environ[REPORTS_ENV] = str(self.layout.reports)
+        self.environ[ARTIFACTS_ENV] = str(self.layout.artifacts)
         # Tools installed next to this interpreter (a virtualenv) come first on PATH.
         self.environ["PATH"] = tool_path(self.environ.get("PATH", os.defpath))
         self.max_parallel = max_parallel or default_parallelism()
@@ -49,7 +55,7 @@ class LocalRunner:
         """Run the plan on the host."""
         return run_plan(
             self.name,
-            self.project,
+            self.layout,
             plan,
             self._execute,
             fail_fast=fail_fast,
@@ -69,7 +75,7 @@ class LocalRunner:
                 if returncode != 0:
                     return (
                         returncode,
-                        f"exit code {returncode}, see {log.relative_to(self.project)}",
+                        f"exit code {returncode}, see {shown(log, self.project)}",
                     )
         return 0, ""
 

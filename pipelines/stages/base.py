@@ -6,16 +6,17 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pipelines import atomic
 from pipelines.config import Environment, PipelineConfig
+from pipelines.errors import UsageError
+from pipelines.layout import RESULT, Layout
 from pipelines.project_env import ProjectEnv, ensure, install_plan
 from pipelines.project_facts import read_facts
 from pipelines.reports.findings import Finding
-
-REPORTS_DIR = "reports"
 
 
 class StageStatus(StrEnum):
@@ -34,16 +35,36 @@ class StageContext:
     config: PipelineConfig
     env: str
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Set by the command line (--reports, --artifacts); else from the environment and config.
+    given_layout: Layout | None = None
 
     @property
     def environment(self) -> Environment:
         """The selected environment's settings."""
         return self.config.environment(self.env)
 
+    @cached_property
+    def layout(self) -> Layout:
+        """Where this project's reports and artifacts are."""
+        if self.given_layout is not None:
+            return self.given_layout
+        return Layout.of(
+            self.project,
+            self.environ,
+            reports=self.config.reports_dir,
+            artifacts=self.config.artifacts_dir,
+        )
+
     def reports(self, stage: str) -> Path:
-        """``reports/<stage>/`` inside the project, created on demand."""
-        path = self.project / REPORTS_DIR / stage
-        path.mkdir(parents=True, exist_ok=True)
+        """A stage's report directory (``reports/<stage>/`` by default), created on demand."""
+        path = self.layout.stage(stage)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+            raise UsageError(
+                f"{path}: the stage's reports cannot be written there ({exc.strerror})",
+                hint="pass --reports DIR (or set reports: in pipeline.yaml) to a writable place",
+            ) from exc
         return path
 
 
@@ -74,7 +95,7 @@ class StageResult:
 
     def write(self, context: StageContext) -> Path:
         """Write result.json atomically and return its path."""
-        path = context.reports(self.stage) / "result.json"
+        path = context.reports(self.stage) / RESULT
         atomic.write_json(path, self.to_dict())
         return path
 

@@ -22,7 +22,9 @@ def run_custom(context: StageContext, stage: CustomStage) -> StageResult:
             environ, python = env.environ(environ), str(env.python)
     environ["PIPELINES_STAGE_REPORTS"] = str(context.reports(stage.name))
     for index, argv in enumerate(stage.run, start=1):
-        command = python_argv(argv, python)
+        # {reports} is the reports directory, wherever --reports put it.
+        placed = [arg.replace("{reports}", str(context.layout.reports)) for arg in argv]
+        command = python_argv(placed, python)
         print(f"$ {' '.join(command)}", flush=True)
         try:
             done = run_streaming(command, cwd=context.project, env=environ)
@@ -39,7 +41,11 @@ def run_custom(context: StageContext, stage: CustomStage) -> StageResult:
 def _finish(
     context: StageContext, stage: CustomStage, status: StageStatus, summary: str
 ) -> StageResult:
-    missing = [p for p in (*stage.junit, *stage.coverage) if not (context.project / p).is_file()]
+    missing = [
+        path
+        for path in (*stage.junit, *stage.coverage)
+        if not context.layout.report(path).is_file()
+    ]
     details = {"missing_reports": missing} if missing else {}
     if missing and status is StageStatus.PASSED:
         summary += f"; missing report(s): {', '.join(missing)}"

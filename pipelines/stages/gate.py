@@ -9,16 +9,18 @@ from pathlib import Path
 from pipelines import atomic
 from pipelines.errors import ReportError, UsageError
 from pipelines.gate_rules import Evidence, GateDecision, GateStatus, evaluate
+from pipelines.layout import COVERAGE, DECISION, JUNIT, REPORT_LOG, RESULT, logical
 from pipelines.reports.coverage import Coverage, read_coverage
 from pipelines.reports.junit import TestSummary, identity_hash, read_junit
 from pipelines.reports.reportlog import junit_identities, read_reportlog
-from pipelines.stages.base import REPORTS_DIR, StageContext, StageResult, StageStatus
+from pipelines.stages.base import StageContext, StageResult, StageStatus
 
-DEFAULT_JUNIT = "reports/test/junit.xml"
-DEFAULT_REPORTLOG = "reports/test/report-log.jsonl"
-DEFAULT_COVERAGE = "reports/test/coverage.xml"
-DEFAULT_SECURITY = "reports/security/result.json"
-DEFAULT_HEALTH = "reports/health/result.json"
+DEFAULT_JUNIT = logical("test", JUNIT)
+DEFAULT_REPORTLOG = logical("test", REPORT_LOG)
+DEFAULT_COVERAGE = logical("test", COVERAGE)
+DEFAULT_SECURITY = logical("security", RESULT)
+DEFAULT_HEALTH = logical("health", RESULT)
+DEFAULT_DECISION = logical("gate", DECISION)
 
 
 def decide(
@@ -33,9 +35,9 @@ def decide(
     for path in [*junit, *([coverage] if coverage else []), *reportlog]:
         if not path.is_file():
             raise UsageError(f"{path}: no such report file", hint="check the path")
-    project = context.project
     junit_paths = list(junit) or _default_junit(context)
-    reportlog_paths = list(reportlog) or ([] if explicit else [project / DEFAULT_REPORTLOG])
+    default_log = [] if explicit else [context.layout.report(DEFAULT_REPORTLOG)]
+    reportlog_paths = list(reportlog) or default_log
     coverage_path = coverage or (None if explicit else _default_coverage(context))
     problems: list[str] = []
     tests = _read_tests(junit_paths, reportlog_paths, problems)
@@ -58,22 +60,22 @@ def decide(
 def _default_junit(context: StageContext) -> list[Path]:
     """The test stage's JUnit report and those of the enabled custom stages that write one."""
     config = context.config
-    paths = [context.project / DEFAULT_JUNIT] if config.stage("test").enabled else []
+    paths = [context.layout.report(DEFAULT_JUNIT)] if config.stage("test").enabled else []
     for custom in config.custom:
         if config.stage(custom.name).enabled:
-            paths += [context.project / path for path in custom.junit]
-    return paths or [context.project / DEFAULT_JUNIT]
+            paths += [context.layout.report(path) for path in custom.junit]
+    return paths or [context.layout.report(DEFAULT_JUNIT)]
 
 
 def _default_coverage(context: StageContext) -> Path:
     """The test stage's coverage, else the first custom stage's that exists."""
-    default = context.project / DEFAULT_COVERAGE
+    default = context.layout.report(DEFAULT_COVERAGE)
     if context.config.stage("test").enabled:
         return default
     for custom in context.config.custom:
         for path in custom.coverage:
-            if (context.project / path).is_file():
-                return context.project / path
+            if context.layout.report(path).is_file():
+                return context.layout.report(path)
     return default
 
 
@@ -120,7 +122,7 @@ def _read_security(
 ) -> tuple[dict[str, int] | None, dict[str, str]]:
     if not context.config.stage("security").enabled:
         return None, {}
-    path = context.project / DEFAULT_SECURITY
+    path = context.layout.report(DEFAULT_SECURITY)
     if not path.is_file():
         return None, {}
     try:
@@ -135,7 +137,7 @@ def _read_security(
 
 
 def _read_health(context: StageContext, problems: list[str]) -> tuple[str, ...] | None:
-    path = context.project / DEFAULT_HEALTH
+    path = context.layout.report(DEFAULT_HEALTH)
     if not path.is_file():
         return None
     try:
@@ -152,7 +154,7 @@ def _read_health(context: StageContext, problems: list[str]) -> tuple[str, ...] 
 
 def write_decision(context: StageContext, decision: GateDecision) -> Path:
     """Write reports/gate/decision.json atomically."""
-    path = context.project / REPORTS_DIR / "gate" / "decision.json"
+    path = context.layout.report(DEFAULT_DECISION)
     atomic.write_json(path, decision.to_dict())
     return path
 

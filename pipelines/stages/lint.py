@@ -40,7 +40,8 @@ def run(context: StageContext) -> StageResult:
     findings: list[Finding] = []
     tools: dict[str, str] = {}
     unchecked: dict[str, str] = {}
-    for tool, argv in lint_commands(context.config, facts, python).items():
+    reports = str(context.layout.reports)
+    for tool, argv in lint_commands(context.config, facts, python, reports).items():
         print("$ " + " ".join(argv), flush=True)
         try:
             found = _PARSERS[tool](context, argv, facts)

@@ -46,7 +46,9 @@ def run(context: StageContext) -> StageResult:
         return _write(context, StageResult("test", StageStatus.FAILED, exc.message))
     if env is not None:
         environ, python = env.environ(environ), str(env.python)
-    argv = pytest_command(context.config, read_facts(context.project), python)
+    argv = pytest_command(
+        context.config, read_facts(context.project), python, str(context.layout.reports)
+    )
     print("$ " + " ".join(argv), flush=True)
     try:
         done = run_streaming(argv, cwd=context.project, env=environ)

@@ -300,6 +300,7 @@ def test_textfile_follows_the_exposition_format(tmp_path: Path) -> None:
         "failed",
         "error",
         "skipped",
+        "xfailed",
     }
     assert all(s.labels["pipeline"] == "shop" for f in families.values() for s in f.samples)
 

@@ -18,7 +18,7 @@ from dagger import dag
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ci" / "src"))
 
-from ci.main import CACHE_ENV, CACHES, IGNORED, Ci  # noqa: E402 - the module lives outside the package
+from ci.main import BASE_ENV, CACHES, IGNORED, Ci  # noqa: E402 - the module lives outside the package
 from ci.plan_exec import PlanError, PlanSpec, StageSpec, execute_plan, parse_plan  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def test_stage_commands_are_exactly_the_plan_argv_lists() -> None:
         assert mounts == set(CACHES)
         assert ("withWorkdir", {"path": "/src"}) in steps
         env = {args["name"]: args["value"] for name, args in steps if name == "withEnvVariable"}
-        assert env == {**CACHE_ENV, **stage.env}
+        assert env == {**BASE_ENV, **stage.env}
         dirs = [args["path"] for name, args in steps if name == "withDirectory"]
         assert dirs[0] == "/src"
         assert dirs[1:] == [f"/src/reports/{n}" for n in sorted(needed)]

@@ -155,3 +155,13 @@ def test_entropy_only_secrets_are_low_and_baseline_entries_are_not_reported(
     (tmp_path / ".secrets.baseline").write_bytes(baseline.stdout)
     found = {(f.file, f.severity) for f in security.run(context).findings}
     assert ("key.pem", "high") not in found
+
+
+@pytest.mark.parametrize(
+    "settings", ["project_env: {enabled: false}\n", "stages:\n  install: {enabled: false}\n"]
+)
+def test_without_the_install_stage_nothing_needs_it(tmp_path: Path, settings: str) -> None:
+    (tmp_path / "pipeline.yaml").write_text(settings + "")
+    plan = build_plan(load_config(tmp_path), "ci")
+    assert "install" not in [s.name for s in plan.stages]
+    assert all("install" not in s.needs for s in plan.stages)

@@ -48,7 +48,13 @@ CACHES = {
     # The projects' own environments (built by the install stage) and uv's downloads.
     "/cache": "portable-pipelines-cache",
 }
-CACHE_ENV = {"PIPELINES_CACHE_DIR": "/cache", "UV_CACHE_DIR": "/cache/uv"}
+# Every stage container: the caches above, and reports where this module collects them (a
+# pipeline.yaml `reports:` setting is for the host, not for containers).
+BASE_ENV = {
+    "PIPELINES_CACHE_DIR": "/cache",
+    "UV_CACHE_DIR": "/cache/uv",
+    "PIPELINES_REPORTS_DIR": "/src/reports",
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,7 +87,7 @@ def with_caches(container: dagger.Container) -> dagger.Container:
     """Mount the named tool caches."""
     for path, name in CACHES.items():
         container = container.with_mounted_cache(path, dag.cache_volume(name))
-    return container.with_(with_env(CACHE_ENV))
+    return container.with_(with_env(BASE_ENV))
 
 
 def with_env(env: Mapping[str, str]) -> Callable[[dagger.Container], dagger.Container]:

@@ -1,0 +1,82 @@
+"""Where a run's files live: one place that knows every report path.
+
+Plans, stages, the gate and the artifacts speak of reports by their *logical* path,
+``reports/<stage>/<file>`` (the plan contract that every runner and the Dagger module read).
+A ``Layout`` maps those onto the real directories: ``reports/`` and ``artifacts/`` inside the
+project by default, or anywhere else (``--reports DIR``, ``--artifacts DIR``, the same keys in
+pipeline.yaml), so a read-only checkout can still be run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+REPORTS = "reports"
+ARTIFACTS = "artifacts"
+# How a runner tells a stage process where reports go (a container's own path, or the host's).
+REPORTS_ENV = "PIPELINES_REPORTS_DIR"
+ARTIFACTS_ENV = "PIPELINES_ARTIFACTS_DIR"
+
+# The files stages write, in their stage's directory.
+RESULT = "result.json"
+LOG = "log.txt"
+JUNIT = "junit.xml"
+COVERAGE = "coverage.xml"
+REPORT_LOG = "report-log.jsonl"
+SARIF = "security.sarif"
+DECISION = "decision.json"
+
+
+def logical(stage: str, name: str) -> str:
+    """The plan's spelling of a stage's report: ``reports/<stage>/<name>``."""
+    return f"{REPORTS}/{stage}/{name}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The real directories of one project's reports and artifacts."""
+
+    project: Path
+    reports: Path
+    artifacts: Path
+
+    @classmethod
+    def of(
+        cls,
+        project: Path,
+        environ: Mapping[str, str] | None = None,
+        *,
+        reports: str | None = None,
+        artifacts: str | None = None,
+    ) -> Layout:
+        """Resolve the directories: given values (the command line, then pipeline.yaml)
+        unless a runner set them in the environment; relative ones are the project's."""
+        environ = os.environ if environ is None else environ
+        chosen_reports = environ.get(REPORTS_ENV) or reports or REPORTS
+        chosen_artifacts = environ.get(ARTIFACTS_ENV) or artifacts or ARTIFACTS
+        return cls(project, project / chosen_reports, project / chosen_artifacts)
+
+    def stage(self, name: str) -> Path:
+        """A stage's report directory."""
+        return self.reports / name
+
+    def report(self, path: str) -> Path:
+        """Where a logical report path (``reports/<stage>/<file>``) really is."""
+        parts = PurePosixPath(path).parts
+        if parts[:1] != (REPORTS,):
+            return self.project / path
+        return self.reports.joinpath(*parts[1:])
+
+    def inside_project(self) -> tuple[str, ...]:
+        """The report and artifact directories that lie in the project, relative to it (so no
+        scanner reads them)."""
+        found = []
+        for path in (self.reports, self.artifacts):
+            try:
+                found.append(str(path.resolve().relative_to(self.project.resolve())))
+            except ValueError:
+                continue
+        return tuple(found)
