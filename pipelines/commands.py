@@ -31,7 +31,8 @@ ALWAYS_EXCLUDED = (
     ".mypy_cache",
     ".pytest_cache",
 )
-# Files this SDK writes into a project: hashes in an audit log are not the project's secrets.
+# Files of hashes no secret scanner should read: the audit log this SDK writes beside a flags
+# file (and its head), and detect-secrets' own baseline.
 SDK_WRITTEN = ("flags-audit.jsonl", "flags-audit.jsonl.head", ".secrets.baseline")
 
 
@@ -87,7 +88,7 @@ def security_commands(
     bandit_skip = ",".join(form for e in skip for form in (e, f"./{e}", f"*/{e}/*"))
     secret_skip = [
         *(re.escape(e) + "(/|$)" for e in skip),
-        *(re.escape(f) + "$" for f in SDK_WRITTEN),
+        *("(.*/)?" + re.escape(f) + "$" for f in SDK_WRITTEN),  # in any directory
     ]
     pip_audit = ["pip-audit", "--format", "json", "--progress-spinner", "off"]
     if settings.requirements:

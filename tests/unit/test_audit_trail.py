@@ -10,6 +10,9 @@ import pytest
 
 from pipelines.audit import AuditLog, Transaction, entry_hash
 from pipelines.cli import main
+from pipelines.config import load_config
+from pipelines.stages import security
+from pipelines.stages.base import StageContext
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "service" / "flags.yaml"
 
@@ -148,3 +151,18 @@ def test_the_flags_key_of_pipeline_yaml_is_used_by_every_command(
     assert (tmp_path / "config" / "flags-audit.jsonl").is_file()
     assert main(["audit", "verify", "-C", str(tmp_path)]) == 0
     assert "config/flags-audit.jsonl: intact (1 entry)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", [".", "config"])
+def test_the_audit_log_is_never_scanned_as_the_projects_secrets(tmp_path: Path, where: str) -> None:
+    (tmp_path / where).mkdir(exist_ok=True)
+    (tmp_path / where / "flags.yaml").write_text(EXAMPLE.read_text())
+    (tmp_path / "pipeline.yaml").write_text(
+        f"flags: {where}/flags.yaml\nproject_env: {{enabled: false}}\n"
+        "stages:\n  security:\n    scanners: [detect-secrets]\n"
+    )
+    for value in ("false", "true", "false"):
+        assert set_flag(tmp_path, value) == 0
+    assert (tmp_path / where / "flags-audit.jsonl").is_file()
+    result = security.run(StageContext(tmp_path, load_config(tmp_path), "ci"))
+    assert [f.file for f in result.findings] == []
