@@ -166,3 +166,16 @@ def test_the_audit_log_is_never_scanned_as_the_projects_secrets(tmp_path: Path, 
     assert (tmp_path / where / "flags-audit.jsonl").is_file()
     result = security.run(StageContext(tmp_path, load_config(tmp_path), "ci"))
     assert [f.file for f in result.findings] == []
+
+
+def test_audit_verify_file_is_the_flags_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "config").mkdir()
+    flags = tmp_path / "config" / "features.yaml"
+    flags.write_text(EXAMPLE.read_text())
+    argv = ["flags", "set", "OTEL_ENABLED", "false", "--env", "ci", "--reason", "x"]
+    assert main([*argv, "-C", str(tmp_path), "--file", str(flags)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify", "-C", str(tmp_path), "--file", str(flags)]) == 0
+    assert "config/flags-audit.jsonl: intact (1 entry)" in capsys.readouterr().out
