@@ -69,6 +69,8 @@ class Environment:
     gate: GateThresholds
     env: dict[str, str] = field(default_factory=dict)
     health: HealthSettings = field(default_factory=HealthSettings)
+    # Stages this environment cannot run, each with the reason the plan shows.
+    skip_stages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,17 @@ SCHEMA = Struct(
         "flags": Text(),
         "reports": Text(),
         "artifacts": Text(),
-        "environments": MapOf(ENV_NAME, Struct({"gate": GATE, "env": ENV_VARS, "health": HEALTH})),
+        "environments": MapOf(
+            ENV_NAME,
+            Struct(
+                {
+                    "gate": GATE,
+                    "env": ENV_VARS,
+                    "health": HEALTH,
+                    "skip_stages": MapOf(STAGE_NAME, Text()),
+                }
+            ),
+        ),
         "monitoring": Struct(
             {
                 "prometheus": URL,
@@ -337,7 +349,13 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
             gate_raw["max_findings"] = {**base.gate.max_findings, **gate_raw["max_findings"]}
         gate = GateThresholds(**{**base.gate.to_dict(), **gate_raw})
         health = HealthSettings.from_raw(env_raw.get("health", {}))
-        environments[name] = Environment(name, gate, dict(env_raw.get("env", {})), health)
+        environments[name] = Environment(
+            name,
+            gate,
+            dict(env_raw.get("env", {})),
+            health,
+            dict(env_raw.get("skip_stages", {})),
+        )
     stages = raw.get("stages", {})
     return PipelineConfig(
         name=raw.get("name", default_name),

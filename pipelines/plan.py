@@ -6,13 +6,14 @@ between this package and the Dagger module in ``ci/``.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines import commands
-from pipelines.config import RUN_IF, PipelineConfig
+from pipelines.config import BUILTIN_STAGES, RUN_IF, PipelineConfig
 from pipelines.errors import ConfigError, UsageError
 from pipelines.project_env import InstallPlan, install_plan
 from pipelines.project_facts import ProjectFacts
@@ -80,6 +81,8 @@ class Plan:
     pipeline: str
     env: str
     stages: tuple[PlannedStage, ...]
+    # Stages the environment does not run, with the reason: said, never skipped silently.
+    skipped: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to the plan contract (what ``pipelines plan --json`` prints)."""
@@ -88,6 +91,7 @@ class Plan:
             "pipeline": self.pipeline,
             "env": self.env,
             "stages": [stage.to_dict() for stage in self.stages],
+            "skipped": [{"name": name, "reason": reason} for name, reason in self.skipped],
         }
 
     def to_json(self) -> str:
@@ -98,7 +102,10 @@ class Plan:
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
         """Read a plan back from its JSON form, checking its DAG."""
         stages = tuple(PlannedStage.from_dict(s) for s in data["stages"])
-        return cls(str(data["pipeline"]), str(data["env"]), tuple(topological_order(stages)))
+        skipped = tuple((str(s["name"]), str(s["reason"])) for s in data.get("skipped", ()))
+        return cls(
+            str(data["pipeline"]), str(data["env"]), tuple(topological_order(stages)), skipped
+        )
 
     def stage(self, name: str) -> PlannedStage:
         """Return the named stage or raise a UsageError listing the stages."""
@@ -118,7 +125,7 @@ class Plan:
             for s in self.stages
             if s.name in wanted
         )
-        return Plan(self.pipeline, self.env, kept)
+        return Plan(self.pipeline, self.env, kept, self.skipped)
 
 
 def _fields(stage: PlannedStage) -> dict[str, Any]:
@@ -150,6 +157,7 @@ def build_plan(
     environment = config.environment(env_name)
     base_env = {**(flag_env or {}), **environment.env, "PIPELINES_ENV": env_name}
     builder = _Builder(config, env_name, base_env, config_file)
+    _check_skips(config, env_name)
     env_users = _project_env_users(config)
     installs = bool(env_users) and config.stage("install").enabled
     if installs:
@@ -193,7 +201,26 @@ def build_plan(
             tools=tuple(tuple(commands.python_argv(argv, python)) for argv in custom.run),
         )
     builder.add_gate()
-    return Plan(config.name, env_name, tuple(builder.ordered()))
+    return Plan(
+        config.name,
+        env_name,
+        tuple(builder.ordered()),
+        tuple(sorted(environment.skip_stages.items())),
+    )
+
+
+def _check_skips(config: PipelineConfig, env_name: str) -> None:
+    """Every stage an environment skips must exist (a typo must not run it after all)."""
+    names = set(BUILTIN_STAGES) | {c.name for c in config.custom}
+    for name in config.environment(env_name).skip_stages:
+        if name not in names:
+            close = difflib.get_close_matches(name, sorted(names), n=1)
+            raise ConfigError(
+                f"{config.source}: environments.{env_name}.skip_stages: {name!r} is not a stage",
+                hint=(f"did you mean {close[0]!r}? " if close else "")
+                + "stages: "
+                + ", ".join(sorted(names)),
+            )
 
 
 def _install_tools(plan: InstallPlan, installer: str) -> tuple[tuple[str, ...], ...]:
@@ -235,7 +262,7 @@ class _Builder:
         source: str = "read-only",
     ) -> None:
         settings = self.config.stage(name)
-        if not settings.enabled:
+        if not settings.enabled or name in self.config.environment(self.env_name).skip_stages:
             return
         self.stages.append(
             PlannedStage(
@@ -254,7 +281,7 @@ class _Builder:
     def add_gate(self) -> None:
         """The gate judges every stage but those that come after it."""
         settings = self.config.stage("gate")
-        if not settings.enabled:
+        if not settings.enabled or "gate" in self.config.environment(self.env_name).skip_stages:
             return
         after_gate = _dependents("gate", self.stages)
         needs = settings.needs or tuple(
@@ -276,6 +303,7 @@ class _Builder:
         """The stages in DAG order; needs of disabled stages are dropped, unknown ones named."""
         known = {s.name for s in self.stages}
         disabled = {name for name, s in self.config.stages.items() if not s.enabled}
+        disabled |= set(self.config.environment(self.env_name).skip_stages)
         kept = []
         for stage in self.stages:
             for need in stage.needs:

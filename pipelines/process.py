@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ToolError
+from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV
+
+RUNNER_ONLY = (REPORTS_ENV, ARTIFACTS_ENV)
 
 
 class ToolNotFound(ToolError):
@@ -53,6 +56,10 @@ def tool_path(path: str) -> str:
 def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
     merged = {**os.environ, **(env or {})}
     merged["PATH"] = tool_path(merged.get("PATH", os.defpath))
+    # Where this run's reports go is for this stage alone: a tool that runs pipelines itself
+    # (a project's own tests of a pipeline) must not write into this run.
+    for variable in RUNNER_ONLY:
+        merged.pop(variable, None)
     return merged
 
 
@@ -153,8 +160,7 @@ def run_streaming(
     tail: deque[bytes] = deque(maxlen=keep_lines)
     out = sys.stdout.buffer
     try:
-        assert proc.stdout is not None  # noqa: S101  # PIPE was asked for just above
-        for line in proc.stdout:
+        for line in proc.stdout or ():
             out.write(line)
             out.flush()
             tail.append(line)

@@ -63,6 +63,12 @@ def plan(args: argparse.Namespace, out: Console) -> int:
             out.print(f"  $ {shlex.join(argv)}", highlight=False, markup=False)
         for argv in stage.tools:
             out.print(f"    runs: {shlex.join(argv)}", highlight=False, markup=False)
+    for name, reason in the_plan.skipped:
+        out.print(
+            f"{name}: not run in environment {the_plan.env!r}: {reason}",
+            highlight=False,
+            markup=False,
+        )
     if any("{env}" in " ".join(argv) for s in the_plan.stages for argv in s.tools):
         out.print(
             "{env}: the project's own virtualenv, built by the install stage",

@@ -53,10 +53,15 @@ def run(args: argparse.Namespace, out: Console) -> int:
         )
     notes = [] if result.interrupted else _export_metrics(args, config, layout)
     if args.json:
-        print(json.dumps({**result.to_dict(), "artifacts": str(target)}, indent=2))
+        skipped = [{"name": name, "reason": reason} for name, reason in the_plan.skipped]
+        print(
+            json.dumps({**result.to_dict(), "skipped": skipped, "artifacts": str(target)}, indent=2)
+        )
     else:
         show(out, run_summary(result, stage_notes(layout, result)))
         out.print(f"artifacts: {target}", highlight=False, markup=False)
+        for name, reason in the_plan.skipped:
+            out.print(f"{name}: not run in {args.env}: {reason}", highlight=False, markup=False)
         for note in notes:
             out.print(note, highlight=False, markup=False)
     if result.interrupted:

@@ -13,6 +13,7 @@ from pipelines.commands import lint_commands, pytest_command, security_commands
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from pipelines.plan import build_plan
+from pipelines.process import run_tool
 from pipelines.project_env import install_plan
 from pipelines.project_facts import read_facts
 from pipelines.reports.junit import read_junit
@@ -165,3 +166,28 @@ def test_without_the_install_stage_nothing_needs_it(tmp_path: Path, settings: st
     plan = build_plan(load_config(tmp_path), "ci")
     assert "install" not in [s.name for s in plan.stages]
     assert all("install" not in s.needs for s in plan.stages)
+
+
+def test_an_environment_says_which_stages_it_skips_and_why(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        "environments:\n  box:\n    skip_stages: {e2e: no browser here}\n"
+        "stages:\n  e2e:\n    run: [[x]]\n  report:\n    run: [[y]]\n    needs: [e2e]\n"
+    )
+    plan = build_plan(load_config(tmp_path), "box")
+    assert "e2e" not in [s.name for s in plan.stages]
+    assert plan.to_dict()["skipped"] == [{"name": "e2e", "reason": "no browser here"}]
+    assert next(s for s in plan.stages if s.name == "report").needs == ("install",)
+    (tmp_path / "pipeline.yaml").write_text(
+        "environments:\n  box:\n    skip_stages: {integraton: typo}\n"
+    )
+    with pytest.raises(ConfigError, match="'integraton' is not a stage"):
+        build_plan(load_config(tmp_path), "box")
+
+
+def test_tools_a_stage_runs_never_see_where_the_run_writes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PIPELINES_REPORTS_DIR", str(tmp_path / "outer"))
+    script = "import os; print(os.environ.get('PIPELINES_REPORTS_DIR', 'unset'))"
+    done = run_tool([sys.executable, "-c", script], cwd=tmp_path)
+    assert done.stdout.strip() == "unset"
