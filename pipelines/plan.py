@@ -41,6 +41,10 @@ class PlannedStage:
     tools: tuple[tuple[str, ...], ...] = ()
     # "read-write" only where a build backend writes into the tree (egg-info).
     source: str = "read-only"
+    # How long a caching runner (Dagger) may reuse the stage's result: "cached" (while its
+    # inputs are unchanged), "daily" (answers that change with the world, such as known
+    # vulnerabilities) or "never" (live answers: health checks, deploys).
+    freshness: str = "cached"
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to the plan contract."""
@@ -55,6 +59,7 @@ class PlannedStage:
             "timeout": self.timeout,
             "tools": [list(argv) for argv in self.tools],
             "source": self.source,
+            "freshness": self.freshness,
         }
 
     @classmethod
@@ -71,6 +76,7 @@ class PlannedStage:
             timeout=float(data["timeout"]) if data.get("timeout") is not None else None,
             tools=tuple(tuple(str(a) for a in argv) for argv in data.get("tools", ())),
             source=str(data.get("source", "read-only")),
+            freshness=str(data.get("freshness", "cached")),
         )
 
 
@@ -178,6 +184,8 @@ def build_plan(
         needs=after_install("security"),
         outputs=("reports/security/result.json", "reports/security/security.sarif"),
         tools=tuple(tuple(a) for a in commands.security_commands(config, facts).values()),
+        # pip-audit asks a vulnerability service: its answer changes without any input.
+        freshness="daily" if "pip-audit" in config.security.scanners else "cached",
     )
     builder.add(
         "test",
@@ -191,7 +199,7 @@ def build_plan(
         tools=(tuple(commands.pytest_command(config, facts)),),
     )
     if environment.health.checks:
-        builder.add("health", outputs=("reports/health/result.json",))
+        builder.add("health", outputs=("reports/health/result.json",), freshness="never")
     for custom in config.custom:
         python = commands.ENV_PYTHON if custom.python == "project" else "python"
         builder.add(
@@ -260,6 +268,7 @@ class _Builder:
         tools: tuple[tuple[str, ...], ...] = (),
         run_if: str = "success",
         source: str = "read-only",
+        freshness: str = "cached",
     ) -> None:
         settings = self.config.stage(name)
         if not settings.enabled or name in self.config.environment(self.env_name).skip_stages:
@@ -275,6 +284,7 @@ class _Builder:
                 timeout=settings.timeout,
                 tools=tools,
                 source=source,
+                freshness=freshness,
             )
         )
 

@@ -8,18 +8,27 @@ import subprocess
 import sys
 import typing
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
 import dagger
 import pytest
 from dagger import dag
+from dagger._exceptions import QueryErrorValue
+
+from pipelines.errors import ConfigError
+from pipelines.layout import Layout
+from pipelines.plan import Plan, PlannedStage
+from pipelines.runners.base import run_plan as sdk_run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ci" / "src"))
 
-from ci.main import BASE_ENV, CACHES, IGNORED, Ci  # noqa: E402 - the module lives outside the package
+from ci.main import BASE_ENV, CACHES, IGNORED, Ci  # noqa: E402
 from ci.plan_exec import PlanError, PlanSpec, StageSpec, execute_plan, parse_plan  # noqa: E402
+
+from ci import main as ci_main  # noqa: E402 - the module lives outside the package
 
 
 def chain(obj: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -39,7 +48,7 @@ def printed_plan(project: Path, env: str = "ci") -> str:
 
 def test_functions_checks_and_cache_policies_are_registered() -> None:
     functions = Ci.__dagger_object_type__.functions  # type: ignore[attr-defined]
-    assert {"toolchain", "lint", "security", "test", "ci", "health"} <= set(functions)
+    assert {"toolchain", "lint", "security", "test", "ci", "verdict", "health"} <= set(functions)
     checks = {name for name, fn in functions.items() if fn.meta.check}
     assert checks == {"lint", "security", "test"}
     assert functions["health"].meta.cache == "never"
@@ -96,7 +105,8 @@ def test_stage_commands_are_exactly_the_plan_argv_lists() -> None:
         assert mounts == set(CACHES)
         assert ("withWorkdir", {"path": "/src"}) in steps
         env = {args["name"]: args["value"] for name, args in steps if name == "withEnvVariable"}
-        assert env == {**BASE_ENV, **stage.env}
+        freshness = {"PIPELINES_DAY", "PIPELINES_NONCE"}
+        assert {k: v for k, v in env.items() if k not in freshness} == {**BASE_ENV, **stage.env}
         dirs = [args["path"] for name, args in steps if name == "withDirectory"]
         assert dirs[0] == "/src"
         assert dirs[1:] == [f"/src/reports/{n}" for n in sorted(needed)]
@@ -151,3 +161,179 @@ def test_the_module_never_imports_the_sdk() -> None:
     for source in (ROOT / "ci" / "src" / "ci").glob("*.py"):
         text = source.read_text()
         assert "import pipelines" not in text and "from pipelines" not in text, source
+
+
+def test_live_stages_carry_a_nonce_and_vulnerability_lookups_the_day() -> None:
+    plan = parse_plan(printed_plan(ROOT / "examples" / "service"))
+    module = Ci(source=dag.directory())
+    env = [
+        args["name"]
+        for name, args in chain(module.stage_container(plan.stage("security"), {}))
+        if name == "withEnvVariable"
+    ]
+    assert "PIPELINES_DAY" in env
+    health = StageSpec("health", (("pipelines", "stage", "health"),), freshness="never")
+    first = [a for n, a in chain(module.stage_container(health, {})) if n == "withEnvVariable"]
+    again = [a for n, a in chain(module.stage_container(health, {})) if n == "withEnvVariable"]
+    nonce = [a["value"] for a in first if a["name"] == "PIPELINES_NONCE"]
+    assert nonce and nonce != [a["value"] for a in again if a["name"] == "PIPELINES_NONCE"]
+    lint = [
+        a["name"]
+        for n, a in chain(module.stage_container(plan.stage("lint"), {}))
+        if n == "withEnvVariable"
+    ]
+    assert "PIPELINES_NONCE" not in lint and "PIPELINES_DAY" not in lint
+
+
+def test_the_health_function_is_re_run_for_real() -> None:
+    # health() is async and awaits the engine; its container is what we check.
+    module = Ci(source=dag.directory())
+    steps = chain(module.workspace().with_(ci_main.fresh("never")))
+    assert any(
+        name == "withEnvVariable" and args["name"] == "PIPELINES_NONCE" for name, args in steps
+    )
+
+
+class _Crashed:
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    async def sync(self) -> None:
+        value = QueryErrorValue(
+            "process killed",
+            extensions={
+                "_type": "EXEC_ERROR",
+                "cmd": ["pipelines", "stage", "test"],
+                "exitCode": self.code,
+                "stdout": "collected 3 items",
+                "stderr": "Killed",
+            },
+        )
+        # What dagger-io raises for an exec the engine reports as failed (an ExecError).
+        raise dagger.QueryError([value], SimpleNamespace(document=None))  # type: ignore[arg-type]
+
+
+def test_a_killed_command_fails_its_stage_and_keeps_its_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = Ci(source=dag.directory())
+    monkeypatch.setattr(Ci, "stage_container", lambda self, stage, needed: _Crashed(137))
+    stage = StageSpec("test", (("pipelines", "stage", "test"),))
+    code, reports = anyio.run(module.run_stage, stage, {})
+    assert code == 137
+    steps = chain(reports)
+    (written,) = [args for name, args in steps if name == "withNewFile"]
+    assert written["path"] == "log.txt"
+    assert written["contents"].startswith("exit code 137: process killed")
+    assert "Killed" in written["contents"]
+
+
+# One table of DAG cases, run by the SDK's scheduler and by the module's executor alike.
+DAG_CASES = [
+    (  # fan-out then fan-in
+        [
+            ("a", (), "success"),
+            ("b", ("a",), "success"),
+            ("c", ("a",), "success"),
+            ("d", ("b", "c"), "success"),
+        ],
+        {},
+        {"a": "passed", "b": "passed", "c": "passed", "d": "passed"},
+    ),
+    (  # a failure skips what needs it, but not a stage that runs always
+        [
+            ("a", (), "success"),
+            ("b", ("a",), "success"),
+            ("gate", ("a", "b"), "always"),
+            ("deploy", ("gate",), "success"),
+        ],
+        {"a": 1},
+        {"a": "failed", "b": "skipped", "gate": "passed", "deploy": "passed"},
+    ),
+    (  # a skipped stage blocks what needs it
+        [("a", (), "success"), ("b", ("a",), "success"), ("c", ("b",), "success")],
+        {"a": 2},
+        {"a": "failed", "b": "skipped", "c": "skipped"},
+    ),
+]
+
+
+def _sdk(
+    stages: list[tuple[str, tuple[str, ...], str]], codes: dict[str, int], tmp: Path
+) -> dict[str, str]:
+    # From the plan's JSON, as the module reads it: the SDK checks the DAG there too.
+    plan = Plan.from_dict(
+        {
+            "pipeline": "p",
+            "env": "ci",
+            "stages": [
+                PlannedStage(n, (("x",),), needs=d, run_if=r).to_dict() for n, d, r in stages
+            ],
+        }
+    )
+
+    async def execute(stage: PlannedStage, log: Path) -> tuple[int, str]:
+        return codes.get(stage.name, 0), ""
+
+    result = sdk_run_plan(
+        "test", Layout.of(tmp, {}), plan, execute, fail_fast=False, on_event=None, max_parallel=4
+    )
+    return {s.name: s.status.value for s in result.stages}
+
+
+def _module(
+    stages: list[tuple[str, tuple[str, ...], str]], codes: dict[str, int]
+) -> dict[str, str]:
+    plan = parse_plan(
+        json.dumps(
+            {
+                "version": 1,
+                "pipeline": "p",
+                "env": "ci",
+                "stages": [
+                    {"name": n, "run": [["x"]], "needs": list(d), "run_if": r} for n, d, r in stages
+                ],
+            }
+        )
+    )
+    statuses, _ = run_plan(plan, codes)
+    return statuses
+
+
+@pytest.mark.parametrize(("stages", "codes", "expected"), DAG_CASES)
+def test_both_executors_agree_on_the_dag(
+    tmp_path: Path,
+    stages: list[tuple[str, tuple[str, ...], str]],
+    codes: dict[str, int],
+    expected: dict[str, str],
+) -> None:
+    assert _sdk(stages, codes, tmp_path) == expected
+    assert _module(stages, codes) == expected
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ([("a", ("b",), "success"), ("b", ("a",), "success")], "cycle"),
+        ([("a", ("nope",), "success")], "nope"),
+        ([("a", (), "success"), ("a", (), "success")], "twice"),
+    ],
+)
+def test_both_executors_refuse_a_plan_they_cannot_run(
+    tmp_path: Path, stages: list[tuple[str, tuple[str, ...], str]], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _sdk(stages, {}, tmp_path)
+    with pytest.raises(PlanError, match=message):
+        _module(stages, {})
+
+
+def test_the_verdict_fails_on_a_closed_gate_or_a_failed_stage() -> None:
+    passed = {"env": "ci", "stages": {"lint": {"status": "passed"}, "gate": {"status": "passed"}}}
+    assert ci_main.judge(passed, None) == "2 stage(s) passed (ci)"
+    lint_failed = {**passed, "stages": {**passed["stages"], "lint": {"status": "failed"}}}
+    with pytest.raises(ci_main.StageFailedError, match="lint"):
+        ci_main.judge(lint_failed, None)
+    closed = {"status": "closed", "reasons": ["pass_rate: measured 80.00, required >= 95.00"]}
+    with pytest.raises(ci_main.GateClosedError, match="gate closed \\(ci\\): pass_rate"):
+        ci_main.judge(passed, closed)

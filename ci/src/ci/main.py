@@ -5,7 +5,8 @@ image for the plan (``pipelines plan --json``), and runs each stage's argv lists
 ``with_exec`` in a container of its own, concurrently where the DAG allows. Everything a stage
 does lives in the SDK, so a stage behaves here exactly as on a laptop.
 
-    dagger call ci -o reports              # the whole pipeline; fails when the gate is closed
+    dagger call ci -o reports              # the whole pipeline; exports every stage's reports
+    dagger call verdict --reports=reports  # then fails when the gate closed or a stage failed
     dagger check                           # lint, security and test as checks
     dagger call toolchain terminal         # a shell in the stage image
     dagger -m github.com/OWNER/REPO@vX.Y.Z call --source=. ci -o reports
@@ -14,7 +15,9 @@ does lives in the SDK, so a stage behaves here exactly as on a laptop.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, cast
 
 import dagger
@@ -55,6 +58,10 @@ BASE_ENV = {
     "UV_CACHE_DIR": "/cache/uv",
     "PIPELINES_REPORTS_DIR": "/src/reports",
 }
+
+SUMMARY = "pipeline.json"  # each stage's outcome, written beside the reports by `ci`
+NONCE = "PIPELINES_NONCE"
+DAY = "PIPELINES_DAY"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,6 +106,43 @@ def with_env(env: Mapping[str, str]) -> Callable[[dagger.Container], dagger.Cont
         return container
 
     return apply
+
+
+def fresh(freshness: str) -> Callable[[dagger.Container], dagger.Container]:
+    """Make a live answer live: ``cache="never"`` re-runs only the function, and the engine
+    serves a ``with_exec`` from its layer cache unless an input changes, so a stage whose
+    answer changes without its inputs gets one that does (a nonce per call, or the day)."""
+
+    def apply(container: dagger.Container) -> dagger.Container:
+        if freshness == "never":
+            return container.with_env_variable(NONCE, uuid.uuid4().hex)
+        if freshness == "daily":
+            return container.with_env_variable(DAY, datetime.now(UTC).date().isoformat())
+        return container
+
+    return apply
+
+
+def judge(summary: Mapping[str, Any], decision: Mapping[str, Any] | None) -> str:
+    """The verdict on an exported run: raise on a closed gate or a stage that did not pass."""
+    stages: Mapping[str, Any] = summary["stages"]
+    if decision is not None:
+        reasons = "; ".join(decision.get("reasons", [])) or "see gate/decision.json"
+        raise GateClosedError(
+            f"gate {decision.get('status', 'closed')} ({summary['env']}): {reasons}"
+        )
+    failed = [name for name, outcome in stages.items() if outcome["status"] != "passed"]
+    if failed:
+        raise StageFailedError("stages that did not pass: " + ", ".join(failed))
+    return f"{len(stages)} stage(s) passed ({summary['env']})"
+
+
+def failed_reports(error: dagger.ExecError) -> dagger.Directory:
+    """What is left of a stage whose command the engine reports as failed: its exit code and
+    the tail of its output, as the stage's log."""
+    output = (error.stdout + "\n" + error.stderr).strip().splitlines()[-200:]
+    text = f"exit code {error.exit_code}: {error.message}\n" + "\n".join(output) + "\n"
+    return dag.directory().with_new_file("log.txt", text)
 
 
 @object_type
@@ -155,7 +199,7 @@ class Ci:
         With ``last_may_fail``, the last command's failure is read from its exit code rather
         than failing the query (the gate must see failed tests).
         """
-        container = self.workspace().with_(with_env(stage.env))
+        container = self.workspace().with_(with_env(stage.env)).with_(fresh(stage.freshness))
         for need, reports in sorted(needed_reports.items()):
             container = container.with_directory(f"{WORKDIR}/reports/{need}", reports)
         for index, argv in enumerate(stage.run):
@@ -199,6 +243,18 @@ class Ci:
         """The test stage (pytest with JUnit, coverage, reruns and a report log)."""
         return await self.run_one("test", env)
 
+    async def run_stage(
+        self, stage: StageSpec, needed: Mapping[str, dagger.Directory]
+    ) -> tuple[int, dagger.Directory]:
+        """One stage of ``ci``: its exit code and its reports. A command killed or out of
+        memory (exit 128-191, outside ReturnType.ANY) fails this stage, not the whole run."""
+        try:
+            container = await self.stage_container(stage, needed).sync()
+        except dagger.ExecError as exc:
+            return exc.exit_code, failed_reports(exc)
+        reports = container.directory(f"{WORKDIR}/reports/{stage.name}")
+        return await container.exit_code(), reports
+
     @function
     async def ci(
         self,
@@ -207,35 +263,35 @@ class Ci:
             str | None, Doc("Pipeline file inside the project (default: pipeline.yaml)")
         ] = None,
     ) -> dagger.Directory:
-        """The whole pipeline; returns the reports directory, fails when the gate is closed."""
+        """The whole pipeline; returns every stage's reports and ``pipeline.json`` (each
+        stage's outcome), whatever the outcome, so they can be exported exactly when they
+        matter. ``verdict`` then fails on a closed gate or a failed stage."""
         plan = await self.plan(env, config)
-
-        async def run_stage(
-            stage: StageSpec, needed: Mapping[str, dagger.Directory]
-        ) -> tuple[int, dagger.Directory]:
-            container = await self.stage_container(stage, needed).sync()
-            reports = container.directory(f"{WORKDIR}/reports/{stage.name}")
-            return await container.exit_code(), reports
-
-        outcomes = await execute_plan(plan, run_stage)
+        outcomes = await execute_plan(plan, self.run_stage)
         collected = dag.directory()
+        summary: dict[str, Any] = {"env": env, "stages": {}, "skipped": plan.skipped}
         for name, outcome in outcomes.items():
+            summary["stages"][name] = {"status": outcome.status, "exit_code": outcome.exit_code}
             if outcome.reports is not None:
                 collected = collected.with_directory(name, outcome.reports)
-        gate = outcomes.get("gate")
-        if gate is not None and gate.status != "passed" and gate.reports is not None:
-            decision = json.loads(await gate.reports.file("decision.json").contents())
-            reasons = "; ".join(decision.get("reasons", [])) or "see decision.json"
-            raise GateClosedError(f"gate {decision.get('status', 'closed')} ({env}): {reasons}")
-        failed = [o.name for o in outcomes.values() if o.status != "passed"]
-        if failed:
-            raise StageFailedError("stages that did not pass: " + ", ".join(failed))
-        return collected
+        return collected.with_new_file(SUMMARY, json.dumps(summary, indent=2))
+
+    @function
+    async def verdict(
+        self, reports: Annotated[dagger.Directory, Doc("The reports directory `ci` exported")]
+    ) -> str:
+        """Fail when the gate closed or a stage did not pass; otherwise say so."""
+        summary = json.loads(await reports.file(SUMMARY).contents())
+        decision = None
+        if summary["stages"].get("gate", {}).get("status") == "failed":
+            decision = json.loads(await reports.file("gate/decision.json").contents())
+        return judge(summary, decision)
 
     @never_cached
     async def health(self, env: Annotated[str, Doc("Environment whose checks run")] = "ci") -> str:
         """Run the environment's health checks from the toolchain (never cached)."""
-        return await self.workspace().with_exec(["pipelines", "health", "--env", env]).stdout()
+        container = self.workspace().with_(fresh("never"))
+        return await container.with_exec(["pipelines", "health", "--env", env]).stdout()
 
 
 class GateClosedError(Exception):

@@ -1,7 +1,11 @@
 """The plan contract as seen from the Dagger module, and a DAG executor over it.
 
 This module never imports ``pipelines``: it knows only the JSON that ``pipelines plan --json``
-prints, so an SDK edit does not invalidate the module's Dagger cache.
+prints, the contract both sides test. Importing the SDK would put its dependencies into the
+module's runtime and tie the module's code to the SDK's. (It does not keep the module's cache
+across SDK edits: the module's cache key hashes its whole context, and dagger.json's
+``include`` puts ``pipelines/`` in it. The stage containers' layers stay cached while their own
+inputs are unchanged.)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class StageSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()
     run_if: str = "success"
+    freshness: str = "cached"  # cached | daily | never
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class PlanSpec:
     pipeline: str
     env: str
     stages: tuple[StageSpec, ...]
+    skipped: tuple[dict[str, str], ...] = ()  # stages the environment does not run, and why
 
     def stage(self, name: str) -> StageSpec:
         """The named stage, or a PlanError listing the stages."""
@@ -67,12 +73,53 @@ def parse_plan(text: str) -> PlanSpec:
                 env={str(k): str(v) for k, v in stage.get("env", {}).items()},
                 outputs=tuple(str(o) for o in stage.get("outputs", ())),
                 run_if=str(stage.get("run_if", "success")),
+                freshness=str(stage.get("freshness", "cached")),
             )
             for stage in data["stages"]
         )
-        return PlanSpec(str(data["pipeline"]), str(data["env"]), stages)
+        skipped = tuple(
+            {"name": str(s["name"]), "reason": str(s["reason"])} for s in data.get("skipped", ())
+        )
+        plan = PlanSpec(str(data["pipeline"]), str(data["env"]), stages, skipped)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PlanError(f"not a plan printed by `pipelines plan --json`: {exc}") from exc
+    check_dag(plan)
+    return plan
+
+
+RUN_IF = ("success", "always")
+FRESHNESS = ("cached", "daily", "never")
+
+
+def check_dag(plan: PlanSpec) -> None:
+    """Refuse what the executor could not run: a name twice, a need that is no stage, a
+    cycle (which would wait forever), or a value this module does not know."""
+    names = [stage.name for stage in plan.stages]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise PlanError(f"stages defined twice: {', '.join(twice)}")
+    for stage in plan.stages:
+        unknown = [need for need in stage.needs if need not in names]
+        if unknown:
+            raise PlanError(f"stage {stage.name!r} needs {', '.join(unknown)}: not stages")
+        if stage.run_if not in RUN_IF or stage.freshness not in FRESHNESS:
+            raise PlanError(f"stage {stage.name!r}: unknown run_if or freshness")
+    needs = {stage.name: stage.needs for stage in plan.stages}
+    state: dict[str, int] = {}  # 1: on the path being walked, 2: done
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = [*path[path.index(name) :], name]
+            raise PlanError("the stages form a cycle: " + " -> ".join(cycle))
+        state[name] = 1
+        for need in needs[name]:
+            visit(need, (*path, name))
+        state[name] = 2
+
+    for name in names:
+        visit(name, ())
 
 
 @dataclass(frozen=True)
