@@ -58,6 +58,7 @@ def scaffold(
     call = "--source=. ci --env ci -o reports"
     if inside != Path("pipeline.yaml"):
         call = f"--source=. ci --env ci --config {inside.as_posix()} -o reports"
+    # (the verdict step reads the exported reports and needs no pipeline file)
     files = {
         pipeline_file: _template("pipeline.yaml").replace("{name}", name),
         project / ".github" / "workflows" / "ci.yml": _template("ci.yml")
