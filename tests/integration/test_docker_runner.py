@@ -178,3 +178,25 @@ def test_a_missing_command_is_named_as_on_the_host(tmp_path: Path) -> None:
     (stage,) = result.stages
     assert stage.status is RunStatus.FAILED
     assert stage.reason == "no-such-tool-4711: not found in the toolchain image"
+
+
+def test_this_repository_s_own_unit_tests_pass_in_the_toolchain_container(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    code, result = run_pipeline(
+        root,
+        "--runner",
+        "docker",
+        "--env",
+        "container",
+        "--reports",
+        str(tmp_path / "reports"),
+        "--artifacts",
+        str(tmp_path / "artifacts"),
+        "install",
+        "test",
+    )
+    statuses = {s["name"]: s["status"] for s in result["stages"]}
+    assert code == 0, (statuses, (tmp_path / "reports/test/log.txt").read_text()[-3000:])
+    tests = json.loads((tmp_path / "reports/test/result.json").read_text())["details"]["tests"]
+    assert tests["passed"] > 200 and tests["failed"] == tests["errors"] == 0
+    assert result["skipped"][0]["name"] == "integration"
