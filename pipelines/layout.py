@@ -26,7 +26,6 @@ LOG = "log.txt"
 JUNIT = "junit.xml"
 COVERAGE = "coverage.xml"
 REPORT_LOG = "report-log.jsonl"
-SARIF = "security.sarif"
 DECISION = "decision.json"
 
 
@@ -69,14 +68,3 @@ class Layout:
         if parts[:1] != (REPORTS,):
             return self.project / path
         return self.reports.joinpath(*parts[1:])
-
-    def inside_project(self) -> tuple[str, ...]:
-        """The report and artifact directories that lie in the project, relative to it (so no
-        scanner reads them)."""
-        found = []
-        for path in (self.reports, self.artifacts):
-            try:
-                found.append(str(path.resolve().relative_to(self.project.resolve())))
-            except ValueError:
-                continue
-        return tuple(found)

@@ -19,7 +19,6 @@ from pipelines.project_env import InstallPlan, install_plan
 from pipelines.project_facts import ProjectFacts
 
 PLAN_VERSION = 1
-SOURCE_ACCESS = ("read-only", "read-write")
 
 
 @dataclass(frozen=True)

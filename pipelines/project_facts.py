@@ -52,9 +52,6 @@ class ProjectFacts:
     secrets_baseline: str | None = None
     ruff_includes_markdown: bool = False
 
-    def group_names(self) -> tuple[str, ...]:
-        """Every dependency group the project declares."""
-        return tuple(self.groups or {})
 
 
 def read_facts(project: Path) -> ProjectFacts:

@@ -25,7 +25,6 @@ from pipelines.schema import (
     read_yaml_file,
 )
 
-FLAGS_FILE = "flags.yaml"
 FlagValue = bool | int | float | str
 TYPES: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
@@ -124,7 +123,6 @@ ROLLOUT = Struct(
         "duration": _Duration(),
         "from": Number(0, 100),
         "to": Number(0, 100),
-        "stickiness": Text(),
     },
     required=("start",),
 )
@@ -226,7 +224,6 @@ def _rollout(spec: Mapping[str, Any], path: KeyPath, source: Source) -> Rollout:
         end,
         float(spec.get("from", 0)),
         float(spec.get("to", 100)),
-        spec.get("stickiness", "userId"),
     )
 
 

@@ -6,7 +6,7 @@
     client.get_boolean_value("PHASE_4_DEPLOYMENT", False,
                              EvaluationContext(targeting_key=user_id))
 
-The evaluation context's targeting key is the rollout's stickiness key.
+The evaluation context's targeting key is the key a rollout buckets.
 """
 
 from __future__ import annotations

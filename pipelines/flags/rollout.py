@@ -29,7 +29,6 @@ class Rollout:
     end: datetime
     start_percent: float = 0.0
     end_percent: float = 100.0
-    stickiness: str = "userId"
 
     def percent(self, now: datetime) -> float:
         """The rollout percentage at ``now`` (linear between start and end)."""

@@ -112,10 +112,3 @@ def feed_file(path: Path, target: ParserTarget) -> None:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def local_name(tag: object) -> str:
-    """The tag without its namespace; comments and processing instructions give ''."""
-    if not isinstance(tag, str):
-        return ""
-    return tag.rpartition("}")[2]

@@ -1,0 +1,28 @@
+"""Names vulture cannot see being used: called by frameworks, or loaded by name.
+
+Dagger calls the module's functions, OpenFeature the provider's methods; runners are loaded
+from their registry by name; ruamel.yaml reads the attribute set on its loader; tests read
+SARIF back; the JUnit outcome is compared as a value.
+"""
+
+from ci.main import Ci
+
+from pipelines.flags.edit import YAML
+from pipelines.flags.openfeature import PipelinesProvider
+from pipelines.reports.findings import read_sarif
+from pipelines.reports.junit import Outcome
+from pipelines.runners.docker import DockerRunner
+from pipelines.runners.local import LocalRunner
+
+_ = (Ci.toolchain, Ci.ci, Ci.verdict, Ci.health, Ci.lint, Ci.security, Ci.test)
+_ = (
+    PipelinesProvider.from_file,
+    PipelinesProvider.get_metadata,
+    PipelinesProvider.resolve_boolean_details,
+    PipelinesProvider.resolve_string_details,
+    PipelinesProvider.resolve_integer_details,
+    PipelinesProvider.resolve_float_details,
+    PipelinesProvider.resolve_object_details,
+)
+_ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
+YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
