@@ -23,9 +23,10 @@ from pipelines.schema import (
     Text,
     read_yaml_file,
 )
+from pipelines.severity import LIMITED
 
 CONFIG_FILE = "pipeline.yaml"
-SEVERITIES = ("critical", "high", "medium", "low")
+SEVERITIES = tuple(severity.value for severity in LIMITED)
 LINTERS = ("ruff", "ruff-format", "mypy")
 SCANNERS = ("bandit", "detect-secrets", "pip-audit")
 BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")

@@ -16,11 +16,11 @@ import yaml
 
 from pipelines import atomic
 from pipelines.config import MonitoringSettings
+from pipelines.envvars import expand_env
 from pipelines.errors import ToolError, UsageError
 from pipelines.health.spec import HealthCheck, HealthSettings
 from pipelines.process import ToolNotFound, run_tool
 
-PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 GRAFANA_INTERVALS = re.compile(r"\$__(rate_)?interval|\$__range")
 # Placeholder values used only to check the structure of alertmanager.yml.
 SAMPLE_VALUES = {
@@ -47,14 +47,7 @@ class Finding:
 
 def render_alertmanager(template: Path, environ: Mapping[str, str]) -> str:
     """Fill every ${NAME} from ``environ``; a missing variable is a usage error naming it."""
-    text = template.read_text(encoding="utf-8")
-    missing = sorted({name for name in PLACEHOLDER.findall(text) if not environ.get(name)})
-    if missing:
-        raise UsageError(
-            f"{template}: set {', '.join(missing)} in the environment",
-            hint="credentials are read from the environment, never from files",
-        )
-    return PLACEHOLDER.sub(lambda m: environ[m.group(1)], text)
+    return expand_env(template.read_text(encoding="utf-8"), environ, str(template))
 
 
 def render(config_dir: Path, out: Path, environ: Mapping[str, str]) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import operator
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -14,11 +13,11 @@ from typing import Any
 import anyio
 import httpx
 
+from pipelines.envvars import expand_env
 from pipelines.health.spec import HealthCheck
 
 # A health endpoint answers in bytes, not megabytes: read no more than this of a body.
 MAX_BODY = 1024 * 1024
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -41,11 +40,6 @@ class ProbeOutcome:
 Probe = Callable[[HealthCheck, httpx.AsyncClient], Awaitable[ProbeOutcome]]
 
 
-def expand(value: str, environ: Mapping[str, str]) -> str:
-    """Replace ${NAME} with the variable's value (empty when unset)."""
-    return _ENV_REFERENCE.sub(lambda m: environ.get(m.group(1), ""), value)
-
-
 def json_lookup(document: Any, path: str) -> Any:
     """Follow a dotted path (``data.items.0.status``) through JSON objects and lists."""
     current = document
@@ -62,7 +56,10 @@ def json_lookup(document: Any, path: str) -> Any:
 async def probe_http(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
     """Status, body substring, JSON field and latency budget of one request."""
     target = check.target
-    headers = {k: expand(str(v), os.environ) for k, v in target.get("headers", {}).items()}
+    headers = {
+        name: expand_env(str(value), os.environ, f"health check {check.name!r}, header {name}")
+        for name, value in target.get("headers", {}).items()
+    }
     started = time.perf_counter()
     async with client.stream(
         target.get("method", "GET"), target["url"], headers=headers, timeout=check.timeout

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import anyio
 import httpx
 
+from pipelines.errors import PipelineError
 from pipelines.health.probes import PROBES, Probe, ProbeOutcome
 from pipelines.health.spec import (
     CheckResult,
@@ -95,6 +96,8 @@ async def _attempt(
         return ProbeOutcome(False, f"{type(exc).__name__}: {exc}".rstrip(": "))
     except OSError as exc:
         return ProbeOutcome(False, exc.strerror or str(exc))
+    except PipelineError as exc:  # a ${NAME} that is not set: say which
+        return ProbeOutcome(False, exc.message)
     except Exception as exc:
         # in it (an invalid URL, an answer of an unexpected shape) is that check's failure,
         # never the end of the whole health run.

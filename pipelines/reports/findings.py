@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ReportError
+from pipelines.severity import Severity
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-_SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+_SARIF_LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+}
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
@@ -21,7 +26,7 @@ class Finding:
 
     tool: str
     rule: str
-    severity: str
+    severity: Severity
     message: str
     file: str = ""
     line: int = 0
@@ -31,7 +36,7 @@ class Finding:
         return {
             "tool": self.tool,
             "rule": self.rule,
-            "severity": self.severity,
+            "severity": self.severity.value,
             "message": self.message,
             "file": self.file,
             "line": self.line,
@@ -40,11 +45,10 @@ class Finding:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         """Read a finding back from result.json."""
-        severity = str(data.get("severity", "info"))
         return cls(
             tool=str(data.get("tool", "")),
             rule=str(data.get("rule", "")),
-            severity=severity if severity in SEVERITIES else "info",
+            severity=Severity.parse(data.get("severity")),
             message=str(data.get("message", "")),
             file=str(data.get("file", "")),
             line=int(data.get("line", 0) or 0),
@@ -76,7 +80,7 @@ def _sarif_result(finding: Finding) -> dict[str, Any]:
         "ruleId": finding.rule,
         "level": _SARIF_LEVEL.get(finding.severity, "note"),
         "message": {"text": finding.message},
-        "properties": {"severity": finding.severity},
+        "properties": {"severity": finding.severity.value},
     }
     if finding.file:
         region = {"startLine": finding.line} if finding.line > 0 else {}
@@ -112,7 +116,7 @@ def read_sarif(path: Path) -> list[Finding]:
                 Finding(
                     tool=tool,
                     rule=str(result.get("ruleId", "")),
-                    severity=severity if severity in SEVERITIES else "low",
+                    severity=Severity.parse(severity, Severity.LOW),
                     message=str(result.get("message", {}).get("text", "")),
                     file=str(location.get("artifactLocation", {}).get("uri", "")),
                     line=int(location.get("region", {}).get("startLine", 0)),

@@ -16,6 +16,7 @@ from pipelines.errors import ToolError
 from pipelines.process import Completed, run_tool
 from pipelines.project_facts import ProjectFacts, read_facts
 from pipelines.reports.findings import Finding
+from pipelines.severity import Severity
 from pipelines.stages.base import (
     READ_ONLY_SAFE_ENV,
     StageContext,
@@ -84,7 +85,7 @@ def _ruff(context: StageContext, argv: Sequence[str], facts: ProjectFacts) -> li
         Finding(
             tool=tool,
             rule=str(item.get("code") or "syntax"),
-            severity="low",
+            severity=Severity.LOW,
             message=str(item.get("message", "")),
             file=relative(str(item.get("filename", "")), context.project),
             line=int((item.get("location") or {}).get("row", 0)),
@@ -108,7 +109,7 @@ def _mypy(context: StageContext, argv: Sequence[str], _facts: ProjectFacts) -> l
                 Finding(
                     "mypy",
                     match["code"] or "error",
-                    "low",
+                    Severity.LOW,
                     match["msg"],
                     relative(match["file"], context.project),
                     int(match["line"]),

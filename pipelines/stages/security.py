@@ -21,6 +21,7 @@ from pipelines.errors import ToolError
 from pipelines.process import run_tool
 from pipelines.project_facts import ProjectFacts, read_facts
 from pipelines.reports.findings import Finding, to_sarif
+from pipelines.severity import Severity
 from pipelines.stages.base import (
     READ_ONLY_SAFE_ENV,
     StageContext,
@@ -33,9 +34,9 @@ from pipelines.stages.base import (
 # detect-secrets detectors that only guess (entropy, a keyword next to a value): a commit hash
 # or a docs example trips them, so they are not high severity. A known credential format is.
 GUESSING_DETECTORS = {
-    "Base64 High Entropy String": "low",
-    "Hex High Entropy String": "low",
-    "Secret Keyword": "medium",
+    "Base64 High Entropy String": Severity.LOW,
+    "Hex High Entropy String": Severity.LOW,
+    "Secret Keyword": Severity.MEDIUM,
 }
 
 
@@ -138,7 +139,7 @@ def _bandit(scan: Scan) -> ScanOutcome:
         Finding(
             tool="bandit",
             rule=str(item.get("test_id", "")),
-            severity=str(item.get("issue_severity", "LOW")).lower(),
+            severity=Severity.parse(item.get("issue_severity"), Severity.LOW),
             message=str(item.get("issue_text", "")),
             file=relative(str(item.get("filename", "")), context.project),
             line=int(item.get("line_number", 0)),
@@ -173,7 +174,7 @@ def _detect_secrets(scan: Scan) -> ScanOutcome:
                 Finding(
                     "detect-secrets",
                     kind,
-                    GUESSING_DETECTORS.get(kind, "high"),
+                    GUESSING_DETECTORS.get(kind, Severity.HIGH),
                     f"possible {kind} (value not shown)",
                     relative(file, context.project),
                     int(item.get("line_number", 0)),
@@ -225,7 +226,7 @@ def _pip_audit(scan: Scan) -> ScanOutcome:
         Finding(
             tool="pip-audit",
             rule=str(vuln.get("id", "")),
-            severity="high",
+            severity=Severity.HIGH,
             message=f"{dep.get('name')} {dep.get('version')}: {vuln.get('id')}"
             + (
                 f" (fixed in {', '.join(vuln['fix_versions'])})" if vuln.get("fix_versions") else ""
