@@ -14,11 +14,6 @@ class Severity(StrEnum):
     LOW = "low"
     INFO = "info"
 
-    @property
-    def rank(self) -> int:
-        """0 for critical, growing as it gets milder (sorting worst first)."""
-        return list(Severity).index(self)
-
     @classmethod
     def parse(cls, text: object, default: Severity | None = None) -> Severity:
         """A tool's spelling (``HIGH``, ``Medium``) as a Severity; unknown ones are ``default``
