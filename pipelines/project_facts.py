@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ConfigError
+from pipelines.tool_groups import tool_groups
 
 # requirement files under the names projects commonly use, most specific first.
 REQUIREMENT_FILES = (
@@ -30,7 +31,8 @@ REQUIREMENT_FILES = (
     "requirements/test.txt",
     "requirements/tests.txt",
 )
-TEST_GROUPS = ("tests", "test", "dev")
+# PEP 735 groups first (a tool's own table under the same name gives way), then tox's deps.
+TEST_GROUPS = ("tests", "test", "dev", "testenv")
 TEST_EXTRAS = ("test", "tests")
 # Files whose contents decide what the project's environment holds.
 DEFINING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
@@ -53,7 +55,6 @@ class ProjectFacts:
     ruff_includes_markdown: bool = False
 
 
-
 def read_facts(project: Path) -> ProjectFacts:
     """Read the facts of ``project``; a pyproject.toml that is not TOML is a ConfigError."""
     pyproject = _read_toml(project / "pyproject.toml")
@@ -70,7 +71,11 @@ def read_facts(project: Path) -> ProjectFacts:
             or setup_cfg.has_section("metadata")
         ),
         name=str(declared["name"]) if isinstance(declared, dict) and declared.get("name") else None,
-        groups=_resolve_groups(groups, project) if isinstance(groups, dict) else None,
+        groups={
+            **tool_groups(tool, project),
+            **(_resolve_groups(groups, project) if isinstance(groups, dict) else {}),
+        }
+        or None,
         extras=tuple(sorted(extras)) if isinstance(extras, dict) else (),
         requirement_files=tuple(f for f in REQUIREMENT_FILES if (project / f).is_file()),
         mypy_targets_configured=_mypy_configured(project, tool, setup_cfg),

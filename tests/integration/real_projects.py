@@ -151,6 +151,48 @@ FLAT_LAYOUT = {
 }
 
 
+POETRY_LAYOUT = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["poetry-core>=1.9"]
+        build-backend = "poetry.core.masonry.api"
+
+        [tool.poetry]
+        name = "tally"
+        version = "0.3.0"
+        description = "counts"
+        authors = ["Someone <someone@example.invalid>"]
+        packages = [{include = "tally", from = "src"}]
+
+        [tool.poetry.dependencies]
+        python = "^3.11"
+
+        [tool.poetry.group.test.dependencies]
+        pytest = "^8.0"
+        pytest-mock = "^3.12"
+        """,
+    "src/tally/__init__.py": """
+        def count(items: list[str]) -> dict[str, int]:
+            found: dict[str, int] = {}
+            for item in items:
+                found[item] = found.get(item, 0) + 1
+            return found
+        """,
+    "tests/test_tally.py": """
+        import tally
+
+
+        def test_count() -> None:
+            assert tally.count(["a", "b", "a"]) == {"a": 2, "b": 1}
+
+
+        def test_with_a_mock(mocker) -> None:  # the test group's pytest-mock
+            mocker.patch.object(tally, "count", return_value={"x": 9})
+            assert tally.count([]) == {"x": 9}
+        """,
+}
+
+
 def write_project(root: Path, files: dict[str, str]) -> Path:
     """Write a project's files (dedented) under ``root``."""
     for name, text in files.items():

@@ -13,6 +13,7 @@ import pytest
 from tests.integration.pipeline_cli import decision, run_pipeline
 from tests.integration.real_projects import (
     FLAT_LAYOUT,
+    POETRY_LAYOUT,
     SRC_LAYOUT,
     pytest_own_counts,
     write_project,
@@ -72,6 +73,17 @@ def test_flat_layout_with_requirements_and_a_test_extra(tmp_path: Path, cache: P
     assert (tests["passed"], tests["skipped"], tests["xfailed"]) == (3, 0, 1)
     plan_log = (project / "reports/install/log.txt").read_text()
     assert "-e .[test] -r requirements.txt" in plan_log
+
+
+def test_a_poetry_project_gets_its_test_group(tmp_path: Path, cache: Path) -> None:
+    project = write_project(tmp_path / "tally", POETRY_LAYOUT)
+    own = pytest_own_counts(project, ["-e", ".", "pytest>=8,<9", "pytest-mock>=3.12,<4"], tmp_path)
+    assert own == {"passed": 2}
+    code, run = run_pipeline(project, "--env", "ci")
+    assert code == 0, run
+    tests = json.loads((project / "reports/test/result.json").read_text())["details"]["tests"]
+    assert (tests["passed"], tests["failed"], tests["errors"]) == (2, 0, 0)
+    assert "pytest-mock>=3.12,<4" in (project / "reports/install/log.txt").read_text()
 
 
 def test_a_missing_dependency_is_named_in_the_run(tmp_path: Path, cache: Path) -> None:

@@ -191,3 +191,43 @@ def test_tools_a_stage_runs_never_see_where_the_run_writes(
     script = "import os; print(os.environ.get('PIPELINES_REPORTS_DIR', 'unset'))"
     done = run_tool([sys.executable, "-c", script], cwd=tmp_path)
     assert done.stdout.strip() == "unset"
+
+
+def test_test_dependencies_declared_in_tool_tables_are_found(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "[build-system]\nrequires = ['poetry-core']\n"
+            "build-backend = 'poetry.core.masonry.api'\n"
+            "[tool.poetry]\nname = 'p'\nversion = '1'\n"
+            "[tool.poetry.group.test.dependencies]\n"
+            "pytest = '^8.1'\npytest-mock = {version = '~3.14', extras = ['x']}\n"
+            "local = {path = '../local'}\n"
+            "[tool.pdm.dev-dependencies]\nlint = ['ruff>=0.5']\n"
+            "[tool.hatch.envs.default]\ndependencies = ['coverage']\n",
+            "tox.ini": "[testenv]\ndeps =\n    pytest\n    -r requirements.txt\n",
+        },
+    )
+    facts = read_facts(tmp_path)
+    assert facts.groups is not None
+    assert facts.groups["test"] == ("pytest>=8.1,<9", "pytest-mock[x]>=3.14,<3.15")
+    assert facts.groups["lint"] == ("ruff>=0.5",)
+    assert facts.groups["dev"] == ("coverage",)
+    assert facts.groups["testenv"] == ("pytest",)
+    plan = install_plan(load_config(tmp_path), facts)
+    assert plan.groups == ("test",)
+    assert plan.install_project
+
+
+def test_a_pep735_group_wins_over_a_tool_table_of_the_same_name(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "[dependency-groups]\ntest = ['pytest>=8']\n"
+            "[tool.uv]\ndev-dependencies = ['black']\n"
+            "[tool.poetry.group.test.dependencies]\npytest = '^7'\n",
+        },
+    )
+    groups = read_facts(tmp_path).groups or {}
+    assert groups["test"] == ("pytest>=8",)
+    assert groups["dev"] == ("black",)
