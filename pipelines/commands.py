@@ -68,7 +68,15 @@ def lint_commands(
     elif not facts.mypy_targets_configured:
         mypy.append(".")
     commands["mypy"] = mypy
-    return {tool: commands[tool] for tool in config.lint.tools}
+    return {tool: commands[tool] for tool in lint_tools(config, facts)}
+
+
+def lint_tools(config: PipelineConfig, facts: ProjectFacts) -> tuple[str, ...]:
+    """The linters that run: pipeline.yaml's list, else ruff, and ruff's formatter check only
+    for a project that formats its code (a style it never chose is not a finding)."""
+    if config.lint.tools is not None:
+        return config.lint.tools
+    return ("ruff", "ruff-format") if facts.formats_code else ("ruff",)
 
 
 def excluded(config: PipelineConfig, facts: ProjectFacts) -> list[str]:

@@ -135,7 +135,9 @@ class CustomStage:
 class LintSettings:
     """Which linters run over which paths (None: what the project's own config says)."""
 
-    tools: tuple[str, ...] = ("ruff", "ruff-format")
+    # None: ruff check, plus ruff format --check when the project formats its code (it has ruff
+    # or black settings, or a formatter in its pre-commit config).
+    tools: tuple[str, ...] | None = None
     paths: tuple[str, ...] | None = None
 
 

@@ -241,7 +241,7 @@ def _project_env_users(config: PipelineConfig) -> set[str]:
     users = {c.name for c in config.custom if c.python == "project"}
     if config.stage("test").enabled:
         users.add("test")
-    if "mypy" in config.lint.tools:
+    if "mypy" in (config.lint.tools or ()):
         users.add("lint")
     if commands.pip_audit_uses_project_env(config):
         users.add("security")

@@ -53,6 +53,7 @@ class ProjectFacts:
     bandit_exclude: tuple[str, ...] = ()
     secrets_baseline: str | None = None
     ruff_includes_markdown: bool = False
+    formats_code: bool = False  # ruff or black settings, or a formatter in pre-commit
 
 
 def read_facts(project: Path) -> ProjectFacts:
@@ -83,6 +84,7 @@ def read_facts(project: Path) -> ProjectFacts:
         bandit_config=_bandit_config(project, tool),
         bandit_exclude=_bandit_exclude(project, tool),
         secrets_baseline=".secrets.baseline" if (project / ".secrets.baseline").is_file() else None,
+        formats_code=_formats_code(project, tool),
         ruff_includes_markdown=".md"
         in str(tool.get("ruff", {}).get("include", ""))
         + str(tool.get("ruff", {}).get("extend-include", "")),
@@ -180,3 +182,16 @@ def _bandit_exclude(project: Path, tool: dict[str, Any]) -> tuple[str, ...]:
         return ()
     dirs = config.get("exclude_dirs", ())
     return tuple(str(d).strip("./") or str(d) for d in dirs) if isinstance(dirs, list) else ()
+
+
+def _formats_code(project: Path, tool: dict[str, Any]) -> bool:
+    """Whether the project formats its code with ruff or black (so their check applies)."""
+    if "ruff" in tool or "black" in tool:
+        return True
+    if any((project / name).is_file() for name in ("ruff.toml", ".ruff.toml")):
+        return True
+    pre_commit = project / ".pre-commit-config.yaml"
+    if pre_commit.is_file():
+        text = pre_commit.read_text(encoding="utf-8", errors="replace")
+        return "ruff-format" in text or "psf/black" in text or "id: black" in text
+    return False

@@ -35,7 +35,7 @@ def run(context: StageContext) -> StageResult:
     """Run every configured linter and collect their findings with file and line."""
     facts = read_facts(context.project)
     python = sys.executable
-    if "mypy" in context.config.lint.tools:
+    if "mypy" in (context.config.lint.tools or ()):
         env = project_environment(context)
         python = str(env.python) if env is not None else python
     findings: list[Finding] = []

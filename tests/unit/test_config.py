@@ -22,7 +22,7 @@ def test_missing_file_means_python_defaults(tmp_path: Path) -> None:
     assert config.environment("production").gate.min_pass_rate == 98
     assert config.environment("production").gate.max_flaky == 0
     assert config.test.command == ("python", "-m", "pytest")
-    assert config.lint.tools == ("ruff", "ruff-format")
+    assert config.lint.tools is None  # ruff, and ruff format where the project formats
     assert config.name == tmp_path.name
 
 

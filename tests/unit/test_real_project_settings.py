@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.commands import lint_commands, pytest_command, security_commands
+from pipelines.commands import lint_commands, lint_tools, pytest_command, security_commands
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from pipelines.plan import build_plan
@@ -231,3 +231,26 @@ def test_a_pep735_group_wins_over_a_tool_table_of_the_same_name(tmp_path: Path) 
     groups = read_facts(tmp_path).groups or {}
     assert groups["test"] == ("pytest>=8",)
     assert groups["dev"] == ("black",)
+
+
+FORMAT = "ruff-format"
+
+
+@pytest.mark.parametrize(
+    ("files", "tools"),
+    [
+        ({}, ("ruff",)),
+        ({"pyproject.toml": "[tool.black]\nline-length = 99\n"}, ("ruff", "ruff-format")),
+        ({"ruff.toml": "line-length = 99\n"}, ("ruff", "ruff-format")),
+        (
+            {".pre-commit-config.yaml": "- repo: https://github.com/psf/black\n"},
+            ("ruff", "ruff-format"),
+        ),
+        ({"pipeline.yaml": "stages:\n  lint:\n    tools: [mypy]\n"}, ("mypy",)),
+    ],
+)
+def test_formatting_is_checked_only_where_the_project_formats(
+    tmp_path: Path, files: dict[str, str], tools: tuple[str, ...]
+) -> None:
+    write(tmp_path, files)
+    assert lint_tools(load_config(tmp_path), read_facts(tmp_path)) == tools
