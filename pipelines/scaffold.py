@@ -27,6 +27,19 @@ def _template(name: str) -> str:
     return (resources.files("pipelines") / "templates" / name).read_text(encoding="utf-8")
 
 
+def schema_line(module: str, kind: str) -> str:
+    """The comment that points editors (yaml-language-server) at the JSON Schema published with
+    the module's version; empty for a module not on GitHub."""
+    match = re.fullmatch(r"github\.com/([^/@]+)/([^/@]+)@([^/@]+)", module)
+    if match is None:
+        return ""
+    owner, repo, version = match.groups()
+    url = (
+        f"https://raw.githubusercontent.com/{owner}/{repo}/{version}/docs/schema/{kind}.schema.json"
+    )
+    return f"# yaml-language-server: $schema={url}\n"
+
+
 def scaffold(
     project: Path,
     *,
@@ -60,7 +73,8 @@ def scaffold(
         call = f"--source=. ci --env ci --config {inside.as_posix()} -o reports"
     # (the verdict step reads the exported reports and needs no pipeline file)
     files = {
-        pipeline_file: _template("pipeline.yaml").replace("{name}", name),
+        pipeline_file: schema_line(module, "pipeline")
+        + _template("pipeline.yaml").replace("{name}", name),
         project / ".github" / "workflows" / "ci.yml": _template("ci.yml")
         .replace("{module}", module)
         .replace("--source=. ci --env ci -o reports", call),

@@ -60,6 +60,10 @@ class Spec:
     def _wrong(self, value: Any, path: KeyPath, source: Source) -> ConfigError:
         return source.error(path, f"expected {self.description}, got {_show(value)}")
 
+    def json_schema(self) -> dict[str, Any]:
+        """This spec as JSON Schema (draft 2020-12), for editors and other tools."""
+        return {"description": self.description}
+
 
 def _show(value: Any) -> str:
     if value is None:
@@ -78,6 +82,12 @@ class Text(Spec):
         self.pattern = re.compile(pattern) if pattern else None
         self.description = description
 
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        if self.pattern:
+            schema["pattern"] = f"^(?:{self.pattern.pattern})$"
+        return {**schema, "description": self.description}
+
     def check(self, value: Any, path: KeyPath, source: Source) -> str:
         if not isinstance(value, str) or not value:
             raise self._wrong(value, path, source)
@@ -91,6 +101,9 @@ class Scalar(Spec):
 
     description = "a string, number or boolean"
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": ["string", "number", "boolean"], "description": self.description}
+
     def check(self, value: Any, path: KeyPath, source: Source) -> str:
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -103,6 +116,9 @@ class Boolean(Spec):
     """true or false."""
 
     description = "true or false"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
 
     def check(self, value: Any, path: KeyPath, source: Source) -> bool:
         if not isinstance(value, bool):
@@ -118,6 +134,13 @@ class Number(Spec):
         kind = "an integer" if integer else "a number"
         upper = f" to {high:g}" if high is not None else " or more"
         self.description = f"{kind} from {low:g}{upper}"
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "integer" if self.integer else "number"}
+        schema["minimum"] = self.low
+        if self.high is not None:
+            schema["maximum"] = self.high
+        return schema
 
     def check(self, value: Any, path: KeyPath, source: Source) -> float | int:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -139,6 +162,9 @@ class Optional(Spec):
         self.inner = inner
         self.description = f"{inner.description}, or null"
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"anyOf": [self.inner.json_schema(), {"type": "null"}]}
+
     def check(self, value: Any, path: KeyPath, source: Source) -> Any:
         return None if value is None else self.inner.check(value, path, source)
 
@@ -149,6 +175,9 @@ class Choice(Spec):
     def __init__(self, *choices: str) -> None:
         self.choices = choices
         self.description = "one of " + ", ".join(repr(c) for c in choices)
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"enum": list(self.choices)}
 
     def check(self, value: Any, path: KeyPath, source: Source) -> str:
         if value not in self.choices:
@@ -165,6 +194,14 @@ class ListOf(Spec):
         self.description = f"a list of {item.description}"
         if min_items:
             self.description = f"a list of at least {min_items} of {item.description}"
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "array", "items": self.item.json_schema()}
+        if self.min_items:
+            schema["minItems"] = self.min_items
+        if self.unique:
+            schema["uniqueItems"] = True
+        return schema
 
     def check(self, value: Any, path: KeyPath, source: Source) -> tuple[Any, ...]:
         if isinstance(value, str):
@@ -188,6 +225,13 @@ class MapOf(Spec):
     def __init__(self, key: Text, value: Spec) -> None:
         self.key, self.value = key, value
         self.description = f"a mapping of {key.description} to {value.description}"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "type": ["object", "null"],
+            "propertyNames": self.key.json_schema(),
+            "additionalProperties": self.value.json_schema(),
+        }
 
     def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -217,6 +261,16 @@ class Struct(Spec):
     def __init__(self, fields: Mapping[str, Spec], required: Sequence[str] = ()) -> None:
         self.fields, self.required = fields, tuple(required)
 
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": ["object", "null"] if not self.required else "object",
+            "properties": {name: spec.json_schema() for name, spec in self.fields.items()},
+            "additionalProperties": False,
+        }
+        if self.required:
+            schema["required"] = list(self.required)
+        return schema
+
     def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
         if value is None:
             value = {}
@@ -245,6 +299,14 @@ class Named(Spec):
 
     def __init__(self, known: Mapping[str, Spec], key: Text, other: Spec, other_is: str) -> None:
         self.known, self.key, self.other, self.other_is = known, key, other, other_is
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "type": ["object", "null"],
+            "properties": {name: spec.json_schema() for name, spec in self.known.items()},
+            "propertyNames": self.key.json_schema(),
+            "additionalProperties": self.other.json_schema(),
+        }
 
     def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
         result: dict[str, Any] = {}

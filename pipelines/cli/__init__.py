@@ -28,6 +28,7 @@ COMMANDS = {
     "health": "pipelines.cli.health_cmd:health",
     "metrics": "pipelines.cli.metrics_cmd:metrics",
     "monitoring": "pipelines.cli.monitoring_cmd:monitoring",
+    "schema": "pipelines.cli.schema_cmd:schema",
 }
 
 
@@ -114,6 +115,10 @@ def _pipeline_commands(sub: Any, shared: _Shared) -> None:
         help="the Dagger module the workflow calls (github.com/OWNER/REPO@vX.Y.Z)",
     )
     init.add_argument("--force", action="store_true", help="replace existing files")
+    schema = sub.add_parser(
+        "schema", help="print the JSON Schema of pipeline.yaml or flags.yaml (for editors)"
+    )
+    schema.add_argument("kind", choices=["pipeline", "flags"])
 
 
 def _operations_commands(sub: Any, shared: _Shared) -> None:

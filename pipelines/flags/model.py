@@ -77,6 +77,9 @@ class _Value(Spec):
 
     description = "a boolean, number or string"
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": ["boolean", "number", "string"]}
+
     def check(self, value: Any, path: KeyPath, source: Source) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             raise source.error(path, f"expected a finite number, got {value}")
@@ -89,6 +92,9 @@ class _Moment(Spec):
     """A timestamp (ISO 8601); a time without zone is UTC."""
 
     description = "a timestamp such as 2026-11-01T00:00:00Z"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "description": self.description}
 
     def check(self, value: Any, path: KeyPath, source: Source) -> datetime:
         if isinstance(value, str):
@@ -105,6 +111,9 @@ class _Duration(Spec):
     """A duration such as 7d, 12h, 30m or 90s."""
 
     description = "a duration such as 7d, 12h, 30m or 90s"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": f"^{_DURATION.pattern}$"}
 
     def check(self, value: Any, path: KeyPath, source: Source) -> timedelta:
         match = _DURATION.fullmatch(str(value)) if isinstance(value, str) else None
@@ -133,6 +142,9 @@ class _Setting(Spec):
 
     description = "a value, or a mapping with 'value' and 'rollout'"
     _struct = Struct({"value": _Value(), "rollout": ROLLOUT}, required=("value",))
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"anyOf": [_Value().json_schema(), self._struct.json_schema()]}
 
     def check(self, value: Any, path: KeyPath, source: Source) -> Any:
         if isinstance(value, Mapping):

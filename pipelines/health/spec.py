@@ -71,6 +71,13 @@ class _Check(Spec):
         required=("name",),
     )
 
+    def json_schema(self) -> dict[str, Any]:
+        # Exactly one probe kind per check.
+        return {
+            **self._struct.json_schema(),
+            "oneOf": [{"required": [kind]} for kind in KINDS],
+        }
+
     def check(self, value: Any, path: KeyPath, source: Source) -> HealthCheck:
         raw = self._struct.check(value, path, source)
         kinds = [kind for kind in KINDS if kind in raw]

@@ -150,3 +150,13 @@ def test_validate_without_a_pipeline_file_says_the_defaults_apply(
     assert main(["validate", "-C", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"no {tmp_path / 'pipeline.yaml'}: the defaults apply")
+
+
+def test_init_points_editors_at_the_schema_of_the_module_version(tmp_path: Path) -> None:
+    module = "github.com/acme/portable-pipelines@v1.2.3"
+    assert main(["init", "-C", str(tmp_path), "--module", module]) == 0
+    first = (tmp_path / "pipeline.yaml").read_text().splitlines()[0]
+    assert first == (
+        "# yaml-language-server: $schema=https://raw.githubusercontent.com/acme/"
+        "portable-pipelines/v1.2.3/docs/schema/pipeline.schema.json"
+    )

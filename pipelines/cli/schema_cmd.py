@@ -1,0 +1,16 @@
+"""``pipelines schema pipeline|flags``: the JSON Schema of a config file, for editors."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from pipelines.errors import EXIT_OK
+from pipelines.json_schemas import schema_text
+
+
+def schema(args: argparse.Namespace, out: Console) -> int:
+    """Print the JSON Schema (the same as docs/schema/<kind>.schema.json)."""
+    print(schema_text(args.kind), end="")
+    return EXIT_OK

@@ -1,0 +1,68 @@
+"""The published JSON Schemas: current, valid, and in agreement with the SDK's own checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from pipelines.cli import main
+from pipelines.config import load_config
+from pipelines.errors import ConfigError
+from pipelines.json_schemas import KINDS, schema_document, schema_text
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_published_schemas_are_current(kind: str) -> None:
+    published = ROOT / "docs" / "schema" / f"{kind}.schema.json"
+    assert published.read_text() == schema_text(kind), (
+        f"{published} is stale: run `pipelines schema {kind} > {published.relative_to(ROOT)}`"
+    )
+    jsonschema.Draft202012Validator.check_schema(schema_document(kind))
+
+
+def as_json(path: Path) -> Any:
+    # YAML timestamps load as datetimes; JSON Schema sees them as strings, as editors do.
+    return json.loads(json.dumps(yaml.safe_load(path.read_text()), default=str))
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        ("pipeline", "pipeline.yaml"),
+        ("pipeline", "examples/service/pipeline.yaml"),
+        ("flags", "examples/service/flags.yaml"),
+    ],
+)
+def test_real_files_satisfy_their_schema(kind: str, path: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema_document(kind))
+    assert [e.message for e in validator.iter_errors(as_json(ROOT / path))] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stages:\n  test:\n    rerun: 2\n",
+        "stages:\n  lint:\n    tools: [pylint]\n",
+        "environments:\n  ci:\n    gate: {min_pass_rate: 120}\n",
+        "stages:\n  e2e: {needs: [test]}\n",
+        "environments:\n  ci:\n    health:\n      checks: [{name: a}]\n",
+    ],
+)
+def test_what_the_sdk_refuses_the_schema_refuses(tmp_path: Path, text: str) -> None:
+    (tmp_path / "pipeline.yaml").write_text(text)
+    with pytest.raises(ConfigError):
+        load_config(tmp_path)
+    validator = jsonschema.Draft202012Validator(schema_document("pipeline"))
+    assert list(validator.iter_errors(yaml.safe_load(text)))
+
+
+def test_the_schema_command_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "flags"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "portable-pipelines flags.yaml"
