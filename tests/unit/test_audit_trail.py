@@ -34,7 +34,7 @@ def test_set_changes_one_value_and_keeps_comments_and_layout(project: Path) -> N
     after = (project / "flags.yaml").read_text().splitlines()
     changed = [line for line in difflib.unified_diff(before, after, lineterm="", n=0)][2:]
     assert changed == [
-        "@@ -20 +20 @@",
+        "@@ -21 +21 @@",
         "-    environments: {ci: true, staging: true, production: true}",
         "+    environments: {ci: false, staging: true, production: true}",
     ]
