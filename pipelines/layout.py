@@ -26,6 +26,7 @@ LOG = "log.txt"
 JUNIT = "junit.xml"
 COVERAGE = "coverage.xml"
 REPORT_LOG = "report-log.jsonl"
+SARIF = "security.sarif"
 DECISION = "decision.json"
 
 

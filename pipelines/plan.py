@@ -15,6 +15,7 @@ from typing import Any
 from pipelines import commands
 from pipelines.config import BUILTIN_STAGES, RUN_IF, PipelineConfig
 from pipelines.errors import ConfigError, UsageError
+from pipelines.layout import COVERAGE, DECISION, JUNIT, REPORT_LOG, RESULT, SARIF, logical
 from pipelines.project_env import InstallPlan, install_plan
 from pipelines.project_facts import ProjectFacts
 
@@ -175,13 +176,13 @@ def build_plan(
     builder.add(
         "lint",
         needs=after_install("lint"),
-        outputs=("reports/lint/result.json",),
+        outputs=(logical("lint", RESULT),),
         tools=tuple(tuple(a) for a in commands.lint_commands(config, facts).values()),
     )
     builder.add(
         "security",
         needs=after_install("security"),
-        outputs=("reports/security/result.json", "reports/security/security.sarif"),
+        outputs=(logical("security", RESULT), logical("security", SARIF)),
         tools=tuple(tuple(a) for a in commands.security_commands(config, facts).values()),
         # pip-audit asks a vulnerability service: its answer changes without any input.
         freshness="daily" if "pip-audit" in config.security.scanners else "cached",
@@ -190,15 +191,15 @@ def build_plan(
         "test",
         needs=after_install("test"),
         outputs=(
-            "reports/test/result.json",
-            "reports/test/junit.xml",
-            "reports/test/coverage.xml",
-            "reports/test/report-log.jsonl",
+            logical("test", RESULT),
+            logical("test", JUNIT),
+            logical("test", COVERAGE),
+            logical("test", REPORT_LOG),
         ),
         tools=(tuple(commands.pytest_command(config, facts)),),
     )
     if environment.health.checks:
-        builder.add("health", outputs=("reports/health/result.json",), freshness="never")
+        builder.add("health", outputs=(logical("health", RESULT),), freshness="never")
     for custom in config.custom:
         python = commands.ENV_PYTHON if custom.python == "project" else "python"
         builder.add(
@@ -302,7 +303,7 @@ class _Builder:
                 (stage_command("gate", self.env_name, self.config_file),),
                 needs=needs,
                 env={**self.base_env, **settings.env},
-                outputs=("reports/gate/decision.json",),
+                outputs=(logical("gate", DECISION),),
                 run_if="always",
                 timeout=settings.timeout,
             )

@@ -1,7 +1,8 @@
 """The security stage: bandit (SAST), detect-secrets (secrets), pip-audit (dependencies).
 
 Each scanner ends as passed, failed (findings) or not-checked (it could not do its job, with
-the reason). A scanner that could not run is never reported as a pass. Findings never carry a
+the reason). A scanner that could not run is never reported as a pass. The stage records the
+findings; the gate alone judges them against the environment's limits. Findings never carry a
 secret's value: detect-secrets' hashes are dropped too.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from pipelines import atomic
 from pipelines.commands import pip_audit_uses_project_env, security_commands
 from pipelines.errors import ToolError
+from pipelines.layout import SARIF
 from pipelines.process import run_tool
 from pipelines.project_facts import ProjectFacts, read_facts
 from pipelines.reports.findings import Finding, to_sarif
@@ -72,26 +74,19 @@ def run(context: StageContext) -> StageResult:
     outcomes = {name: future.result() for name, future in futures.items()}
     findings = [f for outcome in outcomes.values() for f in outcome.findings]
     reports = context.reports("security")
-    atomic.write_json(reports / "security.sarif", to_sarif(findings, list(settings.scanners)))
+    atomic.write_json(reports / SARIF, to_sarif(findings, list(settings.scanners)))
     unchecked = {
         name: o.reason for name, o in outcomes.items() if o.status is StageStatus.NOT_CHECKED
     }
-    by_severity: dict[str, int] = {}
+    by_severity: dict[Severity, int] = {}
     for finding in findings:
         by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1
-    limits = context.environment.gate.max_findings
-    over = {
-        sev: n
-        for sev, n in by_severity.items()
-        if (limit := limits.get(sev)) is not None and n > limit
-    }
-    if over:
-        status = StageStatus.FAILED
-    elif unchecked:
-        status = StageStatus.NOT_CHECKED
-    else:
-        status = StageStatus.PASSED
+    # The stage records; only the gate judges findings against the environment's limits.
+    status = StageStatus.NOT_CHECKED if unchecked else StageStatus.PASSED
     summary = f"{len(findings)} finding(s)"
+    if by_severity:
+        counts = sorted(by_severity.items(), key=lambda item: list(Severity).index(item[0]))
+        summary += ": " + ", ".join(f"{n} {severity}" for severity, n in counts)
     if unchecked:
         summary += f"; not checked: {', '.join(sorted(unchecked))}"
     details: dict[str, Any] = {

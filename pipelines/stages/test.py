@@ -9,6 +9,7 @@ import sys
 from pipelines import atomic
 from pipelines.commands import pytest_command
 from pipelines.errors import ReportError, ToolError
+from pipelines.layout import COVERAGE, JUNIT, REPORT_LOG
 from pipelines.process import run_streaming
 from pipelines.project_facts import read_facts
 from pipelines.reports.junit import read_junit
@@ -36,7 +37,7 @@ _ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.MULTILINE)
 def run(context: StageContext) -> StageResult:
     """Run the test command; the stage fails when pytest does."""
     reports = context.reports("test")
-    for stale in ("junit.xml", "coverage.xml", "report-log.jsonl"):
+    for stale in (JUNIT, COVERAGE, REPORT_LOG):
         atomic.remove_report(reports / stale)
     environ = {**context.environ, **READ_ONLY_SAFE_ENV, "COVERAGE_FILE": str(reports / ".coverage")}
     python = sys.executable
@@ -57,7 +58,7 @@ def run(context: StageContext) -> StageResult:
     details: dict[str, object] = {"pytest_exit_code": done.returncode, "argv": argv}
     summary = _PYTEST_EXIT.get(done.returncode, f"pytest exit code {done.returncode}")
     try:
-        tests = read_junit([reports / "junit.xml"])
+        tests = read_junit([reports / JUNIT])
         details["tests"] = tests.to_dict()
         summary += (
             f": {tests.passed} passed, {tests.failed} failed, {tests.errors} errors, "
