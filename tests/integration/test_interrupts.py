@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipeline_files import ONLY_OWN_STAGES
+
 pytestmark = pytest.mark.integration
 
-PIPELINE = """
-stages:
-  install: {enabled: false}
-  lint: {enabled: false}
-  security: {enabled: false}
-  test: {enabled: false}
+PIPELINE = (
+    ONLY_OWN_STAGES
+    + """
   quick:
     python: tool
     run: [[python, -c, "print('done')"]]
@@ -28,6 +27,7 @@ stages:
     needs: [quick]
     run: [[python, -c, "import time; time.sleep(120)"]]
 """
+)
 
 
 def test_an_interrupted_run_reports_what_finished_and_keeps_no_stale_decision(

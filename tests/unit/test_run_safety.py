@@ -9,18 +9,17 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.runlock import run_lock
+from tests.pipeline_files import ONLY_OWN_STAGES
 
-PIPELINE = """
-stages:
-  install: {enabled: false}
-  lint: {enabled: false}
-  security: {enabled: false}
-  test: {enabled: false}
+PIPELINE = (
+    ONLY_OWN_STAGES
+    + """
   gate: {enabled: false}
   hello:
     python: tool
     run: [[python, -c, "print('hello')"]]
 """
+)
 
 
 @pytest.fixture
