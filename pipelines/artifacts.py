@@ -16,6 +16,14 @@ from pipelines.plan import Plan
 from pipelines.process import run_tool
 from pipelines.runners.results import RunResult, RunStatus
 
+MANIFEST = "run-manifest.json"
+
+
+def manifests(artifacts: Path) -> list[Path]:
+    """Every run's manifest under ``artifacts``, oldest first (run ids sort by time)."""
+    return sorted(artifacts.glob(f"*/{MANIFEST}")) if artifacts.is_dir() else []
+
+
 # Report produced by a run (its logical path) -> its name among the artifacts.
 COLLECTED = {
     logical("test", JUNIT): "test-results.xml",
@@ -92,5 +100,5 @@ def write_run_artifacts(
     }
     if audit:
         manifest["audit"] = dict(audit)
-    atomic.write_json(target / "run-manifest.json", manifest)
+    atomic.write_json(target / MANIFEST, manifest)
     return target

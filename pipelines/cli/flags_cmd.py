@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipelines.artifacts import manifests
 from pipelines.audit import AuditLog, audit_key, verify_against
 from pipelines.cli.common import flags_path, project_config, project_layout
 from pipelines.cli.display import add_row, show
@@ -124,13 +125,9 @@ def _history(path: Path, args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-def _manifests(artifacts: Path) -> list[Path]:
-    return sorted(artifacts.glob("*/run-manifest.json")) if artifacts.is_dir() else []
-
-
 def _against_runs(log: AuditLog, artifacts: Path) -> list[str]:
     """What the run manifests under ``artifacts`` say about the log (rolled back, replaced)."""
-    return verify_against(log.verify(), log.entries(), _manifests(artifacts))
+    return verify_against(log.verify(), log.entries(), manifests(artifacts))
 
 
 def audit(args: argparse.Namespace, out: Console) -> int:
@@ -145,13 +142,13 @@ def audit(args: argparse.Namespace, out: Console) -> int:
     against = Path(args.against) if args.against else project_layout(args, config).artifacts
     if args.against and not against.is_dir():
         raise UsageError(f"{against}: not a directory", hint="pass the artifacts directory")
-    manifests = _manifests(against)
+    runs = manifests(against)
     problems = [*result.problems, *_against_runs(log, against)]
     if args.json:
         print(json.dumps({**result.to_dict(), "intact": not problems, "problems": problems}))
     elif not problems:
         noun = "entry" if result.entries == 1 else "entries"
-        checked = f"; matches {len(manifests)} run manifest(s)" if manifests else ""
+        checked = f"; matches {len(runs)} run manifest(s)" if runs else ""
         out.print(
             f"{log.path}: intact ({result.entries} {noun}{checked})", highlight=False, markup=False
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from pipelines.artifacts import manifests
 from pipelines.cli.common import project_config, project_layout
 from pipelines.config import PipelineConfig
 from pipelines.errors import EXIT_OK, UsageError
@@ -35,8 +36,8 @@ def export(
             hint="run the pipeline (or `pipelines gate`) first",
         )
     decision = _read_json(decision_path, "a gate decision")
-    manifests = sorted(layout.artifacts.glob("*/run-manifest.json"))
-    manifest = _read_json(manifests[-1], "a run manifest") if manifests else {}
+    runs = manifests(layout.artifacts)
+    manifest = _read_json(runs[-1], "a run manifest") if runs else {}
     try:
         measured = from_reports(config.name, env, decision, manifest.get("stages", []), time.time())
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
