@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import tempfile
 import traceback
 from collections.abc import Sequence
@@ -14,22 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines import __version__
+from pipelines.cli.handlers import load_handler
 from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PipelineError
-
-COMMANDS = {
-    "validate": "pipelines.cli.inspect_cmd:validate",
-    "plan": "pipelines.cli.inspect_cmd:plan",
-    "run": "pipelines.cli.run_cmd:run",
-    "stage": "pipelines.cli.stage_cmd:stage",
-    "gate": "pipelines.cli.gate_cmd:gate",
-    "init": "pipelines.cli.init_cmd:init",
-    "flags": "pipelines.cli.flags_cmd:flags",
-    "audit": "pipelines.cli.flags_cmd:audit",
-    "health": "pipelines.cli.health_cmd:health",
-    "metrics": "pipelines.cli.metrics_cmd:metrics",
-    "monitoring": "pipelines.cli.monitoring_cmd:monitoring",
-    "schema": "pipelines.cli.schema_cmd:schema",
-}
 
 
 @dataclass(frozen=True)
@@ -247,10 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        module, function = COMMANDS[args.command].split(":")
-        # Commands load on demand: `pipelines stage` runs once per stage and must start fast.
-        handler = getattr(importlib.import_module(module), function)
-        return int(handler(args, out))
+        return load_handler(args.command)(args, out)
     except BaseException as raised:  # the boundary: every outcome becomes an exit code
         return _exit_code(_unwrap(raised), err)
 

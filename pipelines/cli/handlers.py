@@ -1,0 +1,66 @@
+"""Which function handles each command. Commands load on demand: ``pipelines stage`` runs once
+per stage and must start fast, so each handler's module is imported only when it runs; the
+imports are typed, so mypy checks every handler."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from rich.console import Console
+
+Handler = Callable[[argparse.Namespace, Console], int]
+
+
+def load_handler(command: str) -> Handler:  # noqa: PLR0911 - one case a command
+    """The handler of ``command`` (argparse allows only known commands)."""
+    match command:
+        case "validate":
+            from pipelines.cli.inspect_cmd import validate
+
+            return validate
+        case "plan":
+            from pipelines.cli.inspect_cmd import plan
+
+            return plan
+        case "run":
+            from pipelines.cli.run_cmd import run
+
+            return run
+        case "stage":
+            from pipelines.cli.stage_cmd import stage
+
+            return stage
+        case "gate":
+            from pipelines.cli.gate_cmd import gate
+
+            return gate
+        case "init":
+            from pipelines.cli.init_cmd import init
+
+            return init
+        case "flags":
+            from pipelines.cli.flags_cmd import flags
+
+            return flags
+        case "audit":
+            from pipelines.cli.flags_cmd import audit
+
+            return audit
+        case "health":
+            from pipelines.cli.health_cmd import health
+
+            return health
+        case "metrics":
+            from pipelines.cli.metrics_cmd import metrics
+
+            return metrics
+        case "monitoring":
+            from pipelines.cli.monitoring_cmd import monitoring
+
+            return monitoring
+        case "schema":
+            from pipelines.cli.schema_cmd import schema
+
+            return schema
+    raise KeyError(command)
