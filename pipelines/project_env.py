@@ -204,6 +204,7 @@ def _build(project: Path, plan: InstallPlan, path: Path, environ: Mapping[str, s
     env = {**environ, "PATH": tool_path(environ.get("PATH", os.defpath))}
     # uv must never download an interpreter of its own: the environment uses the machine's.
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    env.update(version_without_git(project, environ))
     tool = installer(env["PATH"])
     base = plan.python or sys.executable
     if tool == "uv":
@@ -219,6 +220,28 @@ def _build(project: Path, plan: InstallPlan, path: Path, environ: Mapping[str, s
         _step(argv, project, active)
     if plan.install_args():
         _step([*_installer_argv(tool, str(created.python)), *plan.install_args()], project, active)
+
+
+# Build backends that read the project's version from git.
+_SCM_BACKENDS = ("setuptools_scm", "setuptools-scm", "hatch-vcs", "hatch_vcs", "pdm-backend")
+PRETEND_VERSION = "0.0.0"
+
+
+def version_without_git(project: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """A version for a project that takes it from git, when there is no git metadata (a copy
+    without .git, a container upload): the install would fail with "unable to detect
+    version". A version the caller already set wins."""
+    pyproject = project / "pyproject.toml"
+    if (project / ".git").exists() or not pyproject.is_file():
+        return {}
+    text = pyproject.read_text(encoding="utf-8", errors="replace")
+    if not any(backend in text for backend in _SCM_BACKENDS):
+        return {}
+    print(f"no git metadata: building with version {PRETEND_VERSION}", flush=True)
+    return {
+        name: environ.get(name, PRETEND_VERSION)
+        for name in ("SETUPTOOLS_SCM_PRETEND_VERSION", "PDM_BUILD_SCM_VERSION")
+    }
 
 
 def _installer_argv(tool: str, python: str) -> list[str]:

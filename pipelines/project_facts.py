@@ -25,11 +25,14 @@ REQUIREMENT_FILES = (
     "requirements-test.txt",
     "requirements_test.txt",
     "requirements-tests.txt",
+    "requirements-testing.txt",
     "test-requirements.txt",
+    "test_requirements.txt",
     "requirements/base.txt",
     "requirements/dev.txt",
     "requirements/test.txt",
     "requirements/tests.txt",
+    "requirements/testing.txt",
 )
 # PEP 735 groups first (a tool's own table under the same name gives way), then tox's deps.
 TEST_GROUPS = ("tests", "test", "dev", "testenv")

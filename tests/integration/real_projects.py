@@ -193,6 +193,39 @@ POETRY_LAYOUT = {
 }
 
 
+SCM_VERSIONED = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=64", "setuptools-scm>=8"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "stamped"
+        dynamic = ["version"]
+        requires-python = ">=3.11"
+
+        [project.optional-dependencies]
+        tests = ["pytest"]
+
+        [tool.setuptools_scm]
+        """,
+    "src/stamped/__init__.py": """
+        from importlib.metadata import version
+
+
+        def stamp() -> str:
+            return version("stamped")
+        """,
+    "tests/test_stamped.py": """
+        from stamped import stamp
+
+
+        def test_it_has_a_version() -> None:
+            assert stamp()
+        """,
+}
+
+
 def write_project(root: Path, files: dict[str, str]) -> Path:
     """Write a project's files (dedented) under ``root``."""
     for name, text in files.items():

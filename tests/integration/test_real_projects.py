@@ -14,6 +14,7 @@ from tests.integration.pipeline_cli import decision, run_pipeline
 from tests.integration.real_projects import (
     FLAT_LAYOUT,
     POETRY_LAYOUT,
+    SCM_VERSIONED,
     SRC_LAYOUT,
     pytest_own_counts,
     write_project,
@@ -84,6 +85,18 @@ def test_a_poetry_project_gets_its_test_group(tmp_path: Path, cache: Path) -> No
     tests = json.loads((project / "reports/test/result.json").read_text())["details"]["tests"]
     assert (tests["passed"], tests["failed"], tests["errors"]) == (2, 0, 0)
     assert "pytest-mock>=3.12,<4" in (project / "reports/install/log.txt").read_text()
+
+
+def test_a_project_versioned_by_git_installs_from_a_copy_without_git(
+    tmp_path: Path, cache: Path
+) -> None:
+    project = write_project(tmp_path / "stamped", SCM_VERSIONED)
+    code, run = run_pipeline(project, "--env", "ci")
+    assert code == 0, (run, (project / "reports/install/log.txt").read_text()[-2000:])
+    assert (
+        "no git metadata: building with version 0.0.0"
+        in (project / "reports/install/log.txt").read_text()
+    )
 
 
 def test_a_missing_dependency_is_named_in_the_run(tmp_path: Path, cache: Path) -> None:
