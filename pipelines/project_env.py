@@ -29,6 +29,11 @@ from pipelines.process import run_streaming, tool_path
 from pipelines.project_facts import DEFINING_FILES, TEST_EXTRAS, TEST_GROUPS, ProjectFacts
 
 PYTHON = "{env}/bin/python"  # how the plan shows the environment's interpreter
+# Set by container runners: the host checkout's identity and name (every project is /src
+# inside), and "1" where projects of unknown identity share one cache (never prune there).
+PROJECT_ID = "PIPELINES_PROJECT_ID"
+PROJECT_NAME = "PIPELINES_PROJECT_NAME"
+SHARED_CACHE = "PIPELINES_SHARED_CACHE"
 READY = ".pipelines-ready.json"
 # What the test stage needs on top of the project's own test dependencies.
 TEST_PLUGINS = ("pytest", "pytest-cov", "pytest-reportlog")
@@ -165,8 +170,11 @@ def _location(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> P
         digest.update(name.encode() + b"\0")
         if path.is_file():
             digest.update(path.read_bytes())
-    where = hashlib.sha256(str(project).encode()).hexdigest()[:8]
-    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name)[:40] or "project"
+    # Which checkout this is: its path, or (in a container, where every project is /src) the
+    # host checkout's identity that the runner passes on.
+    where = environ.get(PROJECT_ID) or hashlib.sha256(str(project).encode()).hexdigest()[:8]
+    name = environ.get(PROJECT_NAME) or project.name
+    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40] or "project"
     return cache_root(environ) / "envs" / f"{slug}-{where}-{digest.hexdigest()[:16]}"
 
 
@@ -196,7 +204,8 @@ def ensure(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> tupl
             shutil.rmtree(path, ignore_errors=True)
             raise
         atomic.write_json(path / READY, {"install": plan.install_args()})
-    _remove_older(path)
+    if environ.get(SHARED_CACHE) != "1":
+        _remove_older(path)
     return ProjectEnv(path), True
 
 

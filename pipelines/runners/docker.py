@@ -7,6 +7,7 @@ same DAG order and parallelism as on the host, and leave the same reports behind
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import subprocess
@@ -19,6 +20,7 @@ from pipelines.errors import ToolError, UsageError
 from pipelines.layout import REPORTS, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import run_tool
+from pipelines.project_env import PROJECT_ID, PROJECT_NAME
 from pipelines.runners.base import OnEvent, default_parallelism, run_plan, shown
 from pipelines.runners.results import RunResult
 from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
@@ -68,8 +70,14 @@ def docker_run_argv(
         "--env",
         "HOME=/tmp",
     ]
-    # Inside, reports are always at /src/reports (where the host's directory is mounted).
-    for key, value in sorted({**CACHE_ENV, REPORTS_ENV: f"{WORKDIR}/{REPORTS}"}.items()):
+    # Inside, reports are always at /src/reports (where the host's directory is mounted), and
+    # the project's environment is named after the host checkout (every project is /src).
+    identity = {
+        REPORTS_ENV: f"{WORKDIR}/{REPORTS}",
+        PROJECT_ID: hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:8],
+        PROJECT_NAME: project.resolve().name,
+    }
+    for key, value in sorted({**CACHE_ENV, **identity}.items()):
         command += ["--env", f"{key}={value}"]
     if "--config" in argv:
         config = argv[argv.index("--config") + 1]

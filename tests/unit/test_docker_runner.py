@@ -80,3 +80,20 @@ def test_the_install_stage_may_write_the_source_and_an_outside_config_is_mounted
     assert f"{tmp_path}:/src:rw" in argv
     assert "/etc/ci/strict.yaml:/etc/ci/strict.yaml:ro" in argv
     assert "portable-pipelines-cache:/cache" in argv
+
+
+def test_each_host_checkout_keeps_its_own_environment_in_the_shared_volume(
+    tmp_path: Path,
+) -> None:
+    stage = PlannedStage("test", (("pipelines", "stage", "test"),))
+
+    def identity(project: Path) -> dict[str, str]:
+        argv = docker_run_argv(stage, stage.run[0], image="i", project=project, name="n", user=None)
+        pairs = [argv[i + 1] for i, a in enumerate(argv) if a == "--env" and "=" in argv[i + 1]]
+        return dict(pair.split("=", 1) for pair in pairs)
+
+    (tmp_path / "a" / "shop").mkdir(parents=True)
+    (tmp_path / "b" / "shop").mkdir(parents=True)
+    first, second = identity(tmp_path / "a" / "shop"), identity(tmp_path / "b" / "shop")
+    assert first["PIPELINES_PROJECT_NAME"] == second["PIPELINES_PROJECT_NAME"] == "shop"
+    assert first["PIPELINES_PROJECT_ID"] != second["PIPELINES_PROJECT_ID"]

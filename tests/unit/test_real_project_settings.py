@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import project_env
 from pipelines.commands import lint_commands, lint_tools, pytest_command, security_commands
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
@@ -254,3 +255,23 @@ def test_formatting_is_checked_only_where_the_project_formats(
 ) -> None:
     write(tmp_path, files)
     assert lint_tools(load_config(tmp_path), read_facts(tmp_path)) == tools
+
+
+def test_environments_in_a_shared_cache_are_never_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two projects that are both /src inside a container, of unknown identity (Dagger).
+    envs = tmp_path / "cache" / "envs"
+    other = envs / "src-aaaaaaaa-0000000000000000"
+    other.mkdir(parents=True)
+    (other / ".pipelines-ready.json").write_text("{}")
+    prune: list[Path] = []
+    monkeypatch.setattr(project_env, "_build", lambda *args: None)
+    monkeypatch.setattr(project_env, "_remove_older", prune.append)
+    environ = {"PIPELINES_CACHE_DIR": str(tmp_path / "cache"), "PIPELINES_SHARED_CACHE": "1"}
+    project_env.ensure(tmp_path, project_env.InstallPlan(), environ)
+    assert prune == []
+    environ = {"PIPELINES_CACHE_DIR": str(tmp_path / "cache"), "PIPELINES_PROJECT_ID": "abc12345"}
+    env, _ = project_env.ensure(tmp_path, project_env.InstallPlan(), environ)
+    assert "-abc12345-" in env.path.name
+    assert prune == [env.path]

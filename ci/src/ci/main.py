@@ -57,6 +57,9 @@ BASE_ENV = {
     "PIPELINES_CACHE_DIR": "/cache",
     "UV_CACHE_DIR": "/cache/uv",
     "PIPELINES_REPORTS_DIR": "/src/reports",
+    # Every caller's project is /src here: environments are kept apart by their contents, and
+    # never pruned as another checkout's older ones.
+    "PIPELINES_SHARED_CACHE": "1",
 }
 
 SUMMARY = "pipeline.json"  # each stage's outcome, written beside the reports by `ci`
