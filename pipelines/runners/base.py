@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import anyio
 
 from pipelines import atomic
 from pipelines.layout import LOG, Layout
 from pipelines.plan import Plan, PlannedStage
+from pipelines.process import kill_session
 from pipelines.runners.results import RunResult, RunStatus, StageRun
 
 OnEvent = Callable[[str, RunStatus], None]
@@ -35,6 +37,67 @@ class Runner(Protocol):
 
 
 ExecuteStage = Callable[[PlannedStage, Path], Awaitable[tuple[int, str]]]
+MISSING_EXECUTABLE = 127  # what a shell, and docker run, exit with for a command not found
+
+
+@dataclass(frozen=True)
+class Command:
+    """One of a stage's commands as a runner builds it: the only thing runners differ in."""
+
+    argv: list[str]
+    env: Mapping[str, str]
+    cwd: Path | None = None
+    # Run (shielded) when the stage is cancelled: what killing ``argv`` does not stop.
+    cleanup: tuple[str, ...] = ()
+    # The reason to give when ``argv`` exits with MISSING_EXECUTABLE.
+    missing: str = ""
+
+
+BuildCommand = Callable[[PlannedStage, tuple[str, ...], int], Command]
+
+
+def stage_executor(build: BuildCommand, project: Path) -> ExecuteStage:
+    """The one execution path of every runner: each of a stage's commands in turn, into the
+    stage's log, the first failure ending the stage with a reason a person can act on."""
+
+    async def execute(stage: PlannedStage, log: Path) -> tuple[int, str]:
+        with log.open("wb") as handle:
+            for index, argv in enumerate(stage.run):
+                command = build(stage, argv, index)
+                try:
+                    code = await run_in_group(command, handle)
+                except FileNotFoundError:
+                    return MISSING_EXECUTABLE, f"{command.argv[0]}: not found on PATH"
+                if code == MISSING_EXECUTABLE and command.missing:
+                    return code, command.missing
+                if code != 0:
+                    return code, f"exit code {code}, see {shown(log, project)}"
+        return 0, ""
+
+    return execute
+
+
+async def run_in_group(command: Command, log: BinaryIO) -> int:
+    """Run ``command`` in a session of its own; cancelled (timeout, Ctrl-C, fail-fast), it is
+    killed with everything it started, so no tool outlives its stage."""
+    process = await anyio.open_process(
+        command.argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=command.cwd,
+        env=command.env,
+        start_new_session=True,
+    )
+    try:
+        return await process.wait()
+    except BaseException:
+        kill_session(process.pid)
+        with anyio.CancelScope(shield=True):
+            await process.wait()
+            if command.cleanup:
+                await anyio.run_process(list(command.cleanup), check=False)
+        raise
 
 
 def ignore_event(_name: str, _status: RunStatus) -> None:

@@ -10,23 +10,25 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-
-import anyio
 
 from pipelines.errors import ToolError, UsageError
 from pipelines.layout import REPORTS, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import run_tool
 from pipelines.project_env import PROJECT_ID, PROJECT_NAME
-from pipelines.runners.base import OnEvent, default_parallelism, run_plan, shown
+from pipelines.runners.base import (
+    Command,
+    OnEvent,
+    default_parallelism,
+    run_plan,
+    stage_executor,
+)
 from pipelines.runners.results import RunResult
 from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
 
 WORKDIR = "/src"
-MISSING_EXECUTABLE = 127  # docker run: the command could not be found in the image
 # One named volume keeps the project environments and the installers' downloads between
 # containers and runs (the install stage builds there, the other stages use it).
 CACHE_VOLUME = "portable-pipelines-cache"
@@ -122,43 +124,30 @@ class DockerRunner:
             self.name,
             self.layout,
             plan,
-            self._execute,
+            stage_executor(self._command, self.project),
             fail_fast=fail_fast,
             on_event=on_event,
             max_parallel=self.max_parallel,
         )
 
-    async def _execute(self, stage: PlannedStage, log: Path) -> tuple[int, str]:
-        env = {**self.environ, **stage.env}
-        with log.open("wb") as handle:
-            for index, argv in enumerate(stage.run):
-                name = f"pipelines-{self.run_id}-{stage.name}-{index}"
-                command = docker_run_argv(
-                    stage,
-                    argv,
-                    image=self.image,
-                    project=self.project,
-                    name=name,
-                    user=self.user,
-                    reports=self.layout.reports,
-                )
-                try:
-                    done = await anyio.run_process(
-                        command, stdout=handle, stderr=subprocess.STDOUT, env=env, check=False
-                    )
-                except anyio.get_cancelled_exc_class():
-                    # Killing the docker CLI leaves the container running: remove it too.
-                    with anyio.CancelScope(shield=True):
-                        await anyio.run_process(["docker", "rm", "--force", name], check=False)
-                    raise
-                if done.returncode == MISSING_EXECUTABLE:
-                    # What the local runner says for a command that is not there.
-                    return done.returncode, f"{argv[0]}: not found in the toolchain image"
-                if done.returncode != 0:
-                    return done.returncode, (
-                        f"exit code {done.returncode}, see {shown(log, self.project)}"
-                    )
-        return 0, ""
+    def _command(self, stage: PlannedStage, argv: tuple[str, ...], index: int) -> Command:
+        name = f"pipelines-{self.run_id}-{stage.name}-{index}"
+        return Command(
+            docker_run_argv(
+                stage,
+                argv,
+                image=self.image,
+                project=self.project,
+                name=name,
+                user=self.user,
+                reports=self.layout.reports,
+            ),
+            {**self.environ, **stage.env},
+            # Killing the docker CLI leaves the container running: remove it too.
+            cleanup=("docker", "rm", "--force", name),
+            # What the local runner says for a command that is not there.
+            missing=f"{argv[0]}: not found in the toolchain image",
+        )
 
 
 def check_engine(environ: Mapping[str, str]) -> None:

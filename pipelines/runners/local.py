@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
-
-import anyio
 
 from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
-from pipelines.process import kill_session, tool_path
-from pipelines.runners.base import OnEvent, default_parallelism, run_plan, shown
+from pipelines.process import tool_path
+from pipelines.runners.base import (
+    Command,
+    OnEvent,
+    default_parallelism,
+    run_plan,
+    stage_executor,
+)
 from pipelines.runners.results import RunResult
 
 
@@ -57,47 +59,12 @@ class LocalRunner:
             self.name,
             self.layout,
             plan,
-            self._execute,
+            stage_executor(self._command, self.project),
             fail_fast=fail_fast,
             on_event=on_event,
             max_parallel=self.max_parallel,
         )
 
-    async def _execute(self, stage: PlannedStage, log: Path) -> tuple[int, str]:
+    def _command(self, stage: PlannedStage, argv: tuple[str, ...], _index: int) -> Command:
         env = {**self.environ, **stage.env}
-        with log.open("wb") as handle:
-            for argv in stage.run:
-                command = host_command(argv, env["PATH"])
-                try:
-                    returncode = await run_in_group(command, handle, cwd=self.project, env=env)
-                except FileNotFoundError:
-                    return 127, f"{command[0]}: not found on PATH"
-                if returncode != 0:
-                    return (
-                        returncode,
-                        f"exit code {returncode}, see {shown(log, self.project)}",
-                    )
-        return 0, ""
-
-
-async def run_in_group(
-    command: list[str], log: BinaryIO, *, cwd: Path, env: Mapping[str, str]
-) -> int:
-    """Run ``command`` in a session of its own; cancelled (timeout, Ctrl-C, fail-fast), it is
-    killed with everything it started, so no tool outlives its stage."""
-    process = await anyio.open_process(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        return await process.wait()
-    except BaseException:
-        kill_session(process.pid)
-        with anyio.CancelScope(shield=True):
-            await process.wait()
-        raise
+        return Command(host_command(argv, env["PATH"]), env, cwd=self.project)
