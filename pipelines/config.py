@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,6 +21,7 @@ from pipelines.schema import (
     Source,
     Struct,
     Text,
+    dataclass_defaults,
     read_yaml_file,
 )
 from pipelines.severity import LIMITED
@@ -42,7 +43,7 @@ PATHS = ListOf(Text(), unique=True)
 class GateThresholds:
     """What one environment demands of the reports before a deploy may proceed."""
 
-    min_pass_rate: float
+    min_pass_rate: float = 95.0
     max_flaky: int | None = None
     min_coverage: float | None = None
     coverage_metric: str = "line"
@@ -207,7 +208,13 @@ class PipelineConfig:
         return self.environments[name]
 
 
-DEFAULT_PASS_RATES = {"ci": 95.0, "staging": 95.0, "production": 98.0}
+# The environments that always exist. Production is conservative: a higher pass rate, and
+# flaky tests and unscanned dependencies block it.
+DEFAULT_GATES = {
+    "ci": GateThresholds(),
+    "staging": GateThresholds(),
+    "production": GateThresholds(min_pass_rate=98.0, max_flaky=0, allow_unchecked_scanners=False),
+}
 
 GATE = Struct(
     {
@@ -217,7 +224,8 @@ GATE = Struct(
         "coverage_metric": Choice("line", "branch"),
         "max_findings": Struct({s: Optional(Number(0, integer=True)) for s in SEVERITIES}),
         "allow_unchecked_scanners": Boolean(),
-    }
+    },
+    defaults=dataclass_defaults(GateThresholds),
 )
 ENV_VARS = MapOf(ENV_VAR, Scalar())
 ARGV = ListOf(Text(), min_items=1)
@@ -227,6 +235,7 @@ STAGE_COMMON = {
     "env": ENV_VARS,
     "timeout": Number(1, 86400),
 }
+STAGE_DEFAULTS = dataclass_defaults(StageSettings)
 PROJECT_ENV = Struct(
     {
         "enabled": Boolean(),
@@ -236,7 +245,8 @@ PROJECT_ENV = Struct(
         "install_project": Boolean(),
         "install": ListOf(ARGV, min_items=1),
         "python": Text(),
-    }
+    },
+    defaults=dataclass_defaults(ProjectEnvSettings),
 )
 URL = Text(r"https?://\S+", "an http(s) URL")
 SCHEMA = Struct(
@@ -264,21 +274,24 @@ SCHEMA = Struct(
                 "pushgateway": URL,
                 "grafana": URL,
                 "config_dir": Text(),
-            }
+            },
+            defaults=dataclass_defaults(MonitoringSettings),
         ),
         "metrics": Struct(
-            {"textfile": Text(), "pushgateway": URL, "job": Text(r"[a-zA-Z_][a-zA-Z0-9_]*")}
+            {"textfile": Text(), "pushgateway": URL, "job": Text(r"[a-zA-Z_][a-zA-Z0-9_]*")},
+            defaults=dataclass_defaults(MetricsSettings),
         ),
         "project_env": PROJECT_ENV,
         "stages": Named(
             {
-                "install": Struct(STAGE_COMMON),
+                "install": Struct(STAGE_COMMON, defaults=STAGE_DEFAULTS),
                 "lint": Struct(
                     {
                         **STAGE_COMMON,
                         "tools": ListOf(Choice(*LINTERS), unique=True),
                         "paths": PATHS,
-                    }
+                    },
+                    defaults={**STAGE_DEFAULTS, **dataclass_defaults(LintSettings)},
                 ),
                 "security": Struct(
                     {
@@ -288,7 +301,9 @@ SCHEMA = Struct(
                         "exclude": PATHS,
                         "requirements": Text(),
                         "timeout": Number(1, 86400),
-                    }
+                    },
+                    # Here `timeout` limits each scanner (the stage gets 60 s more).
+                    defaults={**STAGE_DEFAULTS, **dataclass_defaults(SecuritySettings)},
                 ),
                 "test": Struct(
                     {
@@ -296,10 +311,11 @@ SCHEMA = Struct(
                         "command": ListOf(Text(), min_items=1),
                         "reruns": Number(0, 10, integer=True),
                         "coverage_source": PATHS,
-                    }
+                    },
+                    defaults={**STAGE_DEFAULTS, **dataclass_defaults(TestSettings)},
                 ),
-                "health": Struct(STAGE_COMMON),
-                "gate": Struct(STAGE_COMMON),
+                "health": Struct(STAGE_COMMON, defaults=STAGE_DEFAULTS),
+                "gate": Struct(STAGE_COMMON, defaults=STAGE_DEFAULTS),
             },
             STAGE_NAME,
             Struct(
@@ -313,6 +329,7 @@ SCHEMA = Struct(
                     "artifacts": PATHS,
                 },
                 required=("run",),
+                defaults={**STAGE_DEFAULTS, **dataclass_defaults(CustomStage)},
             ),
             "stage (a custom stage needs 'run': a list of argv lists)",
         ),
@@ -334,17 +351,9 @@ def load_config(project: Path, config_file: Path | None = None) -> PipelineConfi
 def from_data(data: Any, source: Source, *, default_name: str = "project") -> PipelineConfig:
     """Validate parsed YAML and merge it over the defaults."""
     raw = SCHEMA.check(data, (), source)
-    environments = {
-        name: Environment(name, GateThresholds(min_pass_rate=rate))
-        for name, rate in DEFAULT_PASS_RATES.items()
-    }
-    # Production is conservative by default: flaky tests and unscanned dependencies block it.
-    environments["production"] = Environment(
-        "production",
-        GateThresholds(min_pass_rate=98.0, max_flaky=0, allow_unchecked_scanners=False),
-    )
+    environments = {name: Environment(name, gate) for name, gate in DEFAULT_GATES.items()}
     for name, env_raw in raw.get("environments", {}).items():
-        base = environments.get(name, Environment(name, GateThresholds(min_pass_rate=95.0)))
+        base = environments.get(name, Environment(name, GateThresholds()))
         gate_raw = dict(env_raw.get("gate", {}))
         if "max_findings" in gate_raw:
             # Per severity over the defaults: limiting one severity never drops another's
@@ -394,29 +403,17 @@ def _own(raw: dict[str, Any], settings: Any) -> dict[str, Any]:
 
 
 def _common(name: str, raw: dict[str, Any]) -> StageSettings:
-    timeout = raw.get("timeout", DEFAULT_STAGE_TIMEOUT)
+    settings = StageSettings(**_own(raw, StageSettings))
     if name == "security":
         # security.timeout limits each scanner; the stage as a whole gets a little more so a
         # slow scanner ends as "not checked" rather than killing the stage.
-        timeout = float(raw.get("timeout", SecuritySettings.timeout)) + 60
-    return StageSettings(
-        enabled=raw.get("enabled", True),
-        needs=tuple(raw.get("needs", ())),
-        env=dict(raw.get("env", {})),
-        timeout=float(timeout),
-    )
+        per_scanner = raw.get("timeout", SecuritySettings.timeout)
+        settings = replace(settings, timeout=float(per_scanner) + 60)
+    return settings
 
 
 def _project_env(raw: dict[str, Any]) -> ProjectEnvSettings:
-    return ProjectEnvSettings(
-        enabled=raw.get("enabled", True),
-        groups=raw.get("groups"),
-        extras=raw.get("extras"),
-        requirements=raw.get("requirements"),
-        install_project=raw.get("install_project"),
-        install=tuple(raw.get("install", ())),
-        python=raw.get("python"),
-    )
+    return ProjectEnvSettings(**raw)
 
 
 def _custom(name: str, raw: dict[str, Any], source: Source) -> CustomStage:

@@ -11,7 +11,7 @@ import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -258,13 +258,23 @@ class Struct(Spec):
 
     description = "a mapping"
 
-    def __init__(self, fields: Mapping[str, Spec], required: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        fields: Mapping[str, Spec],
+        required: Sequence[str] = (),
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
         self.fields, self.required = fields, tuple(required)
+        # What the code uses when a key is absent (read from its dataclass: one home).
+        self.defaults = {k: v for k, v in (defaults or {}).items() if k in fields}
 
     def json_schema(self) -> dict[str, Any]:
+        properties = {name: spec.json_schema() for name, spec in self.fields.items()}
+        for name, value in self.defaults.items():
+            properties[name] = {**properties[name], "default": as_json(value)}
         schema: dict[str, Any] = {
             "type": ["object", "null"] if not self.required else "object",
-            "properties": {name: spec.json_schema() for name, spec in self.fields.items()},
+            "properties": properties,
             "additionalProperties": False,
         }
         if self.required:
@@ -286,6 +296,26 @@ class Struct(Spec):
             if key not in result:
                 raise source.error(path, f"missing required key {key!r}")
         return result
+
+
+def dataclass_defaults(cls: Any) -> dict[str, Any]:
+    """The default of every field of a dataclass that has one."""
+    found: dict[str, Any] = {}
+    for item in fields(cls):
+        if item.default is not MISSING:
+            found[item.name] = item.default
+        elif item.default_factory is not MISSING:
+            found[item.name] = item.default_factory()
+    return found
+
+
+def as_json(value: Any) -> Any:
+    """A default as JSON: tuples are lists, enums their values."""
+    if isinstance(value, tuple | list):
+        return [as_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(k): as_json(v) for k, v in value.items()}
+    return value
 
 
 class Named(Spec):

@@ -19,6 +19,7 @@ from pipelines.schema import (
     Spec,
     Struct,
     Text,
+    dataclass_defaults,
 )
 
 KINDS = ("http", "tcp", "command", "promql")
@@ -51,6 +52,38 @@ PROMQL = Struct(
 )
 
 
+@dataclass(frozen=True)
+class HealthCheck:
+    """A declared check: what to probe and how patiently."""
+
+    name: str
+    kind: str
+    target: Mapping[str, Any]
+    critical: bool = True
+    timeout: float = 5.0
+    retries: int = 0
+    backoff: float = 0.5
+    expect_exit: int = 0
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """An environment's checks and how they run together."""
+
+    checks: tuple[HealthCheck, ...] = ()
+    concurrency: int = 100
+    deadline: float = 60.0
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any]) -> HealthSettings:
+        """Build from validated YAML (absent keys take the defaults above)."""
+        return cls(**raw)
+
+
+# The settings of a check beside its probe kind.
+_SETTINGS = ("critical", "timeout", "retries", "backoff", "expect_exit")
+
+
 class _Check(Spec):
     """One check: common settings plus exactly one probe kind."""
 
@@ -69,6 +102,7 @@ class _Check(Spec):
             "promql": PROMQL,
         },
         required=("name",),
+        defaults=dataclass_defaults(HealthCheck),
     )
 
     def json_schema(self) -> dict[str, Any]:
@@ -88,15 +122,13 @@ class _Check(Spec):
             )
         kind = kinds[0]
         target = raw[kind]
+        # Absent settings take the dataclass's defaults: they live there alone.
+        settings = {key: raw[key] for key in _SETTINGS if key in raw}
         return HealthCheck(
             name=raw["name"],
             kind=kind,
             target={"argv": list(target)} if kind == "command" else dict(target),
-            critical=raw.get("critical", True),
-            timeout=float(raw.get("timeout", 5.0)),
-            retries=int(raw.get("retries", 0)),
-            backoff=float(raw.get("backoff", 0.5)),
-            expect_exit=int(raw.get("expect_exit", 0)),
+            **settings,
         )
 
 
@@ -125,40 +157,9 @@ HEALTH = Struct(
         "concurrency": Number(1, 10_000, integer=True),
         "deadline": Number(0.01, 86_400),
         "checks": _Checks(),
-    }
+    },
+    defaults=dataclass_defaults(HealthSettings),
 )
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    """A declared check: what to probe and how patiently."""
-
-    name: str
-    kind: str
-    target: Mapping[str, Any]
-    critical: bool = True
-    timeout: float = 5.0
-    retries: int = 0
-    backoff: float = 0.5
-    expect_exit: int = 0
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    """An environment's checks and how they run together."""
-
-    checks: tuple[HealthCheck, ...] = ()
-    concurrency: int = 100
-    deadline: float = 60.0
-
-    @classmethod
-    def from_raw(cls, raw: Mapping[str, Any]) -> HealthSettings:
-        """Build from validated YAML."""
-        return cls(
-            tuple(raw.get("checks", ())),
-            int(raw.get("concurrency", 100)),
-            float(raw.get("deadline", 60.0)),
-        )
 
 
 class CheckStatus(StrEnum):

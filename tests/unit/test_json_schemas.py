@@ -13,6 +13,7 @@ import yaml
 from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
+from pipelines.health.spec import HealthCheck
 from pipelines.json_schemas import KINDS, schema_document, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,3 +67,42 @@ def test_what_the_sdk_refuses_the_schema_refuses(tmp_path: Path, text: str) -> N
 def test_the_schema_command_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema", "flags"]) == 0
     assert json.loads(capsys.readouterr().out)["title"] == "portable-pipelines flags.yaml"
+
+
+def _default(*keys: str) -> Any:
+    node: Any = schema_document("pipeline")
+    for key in keys:
+        node = (
+            node["properties"][key]
+            if "properties" in node and key in node["properties"]
+            else node[key]
+        )
+    return node["default"]
+
+
+def test_every_default_the_schema_publishes_is_the_one_the_code_uses(tmp_path: Path) -> None:
+    # An empty project: every value below is a default, taken by the code.
+    config = load_config(tmp_path)
+    health = HealthCheck("x", "tcp", {})
+    cases = [
+        (("stages", "test", "reruns"), config.test.reruns),
+        (("stages", "test", "command"), list(config.test.command)),
+        (("stages", "test", "timeout"), config.stage("test").timeout),
+        (("stages", "test", "enabled"), config.stage("test").enabled),
+        (("stages", "security", "timeout"), config.security.timeout),
+        (("stages", "security", "scanners"), list(config.security.scanners)),
+        (("stages", "lint", "tools"), config.lint.tools),
+        (("project_env", "enabled"), config.project_env.enabled),
+        (("metrics", "job"), config.metrics.job),
+        (("monitoring", "config_dir"), config.monitoring.config_dir),
+    ]
+    for keys, used in cases:
+        assert _default(*keys) == used, keys
+    env = schema_document("pipeline")["properties"]["environments"]["additionalProperties"]
+    gate = env["properties"]["gate"]["properties"]
+    assert gate["min_pass_rate"]["default"] == config.environment("ci").gate.min_pass_rate
+    assert gate["max_findings"]["default"] == config.environment("ci").gate.max_findings
+    check = env["properties"]["health"]["properties"]["checks"]["items"]["properties"]
+    assert check["timeout"]["default"] == health.timeout
+    assert check["retries"]["default"] == health.retries
+    assert check["critical"]["default"] == health.critical
