@@ -26,7 +26,13 @@ from pipelines import atomic
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError, ToolError
 from pipelines.process import run_streaming, tool_path
-from pipelines.project_facts import DEFINING_FILES, TEST_EXTRAS, TEST_GROUPS, ProjectFacts
+from pipelines.project_facts import (
+    DEFINING_FILES,
+    DEV_EXTRA,
+    TEST_EXTRAS,
+    TEST_GROUPS,
+    ProjectFacts,
+)
 
 PYTHON = "{env}/bin/python"  # how the plan shows the environment's interpreter
 # Set by container runners: the host checkout's identity and name (every project is /src
@@ -109,6 +115,8 @@ def install_plan(config: PipelineConfig, facts: ProjectFacts) -> InstallPlan:
         extras = settings.extras
     else:
         extras = tuple(e for e in TEST_EXTRAS if e in facts.extras)
+        if not extras and not groups and DEV_EXTRA in facts.extras:
+            extras = (DEV_EXTRA,)
     install_project = (
         settings.install_project if settings.install_project is not None else facts.installable
     )

@@ -35,8 +35,9 @@ REQUIREMENT_FILES = (
     "requirements/testing.txt",
 )
 # PEP 735 groups first (a tool's own table under the same name gives way), then tox's deps.
-TEST_GROUPS = ("tests", "test", "dev", "testenv")
-TEST_EXTRAS = ("test", "tests")
+TEST_GROUPS = ("tests", "test", "testing", "dev", "testenv")
+TEST_EXTRAS = ("test", "tests", "testing")
+DEV_EXTRA = "dev"  # taken only when no test extra exists (it usually holds the test tools)
 # Files whose contents decide what the project's environment holds.
 DEFINING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 

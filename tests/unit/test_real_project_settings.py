@@ -275,3 +275,24 @@ def test_environments_in_a_shared_cache_are_never_pruned(
     env, _ = project_env.ensure(tmp_path, project_env.InstallPlan(), environ)
     assert "-abc12345-" in env.path.name
     assert prune == [env.path]
+
+
+@pytest.mark.parametrize(
+    ("extras", "chosen"),
+    [
+        ("testing = ['pytest']\ndev = ['ruff']\n", ("testing",)),
+        ("dev = ['pytest']\ndocs = ['sphinx']\n", ("dev",)),
+        ("docs = ['sphinx']\n", ()),
+    ],
+)
+def test_the_test_extras_and_else_the_dev_extra(
+    tmp_path: Path, extras: str, chosen: tuple[str, ...]
+) -> None:
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "[project]\nname = 'p'\nversion = '1'\n"
+            "[project.optional-dependencies]\n" + extras
+        },
+    )
+    assert install_plan(load_config(tmp_path), read_facts(tmp_path)).extras == chosen
