@@ -17,7 +17,10 @@ def run_custom(context: StageContext, stage: CustomStage) -> StageResult:
     environ = dict(context.environ)
     python = sys.executable
     if stage.python == "project":
-        env = project_environment(context)
+        try:
+            env = project_environment(context)
+        except ToolError as exc:
+            return _finish(context, stage, StageStatus.FAILED, exc.message)
         if env is not None:
             environ, python = env.environ(environ), str(env.python)
     environ["PIPELINES_STAGE_REPORTS"] = str(context.reports(stage.name))
