@@ -235,8 +235,38 @@ def _build(project: Path, plan: InstallPlan, path: Path, environ: Mapping[str, s
         if argv[0] in ("python", "python3"):
             argv[0] = str(created.python)
         _step(argv, project, active)
-    if plan.install_args():
-        _step([*_installer_argv(tool, str(created.python)), *plan.install_args()], project, active)
+    if not plan.install_args():
+        return
+    install = _installer_argv(tool, str(created.python))
+    try:
+        _step([*install, *plan.install_args()], project, active)
+    except DiscoveryConflict:
+        # setuptools found the pipeline's own reports/ and artifacts/ beside the package of a
+        # flat layout. Install from a view of the project without them: tests still import
+        # the real tree (the project directory is first on sys.path when pytest runs there).
+        view = _view_without_outputs(project, path / "project-view")
+        print(f"retrying from {view}, without reports/ and artifacts/", flush=True)
+        args = [str(view) + arg[1:] if arg.startswith(".") else arg for arg in plan.install_args()]
+        _step([*install, *args], project, active)
+
+
+# The directories a run writes into a project, which setuptools' flat-layout discovery would
+# count as packages.
+RUN_OUTPUTS = ("reports", "artifacts")
+
+
+class DiscoveryConflict(ToolError):
+    """setuptools counted more than one top-level package in a flat layout."""
+
+
+def _view_without_outputs(project: Path, view: Path) -> Path:
+    """A directory of links to the project's top-level entries, but for what runs write."""
+    view.mkdir(parents=True, exist_ok=True)
+    for entry in project.iterdir():
+        if entry.name in RUN_OUTPUTS or entry.name.startswith((".git", ".pipelines")):
+            continue
+        (view / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    return view
 
 
 # Build backends that read the project's version from git.
@@ -275,14 +305,13 @@ def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
             "the whole output is in the install stage's log; fix the project's "
             "dependencies or set project_env in pipeline.yaml"
         )
+        message = f"building the project environment failed: {explain(done.stdout)}"
         if "Multiple top-level packages discovered" in done.stdout:
-            hint = (
-                "setuptools counts the pipeline's reports/ and artifacts/ directories as "
-                "packages: name yours in pyproject.toml ([tool.setuptools] packages = [...])"
+            raise DiscoveryConflict(
+                message,
+                hint="name your packages in pyproject.toml ([tool.setuptools] packages = [...])",
             )
-        raise ToolError(
-            f"building the project environment failed: {explain(done.stdout)}", hint=hint
-        )
+        raise ToolError(message, hint=hint)
 
 
 def explain(output: str) -> str:

@@ -99,6 +99,26 @@ def test_a_project_versioned_by_git_installs_from_a_copy_without_git(
     )
 
 
+def test_a_flat_layout_found_by_setuptools_discovery_installs_beside_reports(
+    tmp_path: Path, cache: Path
+) -> None:
+    # No package list: setuptools discovers packages, and would count reports/ as one.
+    files = {
+        **FLAT_LAYOUT,
+        "pyproject.toml": FLAT_LAYOUT["pyproject.toml"].replace(
+            '[tool.setuptools]\n        packages = ["greet"]\n', ""
+        ),
+    }
+    assert "packages" not in files["pyproject.toml"]
+    project = write_project(tmp_path / "greet", files)
+    (project / "reports").mkdir()  # an earlier run's
+    code, run = run_pipeline(project, "--env", "ci")
+    assert code == 0, (run, (project / "reports/install/log.txt").read_text()[-2000:])
+    assert "without reports/ and artifacts/" in (project / "reports/install/log.txt").read_text()
+    tests = json.loads((project / "reports/test/result.json").read_text())["details"]["tests"]
+    assert tests["passed"] == 3
+
+
 def test_a_missing_dependency_is_named_in_the_run(tmp_path: Path, cache: Path) -> None:
     files = {**FLAT_LAYOUT, "requirements.txt": "no-such-package-anywhere-4711\n"}
     project = write_project(tmp_path / "broken", files)
