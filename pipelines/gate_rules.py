@@ -53,6 +53,18 @@ class RuleResult:
             "detail": self.detail,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RuleResult:
+        """Read a rule back from decision.json."""
+        return cls(
+            str(data["name"]),
+            data.get("measured"),
+            data.get("threshold"),
+            str(data.get("comparison", "")),
+            Verdict(data["verdict"]),
+            str(data.get("detail", "")),
+        )
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -96,6 +108,23 @@ class GateDecision:
             "unchecked_scanners": dict(evidence.unchecked_scanners),
             "problems": list(evidence.problems),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateDecision:
+        """Decode decision.json once, at the file boundary, into the same types the gate
+        produces. A file that is not a decision raises KeyError, ValueError or TypeError."""
+        if not isinstance(data, Mapping):
+            raise TypeError("a decision is a JSON object")
+        tests, coverage, findings = data.get("tests"), data.get("coverage"), data.get("findings")
+        evidence = Evidence(
+            tests=TestSummary.from_dict(tests) if tests else None,
+            coverage=Coverage.from_dict(coverage) if coverage else None,
+            findings={str(k): int(v) for k, v in findings.items()} if findings else None,
+            unchecked_scanners=dict(data.get("unchecked_scanners") or {}),
+            problems=tuple(str(p) for p in data.get("problems", ())),
+        )
+        rules = tuple(RuleResult.from_dict(rule) for rule in data["rules"])
+        return cls(str(data["env"]), GateStatus(data["status"]), rules, evidence)
 
 
 def _reason(rule: RuleResult) -> str:

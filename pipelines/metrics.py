@@ -16,6 +16,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
 from pipelines.errors import ToolError, UsageError
+from pipelines.gate_rules import GateDecision, GateStatus
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -174,40 +175,37 @@ def push(registry: CollectorRegistry, url: str, job: str, metrics: RunMetrics) -
 def from_reports(
     pipeline: str,
     env: str,
-    decision: Mapping[str, object] | None,
+    decision: GateDecision | None,
     stages: Sequence[Mapping[str, object]],
     finished_at: float | None = None,
 ) -> RunMetrics:
     """Measure a run from its gate decision and the stages of its run manifest."""
     durations = {str(s["name"]): float(str(s.get("duration_seconds", 0))) for s in stages}
     passed = {str(s["name"]): s.get("status") == "passed" for s in stages}
-    if not decision:
+    if decision is None:
         return RunMetrics(pipeline, env, durations, passed, finished_at=finished_at)
-    tests = decision.get("tests")
-    coverage = decision.get("coverage")
-    rules = decision.get("rules")
+    tests, coverage = decision.evidence.tests, decision.evidence.coverage
     counts: dict[str, int] = {}
-    pass_ratio = flaky = None
-    if isinstance(tests, Mapping):
+    pass_ratio = None
+    if tests is not None:
         counts = {
-            "passed": int(tests["passed"]) - int(tests["flaky"]),
-            "flaky": int(tests["flaky"]),
-            "failed": int(tests["failed"]),
-            "error": int(tests["errors"]),
-            "skipped": int(tests["skipped"]),
-            "xfailed": int(tests.get("xfailed", 0)),
+            "passed": tests.passed - tests.flaky,
+            "flaky": tests.flaky,
+            "failed": tests.failed,
+            "error": tests.errors,
+            "skipped": tests.skipped,
+            "xfailed": tests.xfailed,
         }
-        rate = tests.get("pass_rate")
-        pass_ratio = None if rate is None else float(str(rate)) / 100
-        flaky = int(tests["flaky"])
-    coverage_ratio = None
-    if isinstance(coverage, Mapping) and coverage.get("line_percent") is not None:
-        coverage_ratio = float(str(coverage["line_percent"])) / 100
-    min_ratio = None
-    if isinstance(rules, list):
-        for rule in rules:
-            if rule.get("name") == "pass_rate" and rule.get("threshold") is not None:
-                min_ratio = float(rule["threshold"]) / 100
+        pass_ratio = None if tests.pass_rate is None else tests.pass_rate / 100
+    line = coverage.percent("line") if coverage is not None else None
+    min_ratio = next(
+        (
+            float(rule.threshold) / 100
+            for rule in decision.rules
+            if rule.name == "pass_rate" and isinstance(rule.threshold, int | float)
+        ),
+        None,
+    )
     return RunMetrics(
         pipeline,
         env,
@@ -216,8 +214,8 @@ def from_reports(
         counts,
         pass_ratio,
         min_ratio,
-        flaky,
-        coverage_ratio,
-        decision.get("status") == "open",
+        tests.flaky if tests is not None else None,
+        None if line is None else line / 100,
+        decision.status is GateStatus.OPEN,
         finished_at,
     )

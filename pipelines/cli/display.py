@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from pipelines.gate_rules import GateDecision
 from pipelines.runners.results import FINISHED, RunResult, RunStatus
 
 STYLE = {
@@ -156,20 +157,19 @@ def run_summary(result: RunResult, notes: Mapping[str, str] | None = None) -> Ta
     return table
 
 
-def decision_table(decision: Mapping[str, Any]) -> Table:
+def decision_table(decision: GateDecision) -> Table:
     """The gate's rules as a table."""
-    table = Table(title=f"gate ({decision['env']}): {decision['status']}")
+    table = Table(title=f"gate ({decision.env}): {decision.status.value}")
     for column in ("rule", "measured", "threshold", "verdict", "detail"):
         table.add_column(column)
-    for rule in decision["rules"]:
-        verdict = rule["verdict"]
+    for rule in decision.rules:
         add_row(
             table,
-            rule["name"],
-            _fmt(rule["measured"]),
-            f"{rule['comparison']} {_fmt(rule['threshold'])}",
-            Text(verdict, style=VERDICT_STYLE[verdict]),
-            rule["detail"],
+            rule.name,
+            _fmt(rule.measured),
+            f"{rule.comparison} {_fmt(rule.threshold)}",
+            Text(rule.verdict.value, style=VERDICT_STYLE[rule.verdict.value]),
+            rule.detail,
         )
     return table
 

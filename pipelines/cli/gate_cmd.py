@@ -12,6 +12,7 @@ from rich.markup import escape
 from pipelines.cli.common import project_config, project_dir, stage_context
 from pipelines.cli.display import decision_table, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK
+from pipelines.gate_rules import GateStatus
 from pipelines.reports import github
 from pipelines.stages import gate as gate_stage
 
@@ -29,21 +30,19 @@ def gate(args: argparse.Namespace, out: Console) -> int:
         reportlog=[project / p for p in args.reportlog],
     )
     gate_stage.write_decision(context, decision)
-    data = decision.to_dict()
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(decision.to_dict(), indent=2))
     else:
-        show(out, decision_table(data))
-        tests = data["tests"]
+        show(out, decision_table(decision))
+        tests = decision.evidence.tests
         if tests:
             out.print(
-                f"tests: {tests['passed']} passed, {tests['failed']} failed, "
-                f"{tests['errors']} errors, {tests['skipped']} skipped, "
-                f"{tests.get('xfailed', 0)} xfailed, {tests['flaky']} flaky",
+                f"tests: {tests.passed} passed, {tests.failed} failed, {tests.errors} errors, "
+                f"{tests.skipped} skipped, {tests.xfailed} xfailed, {tests.flaky} flaky",
                 highlight=False,
             )
         for reason in decision.reasons:
             out.print(f"[red]closed:[/] {escape(reason)}", highlight=False)
-    for line in github.publish(data, os.environ):
+    for line in github.publish(decision, os.environ):
         print(line)
-    return EXIT_OK if data["status"] == "open" else EXIT_FAILED
+    return EXIT_OK if decision.status is GateStatus.OPEN else EXIT_FAILED

@@ -15,6 +15,7 @@ from pipelines.artifacts import manifests
 from pipelines.cli.common import project_config, project_layout
 from pipelines.config import PipelineConfig
 from pipelines.errors import EXIT_OK, UsageError
+from pipelines.gate_rules import GateDecision
 from pipelines.layout import DECISION, Layout, logical
 from pipelines.metrics import TEXTFILE_NAME, build_registry, from_reports, push, write_textfile
 
@@ -35,10 +36,11 @@ def export(
             f"{decision_path}: no gate decision to measure",
             hint="run the pipeline (or `pipelines gate`) first",
         )
-    decision = _read_json(decision_path, "a gate decision")
+    data = _read_json(decision_path, "a gate decision")
     runs = manifests(layout.artifacts)
     manifest = _read_json(runs[-1], "a run manifest") if runs else {}
     try:
+        decision = GateDecision.from_dict(data)  # decoded once, at the file
         measured = from_reports(config.name, env, decision, manifest.get("stages", []), time.time())
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise UsageError(

@@ -17,6 +17,7 @@ from pipelines.cli.planning import project_plan
 from pipelines.config import PipelineConfig
 from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
 from pipelines.flags.store import audit_log
+from pipelines.gate_rules import GateDecision, Verdict
 from pipelines.layout import DECISION, RESULT, Layout, logical
 from pipelines.plan import Plan
 from pipelines.runlock import run_lock
@@ -134,16 +135,16 @@ def stage_notes(layout: Layout, result: RunResult) -> dict[str, str]:
                 continue
             if summary:
                 notes[stage.name] = str(summary)
-    decision = layout.report(logical("gate", DECISION))
-    if "gate" in {s.name for s in result.stages} and decision.is_file():
+    path = layout.report(logical("gate", DECISION))
+    if "gate" in {s.name for s in result.stages} and path.is_file():
         try:
-            data = json.loads(decision.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            decision = GateDecision.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
             return notes
-        warnings = [r["name"] for r in data.get("rules", []) if r.get("verdict") == "warn"]
-        note = f"gate {data.get('status')}"
-        if data.get("reasons"):
-            note += ": " + "; ".join(data["reasons"])
+        warnings = [rule.name for rule in decision.rules if rule.verdict is Verdict.WARN]
+        note = f"gate {decision.status.value}"
+        if decision.reasons:
+            note += ": " + "; ".join(decision.reasons)
         elif warnings:
             note += " (warnings: " + ", ".join(warnings) + ")"
         notes["gate"] = note

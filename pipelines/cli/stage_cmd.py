@@ -22,10 +22,15 @@ def stage(args: argparse.Namespace, out: Console) -> int:
         names = [*STAGES, *custom]
         raise UsageError(f"unknown stage {args.name!r}", hint="stages: " + ", ".join(names))
     context = stage_context(args, config, args.env)
+    decision = None
     if args.name in custom:
         from pipelines.stages.custom import run_custom
 
         result = run_custom(context, custom[args.name])
+    elif args.name == "gate":
+        from pipelines.stages.gate import judge
+
+        result, decision = judge(context)
     else:
         result = load_stage(args.name)(context)
     for finding in result.findings[:50]:
@@ -35,8 +40,7 @@ def stage(args: argparse.Namespace, out: Console) -> int:
             highlight=False,
             markup=False,
         )
-    if args.name == "gate":
-        decision = result.details["decision"]
+    if decision is not None:
         show(out, decision_table(decision))
         for line in github.publish(decision, os.environ):
             print(line)

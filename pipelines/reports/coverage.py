@@ -43,6 +43,12 @@ class Coverage:
             "branch_percent": self.percent("branch"),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Coverage:
+        """Read coverage back from a decision."""
+        counts = ("lines_covered", "lines_valid", "branches_covered", "branches_valid")
+        return cls(str(data.get("source", "")), *(int(data.get(name, 0)) for name in counts))
+
 
 def read_coverage(path: Path) -> Coverage:
     """Read the counts on the ``<coverage>`` root; only the first start event is parsed."""

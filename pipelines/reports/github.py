@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import UsageError
+from pipelines.gate_rules import GateDecision, GateStatus
 
 MAX_ANNOTATIONS = 10
 
@@ -24,49 +25,48 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def error_annotations(decision: Mapping[str, Any]) -> list[str]:
+def error_annotations(decision: GateDecision) -> list[str]:
     """At most ten workflow commands: failing tests first (errors when the gate closed,
     warnings when its pass rate let them through), then failing rules."""
     lines: list[str] = []
-    tests = decision.get("tests") or {}
-    level = "error" if decision["status"] != "open" else "warning"
-    for test in tests.get("failing", []):
-        title = f"{test.get('classname', '')}.{test.get('name', '')}".strip(".")
-        props = f"title={_escape_property(title)}"
-        if test.get("file"):
-            props = f"file={_escape_property(test['file'])}," + props
-        lines.append(f"::{level} {props}::{_escape_data(test.get('message') or 'failed')}")
-    lines.extend(f"::error title=gate::{_escape_data(reason)}" for reason in decision["reasons"])
+    tests = decision.evidence.tests
+    level = "error" if decision.status is not GateStatus.OPEN else "warning"
+    for test in tests.failing if tests else ():
+        props = f"title={_escape_property(test.title)}"
+        if test.file:
+            props = f"file={_escape_property(test.file)}," + props
+        lines.append(f"::{level} {props}::{_escape_data(test.message or 'failed')}")
+    lines.extend(f"::error title=gate::{_escape_data(reason)}" for reason in decision.reasons)
     return lines[:MAX_ANNOTATIONS]
 
 
-def summary_markdown(decision: Mapping[str, Any]) -> str:
+def summary_markdown(decision: GateDecision) -> str:
     """The gate decision as a Markdown table for ``$GITHUB_STEP_SUMMARY``."""
-    icon = "✅" if decision["status"] == "open" else "❌"
+    status = decision.status.value
+    icon = "✅" if decision.status is GateStatus.OPEN else "❌"
     rows = [
-        f"### {icon} Gate {decision['status']} ({decision['env']})",
+        f"### {icon} Gate {status} ({decision.env})",
         "",
         "| rule | measured | threshold | verdict |",
         "|---|---|---|---|",
     ]
-    for rule in decision["rules"]:
-        threshold = f"{rule['comparison']} {_cell(rule['threshold'])}"
+    for rule in decision.rules:
+        threshold = f"{rule.comparison} {_cell(rule.threshold)}"
         rows.append(
-            f"| {rule['name']} | {_cell(rule['measured'])} | {threshold} | {rule['verdict']} |"
+            f"| {rule.name} | {_cell(rule.measured)} | {threshold} | {rule.verdict.value} |"
         )
-    tests = decision.get("tests")
+    tests = decision.evidence.tests
     if tests:
         rows += [
             "",
-            f"Tests: {tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors,"
-            f" {tests['skipped']} skipped, {tests.get('xfailed', 0)} xfailed,"
-            f" {tests['flaky']} flaky.",
+            f"Tests: {tests.passed} passed, {tests.failed} failed, {tests.errors} errors,"
+            f" {tests.skipped} skipped, {tests.xfailed} xfailed, {tests.flaky} flaky.",
         ]
-        failing = [f"{t.get('classname', '')}.{t.get('name', '')}" for t in tests["failing"]]
-        if failing:
+        if tests.failing:
             # The pass rate may let failures through: name them so nobody reads "open" as
             # "all tests passed".
-            rows += ["", "Failing tests: " + ", ".join(_cell(name) for name in failing)]
+            names = ", ".join(_cell(test.title) for test in tests.failing)
+            rows += ["", f"Failing tests: {names}"]
     return "\n".join(rows) + "\n"
 
 
@@ -76,18 +76,18 @@ def _cell(value: Any) -> str:
     return "—" if value is None else str(value).replace("|", "\\|")
 
 
-def outputs(decision: Mapping[str, Any]) -> dict[str, str]:
+def outputs(decision: GateDecision) -> dict[str, str]:
     """Step outputs other jobs can use (``needs.<job>.outputs.gate``)."""
-    tests = decision.get("tests") or {}
-    rate = tests.get("pass_rate")
+    tests = decision.evidence.tests
+    rate = tests.pass_rate if tests else None
     return {
-        "gate": decision["status"],
+        "gate": decision.status.value,
         "pass_rate": "" if rate is None else f"{rate:.2f}",
-        "flaky": str(tests.get("flaky", "")),
+        "flaky": str(tests.flaky) if tests else "",
     }
 
 
-def publish(decision: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+def publish(decision: GateDecision, environ: Mapping[str, str]) -> list[str]:
     """Append the summary and outputs to GitHub's files; return the annotation lines to print."""
     if not in_github_actions(environ):
         return []

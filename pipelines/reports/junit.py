@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -76,6 +76,17 @@ class TestCase:
             data["message"] = self.message
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestCase:
+        """Read a test back from a decision."""
+        return cls(
+            str(data.get("classname", "")),
+            str(data["name"]),
+            str(data.get("file", "")),
+            Outcome[str(data.get("outcome", "failed")).upper()],
+            str(data.get("message", "")),
+        )
+
 
 @dataclass(frozen=True)
 class TestSummary:
@@ -126,6 +137,19 @@ class TestSummary:
             "shared_names": list(self.shared_names),
             "shared_name_count": self.shared_name_count,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestSummary:
+        """Read a summary back from a decision (what ``to_dict`` wrote)."""
+        counts = ("passed", "failed", "errors", "skipped", "xfailed", "flaky", "records")
+        return cls(
+            **{name: int(data.get(name, 0)) for name in counts},
+            sources=tuple(str(s) for s in data.get("sources", ())),
+            failing=tuple(TestCase.from_dict(t) for t in data.get("failing", ())),
+            flaky_tests=tuple(TestCase.from_dict(t) for t in data.get("flaky_tests", ())),
+            shared_names=tuple(str(n) for n in data.get("shared_names", ())),
+            shared_name_count=int(data.get("shared_name_count", 0)),
+        )
 
 
 def identity_hash(classname: str, name: str, file: str = "") -> int:

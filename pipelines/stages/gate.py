@@ -159,12 +159,19 @@ def write_decision(context: StageContext, decision: GateDecision) -> Path:
     return path
 
 
-def run(context: StageContext) -> StageResult:
-    """Decide from the default report paths and record the decision."""
+def judge(context: StageContext) -> tuple[StageResult, GateDecision]:
+    """Decide from the default report paths, record the decision, and hand it back typed."""
     decision = decide(context)
     write_decision(context, decision)
     status = StageStatus.PASSED if decision.status is GateStatus.OPEN else StageStatus.FAILED
     summary = f"gate {decision.status.value}"
     if decision.reasons:
         summary += ": " + "; ".join(decision.reasons)
-    return StageResult("gate", status, summary, (), {"decision": decision.to_dict()})
+    result = StageResult("gate", status, summary, (), {"decision": decision.to_dict()})
+    result.write(context)
+    return result, decision
+
+
+def run(context: StageContext) -> StageResult:
+    """The gate as a stage."""
+    return judge(context)[0]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pipelines.config import GateThresholds, load_config
-from pipelines.gate_rules import Evidence, GateStatus, Verdict, evaluate
+from pipelines.gate_rules import Evidence, GateDecision, GateStatus, Verdict, evaluate
 from pipelines.reports.coverage import Coverage
 from pipelines.reports.junit import TestSummary
 
@@ -120,3 +121,12 @@ def test_tests_sharing_a_name_are_a_warning_in_the_decision() -> None:
     rules = decide(Evidence(tests, None, {}))
     assert rules["test_names_unique"]["verdict"] == "warn"
     assert "t.a" in str(rules["test_names_unique"]["detail"])
+
+
+def test_a_decision_reads_back_as_the_same_decision() -> None:
+    tests = TestSummary(passed=9, failed=1, skipped=2, xfailed=1, flaky=1, records=14)
+    evidence = Evidence(tests, COVERAGE, {"high": 1}, unchecked_scanners={"pip-audit": "offline"})
+    decision = evaluate("ci", evidence, GateThresholds(min_pass_rate=95.0, min_coverage=80))
+    again = GateDecision.from_dict(json.loads(json.dumps(decision.to_dict())))
+    assert again.to_dict() == decision.to_dict()
+    assert again.reasons == decision.reasons

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipelines.config import GateThresholds
 from pipelines.errors import UsageError
+from pipelines.gate_rules import Evidence, GateDecision, evaluate
 from pipelines.metrics import RunMetrics, build_registry, check_label, check_name, from_reports
+from pipelines.reports.coverage import Coverage
+from pipelines.reports.junit import TestSummary
 
 
 @pytest.mark.parametrize("name", ["pipeline_tests", "pipeline_stage_duration_seconds"])
@@ -68,19 +74,13 @@ def test_every_exported_name_is_valid_and_labelled() -> None:
 
 
 def test_metrics_from_a_decision() -> None:
-    decision = {
-        "status": "open",
-        "rules": [{"name": "pass_rate", "threshold": 98.0}],
-        "tests": {
-            "passed": 50,
-            "failed": 1,
-            "errors": 0,
-            "skipped": 3,
-            "flaky": 2,
-            "pass_rate": 98.04,
-        },
-        "coverage": {"line_percent": 90.0},
-    }
+    # A decision the gate itself makes (and decision.json holds), read back from its JSON.
+    tests = TestSummary(passed=50, failed=1, skipped=3, flaky=2)
+    coverage = Coverage(
+        "c.xml", lines_covered=90, lines_valid=100, branches_covered=0, branches_valid=0
+    )
+    made = evaluate("production", Evidence(tests, coverage, {}), GateThresholds(98.0))
+    decision = GateDecision.from_dict(json.loads(json.dumps(made.to_dict())))
     stages = [{"name": "test", "status": "passed", "duration_seconds": 3.5}]
     measured = from_reports("shop", "production", decision, stages, 10.0)
     assert measured.tests == {
@@ -91,7 +91,7 @@ def test_metrics_from_a_decision() -> None:
         "skipped": 3,
         "xfailed": 0,
     }
-    assert measured.pass_ratio == pytest.approx(0.9804)
+    assert measured.pass_ratio == pytest.approx(50 / 51)
     assert measured.min_pass_ratio == pytest.approx(0.98)
     assert measured.coverage_ratio == pytest.approx(0.9)
     assert measured.gate_open is True
