@@ -147,15 +147,15 @@ def project_with_decision(tmp_path: Path, pass_rate: float, threshold: float) ->
                 "detail": "",
             }
         ],
+        # Counts that give the pass rate (the decision's rates are computed from counts).
         "tests": {
-            "passed": 18,
-            "failed": 2,
+            "passed": round(pass_rate * 2),
+            "failed": 200 - round(pass_rate * 2),
             "errors": 0,
             "skipped": 1,
             "flaky": 1,
-            "pass_rate": pass_rate,
         },
-        "coverage": {"line_percent": 81.5},
+        "coverage": {"source": "coverage.xml", "lines_covered": 815, "lines_valid": 1000},
     }
     (tmp_path / "reports/gate").mkdir(parents=True)
     (tmp_path / "reports/gate/decision.json").write_text(json.dumps(decision))
