@@ -7,6 +7,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pipelines.deploy.settings import (
+    DEPLOY,
+    SERVICE,
+    DeploySettings,
+    ServiceSettings,
+    deploy_settings,
+    service_settings,
+)
 from pipelines.errors import ConfigError
 from pipelines.health.spec import HEALTH, HealthSettings
 from pipelines.schema import (
@@ -73,6 +81,7 @@ class Environment:
     health: HealthSettings = field(default_factory=HealthSettings)
     # Stages this environment cannot run, each with the reason the plan shows.
     skip_stages: dict[str, str] = field(default_factory=dict)
+    deploy: DeploySettings = field(default_factory=DeploySettings)
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,7 @@ class PipelineConfig:
     reports_dir: str | None = None
     artifacts_dir: str | None = None
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     lint: LintSettings = field(default_factory=LintSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
@@ -264,6 +274,7 @@ SCHEMA = Struct(
                     "env": ENV_VARS,
                     "health": HEALTH,
                     "skip_stages": MapOf(STAGE_NAME, Text()),
+                    "deploy": DEPLOY,
                 }
             ),
         ),
@@ -282,6 +293,7 @@ SCHEMA = Struct(
             defaults=dataclass_defaults(MetricsSettings),
         ),
         "project_env": PROJECT_ENV,
+        "service": SERVICE,
         "stages": Named(
             {
                 "install": Struct(STAGE_COMMON, defaults=STAGE_DEFAULTS),
@@ -367,6 +379,7 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
             dict(env_raw.get("env", {})),
             health,
             dict(env_raw.get("skip_stages", {})),
+            deploy_settings(env_raw.get("deploy", {}), source, ("environments", name, "deploy")),
         )
     stages = raw.get("stages", {})
     return PipelineConfig(
@@ -376,6 +389,7 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
         reports_dir=raw.get("reports"),
         artifacts_dir=raw.get("artifacts"),
         monitoring=MonitoringSettings(**raw.get("monitoring", {})),
+        service=service_settings(raw.get("service", {})),
         metrics=MetricsSettings(**raw.get("metrics", {})),
         environments=environments,
         lint=LintSettings(**_own(stages.get("lint", {}), LintSettings)),

@@ -11,7 +11,8 @@ import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,10 @@ class Spec:
         """This spec as JSON Schema (draft 2020-12), for editors and other tools."""
         return {"description": self.description}
 
+    def json_default(self, value: Any) -> Any:
+        """The code's default for this value, spelled as a user would write it."""
+        return as_json(value)
+
 
 def _show(value: Any) -> str:
     if value is None:
@@ -94,6 +99,36 @@ class Text(Spec):
         if self.pattern and not self.pattern.fullmatch(value):
             raise self._wrong(value, path, source)
         return value
+
+
+DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>ms|[smhdw])")
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class Duration(Spec):
+    """A duration such as 7d, 12h, 30m, 90s or 250ms, up to ``maximum``."""
+
+    description = "a duration such as 7d, 12h, 30m, 90s or 250ms"
+
+    def __init__(self, maximum: timedelta, too_long: str) -> None:
+        self.maximum, self.too_long = maximum, too_long
+
+    def json_schema(self) -> dict[str, Any]:
+        # Without Python's named groups: editors use ECMA-262 regular expressions.
+        return {"type": "string", "pattern": r"^\d+(?:\.\d+)?(?:ms|[smhdw])$"}
+
+    def json_default(self, value: Any) -> Any:
+        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+        return f"{seconds:g}s"
+
+    def check(self, value: Any, path: KeyPath, source: Source) -> timedelta:
+        match = DURATION.fullmatch(value) if isinstance(value, str) else None
+        if match is None or float(match["amount"]) <= 0:
+            raise self._wrong(value, path, source)
+        seconds = float(match["amount"]) * UNITS[match["unit"]]
+        if seconds > self.maximum.total_seconds():
+            raise source.error(path, f"{value} is longer than {self.too_long}")
+        return timedelta(seconds=seconds)
 
 
 class Scalar(Spec):
@@ -203,6 +238,11 @@ class ListOf(Spec):
             schema["uniqueItems"] = True
         return schema
 
+    def json_default(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return [self.item.json_default(item) for item in value]
+
     def check(self, value: Any, path: KeyPath, source: Source) -> tuple[Any, ...]:
         if isinstance(value, str):
             # A command is never split from a string: that is how quoting bugs start.
@@ -271,7 +311,8 @@ class Struct(Spec):
     def json_schema(self) -> dict[str, Any]:
         properties = {name: spec.json_schema() for name, spec in self.fields.items()}
         for name, value in self.defaults.items():
-            properties[name] = {**properties[name], "default": as_json(value)}
+            default = self.fields[name].json_default(value)
+            properties[name] = {**properties[name], "default": default}
         schema: dict[str, Any] = {
             "type": ["object", "null"] if not self.required else "object",
             "properties": properties,
@@ -280,6 +321,15 @@ class Struct(Spec):
         if self.required:
             schema["required"] = list(self.required)
         return schema
+
+    def json_default(self, value: Any) -> Any:
+        if not is_dataclass(value) or isinstance(value, type):
+            return as_json(value)
+        return {
+            name: self.fields[name].json_default(getattr(value, name))
+            for name in self.fields
+            if hasattr(value, name)
+        }
 
     def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
         if value is None:
@@ -310,7 +360,9 @@ def dataclass_defaults(cls: Any) -> dict[str, Any]:
 
 
 def as_json(value: Any) -> Any:
-    """A default as JSON: tuples are lists, enums their values."""
+    """A default as JSON: tuples are lists, enums their values, dataclasses mappings."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {item.name: as_json(getattr(value, item.name)) for item in fields(value)}
     if isinstance(value, tuple | list):
         return [as_json(item) for item in value]
     if isinstance(value, Mapping):

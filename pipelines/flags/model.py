@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from pipelines.errors import ConfigError, UsageError
 from pipelines.flags.rollout import Rollout
 from pipelines.schema import (
     Choice,
+    Duration,
     KeyPath,
     MapOf,
     Number,
@@ -32,8 +32,6 @@ TYPES: dict[str, tuple[type, ...]] = {
     "float": (int, float),
     "string": (str,),
 }
-_DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_ROLLOUT = timedelta(days=3653)
 
 
@@ -107,29 +105,11 @@ class _Moment(Spec):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class _Duration(Spec):
-    """A duration such as 7d, 12h, 30m or 90s."""
-
-    description = "a duration such as 7d, 12h, 30m or 90s"
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "pattern": f"^{_DURATION.pattern}$"}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> timedelta:
-        match = _DURATION.fullmatch(str(value)) if isinstance(value, str) else None
-        if match is None or float(match["amount"]) <= 0:
-            raise self._wrong(value, path, source)
-        seconds = float(match["amount"]) * _UNITS[match["unit"]]
-        if seconds > MAX_ROLLOUT.total_seconds():
-            raise source.error(path, f"{value} is longer than a rollout may take (10 years)")
-        return timedelta(seconds=seconds)
-
-
 ROLLOUT = Struct(
     {
         "start": _Moment(),
         "end": _Moment(),
-        "duration": _Duration(),
+        "duration": Duration(MAX_ROLLOUT, "a rollout may take (10 years)"),
         "from": Number(0, 100),
         "to": Number(0, 100),
     },
