@@ -23,9 +23,22 @@ LOCK_FILE = ".run.lock"
 @contextlib.contextmanager
 def run_lock(reports: Path, description: str) -> Iterator[None]:
     """Hold the project's run lock, or raise a UsageError naming the run that holds it."""
+    with held_lock(
+        reports / LOCK_FILE,
+        description,
+        busy="another run is using this project's reports",
+        hint="wait for it to finish; a run that died releases the lock by itself",
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def held_lock(path: Path, description: str, *, busy: str, hint: str) -> Iterator[None]:
+    """Hold the advisory lock ``path``, or raise a UsageError (``busy``, naming the holder)."""
+    reports = path.parent
     try:
         reports.mkdir(parents=True, exist_ok=True)
-        handle = (reports / LOCK_FILE).open("a+", encoding="utf-8")
+        handle = path.open("a+", encoding="utf-8")
     except FileExistsError as exc:
         raise UsageError(
             f"{reports}: exists and is not a directory", hint="move the file out of the way"
@@ -40,11 +53,8 @@ def run_lock(reports: Path, description: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             handle.seek(0)
-            holder = handle.read().strip() or "another run"
-            raise UsageError(
-                f"{reports}: another run is using this project's reports ({holder})",
-                hint="wait for it to finish; a run that died releases the lock by itself",
-            ) from exc
+            holder = handle.read().strip() or "another process"
+            raise UsageError(f"{reports}: {busy} ({holder})", hint=hint) from exc
         handle.seek(0)
         handle.truncate()
         started = datetime.now(UTC).isoformat(timespec="seconds")

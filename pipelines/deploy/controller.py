@@ -1,0 +1,445 @@
+"""The deploy controller: executes a strategy's steps on targets, journals each one before
+acting, takes the strategy's decision after it, and rolls back when told to.
+
+It is handed its clock, targets and metric source, so unit tests drive it with fakes in
+milliseconds and the CLI, the drills and the Dagger module drive it with real ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pipelines.deploy.analysis import AnalysisRun, Measurement, error_measurement, judge
+from pipelines.deploy.journal import DeployRecord, DeployStatus, EnvState, Journal
+from pipelines.deploy.settings import DeploySettings, ServiceSettings, StrategyKind
+from pipelines.deploy.sources import MeasureError, MetricSource
+from pipelines.deploy.steps import (
+    Analyse,
+    Hold,
+    Route,
+    Smoke,
+    Start,
+    Step,
+    Stop,
+    describe,
+    step_to_dict,
+)
+from pipelines.deploy.strategies import (
+    Next,
+    StepOutcome,
+    Verdict,
+    after,
+    deploy_steps,
+    instance_names,
+    rollback_steps,
+)
+from pipelines.deploy.target import Release, Target, TargetError
+from pipelines.errors import UsageError
+
+
+class Clock(Protocol):
+    """Wall time in seconds and a way to wait."""
+
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait."""
+        ...
+
+
+class RealClock:
+    """The system clock."""
+
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait."""
+        time.sleep(seconds)
+
+
+@dataclass
+class Timeline:
+    """When a deploy went wrong and how fast it recovered (seconds since the epoch)."""
+
+    started: float = 0.0
+    exposed: float | None = None  # the new release first got user traffic
+    fault_seen: float | None = None
+    decision: float | None = None
+    traffic_on_stable: float | None = None
+    cleanup: float | None = None
+    finished: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        """For the evidence files."""
+        return {
+            "started": self.started,
+            "exposed": self.exposed,
+            "fault_seen": self.fault_seen,
+            "decision": self.decision,
+            "traffic_on_stable": self.traffic_on_stable,
+            "cleanup": self.cleanup,
+            "finished": self.finished,
+        }
+
+
+@dataclass
+class StepRecord:
+    """A step as it ran."""
+
+    target: str
+    step: Step
+    seconds: float
+    ok: bool
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the evidence files."""
+        return {
+            "target": self.target,
+            "step": step_to_dict(self.step),
+            "description": describe(self.step),
+            "seconds": round(self.seconds, 4),
+            "ok": self.ok,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class DeployReport:
+    """What a deploy (or rollback) did."""
+
+    deploy: str
+    release: Release
+    previous: Release | None
+    strategy: str
+    status: DeployStatus = DeployStatus.RUNNING
+    reason: str = ""
+    timeline: Timeline = field(default_factory=Timeline)
+    steps: list[StepRecord] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
+    switches: list[float] = field(default_factory=list)  # seconds each traffic change took
+
+    @property
+    def rolled_back(self) -> bool:
+        """True when traffic went back to the previous release."""
+        return self.timeline.traffic_on_stable is not None
+
+
+@dataclass
+class Controller:
+    """Deploys one environment."""
+
+    env: str
+    settings: DeploySettings
+    service: ServiceSettings
+    targets: Sequence[Target]
+    source: MetricSource
+    journal: Journal
+    clock: Clock = field(default_factory=RealClock)
+    auto_rollback: bool = True
+    log: Callable[[str], None] = lambda line: None
+
+    # --- commands -------------------------------------------------------------------------
+
+    def deploy(self, release: Release, strategy: StrategyKind) -> DeployReport:
+        """Deploy ``release`` to every target in turn; roll back all on a failure."""
+        state = self.journal.state()
+        self._refuse_if_unfinished(state)
+        previous = state.stable
+        deploy_id = f"{release.id}-{self.env}"
+        self.journal.append(
+            "deploy-started",
+            deploy=deploy_id,
+            release=release.to_dict(),
+            previous=previous.id if previous else None,
+            strategy=strategy.value,
+            targets=[target.name for target in self.targets],
+        )
+        report = DeployReport(deploy_id, release, previous, strategy.value)
+        report.timeline.started = self.clock.now()
+        return self._run(report, StrategyKind(strategy), self.journal.state().last)
+
+    def resume(self) -> DeployReport:
+        """Continue a deploy whose controller died, from the step it was in."""
+        state = self.journal.state()
+        record = state.last
+        if record is None or record.status is not DeployStatus.RUNNING:
+            raise UsageError(
+                f"environment {self.env!r} has no interrupted deploy to resume",
+                hint="see `pipelines status`",
+            )
+        self.journal.append("deploy-resumed", deploy=record.id)
+        report = self._report(record)
+        return self._run(report, StrategyKind(record.strategy), record)
+
+    def promote(self) -> DeployReport:
+        """Continue a paused deploy past the step that paused it."""
+        state = self.journal.state()
+        record = state.last
+        if record is None or record.status is not DeployStatus.PAUSED:
+            raise UsageError(
+                f"environment {self.env!r} has no paused deploy to promote",
+                hint="see `pipelines status`",
+            )
+        for name, progress in record.targets.items():
+            if progress.started >= progress.done and progress.done < len(progress.steps):
+                self.journal.append("step-done", target=name, index=progress.done, promoted=True)
+        self.journal.append("deploy-resumed", deploy=record.id, promoted=True)
+        return self._run(
+            self._report(record), StrategyKind(record.strategy), self.journal.state().last
+        )
+
+    def rollback(self, reason: str) -> DeployReport:
+        """Back to the last release that passed: of an unfinished deploy, its previous
+        release; after a finished one, the release before it."""
+        state = self.journal.state()
+        record = state.last
+        if record is not None and record.status in (DeployStatus.RUNNING, DeployStatus.PAUSED):
+            report = self._report(record)
+            report.timeline.decision = self.clock.now()
+            self._rollback_all(report, record.previous, list(record.targets), keep_new=False)
+            return self._finish(report, DeployStatus.ROLLED_BACK, reason)
+        if len(state.passed) < 2 or state.stable is None:
+            raise UsageError(
+                f"environment {self.env!r} has no earlier release to roll back to",
+                hint="see `pipelines status`",
+            )
+        back = state.releases[state.passed[-2]]
+        report = DeployReport(f"rollback-{back.id}-{self.env}", state.stable, back, "rollback")
+        report.timeline.started = report.timeline.decision = self.clock.now()
+        self.journal.append("rollback-started", release=back.id, reason=reason)
+        self._rollback_all(report, back, [t.name for t in self.targets], keep_new=False)
+        self.journal.append("stable-changed", release=back.id)
+        report.status, report.reason = DeployStatus.ROLLED_BACK, reason
+        report.timeline.finished = self.clock.now()
+        return report
+
+    # --- driving steps --------------------------------------------------------------------
+
+    def _refuse_if_unfinished(self, state: EnvState) -> None:
+        record = state.last
+        if record is not None and record.status in (DeployStatus.RUNNING, DeployStatus.PAUSED):
+            what = "is paused" if record.status is DeployStatus.PAUSED else "was interrupted"
+            raise UsageError(
+                f"deploy {record.id} of environment {self.env!r} {what}",
+                hint="finish it first: `pipelines promote`, `pipelines rollback` or "
+                "`pipelines deploy --resume`",
+            )
+
+    def _report(self, record: DeployRecord) -> DeployReport:
+        report = DeployReport(record.id, record.release, record.previous, record.strategy)
+        report.timeline.started = self.clock.now()
+        return report
+
+    def _run(
+        self, report: DeployReport, strategy: StrategyKind, record: DeployRecord | None
+    ) -> DeployReport:
+        planned = record.targets if record is not None else {}
+        touched: list[str] = []
+        for target in self.targets:
+            touched.append(target.name)
+            progress = planned.get(target.name)
+            if progress is None:
+                stable = self._stable_instances(target, report.previous)
+                steps = deploy_steps(self.settings, strategy, stable, report.release.id)
+                self.journal.append(
+                    "target-planned",
+                    target=target.name,
+                    steps=[step_to_dict(step) for step in steps],
+                    stable=list(stable),
+                )
+                todo, start = list(steps), 0
+            else:
+                todo, start = progress.steps, progress.done
+            decision = self._drive(report, target, todo, start)
+            if decision is Next.PAUSE:
+                self.journal.append("deploy-paused", deploy=report.deploy, reason=report.reason)
+                report.status = DeployStatus.PAUSED
+                return report
+            if decision in (Next.ROLLBACK, Next.HOLD_BACK):
+                keep = decision is Next.HOLD_BACK
+                self._rollback_all(report, report.previous, touched, keep_new=keep)
+                if keep:
+                    self.journal.append("deploy-paused", deploy=report.deploy, reason=report.reason)
+                    report.status = DeployStatus.PAUSED
+                    report.timeline.finished = self.clock.now()
+                    return report
+                return self._finish(report, DeployStatus.ROLLED_BACK, report.reason)
+        return self._finish(report, DeployStatus.SUCCEEDED, "")
+
+    def _stable_instances(self, target: Target, previous: Release | None) -> tuple[str, ...]:
+        if previous is None:
+            return ()
+        running = target.running()
+        return tuple(sorted(n for n, r in running.items() if r.release == previous.id))
+
+    def _drive(self, report: DeployReport, target: Target, steps: list[Step], start: int) -> Next:
+        for index in range(start, len(steps)):
+            step = steps[index]
+            self.journal.append("step-started", target=target.name, index=index)
+            self.log(f"{target.name}: {describe(step)}")
+            began = self.clock.now()
+            outcome = self._execute(report, target, step)
+            report.steps.append(
+                StepRecord(target.name, step, self.clock.now() - began, outcome.ok, outcome.detail)
+            )
+            decision = after(outcome, self.auto_rollback)
+            if decision is not Next.CONTINUE:
+                report.reason = f"{target.name}: {describe(step)}: {outcome.detail}"
+                if report.timeline.fault_seen is None:
+                    report.timeline.fault_seen = self.clock.now()
+                report.timeline.decision = self.clock.now()
+                self.journal.append(
+                    "decision",
+                    target=target.name,
+                    index=index,
+                    next=decision.value,
+                    reason=report.reason,
+                )
+                self.log(f"{target.name}: {decision.value}: {outcome.detail}")
+                return decision
+            self.journal.append("step-done", target=target.name, index=index)
+        return Next.CONTINUE
+
+    def _execute(  # noqa: PLR0911 - one case per kind of step
+        self, report: DeployReport, target: Target, step: Step
+    ) -> StepOutcome:
+        try:
+            match step:
+                case Start(instance):
+                    target.start(instance, self._release_of(report, instance))
+                    return StepOutcome(True)
+                case Stop(instance):
+                    target.stop(instance)
+                    return StepOutcome(True)
+                case Route(weights):
+                    report.switches.append(target.route(dict(weights)))
+                    new_share = any(n.startswith(report.release.id + "-") for n, _ in weights)
+                    if new_share and report.timeline.exposed is None:
+                        report.timeline.exposed = self.clock.now()
+                    return StepOutcome(True)
+                case Smoke(instances):
+                    return self._smoke(target, instances)
+                case Analyse():
+                    return self._analyse(report, target, step)
+                case Hold(seconds, new):
+                    return self._hold(target, seconds, new)
+        except TargetError as exc:
+            return StepOutcome(False, detail=str(exc))
+
+    def _release_of(self, report: DeployReport, instance: str) -> Release:
+        release_id = instance.rsplit("-", 1)[0]
+        if release_id == report.release.id:
+            return report.release
+        if report.previous is not None and release_id == report.previous.id:
+            return report.previous
+        release = self.journal.state().releases.get(release_id)
+        if release is None:
+            raise TargetError(f"no release {release_id} is recorded for instance {instance}")
+        return release
+
+    def _smoke(self, target: Target, instances: tuple[str, ...]) -> StepOutcome:
+        for name in instances:
+            for path in self.settings.smoke:
+                if not target.answers(name, path):
+                    return StepOutcome(False, detail=f"smoke test {path} failed on {name}")
+        return StepOutcome(True)
+
+    def _analyse(self, report: DeployReport, target: Target, step: Analyse) -> StepOutcome:
+        running = target.running()
+        new = [running[n].url for n in step.new if n in running]
+        stable = [running[n].url for n in step.stable if n in running]
+        if len(new) < len(step.new):
+            return StepOutcome(False, detail="a new instance stopped running")
+        stable_version = report.previous.version if report.previous else ""
+        run = AnalysisRun(self.settings.analysis)
+        while True:
+            try:
+                new_sample, stable_sample = self.source.measure(
+                    new,
+                    stable,
+                    self.settings.analysis.interval,
+                    (report.release.version, stable_version),
+                )
+                measurement = judge(
+                    new_sample, stable_sample, self.settings.analysis, self.clock.now()
+                )
+            except MeasureError as exc:
+                measurement = error_measurement(str(exc), self.clock.now())
+            report.measurements.append(measurement)
+            self.journal.append(
+                "analysis", target=target.name, weight=step.weight, **measurement.to_dict()
+            )
+            self.log(f"{target.name}: analysis {measurement.verdict.value}: {measurement.detail}")
+            if measurement.verdict is not Verdict.SUCCESSFUL and report.timeline.fault_seen is None:
+                report.timeline.fault_seen = measurement.at
+            verdict = run.add(measurement)
+            if verdict is not None:
+                return StepOutcome(
+                    verdict is Verdict.SUCCESSFUL,
+                    verdict,
+                    f"analysis {verdict.value}: " + measurement.detail,
+                )
+
+    def _hold(self, target: Target, seconds: float, new: tuple[str, ...]) -> StepOutcome:
+        deadline = self.clock.now() + seconds
+        while True:
+            for name in new:
+                if not target.answers(name, self.service.health_path):
+                    return StepOutcome(False, detail=f"{name} failed its health check")
+            remaining = deadline - self.clock.now()
+            if remaining <= 0:
+                return StepOutcome(True)
+            self.clock.sleep(min(remaining, self.settings.analysis.interval))
+
+    # --- rollback -------------------------------------------------------------------------
+
+    def _rollback_all(
+        self, report: DeployReport, back: Release | None, names: list[str], *, keep_new: bool
+    ) -> None:
+        """Every touched target back to ``back``, the last one touched first."""
+        self.journal.append("rollback-started", deploy=report.deploy, keep_new=keep_new)
+        by_name = {target.name: target for target in self.targets}
+        for name in reversed(names):
+            target = by_name[name]
+            running = target.running()
+            stable = instance_names(back.id, self.settings.instances) if back else ()
+            if back is not None:  # instances of the release that stayed up are kept as they are
+                kept = tuple(sorted(n for n, r in running.items() if r.release == back.id))
+                stable = kept or stable
+            steps = rollback_steps(stable, frozenset(running), keep_new)
+            for step in steps:
+                began = self.clock.now()
+                outcome = self._execute(report, target, step)
+                report.steps.append(
+                    StepRecord(name, step, self.clock.now() - began, outcome.ok, outcome.detail)
+                )
+                if isinstance(step, Route) and outcome.ok:
+                    report.timeline.traffic_on_stable = self.clock.now()
+                    self.journal.append("traffic-on-stable", target=name)
+                if not outcome.ok:
+                    self.log(f"{name}: rollback step failed: {outcome.detail}")
+        report.timeline.cleanup = self.clock.now()
+        if back is not None:
+            self.journal.append("stable-changed", release=back.id)
+
+    def _finish(self, report: DeployReport, status: DeployStatus, reason: str) -> DeployReport:
+        report.status, report.reason = status, reason
+        report.timeline.finished = self.clock.now()
+        self.journal.append(
+            "deploy-finished", deploy=report.deploy, status=status.value, reason=reason
+        )
+        return report
+
+
+def weights_summary(weights: Mapping[str, int]) -> str:
+    """``r2-0=50 r1-0=50`` as percentages."""
+    total = sum(weights.values()) or 1
+    return " ".join(f"{n}={100 * w / total:.0f}%" for n, w in sorted(weights.items()))

@@ -1,0 +1,203 @@
+"""The ``local`` target: each instance is a host process on a loopback port, behind nginx.
+
+Instances run in their own session, so they outlive the controller: a controller killed
+mid-deploy leaves the stable release serving. Each instance's pid and port are recorded
+under ``instances/`` the moment it starts, so a resumed deploy or a rollback finds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from pipelines import atomic
+from pipelines.deploy.nginx import Nginx
+from pipelines.deploy.settings import ServiceSettings
+from pipelines.deploy.target import Release, Running, TargetError, http_ok, wait_healthy
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child if it exited
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (started by an earlier controller): ask the kernel
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    """Replace ``{name}`` placeholders (and only those named in ``values``)."""
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+class LocalTarget:
+    """Host processes behind a real nginx."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        home: Path,
+        listen: str,
+        service: ServiceSettings,
+        env: Mapping[str, str],
+        python: str | None = None,
+    ) -> None:
+        self.name, self.home, self.service = name, home, service
+        self.env = dict(env)
+        self.python = python or sys.executable
+        self.instances = home / "instances"
+        self.nginx = Nginx(home / "nginx", listen)
+
+    def _record(self, instance: str) -> Path:
+        return self.instances / f"{instance}.json"
+
+    def _read(self, instance: str) -> dict[str, object] | None:
+        try:
+            data = json.loads(self._record(instance).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def start(self, instance: str, release: Release) -> Running:
+        """Start the instance from the release's snapshot and wait until it is healthy."""
+        current = self.running().get(instance)
+        if current is not None and http_ok(current.url + self.service.health_path):
+            return current
+        self.stop(instance)
+        port = free_port()
+        values = {"port": str(port), "version": release.version, "instance": instance}
+        argv = [fill(part, values) for part in self.service.command]
+        if argv[0] in ("python", "python3"):
+            argv[0] = self.python
+        env = {
+            **os.environ,
+            **self.env,
+            **{key: fill(value, values) for key, value in self.service.env.items()},
+            **release.env,
+            "PORT": str(port),
+        }
+        env.pop("PYTHONPATH", None)  # the release runs its own code, not the caller's
+        self.instances.mkdir(parents=True, exist_ok=True)
+        log = self.instances / f"{instance}.log"
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                argv,
+                cwd=release.directory,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        url = f"http://127.0.0.1:{port}"
+        atomic.write_json(
+            self._record(instance),
+            {"pid": process.pid, "port": port, "release": release.id, "argv": argv},
+        )
+        try:
+            wait_healthy(
+                url + self.service.health_path,
+                self.service.start_timeout,
+                lambda: _alive(process.pid),
+                f"instance {instance}",
+                lambda: _tail(log),
+            )
+        except TargetError:
+            self.stop(instance)
+            raise
+        return Running(instance, release.id, url)
+
+    def stop(self, instance: str) -> None:
+        """SIGTERM, then SIGKILL after 5 s; forget the instance."""
+        data = self._read(instance)
+        if data is not None:
+            pid = int(str(data["pid"]))
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 5
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if _alive(pid):
+                    os.killpg(pid, signal.SIGKILL)
+        self._record(instance).unlink(missing_ok=True)
+
+    def answers(self, instance: str, path: str) -> bool:
+        """GET ``path`` on the instance itself (not through nginx)."""
+        running = self.running().get(instance)
+        return running is not None and http_ok(running.url + path)
+
+    def running(self) -> dict[str, Running]:
+        """Every recorded instance whose process is alive."""
+        found: dict[str, Running] = {}
+        if not self.instances.is_dir():
+            return found
+        for record in sorted(self.instances.glob("*.json")):
+            data = self._read(record.stem)
+            if data is not None and _alive(int(str(data["pid"]))):
+                url = f"http://127.0.0.1:{data['port']}"
+                found[record.stem] = Running(record.stem, str(data["release"]), url)
+        return found
+
+    def route(self, weights: Mapping[str, int]) -> float:
+        """Point nginx at these instances."""
+        running = self.running()
+        missing = sorted(set(weights) - set(running))
+        if missing:
+            raise TargetError(f"cannot route to {', '.join(missing)}: not running")
+        servers = {running[name].url.removeprefix("http://"): w for name, w in weights.items()}
+        names = {running[name].url.removeprefix("http://"): name for name in weights}
+        seconds = self.nginx.apply(servers)
+        atomic.write_json(self.home / "weights.json", {names[a]: w for a, w in servers.items()})
+        return seconds
+
+    def routed(self) -> dict[str, int]:
+        """The weights nginx routes with now."""
+        try:
+            data = json.loads((self.home / "weights.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): int(v) for k, v in data.items()} if self.nginx.pid() else {}
+
+    def entrypoint(self) -> str:
+        """nginx's address."""
+        return f"http://{self.nginx.listen}"
+
+    def shutdown(self) -> None:
+        """Stop nginx and every instance."""
+        self.nginx.stop()
+        for name in list(self.running()):
+            self.stop(name)
+
+
+def _tail(log: Path, limit: int = 600) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return text[-limit:].strip().replace("\n", " | ") or "(empty log)"

@@ -1,0 +1,185 @@
+"""The router in front of every target: a real nginx with its own prefix directory.
+
+Each change renders the whole config from the template, checks it with ``nginx -t``, and only
+then replaces the live file and reloads gracefully (in-flight requests finish on the old
+workers). A config that fails the check is never loaded: the old one keeps serving. Every
+config carries a generation number that nginx itself answers on ``/__pipelines/route``, so a
+switch is measured until nginx really serves the new routing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from pipelines import atomic
+from pipelines.deploy.target import TargetError
+
+ROUTE_PATH = "/__pipelines/route"
+TEMPLATE = """\
+# Written by portable-pipelines; every change is checked with `nginx -t` before a reload.
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+{user}
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    upstream service {{
+{servers}
+        keepalive 32;
+    }}
+    server {{
+        listen {listen};
+        location = {route_path} {{
+            default_type application/json;
+            return 200 '{route}';
+        }}
+        location / {{
+            proxy_pass http://service;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            # An instance that just left (or died) is skipped: clients never see it.
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_connect_timeout 2s;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """One nginx instance that routes ``listen`` to weighted upstream servers."""
+
+    def __init__(self, prefix: Path, listen: str) -> None:
+        self.prefix, self.listen = prefix, listen
+        self.conf = prefix / "nginx.conf"
+        self.state = prefix / "route.json"
+
+    def render(self, servers: Mapping[str, int], generation: int) -> str:
+        """The config for these ``host:port`` servers and weights."""
+        lines = [
+            f"        server {address} weight={weight} max_fails=0;"
+            for address, weight in sorted(servers.items())
+            if weight > 0
+        ]
+        if not lines:  # nothing to route to: answer 503 rather than refuse the config
+            lines = ["        server 127.0.0.1:9 down;"]
+        route = json.dumps({"generation": generation, "servers": dict(sorted(servers.items()))})
+        return TEMPLATE.format(
+            prefix=self.prefix,
+            user="user root;" if os.geteuid() == 0 else "",
+            servers="\n".join(lines),
+            listen=self.listen,
+            route_path=ROUTE_PATH,
+            route=route.replace("'", ""),
+        )
+
+    def current(self) -> tuple[int, dict[str, int]]:
+        """The generation and servers of the live config."""
+        try:
+            data = json.loads(self.state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return 0, {}
+        return int(data["generation"]), {str(k): int(v) for k, v in data["servers"].items()}
+
+    def apply(self, servers: Mapping[str, int]) -> float:
+        """Check, install and load a routing; return the seconds until nginx serves it."""
+        for name in ("logs", "tmp"):
+            (self.prefix / name).mkdir(parents=True, exist_ok=True)
+        generation = self.current()[0] + 1
+        candidate = self.prefix / "nginx.conf.new"
+        atomic.write_text(candidate, self.render(servers, generation))
+        checked = subprocess.run(
+            ["nginx", "-t", "-q", "-p", str(self.prefix), "-c", str(candidate)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if checked.returncode != 0:
+            raise TargetError(f"nginx refused the new routing: {checked.stderr.strip()}")
+        started = time.monotonic()
+        candidate.replace(self.conf)
+        master = self.pid()
+        if master is None:
+            self._run(["nginx", "-p", str(self.prefix), "-c", str(self.conf)])
+        else:
+            old = self._workers(master)
+            self._run(["nginx", "-p", str(self.prefix), "-c", str(self.conf), "-s", "reload"])
+            # Old workers accept new connections until they get their QUIT; only then does
+            # every new connection meet the new routing.
+            self._wait_until_draining(master, old)
+        self._wait_for(generation)
+        atomic.write_json(self.state, {"generation": generation, "servers": dict(servers)})
+        return time.monotonic() - started
+
+    def _wait_for(self, generation: int, timeout: float = 10.0) -> None:
+        url = f"http://{self.listen}{ROUTE_PATH}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if json.loads(response.read())["generation"] >= generation:
+                        return
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.005)
+        raise TargetError(f"nginx on {self.listen} did not serve routing {generation} in time")
+
+    def _workers(self, master: int) -> set[int]:
+        """The worker processes of ``master`` that still accept connections."""
+        found: set[int] = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == master and b"shutting down" not in title:
+                found.add(int(entry.name))
+        return found
+
+    def _wait_until_draining(self, master: int, old: set[int], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while old & self._workers(master):
+            if time.monotonic() > deadline:
+                raise TargetError(f"nginx on {self.listen}: old workers kept accepting")
+            time.sleep(0.002)
+
+    def _run(self, argv: list[str]) -> None:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise TargetError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
+
+    def pid(self) -> int | None:
+        """The master's pid while it runs."""
+        try:
+            pid = int((self.prefix / "nginx.pid").read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def stop(self) -> None:
+        """Stop nginx (graceful)."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGQUIT)
+            deadline = time.monotonic() + 10
+            while self.pid() is not None and time.monotonic() < deadline:
+                time.sleep(0.05)

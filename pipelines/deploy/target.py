@@ -1,0 +1,129 @@
+"""Where releases run and how traffic reaches them: one interface for every target, so the
+strategies never know whether an instance is a process, a container or a pod."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+class TargetError(Exception):
+    """A target could not do what it was asked (an instance that never became healthy, a
+    traffic config that nginx refused). The controller turns it into a failed step."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """A version of the service, kept on disk so that a rollback never rebuilds it."""
+
+    id: str  # r1, r2, ...: unique per environment, in deploy order
+    version: str
+    commit: str
+    directory: Path  # the snapshot of the project the instances run from
+    env: Mapping[str, str] = field(default_factory=dict)  # e.g. a drill's injected fault
+    created: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """For the journal and the evidence files."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "commit": self.commit,
+            "directory": str(self.directory),
+            "env": dict(self.env),
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Release:
+        """Decode a journal entry."""
+        env = data.get("env") or {}
+        return cls(
+            str(data["id"]),
+            str(data["version"]),
+            str(data["commit"]),
+            Path(str(data["directory"])),
+            {str(k): str(v) for k, v in dict(env).items()} if isinstance(env, Mapping) else {},
+            str(data.get("created", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Running:
+    """An instance a target runs: its name, release and address."""
+
+    name: str
+    release: str
+    url: str  # http://host:port
+
+
+class Target(Protocol):
+    """What every target does. Calls are idempotent: a resumed deploy repeats the step it was
+    in when the controller died."""
+
+    name: str
+
+    def start(self, instance: str, release: Release) -> Running:
+        """Start ``instance`` of ``release`` and return once it is healthy (TargetError if it
+        never is). An instance already running healthy is kept."""
+        ...
+
+    def stop(self, instance: str) -> None:
+        """Stop ``instance`` (nothing happens when it is not running)."""
+        ...
+
+    def answers(self, instance: str, path: str) -> bool:
+        """True when ``path`` on ``instance`` answers 2xx (health checks, smoke tests)."""
+        ...
+
+    def route(self, weights: Mapping[str, int]) -> float:
+        """Send traffic to these instances with these weights; return the seconds it took
+        until the new routing answered. A routing that fails validation is never loaded."""
+        ...
+
+    def running(self) -> dict[str, Running]:
+        """Every instance that runs now, by name."""
+        ...
+
+    def routed(self) -> dict[str, int]:
+        """The weights traffic is routed with now."""
+        ...
+
+    def entrypoint(self) -> str:
+        """The URL clients use (through the router)."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop the router and every instance (tests and drills clean up with this)."""
+        ...
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when ``url`` answers 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http(s) only
+            return 200 <= int(response.status) < 300
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+def wait_healthy(
+    url: str, timeout: float, alive: Callable[[], bool], what: str, log_tail: Callable[[], str]
+) -> None:
+    """Poll ``url`` until it answers 2xx; raise TargetError when the instance dies or the
+    time runs out, with the end of its log."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while time.monotonic() < deadline:
+        if http_ok(url, timeout=1.0):
+            return
+        if not alive():
+            raise TargetError(f"{what} exited before it was healthy: {log_tail()}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+    raise TargetError(f"{what} was not healthy within {timeout:g} s: {log_tail()}")

@@ -1,0 +1,303 @@
+"""The controller driven by a fake clock, fake targets and a scripted metric source: every
+branch (promote, roll back, pause, resume after a crash, waves) in milliseconds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from pipelines.deploy.analysis import Sample
+from pipelines.deploy.controller import Controller
+from pipelines.deploy.journal import DeployStatus, Journal
+from pipelines.deploy.settings import (
+    AnalysisSettings,
+    DeploySettings,
+    ServiceSettings,
+    StrategyKind,
+)
+from pipelines.deploy.sources import MeasureError
+from pipelines.deploy.target import Release, Running, TargetError
+from pipelines.errors import UsageError
+
+GOOD = Sample(tuple([5.0] * 40), tuple([False] * 40))
+BAD = Sample(tuple([5.0] * 40), tuple(i % 3 == 0 for i in range(40)))  # a third fail
+
+
+class Crash(BaseException):
+    """Stands in for SIGKILL: nothing in the controller may catch it."""
+
+
+@dataclass
+class FakeClock:
+    now_: float = 1000.0
+
+    def now(self) -> float:
+        return self.now_
+
+    def sleep(self, seconds: float) -> None:
+        self.now_ += seconds
+
+
+@dataclass
+class FakeTarget:
+    name: str = "local"
+    instances: dict[str, Running] = field(default_factory=dict)
+    weights: dict[str, int] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)  # releases that crash on start
+
+    def start(self, instance: str, release: Release) -> Running:
+        if release.id in self.broken:
+            raise TargetError(f"instance {instance} exited before it was healthy")
+        running = Running(instance, release.id, f"http://{instance}")
+        self.instances[instance] = running
+        return running
+
+    def stop(self, instance: str) -> None:
+        self.instances.pop(instance, None)
+
+    def answers(self, instance: str, path: str) -> bool:
+        return instance in self.instances
+
+    def route(self, weights: Mapping[str, int]) -> float:
+        assert set(weights) <= set(self.instances)
+        self.weights = dict(weights)
+        return 0.1
+
+    def running(self) -> dict[str, Running]:
+        return dict(self.instances)
+
+    def routed(self) -> dict[str, int]:
+        return dict(self.weights)
+
+    def entrypoint(self) -> str:
+        return "http://router"
+
+    def shutdown(self) -> None:
+        self.instances.clear()
+
+
+@dataclass
+class Script:
+    """Measurements to return, in order (then GOOD); an exception is raised."""
+
+    items: list[Sample | BaseException | Exception] = field(default_factory=list)
+    calls: int = 0
+
+    def measure(
+        self, new: Sequence[str], stable: Sequence[str], seconds: float, versions: tuple[str, str]
+    ) -> tuple[Sample, Sample | None]:
+        self.calls += 1
+        item = self.items.pop(0) if self.items else GOOD
+        if isinstance(item, BaseException):
+            raise item
+        return item, GOOD
+
+
+SETTINGS = DeploySettings(
+    instances=2,
+    steps=(25.0, 100.0),
+    keep_old_for=10.0,
+    analysis=AnalysisSettings(interval=5.0, requests=40),
+)
+
+
+def release(path: Path, rid: str, version: str) -> Release:
+    return Release(rid, version, "abc", path)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[tuple[Journal, FakeTarget]]:
+    journal = Journal(tmp_path / "state")
+    target = FakeTarget()
+    yield journal, target
+
+
+def controller(
+    journal: Journal,
+    targets: Sequence[FakeTarget],
+    script: Script | None = None,
+    **changes: object,
+) -> Controller:
+    settings = replace(SETTINGS, **changes)  # type: ignore[arg-type]
+    return Controller(
+        "staging",
+        settings,
+        ServiceSettings(),
+        list(targets),
+        script or Script(),
+        journal,
+        clock=FakeClock(),
+    )
+
+
+def first_release(journal: Journal, target: FakeTarget, tmp_path: Path) -> None:
+    done = controller(journal, [target]).deploy(release(tmp_path, "r1", "1.0"), StrategyKind.CANARY)
+    assert done.status is DeployStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("strategy", list(StrategyKind))
+def test_a_healthy_release_is_promoted(
+    env: tuple[Journal, FakeTarget], tmp_path: Path, strategy: StrategyKind
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    report = controller(journal, [target]).deploy(release(tmp_path, "r2", "2.0"), strategy)
+    assert report.status is DeployStatus.SUCCEEDED
+    assert set(target.instances) == {"r2-0", "r2-1"}
+    assert target.weights.keys() == {"r2-0", "r2-1"}
+    state = journal.state()
+    assert state.stable is not None and state.stable.id == "r2"
+    assert state.passed == ["r1", "r2"]
+
+
+@pytest.mark.parametrize("strategy", list(StrategyKind))
+def test_a_failed_analysis_rolls_back_at_once(
+    env: tuple[Journal, FakeTarget], tmp_path: Path, strategy: StrategyKind
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    report = controller(journal, [target], Script([BAD])).deploy(
+        release(tmp_path, "r2", "2.0"), strategy
+    )
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert set(target.instances) == {"r1-0", "r1-1"}
+    assert set(target.weights) == {"r1-0", "r1-1"}
+    timeline = report.timeline
+    assert timeline.fault_seen is not None and timeline.decision is not None
+    assert timeline.traffic_on_stable is not None and timeline.cleanup is not None
+    assert timeline.fault_seen <= timeline.decision <= timeline.traffic_on_stable
+    assert "error_rate" in report.reason
+    assert journal.state().stable is not None
+    assert journal.state().stable.id == "r1"  # type: ignore[union-attr]
+
+
+def test_a_release_that_crashes_on_start_never_gets_traffic(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    target.broken.add("r2")
+    report = controller(journal, [target]).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.BLUE_GREEN
+    )
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert report.timeline.exposed is None
+    assert set(target.weights) == {"r1-0", "r1-1"}
+
+
+def test_without_automatic_rollback_traffic_goes_back_and_the_deploy_waits(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    auto_off = controller(journal, [target], Script([BAD]))
+    auto_off.auto_rollback = False
+    report = auto_off.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.CANARY)
+    assert report.status is DeployStatus.PAUSED
+    assert {"r2-0", "r2-1"} <= set(target.instances), "kept for inspection"
+    assert set(target.weights) == {"r1-0", "r1-1"}
+    with pytest.raises(UsageError, match="paused"):
+        controller(journal, [target]).deploy(release(tmp_path, "r3", "3.0"), StrategyKind.CANARY)
+    promoted = controller(journal, [target]).promote()
+    assert promoted.status is DeployStatus.SUCCEEDED
+    assert set(target.weights) == {"r2-0", "r2-1"}
+    assert set(target.instances) == {"r2-0", "r2-1"}
+
+
+def test_an_inconclusive_analysis_pauses_and_rollback_ends_it(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    few = Sample((5.0,), (False,))
+    report = controller(journal, [target], Script([few, few])).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.CANARY
+    )
+    assert report.status is DeployStatus.PAUSED
+    assert journal.state().last.status is DeployStatus.PAUSED  # type: ignore[union-attr]
+    back = controller(journal, [target]).rollback("inconclusive")
+    assert back.status is DeployStatus.ROLLED_BACK
+    assert set(target.instances) == {"r1-0", "r1-1"}
+
+
+def test_an_unreachable_metric_source_never_promotes(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    report = controller(journal, [target], Script([MeasureError("refused")])).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.CANARY
+    )
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert "Error" in report.reason
+
+
+def test_a_controller_killed_mid_analysis_is_resumed_from_its_journal(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    with pytest.raises(Crash):
+        controller(journal, [target], Script([Crash()])).deploy(
+            release(tmp_path, "r2", "2.0"), StrategyKind.CANARY
+        )
+    state = journal.state()
+    assert state.last is not None and state.last.status is DeployStatus.RUNNING
+    with pytest.raises(UsageError, match="interrupted"):
+        controller(journal, [target]).deploy(release(tmp_path, "r3", "3.0"), StrategyKind.CANARY)
+    resumed = controller(journal, [target]).resume()
+    assert resumed.status is DeployStatus.SUCCEEDED
+    assert set(target.weights) == {"r2-0", "r2-1"}
+
+
+def test_rollback_after_a_finished_deploy_restarts_the_previous_release(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    controller(journal, [target]).deploy(release(tmp_path, "r2", "2.0"), StrategyKind.ROLLING)
+    report = controller(journal, [target]).rollback("bad release")
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert set(target.instances) == {"r1-0", "r1-1"}
+    assert journal.state().stable.id == "r1"  # type: ignore[union-attr]
+    with pytest.raises(UsageError, match="no earlier release"):
+        controller(journal, [target]).rollback("again")
+
+
+def test_a_failure_in_the_second_region_rolls_back_the_first_too(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "state")
+    east, west = FakeTarget("east"), FakeTarget("west")
+    done = controller(journal, [east, west]).deploy(
+        release(tmp_path, "r1", "1.0"), StrategyKind.CANARY
+    )
+    assert done.status is DeployStatus.SUCCEEDED
+    west.broken.add("r2")
+    report = controller(journal, [east, west]).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.BLUE_GREEN
+    )
+    assert report.status is DeployStatus.ROLLED_BACK
+    for region in (east, west):
+        assert set(region.weights) == {"r1-0", "r1-1"}
+        assert set(region.instances) == {"r1-0", "r1-1"}
+
+
+def test_two_deploys_of_one_environment_cannot_run_at_once(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "state")
+    with journal.lock("deploy r1"):
+        with pytest.raises(UsageError, match="another deploy") as raised:
+            with journal.lock("deploy r2"):
+                pass
+    assert raised.value.exit_code == 2
+    with journal.lock("deploy r3"):  # released when its holder is done
+        pass
+
+
+def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "state")
+    journal.append("stable-changed", release="r1")
+    with journal.path.open("a") as handle:
+        handle.write('{"event": "deploy-sta')
+    assert len(journal.entries()) == 1
