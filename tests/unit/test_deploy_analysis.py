@@ -20,7 +20,7 @@ SETTINGS = AnalysisSettings()
 
 
 def sample(n: int, error_rate: float, latency: float, seed: int) -> Sample:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible samples, not secrets
     failures = tuple(i < round(n * error_rate) for i in range(n))
     latencies = tuple(rng.lognormvariate(0, 0.3) * latency for _ in range(n))
     return Sample(latencies, failures)

@@ -286,10 +286,12 @@ def test_a_failure_in_the_second_region_rolls_back_the_first_too(tmp_path: Path)
 
 def test_two_deploys_of_one_environment_cannot_run_at_once(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "state")
-    with journal.lock("deploy r1"):
-        with pytest.raises(UsageError, match="another deploy") as raised:
-            with journal.lock("deploy r2"):
-                pass
+    with (
+        journal.lock("deploy r1"),
+        pytest.raises(UsageError, match="another deploy") as raised,
+        journal.lock("deploy r2"),
+    ):
+        pass
     assert raised.value.exit_code == 2
     with journal.lock("deploy r3"):  # released when its holder is done
         pass
