@@ -151,6 +151,74 @@ def _operations_commands(sub: Any, shared: _Shared) -> None:
     )
 
 
+def _deploy_commands(sub: Any, shared: _Shared) -> None:
+    common, with_env, as_json = shared.common, shared.with_env, shared.as_json
+    deploy = sub.add_parser(
+        "deploy", parents=[common, with_env, as_json], help="deploy a release to an environment"
+    )
+    deploy.add_argument(
+        "--version",
+        default=None,
+        help="the release's version (default: the project's version, else the commit)",
+    )
+    deploy.add_argument(
+        "--strategy",
+        choices=["rolling", "blue-green", "canary"],
+        default=None,
+        help="override the environment's strategy",
+    )
+    deploy.add_argument("--target", default=None, help="only this target (region)")
+    deploy.add_argument("--resume", action="store_true", help="continue an interrupted deploy")
+    deploy.add_argument(
+        "--force",
+        action="store_true",
+        help="deploy without an open gate decision (needs --reason; audited)",
+    )
+    deploy.add_argument("--reason", default=None, help="why (written to the audit log)")
+    for name, text in (
+        ("rollback", "back to the last release that passed"),
+        ("promote", "continue a paused deploy"),
+    ):
+        parser = sub.add_parser(name, parents=[common, with_env, as_json], help=text)
+        parser.add_argument("--reason", default=None, help="why (written to the audit log)")
+    sub.add_parser(
+        "status", parents=[common, with_env, as_json], help="what runs in an environment"
+    )
+    watch = sub.add_parser(
+        "watch",
+        parents=[common, with_env, as_json],
+        help="health and smoke checks on a schedule after a deploy; rolls back on a failure",
+    )
+    watch.add_argument("--for", dest="window", default="48h", help="how long (default: 48h)")
+    watch.add_argument("--every", default="30m", help="how often (default: 30m)")
+    drill = sub.add_parser("drill", help="rehearse failures, timed")
+    actions = drill.add_subparsers(dest="drill_command", required=True, metavar="ACTION")
+    rollback = actions.add_parser(
+        "rollback",
+        parents=[common, with_env, as_json],
+        help="deploy a good release, then a faulty one under load; time detection and rollback",
+    )
+    rollback.add_argument(
+        "--strategy",
+        choices=["rolling", "blue-green", "canary"],
+        default=None,
+        help="default: the environment's",
+    )
+    rollback.add_argument(
+        "--fault",
+        choices=["errors", "latency", "crash"],
+        default="errors",
+        help="what goes wrong in the faulty release (default: errors)",
+    )
+    rollback.add_argument("--sla", default="15m", help="detect + roll back within (default 15m)")
+    rollback.add_argument(
+        "--rate",
+        type=float,
+        default=50.0,
+        help="client requests per second during the drill (default 50)",
+    )
+
+
 def _flag_commands(sub: Any, shared: _Shared) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     flag_file = argparse.ArgumentParser(add_help=False)
@@ -220,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     _pipeline_commands(sub, shared)
     _operations_commands(sub, shared)
     _flag_commands(sub, shared)
+    _deploy_commands(sub, shared)
     return parser
 
 

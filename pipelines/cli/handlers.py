@@ -12,7 +12,7 @@ from rich.console import Console
 Handler = Callable[[argparse.Namespace, Console], int]
 
 
-def load_handler(command: str) -> Handler:  # noqa: PLR0911 - one case a command
+def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case a command
     """The handler of ``command`` (argparse allows only known commands)."""
     match command:
         case "validate":
@@ -63,4 +63,22 @@ def load_handler(command: str) -> Handler:  # noqa: PLR0911 - one case a command
             from pipelines.cli.schema_cmd import schema
 
             return schema
+        case "deploy" | "rollback" | "promote" | "status":
+            from pipelines.cli import deploy_cmd
+
+            handlers: dict[str, Handler] = {
+                "deploy": deploy_cmd.deploy,
+                "rollback": deploy_cmd.rollback,
+                "promote": deploy_cmd.promote,
+                "status": deploy_cmd.status,
+            }
+            return handlers[command]
+        case "watch":
+            from pipelines.cli.watch_cmd import watch
+
+            return watch
+        case "drill":
+            from pipelines.cli.drill_cmd import drill
+
+            return drill
     raise KeyError(command)

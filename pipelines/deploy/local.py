@@ -39,12 +39,11 @@ def _alive(pid: int) -> bool:
     except ChildProcessError:
         pass  # not our child (started by an earlier controller): ask the kernel
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    # A zombie (state Z) has exited; where nothing reaps orphans it lingers as one.
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def fill(text: str, values: Mapping[str, str]) -> str:

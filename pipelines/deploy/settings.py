@@ -65,6 +65,14 @@ class ServiceSettings:
     image: str | None = None
     container_port: int = 8080
     start_timeout: float = 20.0
+    # How a drill makes a release faulty (the example service's variables by default).
+    faults: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: {
+            "errors": {"SERVICE_ERROR_RATE": "0.3"},
+            "latency": {"SERVICE_LATENCY_MS": "1500"},
+            "crash": {"SERVICE_CRASH_ON_START": "1"},
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,10 @@ SERVICE = Struct(
         "image": Text(),
         "container_port": Number(1, 65535, integer=True),
         "start_timeout": Number(0.1, 3600),
+        "faults": MapOf(
+            Text(r"[a-z][a-z0-9_-]*", "a fault name such as 'errors'"),
+            MapOf(Text(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name"), Scalar()),
+        ),
     },
     defaults=dataclass_defaults(ServiceSettings),
 )

@@ -14,6 +14,8 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("SERVICE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("SERVICE_PORT", "8080")))
     args = parser.parse_args()
+    if os.environ.get("SERVICE_CRASH_ON_START") == "1":
+        raise SystemExit("SERVICE_CRASH_ON_START=1: exiting before serving (a drill's fault)")
     server = make_server(args.host, args.port, Behaviour.from_env())
     try:
         server.serve_forever()

@@ -4,7 +4,9 @@ Its behaviour can be degraded through the environment so deploys and rollback dr
 something real to detect:
 
 - ``SERVICE_ERROR_RATE``: fraction (0-1) of ``/`` requests answered with HTTP 500;
-- ``SERVICE_LATENCY_MS``: milliseconds added to every ``/`` request.
+- ``SERVICE_LATENCY_MS``: milliseconds added to every ``/`` request;
+- ``SERVICE_CRASH_ON_START``: ``1`` makes the service exit at once (a release that never
+  starts).
 """
 
 from __future__ import annotations

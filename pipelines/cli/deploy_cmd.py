@@ -1,0 +1,237 @@
+"""``pipelines deploy | rollback | promote | status``: one environment's releases."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pipelines.artifacts import find_commit
+from pipelines.cli.common import project_config, project_dir, project_layout
+from pipelines.cli.display import add_row, show
+from pipelines.deploy.controller import DeployReport, weights_summary
+from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.journal import DeployStatus
+from pipelines.deploy.outcome import record
+from pipelines.deploy.settings import StrategyKind
+from pipelines.deploy.steps import describe
+from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
+
+STYLE = {
+    DeployStatus.SUCCEEDED: "green",
+    DeployStatus.ROLLED_BACK: "bold red",
+    DeployStatus.PAUSED: "yellow",
+    DeployStatus.RUNNING: "cyan",
+    DeployStatus.FAILED: "bold red",
+}
+
+
+def open_env(args: argparse.Namespace) -> DeployEnv:
+    """The environment named by ``--env`` of the project named by ``-C``."""
+    config = project_config(args)
+    return DeployEnv.open(
+        project_dir(args), config, args.env, project_layout(args, config), os.environ
+    )
+
+
+def _confirm(out: Console, env: str) -> Callable[[str], bool] | None:
+    """A terminal prompt, or None off a terminal (then approval must come from CI)."""
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(question: str) -> bool:
+        answer = out.input(f"{question}: ")
+        return answer.strip() == env
+
+    return ask
+
+
+def deploy(args: argparse.Namespace, out: Console) -> int:
+    """Deploy a new release (or resume an interrupted deploy)."""
+    denv = open_env(args)
+    strategy = StrategyKind(args.strategy) if args.strategy else denv.environment.deploy.strategy
+    if args.target:
+        denv = _only_target(denv, args.target)
+    if args.force and not args.reason:
+        raise UsageError("--force needs --reason WHY (it is written to the audit log)")
+
+    def log(line: str) -> None:
+        out.print(line, markup=False, highlight=False)
+
+    with denv.journal.lock(f"deploy of {denv.environment.name} by pid {os.getpid()}"):
+        if args.resume:
+            report = denv.controller(log=log).resume()
+            return _finish(denv, report, "resume", out, as_json=args.json)
+        if args.force:
+            gate: dict[str, Any] = {"forced": True, "reason": args.reason}
+            denv.audit("force", reason=args.reason)
+        else:
+            gate = denv.gate_decision()
+        approval = denv.approval(_confirm(out, denv.environment.name))
+        if approval.get("required"):
+            denv.audit("approve", **{k: v for k, v in approval.items() if k != "required"})
+        commit = find_commit(denv.project, denv.environ)
+        release = denv.new_release(args.version, commit)
+        log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
+        report = denv.controller(log=log).deploy(release, strategy)
+    return _finish(denv, report, "deploy", out, as_json=args.json, approval=approval, gate=gate)
+
+
+def _only_target(denv: DeployEnv, name: str) -> DeployEnv:
+    targets = tuple(t for t in denv.environment.deploy.targets if t.name == name)
+    if not targets:
+        names = ", ".join(t.name for t in denv.environment.deploy.targets)
+        raise UsageError(
+            f"environment {denv.environment.name!r} has no target {name!r}",
+            hint=f"use one of: {names}",
+        )
+    deploy_settings = replace(denv.environment.deploy, targets=targets)
+    return replace(denv, environment=replace(denv.environment, deploy=deploy_settings))
+
+
+def rollback(args: argparse.Namespace, out: Console) -> int:
+    """Back to the last release that passed."""
+    denv = open_env(args)
+    reason = args.reason or "rollback requested"
+    with denv.journal.lock(f"rollback of {denv.environment.name} by pid {os.getpid()}"):
+        denv.audit("rollback", reason=reason)
+        report = denv.controller(log=lambda line: out.print(line, markup=False)).rollback(reason)
+    return _finish(denv, report, "rollback", out, as_json=args.json)
+
+
+def promote(args: argparse.Namespace, out: Console) -> int:
+    """Continue a paused deploy."""
+    denv = open_env(args)
+    with denv.journal.lock(f"promote of {denv.environment.name} by pid {os.getpid()}"):
+        denv.audit("promote", reason=args.reason or "promoted by hand")
+        report = denv.controller(log=lambda line: out.print(line, markup=False)).promote()
+    return _finish(denv, report, "promote", out, as_json=args.json)
+
+
+def _finish(
+    denv: DeployEnv,
+    report: DeployReport,
+    action: str,
+    out: Console,
+    *,
+    as_json: bool,
+    approval: dict[str, Any] | None = None,
+    gate: dict[str, Any] | None = None,
+) -> int:
+    recorded = record(denv, report, action=action, approval=approval or {}, gate=gate or {})
+    if as_json:
+        summary = {
+            "status": report.status.value,
+            "deploy": report.deploy,
+            "reason": report.reason,
+            "evidence": str(recorded.evidence),
+        }
+        print(json.dumps(summary))
+    else:
+        status = Text(report.status.value, style=STYLE[report.status])
+        out.print(Text.assemble(f"{report.deploy}: ", status, f" {report.reason}".rstrip()))
+        timeline = report.timeline
+        if report.rolled_back and timeline.decision and timeline.traffic_on_stable:
+            out.print(
+                f"traffic back on stable {timeline.traffic_on_stable - timeline.decision:.2f} s "
+                "after the decision",
+                highlight=False,
+            )
+        out.print(f"evidence: {recorded.evidence}", markup=False, highlight=False)
+    # A rollback someone asked for has succeeded when it rolled back.
+    wanted = DeployStatus.ROLLED_BACK if action == "rollback" else DeployStatus.SUCCEEDED
+    return EXIT_OK if report.status is wanted else EXIT_FAILED
+
+
+def status(args: argparse.Namespace, out: Console) -> int:
+    """What runs in an environment and what happened last."""
+    denv = open_env(args)
+    data = describe_env(denv)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    last = data["last"]
+    table = Table(title=f"{denv.environment.name}: stable {data['stable'] or 'none'}")
+    for column in ("target", "entrypoint", "instance", "release", "traffic"):
+        table.add_column(column)
+    for name, target in data["targets"].items():
+        weights = target["weights"]
+        for instance, release in target["running"].items():
+            share = weights_summary(weights).split() if weights else []
+            traffic = next((s.split("=")[1] for s in share if s.startswith(instance + "=")), "-")
+            add_row(table, name, target["entrypoint"], instance, release, traffic)
+    show(out, table)
+    if last is not None:
+        line = f"last deploy {last['id']} ({last['version']}, {last['strategy']}): {last['status']}"
+        out.print(line, markup=False, highlight=False)
+        for name, progress in last["progress"].items():
+            step = f"  {name}: step {progress['done']}/{progress['total']}"
+            out.print(f"{step} {progress['current'] or ''}", markup=False, highlight=False)
+        if last["reason"]:
+            out.print(f"  reason: {last['reason']}", markup=False, highlight=False)
+        if last["interrupted"]:
+            out.print(
+                "  its controller is gone: `pipelines deploy --resume` or `pipelines rollback`",
+                markup=False,
+                highlight=False,
+            )
+    out.print(f"state: {denv.directory}", markup=False, highlight=False)
+    return EXIT_OK
+
+
+def describe_env(denv: DeployEnv) -> dict[str, Any]:
+    """The environment's state as JSON: the journal's story and what really runs."""
+    state = denv.journal.state()
+    last: dict[str, Any] | None = None
+    if state.last is not None:
+        record_ = state.last
+        interrupted = False
+        if record_.status is DeployStatus.RUNNING:
+            try:
+                with denv.journal.lock("status"):
+                    interrupted = True  # nobody holds the lock: its controller died
+            except UsageError:
+                interrupted = False
+        last = {
+            "id": record_.id,
+            "release": record_.release.id,
+            "version": record_.release.version,
+            "strategy": record_.strategy,
+            "status": record_.status.value,
+            "reason": record_.reason,
+            "started": record_.started_at,
+            "finished": record_.finished_at or None,
+            "interrupted": interrupted,
+            "progress": {
+                name: {
+                    "done": p.done,
+                    "total": len(p.steps),
+                    "current": describe(p.steps[p.done]) if p.done < len(p.steps) else None,
+                }
+                for name, p in record_.targets.items()
+            },
+        }
+    targets: dict[str, Any] = {}
+    for target, settings in zip(denv.targets(), denv.environment.deploy.targets, strict=True):
+        targets[target.name] = {
+            "entrypoint": target.entrypoint(),
+            "kind": settings.kind.value,
+            "running": {name: run.release for name, run in target.running().items()},
+            "weights": target.routed(),
+        }
+    return {
+        "env": denv.environment.name,
+        "state": str(denv.directory),
+        "stable": state.stable.id + f" ({state.stable.version})" if state.stable else None,
+        "passed": state.passed,
+        "last": last,
+        "targets": targets,
+    }

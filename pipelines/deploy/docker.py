@@ -1,0 +1,120 @@
+"""The ``docker`` target: each instance is a container of the service image on a Docker
+engine, published on a loopback port, behind the same nginx as the local target.
+
+``service.image`` names the image (``{version}`` is filled in); images stay in the engine, so
+a rollback never rebuilds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from pipelines import atomic
+from pipelines.deploy.local import LocalTarget, fill, free_port
+from pipelines.deploy.settings import ServiceSettings
+from pipelines.deploy.target import Release, Running, TargetError, wait_healthy
+from pipelines.errors import UsageError
+
+
+def _docker(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["docker", *argv], capture_output=True, text=True, check=False, timeout=timeout
+        )
+    except FileNotFoundError as exc:
+        raise TargetError("docker is not installed (the docker target needs an engine)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise TargetError(f"docker {argv[0]} did not answer within {timeout:g} s") from exc
+
+
+class DockerTarget(LocalTarget):
+    """Containers behind nginx; everything but starting and stopping is the local target's."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        home: Path,
+        listen: str,
+        service: ServiceSettings,
+        env: Mapping[str, str],
+    ) -> None:
+        super().__init__(name, home=home, listen=listen, service=service, env=env)
+        if service.image is None:
+            raise UsageError(
+                "the docker target needs service.image in pipeline.yaml",
+                hint="for example service: {image: 'my-service:{version}'}",
+            )
+        self.image = service.image
+        # Container names are unique per environment directory.
+        self.prefix = "pp-" + home.parent.parent.name[:24] + "-" + name
+
+    def start(self, instance: str, release: Release) -> Running:
+        """``docker run`` the release's image and wait until it is healthy."""
+        current = self.running().get(instance)
+        if current is not None and self.answers(instance, self.service.health_path):
+            return current
+        self.stop(instance)
+        port = free_port()
+        values = {"port": str(self.service.container_port), "version": release.version}
+        env = {
+            **self.env,
+            **{k: fill(v, values) for k, v in self.service.env.items()},
+            **release.env,
+            "PORT": str(self.service.container_port),
+            "SERVICE_HOST": "0.0.0.0",  # noqa: S104 - inside the container, published on loopback
+        }
+        argv = ["run", "-d", "--name", f"{self.prefix}-{instance}"]
+        argv += ["-p", f"127.0.0.1:{port}:{self.service.container_port}"]
+        for key, value in sorted(env.items()):
+            argv += ["-e", f"{key}={value}"]
+        argv += [fill(self.image, values), *(fill(p, values) for p in self.service.command)]
+        done = _docker(argv)
+        if done.returncode != 0:
+            raise TargetError(f"docker run of {instance} failed: {done.stderr.strip()}")
+        container = done.stdout.strip()
+        self.instances.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(
+            self._record(instance),
+            {"container": container, "port": port, "release": release.id},
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(
+                url + self.service.health_path,
+                self.service.start_timeout,
+                lambda: self._alive(container),
+                f"container {instance}",
+                lambda: _docker(["logs", "--tail", "20", container]).stderr[-600:],
+            )
+        except TargetError:
+            self.stop(instance)
+            raise
+        return Running(instance, release.id, url)
+
+    def _alive(self, container: str) -> bool:
+        done = _docker(["inspect", "-f", "{{.State.Running}}", container])
+        return done.returncode == 0 and done.stdout.strip() == "true"
+
+    def stop(self, instance: str) -> None:
+        """``docker rm -f`` the instance's container."""
+        data = self._read(instance)
+        if data is not None:
+            _docker(["rm", "-f", "-v", str(data["container"])])
+        self._record(instance).unlink(missing_ok=True)
+
+    def running(self) -> dict[str, Running]:
+        """Every recorded container that runs."""
+        found: dict[str, Running] = {}
+        if not self.instances.is_dir():
+            return found
+        for record in sorted(self.instances.glob("*.json")):
+            data = self._read(record.stem)
+            if data is None or "container" not in data:
+                continue
+            if self._alive(str(data["container"])):
+                url = f"http://127.0.0.1:{data['port']}"
+                found[record.stem] = Running(record.stem, str(data["release"]), url)
+        return found
