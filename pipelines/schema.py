@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, UsageError
 
 KeyPath = tuple[str | int, ...]
 
@@ -103,6 +103,17 @@ class Text(Spec):
 
 DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>ms|[smhdw])")
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, where: str) -> float:
+    """Seconds of a duration given on the command line (``15m``), or a UsageError."""
+    match = DURATION.fullmatch(text.strip())
+    if match is None or float(match["amount"]) <= 0:
+        raise UsageError(
+            f"{where}: expected a duration such as 90s, 15m or 48h, got {text!r}",
+            hint="a number followed by ms, s, m, h, d or w",
+        )
+    return float(match["amount"]) * UNITS[match["unit"]]
 
 
 class Duration(Spec):

@@ -206,9 +206,8 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
     rollback.add_argument(
         "--fault",
-        choices=["errors", "latency", "crash"],
         default="errors",
-        help="what goes wrong in the faulty release (default: errors)",
+        help="a fault from service.faults: errors, latency or crash by default (default: errors)",
     )
     rollback.add_argument("--sla", default="15m", help="detect + roll back within (default 15m)")
     rollback.add_argument(

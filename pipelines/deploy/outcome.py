@@ -53,8 +53,10 @@ def record(
     approval: Mapping[str, Any],
     gate: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
+    export_metrics: bool = True,
 ) -> Recorded:
-    """Audit, evidence and metrics of one outcome."""
+    """Audit, evidence and metrics of one outcome (a drill exports none: its rollback must
+    not page anyone)."""
     head = denv.audit(
         f"{action}-finished",
         deploy=report.deploy,
@@ -76,6 +78,8 @@ def record(
         targets={t.name: t.listen for t in denv.environment.deploy.targets},
         audit_head=head,
     )
+    if not export_metrics:
+        return Recorded(evidence, ())
     measured = deploy_metrics(denv.config.name, denv.environment.name, report)
     registry = build_registry(measured)
     settings = denv.config.metrics
