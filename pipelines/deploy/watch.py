@@ -1,0 +1,113 @@
+"""Watching a release after its deploy (the report's 48-hour window): health and smoke
+checks on a schedule, and a rollback on a critical failure.
+
+The window is written to the journal when it starts, so a watch that is restarted carries
+on until the same deadline instead of starting a new 48 hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipelines.deploy.controller import Clock, DeployReport
+from pipelines.deploy.environment import DeployEnv
+from pipelines.errors import UsageError
+from pipelines.health.run import run_health
+
+
+@dataclass
+class WatchOutcome:
+    """How a watch ended."""
+
+    release: str
+    checks: int
+    failure: str = ""
+    rollback: DeployReport | None = None
+    replaced: bool = False  # a newer deploy took over
+
+
+def check_once(denv: DeployEnv) -> str:
+    """Empty when everything passes, else what failed."""
+    state = denv.journal.state()
+    stable = state.stable
+    if stable is None:
+        return "no release is deployed"
+    service = denv.config.service
+    for target in denv.targets():
+        running = target.running()
+        routed = sorted(target.routed()) or [
+            n for n, r in running.items() if r.release == stable.id
+        ]
+        if not routed:
+            return f"{target.name}: no instance of {stable.id} serves"
+        for name in routed:
+            if name not in running:
+                return f"{target.name}: {name} gets traffic but is not running"
+            for path in (service.health_path, *denv.environment.deploy.smoke):
+                if not target.answers(name, path):
+                    return f"{target.name}: {name} failed {path}"
+    checks = denv.environment.health
+    if checks.checks:
+        report = run_health(denv.environment.name, checks)
+        failed = report.critical_failures
+        if failed:
+            return f"critical health check {failed[0].name} failed: {failed[0].detail}"
+    return ""
+
+
+def watch(
+    denv: DeployEnv,
+    *,
+    window: float,
+    every: float,
+    clock: Clock,
+    log: Callable[[str], None],
+) -> WatchOutcome:
+    """Check every ``every`` seconds until the window ends; roll back on a failure."""
+    journal = denv.journal
+    state = journal.state()
+    if state.stable is None:
+        raise UsageError(
+            f"environment {denv.environment.name!r} has no deployed release to watch",
+            hint="deploy first",
+        )
+    release = state.stable.id
+    until = _deadline(denv, release) or clock.now() + window
+    journal.append("watch-started", release=release, until=until, every=every)
+    outcome = WatchOutcome(release, 0)
+    while True:
+        current = journal.state().stable
+        if current is None or current.id != release:
+            outcome.replaced = True
+            journal.append("watch-finished", release=release, replaced=True)
+            return outcome
+        failure = check_once(denv)
+        outcome.checks += 1
+        journal.append("watch-check", release=release, ok=not failure, detail=failure)
+        if failure:
+            log(f"watch: {failure}: rolling back")
+            outcome.failure = failure
+            with journal.lock(f"rollback by watch of {release}"):
+                outcome.rollback = denv.controller(log=log).rollback(f"watch: {failure}")
+            journal.append("watch-finished", release=release, failed=failure)
+            return outcome
+        log(f"watch: {release} healthy ({outcome.checks} checks)")
+        remaining = until - clock.now()
+        if remaining <= 0:
+            journal.append("watch-finished", release=release)
+            return outcome
+        clock.sleep(min(every, remaining))
+
+
+def _deadline(denv: DeployEnv, release: str) -> float | None:
+    """The deadline of an unfinished watch of ``release`` (a restarted watch keeps it)."""
+    deadline = None
+    for entry in denv.journal.entries():
+        if entry.get("release") != release:
+            continue
+        if entry.get("event") == "watch-started":
+            deadline = float(entry["until"])
+        elif entry.get("event") == "watch-finished":
+            deadline = None
+    return deadline
