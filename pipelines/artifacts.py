@@ -46,7 +46,10 @@ class RunIdentity:
     ) -> RunIdentity:
         """Give a run a sortable, unique id and find the commit it tested."""
         started = now or datetime.now(UTC)
-        run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+        # Milliseconds keep ids in time order when several runs (a deploy, then its
+        # rollback) start within one second.
+        stamp = started.strftime("%Y%m%dT%H%M%S") + f"{started.microsecond // 1000:03d}Z"
+        run_id = stamp + "-" + secrets.token_hex(3)
         return cls(run_id, started, find_commit(project, environ))
 
 

@@ -168,5 +168,8 @@ def run_streaming(
     except BaseException:
         kill_group(proc)
         raise
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
     text = b"".join(tail).decode("utf-8", errors="replace")
     return Completed(tuple(argv), proc.returncode, text, "", time.monotonic() - started)

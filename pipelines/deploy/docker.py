@@ -64,13 +64,12 @@ class DockerTarget(LocalTarget):
             **{k: fill(v, values) for k, v in self.service.env.items()},
             **release.env,
             "PORT": str(self.service.container_port),
-            "SERVICE_HOST": "0.0.0.0",  # noqa: S104 - inside the container, published on loopback
         }
         argv = ["run", "-d", "--name", f"{self.prefix}-{instance}"]
         argv += ["-p", f"127.0.0.1:{port}:{self.service.container_port}"]
         for key, value in sorted(env.items()):
             argv += ["-e", f"{key}={value}"]
-        argv += [fill(self.image, values), *(fill(p, values) for p in self.service.command)]
+        argv.append(fill(self.image, values))  # the image's own command runs the service
         done = _docker(argv)
         if done.returncode != 0:
             raise TargetError(f"docker run of {instance} failed: {done.stderr.strip()}")

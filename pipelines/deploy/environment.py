@@ -4,10 +4,12 @@ decision, approval) with every decision written to the audit log."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import shutil
+import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
@@ -31,6 +33,8 @@ from pipelines.flags.model import load_flags
 from pipelines.flags.store import actor
 from pipelines.gate_rules import GateDecision, GateStatus
 from pipelines.layout import DECISION, Layout, logical
+from pipelines.project_env import ensure, install_plan
+from pipelines.project_facts import read_facts
 
 STATE_ENV = "PIPELINES_STATE_DIR"
 DEPLOY_AUDIT = "deploy-audit.jsonl"
@@ -163,13 +167,29 @@ class DeployEnv:
             self.environment.name,
             self.environment.deploy,
             self.config.service,
-            self.targets(python),
+            self.targets(python or self.python()),
             source or self.source(),
             self.journal,
             clock=clock or RealClock(),
             auto_rollback=self.auto_rollback(),
             log=log,
         )
+
+    def python(self) -> str | None:
+        """The interpreter a ``python`` service command means: the project's own
+        environment (built or reused as the install stage does), so its dependencies import.
+        None: the interpreter running this tool."""
+        command = self.config.service.command
+        local = any(t.kind is TargetKind.LOCAL for t in self.environment.deploy.targets)
+        if not local or command[0] not in ("python", "python3"):
+            return None
+        if not self.config.project_env.enabled:
+            return None
+        plan = install_plan(self.config, read_facts(self.project))
+        # The build's log goes to stderr: stdout is the command's own (JSON) answer.
+        with contextlib.redirect_stdout(sys.stderr):
+            env, _ = ensure(self.project, plan, self.environ)
+        return str(env.python)
 
     # --- releases -------------------------------------------------------------------------
 

@@ -46,6 +46,14 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+class _Detached(subprocess.Popen[bytes]):
+    """A process meant to outlive this object (and this controller): it is tracked by pid
+    in its record file and reaped by ``_alive``, so dropping the object is no leak."""
+
+    def __del__(self) -> None:
+        pass
+
+
 def fill(text: str, values: Mapping[str, str]) -> str:
     """Replace ``{name}`` placeholders (and only those named in ``values``)."""
     for key, value in values.items():
@@ -104,7 +112,7 @@ class LocalTarget:
         self.instances.mkdir(parents=True, exist_ok=True)
         log = self.instances / f"{instance}.log"
         with log.open("ab") as output:
-            process = subprocess.Popen(
+            process = _Detached(  # argv from pipeline.yaml, no shell
                 argv,
                 cwd=release.directory,
                 env=env,

@@ -46,24 +46,22 @@ def deploy_steps(
         return (*(Start(name) for name in new), *smoke, Route(tuple((n, 1) for n in new)))
     match strategy:
         case StrategyKind.ROLLING:
-            return _rolling(new, stable, smoke)
+            return _rolling(new, stable, bool(smoke))
         case StrategyKind.BLUE_GREEN:
             return _blue_green(settings, new, stable, smoke)
         case StrategyKind.CANARY:
             return _canary(settings, new, stable, smoke)
 
 
-def _rolling(
-    new: tuple[str, ...], stable: tuple[str, ...], smoke: tuple[Step, ...]
-) -> tuple[Step, ...]:
+def _rolling(new: tuple[str, ...], stable: tuple[str, ...], smoke: bool) -> tuple[Step, ...]:
     # One at a time, a new instance healthy and in service before an old one leaves, so the
     # capacity never drops. The first new instance is analysed as a canary of 1/n.
     steps: list[Step] = []
     serving_old, serving_new = list(stable), []
     for index, name in enumerate(new):
         steps.append(Start(name))
-        if index == 0:
-            steps.extend(smoke)
+        if index == 0 and smoke:
+            steps.append(Smoke((name,)))
         serving_new.append(name)
         leaving = serving_old.pop(0) if serving_old else None
         steps.append(Route(tuple((n, 1) for n in (*serving_old, *serving_new))))

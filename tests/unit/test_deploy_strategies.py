@@ -51,6 +51,8 @@ def test_the_first_release_starts_and_routes_without_analysis() -> None:
 
 
 def test_rolling_replaces_one_at_a_time_and_never_serves_fewer_than_capacity() -> None:
+    with_smoke = deploy_steps(replace(SETTINGS, smoke=("/",)), StrategyKind.ROLLING, OLD, "r2")
+    assert with_smoke[:2] == (Start("r2-0"), Smoke(("r2-0",))), "only what has started"
     steps = deploy_steps(SETTINGS, StrategyKind.ROLLING, OLD, "r2")
     served = _served_after_each_step(steps, set(OLD))
     assert all(len(pool) >= 2 for pool in served)

@@ -1,0 +1,104 @@
+"""A copy of the example service set up for fast deploys (1 s analyses) on free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.integration.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "service"
+
+
+def deploy_project(tmp_path: Path, *, target: str = "local", **deploy: Any) -> Path:
+    """The example service with a ``staging`` environment that deploys quickly."""
+    project = tmp_path / "service"
+    shutil.copytree(
+        EXAMPLE,
+        project,
+        ignore=shutil.ignore_patterns(
+            "reports", "artifacts", "__pycache__", ".*_cache", "*.egg-info"
+        ),
+    )
+    config = yaml.safe_load((project / "pipeline.yaml").read_text())
+    settings: dict[str, Any] = {
+        "strategy": "canary",
+        "instances": 2,
+        "steps": [50, 100],
+        "keep_old_for": "1s",
+        "smoke": ["/"],
+        "targets": [{"name": "local", "kind": target, "listen": f"127.0.0.1:{free_port()}"}],
+        "analysis": {"interval": "1s", "requests": 30, "min_requests": 10},
+    }
+    settings.update(deploy)
+    config["environments"]["staging"]["deploy"] = settings
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return project
+
+
+def open_decision(project: Path, env: str = "staging", status: str = "open") -> None:
+    """A gate decision for ``env`` as a run leaves it."""
+    decision: dict[str, Any] = {
+        "env": env,
+        "status": status,
+        "reasons": [],
+        "rules": []
+        if status == "open"
+        else [
+            {
+                "name": "pass_rate",
+                "verdict": "fail",
+                "measured": 50,
+                "threshold": 95,
+                "comparison": ">=",
+                "detail": "",
+            }
+        ],
+        "tests": None,
+        "coverage": None,
+        "findings": None,
+        "unchecked_scanners": {},
+        "problems": [],
+    }
+    (project / "reports/gate").mkdir(parents=True, exist_ok=True)
+    (project / "reports/gate/decision.json").write_text(json.dumps(decision))
+
+
+def routed(state: Path) -> dict[str, int]:
+    """The weights nginx routes with (from the target's state)."""
+    found = list(state.glob("*/staging/targets/local/weights.json"))
+    data: dict[str, int] = json.loads(found[0].read_text()) if found else {}
+    return data
+
+
+def listen(project: Path, env: str = "staging") -> str:
+    """The address nginx listens on for ``env``."""
+    config = yaml.safe_load((project / "pipeline.yaml").read_text())
+    return str(config["environments"][env]["deploy"]["targets"][0]["listen"])
+
+
+def serves(project: Path) -> str:
+    """The version the environment's entrypoint answers with."""
+    with urllib.request.urlopen(f"http://{listen(project)}/", timeout=5) as answer:
+        return str(json.load(answer)["version"])
+
+
+def stop_everything(state: Path) -> None:
+    """Kill the nginx and instances a test left behind."""
+    pids = [int(p.read_text()) for p in state.glob("*/*/targets/*/nginx/nginx.pid")]
+    for record in state.glob("*/*/targets/*/instances/*.json"):
+        data = json.loads(record.read_text())
+        if "pid" in data:
+            pids.append(int(data["pid"]))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,144 @@
+"""Deploys through a real nginx to real service processes: every strategy deploys and rolls
+back, guards refuse, and what a deploy leaves behind is complete."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines.audit import AuditLog
+from pipelines.cli import main
+from pipelines.deploy.journal import Journal
+from pipelines.deploy.load import LoadGenerator
+from tests.integration.deploy_project import (
+    deploy_project,
+    listen,
+    open_decision,
+    routed,
+    serves,
+    stop_everything,
+)
+from tests.integration.servers import need
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    need("nginx")
+    directory = tmp_path / "state"
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(directory))
+    yield directory
+    stop_everything(directory)  # whatever a failed test left running
+
+
+def deploy(project: Path, *args: str) -> int:
+    return main(["deploy", "-C", str(project), "--env", "staging", *args])
+
+
+@pytest.mark.parametrize("strategy", ["rolling", "blue-green", "canary"])
+def test_every_strategy_deploys_and_rolls_back_without_losing_a_request(
+    tmp_path: Path, state: Path, strategy: str
+) -> None:
+    project = deploy_project(tmp_path, strategy=strategy)
+    open_decision(project)
+    assert deploy(project, "--version", "1.0.0") == 0
+    assert serves(project) == "1.0.0"
+    assert set(routed(state)) == {"r1-0", "r1-1"}
+    entry = json.loads(next(state.glob("*/staging/targets/local/nginx/route.json")).read_text())[
+        "servers"
+    ]
+    assert len(entry) == 2
+    with LoadGenerator(f"http://{listen(project)}/", rate=100) as load:
+        assert deploy(project, "--version", "2.0.0") == 0
+        assert serves(project) == "2.0.0"
+        assert main(["rollback", "-C", str(project), "--env", "staging"]) == 0
+    clients = load.result
+    assert clients.sent > 50
+    assert clients.lost == [], [r for r in clients.lost][:3]
+    assert serves(project) == "1.0.0"
+    assert set(routed(state)) == {"r1-0", "r1-1"}
+    evidence = sorted((project / "artifacts").glob("*/deployment-manifest.json"))
+    assert len(evidence) == 3
+    manifest = json.loads(evidence[1].read_text())
+    assert manifest["version"] == "2.0.0" and manifest["outcome"] == "succeeded"
+    assert manifest["strategy"] == strategy
+    assert manifest["gate_decision"]["status"] == "open"
+    metrics = json.loads((evidence[1].parent / "deployment-metrics.json").read_text())
+    assert metrics["steps"] and all(step["ok"] for step in metrics["steps"])
+    assert (evidence[1].parent / "monitoring-config.json").is_file()
+    prom = (project / "reports/metrics/deploy_metrics.prom").read_text()
+    assert 'pipeline_last_rollback_timestamp_seconds{env="staging"' in prom
+
+
+@pytest.mark.parametrize("strategy", ["rolling", "blue-green", "canary"])
+def test_a_faulty_release_is_rolled_back_by_the_drill(
+    tmp_path: Path, state: Path, strategy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = deploy_project(tmp_path)
+    fault = "crash" if strategy == "blue-green" else "errors"
+    code = main(["drill", "rollback", "-C", str(project), "--env", "staging", "--json",
+                 "--strategy", strategy, "--fault", fault, "--sla", "60s"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert report["passed"] and report["outcome"] == "rolled-back"
+    assert report["final_versions"] == ["drill-good"]
+    assert report["clients"]["lost"] == 0
+    assert report["time_to_rollback_seconds"] < 1.0
+    kept = Path(report["evidence"]) / "drill-report.json"
+    assert json.loads(kept.read_text())["passed"] is True
+    # The drill ran beside the environment, not in it.
+    assert not list(state.glob("*/staging/journal.jsonl"))
+
+
+def test_guards_refuse_with_the_documented_exit_codes(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = deploy_project(tmp_path)
+    assert deploy(project) == 1
+    assert "no gate decision for environment 'staging'" in capsys.readouterr().err
+    open_decision(project, status="closed")
+    assert deploy(project) == 1
+    assert "pass_rate: measured 50" in capsys.readouterr().err
+    assert deploy(project, "--force") == 2
+    assert deploy(project, "--force", "--reason", "hotfix for the outage") == 0
+    audit = (project / "artifacts/deploy-audit.jsonl").read_text().splitlines()
+    actions = [json.loads(line)["action"] for line in audit]
+    assert actions == ["force", "deploy-finished"]
+    assert AuditLog(project / "artifacts/deploy-audit.jsonl").verify().intact
+
+
+def test_production_approval_fails_closed_off_a_terminal(
+    tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    project = deploy_project(tmp_path, approval="required")
+    open_decision(project)
+    assert deploy(project) == 1
+    assert "requires approval" in capsys.readouterr().err
+    monkeypatch.setenv("PIPELINES_APPROVED_BY", "release-manager")
+    assert deploy(project) == 0
+    entries = [
+        json.loads(line)
+        for line in (project / "artifacts/deploy-audit.jsonl").read_text().splitlines()
+    ]
+    assert entries[0]["action"] == "approve" and entries[0]["by"] == "release-manager"
+    manifest = json.loads(
+        next((project / "artifacts").glob("*/deployment-manifest.json")).read_text()
+    )
+    assert manifest["approval"]["by"] == "release-manager"
+
+
+def test_a_second_deploy_of_the_same_environment_waits_its_turn(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = deploy_project(tmp_path)
+    open_decision(project)
+    assert deploy(project) == 0
+    journal_dir = next(state.glob("*/staging"))
+    with Journal(journal_dir).lock("another deploy"):
+        assert deploy(project) == 2
+    assert "another deploy of this environment is running" in capsys.readouterr().err
