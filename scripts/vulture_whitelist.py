@@ -2,11 +2,12 @@
 
 Dagger calls the module's functions, OpenFeature the provider's methods; runners are loaded
 from their registry by name; ruamel.yaml reads the attribute set on its loader; tests read
-SARIF back; the JUnit outcome is compared as a value.
+SARIF back; the JUnit outcome and the deploy settings' choices are compared as values.
 """
 
 from ci.main import Ci
 
+from pipelines.deploy.settings import Approval, TargetKind
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
 from pipelines.reports.findings import read_sarif
@@ -26,3 +27,4 @@ _ = (
 )
 _ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
+_ = (TargetKind.DOCKER, Approval.REQUIRED)

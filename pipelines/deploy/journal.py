@@ -102,7 +102,6 @@ class DeployRecord:
     previous: Release | None
     status: DeployStatus = DeployStatus.RUNNING
     targets: dict[str, TargetProgress] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)
     reason: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -137,7 +136,6 @@ def fold(entries: Sequence[Mapping[str, Any]]) -> EnvState:
                     str(entry["strategy"]),
                     state.releases.get(str(previous)) if previous else None,
                     started_at=str(entry["at"]),
-                    order=list(entry.get("targets", [])),
                 )
             case "target-planned" if state.last:
                 steps = [step_from_dict(item) for item in entry["steps"]]

@@ -106,3 +106,17 @@ def test_every_default_the_schema_publishes_is_the_one_the_code_uses(tmp_path: P
     assert check["timeout"]["default"] == health.timeout
     assert check["retries"]["default"] == health.retries
     assert check["critical"]["default"] == health.critical
+    deploy = env["properties"]["deploy"]["properties"]
+    used = config.environment("staging").deploy
+    assert deploy["strategy"]["default"] == used.strategy.value
+    assert deploy["instances"]["default"] == used.instances
+    assert deploy["steps"]["default"] == list(used.steps)
+    assert deploy["keep_old_for"]["default"] == f"{used.keep_old_for:g}s"
+    analysis = deploy["analysis"]["properties"]
+    assert analysis["interval"]["default"] == f"{used.analysis.interval:g}s"
+    assert analysis["max_error_rate"]["default"] == {
+        "value": used.analysis.max_error_rate.value,  # type: ignore[union-attr]
+        "op": used.analysis.max_error_rate.op,  # type: ignore[union-attr]
+    }
+    assert deploy["targets"]["default"][0]["listen"] == used.targets[0].listen
+    assert _default("service", "command") == list(config.service.command)
