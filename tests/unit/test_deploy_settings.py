@@ -1,0 +1,68 @@
+"""Deploy settings in pipeline.yaml: defaults from one place, errors that teach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import load_config
+from pipelines.deploy.settings import Approval, StrategyKind, TargetKind
+from pipelines.errors import ConfigError
+
+
+def config_with(tmp_path: Path, deploy: str) -> Path:
+    (tmp_path / "pipeline.yaml").write_text(
+        "version: 1\nenvironments:\n  production:\n    deploy:\n" + deploy
+    )
+    return tmp_path
+
+
+def test_an_environment_declares_how_it_deploys(tmp_path: Path) -> None:
+    project = config_with(
+        tmp_path,
+        "      strategy: blue-green\n"
+        "      approval: required\n"
+        "      keep_old_for: 2m\n"
+        "      targets:\n"
+        "        - {name: eu, listen: '127.0.0.1:19001'}\n"
+        "        - {name: us, kind: docker, listen: '127.0.0.1:19002'}\n"
+        "      analysis:\n"
+        "        interval: 500ms\n"
+        "        max_error_rate: {value: 1, op: '>='}\n",
+    )
+    deploy = load_config(project).environment("production").deploy
+    assert deploy.strategy is StrategyKind.BLUE_GREEN
+    assert deploy.approval is Approval.REQUIRED
+    assert deploy.keep_old_for == 120.0
+    assert [t.kind for t in deploy.targets] == [TargetKind.LOCAL, TargetKind.DOCKER]
+    assert deploy.analysis.interval == 0.5
+    assert deploy.analysis.max_error_rate is not None
+    assert deploy.analysis.max_error_rate.exceeded(1.0)
+    assert deploy.analysis.count == 1  # untouched keys keep their defaults
+
+
+@pytest.mark.parametrize(
+    ("deploy", "message"),
+    [
+        ("      stratgy: canary\n", "did you mean 'strategy'"),
+        ("      strategy: big-bang\n", "big-bang"),
+        ("      steps: [50, 10, 100]\n", "must rise and end at 100"),
+        ("      steps: [10, 50]\n", "must rise and end at 100"),
+        ("      analysis: {interval: soon}\n", "a duration such as"),
+        ("      analysis: {max_p95_ms: {value: 100, op: '<'}}\n", "'<'"),
+        (
+            "      targets: [{name: a, listen: '127.0.0.1:1'}, {name: a, listen: '127.0.0.1:2'}]\n",
+            "two targets have the same name",
+        ),
+    ],
+)
+def test_bad_deploy_settings_name_the_key_and_the_line(
+    tmp_path: Path, deploy: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(config_with(tmp_path, deploy))
+    text = f"{raised.value.message} {raised.value.hint}"
+    assert "pipeline.yaml:5" in text
+    assert "environments.production.deploy" in text
+    assert message in text
