@@ -16,6 +16,7 @@ from pipelines.runners.docker import DockerRunner
 from pipelines.runners.local import LocalRunner
 
 _ = (Ci.toolchain, Ci.ci, Ci.verdict, Ci.health, Ci.lint, Ci.security, Ci.test)
+_ = (Ci.deploy, Ci.rollback, Ci.rollback_drill)
 _ = (
     PipelinesProvider.from_file,
     PipelinesProvider.get_metadata,

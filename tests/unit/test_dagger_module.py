@@ -337,3 +337,53 @@ def test_the_verdict_fails_on_a_closed_gate_or_a_failed_stage() -> None:
     closed = {"status": "closed", "reasons": ["pass_rate: measured 80.00, required >= 95.00"]}
     with pytest.raises(ci_main.GateClosedError, match="gate closed \\(ci\\): pass_rate"):
         ci_main.judge(passed, closed)
+
+
+def test_deploys_rollbacks_and_drills_are_never_cached_and_always_really_run() -> None:
+    functions = Ci.__dagger_object_type__.functions  # type: ignore[attr-defined]
+    for name in ("deploy", "rollback", "rollback_drill"):
+        assert functions[name].meta.cache == "never", name
+    module = Ci(source=dag.directory())
+    key = dag.set_secret("audit-key", "not-a-real-key")
+    argv = ["pipelines", "drill", "rollback", "--env", "staging"]
+
+    def container() -> list[tuple[str, dict[str, Any]]]:
+        return chain(
+            module.deploy_container(
+                argv,
+                reports=dag.directory(),
+                audit_key=key,
+                docker_socket=None,
+                approved_by="release-manager",
+            )
+        )
+
+    first, again = container(), container()
+    exec_at = max(i for i, (name, _) in enumerate(first) if name == "withExec")
+    nonces = [
+        (i, args["value"])
+        for i, (name, args) in enumerate(first)
+        if name == "withEnvVariable" and args["name"] == "PIPELINES_NONCE"
+    ]
+    # The nonce is an input of the exec (set before it), and new on every call.
+    assert nonces and nonces[-1][0] < exec_at
+    other = [
+        a["value"] for n, a in again if n == "withEnvVariable" and a["name"] == "PIPELINES_NONCE"
+    ]
+    assert nonces[-1][1] not in other
+    assert first[exec_at][1]["args"] == argv
+    names = [name for name, _ in first]
+    assert "withSecretVariable" in names  # the key never becomes a plain variable
+    assert not any(
+        name == "withEnvVariable" and args["name"] == "PIPELINES_AUDIT_KEY" for name, args in first
+    )
+    assert ("withEnvVariable", {"name": "PIPELINES_STATE_DIR", "value": "/state"}) in first
+    assert any(name == "withMountedCache" and args["path"] == "/state" for name, args in first)
+
+
+def test_the_verdict_fails_on_a_failed_deploy_or_drill() -> None:
+    assert ci_main.judge({"command": "deploy", "exit_code": 0, "output": ""}, None) == (
+        "deploy succeeded"
+    )
+    with pytest.raises(ci_main.DeployFailedError, match="rollback drill failed \\(exit 1\\)"):
+        ci_main.judge({"command": "rollback drill", "exit_code": 1, "output": "lost"}, None)

@@ -9,6 +9,8 @@ does lives in the SDK, so a stage behaves here exactly as on a laptop.
     dagger call verdict --reports=reports  # then fails when the gate closed or a stage failed
     dagger check                           # lint, security and test as checks
     dagger call toolchain terminal         # a shell in the stage image
+    dagger call rollback-drill --env staging -o drill   # a timed rollback drill, in here
+    dagger call verdict --reports=drill                 # fails when the drill failed
     dagger -m github.com/OWNER/REPO@vX.Y.Z call --source=. ci -o reports
 """
 
@@ -63,6 +65,11 @@ BASE_ENV = {
 }
 
 SUMMARY = "pipeline.json"  # each stage's outcome, written beside the reports by `ci`
+OUTCOME = "outcome.json"  # a deploy's, rollback's or drill's exit code and output
+# Deploy state (journals, releases on disk) outlives each call in a named cache.
+STATE_DIR = "/state"
+STATE_CACHE = "portable-pipelines-deploy-state"
+DOCKER_SOCKET = "/var/run/docker.sock"
 NONCE = "PIPELINES_NONCE"
 DAY = "PIPELINES_DAY"
 
@@ -128,6 +135,13 @@ def fresh(freshness: str) -> Callable[[dagger.Container], dagger.Container]:
 
 def judge(summary: Mapping[str, Any], decision: Mapping[str, Any] | None) -> str:
     """The verdict on an exported run: raise on a closed gate or a stage that did not pass."""
+    if "exit_code" in summary:  # a deploy, rollback or drill (outcome.json)
+        if summary["exit_code"] != 0:
+            raise DeployFailedError(
+                f"{summary['command']} failed (exit {summary['exit_code']}): "
+                + summary.get("output", "")[-2000:]
+            )
+        return f"{summary['command']} succeeded"
     stages: Mapping[str, Any] = summary["stages"]
     if decision is not None:
         reasons = "; ".join(decision.get("reasons", [])) or "see gate/decision.json"
@@ -284,6 +298,9 @@ class Ci:
         self, reports: Annotated[dagger.Directory, Doc("The reports directory `ci` exported")]
     ) -> str:
         """Fail when the gate closed or a stage did not pass; otherwise say so."""
+        names = await reports.entries()
+        if OUTCOME in names:
+            return judge(json.loads(await reports.file(OUTCOME).contents()), None)
         summary = json.loads(await reports.file(SUMMARY).contents())
         decision = None
         if summary["stages"].get("gate", {}).get("status") == "failed":
@@ -295,6 +312,116 @@ class Ci:
         """Run the environment's health checks from the toolchain (never cached)."""
         container = self.workspace().with_(fresh("never"))
         return await container.with_exec(["pipelines", "health", "--env", env]).stdout()
+
+    def deploy_container(
+        self,
+        argv: list[str],
+        *,
+        reports: dagger.Directory | None,
+        audit_key: dagger.Secret | None,
+        docker_socket: dagger.Socket | None,
+        approved_by: str | None,
+    ) -> dagger.Container:
+        """The toolchain with the deploy state, the secrets and a nonce, then ``argv``."""
+        container = (
+            self.workspace()
+            .with_mounted_cache(STATE_DIR, dag.cache_volume(STATE_CACHE))
+            .with_env_variable("PIPELINES_STATE_DIR", STATE_DIR)
+        )
+        if reports is not None:  # the `ci` run's reports hold the gate decision
+            container = container.with_directory(f"{WORKDIR}/reports", reports)
+        if audit_key is not None:
+            container = container.with_secret_variable("PIPELINES_AUDIT_KEY", audit_key)
+        if docker_socket is not None:
+            container = container.with_unix_socket(DOCKER_SOCKET, docker_socket)
+        if approved_by:
+            container = container.with_env_variable("PIPELINES_APPROVED_BY", approved_by)
+        # Never from cache: a deploy acts on the world, so every call must really run.
+        return container.with_(fresh("never")).with_exec(argv, expect=dagger.ReturnType.ANY)
+
+    async def outcome(self, container: dagger.Container, command: str) -> dagger.Directory:
+        """The artifacts a command left, with its exit code and output (``outcome.json``)."""
+        code = await container.exit_code()
+        output = (await container.stdout()) + (await container.stderr())
+        summary = {"command": command, "exit_code": code, "output": output[-20000:]}
+        artifacts = container.directory(f"{WORKDIR}/artifacts")
+        return artifacts.with_new_file(OUTCOME, json.dumps(summary, indent=2))
+
+    @never_cached
+    async def deploy(  # noqa: PLR0917 - the engine passes arguments by name
+        self,
+        env: Annotated[str, Doc("Environment to deploy to")],
+        reports: Annotated[
+            dagger.Directory | None, Doc("The reports `ci` exported (its gate decision)")
+        ] = None,
+        version: Annotated[str | None, Doc("Release version (default: the project's)")] = None,
+        strategy: Annotated[str | None, Doc("rolling, blue-green or canary")] = None,
+        approved_by: Annotated[
+            str | None, Doc("Who approved (a CI approval, e.g. a GitHub Environment reviewer)")
+        ] = None,
+        audit_key: Annotated[dagger.Secret | None, Doc("Key that signs audit entries")] = None,
+        docker_socket: Annotated[
+            dagger.Socket | None, Doc("Docker engine socket, for the docker target")
+        ] = None,
+    ) -> dagger.Directory:
+        """Deploy a release; returns the evidence and ``outcome.json`` (``verdict`` fails on
+        a rolled-back or refused deploy). Never served from cache."""
+        argv = ["pipelines", "deploy", "--env", env]
+        if version:
+            argv += ["--version", version]
+        if strategy:
+            argv += ["--strategy", strategy]
+        container = self.deploy_container(
+            argv,
+            reports=reports,
+            audit_key=audit_key,
+            docker_socket=docker_socket,
+            approved_by=approved_by,
+        )
+        return await self.outcome(container, "deploy")
+
+    @never_cached
+    async def rollback(
+        self,
+        env: Annotated[str, Doc("Environment to roll back")],
+        reason: Annotated[str, Doc("Why (written to the audit log)")] = "rollback requested",
+        audit_key: Annotated[dagger.Secret | None, Doc("Key that signs audit entries")] = None,
+        docker_socket: Annotated[
+            dagger.Socket | None, Doc("Docker engine socket, for the docker target")
+        ] = None,
+    ) -> dagger.Directory:
+        """Back to the last release that passed. Never served from cache."""
+        container = self.deploy_container(
+            ["pipelines", "rollback", "--env", env, "--reason", reason],
+            reports=None,
+            audit_key=audit_key,
+            docker_socket=docker_socket,
+            approved_by=None,
+        )
+        return await self.outcome(container, "rollback")
+
+    @never_cached
+    async def rollback_drill(
+        self,
+        env: Annotated[str, Doc("Environment whose deploy settings are rehearsed")] = "staging",
+        strategy: Annotated[str | None, Doc("rolling, blue-green or canary")] = None,
+        fault: Annotated[str, Doc("errors, latency or crash (service.faults)")] = "errors",
+        sla: Annotated[str, Doc("Detect + roll back within this (e.g. 15m)")] = "15m",
+        audit_key: Annotated[dagger.Secret | None, Doc("Key that signs audit entries")] = None,
+    ) -> dagger.Directory:
+        """A rollback drill inside the toolchain container (nginx and the service run in
+        it): the same drill on any machine. Returns its report and evidence."""
+        argv = ["pipelines", "drill", "rollback", "--env", env, "--fault", fault, "--sla", sla]
+        if strategy:
+            argv += ["--strategy", strategy]
+        container = self.deploy_container(
+            argv, reports=None, audit_key=audit_key, docker_socket=None, approved_by=None
+        )
+        return await self.outcome(container, "rollback drill")
+
+
+class DeployFailedError(Exception):
+    """A deploy was rolled back or refused, or a drill failed."""
 
 
 class GateClosedError(Exception):
