@@ -25,3 +25,16 @@ ensure_venv() {
     fi
     export PATH="$VENV/bin:$PATH"
 }
+
+# nginx routes traffic to the instances of a deploy (and of the demo's rollback drill).
+ensure_nginx() {
+    command -v nginx >/dev/null && return 0
+    [ -x /usr/sbin/nginx ] && { export PATH="$PATH:/usr/sbin"; return 0; }
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        log "nginx is missing and cannot be installed here (needs root and apt-get)"
+        return 1
+    fi
+    log "installing nginx-light (Debian)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
+}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from pipelines import atomic
 from pipelines.deploy.target import TargetError
+from pipelines.errors import UsageError
 
 ROUTE_PATH = "/__pipelines/route"
 TEMPLATE = """\
@@ -60,11 +62,23 @@ http {{
 """
 
 
+def nginx_binary() -> str:
+    """nginx's path (Debian keeps it in /usr/sbin, which a user's PATH may lack)."""
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise UsageError(
+            "nginx is not installed: the local and docker targets route traffic through it",
+            hint="install it (Debian: apt-get install nginx-light)",
+        )
+    return found
+
+
 class Nginx:
     """One nginx instance that routes ``listen`` to weighted upstream servers."""
 
     def __init__(self, prefix: Path, listen: str) -> None:
         self.prefix, self.listen = prefix, listen
+        self.binary = nginx_binary()
         self.conf = prefix / "nginx.conf"
         self.state = prefix / "route.json"
 
@@ -103,7 +117,7 @@ class Nginx:
         candidate = self.prefix / "nginx.conf.new"
         atomic.write_text(candidate, self.render(servers, generation))
         checked = subprocess.run(
-            ["nginx", "-t", "-q", "-p", str(self.prefix), "-c", str(candidate)],
+            [*self._base(), "-t", "-q", "-c", str(candidate)],
             capture_output=True,
             text=True,
             check=False,
@@ -114,10 +128,10 @@ class Nginx:
         candidate.replace(self.conf)
         master = self.pid()
         if master is None:
-            self._run(["nginx", "-p", str(self.prefix), "-c", str(self.conf)])
+            self._run([*self._base(), "-c", str(self.conf)])
         else:
             old = self._workers(master)
-            self._run(["nginx", "-p", str(self.prefix), "-c", str(self.conf), "-s", "reload"])
+            self._run([*self._base(), "-c", str(self.conf), "-s", "reload"])
             # Old workers accept new connections until they get their QUIT; only then does
             # every new connection meet the new routing.
             self._wait_until_draining(master, old)
@@ -137,6 +151,10 @@ class Nginx:
                 pass
             time.sleep(0.005)
         raise TargetError(f"nginx on {self.listen} did not serve routing {generation} in time")
+
+    def _base(self) -> list[str]:
+        # -e: the start-up error log is ours too (nginx's default needs root to open).
+        return [self.binary, "-p", str(self.prefix), "-e", str(self.prefix / "logs/error.log")]
 
     def _workers(self, master: int) -> set[int]:
         """The worker processes of ``master`` that still accept connections."""
