@@ -18,11 +18,17 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipelines.cli import main
+from pipelines.deploy.analysis import judge
+from pipelines.deploy.settings import AnalysisSettings
+from pipelines.deploy.sources import MeasureError, PrometheusSource
+from pipelines.deploy.strategies import Verdict
 from pipelines.health.run import run_health
 from pipelines.health.spec import CheckStatus, HealthCheck, HealthSettings
+from tests.integration.deploy_project import deploy_project, open_decision, stop_everything
 from tests.integration.servers import (
     Receiver,
     free_port,
@@ -357,3 +363,71 @@ def test_render_takes_credentials_from_the_environment(
     assert stat.S_IMODE(rendered.stat().st_mode) == 0o600
     assert "k" * 32 in rendered.read_text()
     assert "k" * 32 not in capsys.readouterr().out
+
+
+def test_a_rolled_back_deploy_fires_the_deploy_alerts(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need("nginx")
+    state = tmp_path / "state"
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(state))
+    project = deploy_project(tmp_path)
+    config = yaml.safe_load((project / "pipeline.yaml").read_text())
+    config["metrics"] = {"pushgateway": stack.pushgateway}
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    open_decision(project)
+    args = ["deploy", "-C", str(project), "--env", "staging"]
+    try:
+        assert main([*args, "--version", "1.0.0"]) == 0
+        # A bad change of configuration: half the requests of the new release fail.
+        config["service"] = {"env": {"SERVICE_VERSION": "{version}", "SERVICE_ERROR_RATE": "0.5"}}
+        (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        assert main([*args, "--version", "2.0.0"]) == 1
+    finally:
+        stop_everything(state)
+    selector = 'pipeline_last_deploy_success{pipeline="example-service", env="staging"}'
+    wait_until(lambda: bool(query(stack.prometheus, selector)), 30, "the scraped deploy result")
+    assert float(query(stack.prometheus, selector)[0]["value"][1]) == 0
+    assert query(stack.prometheus, selector)[0]["metric"]["job"] == "pipelines-deploy"
+
+    def fired() -> set[str]:
+        return {
+            a["labels"]["alertname"]
+            for body in stack.receiver.bodies
+            for a in body.get("alerts", [])
+            if a["labels"].get("env") == "staging"
+        }
+
+    wait_until(
+        lambda: {"PipelineDeployFailed", "PipelineRolledBack"} <= fired(),
+        60,
+        "both deploy alerts at the webhook receiver",
+    )
+
+
+def test_a_canary_judged_from_prometheus(stack: Stack) -> None:
+    registry = CollectorRegistry()
+    errors = Gauge("checkout_error_percent", "Errors per version.", ["version"], registry=registry)
+    latency = Gauge("checkout_p95_ms", "p95 per version.", ["version"], registry=registry)
+    errors.labels("2.0").set(30)
+    errors.labels("1.0").set(0.2)
+    latency.labels("2.0").set(40)
+    latency.labels("1.0").set(35)
+    push_to_gateway(stack.pushgateway.removeprefix("http://"), job="canary", registry=registry)
+    source = PrometheusSource(
+        stack.prometheus,
+        'checkout_error_percent{version="{version}"}',
+        'checkout_p95_ms{version="{version}"}',
+        timeout=5,
+    )
+    probe = 'checkout_error_percent{version="2.0"}'
+    wait_until(lambda: bool(query(stack.prometheus, probe)), 30, "the scraped canary metrics")
+    new, stable = source.measure([], [], 0.0, ("2.0", "1.0"))
+    assert new.rate() == 30 and new.p95() == 40
+    measurement = judge(new, stable, AnalysisSettings())
+    assert measurement.verdict is Verdict.FAILED
+    assert [m.name for m in measurement.metrics if m.failed] == ["error_rate"]
+    # Prometheus unreachable: the measurement is an error, and an error never promotes.
+    gone = PrometheusSource(f"http://127.0.0.1:{free_port()}", probe, None, timeout=2)
+    with pytest.raises(MeasureError, match="Prometheus at"):
+        gone.measure([], [], 0.0, ("2.0", "1.0"))
