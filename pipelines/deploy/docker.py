@@ -48,8 +48,9 @@ class DockerTarget(LocalTarget):
                 hint="for example service: {image: 'my-service:{version}'}",
             )
         self.image = service.image
-        # Container names are unique per environment directory.
-        self.prefix = "pp-" + home.parent.parent.name[:24] + "-" + name
+        # Container names: the project (its state slug), the environment and the target.
+        env_dir = home.parent.parent
+        self.prefix = f"pp-{env_dir.parent.name[:28]}-{env_dir.name}-{name}"
 
     def start(self, instance: str, release: Release) -> Running:
         """``docker run`` the release's image and wait until it is healthy."""

@@ -12,12 +12,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from pipelines.cli import main
+from pipelines.config import load_config
+from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.load import LoadGenerator
+from pipelines.layout import Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.runners.docker import DockerRunner
 from pipelines.runners.results import RunStatus
+from tests.integration.deploy_project import deploy_project, listen, open_decision, serves
+from tests.integration.images import build_service_image
 from tests.integration.pipeline_cli import decision, run_pipeline
 from tests.integration.real_projects import SRC_LAYOUT, write_project
+from tests.integration.servers import need
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -91,40 +100,7 @@ def test_a_real_src_layout_project_passes_in_containers_as_on_the_host(tmp_path:
 
 
 def test_the_service_image_serves_health_and_metrics(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    context = tmp_path / "context"
-    for part in ("containers", "examples/service/service"):
-        shutil.copytree(
-            root / part,
-            context / part,
-            ignore=shutil.ignore_patterns("__pycache__", "reports", "artifacts"),
-        )
-    for name in ("constraints.txt", "examples/service/requirements.txt"):
-        (context / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / name, context / name)
-    ca = os.environ.get("PIPELINES_CA_BUNDLE")
-    if ca:
-        shutil.copy2(ca, context / "containers/extra-ca/extra-ca.pem")
-    base = os.environ.get("PIPELINES_BASE_IMAGE", "python:3.12-slim-bookworm")
-    tag = "portable-pipelines-service:test"
-    build = subprocess.run(
-        [
-            "docker",
-            "build",
-            "--file",
-            str(context / "containers/service.Dockerfile"),
-            "--build-arg",
-            f"BASE_IMAGE={base}",
-            "--tag",
-            tag,
-            str(context),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    tag = build_service_image(tmp_path, "portable-pipelines-service:test")
     name = f"pipelines-service-test-{os.getpid()}"
     started = subprocess.run(
         [
@@ -200,3 +176,41 @@ def test_this_repository_s_own_unit_tests_pass_in_the_toolchain_container(tmp_pa
     tests = json.loads((tmp_path / "reports/test/result.json").read_text())["details"]["tests"]
     assert tests["passed"] > 200 and tests["failed"] == tests["errors"] == 0
     assert result["skipped"][0]["name"] == "integration"
+
+
+def test_the_docker_target_deploys_and_rolls_back_behind_nginx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need("nginx")
+    image = build_service_image(tmp_path, "portable-pipelines-service:deploy-test")
+    state = tmp_path / "state"
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(state))
+    project = deploy_project(tmp_path, target="docker", strategy="blue-green")
+    config = yaml.safe_load((project / "pipeline.yaml").read_text())
+    config["service"] = {"image": image, "container_port": 8080}
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    open_decision(project)
+    args = ["-C", str(project), "--env", "staging"]
+    try:
+        assert main(["deploy", *args, "--version", "1.0.0"]) == 0
+        assert serves(project) == "1.0.0"
+        with LoadGenerator(f"http://{listen(project)}/", rate=50) as load:
+            assert main(["deploy", *args, "--version", "2.0.0"]) == 0
+            assert serves(project) == "2.0.0"
+            assert main(["rollback", *args]) == 0
+        assert serves(project) == "1.0.0"
+        assert load.result.sent > 20 and load.result.lost == []
+        running = subprocess.run(
+            ["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        mine = sorted(
+            name
+            for name in running
+            if name.endswith(("-r1-0", "-r1-1", "-r2-0", "-r2-1")) and name.startswith("pp-")
+        )
+        assert [name.rsplit("-", 2)[-2] for name in mine] == ["r1", "r1"]
+    finally:
+        for target in DeployEnv.open(
+            project, load_config(project), "staging", Layout.of(project), os.environ
+        ).targets():
+            target.shutdown()
