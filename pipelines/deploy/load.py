@@ -65,8 +65,10 @@ class LoadResult:
 class LoadGenerator:
     """Sends ``rate`` GET requests per second to ``url`` in a background thread."""
 
-    def __init__(self, url: str, rate: float, *, keepalive: bool = False) -> None:
-        self.url, self.rate, self.keepalive = url, rate, keepalive
+    def __init__(
+        self, url: str, rate: float, *, keepalive: bool = False, retry: bool = True
+    ) -> None:
+        self.url, self.rate, self.keepalive, self.retry = url, rate, keepalive, retry
         self.result = LoadResult()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="load", daemon=True)
@@ -106,7 +108,7 @@ class LoadGenerator:
 
     async def _one(self, client: httpx.AsyncClient) -> None:
         at = time.time()
-        attempts = 2 if self.keepalive else 1
+        attempts = 2 if self.keepalive and self.retry else 1
         for attempt in range(attempts):
             try:
                 response = await client.get(self.url)

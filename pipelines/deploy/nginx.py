@@ -117,7 +117,7 @@ class Nginx:
         candidate = self.prefix / "nginx.conf.new"
         atomic.write_text(candidate, self.render(servers, generation))
         checked = subprocess.run(
-            [*self._base(), "-t", "-q", "-c", str(candidate)],
+            [*self.base_argv(), "-t", "-q", "-c", str(candidate)],
             capture_output=True,
             text=True,
             check=False,
@@ -128,10 +128,10 @@ class Nginx:
         candidate.replace(self.conf)
         master = self.pid()
         if master is None:
-            self._run([*self._base(), "-c", str(self.conf)])
+            self._run([*self.base_argv(), "-c", str(self.conf)])
         else:
             old = self._workers(master)
-            self._run([*self._base(), "-c", str(self.conf), "-s", "reload"])
+            self._run([*self.base_argv(), "-c", str(self.conf), "-s", "reload"])
             # Old workers accept new connections until they get their QUIT; only then does
             # every new connection meet the new routing.
             self._wait_until_draining(master, old)
@@ -152,8 +152,9 @@ class Nginx:
             time.sleep(0.005)
         raise TargetError(f"nginx on {self.listen} did not serve routing {generation} in time")
 
-    def _base(self) -> list[str]:
-        # -e: the start-up error log is ours too (nginx's default needs root to open).
+    def base_argv(self) -> list[str]:
+        """nginx with this prefix; -e: the start-up error log is ours too (its default needs
+        root to open)."""
         return [self.binary, "-p", str(self.prefix), "-e", str(self.prefix / "logs/error.log")]
 
     def _workers(self, master: int) -> set[int]:
