@@ -60,7 +60,7 @@ class ServiceSettings:
     env: Mapping[str, str] = field(default_factory=lambda: {"SERVICE_VERSION": "{version}"})
     # What a release keeps of the project (its backup on disk; a rollback never rebuilds).
     files: tuple[str, ...] = (".",)
-    exclude: tuple[str, ...] = (".git", ".venv", "reports", "artifacts", ".pipelines")
+    exclude: tuple[str, ...] = (".git", ".venv", "reports", "artifacts")
     # The docker target: the image, and the port the service listens on inside it.
     image: str | None = None
     container_port: int = 8080
