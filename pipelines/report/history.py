@@ -1,0 +1,199 @@
+"""What the artifacts directory remembers: every run and every deploy, rollback and drill,
+decoded once at the file boundary into typed records (a file that cannot be read is named in
+``problems``, never guessed at)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.artifacts import MANIFEST
+from pipelines.gate_rules import GateDecision
+
+DEPLOY_MANIFEST = "deployment-manifest.json"
+DEPLOY_METRICS = "deployment-metrics.json"
+DRILL_REPORT = "drill-report.json"
+GATE_DECISION = "gate-decision.json"
+RUN_ID = re.compile(r"(\d{8}T\d{6})(\d{3})?Z-")
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """A stage of a run: when it started (seconds after the run started) and how long."""
+
+    name: str
+    status: str
+    started: float | None
+    duration: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One `pipelines run`."""
+
+    run_id: str
+    directory: Path
+    env: str
+    commit: str
+    when: datetime
+    status: str
+    duration: float
+    stages: tuple[StageTiming, ...]
+    decision: GateDecision | None
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Percent of executed tests that passed."""
+        tests = self.decision.evidence.tests if self.decision else None
+        return tests.pass_rate if tests else None
+
+    @property
+    def flaky(self) -> int | None:
+        """Tests that passed on a rerun."""
+        tests = self.decision.evidence.tests if self.decision else None
+        return tests.flaky if tests else None
+
+    @property
+    def coverage(self) -> float | None:
+        """Line coverage, percent."""
+        coverage = self.decision.evidence.coverage if self.decision else None
+        return coverage.percent("line") if coverage else None
+
+
+@dataclass(frozen=True)
+class DeployEntry:
+    """One deploy, rollback, promotion or drill, with its evidence."""
+
+    run_id: str
+    directory: Path
+    action: str
+    env: str
+    version: str
+    commit: str
+    outcome: str
+    reason: str
+    when: datetime
+    manifest: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    drill: Mapping[str, Any] | None
+
+    @property
+    def timeline(self) -> Mapping[str, float | None]:
+        """started, exposed, fault_seen, decision, traffic_on_stable, cleanup, finished."""
+        timeline = self.metrics.get("timeline") or {}
+        return timeline if isinstance(timeline, Mapping) else {}
+
+    @property
+    def rolled_back(self) -> bool:
+        """Traffic went back to the previous release."""
+        return self.outcome == "rolled-back"
+
+
+@dataclass
+class History:
+    """Everything in an artifacts directory, oldest first."""
+
+    runs: list[RunRecord] = field(default_factory=list)
+    deploys: list[DeployEntry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def run(self, run_id: str | None) -> RunRecord | None:
+        """The named run, or the newest."""
+        if run_id is None:
+            return self.runs[-1] if self.runs else None
+        return next((r for r in self.runs if r.run_id == run_id), None)
+
+    def since(self, moment: datetime) -> History:
+        """Only what happened at or after ``moment``."""
+        return History(
+            [r for r in self.runs if r.when >= moment],
+            [d for d in self.deploys if d.when >= moment],
+            list(self.problems),
+        )
+
+
+def _json(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def when_of(run_id: str, fallback: str | None = None) -> datetime:
+    """The moment a run id names (``20261129T111411123Z-...``), else ``fallback`` (ISO)."""
+    match = RUN_ID.match(run_id)
+    if match:
+        moment = datetime.strptime(match[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        return moment.replace(microsecond=int(match[2] or 0) * 1000)
+    if fallback:
+        moment = datetime.fromisoformat(fallback)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    raise ValueError(f"{run_id!r} is not a run id")
+
+
+def read_history(artifacts: Path) -> History:
+    """Decode every run directory under ``artifacts``."""
+    history = History()
+    if not artifacts.is_dir():
+        return history
+    for directory in sorted(p for p in artifacts.iterdir() if p.is_dir()):
+        try:
+            if (directory / MANIFEST).is_file():
+                history.runs.append(_run(directory))
+            elif (directory / DEPLOY_MANIFEST).is_file():
+                history.deploys.append(_deploy(directory))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            history.problems.append(f"{directory}: cannot be read ({exc})")
+    return history
+
+
+def _run(directory: Path) -> RunRecord:
+    manifest = _json(directory / MANIFEST)
+    decision = None
+    if (directory / GATE_DECISION).is_file():
+        decision = GateDecision.from_dict(_json(directory / GATE_DECISION))
+    stages = tuple(
+        StageTiming(
+            str(stage["name"]),
+            str(stage["status"]),
+            None if stage.get("started") is None else float(stage["started"]),
+            float(stage.get("duration_seconds") or 0.0),
+        )
+        for stage in manifest.get("stages", [])
+    )
+    return RunRecord(
+        str(manifest["run_id"]),
+        directory,
+        str(manifest["env"]),
+        str(manifest.get("commit", "unknown")),
+        when_of(str(manifest["run_id"]), manifest.get("timestamp")),
+        str(manifest["status"]),
+        float(manifest.get("duration_seconds") or 0.0),
+        stages,
+        decision,
+    )
+
+
+def _deploy(directory: Path) -> DeployEntry:
+    manifest = _json(directory / DEPLOY_MANIFEST)
+    metrics = _json(directory / DEPLOY_METRICS) if (directory / DEPLOY_METRICS).is_file() else {}
+    drill = _json(directory / DRILL_REPORT) if (directory / DRILL_REPORT).is_file() else None
+    return DeployEntry(
+        directory.name,
+        directory,
+        str(manifest["action"]),
+        str(manifest["env"]),
+        str(manifest["version"]),
+        str(manifest.get("commit", "unknown")),
+        str(manifest["outcome"]),
+        str(manifest.get("reason", "")),
+        when_of(directory.name),
+        manifest,
+        metrics,
+        drill,
+    )

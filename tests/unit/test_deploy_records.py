@@ -1,0 +1,201 @@
+"""What deploys leave behind, without servers: the journal's story, the evidence files, the
+metrics, the nginx config, a drill's verdict and the CLI's refusals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipelines.cli import main
+from pipelines.config import load_config
+from pipelines.deploy.analysis import Sample, judge
+from pipelines.deploy.controller import DeployReport, StepRecord
+from pipelines.deploy.drill import DrillReport, _judge
+from pipelines.deploy.environment import DeployEnv, DeployRefused, project_version, state_root
+from pipelines.deploy.journal import DeployStatus
+from pipelines.deploy.load import LoadResult, Request
+from pipelines.deploy.nginx import Nginx
+from pipelines.deploy.outcome import deploy_metrics, record
+from pipelines.deploy.settings import AnalysisSettings, Approval
+from pipelines.deploy.steps import Route, Start
+from pipelines.deploy.target import Release
+from pipelines.errors import UsageError
+from pipelines.layout import Layout
+from pipelines.metrics import build_registry
+from pipelines.report.history import read_history, when_of
+from pipelines.schema import parse_duration
+
+
+def _report(tmp_path: Path, status: DeployStatus) -> DeployReport:
+    good = Release("r1", "1.0.0", "abc", tmp_path)
+    bad = Release("r2", "2.0.0", "def", tmp_path, {"SERVICE_ERROR_RATE": "0.3"})
+    report = DeployReport("r2-staging", bad, good, "canary", status, "analysis Failed")
+    report.timeline.started = 100.0
+    report.timeline.exposed = 101.0
+    report.timeline.fault_seen = 106.0
+    report.timeline.decision = 106.0
+    report.timeline.traffic_on_stable = 106.2
+    report.timeline.cleanup = 106.5
+    report.timeline.finished = 106.5
+    report.steps.append(StepRecord("local", Start("r2-0"), 0.2, True))
+    report.steps.append(StepRecord("local", Route((("r1-0", 1),)), 0.2, True))
+    report.switches.append(0.2)
+    bad_sample = Sample(tuple([5.0] * 40), tuple(i % 3 == 0 for i in range(40)))
+    good_sample = Sample(tuple([5.0] * 40), tuple([False] * 40))
+    report.measurements.append(judge(bad_sample, good_sample, AnalysisSettings(), 106.0))
+    return report
+
+
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DeployEnv:
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / "pipeline.yaml").write_text("version: 1\nname: shop\n")
+    (project / "pyproject.toml").write_text('[project]\nname = "shop"\nversion = "3.1.4"\n')
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path / "state"))
+    config = load_config(project)
+    environ = {"PIPELINES_STATE_DIR": str(tmp_path / "state"), "PIPELINES_ACTOR": "ci-bot"}
+    return DeployEnv.open(project, config, "staging", Layout.of(project, {}), environ)
+
+
+def test_a_rolled_back_deploy_leaves_evidence_metrics_and_an_audit_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    report = _report(tmp_path, DeployStatus.ROLLED_BACK)
+    recorded = record(
+        denv, report, action="deploy", approval={"required": False}, gate={"status": "open"}
+    )
+    manifest = json.loads((recorded.evidence / "deployment-manifest.json").read_text())
+    assert manifest["outcome"] == "rolled-back" and manifest["previous"]["id"] == "r1"
+    assert manifest["audit"]["seq"] == 1
+    metrics = json.loads((recorded.evidence / "deployment-metrics.json").read_text())
+    durations = metrics["durations"]
+    assert durations["time_to_detect"] == 6.0
+    assert durations["decision_to_traffic_on_stable"] == pytest.approx(0.2)
+    assert metrics["analysis"][0]["verdict"] == "Failed"
+    monitoring = json.loads((recorded.evidence / "monitoring-config.json").read_text())
+    assert monitoring["analysis"]["interval"] == 5.0
+    text = (denv.layout.stage("metrics") / "deploy_metrics.prom").read_text()
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert values["pipeline_last_deploy_success"] == 0
+    assert values["pipeline_last_rollback_timestamp_seconds"] == 106.5
+    audit = json.loads((denv.layout.artifacts / "deploy-audit.jsonl").read_text())
+    assert audit["action"] == "deploy-finished" and audit["actor"] == "ci-bot"
+    # The history reads the deploy back.
+    entry = read_history(denv.layout.artifacts).deploys[0]
+    assert entry.rolled_back and entry.timeline["decision"] == 106.0
+
+
+def test_a_promoted_deploy_has_no_rollback_gauges() -> None:
+    report = _report(Path(), DeployStatus.SUCCEEDED)
+    report.timeline.traffic_on_stable = report.timeline.cleanup = None
+    measured = deploy_metrics("shop", "staging", report)
+    assert measured.deploy_succeeded is True and measured.rollback_at is None
+    assert build_registry(measured) is not None
+
+
+def test_releases_are_snapshots_and_versions_come_from_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    (denv.project / "app.py").write_text("print('v1')\n")
+    (denv.project / ".venv").mkdir()
+    (denv.project / ".venv" / "big").write_text("x")
+    release = denv.new_release(None, "0123456789abcdef")
+    assert release.version == "3.1.4" == project_version(denv.project)
+    assert (release.directory / "app.py").read_text() == "print('v1')\n"
+    assert not (release.directory / ".venv").exists()
+    (denv.project / "app.py").write_text("print('v2')\n")
+    assert (release.directory / "app.py").read_text() == "print('v1')\n"
+    assert Release.from_dict(release.to_dict()) == release
+    assert state_root({"PIPELINES_STATE_DIR": "/x"}) == Path("/x")
+    assert state_root({"HOME": "/home/u"}) == Path("/home/u/.local/state/portable-pipelines")
+
+
+def test_the_gate_guard_names_what_is_missing_or_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    with pytest.raises(DeployRefused) as raised:
+        denv.gate_decision()
+    assert raised.value.exit_code == 1
+    assert "no gate decision for environment 'staging'" in raised.value.message
+    deploy = replace(denv.environment.deploy, approval=Approval.REQUIRED)
+    needs_approval = replace(denv, environment=replace(denv.environment, deploy=deploy))
+    with pytest.raises(DeployRefused) as approval:
+        needs_approval.approval(None)
+    assert "requires approval" in approval.value.message
+
+
+def test_nginx_config_lists_only_weighted_servers_and_answers_its_generation(
+    tmp_path: Path,
+) -> None:
+    config = Nginx.__new__(Nginx)  # rendering needs no nginx binary
+    config.prefix, config.listen, config.state = tmp_path, "127.0.0.1:18080", tmp_path / "r.json"
+    text = config.render({"127.0.0.1:1001": 90, "127.0.0.1:1002": 10, "127.0.0.1:1003": 0}, 7)
+    assert "server 127.0.0.1:1001 weight=90" in text
+    assert "server 127.0.0.1:1002 weight=10" in text
+    assert "1003 weight" not in text
+    assert '"generation": 7' in text
+    assert "proxy_next_upstream error timeout" in text
+    assert "server 127.0.0.1:9 down" in config.render({}, 8)
+    assert config.current() == (0, {})
+
+
+def test_a_drill_fails_on_lost_requests_a_missed_sla_or_the_wrong_final_state(
+    tmp_path: Path,
+) -> None:
+    report = DrillReport("staging", "canary", "errors", sla_seconds=5.0)
+    report.deploy = _report(tmp_path, DeployStatus.ROLLED_BACK)
+    report.load = LoadResult(
+        [
+            Request(1.0, 200, "good", injected=False),
+            Request(2.0, 500, "bad", injected=True),
+            Request(3.0, None, None, injected=False),
+        ]
+    )
+    report.final_versions = ("good", "bad")
+    _judge(report, "good")
+    assert not report.passed
+    problems = " ".join(report.problems)
+    assert "over the SLA of 5 s" in problems
+    assert "1 client requests were lost" in problems
+    assert "serves good, bad, not good" in problems
+    data = report.to_dict()
+    assert data["clients"] == {
+        "sent": 3,
+        "failed": 2,
+        "failed_injected": 1,
+        "lost": 1,
+        "by_version": {"good": 1, "bad": 1},
+    }
+    assert data["time_to_rollback_seconds"] == pytest.approx(0.2)
+
+
+def test_durations_and_run_ids() -> None:
+    assert parse_duration("48h", "--for") == 172800
+    assert parse_duration("250ms", "--every") == 0.25
+    with pytest.raises(UsageError, match="--for: expected a duration"):
+        parse_duration("soon", "--for")
+    assert when_of("20261129T111411123Z-abcdef").microsecond == 123000
+    assert when_of("20261129T111411Z-abcdef").second == 11
+
+
+def test_the_deploy_commands_refuse_bad_input_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    assert main(["deploy", "-C", str(project), "--env", "staging", "--force"]) == 2
+    assert "--force needs --reason" in capsys.readouterr().err
+    assert main(["deploy", "-C", str(project), "--env", "nowhere"]) == 2
+    assert "unknown environment 'nowhere'" in capsys.readouterr().err
+    assert main(["deploy", "-C", str(project), "--env", "staging", "--target", "mars"]) == 2
+    assert "has no target 'mars'" in capsys.readouterr().err
+    assert main(["watch", "-C", str(project), "--env", "staging", "--for", "ever"]) == 2
+    assert main(["drill", "rollback", "-C", str(project), "--fault", "fire"]) == 2
+    assert "service.faults has no fault 'fire'" in capsys.readouterr().err
