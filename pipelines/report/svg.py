@@ -114,7 +114,7 @@ def lines(
     left, right, top, bottom = 60, 20, 28, 36
     xs = [p[0] for p in points] + [m.x for m in markers]
     x0, x1 = min(xs), max(xs)
-    y1 = max(max(p[1] for p in points), 1e-9) * 1.1
+    y1 = max([p[1] for p in points] + [1e-9]) * 1.1
     sx = (width - left - right) / ((x1 - x0) or 1.0)
     sy = (height - top - bottom) / y1
 

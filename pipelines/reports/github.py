@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pipelines.errors import UsageError
 from pipelines.gate_rules import GateDecision, GateStatus
+from pipelines.report.summary import markdown, of_decision
 
 MAX_ANNOTATIONS = 10
 
@@ -40,42 +40,6 @@ def error_annotations(decision: GateDecision) -> list[str]:
     return lines[:MAX_ANNOTATIONS]
 
 
-def summary_markdown(decision: GateDecision) -> str:
-    """The gate decision as a Markdown table for ``$GITHUB_STEP_SUMMARY``."""
-    status = decision.status.value
-    icon = "✅" if decision.status is GateStatus.OPEN else "❌"
-    rows = [
-        f"### {icon} Gate {status} ({decision.env})",
-        "",
-        "| rule | measured | threshold | verdict |",
-        "|---|---|---|---|",
-    ]
-    for rule in decision.rules:
-        threshold = f"{rule.comparison} {_cell(rule.threshold)}"
-        rows.append(
-            f"| {rule.name} | {_cell(rule.measured)} | {threshold} | {rule.verdict.value} |"
-        )
-    tests = decision.evidence.tests
-    if tests:
-        rows += [
-            "",
-            f"Tests: {tests.passed} passed, {tests.failed} failed, {tests.errors} errors,"
-            f" {tests.skipped} skipped, {tests.xfailed} xfailed, {tests.flaky} flaky.",
-        ]
-        if tests.failing:
-            # The pass rate may let failures through: name them so nobody reads "open" as
-            # "all tests passed".
-            names = ", ".join(_cell(test.title) for test in tests.failing)
-            rows += ["", f"Failing tests: {names}"]
-    return "\n".join(rows) + "\n"
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return "—" if value is None else str(value).replace("|", "\\|")
-
-
 def outputs(decision: GateDecision) -> dict[str, str]:
     """Step outputs other jobs can use (``needs.<job>.outputs.gate``)."""
     tests = decision.evidence.tests
@@ -93,7 +57,7 @@ def publish(decision: GateDecision, environ: Mapping[str, str]) -> list[str]:
         return []
     lines = "".join(f"{key}={value}\n" for key, value in outputs(decision).items())
     for variable, text in (
-        ("GITHUB_STEP_SUMMARY", summary_markdown(decision)),
+        ("GITHUB_STEP_SUMMARY", markdown(of_decision(decision))),
         ("GITHUB_OUTPUT", lines),
     ):
         if environ.get(variable):

@@ -122,10 +122,12 @@ class Scheduler:
     results: dict[str, StageRun] = field(default_factory=dict)
 
     interrupted: bool = False
+    began: float = 0.0
 
     def run(self) -> tuple[StageRun, ...]:
         """Run the whole plan; blocks until every stage has finished. Ctrl-C cancels the
         running stages (their processes are killed) and returns what had finished."""
+        self.began = time.monotonic()
         try:
             anyio.run(self._run_all)
         except KeyboardInterrupt:
@@ -175,7 +177,13 @@ class Scheduler:
                 status = RunStatus.PASSED if exit_code == 0 else RunStatus.FAILED
                 self._finish(
                     StageRun(
-                        stage.name, status, time.monotonic() - started, exit_code, str(log), reason
+                        stage.name,
+                        status,
+                        time.monotonic() - started,
+                        exit_code,
+                        str(log),
+                        reason,
+                        started - self.began,
                     )
                 )
             if status is RunStatus.FAILED and self.fail_fast:

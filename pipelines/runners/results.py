@@ -31,6 +31,7 @@ class StageRun:
     exit_code: int | None = None
     log: str = ""
     reason: str = ""
+    started: float | None = None  # seconds after the run started (for the timeline)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise for the run manifest."""
@@ -41,6 +42,7 @@ class StageRun:
             "exit_code": self.exit_code,
             "log": self.log,
             "reason": self.reason,
+            "started": None if self.started is None else round(self.started, 3),
         }
 
 

@@ -1,0 +1,169 @@
+"""One view of a run: the facts a person wants first (gate, rules, tests, coverage,
+findings, stages, and the deploys of the environment), rendered as Markdown (the GitHub job
+summary) and as rich tables (the terminal). The HTML report shows the same facts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from pipelines.gate_rules import GateDecision, GateStatus
+from pipelines.severity import Severity
+
+
+@dataclass(frozen=True)
+class StageLine:
+    """A stage's outcome."""
+
+    name: str
+    status: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DeployLine:
+    """A deploy, rollback or drill."""
+
+    run_id: str
+    action: str
+    version: str
+    outcome: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The facts, once."""
+
+    title: str
+    decision: GateDecision | None
+    stages: tuple[StageLine, ...] = ()
+    deploys: tuple[DeployLine, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def gate_open(self) -> bool | None:
+        """None without a decision."""
+        return None if self.decision is None else self.decision.status is GateStatus.OPEN
+
+    def findings(self) -> list[tuple[str, int]]:
+        """Findings by severity, most severe first."""
+        found = self.decision.evidence.findings if self.decision else None
+        if not found:
+            return []
+        order = {s.value: i for i, s in enumerate(Severity)}
+        return sorted(found.items(), key=lambda item: order.get(item[0], 99))
+
+
+def cell(value: Any) -> str:
+    """A value as a table cell."""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "—" if value is None else str(value)
+
+
+def _md(value: Any) -> str:
+    return cell(value).replace("|", "\\|")
+
+
+def markdown(summary: Summary) -> str:
+    """The summary in GitHub-flavoured Markdown."""
+    decision = summary.decision
+    rows: list[str] = []
+    if decision is not None:
+        icon = "✅" if summary.gate_open else "❌"
+        rows += [
+            f"### {icon} Gate {decision.status.value} ({decision.env})",
+            "",
+            "| rule | measured | threshold | verdict |",
+            "|---|---|---|---|",
+        ]
+        for rule in decision.rules:
+            threshold = f"{rule.comparison} {_md(rule.threshold)}"
+            rows.append(
+                f"| {rule.name} | {_md(rule.measured)} | {threshold} | {rule.verdict.value} |"
+            )
+        tests = decision.evidence.tests
+        if tests:
+            rows += [
+                "",
+                f"Tests: {tests.passed} passed, {tests.failed} failed, {tests.errors} errors,"
+                f" {tests.skipped} skipped, {tests.xfailed} xfailed, {tests.flaky} flaky.",
+            ]
+            if tests.failing:
+                # The pass rate may let failures through: name them so nobody reads "open"
+                # as "all tests passed".
+                names = ", ".join(_md(test.title) for test in tests.failing)
+                rows += ["", f"Failing tests: {names}"]
+            if tests.flaky_tests:
+                rows += ["", "Flaky tests: " + ", ".join(_md(t.title) for t in tests.flaky_tests)]
+        findings = summary.findings()
+        if findings:
+            rows += ["", "Findings: " + ", ".join(f"{n} {s}" for s, n in findings) + "."]
+    if summary.stages:
+        rows += ["", "| stage | status | time |", "|---|---|---|"]
+        rows += [f"| {s.name} | {s.status} | {s.seconds:.1f} s |" for s in summary.stages]
+    if summary.deploys:
+        rows += ["", "| deploy | action | version | outcome | detail |", "|---|---|---|---|---|"]
+        rows += [
+            f"| {d.run_id} | {d.action} | {_md(d.version)} | {d.outcome} | {_md(d.detail)} |"
+            for d in summary.deploys
+        ]
+    rows += [f"\n{note}" for note in summary.notes]
+    return "\n".join(rows) + "\n"
+
+
+def tables(summary: Summary) -> list[Table]:
+    """The summary as rich tables for the terminal."""
+    found: list[Table] = []
+    decision = summary.decision
+    if decision is not None:
+        gate = Table(title=f"gate ({decision.env}): {decision.status.value}")
+        for column in ("rule", "measured", "threshold", "verdict"):
+            gate.add_column(column)
+        for rule in decision.rules:
+            style = {"pass": "green", "fail": "bold red", "warn": "yellow"}.get(
+                rule.verdict.value, "dim"
+            )
+            gate.add_row(
+                Text(rule.name),
+                Text(cell(rule.measured)),
+                Text(f"{rule.comparison} {cell(rule.threshold)}"),
+                Text(rule.verdict.value, style=style),
+            )
+        found.append(gate)
+        tests = decision.evidence.tests
+        if tests and (tests.failing or tests.flaky_tests):
+            named = Table(title="failing and flaky tests")
+            named.add_column("test")
+            named.add_column("outcome")
+            for test in tests.failing:
+                named.add_row(Text(test.title), Text("failed", style="bold red"))
+            for test in tests.flaky_tests:
+                named.add_row(Text(test.title), Text("flaky", style="yellow"))
+            found.append(named)
+    if summary.stages:
+        stages = Table(title="stages")
+        for column in ("stage", "status", "time"):
+            stages.add_column(column)
+        for line in summary.stages:
+            stages.add_row(Text(line.name), Text(line.status), Text(f"{line.seconds:.1f} s"))
+        found.append(stages)
+    if summary.deploys:
+        deploys = Table(title="deploys")
+        for column in ("run", "action", "version", "outcome", "detail"):
+            deploys.add_column(column)
+        for item in summary.deploys:
+            values = (item.run_id, item.action, item.version, item.outcome, item.detail)
+            deploys.add_row(*(Text(value) for value in values))
+        found.append(deploys)
+    return found
+
+
+def of_decision(decision: GateDecision, stages: Sequence[StageLine] = ()) -> Summary:
+    """The summary of a gate decision (what the gate publishes to GitHub)."""
+    return Summary(f"gate ({decision.env})", decision, tuple(stages))
