@@ -17,6 +17,7 @@ from pipelines.deploy.settings import (
 )
 from pipelines.errors import ConfigError
 from pipelines.health.spec import HEALTH, HealthSettings
+from pipelines.retention import RETENTION, RetentionSettings, retention_settings
 from pipelines.schema import (
     Boolean,
     Choice,
@@ -58,6 +59,9 @@ class GateThresholds:
     # A severity without a limit (absent or null) is reported, never judged.
     max_findings: dict[str, int | None] = field(default_factory=lambda: {"critical": 0, "high": 0})
     allow_unchecked_scanners: bool = True
+    # Percent a benchmark may be significantly slower than its baseline (`pipelines perf
+    # compare`); None: slowdowns are reported, never judged.
+    max_slowdown: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise for the plan and the gate decision."""
@@ -68,6 +72,7 @@ class GateThresholds:
             "coverage_metric": self.coverage_metric,
             "max_findings": dict(self.max_findings),
             "allow_unchecked_scanners": self.allow_unchecked_scanners,
+            "max_slowdown": self.max_slowdown,
         }
 
 
@@ -187,6 +192,7 @@ class PipelineConfig:
     artifacts_dir: str | None = None
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     lint: LintSettings = field(default_factory=LintSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
@@ -234,6 +240,7 @@ GATE = Struct(
         "coverage_metric": Choice("line", "branch"),
         "max_findings": Struct({s: Optional(Number(0, integer=True)) for s in SEVERITIES}),
         "allow_unchecked_scanners": Boolean(),
+        "max_slowdown": Optional(Number(0, 1000)),
     },
     defaults=dataclass_defaults(GateThresholds),
 )
@@ -294,6 +301,7 @@ SCHEMA = Struct(
         ),
         "project_env": PROJECT_ENV,
         "service": SERVICE,
+        "retention": RETENTION,
         "stages": Named(
             {
                 "install": Struct(STAGE_COMMON, defaults=STAGE_DEFAULTS),
@@ -390,6 +398,7 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
         artifacts_dir=raw.get("artifacts"),
         monitoring=MonitoringSettings(**raw.get("monitoring", {})),
         service=service_settings(raw.get("service", {})),
+        retention=retention_settings(raw.get("retention", {})),
         metrics=MetricsSettings(**raw.get("metrics", {})),
         environments=environments,
         lint=LintSettings(**_own(stages.get("lint", {}), LintSettings)),

@@ -78,6 +78,7 @@ class Evidence:
     problems: tuple[str, ...] = ()  # unreadable or missing reports, one line each
     health_expected: bool = False
     health_failures: tuple[str, ...] | None = None  # critical checks that failed; None = no report
+    slowdowns: Mapping[str, float] | None = None  # benchmark -> % slower; None = not compared
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class GateDecision:
             "findings": dict(evidence.findings) if evidence.findings is not None else None,
             "unchecked_scanners": dict(evidence.unchecked_scanners),
             "problems": list(evidence.problems),
+            "slowdowns": None if evidence.slowdowns is None else dict(evidence.slowdowns),
         }
 
     @classmethod
@@ -122,6 +124,11 @@ class GateDecision:
             findings={str(k): int(v) for k, v in findings.items()} if findings else None,
             unchecked_scanners=dict(data.get("unchecked_scanners") or {}),
             problems=tuple(str(p) for p in data.get("problems", ())),
+            slowdowns=(
+                None
+                if data.get("slowdowns") is None
+                else {str(k): float(v) for k, v in data["slowdowns"].items()}
+            ),
         )
         rules = tuple(RuleResult.from_dict(rule) for rule in data["rules"])
         return cls(str(data["env"]), GateStatus(data["status"]), rules, evidence)
@@ -157,6 +164,7 @@ def evaluate(env: str, evidence: Evidence, thresholds: GateThresholds) -> GateDe
         _coverage_rule(evidence.coverage, thresholds),
         *_security_rules(evidence, thresholds),
         *_health_rules(evidence),
+        *_performance_rules(evidence, thresholds),
     ]
     failed = any(rule.verdict is Verdict.FAIL for rule in rules)
     status = GateStatus.CLOSED if failed else GateStatus.OPEN
@@ -301,3 +309,18 @@ def _health_rules(evidence: Evidence) -> list[RuleResult]:
             )
         ]
     return [RuleResult("health_checks", 0, 0, "<=", Verdict.PASS)]
+
+
+def _performance_rules(evidence: Evidence, thresholds: GateThresholds) -> list[RuleResult]:
+    slowdowns = evidence.slowdowns
+    if slowdowns is None:
+        return []
+    worst = max(slowdowns.values(), default=0.0)
+    slowest = max(slowdowns, key=lambda name: slowdowns[name]) if slowdowns else ""
+    detail = f"slowest: {slowest} (+{worst:.1f}%)" if slowest else ""
+    rule = _compare("performance", worst, thresholds.max_slowdown, "<=")
+    return [
+        RuleResult(
+            rule.name, rule.measured, rule.threshold, "<=", rule.verdict, rule.detail or detail
+        )
+    ]

@@ -130,6 +130,9 @@ class Duration(Spec):
 
     def json_default(self, value: Any) -> Any:
         seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+        for unit in ("d", "h", "m"):  # the largest unit that says it exactly
+            if seconds >= UNITS[unit] and seconds % UNITS[unit] == 0:
+                return f"{seconds / UNITS[unit]:g}{unit}"
         return f"{seconds:g}s"
 
     def check(self, value: Any, path: KeyPath, source: Source) -> timedelta:
@@ -283,6 +286,11 @@ class MapOf(Spec):
             "propertyNames": self.key.json_schema(),
             "additionalProperties": self.value.json_schema(),
         }
+
+    def json_default(self, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return as_json(value)
+        return {str(k): self.value.json_default(v) for k, v in value.items()}
 
     def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
         result: dict[str, Any] = {}

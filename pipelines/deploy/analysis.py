@@ -8,10 +8,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pipelines.deploy.settings import AnalysisSettings
 from pipelines.deploy.strategies import Verdict
+from pipelines.stats import median, p_value
 
 
 @dataclass(frozen=True)
@@ -118,34 +119,15 @@ def _compare(
     """Mann-Whitney U both ways; a difference counts only when it is significant *and* the
     medians differ by more than the tolerance (a tiny but significant shift is noise that a
     user never sees)."""
-    if len(set(new) | set(stable)) < 2:  # all values equal: nothing to rank
-        return Classification.PASS, 1.0
-    higher = _p_value(new, stable, "greater")
-    lower = _p_value(new, stable, "less")
-    new_mid, stable_mid = _median(new), _median(stable)
+    higher = p_value(new, stable, "greater")
+    lower = p_value(new, stable, "less")
+    new_mid, stable_mid = median(new), median(stable)
     scale = max(abs(stable_mid), 1e-9)
     if higher < settings.alpha and (new_mid - stable_mid) / scale > settings.tolerance:
         return Classification.HIGH, higher
     if lower < settings.alpha and (stable_mid - new_mid) / scale > settings.tolerance:
         return Classification.LOW, lower
     return Classification.PASS, min(higher, lower)
-
-
-def _p_value(
-    new: Sequence[float], stable: Sequence[float], alternative: Literal["greater", "less"]
-) -> float:
-    """The Mann-Whitney U p-value of ``new`` being ``alternative`` than ``stable``."""
-    # Imported here: scipy takes a while to import, and only an analysis needs it.
-    from scipy.stats import mannwhitneyu  # noqa: PLC0415
-
-    result = mannwhitneyu(list(new), list(stable), alternative=alternative)
-    return float(result.pvalue)
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _error_rate_compare(
@@ -157,13 +139,11 @@ def _error_rate_compare(
         return Classification.PASS, None
     new_values = [1.0 if failed else 0.0 for failed in new.failures]
     stable_values = [1.0 if failed else 0.0 for failed in stable.failures]
-    if len(set(new_values) | set(stable_values)) < 2:
-        return Classification.PASS, 1.0
-    p_value = _p_value(new_values, stable_values, "greater")
+    p = p_value(new_values, stable_values, "greater")
     new_rate, stable_rate = new.rate() or 0.0, stable.rate() or 0.0
-    if p_value < settings.alpha and new_rate - stable_rate > settings.error_rate_tolerance:
-        return Classification.HIGH, p_value
-    return Classification.PASS, p_value
+    if p < settings.alpha and new_rate - stable_rate > settings.error_rate_tolerance:
+        return Classification.HIGH, p
+    return Classification.PASS, p
 
 
 def judge(

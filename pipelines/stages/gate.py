@@ -10,6 +10,7 @@ from pipelines import atomic
 from pipelines.errors import ReportError, UsageError
 from pipelines.gate_rules import Evidence, GateDecision, GateStatus, evaluate
 from pipelines.layout import COVERAGE, DECISION, JUNIT, REPORT_LOG, RESULT, logical
+from pipelines.perf import COMPARISON, read_slowdowns
 from pipelines.reports.coverage import Coverage, read_coverage
 from pipelines.reports.junit import TestSummary, identity_hash, read_junit
 from pipelines.reports.reportlog import junit_identities, read_reportlog
@@ -53,6 +54,7 @@ def decide(
         problems=tuple(problems),
         health_expected=health_expected,
         health_failures=_read_health(context, problems) if health_expected else None,
+        slowdowns=None if explicit else _read_slowdowns(context, problems),
     )
     return evaluate(context.env, evidence, context.environment.gate)
 
@@ -175,3 +177,15 @@ def judge(context: StageContext) -> tuple[StageResult, GateDecision]:
 def run(context: StageContext) -> StageResult:
     """The gate as a stage."""
     return judge(context)[0]
+
+
+def _read_slowdowns(context: StageContext, problems: list[str]) -> dict[str, float] | None:
+    """The benchmark comparison `pipelines perf compare` left, if any."""
+    path = context.layout.report(logical("perf", COMPARISON))
+    if not path.is_file():
+        return None
+    try:
+        return read_slowdowns(path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        problems.append(f"{path}: unreadable ({exc})")
+        return None

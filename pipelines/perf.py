@@ -1,0 +1,119 @@
+"""Performance regressions: pytest-benchmark results compared per benchmark with a
+Mann-Whitney U test and a minimum effect size, so noise alone (two runs of the same code)
+never reads as a slowdown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import ReportError
+from pipelines.stats import median, p_value
+
+COMPARISON = "comparison.json"  # written under reports/perf/, read by the gate
+
+
+class Change(StrEnum):
+    """What a benchmark did between the baseline and the candidate."""
+
+    FASTER = "faster"
+    SLOWER = "slower"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One benchmark in both runs."""
+
+    name: str
+    baseline_median: float
+    candidate_median: float
+    p_value: float
+    change: Change
+
+    @property
+    def ratio(self) -> float:
+        """Candidate median over baseline median (above 1: slower)."""
+        return self.candidate_median / self.baseline_median if self.baseline_median else 1.0
+
+    @property
+    def slowdown_percent(self) -> float:
+        """How much slower, in percent (0 unless significantly slower)."""
+        return 100 * (self.ratio - 1) if self.change is Change.SLOWER else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """For comparison.json and --json."""
+        return {
+            "name": self.name,
+            "baseline_median": self.baseline_median,
+            "candidate_median": self.candidate_median,
+            "ratio": round(self.ratio, 4),
+            "p_value": round(self.p_value, 6),
+            "change": self.change.value,
+            "slowdown_percent": round(self.slowdown_percent, 2),
+        }
+
+
+def read_benchmarks(path: Path) -> dict[str, list[float]]:
+    """Each benchmark's raw timings from a pytest-benchmark JSON file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        benchmarks = data["benchmarks"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReportError(
+            str(path),
+            f"not a pytest-benchmark JSON file ({exc})",
+            hint="write one with pytest --benchmark-json=PATH --benchmark-save-data",
+        ) from exc
+    found: dict[str, list[float]] = {}
+    for item in benchmarks:
+        name = str(item.get("fullname") or item.get("name"))
+        timings = (item.get("stats") or {}).get("data")
+        if not isinstance(timings, list) or len(timings) < 2:
+            raise ReportError(
+                str(path),
+                f"benchmark {name!r} has no raw timings to compare",
+                hint="run pytest with --benchmark-save-data (a median alone cannot show "
+                "whether a difference is noise)",
+            )
+        found[name] = [float(t) for t in timings]
+    return found
+
+
+def compare(
+    baseline: Mapping[str, Sequence[float]],
+    candidate: Mapping[str, Sequence[float]],
+    *,
+    alpha: float = 0.01,
+    min_effect: float = 5.0,
+) -> list[Compared]:
+    """Benchmarks present in both; a change must be significant and at least ``min_effect``
+    percent between medians."""
+    results = []
+    for name in sorted(set(baseline) & set(candidate)):
+        before, after = baseline[name], candidate[name]
+        old, new = median(before), median(after)
+        effect = 100 * abs(new - old) / old if old else 0.0
+        slower, faster = p_value(after, before, "greater"), p_value(after, before, "less")
+        change, p = Change.UNCHANGED, min(slower, faster)
+        if effect >= min_effect and slower < alpha and new > old:
+            change, p = Change.SLOWER, slower
+        elif effect >= min_effect and faster < alpha and new < old:
+            change, p = Change.FASTER, faster
+        results.append(Compared(name, old, new, p, change))
+    return results
+
+
+def slowdowns(compared: Sequence[Compared]) -> dict[str, float]:
+    """Significant slowdowns in percent, by benchmark (what the gate judges)."""
+    return {c.name: round(c.slowdown_percent, 2) for c in compared if c.change is Change.SLOWER}
+
+
+def read_slowdowns(path: Path) -> dict[str, float]:
+    """The slowdowns of a comparison.json this tool wrote."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): float(v) for k, v in data["slowdowns"].items()}

@@ -1,0 +1,86 @@
+"""Pruning artifacts by their retention: never anything younger than its retention, never an
+audit log (files are never candidates), never a directory this tool did not write."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pipelines.artifacts import MANIFEST
+from pipelines.report.history import DEPLOY_MANIFEST, DRILL_REPORT, when_of
+from pipelines.retention import RetentionSettings
+
+
+class Kind(StrEnum):
+    """What a run directory holds."""
+
+    RUN = "run"  # a pipeline run's test results, coverage and gate decision
+    DEPLOY = "deploy"
+    DRILL = "drill"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A run directory, what it holds, its age and what it may be kept for."""
+
+    path: Path
+    kind: Kind
+    env: str | None
+    age: float  # seconds
+    keep_for: float
+
+    @property
+    def expired(self) -> bool:
+        """Older than its retention."""
+        return self.age > self.keep_for
+
+
+def classify(directory: Path, settings: RetentionSettings, now: datetime) -> Candidate | None:
+    """What a directory under artifacts/ is; None for anything this tool did not write."""
+    try:
+        age = (now - when_of(directory.name)).total_seconds()
+    except ValueError:
+        return None
+    if (directory / DRILL_REPORT).is_file():
+        return Candidate(directory, Kind.DRILL, None, age, settings.drills)
+    if (directory / DEPLOY_MANIFEST).is_file():
+        env = _env_of(directory / DEPLOY_MANIFEST)
+        keep = settings.deploys_by_env.get(env or "", settings.deploys)
+        return Candidate(directory, Kind.DEPLOY, env, age, keep)
+    if (directory / MANIFEST).is_file():
+        return Candidate(directory, Kind.RUN, _env_of(directory / MANIFEST), age, settings.runs)
+    return None
+
+
+def _env_of(path: Path) -> str | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(data.get("env")) if isinstance(data, dict) and data.get("env") else None
+
+
+def plan_prune(artifacts: Path, settings: RetentionSettings, now: datetime) -> list[Candidate]:
+    """Every run directory (files such as the audit logs are never candidates)."""
+    if not artifacts.is_dir():
+        return []
+    found = []
+    for directory in sorted(p for p in artifacts.iterdir() if p.is_dir() and not p.is_symlink()):
+        candidate = classify(directory, settings, now)
+        if candidate is not None:
+            found.append(candidate)
+    return found
+
+
+def prune(candidates: list[Candidate]) -> list[Path]:
+    """Delete the expired ones; return what went."""
+    gone = []
+    for candidate in candidates:
+        if candidate.expired:
+            shutil.rmtree(candidate.path)
+            gone.append(candidate.path)
+    return gone

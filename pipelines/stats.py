@@ -1,0 +1,25 @@
+"""The statistics the judges share: a Mann-Whitney U p-value and a median."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+
+def p_value(
+    sample: Sequence[float], other: Sequence[float], alternative: Literal["greater", "less"]
+) -> float:
+    """The Mann-Whitney U p-value of ``sample`` being ``alternative`` than ``other``."""
+    if len(set(sample) | set(other)) < 2:  # all values equal: nothing to rank
+        return 1.0
+    # Imported here: scipy takes a while to import, and only a comparison needs it.
+    from scipy.stats import mannwhitneyu  # noqa: PLC0415
+
+    return float(mannwhitneyu(list(sample), list(other), alternative=alternative).pvalue)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median (the mean of the middle two for an even count)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
