@@ -3,7 +3,7 @@
 # Each step is skipped where it cannot run (not root, no apt); the tests that need it then
 # skip, unless PIPELINES_REQUIRE_DOCKER=1 (set in CI) makes them fail instead.
 
-DEBIAN_PACKAGES=(docker.io debootstrap nginx-light prometheus prometheus-alertmanager prometheus-pushgateway)
+DEBIAN_PACKAGES=(docker.io debootstrap nginx-light prometheus prometheus-alertmanager prometheus-pushgateway chromium)
 BASE_IMAGE="portable-pipelines/base:bookworm"
 
 ensure_debian_packages() {

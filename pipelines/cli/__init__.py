@@ -218,6 +218,65 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
 
 
+def _report_commands(sub: Any, shared: _Shared) -> None:
+    common, with_env, as_json = shared.common, shared.with_env, shared.as_json
+    report = sub.add_parser("report", help="what the history of runs and deploys shows")
+    actions = report.add_subparsers(dest="report_command", required=True, metavar="KIND")
+    html = actions.add_parser(
+        "html", parents=[common], help="one self-contained HTML report of a run"
+    )
+    html.add_argument("--run", default=None, metavar="RUN_ID", help="default: the newest run")
+    html.add_argument(
+        "--out", default=None, metavar="PATH", help="file or directory (default: reports/)"
+    )
+    summary = actions.add_parser(
+        "summary", parents=[common], help="the run's facts in the terminal or as Markdown"
+    )
+    summary.add_argument("--run", default=None, metavar="RUN_ID", help="default: the newest")
+    summary.add_argument("--markdown", action="store_true", help="print Markdown")
+    window = argparse.ArgumentParser(add_help=False)
+    window.add_argument("--since", default="90d", help="how far back (default: 90d)")
+    window.add_argument("--env", default="production", help="the environment (default: production)")
+    actions.add_parser(
+        "dora",
+        parents=[common, as_json, window],
+        help="deployment frequency, lead time, change failure rate, time to restore",
+    )
+    evidence = actions.add_parser(
+        "compliance",
+        parents=[common, as_json, window],
+        help="change-management evidence (SOC 2 CC8.1, ISO 27001 A.8.32), Markdown and HTML",
+    )
+    evidence.add_argument("--out", default=None, metavar="DIR", help="default: reports/compliance/")
+    artifacts = sub.add_parser("artifacts", help="the artifacts directory")
+    artifact_actions = artifacts.add_subparsers(
+        dest="artifacts_command", required=True, metavar="ACTION"
+    )
+    prune = artifact_actions.add_parser(
+        "prune", parents=[common, as_json], help="remove what is older than its retention"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only show what would go")
+    perf = sub.add_parser("perf", help="performance regressions")
+    perf_actions = perf.add_subparsers(dest="perf_command", required=True, metavar="ACTION")
+    compare = perf_actions.add_parser(
+        "compare",
+        parents=[common, with_env, as_json],
+        help="pytest-benchmark results: faster, slower or unchanged (Mann-Whitney U)",
+    )
+    compare.add_argument("--baseline", required=True, metavar="JSON")
+    compare.add_argument("--candidate", required=True, metavar="JSON")
+    compare.add_argument("--alpha", type=float, default=0.01, help="significance (0.01)")
+    compare.add_argument(
+        "--min-effect", type=float, default=5.0, help="percent between medians that matters (5)"
+    )
+    compare.add_argument(
+        "--max-slowdown",
+        type=float,
+        default=None,
+        help="percent slower that fails (default: the environment's gate.max_slowdown)",
+    )
+
+
 def _flag_commands(sub: Any, shared: _Shared) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     flag_file = argparse.ArgumentParser(add_help=False)
@@ -288,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     _operations_commands(sub, shared)
     _flag_commands(sub, shared)
     _deploy_commands(sub, shared)
+    _report_commands(sub, shared)
     return parser
 
 

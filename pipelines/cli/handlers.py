@@ -81,4 +81,16 @@ def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case 
             from pipelines.cli.drill_cmd import drill
 
             return drill
+        case "report":
+            from pipelines.cli.report_cmd import report
+
+            return report
+        case "artifacts":
+            from pipelines.cli.report_cmd import artifacts_prune
+
+            return artifacts_prune
+        case "perf":
+            from pipelines.cli.report_cmd import perf
+
+            return perf
     raise KeyError(command)

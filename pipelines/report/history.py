@@ -117,7 +117,8 @@ class History:
         )
 
 
-def _json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a file this tool wrote (ValueError when it is not one)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
@@ -149,14 +150,16 @@ def read_history(artifacts: Path) -> History:
                 history.deploys.append(_deploy(directory))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             history.problems.append(f"{directory}: cannot be read ({exc})")
+    history.runs.sort(key=lambda r: r.when)
+    history.deploys.sort(key=lambda d: d.when)
     return history
 
 
 def _run(directory: Path) -> RunRecord:
-    manifest = _json(directory / MANIFEST)
+    manifest = read_json(directory / MANIFEST)
     decision = None
     if (directory / GATE_DECISION).is_file():
-        decision = GateDecision.from_dict(_json(directory / GATE_DECISION))
+        decision = GateDecision.from_dict(read_json(directory / GATE_DECISION))
     stages = tuple(
         StageTiming(
             str(stage["name"]),
@@ -180,9 +183,11 @@ def _run(directory: Path) -> RunRecord:
 
 
 def _deploy(directory: Path) -> DeployEntry:
-    manifest = _json(directory / DEPLOY_MANIFEST)
-    metrics = _json(directory / DEPLOY_METRICS) if (directory / DEPLOY_METRICS).is_file() else {}
-    drill = _json(directory / DRILL_REPORT) if (directory / DRILL_REPORT).is_file() else None
+    manifest = read_json(directory / DEPLOY_MANIFEST)
+    metrics = (
+        read_json(directory / DEPLOY_METRICS) if (directory / DEPLOY_METRICS).is_file() else {}
+    )
+    drill = read_json(directory / DRILL_REPORT) if (directory / DRILL_REPORT).is_file() else None
     return DeployEntry(
         directory.name,
         directory,

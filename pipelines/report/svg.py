@@ -111,10 +111,13 @@ def lines(
     points = [p for s in series for p in s.points]
     if not points:
         return ""
-    left, right, top, bottom = 60, 20, 28, 36
+    per_row = 4  # legend entries per row
+    left, right, bottom = 60, 20, 36
+    top = 28 + 18 * ((len(series) - 1) // per_row)
+    height += top - 28
     xs = [p[0] for p in points] + [m.x for m in markers]
     x0, x1 = min(xs), max(xs)
-    y1 = max([p[1] for p in points] + [1e-9]) * 1.1
+    y1 = (max(p[1] for p in points) or 1.0) * 1.1  # all zero: still a readable axis
     sx = (width - left - right) / ((x1 - x0) or 1.0)
     sy = (height - top - bottom) / y1
 
@@ -148,18 +151,21 @@ def lines(
                 f'data-value="{_fmt(y_value)}"><title>{escape(item.name)}: '
                 f"{_fmt(y_value)}{escape(unit)}</title></circle>"
             )
-        legend_x = left + index * 170
+        legend_x = left + (index % per_row) * 170
+        legend_y = 6 + 18 * (index // per_row)
         parts.append(
-            f'<rect x="{legend_x}" y="6" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{legend_x + 18}" y="16" class="legend">{escape(item.name)}</text>'
+            f'<rect x="{legend_x}" y="{legend_y}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{legend_x + 18}" y="{legend_y + 10}" class="legend">'
+            f"{escape(item.name)}</text>"
         )
-    for marker in markers:
+    for number, marker in enumerate(markers):
         x, _ = at(marker.x, 0)
+        label_y = top + 12 + 14 * number  # stacked: decision points are often close
         parts.append(
             f'<line class="marker" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" '
             f'y2="{height - bottom}" stroke="#111" stroke-dasharray="4 3" '
             f'data-label="{escape(marker.label)}" data-x="{_fmt(marker.x)}"/>'
-            f'<text x="{x + 4:.1f}" y="{top + 12}" class="marker-label">'
+            f'<text x="{x + 4:.1f}" y="{label_y}" class="marker-label">'
             f"{escape(marker.label)}</text>"
         )
     parts.append("</svg>")

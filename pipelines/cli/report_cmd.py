@@ -1,0 +1,258 @@
+"""``pipelines report html|summary|dora|compliance``, ``pipelines artifacts prune`` and
+``pipelines perf compare``: what the history of runs and deploys lets people see and prove."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pipelines import atomic
+from pipelines.audit import AuditLog, audit_key
+from pipelines.cli.common import project_config, project_dir, project_layout
+from pipelines.cli.display import add_row, show
+from pipelines.deploy.environment import DEPLOY_AUDIT
+from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
+from pipelines.perf import COMPARISON, Change, compare, read_benchmarks, slowdowns
+from pipelines.process import run_tool
+from pipelines.report import compliance as pack
+from pipelines.report.dora import dora
+from pipelines.report.history import History, RunRecord, read_history
+from pipelines.report.html import render
+from pipelines.report.prune import plan_prune, prune
+from pipelines.report.summary import DeployLine, StageLine, Summary, markdown, tables
+from pipelines.schema import parse_duration
+
+
+def report(args: argparse.Namespace, out: Console) -> int:
+    """Dispatch ``report html|summary|dora|compliance``."""
+    match args.report_command:
+        case "html":
+            return _html(args, out)
+        case "summary":
+            return _summary(args, out)
+        case "dora":
+            return _dora(args, out)
+    return _compliance(args, out)
+
+
+def _load(args: argparse.Namespace) -> tuple[History, Path, str]:
+    config = project_config(args)
+    layout = project_layout(args, config)
+    return read_history(layout.artifacts), layout.artifacts, config.name
+
+
+def _run(history: History, run_id: str | None) -> RunRecord | None:
+    run = history.run(run_id)
+    if run_id is not None and run is None:
+        known = ", ".join(r.run_id for r in history.runs[-5:]) or "none"
+        raise UsageError(f"no run {run_id!r} in the artifacts", hint=f"recent runs: {known}")
+    return run
+
+
+def summary_of(history: History, run: RunRecord | None) -> Summary:
+    """The one view of a run (and the recent deploys of its environment)."""
+    stages = tuple(StageLine(s.name, s.status, s.duration) for s in run.stages) if run else ()
+    env = run.env if run else None
+    deploys = tuple(
+        DeployLine(d.run_id, d.action, d.version, d.outcome, d.reason)
+        for d in history.deploys[-5:]
+        if env is None or d.env == env
+    )
+    title = f"run {run.run_id} ({run.env})" if run else "no run recorded"
+    return Summary(title, run.decision if run else None, stages, deploys)
+
+
+def _html(args: argparse.Namespace, out: Console) -> int:
+    history, _, name = _load(args)
+    run = _run(history, args.run)
+    text = render(history, run, summary_of(history, run), pipeline=name)
+    target = Path(args.out) if args.out else project_layout(args, project_config(args)).reports
+    path = target if target.suffix == ".html" else target / "report.html"
+    atomic.write_text(path, text)
+    out.print(f"wrote {path}", markup=False, highlight=False)
+    return EXIT_OK
+
+
+def _summary(args: argparse.Namespace, out: Console) -> int:
+    history, _, _ = _load(args)
+    view = summary_of(history, _run(history, args.run))
+    if args.markdown:
+        print(markdown(view), end="")
+        return EXIT_OK
+    out.print(view.title, markup=False, highlight=False)
+    for table in tables(view):
+        show(out, table)
+    return EXIT_OK
+
+
+def _commit_times(project: Path, history: History) -> dict[str, datetime | None]:
+    """When each deployed commit was made: git, else the first run that tested it."""
+    found: dict[str, datetime | None] = {}
+    for entry in history.deploys:
+        commit = entry.commit
+        if commit in found:
+            continue
+        moment = None
+        if commit and commit not in ("unknown", "drill"):
+            done = run_tool(["git", "show", "-s", "--format=%cI", commit], cwd=project, timeout=10)
+            if done.returncode == 0 and done.stdout.strip():
+                moment = datetime.fromisoformat(done.stdout.strip())
+        if moment is None:
+            tested = [r.when for r in history.runs if r.commit == commit]
+            moment = min(tested) if tested else None
+        found[commit] = moment
+    return found
+
+
+def _dora(args: argparse.Namespace, out: Console) -> int:
+    history, _, name = _load(args)
+    now = datetime.now(UTC)
+    since = now.timestamp() - parse_duration(args.since, "--since")
+    start = datetime.fromtimestamp(since, UTC)
+    times = _commit_times(project_dir(args), history)
+    metrics = dora(history, args.env, since=start, now=now, commit_time=times.get)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "env": args.env,
+                    "since": start.isoformat(),
+                    "metrics": [m.to_dict() for m in metrics],
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    table = Table(title=f"DORA metrics of {name} ({args.env}, last {args.since})")
+    for column in ("metric", "value", "bucket", "from"):
+        table.add_column(column)
+    for metric in metrics:
+        value = "—" if metric.value is None else f"{metric.value:.2f} {metric.unit}"
+        add_row(table, metric.name, value, Text(metric.bucket), metric.basis)
+    show(out, table)
+    return EXIT_OK
+
+
+def _compliance(args: argparse.Namespace, out: Console) -> int:
+    history, artifacts, _ = _load(args)
+    now = datetime.now(UTC)
+    start = datetime.fromtimestamp(now.timestamp() - parse_duration(args.since, "--since"), UTC)
+    log_path = artifacts / DEPLOY_AUDIT
+    verification = (
+        AuditLog(log_path, audit_key(os.environ)).verify() if log_path.is_file() else None
+    )
+    records = pack.collect(history.since(start), artifacts, args.env, verification)
+    period = f"{start.date()} to {now.date()}"
+    target = (
+        Path(args.out)
+        if args.out
+        else project_layout(args, project_config(args)).reports / "compliance"
+    )
+    atomic.write_text(target / "compliance.md", pack.markdown(records, args.env, period))
+    atomic.write_text(target / "compliance.html", pack.html(records, args.env, period))
+    if args.json:
+        print(json.dumps({**pack.summary(records), "out": str(target)}, indent=2))
+    else:
+        done = pack.summary(records)
+        out.print(
+            f"{done['changes']} changes to {args.env}, {done['complete']} with complete "
+            f"evidence; wrote {target}/compliance.md and .html",
+            markup=False,
+            highlight=False,
+        )
+    return EXIT_OK
+
+
+def artifacts_prune(args: argparse.Namespace, out: Console) -> int:
+    """``pipelines artifacts prune [--dry-run]``."""
+    config = project_config(args)
+    layout = project_layout(args, config)
+    candidates = plan_prune(layout.artifacts, config.retention, datetime.now(UTC))
+    expired = [c for c in candidates if c.expired]
+    gone = [] if args.dry_run else prune(candidates)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "dry_run": args.dry_run,
+                    "expired": [str(c.path) for c in expired],
+                    "removed": [str(p) for p in gone],
+                    "kept": len(candidates) - len(expired),
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    verb = "would remove" if args.dry_run else "removed"
+    table = Table(title=f"artifacts {verb}: {len(expired)} of {len(candidates)}")
+    for column in ("run", "kind", "env", "age", "kept for"):
+        table.add_column(column)
+    for c in expired:
+        add_row(
+            table,
+            c.path.name,
+            c.kind.value,
+            c.env or "—",
+            f"{c.age / 86400:.1f} d",
+            f"{c.keep_for / 86400:g} d",
+        )
+    show(out, table)
+    return EXIT_OK
+
+
+def perf(args: argparse.Namespace, out: Console) -> int:
+    """``pipelines perf compare``: exit 1 on a significant slowdown above the limit."""
+    config = project_config(args)
+    layout = project_layout(args, config)
+    baseline = read_benchmarks(Path(args.baseline))
+    candidate = read_benchmarks(Path(args.candidate))
+    if not set(baseline) & set(candidate):
+        raise UsageError(
+            f"{args.baseline} and {args.candidate} share no benchmark",
+            hint="compare two runs of the same benchmarks",
+        )
+    compared = compare(baseline, candidate, alpha=args.alpha, min_effect=args.min_effect)
+    limit = args.max_slowdown
+    if limit is None:
+        limit = config.environment(args.env).gate.max_slowdown
+    found = slowdowns(compared)
+    over = {name: pct for name, pct in found.items() if limit is not None and pct > limit}
+    report_data = {
+        "baseline": args.baseline,
+        "candidate": args.candidate,
+        "alpha": args.alpha,
+        "min_effect_percent": args.min_effect,
+        "max_slowdown_percent": limit,
+        "benchmarks": [c.to_dict() for c in compared],
+        "slowdowns": found,
+        "over_limit": over,
+    }
+    atomic.write_json(layout.stage("perf") / COMPARISON, report_data)
+    if args.json:
+        print(json.dumps(report_data, indent=2))
+    else:
+        table = Table(title=f"benchmarks: {len(found)} significantly slower")
+        for column in ("benchmark", "baseline", "candidate", "ratio", "p-value", "change"):
+            table.add_column(column)
+        style = {Change.SLOWER: "bold red", Change.FASTER: "green", Change.UNCHANGED: "dim"}
+        for c in compared:
+            add_row(
+                table,
+                c.name,
+                f"{c.baseline_median:.6g}",
+                f"{c.candidate_median:.6g}",
+                f"{c.ratio:.3f}",
+                f"{c.p_value:.4f}",
+                Text(c.change.value, style=style[c.change]),
+            )
+        show(out, table)
+        if over:
+            out.print(f"slower than the {limit:g}% allowed: {', '.join(over)}", markup=False)
+    return EXIT_FAILED if over else EXIT_OK
