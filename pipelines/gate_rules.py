@@ -121,7 +121,8 @@ class GateDecision:
         evidence = Evidence(
             tests=TestSummary.from_dict(tests) if tests else None,
             coverage=Coverage.from_dict(coverage) if coverage else None,
-            findings={str(k): int(v) for k, v in findings.items()} if findings else None,
+            # {} is "scanned, nothing found"; only null means "not scanned".
+            findings=None if findings is None else {str(k): int(v) for k, v in findings.items()},
             unchecked_scanners=dict(data.get("unchecked_scanners") or {}),
             problems=tuple(str(p) for p in data.get("problems", ())),
             slowdowns=(

@@ -153,8 +153,8 @@ def _trends(runs: Sequence[RunRecord]) -> str:
     return (
         lines([s for s in quality if s.points], title="pass rate and coverage", unit="%")
         + lines([s for s in flaky if s.points], title="flaky tests", unit="")
-        + lines(durations, title="stage durations", unit=" s")
-        + f'<p class="meta">Runs: {escape(labels)}</p>'
+        + lines(durations, title="stage durations", unit=" s", x_unit="")
+        + f'<p class="meta">Runs by number: {escape(labels)}</p>'
     )
 
 
@@ -188,6 +188,7 @@ def deploy_section(entry: DeployEntry) -> str:
                 title=f"{title}: new against stable",
                 unit=unit,
                 markers=markers,
+                x_unit=" s",
             )
         )
     rows = [

@@ -104,6 +104,7 @@ def lines(
     title: str,
     unit: str,
     markers: Sequence[Marker] = (),
+    x_unit: str = "",
     width: int = 760,
     height: int = 240,
 ) -> str:
@@ -116,7 +117,7 @@ def lines(
     top = 28 + 18 * ((len(series) - 1) // per_row)
     height += top - 28
     xs = [p[0] for p in points] + [m.x for m in markers]
-    x0, x1 = min(xs), max(xs)
+    x0, x1 = min([*xs, 0.0]) if x_unit.strip() == "s" else min(xs), max(xs)  # time from 0
     y1 = (max(p[1] for p in points) or 1.0) * 1.1  # all zero: still a readable axis
     sx = (width - left - right) / ((x1 - x0) or 1.0)
     sy = (height - top - bottom) / y1
@@ -135,6 +136,14 @@ def lines(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" class="grid"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">'
             f"{_fmt(tick)}{escape(unit)}</text>"
+        )
+    whole = all(float(p[0]).is_integer() for p in points) and x1 - x0 <= 30
+    x_ticks = [float(n) - x0 for n in range(int(x0), int(x1) + 1)] if whole else None
+    for tick in x_ticks or (_ticks(x1 - x0) if x1 > x0 else [0.0]):
+        x, _ = at(x0 + tick, 0)
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="tick">'
+            f"{_fmt(x0 + tick)}{escape(x_unit)}</text>"
         )
     for index, item in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
@@ -161,11 +170,14 @@ def lines(
     for number, marker in enumerate(markers):
         x, _ = at(marker.x, 0)
         label_y = top + 12 + 14 * number  # stacked: decision points are often close
+        near_edge = x > width - right - 130
+        anchor, label_x = ("end", x - 4) if near_edge else ("start", x + 4)
         parts.append(
             f'<line class="marker" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" '
             f'y2="{height - bottom}" stroke="#111" stroke-dasharray="4 3" '
             f'data-label="{escape(marker.label)}" data-x="{_fmt(marker.x)}"/>'
-            f'<text x="{x + 4:.1f}" y="{label_y}" class="marker-label">'
+            f'<text x="{label_x:.1f}" y="{label_y}" text-anchor="{anchor}" '
+            f'class="marker-label">'
             f"{escape(marker.label)}</text>"
         )
     parts.append("</svg>")
