@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pipelines.deploy.settings import AnalysisSettings
+from pipelines.deploy.settings import AnalysisSettings, Threshold
 from pipelines.deploy.strategies import Verdict
 from pipelines.stats import median, p_value
 
@@ -158,32 +158,12 @@ def judge(
             detail=f"{new.count} requests answered, fewer than {settings.min_requests}",
             at=at,
         )
-    metrics: list[MetricResult] = []
-    rate, p95 = new.rate(), new.p95()
-    stable_rate = stable.rate() if stable else None
-    stable_p95 = stable.p95() if stable else None
-    rate_result = MetricResult("error_rate", rate, stable_rate)
-    if settings.max_error_rate is not None and rate is not None:
-        limit = settings.max_error_rate
-        rate_result = MetricResult(
-            "error_rate",
-            rate,
-            stable_rate,
-            f"{limit.op} {limit.value:g}%",
-            failed=limit.exceeded(rate),
-            classification=Classification.HIGH if limit.exceeded(rate) else Classification.PASS,
-        )
-    latency_result = MetricResult("p95_ms", p95, stable_p95)
-    if settings.max_p95_ms is not None and p95 is not None:
-        limit = settings.max_p95_ms
-        latency_result = MetricResult(
-            "p95_ms",
-            p95,
-            stable_p95,
-            f"{limit.op} {limit.value:g} ms",
-            failed=limit.exceeded(p95),
-            classification=Classification.HIGH if limit.exceeded(p95) else Classification.PASS,
-        )
+    rate_result = _threshold(
+        "error_rate", new.rate(), stable.rate() if stable else None, settings.max_error_rate, "%"
+    )
+    latency_result = _threshold(
+        "p95_ms", new.p95(), stable.p95() if stable else None, settings.max_p95_ms, " ms"
+    )
     if settings.compare and stable is not None:
         rate_result = _with_comparison(rate_result, *_error_rate_compare(new, stable, settings))
         good_new, good_stable = new.good_latencies(), stable.good_latencies()
@@ -196,6 +176,23 @@ def judge(
     verdict = Verdict.FAILED if failed else Verdict.SUCCESSFUL
     detail = f"failed: {', '.join(failed)}" if failed else "within limits"
     return Measurement(verdict, new, stable, tuple(metrics), detail, at)
+
+
+def _threshold(
+    name: str, value: float | None, stable: float | None, limit: Threshold | None, unit: str
+) -> MetricResult:
+    """A metric judged by its limit (when it has one and was measured)."""
+    if limit is None or value is None:
+        return MetricResult(name, value, stable)
+    exceeded = limit.exceeded(value)
+    return MetricResult(
+        name,
+        value,
+        stable,
+        f"{limit.op} {limit.value:g}{unit}",
+        Classification.HIGH if exceeded else Classification.PASS,
+        failed=exceeded,
+    )
 
 
 def _with_comparison(

@@ -168,26 +168,14 @@ class Controller:
 
     def resume(self) -> DeployReport:
         """Continue a deploy whose controller died, from the step it was in."""
-        state = self.journal.state()
-        record = state.last
-        if record is None or record.status is not DeployStatus.RUNNING:
-            raise UsageError(
-                f"environment {self.env!r} has no interrupted deploy to resume",
-                hint="see `pipelines status`",
-            )
+        record = self._last(DeployStatus.RUNNING, "interrupted deploy to resume")
         self.journal.append("deploy-resumed", deploy=record.id)
         report = self._report(record)
         return self._run(report, StrategyKind(record.strategy), record)
 
     def promote(self) -> DeployReport:
         """Continue a paused deploy past the step that paused it."""
-        state = self.journal.state()
-        record = state.last
-        if record is None or record.status is not DeployStatus.PAUSED:
-            raise UsageError(
-                f"environment {self.env!r} has no paused deploy to promote",
-                hint="see `pipelines status`",
-            )
+        record = self._last(DeployStatus.PAUSED, "paused deploy to promote")
         for name, progress in record.targets.items():
             if progress.started >= progress.done and progress.done < len(progress.steps):
                 self.journal.append("step-done", target=name, index=progress.done, promoted=True)
@@ -220,6 +208,15 @@ class Controller:
         report.status, report.reason = DeployStatus.ROLLED_BACK, reason
         report.timeline.finished = self.clock.now()
         return report
+
+    def _last(self, status: DeployStatus, wanted: str) -> DeployRecord:
+        """The last deploy, which must be in ``status``."""
+        record = self.journal.state().last
+        if record is None or record.status is not status:
+            raise UsageError(
+                f"environment {self.env!r} has no {wanted}", hint="see `pipelines status`"
+            )
+        return record
 
     # --- driving steps --------------------------------------------------------------------
 

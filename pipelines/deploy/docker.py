@@ -11,10 +11,9 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipelines import atomic
-from pipelines.deploy.local import LocalTarget, fill, free_port
+from pipelines.deploy.local import Launched, LocalTarget, fill
 from pipelines.deploy.settings import ServiceSettings
-from pipelines.deploy.target import Release, Running, TargetError, wait_healthy
+from pipelines.deploy.target import Release, Running, TargetError
 from pipelines.errors import UsageError
 
 
@@ -52,47 +51,24 @@ class DockerTarget(LocalTarget):
         env_dir = home.parent.parent
         self.prefix = f"pp-{env_dir.parent.name[:28]}-{env_dir.name}-{name}"
 
-    def start(self, instance: str, release: Release) -> Running:
-        """``docker run`` the release's image and wait until it is healthy."""
-        current = self.running().get(instance)
-        if current is not None and self.answers(instance, self.service.health_path):
-            return current
-        self.stop(instance)
-        port = free_port()
-        values = {"port": str(self.service.container_port), "version": release.version}
-        env = {
-            **self.env,
-            **{k: fill(v, values) for k, v in self.service.env.items()},
-            **release.env,
-            "PORT": str(self.service.container_port),
-        }
+    def _launch(self, instance: str, release: Release, port: int) -> Launched:
+        """``docker run`` the release's image, published on ``port`` of the loopback."""
+        inside = self.service.container_port
+        values = {"port": str(inside), "version": release.version, "instance": instance}
         argv = ["run", "-d", "--name", f"{self.prefix}-{instance}"]
-        argv += ["-p", f"127.0.0.1:{port}:{self.service.container_port}"]
-        for key, value in sorted(env.items()):
+        argv += ["-p", f"127.0.0.1:{port}:{inside}"]
+        for key, value in sorted(self.service_env(release, values, inside).items()):
             argv += ["-e", f"{key}={value}"]
         argv.append(fill(self.image, values))  # the image's own command runs the service
         done = _docker(argv)
         if done.returncode != 0:
             raise TargetError(f"docker run of {instance} failed: {done.stderr.strip()}")
         container = done.stdout.strip()
-        self.instances.mkdir(parents=True, exist_ok=True)
-        atomic.write_json(
-            self._record(instance),
-            {"container": container, "port": port, "release": release.id},
+        return Launched(
+            {"container": container},
+            lambda: self._alive(container),
+            lambda: _docker(["logs", "--tail", "20", container]).stderr[-600:],
         )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(
-                url + self.service.health_path,
-                self.service.start_timeout,
-                lambda: self._alive(container),
-                f"container {instance}",
-                lambda: _docker(["logs", "--tail", "20", container]).stderr[-600:],
-            )
-        except TargetError:
-            self.stop(instance)
-            raise
-        return Running(instance, release.id, url)
 
     def _alive(self, container: str) -> bool:
         done = _docker(["inspect", "-f", "{{.State.Running}}", container])

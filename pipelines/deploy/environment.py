@@ -5,6 +5,7 @@ decision, approval) with every decision written to the audit log."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -96,30 +97,22 @@ class DeployEnv:
         """The configured targets, in wave order."""
         found: list[Target] = []
         for item in self.environment.deploy.targets:
-            home = self.directory / "targets" / item.name
+            make: Callable[..., Target]
             if item.kind is TargetKind.LOCAL:
-                found.append(
-                    LocalTarget(
-                        item.name,
-                        home=home,
-                        listen=item.listen,
-                        service=self.config.service,
-                        env=self.environment.env,
-                        python=python,
-                    )
-                )
+                make = functools.partial(LocalTarget, python=python)
             else:
                 from pipelines.deploy.docker import DockerTarget  # noqa: PLC0415 - rarely used
 
-                found.append(
-                    DockerTarget(
-                        item.name,
-                        home=home,
-                        listen=item.listen,
-                        service=self.config.service,
-                        env=self.environment.env,
-                    )
+                make = DockerTarget
+            found.append(
+                make(
+                    item.name,
+                    home=self.directory / "targets" / item.name,
+                    listen=item.listen,
+                    service=self.config.service,
+                    env=self.environment.env,
                 )
+            )
         return found
 
     def source(self) -> MetricSource:

@@ -15,7 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import atomic
@@ -44,6 +45,15 @@ def _alive(pid: int) -> bool:
         return False
     # A zombie (state Z) has exited; where nothing reaps orphans it lingers as one.
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@dataclass(frozen=True)
+class Launched:
+    """An instance just launched: what identifies it, and how to watch it start."""
+
+    record: Mapping[str, object]
+    alive: Callable[[], bool]
+    log_tail: Callable[[], str]
 
 
 class _Detached(subprocess.Popen[bytes]):
@@ -91,25 +101,44 @@ class LocalTarget:
         return data if isinstance(data, dict) else None
 
     def start(self, instance: str, release: Release) -> Running:
-        """Start the instance from the release's snapshot and wait until it is healthy."""
+        """Start the instance and wait until it is healthy (a healthy one is kept)."""
         current = self.running().get(instance)
-        if current is not None and http_ok(current.url + self.service.health_path):
+        if current is not None and self.answers(instance, self.service.health_path):
             return current
         self.stop(instance)
         port = free_port()
+        self.instances.mkdir(parents=True, exist_ok=True)
+        launched = self._launch(instance, release, port)
+        # Recorded the moment it exists: a controller that dies now still leaves its pid.
+        record = {**launched.record, "port": port, "release": release.id}
+        atomic.write_json(self._record(instance), record)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(
+                url + self.service.health_path,
+                self.service.start_timeout,
+                launched.alive,
+                f"instance {instance}",
+                launched.log_tail,
+            )
+        except TargetError:
+            self.stop(instance)
+            raise
+        return Running(instance, release.id, url)
+
+    def service_env(self, release: Release, values: Mapping[str, str], port: int) -> dict[str, str]:
+        """The instance's variables: the environment's, the service's, the release's."""
+        filled = {key: fill(value, values) for key, value in self.service.env.items()}
+        return {**self.env, **filled, **release.env, "PORT": str(port)}
+
+    def _launch(self, instance: str, release: Release, port: int) -> Launched:
+        """A host process from the release's snapshot, in a session of its own."""
         values = {"port": str(port), "version": release.version, "instance": instance}
         argv = [fill(part, values) for part in self.service.command]
         if argv[0] in ("python", "python3"):
             argv[0] = self.python
-        env = {
-            **os.environ,
-            **self.env,
-            **{key: fill(value, values) for key, value in self.service.env.items()},
-            **release.env,
-            "PORT": str(port),
-        }
+        env = {**os.environ, **self.service_env(release, values, port)}
         env.pop("PYTHONPATH", None)  # the release runs its own code, not the caller's
-        self.instances.mkdir(parents=True, exist_ok=True)
         log = self.instances / f"{instance}.log"
         with log.open("ab") as output:
             process = _Detached(  # argv from pipeline.yaml, no shell
@@ -121,23 +150,11 @@ class LocalTarget:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        url = f"http://127.0.0.1:{port}"
-        atomic.write_json(
-            self._record(instance),
-            {"pid": process.pid, "port": port, "release": release.id, "argv": argv},
+        return Launched(
+            {"pid": process.pid, "argv": argv},
+            lambda: _alive(process.pid),
+            lambda: _tail(log),
         )
-        try:
-            wait_healthy(
-                url + self.service.health_path,
-                self.service.start_timeout,
-                lambda: _alive(process.pid),
-                f"instance {instance}",
-                lambda: _tail(log),
-            )
-        except TargetError:
-            self.stop(instance)
-            raise
-        return Running(instance, release.id, url)
 
     def stop(self, instance: str) -> None:
         """SIGTERM, then SIGKILL after 5 s; forget the instance."""
