@@ -31,6 +31,10 @@ GENESIS = "0" * 64
 KEY_VARIABLE = "PIPELINES_AUDIT_KEY"
 
 
+# The deploy decisions' log, in artifacts/ beside the deploy evidence.
+DEPLOY_AUDIT = "deploy-audit.jsonl"
+
+
 def audit_key(environ: Mapping[str, str]) -> bytes | None:
     """The signing key from the environment, if one is set."""
     value = environ.get(KEY_VARIABLE, "")

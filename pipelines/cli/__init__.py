@@ -331,6 +331,11 @@ def _flag_commands(sub: Any, shared: _Shared) -> None:
         metavar="DIR",
         help="artifacts whose run manifests recorded the log's head (default: DIR/artifacts)",
     )
+    verify.add_argument(
+        "--deploys",
+        action="store_true",
+        help="verify the deploy audit log (artifacts/deploy-audit.jsonl) against the deploys",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

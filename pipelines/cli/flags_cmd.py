@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines.artifacts import manifests
-from pipelines.audit import AuditLog, audit_key, verify_against
+from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key, verify_against
 from pipelines.cli.common import flags_path, project_config, project_layout
 from pipelines.cli.display import add_row, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -137,18 +137,24 @@ def audit(args: argparse.Namespace, out: Console) -> int:
     manifests (``--against``, default the project's artifacts/ when it exists).
     """
     config = project_config(args)
-    log = audit_log(flags_path(args, config), audit_key(os.environ))
-    result = log.verify()
     against = Path(args.against) if args.against else project_layout(args, config).artifacts
     if args.against and not against.is_dir():
         raise UsageError(f"{against}: not a directory", hint="pass the artifacts directory")
-    runs = manifests(against)
-    problems = [*result.problems, *_against_runs(log, against)]
+    if args.deploys:
+        log = AuditLog(against / DEPLOY_AUDIT, audit_key(os.environ))
+        result = log.verify()
+        runs = sorted(against.glob("*/deployment-manifest.json"))
+        problems = [*result.problems, *_against_deploys(log, runs)]
+    else:
+        log = audit_log(flags_path(args, config), audit_key(os.environ))
+        result = log.verify()
+        runs = manifests(against)
+        problems = [*result.problems, *_against_runs(log, against)]
     if args.json:
         print(json.dumps({**result.to_dict(), "intact": not problems, "problems": problems}))
     elif not problems:
         noun = "entry" if result.entries == 1 else "entries"
-        checked = f"; matches {len(runs)} run manifest(s)" if runs else ""
+        checked = f"; matches {len(runs)} manifest(s)" if runs else ""
         out.print(
             f"{log.path}: intact ({result.entries} {noun}{checked})", highlight=False, markup=False
         )
@@ -156,3 +162,20 @@ def audit(args: argparse.Namespace, out: Console) -> int:
         for problem in problems:
             out.print(f"[red]{escape(str(log.path))}:[/] {escape(problem)}", highlight=False)
     return EXIT_FAILED if problems else EXIT_OK
+
+
+def _against_deploys(log: AuditLog, manifests_: list[Path]) -> list[str]:
+    """Every deploy's recorded audit entry must still be in the log, unchanged."""
+    entries = {entry.get("seq"): entry.get("hash") for entry in log.entries()}
+    problems = []
+    for path in manifests_:
+        try:
+            head = json.loads(path.read_text(encoding="utf-8")).get("audit") or {}
+        except (OSError, ValueError, AttributeError):
+            problems.append(f"{path}: unreadable")
+            continue
+        if head and entries.get(head.get("seq")) != head.get("hash"):
+            problems.append(
+                f"entry {head.get('seq')} recorded by {path.parent.name} is gone or changed"
+            )
+    return problems

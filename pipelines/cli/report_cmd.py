@@ -14,10 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines import atomic
-from pipelines.audit import AuditLog, audit_key
+from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
-from pipelines.deploy.environment import DEPLOY_AUDIT
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.perf import COMPARISON, Change, compare, read_benchmarks, slowdowns
 from pipelines.process import run_tool

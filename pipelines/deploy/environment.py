@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.artifacts import manifests
-from pipelines.audit import AuditLog, audit_key
+from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.config import Environment, PipelineConfig
 from pipelines.deploy.controller import Clock, Controller, RealClock
 from pipelines.deploy.journal import Journal
@@ -38,7 +38,6 @@ from pipelines.project_env import ensure, install_plan
 from pipelines.project_facts import read_facts
 
 STATE_ENV = "PIPELINES_STATE_DIR"
-DEPLOY_AUDIT = "deploy-audit.jsonl"
 APPROVED_BY_ENV = "PIPELINES_APPROVED_BY"
 
 

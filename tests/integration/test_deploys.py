@@ -109,6 +109,10 @@ def test_guards_refuse_with_the_documented_exit_codes(
     actions = [json.loads(line)["action"] for line in audit]
     assert actions == ["force", "deploy-finished"]
     assert AuditLog(project / "artifacts/deploy-audit.jsonl").verify().intact
+    assert main(["audit", "verify", "-C", str(project), "--deploys"]) == 0
+    log = project / "artifacts/deploy-audit.jsonl"
+    log.write_text(log.read_text().splitlines()[0] + "\n")  # the outcome's entry removed
+    assert main(["audit", "verify", "-C", str(project), "--deploys"]) == 1
 
 
 def test_production_approval_fails_closed_off_a_terminal(
