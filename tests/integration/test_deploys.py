@@ -4,6 +4,8 @@ back, guards refuse, and what a deploy leaves behind is complete."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from pipelines.audit import AuditLog
 from pipelines.cli import main
 from pipelines.deploy.journal import Journal
 from pipelines.deploy.load import LoadGenerator
+from pipelines.deploy.nginx import Nginx
+from pipelines.deploy.target import TargetError
 from tests.integration.deploy_project import (
     deploy_project,
     listen,
@@ -146,3 +150,40 @@ def test_a_second_deploy_of_the_same_environment_waits_its_turn(
     with Journal(journal_dir).lock("another deploy"):
         assert deploy(project) == 2
     assert "another deploy of this environment is running" in capsys.readouterr().err
+
+
+def test_a_routing_nginx_refuses_is_never_loaded_and_the_old_one_keeps_serving(
+    tmp_path: Path, state: Path
+) -> None:
+    project = deploy_project(tmp_path)
+    open_decision(project)
+    assert deploy(project, "--version", "1.0.0") == 0
+    nginx = Nginx(next(state.glob("*/staging/targets/local/nginx")), listen(project))
+    before = nginx.conf.read_text()
+    with pytest.raises(TargetError, match="nginx refused the new routing"):
+        nginx.apply({"127.0.0.1:99999": 1})  # not a port: `nginx -t` fails
+    assert nginx.conf.read_text() == before
+    assert serves(project) == "1.0.0"
+
+
+def test_watch_rolls_back_when_an_instance_that_gets_traffic_dies(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = deploy_project(tmp_path)
+    open_decision(project)
+    assert deploy(project, "--version", "1.0.0") == 0
+    assert deploy(project, "--version", "2.0.0") == 0
+    args = ["-C", str(project), "--env", "staging"]
+    assert main(["watch", *args, "--for", "1s", "--every", "250ms"]) == 0
+    record = next(state.glob("*/staging/targets/local/instances/r2-1.json"))
+    os.kill(json.loads(record.read_text())["pid"], signal.SIGKILL)
+    capsys.readouterr()
+    assert main(["watch", *args, "--for", "30s", "--every", "250ms", "--json"]) == 1
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["rolled_back"] and "r2-1 gets traffic but is not running" in outcome["failure"]
+    assert serves(project) == "1.0.0"
+    events = [
+        json.loads(line)["event"]
+        for line in next(state.glob("*/staging/journal.jsonl")).read_text().splitlines()
+    ]
+    assert events.count("watch-started") == 2 and "stable-changed" in events

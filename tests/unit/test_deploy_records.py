@@ -199,3 +199,20 @@ def test_the_deploy_commands_refuse_bad_input_with_exit_2(
     assert main(["watch", "-C", str(project), "--env", "staging", "--for", "ever"]) == 2
     assert main(["drill", "rollback", "-C", str(project), "--fault", "fire"]) == 2
     assert "service.faults has no fault 'fire'" in capsys.readouterr().err
+
+
+def test_automatic_rollback_follows_the_flag_it_is_bound_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    (denv.project / "flags.yaml").write_text(
+        "version: 1\nflags:\n  AUTO_ROLLBACK_ENABLED:\n"
+        "    environments: {staging: false, production: true}\n"
+    )
+    bound = replace(denv.environment.deploy, auto_rollback_flag="AUTO_ROLLBACK_ENABLED")
+    staging = replace(denv, environment=replace(denv.environment, deploy=bound))
+    assert staging.auto_rollback() is False
+    assert denv.auto_rollback() is True  # not bound: the setting itself
+    missing = replace(bound, auto_rollback_flag="NO_SUCH_FLAG")
+    with pytest.raises(UsageError, match="does not declare"):
+        replace(denv, environment=replace(denv.environment, deploy=missing)).auto_rollback()
