@@ -154,7 +154,8 @@ def audit(args: argparse.Namespace, out: Console) -> int:
         print(json.dumps({**result.to_dict(), "intact": not problems, "problems": problems}))
     elif not problems:
         noun = "entry" if result.entries == 1 else "entries"
-        checked = f"; matches {len(runs)} manifest(s)" if runs else ""
+        kind = "deploy" if args.deploys else "run"
+        checked = f"; matches {len(runs)} {kind} manifest(s)" if runs else ""
         out.print(
             f"{log.path}: intact ({result.entries} {noun}{checked})", highlight=False, markup=False
         )
