@@ -145,6 +145,8 @@ class Controller:
     clock: Clock = field(default_factory=RealClock)
     auto_rollback: bool = True
     log: Callable[[str], None] = lambda line: None
+    # The environment's critical health checks: "" when they pass, else what failed.
+    health: Callable[[], str] = lambda: ""
 
     # --- commands -------------------------------------------------------------------------
 
@@ -377,6 +379,10 @@ class Controller:
             self.log(f"{target.name}: analysis {measurement.verdict.value}: {measurement.detail}")
             if measurement.verdict is not Verdict.SUCCESSFUL and report.timeline.fault_seen is None:
                 report.timeline.fault_seen = measurement.at
+            unhealthy = self.health()
+            if unhealthy:  # a failed critical health check ends the analysis at once
+                report.timeline.fault_seen = report.timeline.fault_seen or self.clock.now()
+                return StepOutcome(False, Verdict.FAILED, unhealthy)
             verdict = run.add(measurement)
             if verdict is not None:
                 return StepOutcome(
@@ -391,6 +397,9 @@ class Controller:
             for name in new:
                 if not target.answers(name, self.service.health_path):
                     return StepOutcome(False, detail=f"{name} failed its health check")
+            unhealthy = self.health()
+            if unhealthy:
+                return StepOutcome(False, detail=unhealthy)
             remaining = deadline - self.clock.now()
             if remaining <= 0:
                 return StepOutcome(True)

@@ -33,6 +33,7 @@ from pipelines.flags.evaluate import evaluate
 from pipelines.flags.model import load_flags
 from pipelines.flags.store import actor
 from pipelines.gate_rules import GateDecision, GateStatus
+from pipelines.health.run import run_health
 from pipelines.layout import DECISION, Layout, logical
 from pipelines.project_env import ensure, install_plan
 from pipelines.project_facts import read_facts
@@ -165,7 +166,18 @@ class DeployEnv:
             clock=clock or RealClock(),
             auto_rollback=self.auto_rollback(),
             log=log,
+            health=self.critical_health,
         )
+
+    def critical_health(self) -> str:
+        """Run the environment's health checks: "" when every critical one passes."""
+        checks = self.environment.health
+        if not checks.checks:
+            return ""
+        failed = run_health(self.environment.name, checks).critical_failures
+        if not failed:
+            return ""
+        return f"critical health check {failed[0].name} failed: {failed[0].detail}"
 
     def python(self) -> str | None:
         """The interpreter a ``python`` service command means: the project's own

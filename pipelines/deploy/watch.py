@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pipelines.deploy.controller import Clock, DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.errors import UsageError
-from pipelines.health.run import run_health
 
 
 @dataclass
@@ -47,13 +46,7 @@ def check_once(denv: DeployEnv) -> str:
             for path in (service.health_path, *denv.environment.deploy.smoke):
                 if not target.answers(name, path):
                     return f"{target.name}: {name} failed {path}"
-    checks = denv.environment.health
-    if checks.checks:
-        report = run_health(denv.environment.name, checks)
-        failed = report.critical_failures
-        if failed:
-            return f"critical health check {failed[0].name} failed: {failed[0].detail}"
-    return ""
+    return denv.critical_health()
 
 
 def watch(

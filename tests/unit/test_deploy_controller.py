@@ -303,3 +303,16 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
     with journal.path.open("a") as handle:
         handle.write('{"event": "deploy-sta')
     assert len(journal.entries()) == 1
+
+
+def test_a_failed_critical_health_check_rolls_back_mid_analysis(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    checking = controller(journal, [target])
+    checking.health = lambda: "critical health check api failed: 503"
+    report = checking.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.CANARY)
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert "api failed: 503" in report.reason
+    assert set(target.weights) == {"r1-0", "r1-1"}
