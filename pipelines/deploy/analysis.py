@@ -117,15 +117,18 @@ def _compare(
     new: Sequence[float], stable: Sequence[float], settings: AnalysisSettings
 ) -> tuple[Classification, float]:
     """Mann-Whitney U both ways; a difference counts only when it is significant *and* the
-    medians differ by more than the tolerance (a tiny but significant shift is noise that a
-    user never sees)."""
+    medians differ by more than the tolerance, relative and absolute: a significant shift of
+    a millisecond is scheduling noise (a freshly started process, a busy core) that no user
+    sees, and rolling back for it would make deploys flaky."""
     higher = p_value(new, stable, "greater")
     lower = p_value(new, stable, "less")
     new_mid, stable_mid = median(new), median(stable)
-    scale = max(abs(stable_mid), 1e-9)
-    if higher < settings.alpha and (new_mid - stable_mid) / scale > settings.tolerance:
+    shift = new_mid - stable_mid
+    relative = abs(shift) / max(abs(stable_mid), 1e-9)
+    matters = relative > settings.tolerance and abs(shift) > settings.latency_tolerance_ms
+    if matters and shift > 0 and higher < settings.alpha:
         return Classification.HIGH, higher
-    if lower < settings.alpha and (stable_mid - new_mid) / scale > settings.tolerance:
+    if matters and shift < 0 and lower < settings.alpha:
         return Classification.LOW, lower
     return Classification.PASS, min(higher, lower)
 

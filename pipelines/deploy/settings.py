@@ -99,7 +99,8 @@ class AnalysisSettings:
     max_p95_ms: Threshold | None = field(default_factory=lambda: Threshold(1000.0))
     compare: bool = True  # Mann-Whitney U of the new release against the stable one
     alpha: float = 0.01
-    tolerance: float = 0.25  # a median latency may move this much (relative) unnoticed
+    tolerance: float = 0.25  # a median latency may move this much (relative) unnoticed...
+    latency_tolerance_ms: float = 20.0  # ...and this much (absolute)
     error_rate_tolerance: float = 1.0  # percentage points the error rate may rise unnoticed
     failure_limit: int = 0
     inconclusive_limit: int = 1
@@ -169,6 +170,7 @@ ANALYSIS = Struct(
         "compare": Boolean(),
         "alpha": Number(0.0001, 0.5),
         "tolerance": Number(0, 10),
+        "latency_tolerance_ms": Number(0, 3_600_000),
         "error_rate_tolerance": Number(0, 100),
         "failure_limit": Number(0, 1000, integer=True),
         "inconclusive_limit": Number(0, 1000, integer=True),

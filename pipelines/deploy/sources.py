@@ -6,6 +6,7 @@ cannot measure (an analysis then ends in Error, which never promotes).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -49,13 +50,16 @@ class ProbeSource:
     ) -> tuple[Sample, Sample | None]:
         results: dict[str, Sample] = {}
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=0)
-        async with (
-            httpx.AsyncClient(timeout=self.timeout, limits=limits) as client,
-            anyio.create_task_group() as group,
-        ):
-            for pool, urls in (("new", new), ("stable", stable)):
-                if urls:
-                    group.start_soon(self._pool, client, pool, urls, seconds, results)
+        async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
+            # One unmeasured request per instance first: a process's first answer pays for
+            # its warm-up, which says nothing about the release.
+            for url in (*new, *stable):
+                with contextlib.suppress(httpx.HTTPError):
+                    await client.get(url + self.path)
+            async with anyio.create_task_group() as group:
+                for pool, urls in (("new", new), ("stable", stable)):
+                    if urls:
+                        group.start_soon(self._pool, client, pool, urls, seconds, results)
         return results["new"], results.get("stable")
 
     async def _pool(
