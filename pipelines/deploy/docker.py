@@ -75,10 +75,12 @@ class DockerTarget(LocalTarget):
         return done.returncode == 0 and done.stdout.strip() == "true"
 
     def stop(self, instance: str) -> None:
-        """``docker rm -f`` the instance's container."""
+        """``docker rm -f`` the instance's container (by name too: a container whose record
+        was never written is found by the name it was given)."""
         data = self._read(instance)
         if data is not None:
             _docker(["rm", "-f", "-v", str(data["container"])])
+        _docker(["rm", "-f", "-v", f"{self.prefix}-{instance}"])
         self._record(instance).unlink(missing_ok=True)
 
     def running(self) -> dict[str, Running]:

@@ -64,6 +64,26 @@ class _Detached(subprocess.Popen[bytes]):
         pass
 
 
+MARKER = "PIPELINES_INSTANCE"
+
+
+def marked_processes(prefix: str) -> list[int]:
+    """Processes whose MARKER variable starts with ``prefix`` (the kernel keeps a process's
+    environment, so they are found whoever started them)."""
+    wanted = f"{MARKER}={prefix}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(item.startswith(wanted) for item in environ.split(b"\0")):
+            found.append(int(entry.name))
+    return found
+
+
 def fill(text: str, values: Mapping[str, str]) -> str:
     """Replace ``{name}`` placeholders (and only those named in ``values``)."""
     for key, value in values.items():
@@ -138,6 +158,7 @@ class LocalTarget:
         if argv[0] in ("python", "python3"):
             argv[0] = self.python
         env = {**os.environ, **self.service_env(release, values, port)}
+        env[MARKER] = self.marker(instance)
         env.pop("PYTHONPATH", None)  # the release runs its own code, not the caller's
         log = self.instances / f"{instance}.log"
         with log.open("ab") as output:
@@ -156,18 +177,28 @@ class LocalTarget:
             lambda: _tail(log),
         )
 
+    def marker(self, instance: str) -> str:
+        """The value of MARKER in an instance's environment: how an instance whose record
+        was never written (its controller killed in between) is still found."""
+        return f"{self.home}/{instance}"
+
     def stop(self, instance: str) -> None:
-        """SIGTERM, then SIGKILL after 5 s; forget the instance."""
+        """SIGTERM, then SIGKILL after 5 s; forget the instance. Its unrecorded twins (left
+        by a controller killed between starting it and recording it) go too."""
         data = self._read(instance)
+        pids = set(marked_processes(self.marker(instance)))
         if data is not None:
-            pid = int(str(data["pid"]))
+            pids.add(int(str(data["pid"])))
+        for pid in pids:
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGTERM)
-                deadline = time.monotonic() + 5
-                while _alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                if _alive(pid):
+        deadline = time.monotonic() + 5
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for pid in pids:
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
         self._record(instance).unlink(missing_ok=True)
 
@@ -213,10 +244,13 @@ class LocalTarget:
         return f"http://{self.nginx.listen}"
 
     def shutdown(self) -> None:
-        """Stop nginx and every instance."""
+        """Stop nginx and every instance, recorded or not."""
         self.nginx.stop()
         for name in list(self.running()):
             self.stop(name)
+        for pid in marked_processes(f"{self.home}/"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
 
 def _tail(log: Path, limit: int = 600) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from pipelines.deploy.local import marked_processes
 from tests.integration.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +100,7 @@ def stop_everything(state: Path) -> None:
         data = json.loads(record.read_text())
         if "pid" in data:
             pids.append(int(data["pid"]))
+    pids += marked_processes(str(state))  # unrecorded ones too
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -17,6 +17,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.deploy.load import LoadGenerator
+from pipelines.deploy.local import marked_processes
 from tests.integration.deploy_project import (
     deploy_project,
     listen,
@@ -95,6 +96,10 @@ def test_a_killed_controller_leaves_a_consistent_environment(
     assert all(name.startswith(release + "-") for name in weights)
     for record in journal.parent.glob("targets/local/instances/*.json"):
         os.kill(json.loads(record.read_text())["pid"], 0)  # alive
+    # And nothing runs unrecorded (an instance started just before the kill).
+    home = next(journal.parent.glob("targets/local"))
+    recorded = {json.loads(r.read_text())["pid"] for r in home.glob("instances/*.json")}
+    assert set(marked_processes(f"{home}/")) == recorded
     assert load.result.lost == [], load.result.lost[:3]
     stable_failures = [r for r in load.result.failed if r.version in (None, "1.0.0")]
     assert stable_failures == []
