@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,7 @@ from tests.integration.deploy_project import (
     open_decision,
     routed,
     serves,
-    stop_everything,
 )
-from tests.integration.servers import need
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +34,6 @@ POINTS = {
     "mid-analysis": (4, 0.5, "resume", "2.0.0"),
     "during-the-switch": (5, 0.0, "rollback", "1.0.0"),
 }
-
-
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    need("nginx")
-    directory = tmp_path / "state"
-    monkeypatch.setenv("PIPELINES_STATE_DIR", str(directory))
-    yield directory
-    stop_everything(directory)
 
 
 @pytest.mark.parametrize("point", list(POINTS))

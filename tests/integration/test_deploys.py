@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,9 @@ from tests.integration.deploy_project import (
     open_decision,
     routed,
     serves,
-    stop_everything,
 )
-from tests.integration.servers import need
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    need("nginx")
-    directory = tmp_path / "state"
-    monkeypatch.setenv("PIPELINES_STATE_DIR", str(directory))
-    yield directory
-    stop_everything(directory)  # whatever a failed test left running
 
 
 def deploy(project: Path, *args: str) -> int:
