@@ -71,7 +71,10 @@ def main() -> None:
             "local",
             home=Path(tmp),
             listen=f"127.0.0.1:{free_port()}",
-            service=ServiceSettings(),
+            service=ServiceSettings(
+                command=("python", "-m", "service", "--port", "{port}"),
+                env={"SERVICE_VERSION": "{version}"},
+            ),
             env={},
         )
         stable = Release("r1", "1.0.0", "bench", EXAMPLE)

@@ -108,7 +108,11 @@ def run_drill(
     if fault not in faults:
         raise UsageError(
             f"{denv.config.source}: service.faults has no fault {fault!r}",
-            hint=f"use one of: {', '.join(sorted(faults))}, or declare it under service.faults",
+            hint=f"use one of: {', '.join(sorted(faults))}"
+            if faults
+            else "declare the variables "
+            "that make your service fail, for example service: {faults: {errors: "
+            "{MYAPP_FAIL_RATE: '0.3'}}}",
         )
     report = DrillReport(denv.environment.name, strategy.value, fault, sla_seconds)
     drill = drill_env(denv)

@@ -99,6 +99,13 @@ class DeployEnv:
         for item in self.environment.deploy.targets:
             make: Callable[..., Target]
             if item.kind is TargetKind.LOCAL:
+                if self.config.service.command is None:
+                    raise UsageError(
+                        f"{self.config.source}: service.command is not set; the local target "
+                        "runs each instance with it",
+                        hint="declare how one instance starts, for example service: {command: "
+                        "[python, -m, myapp, --port, '{port}']}",
+                    )
                 make = functools.partial(LocalTarget, python=python)
             else:
                 from pipelines.deploy.docker import DockerTarget  # noqa: PLC0415 - rarely used
@@ -185,7 +192,7 @@ class DeployEnv:
         None: the interpreter running this tool."""
         command = self.config.service.command
         local = any(t.kind is TargetKind.LOCAL for t in self.environment.deploy.targets)
-        if not local or command[0] not in ("python", "python3"):
+        if not local or not command or command[0] not in ("python", "python3"):
             return None
         if not self.config.project_env.enabled:
             return None

@@ -154,7 +154,7 @@ class LocalTarget:
     def _launch(self, instance: str, release: Release, port: int) -> Launched:
         """A host process from the release's snapshot, in a session of its own."""
         values = {"port": str(port), "version": release.version, "instance": instance}
-        argv = [fill(part, values) for part in self.service.command]
+        argv = [fill(part, values) for part in self.service.command or ()]
         if argv[0] in ("python", "python3"):
             argv[0] = self.python
         env = {**os.environ, **self.service_env(release, values, port)}

@@ -51,13 +51,16 @@ class Approval(StrEnum):
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    """How one instance of the service runs. ``{port}`` and ``{version}`` are filled in."""
+    """How one instance of the service runs. ``{port}`` and ``{version}`` are filled in.
 
-    command: tuple[str, ...] = ("python", "-m", "service", "--port", "{port}")
+    There is no default command or fault: each service says how it starts and how it is
+    made to fail, and a deploy that needs them names the key that is missing."""
+
+    command: tuple[str, ...] | None = None
     health_path: str = "/healthz"
     # The request smoke tests and probe traffic send (its answer must be 2xx).
     probe_path: str = "/"
-    env: Mapping[str, str] = field(default_factory=lambda: {"SERVICE_VERSION": "{version}"})
+    env: Mapping[str, str] = field(default_factory=dict)
     # What a release keeps of the project (its backup on disk; a rollback never rebuilds).
     files: tuple[str, ...] = (".",)
     exclude: tuple[str, ...] = (".git", ".venv", "reports", "artifacts")
@@ -65,14 +68,8 @@ class ServiceSettings:
     image: str | None = None
     container_port: int = 8080
     start_timeout: float = 20.0
-    # How a drill makes a release faulty (the example service's variables by default).
-    faults: Mapping[str, Mapping[str, str]] = field(
-        default_factory=lambda: {
-            "errors": {"SERVICE_ERROR_RATE": "0.3"},
-            "latency": {"SERVICE_LATENCY_MS": "1500"},
-            "crash": {"SERVICE_CRASH_ON_START": "1"},
-        }
-    )
+    # How a drill makes a release faulty: fault name -> the variables that cause it.
+    faults: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

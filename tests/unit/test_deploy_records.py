@@ -216,3 +216,13 @@ def test_automatic_rollback_follows_the_flag_it_is_bound_to(
     missing = replace(bound, auto_rollback_flag="NO_SUCH_FLAG")
     with pytest.raises(UsageError, match="does not declare"):
         replace(denv, environment=replace(denv.environment, deploy=missing)).auto_rollback()
+
+
+def test_a_service_without_a_command_is_told_which_key_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    with pytest.raises(UsageError, match="service.command is not set"):
+        denv.targets()
+    assert main(["drill", "rollback", "-C", str(denv.project)]) == 2
+    assert "service.faults has no fault 'errors'" in capsys.readouterr().err

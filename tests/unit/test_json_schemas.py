@@ -119,4 +119,5 @@ def test_every_default_the_schema_publishes_is_the_one_the_code_uses(tmp_path: P
         "op": used.analysis.max_error_rate.op,  # type: ignore[union-attr]
     }
     assert deploy["targets"]["default"][0]["listen"] == used.targets[0].listen
-    assert _default("service", "command") == list(config.service.command)
+    assert _default("service", "command") is config.service.command is None
+    assert _default("service", "faults") == dict(config.service.faults) == {}
