@@ -187,7 +187,7 @@ def test_the_docker_target_deploys_and_rolls_back_behind_nginx(
     monkeypatch.setenv("PIPELINES_STATE_DIR", str(state))
     project = deploy_project(tmp_path, target="docker", strategy="blue-green")
     config = yaml.safe_load((project / "pipeline.yaml").read_text())
-    config["service"] = {"image": image, "container_port": 8080}
+    config["service"].update(image=image, container_port=8080)
     (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     open_decision(project)
     args = ["-C", str(project), "--env", "staging"]
