@@ -222,7 +222,7 @@ def test_a_service_without_a_command_is_told_which_key_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     denv = _env(tmp_path, monkeypatch)
-    with pytest.raises(UsageError, match="service.command is not set"):
+    with pytest.raises(UsageError, match=r"service\.command is not set"):
         denv.targets()
     assert main(["drill", "rollback", "-C", str(denv.project)]) == 2
     assert "service.faults has no fault 'errors'" in capsys.readouterr().err
