@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pipelines.report.history import DeployEntry, History
@@ -152,7 +152,3 @@ def dora(
         ),
     ]
 
-
-def window(text_seconds: float, now: datetime) -> datetime:
-    """The start of a window of ``text_seconds`` ending now."""
-    return now - timedelta(seconds=text_seconds)

@@ -5,7 +5,7 @@ summary) and as rich tables (the terminal). The HTML report shows the same facts
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rich.table import Table
@@ -43,7 +43,6 @@ class Summary:
     decision: GateDecision | None
     stages: tuple[StageLine, ...] = ()
     deploys: tuple[DeployLine, ...] = ()
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def gate_open(self) -> bool | None:
@@ -113,7 +112,6 @@ def markdown(summary: Summary) -> str:
             f"| {d.run_id} | {d.action} | {_md(d.version)} | {d.outcome} | {_md(d.detail)} |"
             for d in summary.deploys
         ]
-    rows += [f"\n{note}" for note in summary.notes]
     return "\n".join(rows) + "\n"
 
 
