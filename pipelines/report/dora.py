@@ -151,4 +151,3 @@ def dora(
             f"{len(restores)} restorations (exposure to traffic back on the previous release)",
         ),
     ]
-
