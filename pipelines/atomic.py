@@ -57,6 +57,22 @@ def copy_file(source: Path, target: Path) -> None:
         raise
 
 
+def writable_dir(path: Path, what: str) -> Path:
+    """``path`` as a directory this process can write files in (made if missing), checked
+    before any work starts, so nothing is half-done when the results cannot be kept."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=path)
+        os.close(fd)
+        Path(probe).unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"{path}: {what} cannot be written there ({exc.strerror})",
+            hint="make it a writable directory, or choose another place",
+        ) from exc
+    return path
+
+
 def remove_report(path: Path) -> None:
     """Remove an earlier report before it is written anew; something in its way that is not a
     file (a directory) is a usage error naming it, never an internal one."""

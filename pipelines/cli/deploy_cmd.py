@@ -37,9 +37,11 @@ STYLE = {
 def open_env(args: argparse.Namespace) -> DeployEnv:
     """The environment named by ``--env`` of the project named by ``-C``."""
     config = project_config(args)
-    return DeployEnv.open(
+    denv = DeployEnv.open(
         project_dir(args), config, args.env, project_layout(args, config), os.environ
     )
+    denv.check_writable()
+    return denv
 
 
 def _confirm(out: Console, env: str) -> Callable[[str], bool] | None:

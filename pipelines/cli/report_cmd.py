@@ -74,6 +74,7 @@ def _html(args: argparse.Namespace, out: Console) -> int:
     text = render(history, run, summary_of(history, run), pipeline=name)
     target = Path(args.out) if args.out else project_layout(args, project_config(args)).reports
     path = target if target.suffix == ".html" else target / "report.html"
+    atomic.writable_dir(path.parent, "the report")
     atomic.write_text(path, text)
     out.print(f"wrote {path}", markup=False, highlight=False)
     return EXIT_OK
@@ -154,6 +155,7 @@ def _compliance(args: argparse.Namespace, out: Console) -> int:
         if args.out
         else project_layout(args, project_config(args)).reports / "compliance"
     )
+    atomic.writable_dir(target, "the evidence pack")
     atomic.write_text(target / "compliance.md", pack.markdown(records, args.env, period))
     atomic.write_text(target / "compliance.html", pack.html(records, args.env, period))
     if args.json:
@@ -233,7 +235,9 @@ def perf(args: argparse.Namespace, out: Console) -> int:
         "slowdowns": found,
         "over_limit": over,
     }
-    atomic.write_json(layout.stage("perf") / COMPARISON, report_data)
+    atomic.write_json(
+        atomic.writable_dir(layout.stage("perf"), "the comparison") / COMPARISON, report_data
+    )
     if args.json:
         print(json.dumps(report_data, indent=2))
     else:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines import atomic
 from pipelines.artifacts import manifests
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.config import Environment, PipelineConfig
@@ -87,6 +88,11 @@ class DeployEnv:
         environment = config.environment(env)
         directory = state_root(environ) / project_slug(project, config.name) / environment.name
         return cls(project, config, environment, layout, directory, environ)
+
+    def check_writable(self) -> None:
+        """Before anything is deployed: the state and the evidence can both be kept."""
+        atomic.writable_dir(self.directory, "the deploy state")
+        atomic.writable_dir(self.layout.artifacts, "the deploy evidence")
 
     @property
     def journal(self) -> Journal:

@@ -79,7 +79,10 @@ def test_a_faulty_release_is_rolled_back_by_the_drill(
     assert report["passed"] and report["outcome"] == "rolled-back"
     assert report["final_versions"] == ["drill-good"]
     assert report["clients"]["lost"] == 0
-    assert report["time_to_rollback_seconds"] < 1.0
+    # Measured, and in order (how fast is benchmarks/deploy_rollback.py's business).
+    timeline = report["timeline"]
+    assert report["time_to_rollback_seconds"] is not None
+    assert timeline["started"] <= timeline["decision"] <= timeline["traffic_on_stable"]
     kept = Path(report["evidence"]) / "drill-report.json"
     assert json.loads(kept.read_text())["passed"] is True
     # The drill ran beside the environment, not in it.

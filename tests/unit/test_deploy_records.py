@@ -226,3 +226,20 @@ def test_a_service_without_a_command_is_told_which_key_is_missing(
         denv.targets()
     assert main(["drill", "rollback", "-C", str(denv.project)]) == 2
     assert "service.faults has no fault 'errors'" in capsys.readouterr().err
+
+
+def test_a_deploy_whose_evidence_cannot_be_kept_never_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    (tmp_path / "blocker").write_text("a file where a directory must go")
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path / "state"))
+    args = ["deploy", "-C", str(project), "--env", "staging", "--force", "--reason", "x"]
+    assert main([*args, "--artifacts", str(tmp_path / "blocker" / "a")]) == 2
+    assert "the deploy evidence cannot be written there" in capsys.readouterr().err
+    assert not list((tmp_path / "state").glob("*/staging/journal.jsonl"))
+    assert (
+        main(["report", "html", "-C", str(project), "--out", str(tmp_path / "blocker/r.html")]) == 2
+    )
+    assert "the report cannot be written there" in capsys.readouterr().err
