@@ -17,12 +17,12 @@ from rich.text import Text
 from pipelines.artifacts import find_commit
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
-from pipelines.deploy.controller import DeployReport, weights_summary
+from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.outcome import record
 from pipelines.deploy.settings import StrategyKind
-from pipelines.deploy.steps import describe
+from pipelines.deploy.status import environment_status
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 STYLE = {
@@ -156,7 +156,7 @@ def _finish(
 def status(args: argparse.Namespace, out: Console) -> int:
     """What runs in an environment and what happened last."""
     denv = open_env(args)
-    data = describe_env(denv)
+    data = environment_status(denv)
     if args.json:
         print(json.dumps(data, indent=2))
         return EXIT_OK
@@ -167,8 +167,9 @@ def status(args: argparse.Namespace, out: Console) -> int:
     for name, target in data["targets"].items():
         weights = target["weights"]
         for instance, release in target["running"].items():
-            share = weights_summary(weights).split() if weights else []
-            traffic = next((s.split("=")[1] for s in share if s.startswith(instance + "=")), "-")
+            total = sum(weights.values())
+            share = weights.get(instance)
+            traffic = f"{100 * share / total:.0f}%" if share and total else "-"
             add_row(table, name, target["entrypoint"], instance, release, traffic)
     show(out, table)
     if last is not None:
@@ -187,53 +188,3 @@ def status(args: argparse.Namespace, out: Console) -> int:
             )
     out.print(f"state: {denv.directory}", markup=False, highlight=False)
     return EXIT_OK
-
-
-def describe_env(denv: DeployEnv) -> dict[str, Any]:
-    """The environment's state as JSON: the journal's story and what really runs."""
-    state = denv.journal.state()
-    last: dict[str, Any] | None = None
-    if state.last is not None:
-        record_ = state.last
-        interrupted = False
-        if record_.status is DeployStatus.RUNNING:
-            try:
-                with denv.journal.lock("status"):
-                    interrupted = True  # nobody holds the lock: its controller died
-            except UsageError:
-                interrupted = False
-        last = {
-            "id": record_.id,
-            "release": record_.release.id,
-            "version": record_.release.version,
-            "strategy": record_.strategy,
-            "status": record_.status.value,
-            "reason": record_.reason,
-            "started": record_.started_at,
-            "finished": record_.finished_at or None,
-            "interrupted": interrupted,
-            "progress": {
-                name: {
-                    "done": p.done,
-                    "total": len(p.steps),
-                    "current": describe(p.steps[p.done]) if p.done < len(p.steps) else None,
-                }
-                for name, p in record_.targets.items()
-            },
-        }
-    targets: dict[str, Any] = {}
-    for target, settings in zip(denv.targets(), denv.environment.deploy.targets, strict=True):
-        targets[target.name] = {
-            "entrypoint": target.entrypoint(),
-            "kind": settings.kind.value,
-            "running": {name: run.release for name, run in target.running().items()},
-            "weights": target.routed(),
-        }
-    return {
-        "env": denv.environment.name,
-        "state": str(denv.directory),
-        "stable": state.stable.id + f" ({state.stable.version})" if state.stable else None,
-        "passed": state.passed,
-        "last": last,
-        "targets": targets,
-    }

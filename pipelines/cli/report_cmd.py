@@ -19,13 +19,12 @@ from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.perf import COMPARISON, Change, compare, read_benchmarks, slowdowns
-from pipelines.process import run_tool
 from pipelines.report import compliance as pack
-from pipelines.report.dora import dora
+from pipelines.report.dora import commit_times, dora
 from pipelines.report.history import History, RunRecord, read_history
 from pipelines.report.html import render
 from pipelines.report.prune import plan_prune, prune
-from pipelines.report.summary import DeployLine, StageLine, Summary, markdown, tables
+from pipelines.report.summary import markdown, summary_of, tables
 from pipelines.schema import parse_duration
 
 
@@ -55,19 +54,6 @@ def _run(history: History, run_id: str | None) -> RunRecord | None:
     return run
 
 
-def summary_of(history: History, run: RunRecord | None) -> Summary:
-    """The one view of a run (and the recent deploys of its environment)."""
-    stages = tuple(StageLine(s.name, s.status, s.duration) for s in run.stages) if run else ()
-    env = run.env if run else None
-    deploys = tuple(
-        DeployLine(d.run_id, d.action, d.version, d.outcome, d.reason)
-        for d in history.deploys[-5:]
-        if env is None or d.env == env
-    )
-    title = f"run {run.run_id} ({run.env})" if run else "no run recorded"
-    return Summary(title, run.decision if run else None, stages, deploys)
-
-
 def _html(args: argparse.Namespace, out: Console) -> int:
     history, _, name = _load(args)
     run = _run(history, args.run)
@@ -92,31 +78,12 @@ def _summary(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-def _commit_times(project: Path, history: History) -> dict[str, datetime | None]:
-    """When each deployed commit was made: git, else the first run that tested it."""
-    found: dict[str, datetime | None] = {}
-    for entry in history.deploys:
-        commit = entry.commit
-        if commit in found:
-            continue
-        moment = None
-        if commit and commit not in ("unknown", "drill"):
-            done = run_tool(["git", "show", "-s", "--format=%cI", commit], cwd=project, timeout=10)
-            if done.returncode == 0 and done.stdout.strip():
-                moment = datetime.fromisoformat(done.stdout.strip())
-        if moment is None:
-            tested = [r.when for r in history.runs if r.commit == commit]
-            moment = min(tested) if tested else None
-        found[commit] = moment
-    return found
-
-
 def _dora(args: argparse.Namespace, out: Console) -> int:
     history, _, name = _load(args)
     now = datetime.now(UTC)
     since = now.timestamp() - parse_duration(args.since, "--since")
     start = datetime.fromtimestamp(since, UTC)
-    times = _commit_times(project_dir(args), history)
+    times = commit_times(project_dir(args), history)
     metrics = dora(history, args.env, since=start, now=now, commit_time=times.get)
     if args.json:
         print(

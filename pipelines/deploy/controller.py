@@ -8,7 +8,7 @@ milliseconds and the CLI, the drills and the Dagger module drive it with real on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -443,9 +443,3 @@ class Controller:
             "deploy-finished", deploy=report.deploy, status=status.value, reason=reason
         )
         return report
-
-
-def weights_summary(weights: Mapping[str, int]) -> str:
-    """``r2-0=50 r1-0=50`` as percentages."""
-    total = sum(weights.values()) or 1
-    return " ".join(f"{n}={100 * w / total:.0f}%" for n, w in sorted(weights.items()))

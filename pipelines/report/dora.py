@@ -7,8 +7,10 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from pipelines.process import run_tool
 from pipelines.report.history import DeployEntry, History
 
 DAY = 86400.0
@@ -151,3 +153,22 @@ def dora(
             f"{len(restores)} restorations (exposure to traffic back on the previous release)",
         ),
     ]
+
+
+def commit_times(project: Path, history: History) -> dict[str, datetime | None]:
+    """When each deployed commit was made: git, else the first run that tested it."""
+    found: dict[str, datetime | None] = {}
+    for entry in history.deploys:
+        commit = entry.commit
+        if commit in found:
+            continue
+        moment = None
+        if commit and commit not in ("unknown", "drill"):
+            done = run_tool(["git", "show", "-s", "--format=%cI", commit], cwd=project, timeout=10)
+            if done.returncode == 0 and done.stdout.strip():
+                moment = datetime.fromisoformat(done.stdout.strip())
+        if moment is None:
+            tested = [r.when for r in history.runs if r.commit == commit]
+            moment = min(tested) if tested else None
+        found[commit] = moment
+    return found

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines.gate_rules import GateDecision, GateStatus
+from pipelines.report.history import History, RunRecord
 from pipelines.severity import Severity
 
 
@@ -165,3 +166,16 @@ def tables(summary: Summary) -> list[Table]:
 def of_decision(decision: GateDecision, stages: Sequence[StageLine] = ()) -> Summary:
     """The summary of a gate decision (what the gate publishes to GitHub)."""
     return Summary(f"gate ({decision.env})", decision, tuple(stages))
+
+
+def summary_of(history: History, run: RunRecord | None) -> Summary:
+    """The one view of a run (and the recent deploys of its environment)."""
+    stages = tuple(StageLine(s.name, s.status, s.duration) for s in run.stages) if run else ()
+    env = run.env if run else None
+    deploys = tuple(
+        DeployLine(d.run_id, d.action, d.version, d.outcome, d.reason)
+        for d in history.deploys[-5:]
+        if env is None or d.env == env
+    )
+    title = f"run {run.run_id} ({run.env})" if run else "no run recorded"
+    return Summary(title, run.decision if run else None, stages, deploys)

@@ -165,6 +165,10 @@ def test_watch_rolls_back_when_an_instance_that_gets_traffic_dies(
     assert deploy(project, "--version", "1.0.0") == 0
     assert deploy(project, "--version", "2.0.0") == 0
     args = ["-C", str(project), "--env", "staging"]
+    capsys.readouterr()
+    assert main(["status", *args]) == 0
+    shown = capsys.readouterr().out
+    assert "stable r2 (2.0.0)" in shown and "| r2-0 | r2 | 50%" in shown
     assert main(["watch", *args, "--for", "1s", "--every", "250ms"]) == 0
     record = next(state.glob("*/staging/targets/local/instances/r2-1.json"))
     os.kill(json.loads(record.read_text())["pid"], signal.SIGKILL)
