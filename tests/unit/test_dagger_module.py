@@ -387,3 +387,12 @@ def test_the_verdict_fails_on_a_failed_deploy_or_drill() -> None:
     )
     with pytest.raises(ci_main.DeployFailedError, match="rollback drill failed \\(exit 1\\)"):
         ci_main.judge({"command": "rollback drill", "exit_code": 1, "output": "lost"}, None)
+
+
+def test_every_argument_of_the_deploy_functions_is_documented() -> None:
+    for function in ("deploy", "rollback", "rollback_drill"):
+        hints = typing.get_type_hints(getattr(Ci, function), include_extras=True)
+        for name, hint in hints.items():
+            if name == "return":
+                continue
+            assert any(isinstance(m, dagger.Doc) for m in hint.__metadata__), (function, name)

@@ -74,6 +74,9 @@ NONCE = "PIPELINES_NONCE"
 DAY = "PIPELINES_DAY"
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Arguments the deploy functions share.
+AuditKey = Annotated[dagger.Secret | None, Doc("Key that signs audit entries")]
+DockerSocket = Annotated[dagger.Socket | None, Doc("Docker engine socket, for the docker target")]
 
 
 def as_check(func: F) -> F:
@@ -359,10 +362,8 @@ class Ci:
         approved_by: Annotated[
             str | None, Doc("Who approved (a CI approval, e.g. a GitHub Environment reviewer)")
         ] = None,
-        audit_key: Annotated[dagger.Secret | None, Doc("Key that signs audit entries")] = None,
-        docker_socket: Annotated[
-            dagger.Socket | None, Doc("Docker engine socket, for the docker target")
-        ] = None,
+        audit_key: AuditKey = None,
+        docker_socket: DockerSocket = None,
     ) -> dagger.Directory:
         """Deploy a release; returns the evidence and ``outcome.json`` (``verdict`` fails on
         a rolled-back or refused deploy). Never served from cache."""
@@ -385,10 +386,8 @@ class Ci:
         self,
         env: Annotated[str, Doc("Environment to roll back")],
         reason: Annotated[str, Doc("Why (written to the audit log)")] = "rollback requested",
-        audit_key: Annotated[dagger.Secret | None, Doc("Key that signs audit entries")] = None,
-        docker_socket: Annotated[
-            dagger.Socket | None, Doc("Docker engine socket, for the docker target")
-        ] = None,
+        audit_key: AuditKey = None,
+        docker_socket: DockerSocket = None,
     ) -> dagger.Directory:
         """Back to the last release that passed. Never served from cache."""
         container = self.deploy_container(
@@ -407,7 +406,7 @@ class Ci:
         strategy: Annotated[str | None, Doc("rolling, blue-green or canary")] = None,
         fault: Annotated[str, Doc("errors, latency or crash (service.faults)")] = "errors",
         sla: Annotated[str, Doc("Detect + roll back within this (e.g. 15m)")] = "15m",
-        audit_key: Annotated[dagger.Secret | None, Doc("Key that signs audit entries")] = None,
+        audit_key: AuditKey = None,
     ) -> dagger.Directory:
         """A rollback drill inside the toolchain container (nginx and the service run in
         it): the same drill on any machine. Returns its report and evidence."""
