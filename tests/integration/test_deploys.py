@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipelines.audit import AuditLog
 from pipelines.cli import main
@@ -182,3 +183,29 @@ def test_watch_rolls_back_when_an_instance_that_gets_traffic_dies(
         for line in next(state.glob("*/staging/journal.jsonl")).read_text().splitlines()
     ]
     assert events.count("watch-started") == 2 and "stable-changed" in events
+
+
+def test_without_automatic_rollback_a_failed_canary_pauses_until_promoted(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = deploy_project(tmp_path, auto_rollback=False)
+    open_decision(project)
+    args = ["-C", str(project), "--env", "staging"]
+    assert main(["deploy", *args, "--version", "1.0.0"]) == 0
+    config = yaml.safe_load((project / "pipeline.yaml").read_text())
+    config["service"]["env"] = {"SERVICE_VERSION": "{version}", "SERVICE_ERROR_RATE": "0.5"}
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert main(["deploy", *args, "--version", "2.0.0"]) == 1
+    assert serves(project) == "1.0.0"  # traffic went back to stable...
+    capsys.readouterr()
+    assert main(["status", *args, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["last"]["status"] == "paused"
+    assert {"r2-0", "r2-1"} <= set(status["targets"]["local"]["running"])  # ...r2 was kept
+    assert main(["promote", *args, "--reason", "errors are expected in this test"]) == 0
+    assert set(routed(state)) == {"r2-0", "r2-1"}  # (r2 answers half its requests with 500)
+    actions = [
+        json.loads(line)["action"]
+        for line in (project / "artifacts/deploy-audit.jsonl").read_text().splitlines()
+    ]
+    assert "promote" in actions
