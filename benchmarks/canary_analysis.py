@@ -26,6 +26,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
+
 from pipelines.config import load_config
 from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.drill import run_drill
@@ -76,8 +78,8 @@ def _drill(interval: float) -> dict[str, object]:
         environ = {**os.environ, "PIPELINES_STATE_DIR": str(Path(tmp) / "state")}
         config = load_config(project)
         denv = DeployEnv.open(project, config, "staging", Layout.of(project), environ)
-        analysis = replace(denv.environment.deploy.analysis, interval=interval)
-        deploy = replace(denv.environment.deploy, analysis=analysis)
+        analysis = msgspec.structs.replace(denv.environment.deploy.analysis, interval=interval)
+        deploy = msgspec.structs.replace(denv.environment.deploy, analysis=analysis)
         denv = replace(denv, environment=replace(denv.environment, deploy=deploy))
         report = run_drill(
             denv,
@@ -114,7 +116,7 @@ def main() -> None:
     parser.add_argument("--skip-drill", action="store_true")
     args = parser.parse_args()
     settings = AnalysisSettings()
-    thresholds_only = replace(settings, compare=False)
+    thresholds_only = msgspec.structs.replace(settings, compare=False)
     healthy = 10 * args.trials
     false_positives = _fails(settings, healthy, BASE_ERROR_RATE, 0.0)
     result: dict[str, object] = {

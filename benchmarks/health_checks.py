@@ -69,7 +69,7 @@ def main() -> None:
     process.start()
     base = f"http://127.0.0.1:{ports.get(timeout=30)}"
     checks = tuple(
-        HealthCheck(f"endpoint-{i}", "http", {"url": f"{base}/e/{i}"})
+        HealthCheck.of(f"endpoint-{i}", "http", {"url": f"{base}/e/{i}"})
         for i in range(args.endpoints)
     )
     settings = HealthSettings(checks)

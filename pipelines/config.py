@@ -1,79 +1,91 @@
-"""The schema and loader of pipeline.yaml; a missing file means defaults for a Python project."""
+"""The declared types and loader of pipeline.yaml; a missing file means defaults for a Python
+project.
+
+``PipelineFile`` is the file as written (every key, its type and default, declared once); the
+JSON Schema is emitted from it. ``PipelineConfig`` is what the rest of the SDK uses: the file
+merged over each environment's own defaults.
+"""
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field, fields, replace
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pipelines.deploy.settings import (
-    DEPLOY,
-    SERVICE,
-    DeploySettings,
-    ServiceSettings,
-    deploy_settings,
-    service_settings,
-)
+import msgspec
+from msgspec import Meta
+
+from pipelines.deploy.settings import DeploySettings, ServiceSettings
 from pipelines.errors import ConfigError
-from pipelines.health.spec import HEALTH, HealthSettings
-from pipelines.retention import RETENTION, RetentionSettings, retention_settings
+from pipelines.health.spec import HealthSettings
+from pipelines.retention import RetentionSettings
 from pipelines.schema import (
-    Boolean,
-    Choice,
-    ListOf,
-    MapOf,
-    Named,
-    Number,
-    Optional,
-    Scalar,
-    Source,
-    Struct,
+    EnvVarName,
+    Invalid,
+    LowerName,
+    Model,
+    ScalarText,
     Text,
-    dataclass_defaults,
-    read_yaml_file,
+    Url,
+    decode,
+    matching,
+    suggest,
+    to_builtins,
 )
-from pipelines.severity import LIMITED
+from pipelines.severity import LIMITED, Severity
+from pipelines.yaml_source import Source, read_yaml_file
 
 CONFIG_FILE = "pipeline.yaml"
-SEVERITIES = tuple(severity.value for severity in LIMITED)
-LINTERS = ("ruff", "ruff-format", "mypy")
-SCANNERS = ("bandit", "detect-secrets", "pip-audit")
+Linter = Literal["ruff", "ruff-format", "mypy"]
+Scanner = Literal["bandit", "detect-secrets", "pip-audit"]
+RunIf = Literal["success", "always"]
 BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
-RUN_IF = ("success", "always")
+RUN_IF: tuple[str, ...] = RunIf.__args__  # type: ignore[attr-defined]
 DEFAULT_STAGE_TIMEOUT = 3600.0
-STAGE_NAME = Text(r"[a-z][a-z0-9_-]*", "a lower-case stage name such as 'build'")
-ENV_NAME = Text(r"[a-z][a-z0-9_-]*", "a lower-case name such as 'staging'")
-ENV_VAR = Text(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")
-PATHS = ListOf(Text(), unique=True)
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+StageName = Annotated[str, matching(r"[a-z][a-z0-9_-]*", "a lower-case stage name such as 'build'")]
+Paths = tuple[Text, ...]
+Argv = Annotated[tuple[Text, ...], Meta(min_length=1)]
+Percent = Annotated[float, Meta(ge=0, le=100)]
+Limit = Annotated[int, Meta(ge=0)] | None
+Seconds = Annotated[float, Meta(ge=1, le=86400)]
 
 
-@dataclass(frozen=True)
-class GateThresholds:
+class GateThresholds(Model, frozen=True):
     """What one environment demands of the reports before a deploy may proceed."""
 
-    min_pass_rate: float = 95.0
-    max_flaky: int | None = None
-    min_coverage: float | None = None
-    coverage_metric: str = "line"
-    # A severity without a limit (absent or null) is reported, never judged.
-    max_findings: dict[str, int | None] = field(default_factory=lambda: {"critical": 0, "high": 0})
+    min_pass_rate: Percent = 95.0
+    max_flaky: Annotated[int, Meta(ge=0)] | None = None
+    min_coverage: Percent | None = None
+    coverage_metric: Literal["line", "branch"] = "line"
+    # A severity without a limit (absent or null) is reported, never judged. Limits given in
+    # pipeline.yaml are merged over these, per severity.
+    max_findings: dict[Severity, Limit] = msgspec.field(
+        default_factory=lambda: {Severity.CRITICAL: 0, Severity.HIGH: 0}
+    )
     allow_unchecked_scanners: bool = True
     # Percent a benchmark may be significantly slower than its baseline (`pipelines perf
     # compare`); None: slowdowns are reported, never judged.
-    max_slowdown: float | None = None
+    max_slowdown: Annotated[float, Meta(ge=0, le=1000)] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for severity in self.max_findings:
+            if severity not in LIMITED:
+                names = ", ".join(s.value for s in LIMITED)
+                raise Invalid(
+                    f"{severity.value} findings are reported, never limited",
+                    key=("max_findings", severity.value),
+                    hint=f"limit one of: {names}",
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise for the plan and the gate decision."""
-        return {
-            "min_pass_rate": self.min_pass_rate,
-            "max_flaky": self.max_flaky,
-            "min_coverage": self.min_coverage,
-            "coverage_metric": self.coverage_metric,
-            "max_findings": dict(self.max_findings),
-            "allow_unchecked_scanners": self.allow_unchecked_scanners,
-            "max_slowdown": self.max_slowdown,
-        }
+        data: dict[str, Any] = to_builtins(self)
+        return data
 
 
 @dataclass(frozen=True)
@@ -89,93 +101,191 @@ class Environment:
     deploy: DeploySettings = field(default_factory=DeploySettings)
 
 
-@dataclass(frozen=True)
-class MonitoringSettings:
+class MonitoringSettings(Model, frozen=True):
     """Where the monitoring stack answers, and where its configuration lives."""
 
-    prometheus: str | None = None
-    alertmanager: str | None = None
-    pushgateway: str | None = None
-    grafana: str | None = None
-    config_dir: str = "containers/monitoring"
+    prometheus: Url | None = None
+    alertmanager: Url | None = None
+    pushgateway: Url | None = None
+    grafana: Url | None = None
+    config_dir: Text = "containers/monitoring"
 
 
-@dataclass(frozen=True)
-class MetricsSettings:
+class MetricsSettings(Model, frozen=True):
     """Where a run's metrics go: a node_exporter textfile and/or a Pushgateway."""
 
-    textfile: str | None = None
-    pushgateway: str | None = None
-    job: str = "pipelines"
+    textfile: Text | None = None
+    pushgateway: Url | None = None
+    job: Annotated[str, matching(r"[a-zA-Z_][a-zA-Z0-9_]*", "a Prometheus job name")] = "pipelines"
 
 
-@dataclass(frozen=True)
-class ProjectEnvSettings:
+class ProjectEnvSettings(Model, frozen=True):
     """The project's own virtualenv: what it is built from (defaults: what the project declares)."""
 
+    unique_lists: ClassVar[tuple[str, ...]] = ("groups", "extras", "requirements")
+
     enabled: bool = True
-    groups: tuple[str, ...] | None = None
-    extras: tuple[str, ...] | None = None
-    requirements: tuple[str, ...] | None = None
+    groups: Paths | None = None
+    extras: Paths | None = None
+    requirements: Paths | None = None
     install_project: bool | None = None
-    install: tuple[tuple[str, ...], ...] = ()
-    python: str | None = None
+    install: Annotated[tuple[Argv, ...], Meta(min_length=1)] | None = None
+    python: Text | None = None
 
 
-@dataclass(frozen=True)
-class StageSettings:
+class StageSettings(Model, frozen=True, kw_only=True):
     """What every stage, built-in or custom, can be given: order, environment, time limit."""
 
+    unique_lists: ClassVar[tuple[str, ...]] = ("needs",)
+
     enabled: bool = True
-    needs: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    timeout: float = DEFAULT_STAGE_TIMEOUT
+    needs: tuple[StageName, ...] = ()
+    env: dict[EnvVarName, ScalarText] = {}
+    timeout: Seconds = DEFAULT_STAGE_TIMEOUT
+
+    def common(self) -> StageSettings:
+        """Only the settings every stage has."""
+        return StageSettings(
+            enabled=self.enabled, needs=self.needs, env=self.env, timeout=self.timeout
+        )
+
+
+class LintSettings(StageSettings, frozen=True, kw_only=True):
+    """Which linters run over which paths (None: what the project's own config says)."""
+
+    unique_lists: ClassVar[tuple[str, ...]] = ("needs", "tools", "paths")
+
+    # None: ruff check, plus ruff format --check when the project formats its code (it has ruff
+    # or black settings, or a formatter in its pre-commit config).
+    tools: tuple[Linter, ...] | None = None
+    paths: Paths | None = None
+
+
+class SecuritySettings(StageSettings, frozen=True, kw_only=True):
+    """Which scanners run, over what, and how long each scanner may take (``timeout``; the
+    stage as a whole gets a minute more, so a slow scanner ends as "not checked")."""
+
+    unique_lists: ClassVar[tuple[str, ...]] = ("needs", "scanners", "paths", "exclude")
+
+    scanners: tuple[Scanner, ...] = ("bandit", "detect-secrets", "pip-audit")
+    paths: Paths = (".",)
+    exclude: Paths = ("tests", ".venv", "venv", "reports", "artifacts")
+    requirements: Text | None = None
+    timeout: Seconds = 300.0
+
+    def common(self) -> StageSettings:
+        return msgspec.structs.replace(super().common(), timeout=self.timeout + 60)
+
+
+class TestSettings(StageSettings, frozen=True, kw_only=True):
+    """How the test suite runs: the pytest command, reruns and coverage source."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+    unique_lists: ClassVar[tuple[str, ...]] = ("needs", "coverage_source")
+
+    command: Argv = ("python", "-m", "pytest")
+    reruns: Annotated[int, Meta(ge=0, le=10)] = 0
+    coverage_source: Paths | None = None
+
+
+class CustomStageFile(StageSettings, frozen=True, kw_only=True):
+    """A stage the project declares: its commands and the reports it feeds to the gate
+    (under ``reports/<stage>/``, the one directory every runner lets a stage write)."""
+
+    unique_lists: ClassVar[tuple[str, ...]] = ("needs", "junit", "coverage", "artifacts")
+
+    run: Annotated[tuple[Argv, ...], Meta(min_length=1)]
+    run_if: RunIf = "success"
+    # "project": the project's virtualenv; "tool": the SDK's own.
+    python: Literal["project", "tool"] = "project"
+    junit: Paths = ()
+    coverage: Paths = ()
+    artifacts: Paths = ()
+
+
+class Stages(Model, frozen=True):
+    """The built-in stages' settings; any other name is a custom stage."""
+
+    schema_extra: ClassVar[dict[str, Any]] = {
+        "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*$"},
+        "additionalProperties": {"$ref": "#/$defs/CustomStageFile"},
+    }
+
+    install: StageSettings = StageSettings()
+    lint: LintSettings = LintSettings()
+    security: SecuritySettings = SecuritySettings()
+    test: TestSettings = TestSettings()
+    health: StageSettings = StageSettings()
+    gate: StageSettings = StageSettings()
+
+
+class EnvironmentFile(Model, frozen=True):
+    """An environment as pipeline.yaml declares it (its gate over the environment's own
+    defaults: production is stricter)."""
+
+    gate: GateThresholds = GateThresholds()
+    env: dict[EnvVarName, ScalarText] = {}
+    health: HealthSettings = HealthSettings()
+    # Stages this environment cannot run, each with the reason the plan shows.
+    skip_stages: dict[StageName, Text] = {}
+    deploy: DeploySettings = msgspec.field(default_factory=DeploySettings)
+
+
+class PipelineFile(Model, frozen=True):
+    """pipeline.yaml."""
+
+    version: Literal[1] = 1
+    name: Text | None = None  # None: the project directory's name
+    flags: Text = "flags.yaml"
+    # Where reports and artifacts go (relative to the project, or absolute); None: reports/
+    # and artifacts/ in the project.
+    reports: Text | None = None
+    artifacts: Text | None = None
+    environments: dict[LowerName, EnvironmentFile] = {}
+    monitoring: MonitoringSettings = MonitoringSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    project_env: ProjectEnvSettings = ProjectEnvSettings()
+    service: ServiceSettings = ServiceSettings()
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
+    stages: Stages = Stages()
 
 
 @dataclass(frozen=True)
 class CustomStage:
-    """A stage the project declares: its commands and the reports it feeds to the gate."""
+    """A custom stage, named."""
 
     name: str
-    run: tuple[tuple[str, ...], ...]
-    settings: StageSettings = field(default_factory=StageSettings)
-    run_if: str = "success"
-    python: str = "project"  # "project": the project's virtualenv; "tool": the SDK's own
-    junit: tuple[str, ...] = ()
-    coverage: tuple[str, ...] = ()
-    artifacts: tuple[str, ...] = ()
+    settings: CustomStageFile
 
+    @property
+    def run(self) -> tuple[tuple[str, ...], ...]:
+        """Its commands."""
+        return self.settings.run
 
-@dataclass(frozen=True)
-class LintSettings:
-    """Which linters run over which paths (None: what the project's own config says)."""
+    @property
+    def run_if(self) -> str:
+        """When it runs: after its needs succeeded, or always."""
+        return self.settings.run_if
 
-    # None: ruff check, plus ruff format --check when the project formats its code (it has ruff
-    # or black settings, or a formatter in its pre-commit config).
-    tools: tuple[str, ...] | None = None
-    paths: tuple[str, ...] | None = None
+    @property
+    def python(self) -> str:
+        """Whose Python runs it: the project's or the SDK's."""
+        return self.settings.python
 
+    @property
+    def junit(self) -> tuple[str, ...]:
+        """JUnit reports it writes."""
+        return self.settings.junit
 
-@dataclass(frozen=True)
-class SecuritySettings:
-    """Which scanners run, over what, and how long a scanner may take."""
+    @property
+    def coverage(self) -> tuple[str, ...]:
+        """Coverage reports it writes."""
+        return self.settings.coverage
 
-    scanners: tuple[str, ...] = SCANNERS
-    paths: tuple[str, ...] = (".",)
-    exclude: tuple[str, ...] = ("tests", ".venv", "venv", "reports", "artifacts")
-    requirements: str | None = None
-    timeout: float = 300.0
-
-
-@dataclass(frozen=True)
-class TestSettings:
-    """How the test suite runs: the pytest command, reruns and coverage source."""
-
-    __test__ = False  # not a pytest test class, whatever its name
-
-    command: tuple[str, ...] = ("python", "-m", "pytest")
-    reruns: int = 0
-    coverage_source: tuple[str, ...] | None = None
+    @property
+    def artifacts(self) -> tuple[str, ...]:
+        """Files it keeps as artifacts."""
+        return self.settings.artifacts
 
 
 @dataclass(frozen=True)
@@ -206,7 +316,7 @@ class PipelineConfig:
 
     def stage(self, name: str) -> StageSettings:
         """The common settings of a stage (defaults when pipeline.yaml says nothing)."""
-        return self.stages.get(name) or _common(name, {})
+        return self.stages.get(name) or StageSettings()
 
     def environment(self, name: str) -> Environment:
         """Return the named environment or raise a ConfigError that lists the valid ones."""
@@ -232,130 +342,6 @@ DEFAULT_GATES = {
     "production": GateThresholds(min_pass_rate=98.0, max_flaky=0, allow_unchecked_scanners=False),
 }
 
-GATE = Struct(
-    {
-        "min_pass_rate": Number(0, 100),
-        "max_flaky": Optional(Number(0, integer=True)),
-        "min_coverage": Optional(Number(0, 100)),
-        "coverage_metric": Choice("line", "branch"),
-        "max_findings": Struct({s: Optional(Number(0, integer=True)) for s in SEVERITIES}),
-        "allow_unchecked_scanners": Boolean(),
-        "max_slowdown": Optional(Number(0, 1000)),
-    },
-    defaults=dataclass_defaults(GateThresholds),
-)
-ENV_VARS = MapOf(ENV_VAR, Scalar())
-ARGV = ListOf(Text(), min_items=1)
-STAGE_COMMON = {
-    "enabled": Boolean(),
-    "needs": ListOf(STAGE_NAME, unique=True),
-    "env": ENV_VARS,
-    "timeout": Number(1, 86400),
-}
-STAGE_DEFAULTS = dataclass_defaults(StageSettings)
-PROJECT_ENV = Struct(
-    {
-        "enabled": Boolean(),
-        "groups": PATHS,
-        "extras": PATHS,
-        "requirements": PATHS,
-        "install_project": Boolean(),
-        "install": ListOf(ARGV, min_items=1),
-        "python": Text(),
-    },
-    defaults=dataclass_defaults(ProjectEnvSettings),
-)
-URL = Text(r"https?://\S+", "an http(s) URL")
-SCHEMA = Struct(
-    {
-        "version": Number(1, 1, integer=True),
-        "name": Text(),
-        "flags": Text(),
-        "reports": Text(),
-        "artifacts": Text(),
-        "environments": MapOf(
-            ENV_NAME,
-            Struct(
-                {
-                    "gate": GATE,
-                    "env": ENV_VARS,
-                    "health": HEALTH,
-                    "skip_stages": MapOf(STAGE_NAME, Text()),
-                    "deploy": DEPLOY,
-                }
-            ),
-        ),
-        "monitoring": Struct(
-            {
-                "prometheus": URL,
-                "alertmanager": URL,
-                "pushgateway": URL,
-                "grafana": URL,
-                "config_dir": Text(),
-            },
-            defaults=dataclass_defaults(MonitoringSettings),
-        ),
-        "metrics": Struct(
-            {"textfile": Text(), "pushgateway": URL, "job": Text(r"[a-zA-Z_][a-zA-Z0-9_]*")},
-            defaults=dataclass_defaults(MetricsSettings),
-        ),
-        "project_env": PROJECT_ENV,
-        "service": SERVICE,
-        "retention": RETENTION,
-        "stages": Named(
-            {
-                "install": Struct(STAGE_COMMON, defaults=STAGE_DEFAULTS),
-                "lint": Struct(
-                    {
-                        **STAGE_COMMON,
-                        "tools": ListOf(Choice(*LINTERS), unique=True),
-                        "paths": PATHS,
-                    },
-                    defaults={**STAGE_DEFAULTS, **dataclass_defaults(LintSettings)},
-                ),
-                "security": Struct(
-                    {
-                        **STAGE_COMMON,
-                        "scanners": ListOf(Choice(*SCANNERS), unique=True),
-                        "paths": PATHS,
-                        "exclude": PATHS,
-                        "requirements": Text(),
-                        "timeout": Number(1, 86400),
-                    },
-                    # Here `timeout` limits each scanner (the stage gets 60 s more).
-                    defaults={**STAGE_DEFAULTS, **dataclass_defaults(SecuritySettings)},
-                ),
-                "test": Struct(
-                    {
-                        **STAGE_COMMON,
-                        "command": ListOf(Text(), min_items=1),
-                        "reruns": Number(0, 10, integer=True),
-                        "coverage_source": PATHS,
-                    },
-                    defaults={**STAGE_DEFAULTS, **dataclass_defaults(TestSettings)},
-                ),
-                "health": Struct(STAGE_COMMON, defaults=STAGE_DEFAULTS),
-                "gate": Struct(STAGE_COMMON, defaults=STAGE_DEFAULTS),
-            },
-            STAGE_NAME,
-            Struct(
-                {
-                    **STAGE_COMMON,
-                    "run": ListOf(ARGV, min_items=1),
-                    "run_if": Choice(*RUN_IF),
-                    "python": Choice("project", "tool"),
-                    "junit": PATHS,
-                    "coverage": PATHS,
-                    "artifacts": PATHS,
-                },
-                required=("run",),
-                defaults={**STAGE_DEFAULTS, **dataclass_defaults(CustomStage)},
-            ),
-            "stage (a custom stage needs 'run': a list of argv lists)",
-        ),
-    }
-)
-
 
 def load_config(project: Path, config_file: Path | None = None) -> PipelineConfig:
     """Load and validate the pipeline of ``project``; without a file, return the defaults."""
@@ -370,96 +356,94 @@ def load_config(project: Path, config_file: Path | None = None) -> PipelineConfi
 
 def from_data(data: Any, source: Source, *, default_name: str = "project") -> PipelineConfig:
     """Validate parsed YAML and merge it over the defaults."""
-    raw = SCHEMA.check(data, (), source)
-    environments = {name: Environment(name, gate) for name, gate in DEFAULT_GATES.items()}
-    for name, env_raw in raw.get("environments", {}).items():
-        base = environments.get(name, Environment(name, GateThresholds()))
-        gate_raw = dict(env_raw.get("gate", {}))
-        if "max_findings" in gate_raw:
-            # Per severity over the defaults: limiting one severity never drops another's
-            # limit. null makes a severity reported-only, and says so.
-            gate_raw["max_findings"] = {**base.gate.max_findings, **gate_raw["max_findings"]}
-        gate = GateThresholds(**{**base.gate.to_dict(), **gate_raw})
-        health = HealthSettings.from_raw(env_raw.get("health", {}))
-        environments[name] = Environment(
-            name,
-            gate,
-            dict(env_raw.get("env", {})),
-            health,
-            dict(env_raw.get("skip_stages", {})),
-            deploy_settings(env_raw.get("deploy", {}), source, ("environments", name, "deploy")),
-        )
-    stages = raw.get("stages", {})
+    custom_data: dict[str, Any] = {}
+    if isinstance(data, Mapping) and isinstance(data.get("stages"), Mapping):
+        # Any name but a built-in one is a custom stage, of its own type.
+        stages_data = data["stages"]
+        builtin = {k: v for k, v in stages_data.items() if k in BUILTIN_STAGES}
+        custom_data = {k: v for k, v in stages_data.items() if k not in BUILTIN_STAGES}
+        data = {**data, "stages": builtin}
+    declared = decode(data, PipelineFile, source)
+    custom = tuple(_custom(name, item, source) for name, item in custom_data.items())
+    stages = {name: getattr(declared.stages, name).common() for name in BUILTIN_STAGES}
+    stages.update({stage.name: stage.settings.common() for stage in custom})
+    given = data.get("stages", {}) if isinstance(data, Mapping) else {}
+    named = [*given, *custom_data]
     return PipelineConfig(
-        name=raw.get("name", default_name),
+        name=declared.name or default_name,
         source=source.file,
-        flags_file=raw.get("flags", "flags.yaml"),
-        reports_dir=raw.get("reports"),
-        artifacts_dir=raw.get("artifacts"),
-        monitoring=MonitoringSettings(**raw.get("monitoring", {})),
-        service=service_settings(raw.get("service", {})),
-        retention=retention_settings(raw.get("retention", {})),
-        metrics=MetricsSettings(**raw.get("metrics", {})),
-        environments=environments,
-        lint=LintSettings(**_own(stages.get("lint", {}), LintSettings)),
-        security=SecuritySettings(**_own(stages.get("security", {}), SecuritySettings)),
-        test=TestSettings(**_own(stages.get("test", {}), TestSettings)),
-        project_env=_project_env(raw.get("project_env", {})),
-        stages={name: _common(name, item) for name, item in stages.items()},
-        custom=tuple(
-            _custom(name, item, source)
-            for name, item in stages.items()
-            if name not in BUILTIN_STAGES
-        ),
+        flags_file=declared.flags,
+        reports_dir=declared.reports,
+        artifacts_dir=declared.artifacts,
+        monitoring=declared.monitoring,
+        service=declared.service,
+        retention=declared.retention,
+        metrics=declared.metrics,
+        environments=_environments(declared, data, source),
+        lint=declared.stages.lint,
+        security=declared.stages.security,
+        test=declared.stages.test,
+        project_env=declared.project_env,
+        stages=stages,
+        custom=custom,
         lines={
             name: source.lines.get(("stages", name, "needs")) or source.lines[("stages", name)]
-            for name in stages
+            for name in named
             if ("stages", name) in source.lines
         },
     )
 
 
-def _own(raw: dict[str, Any], settings: Any) -> dict[str, Any]:
-    """The keys of a built-in stage's section that its own settings class holds."""
-    names = {f.name for f in fields(settings)}
-    return {key: value for key, value in raw.items() if key in names}
+# The environments that always exist. Production is conservative: a higher pass rate, and
+# flaky tests and unscanned dependencies block it.
+DEFAULT_GATES = {
+    "ci": GateThresholds(),
+    "staging": GateThresholds(),
+    "production": GateThresholds(min_pass_rate=98.0, max_flaky=0, allow_unchecked_scanners=False),
+}
 
 
-def _common(name: str, raw: dict[str, Any]) -> StageSettings:
-    settings = StageSettings(**_own(raw, StageSettings))
-    if name == "security":
-        # security.timeout limits each scanner; the stage as a whole gets a little more so a
-        # slow scanner ends as "not checked" rather than killing the stage.
-        per_scanner = raw.get("timeout", SecuritySettings.timeout)
-        settings = replace(settings, timeout=float(per_scanner) + 60)
-    return settings
+def _environments(declared: PipelineFile, data: Any, source: Source) -> dict[str, Environment]:
+    environments = {name: Environment(name, gate) for name, gate in DEFAULT_GATES.items()}
+    for name, env in declared.environments.items():
+        # The gate keys written in the file, over the environment's own defaults; limits of
+        # findings per severity, so limiting one severity never drops another's limit (null
+        # makes a severity reported-only, and says so).
+        written = (data["environments"][name] or {}).get("gate") or {}
+        base = environments[name].gate if name in environments else GateThresholds()
+        merged = {**base.to_dict(), **written}
+        merged["max_findings"] = {**base.max_findings, **written.get("max_findings", {})}
+        gate = decode(merged, GateThresholds, source, ("environments", name, "gate"))
+        environments[name] = Environment(
+            name, gate, dict(env.env), env.health, dict(env.skip_stages), env.deploy
+        )
+    return environments
 
 
-def _project_env(raw: dict[str, Any]) -> ProjectEnvSettings:
-    return ProjectEnvSettings(**raw)
-
-
-def _custom(name: str, raw: dict[str, Any], source: Source) -> CustomStage:
-    outputs = {key: tuple(raw.get(key, ())) for key in ("junit", "coverage", "artifacts")}
-    for key, paths in outputs.items():
-        for index, path in enumerate(paths):
+def _custom(name: str, data: Any, source: Source) -> CustomStage:
+    where = ("stages", name)
+    if not isinstance(name, str) or not _STAGE_NAME.fullmatch(name):
+        raise source.error(where, f"expected a lower-case stage name such as 'build', got {name!r}")
+    try:
+        settings = decode(data, CustomStageFile, source, where)
+    except ConfigError:
+        if difflib.get_close_matches(name, BUILTIN_STAGES, n=1, cutoff=0.6):
+            raise source.error(
+                where,
+                "unknown stage (a custom stage needs 'run': a list of argv lists)",
+                suggest(name, BUILTIN_STAGES),
+            ) from None
+        raise
+    for key in ("junit", "coverage", "artifacts"):
+        for index, path in enumerate(getattr(settings, key)):
             # Container runners mount only reports/<stage>/ writable: what a stage keeps lives
             # there on every runner.
             parts = PurePosixPath(path).parts
             if len(parts) < 3 or parts[:2] != ("reports", name) or ".." in parts:
                 raise source.error(
-                    ("stages", name, key, index),
+                    (*where, key, index),
                     f"{path!r} is not inside reports/{name}/",
                     hint=f"write the stage's reports under reports/{name}/ (the one directory "
                     "every runner lets the stage write)",
                 )
-    return CustomStage(
-        name=name,
-        run=tuple(raw["run"]),
-        settings=_common(name, raw),
-        run_if=raw.get("run_if", "success"),
-        python=raw.get("python", "project"),
-        junit=outputs["junit"],
-        coverage=outputs["coverage"],
-        artifacts=outputs["artifacts"],
-    )
+    return CustomStage(name, settings)

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pipelines.config import SEVERITIES, GateThresholds
+from pipelines.config import GateThresholds
 from pipelines.reports.coverage import Coverage
 from pipelines.reports.junit import TestSummary
+from pipelines.severity import LIMITED
 
 
 class Verdict(StrEnum):
@@ -270,12 +271,12 @@ def _security_rules(evidence: Evidence, thresholds: GateThresholds) -> list[Rule
     # Every severity appears in the decision: a limit judges it, no limit reports it.
     rules = [
         _compare(
-            f"{severity}_findings",
-            evidence.findings.get(severity, 0),
+            f"{severity.value}_findings",
+            evidence.findings.get(severity.value, 0),
             thresholds.max_findings.get(severity),
             "<=",
         )
-        for severity in SEVERITIES
+        for severity in LIMITED
     ]
     unchecked = len(evidence.unchecked_scanners)
     detail = "; ".join(f"{k}: {v}" for k, v in sorted(evidence.unchecked_scanners.items()))

@@ -18,8 +18,9 @@ from pipelines import atomic
 from pipelines.config import MonitoringSettings
 from pipelines.envvars import expand_env
 from pipelines.errors import ToolError, UsageError
-from pipelines.health.spec import HealthCheck, HealthSettings
+from pipelines.health.spec import HealthCheck, HealthSettings, HttpProbe
 from pipelines.process import ToolNotFound, run_tool
+from pipelines.schema import ScalarText
 
 GRAFANA_INTERVALS = re.compile(r"\$__(rate_)?interval|\$__range")
 # Placeholder values used only to check the structure of alertmanager.yml.
@@ -146,19 +147,23 @@ def stack_checks(settings: MonitoringSettings) -> HealthSettings:
     """Health checks of every configured part of the stack."""
     checks: list[HealthCheck] = []
 
-    def http(name: str, base: str | None, path: str, **expect: str) -> None:
+    def http(
+        name: str, base: str | None, path: str, json_path: str | None = None, equals: str = ""
+    ) -> None:
         if base:
-            target: dict[str, Any] = {"url": base.rstrip("/") + path}
-            if expect:
-                target.update(expect)
-            checks.append(HealthCheck(name, "http", target, timeout=5.0, retries=1))
+            probe = HttpProbe(
+                base.rstrip("/") + path,
+                json_path=json_path,
+                json_equals=ScalarText(equals) if equals else None,
+            )
+            checks.append(HealthCheck(name=name, http=probe, timeout=5.0, retries=1))
 
     http("prometheus-healthy", settings.prometheus, "/-/healthy")
     http("prometheus-ready", settings.prometheus, "/-/ready")
     http("alertmanager-healthy", settings.alertmanager, "/-/healthy")
     http("alertmanager-status", settings.alertmanager, "/api/v2/status", json_path="uptime")
     http("pushgateway-healthy", settings.pushgateway, "/-/healthy")
-    http("grafana-health", settings.grafana, "/api/health", json_path="database", json_equals="ok")
+    http("grafana-health", settings.grafana, "/api/health", json_path="database", equals="ok")
     if not checks:
         raise UsageError(
             "no monitoring URLs are configured",

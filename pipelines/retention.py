@@ -2,51 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from typing import ClassVar
 
-from pipelines.schema import Duration, MapOf, Struct, Text, dataclass_defaults
+import msgspec
+
+from pipelines.schema import Duration, LowerName, Model, default_duration
 
 DAY = 86400.0
 
 
-@dataclass(frozen=True)
-class RetentionSettings:
-    """Days each kind of artifact is kept (defaults: CI results a week, staging deploys a
-    month, production deploys a quarter, drill reports a year)."""
+class Keep(Duration):
+    """How long a kind of artifact is kept."""
 
-    runs: float = 7 * DAY
-    deploys: float = 30 * DAY
-    deploys_by_env: Mapping[str, float] = field(default_factory=lambda: {"production": 90 * DAY})
-    drills: float = 365 * DAY
+    maximum: ClassVar[float] = 36500 * DAY
+    too_long: ClassVar[str] = "a retention may be (100 years)"
 
 
-LONGEST = timedelta(days=36500)
-RETENTION = Struct(
-    {
-        "runs": Duration(LONGEST, "a retention may be (100 years)"),
-        "deploys": Duration(LONGEST, "a retention may be (100 years)"),
-        "deploys_by_env": MapOf(
-            Text(r"[a-z][a-z0-9_-]*", "an environment name"),
-            Duration(LONGEST, "a retention may be (100 years)"),
-        ),
-        "drills": Duration(LONGEST, "a retention may be (100 years)"),
-    },
-    defaults=dataclass_defaults(RetentionSettings),
-)
+# Production deploys are evidence for longer than the rest.
+DEPLOYS_BY_ENV = {"production": Keep(90 * DAY)}
 
 
-def retention_settings(raw: Mapping[str, Any]) -> RetentionSettings:
-    """Build from validated YAML (durations become seconds)."""
-    values: dict[str, Any] = {}
-    for key in ("runs", "deploys", "drills"):
-        if key in raw:
-            values[key] = raw[key].total_seconds()
-    if "deploys_by_env" in raw:
-        values["deploys_by_env"] = {
-            **RetentionSettings().deploys_by_env,
-            **{env: d.total_seconds() for env, d in raw["deploys_by_env"].items()},
-        }
-    return RetentionSettings(**values)
+class RetentionSettings(Model, frozen=True):
+    """How long each kind of artifact is kept (CI results a week, staging deploys a month,
+    production deploys a quarter, drill reports a year)."""
+
+    runs: Keep = default_duration(Keep, 7 * DAY)
+    deploys: Keep = default_duration(Keep, 30 * DAY)
+    # Per environment, over the defaults: naming staging keeps production's 90 days.
+    deploys_by_env: dict[LowerName, Keep] = msgspec.field(default_factory=lambda: DEPLOYS_BY_ENV)
+    drills: Keep = default_duration(Keep, 365 * DAY)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        merged = {**DEPLOYS_BY_ENV, **self.deploys_by_env}
+        msgspec.structs.force_setattr(self, "deploys_by_env", merged)

@@ -1,73 +1,438 @@
-"""A small declarative schema for YAML config: strict keys, typed values, teaching errors.
+"""Config types declared once, as msgspec Structs, and read with errors that teach.
 
-Every error names the file, the dotted key path and the line, and for an unknown key suggests
-the nearest valid one. Validation returns plain Python values; `config` turns them into
-dataclasses.
+Every configuration type (pipeline.yaml and flags.yaml) is a ``Model``: typed fields with
+their defaults, checked by msgspec, which also emits the JSON Schema. This module adds the
+thin layer users see: an error names the file, the line and the dotted key path, says what
+was expected in words, and an unknown key gets a "did you mean".
+
+Values msgspec has no type for are small classes here: ``Duration`` (``7d``, ``250ms``),
+``ScalarText`` (an environment value written as a string, number or boolean) and ``Moment``
+(a timestamp; without a zone it is UTC).
 """
 
 from __future__ import annotations
 
 import difflib
+import enum
 import math
 import re
+import types
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar, TypeVar
 
-import yaml
+import msgspec
 
 from pipelines.errors import ConfigError, UsageError
+from pipelines.yaml_source import KeyPath, Source
 
-KeyPath = tuple[str | int, ...]
-
-
-def dotted(path: KeyPath) -> str:
-    """Render a key path as ``stages.test.command[0]``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "(top level)"
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where values come from: the file name and the line of every key path."""
+class Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A declared configuration type: typed fields, each default given once, here."""
 
-    file: str
-    lines: Mapping[KeyPath, int] = field(default_factory=dict)
+    # Lists whose entries must differ (JSON Schema's uniqueItems; msgspec has no such check).
+    unique_lists: ClassVar[tuple[str, ...]] = ()
+    # Added to this type's JSON Schema (for rules a field alone cannot state).
+    schema_extra: ClassVar[dict[str, Any]] = {}
 
-    def error(self, path: KeyPath, message: str, hint: str = "") -> ConfigError:
-        """Build a ConfigError that points at ``path`` (or its nearest known parent)."""
-        line = None
-        for depth in range(len(path), -1, -1):
-            if path[:depth] in self.lines:
-                line = self.lines[path[:depth]]
+    def __post_init__(self) -> None:
+        for name in self.unique_lists:
+            items = getattr(self, name)
+            if items is not None and len(set(items)) != len(items):
+                raise Invalid("lists the same entry twice", key=(name,))
+
+
+class Invalid(ValueError):
+    """A rule about several fields was broken; raised in ``__post_init__``.
+
+    ``key`` is the path below the checked value that the message is about."""
+
+    def __init__(self, message: str, *, key: KeyPath = (), hint: str = "") -> None:
+        super().__init__(message)
+        self.message, self.key, self.hint = message, key, hint
+
+
+def matching(pattern: str, description: str) -> msgspec.Meta:
+    """A whole-string pattern, and the words an error uses for it."""
+    return msgspec.Meta(pattern=f"^(?:{pattern})$", description=description)
+
+
+Text = Annotated[str, msgspec.Meta(min_length=1)]
+Url = Annotated[str, matching(r"https?://\S+", "an http(s) URL")]
+EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
+LowerName = Annotated[str, matching(r"[a-z][a-z0-9_-]*", "a lower-case name such as 'staging'")]
+
+
+# Durations ---------------------------------------------------------------------------------
+
+DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>ms|[smhdw])")
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION_WORDS = "a duration such as 7d, 12h, 30m, 90s or 250ms"
+
+
+def parse_duration(text: str, where: str) -> float:
+    """Seconds of a duration given on the command line (``15m``), or a UsageError."""
+    seconds = _seconds(text.strip())
+    if seconds is None:
+        raise UsageError(
+            f"{where}: expected a duration such as 90s, 15m or 48h, got {text!r}",
+            hint="a number followed by ms, s, m, h, d or w",
+        )
+    return seconds
+
+
+def _seconds(text: str) -> float | None:
+    match = DURATION.fullmatch(text)
+    if match is None or float(match["amount"]) <= 0:
+        return None
+    return float(match["amount"]) * UNITS[match["unit"]]
+
+
+class Duration(float):
+    """Seconds, written as a duration (``7d``, ``12h``, ``30m``, ``90s``, ``250ms``).
+
+    Subclasses set the longest duration that makes sense where they are used."""
+
+    maximum: ClassVar[float] = math.inf
+    too_long: ClassVar[str] = ""
+
+    def __str__(self) -> str:
+        seconds = float(self)
+        for unit in ("d", "h", "m"):  # the largest unit that says it exactly
+            if seconds >= UNITS[unit] and seconds % UNITS[unit] == 0:
+                return f"{seconds / UNITS[unit]:g}{unit}"
+        return f"{seconds:g}s"
+
+    @classmethod
+    def parse(cls, value: object) -> Duration:
+        """The duration ``value`` says, or ValueError in words a user understands."""
+        seconds = _seconds(value) if isinstance(value, str) else None
+        if seconds is None:
+            raise ValueError(f"expected {DURATION_WORDS}, got {_show(value)}")
+        if seconds > cls.maximum:
+            raise ValueError(f"{value} is longer than {cls.too_long}")
+        return cls(seconds)
+
+
+def default_duration(kind: type[Duration], seconds: float) -> Any:
+    """A duration field's default (made by a factory: msgspec cannot encode our own types in
+    the defaults it writes into a JSON Schema; ``json_schema`` writes them instead)."""
+    return msgspec.field(default_factory=lambda: kind(seconds))
+
+
+class ScalarText(str):
+    """A string, number or boolean, kept as text (an environment variable's value)."""
+
+    @classmethod
+    def parse(cls, value: object) -> ScalarText:
+        if isinstance(value, bool):
+            return cls("true" if value else "false")
+        if isinstance(value, str | int | float):
+            return cls(value)
+        raise ValueError(f"expected a string, number or boolean, got {_show(value)}")
+
+
+class Moment(datetime):
+    """A timestamp (ISO 8601); a time without a zone is UTC, a date alone is its midnight."""
+
+    @classmethod
+    def parse(cls, value: object) -> Moment:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day)
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        except ValueError:
+            moment = None
+        if not isinstance(moment, datetime):
+            raise ValueError(f"expected {WORDS[Moment]}, got {_show(value)}")
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return cls.fromtimestamp(moment.timestamp(), moment.tzinfo)
+
+
+WORDS: dict[type, str] = {
+    Duration: DURATION_WORDS,
+    ScalarText: "a string, number or boolean",
+    Moment: "a timestamp such as 2026-11-01T00:00:00Z",
+}
+JSON_SCHEMAS: dict[type, dict[str, Any]] = {
+    # Without Python's named groups: editors use ECMA-262 regular expressions.
+    Duration: {"type": "string", "pattern": r"^\d+(?:\.\d+)?(?:ms|[smhdw])$"},
+    ScalarText: {"type": ["string", "number", "boolean"]},
+    Moment: {"type": "string"},
+}
+
+
+def _own_type(kind: type) -> type | None:
+    return next((own for own in WORDS if isinstance(kind, type) and issubclass(kind, own)), None)
+
+
+def _dec_hook(kind: type, value: Any) -> Any:
+    if isinstance(kind, type) and issubclass(kind, Duration | ScalarText | Moment):
+        return kind.parse(value)
+    raise NotImplementedError(kind)
+
+
+def _enc_hook(value: Any) -> Any:
+    if isinstance(value, Duration):
+        return str(value)
+    if isinstance(value, ScalarText):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise NotImplementedError(type(value))
+
+
+def to_builtins(value: Any) -> Any:
+    """A declared value as JSON data (lists, not tuples), spelled as a user would write it."""
+    return msgspec.json.decode(msgspec.json.encode(value, enc_hook=_enc_hook))
+
+
+# Decoding ----------------------------------------------------------------------------------
+
+
+def decode(data: Any, kind: type[T], source: Source, path: KeyPath = ()) -> T:
+    """Check ``data`` (parsed YAML) against a declared type and build it.
+
+    A section left empty (``stages:`` with nothing under it) counts as an empty mapping."""
+    data = _fill_empty_sections(data, kind)
+    _refuse_non_finite(data, path, source)
+    try:
+        return msgspec.convert(data, kind, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        raise explain(exc, data, kind, source, path) from None
+
+
+def _refuse_non_finite(data: Any, path: KeyPath, source: Source) -> None:
+    # NaN compares false with every bound: it would pass, then close a gate forever.
+    if isinstance(data, float) and not math.isfinite(data):
+        raise source.error(path, f"expected a finite number, got {data}")
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            _refuse_non_finite(value, (*path, str(key)), source)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _refuse_non_finite(value, (*path, index), source)
+
+
+def _fill_empty_sections(data: Any, kind: Any) -> Any:
+    if data is None and _is_mapping_type(kind):
+        return {}
+    if isinstance(data, Mapping):
+        return {key: _fill_empty_sections(value, _child(kind, key)) for key, value in data.items()}
+    if isinstance(data, list):
+        return [
+            _fill_empty_sections(value, _child(kind, index)) for index, value in enumerate(data)
+        ]
+    return data
+
+
+def _is_mapping_type(kind: Any) -> bool:
+    base, _ = _unwrap(kind)
+    if _union_members(base) != [base]:
+        return False  # null is a value of its own there
+    return _is_struct(base) or typing.get_origin(base) in (dict, Mapping) or base is dict
+
+
+# Explaining what msgspec found -------------------------------------------------------------
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<key>key` in `)?(?P<path>\$[^`]*)`)?$", re.S)
+_SEGMENT = re.compile(r"\.(?P<name>[^.\[]+)|\[(?P<index>\d+)\]|\[(?P<any>\.\.\.)\]")
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>.+)`")
+_MISSING = re.compile(r"Object missing required field `(?P<name>.+)`")
+_ANY = object()
+
+
+def explain(
+    error: msgspec.ValidationError, data: Any, kind: Any, source: Source, path: KeyPath
+) -> ConfigError:
+    """The ConfigError for what msgspec found: file, line, dotted key path, and words."""
+    found = _AT.match(str(error))
+    message, at_key, where = (
+        (found["message"], found["key"], found["path"])
+        if found
+        else (
+            str(error),
+            None,
+            None,
+        )
+    )
+    segments: list[Any] = []
+    for part in _SEGMENT.finditer(where or ""):
+        if part["name"]:
+            segments.append(part["name"])
+        else:
+            segments.append(_ANY if part["any"] else int(part["index"]))
+    at, value, kind = _walk(data, kind, path, segments)
+    if at_key:
+        key_kind = _dict_types(kind)[0]
+        bad = next((k for k in value if not _fits(k, key_kind)), None)
+        return source.error((*at, str(bad)), f"expected {describe(key_kind)}, got {_show(bad)}")
+    cause = error.__cause__
+    if isinstance(cause, Invalid):
+        return source.error((*at, *cause.key), cause.message, cause.hint)
+    if isinstance(cause, ValueError | TypeError):
+        return source.error(at, str(cause))
+    if unknown := _UNKNOWN.match(message):
+        names = [field.encode_name for field in msgspec.structs.fields(_struct_of(kind))]
+        return source.error((*at, unknown["name"]), "unknown key", suggest(unknown["name"], names))
+    if missing := _MISSING.match(message):
+        return source.error(at, f"missing required key {missing['name']!r}")
+    return _wrong_value(value, kind, source, at)
+
+
+def _wrong_value(value: Any, kind: Any, source: Source, at: KeyPath) -> ConfigError:
+    expected = describe(kind)
+    if isinstance(value, str) and _is_sequence_type(kind):
+        # A command is never split from a string: that is how quoting bugs start.
+        return source.error(
+            at,
+            f"expected {expected}, got the string {value!r}",
+            hint="write a list, for example [python, -m, pytest]",
+        )
+    choices = _choices(kind)
+    hint = suggest(value, [str(choice) for choice in choices]) if choices else ""
+    return source.error(at, f"expected {expected}, got {_show(value)}", hint)
+
+
+def _walk(data: Any, kind: Any, path: KeyPath, segments: list[Any]) -> tuple[KeyPath, Any, Any]:
+    """Follow msgspec's path through the data and the types. msgspec writes ``[...]`` for a
+    mapping's key; the key is the first entry whose value does not fit."""
+    at = path
+    for segment in segments:
+        if segment is _ANY:
+            if not isinstance(data, Mapping):
                 break
-        where = f"{self.file}:{line}" if line is not None else self.file
-        return ConfigError(f"{where}: {dotted(path)}: {message}", hint=hint)
+            value_kind = _dict_types(kind)[1]
+            key = next((k for k, v in data.items() if not _fits(v, value_kind)), None)
+            if key is None:
+                break
+            at, data, kind = (*at, str(key)), data[key], value_kind
+        elif isinstance(segment, int):
+            data = data[segment] if isinstance(data, list) and segment < len(data) else None
+            at, kind = (*at, segment), _child(kind, segment)
+        else:
+            data = data.get(segment) if isinstance(data, Mapping) else None
+            at, kind = (*at, segment), _child(kind, segment)
+    return at, data, kind
 
 
-class Spec:
-    """A validator for one value."""
+def _fits(value: Any, kind: Any) -> bool:
+    try:
+        msgspec.convert(_fill_empty_sections(value, kind), kind, dec_hook=_dec_hook)
+    except (msgspec.ValidationError, ValueError, TypeError):
+        return False
+    return True
 
-    description = "a value"
 
-    def check(self, value: Any, path: KeyPath, source: Source) -> Any:
-        """Return the validated value or raise ConfigError."""
-        raise NotImplementedError
+# Types: what is inside what, and how to say it ---------------------------------------------
 
-    def _wrong(self, value: Any, path: KeyPath, source: Source) -> ConfigError:
-        return source.error(path, f"expected {self.description}, got {_show(value)}")
 
-    def json_schema(self) -> dict[str, Any]:
-        """This spec as JSON Schema (draft 2020-12), for editors and other tools."""
-        return {"description": self.description}
+def _unwrap(kind: Any) -> tuple[Any, list[msgspec.Meta]]:
+    metas: list[msgspec.Meta] = []
+    while typing.get_origin(kind) is typing.Annotated:
+        kind, *extras = typing.get_args(kind)
+        metas.extend(extra for extra in extras if isinstance(extra, msgspec.Meta))
+    return kind, metas
 
-    def json_default(self, value: Any) -> Any:
-        """The code's default for this value, spelled as a user would write it."""
-        return as_json(value)
+
+def _union_members(kind: Any) -> list[Any]:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return list(typing.get_args(kind))
+    return [kind]
+
+
+def _is_struct(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
+
+
+def _struct_of(kind: Any) -> Any:
+    base, _ = _unwrap(kind)
+    return next((m for m in _union_members(base) if _is_struct(_unwrap(m)[0])), None)
+
+
+def _dict_types(kind: Any) -> tuple[Any, Any]:
+    base, _ = _unwrap(kind)
+    for option in _union_members(base):
+        member = _unwrap(option)[0]
+        if typing.get_origin(member) in (dict, Mapping):
+            key, value = typing.get_args(member)
+            return key, value
+    return str, Any
+
+
+def _is_sequence_type(kind: Any) -> bool:
+    base, _ = _unwrap(kind)
+    return any(
+        typing.get_origin(_unwrap(m)[0]) in (tuple, list, Sequence) for m in _union_members(base)
+    )
+
+
+def _child(kind: Any, key: Any) -> Any:
+    """The declared type of ``kind``'s entry ``key`` (Any when there is none)."""
+    base, _ = _unwrap(kind)
+    for option in _union_members(base):
+        member = _unwrap(option)[0]
+        origin = typing.get_origin(member)
+        if isinstance(key, str) and _is_struct(member):
+            for field in msgspec.structs.fields(member):
+                if field.encode_name == key:
+                    return field.type
+        elif isinstance(key, str) and origin in (dict, Mapping):
+            return typing.get_args(member)[1]
+        elif isinstance(key, int) and origin in (tuple, list, Sequence):
+            args = typing.get_args(member)
+            if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+                return args[key] if key < len(args) else Any
+            return args[0] if args else Any
+    return Any
+
+
+def _choices(kind: Any) -> list[Any]:
+    base, _ = _unwrap(kind)
+    if typing.get_origin(base) is typing.Literal:
+        return list(typing.get_args(base))
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        return [member.value for member in base]
+    return []
+
+
+def describe(kind: Any) -> str:
+    """What a value of a declared type is, in words: 'an integer from 0 to 10'."""
+    base, metas = _unwrap(kind)
+    given = next((item.description for item in metas if item.description), None)
+    if given:
+        return given
+    members = _union_members(base)
+    if len(members) > 1:
+        others = [m for m in members if m is not types.NoneType]
+        words = " or ".join(describe(m) for m in others)
+        return f"{words}, or null" if len(others) < len(members) else words
+    if choices := _choices(base):
+        return "one of " + ", ".join(repr(choice) for choice in choices)
+    own = _own_type(base)
+    if own is not None:
+        return WORDS[own]
+    return _describe_plain(base, metas)
+
+
+def _describe_plain(base: Any, metas: list[msgspec.Meta]) -> str:
+    low = next((m.ge for m in metas if m.ge is not None), None)
+    high = next((m.le for m in metas if m.le is not None), None)
+    least = next((m.min_length for m in metas if m.min_length), 0)
+    if typing.get_origin(base) in (tuple, list, Sequence):
+        item = describe(_child(base, 0))
+        return f"a list of at least {least} of {item}" if least else f"a list of {item}"
+    if base in (int, float):
+        words = "an integer" if base is int else "a number"
+        if low is not None:
+            words += f" from {low:g}" + (f" to {high:g}" if high is not None else " or more")
+        return words
+    if base is str:
+        return "a non-empty string" if least else "a string"
+    return "true or false" if base is bool else "a mapping"
 
 
 def _show(value: Any) -> str:
@@ -80,453 +445,70 @@ def _show(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-class Text(Spec):
-    """A non-empty string, optionally matching a pattern."""
-
-    def __init__(self, pattern: str | None = None, description: str = "a non-empty string") -> None:
-        self.pattern = re.compile(pattern) if pattern else None
-        self.description = description
-
-    def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": "string", "minLength": 1}
-        if self.pattern:
-            schema["pattern"] = f"^(?:{self.pattern.pattern})$"
-        return {**schema, "description": self.description}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> str:
-        if not isinstance(value, str) or not value:
-            raise self._wrong(value, path, source)
-        if self.pattern and not self.pattern.fullmatch(value):
-            raise self._wrong(value, path, source)
-        return value
-
-
-DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>ms|[smhdw])")
-UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str, where: str) -> float:
-    """Seconds of a duration given on the command line (``15m``), or a UsageError."""
-    match = DURATION.fullmatch(text.strip())
-    if match is None or float(match["amount"]) <= 0:
-        raise UsageError(
-            f"{where}: expected a duration such as 90s, 15m or 48h, got {text!r}",
-            hint="a number followed by ms, s, m, h, d or w",
-        )
-    return float(match["amount"]) * UNITS[match["unit"]]
-
-
-class Duration(Spec):
-    """A duration such as 7d, 12h, 30m, 90s or 250ms, up to ``maximum``."""
-
-    description = "a duration such as 7d, 12h, 30m, 90s or 250ms"
-
-    def __init__(self, maximum: timedelta, too_long: str) -> None:
-        self.maximum, self.too_long = maximum, too_long
-
-    def json_schema(self) -> dict[str, Any]:
-        # Without Python's named groups: editors use ECMA-262 regular expressions.
-        return {"type": "string", "pattern": r"^\d+(?:\.\d+)?(?:ms|[smhdw])$"}
-
-    def json_default(self, value: Any) -> Any:
-        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-        for unit in ("d", "h", "m"):  # the largest unit that says it exactly
-            if seconds >= UNITS[unit] and seconds % UNITS[unit] == 0:
-                return f"{seconds / UNITS[unit]:g}{unit}"
-        return f"{seconds:g}s"
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> timedelta:
-        match = DURATION.fullmatch(value) if isinstance(value, str) else None
-        if match is None or float(match["amount"]) <= 0:
-            raise self._wrong(value, path, source)
-        seconds = float(match["amount"]) * UNITS[match["unit"]]
-        if seconds > self.maximum.total_seconds():
-            raise source.error(path, f"{value} is longer than {self.too_long}")
-        return timedelta(seconds=seconds)
-
-
-class Scalar(Spec):
-    """A string, number or boolean, kept as text (environment variable values)."""
-
-    description = "a string, number or boolean"
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"type": ["string", "number", "boolean"], "description": self.description}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, str | int | float):
-            return str(value)
-        raise self._wrong(value, path, source)
-
-
-class Boolean(Spec):
-    """true or false."""
-
-    description = "true or false"
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"type": "boolean"}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> bool:
-        if not isinstance(value, bool):
-            raise self._wrong(value, path, source)
-        return value
-
-
-class Number(Spec):
-    """A number within bounds; ``integer`` forbids fractions."""
-
-    def __init__(self, low: float, high: float | None = None, *, integer: bool = False) -> None:
-        self.low, self.high, self.integer = low, high, integer
-        kind = "an integer" if integer else "a number"
-        upper = f" to {high:g}" if high is not None else " or more"
-        self.description = f"{kind} from {low:g}{upper}"
-
-    def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": "integer" if self.integer else "number"}
-        schema["minimum"] = self.low
-        if self.high is not None:
-            schema["maximum"] = self.high
-        return schema
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> float | int:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self._wrong(value, path, source)
-        if not math.isfinite(value):
-            # NaN compares false with every bound: it would pass, then close a gate forever.
-            raise source.error(path, f"expected a finite number, got {value}")
-        if self.integer and not isinstance(value, int):
-            raise self._wrong(value, path, source)
-        if value < self.low or (self.high is not None and value > self.high):
-            raise self._wrong(value, path, source)
-        return value
-
-
-class Optional(Spec):
-    """Either null or what ``inner`` accepts."""
-
-    def __init__(self, inner: Spec) -> None:
-        self.inner = inner
-        self.description = f"{inner.description}, or null"
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"anyOf": [self.inner.json_schema(), {"type": "null"}]}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> Any:
-        return None if value is None else self.inner.check(value, path, source)
-
-
-class Choice(Spec):
-    """One of a fixed set of strings."""
-
-    def __init__(self, *choices: str) -> None:
-        self.choices = choices
-        self.description = "one of " + ", ".join(repr(c) for c in choices)
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"enum": list(self.choices)}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> str:
-        if value not in self.choices:
-            hint = _suggest(value, self.choices)
-            raise source.error(path, f"expected {self.description}, got {_show(value)}", hint)
-        return str(value)
-
-
-class ListOf(Spec):
-    """A list whose items all match ``item``."""
-
-    def __init__(self, item: Spec, *, min_items: int = 0, unique: bool = False) -> None:
-        self.item, self.min_items, self.unique = item, min_items, unique
-        self.description = f"a list of {item.description}"
-        if min_items:
-            self.description = f"a list of at least {min_items} of {item.description}"
-
-    def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": "array", "items": self.item.json_schema()}
-        if self.min_items:
-            schema["minItems"] = self.min_items
-        if self.unique:
-            schema["uniqueItems"] = True
-        return schema
-
-    def json_default(self, value: Any) -> Any:
-        if value is None:
-            return None
-        return [self.item.json_default(item) for item in value]
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> tuple[Any, ...]:
-        if isinstance(value, str):
-            # A command is never split from a string: that is how quoting bugs start.
-            raise source.error(
-                path,
-                f"expected {self.description}, got the string {value!r}",
-                hint="write a list, for example [python, -m, pytest]",
-            )
-        if not isinstance(value, list) or len(value) < self.min_items:
-            raise self._wrong(value, path, source)
-        items = tuple(self.item.check(v, (*path, i), source) for i, v in enumerate(value))
-        if self.unique and len(set(items)) != len(items):
-            raise source.error(path, "lists the same entry twice")
-        return items
-
-
-class MapOf(Spec):
-    """A mapping with free keys (matching ``key``) and values matching ``value``."""
-
-    def __init__(self, key: Text, value: Spec) -> None:
-        self.key, self.value = key, value
-        self.description = f"a mapping of {key.description} to {value.description}"
-
-    def json_schema(self) -> dict[str, Any]:
-        return {
-            "type": ["object", "null"],
-            "propertyNames": self.key.json_schema(),
-            "additionalProperties": self.value.json_schema(),
-        }
-
-    def json_default(self, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return as_json(value)
-        return {str(k): self.value.json_default(v) for k, v in value.items()}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, item in _named_items(self, value, path, source):
-            self.key.check(key, (*path, key), source)
-            result[key] = self.value.check(item, (*path, key), source)
-        return result
-
-
-def _named_items(spec: Spec, value: Any, path: KeyPath, source: Source) -> list[tuple[str, Any]]:
-    """The entries of a mapping whose keys are names: null is empty, keys must be strings."""
-    if value is None:
-        return []
-    if not isinstance(value, Mapping):
-        raise spec._wrong(value, path, source)
-    for key in value:
-        if not isinstance(key, str):
-            raise source.error((*path, str(key)), f"keys must be strings, got {_show(key)}")
-    return list(value.items())
-
-
-class Struct(Spec):
-    """A mapping with a fixed set of keys; unknown keys are errors with a suggestion."""
-
-    description = "a mapping"
-
-    def __init__(
-        self,
-        fields: Mapping[str, Spec],
-        required: Sequence[str] = (),
-        defaults: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.fields, self.required = fields, tuple(required)
-        # What the code uses when a key is absent (read from its dataclass: one home).
-        self.defaults = {k: v for k, v in (defaults or {}).items() if k in fields}
-
-    def json_schema(self) -> dict[str, Any]:
-        properties = {name: spec.json_schema() for name, spec in self.fields.items()}
-        for name, value in self.defaults.items():
-            default = self.fields[name].json_default(value)
-            properties[name] = {**properties[name], "default": default}
-        schema: dict[str, Any] = {
-            "type": ["object", "null"] if not self.required else "object",
-            "properties": properties,
-            "additionalProperties": False,
-        }
-        if self.required:
-            schema["required"] = list(self.required)
-        return schema
-
-    def json_default(self, value: Any) -> Any:
-        if not is_dataclass(value) or isinstance(value, type):
-            return as_json(value)
-        return {
-            name: self.fields[name].json_default(getattr(value, name))
-            for name in self.fields
-            if hasattr(value, name)
-        }
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
-        if value is None:
-            value = {}
-        if not isinstance(value, Mapping):
-            raise self._wrong(value, path, source)
-        result: dict[str, Any] = {}
-        for key, item in value.items():
-            if key not in self.fields:
-                hint = _suggest(key, self.fields)
-                raise source.error((*path, str(key)), "unknown key", hint)
-            result[key] = self.fields[key].check(item, (*path, key), source)
-        for key in self.required:
-            if key not in result:
-                raise source.error(path, f"missing required key {key!r}")
-        return result
-
-
-def dataclass_defaults(cls: Any) -> dict[str, Any]:
-    """The default of every field of a dataclass that has one."""
-    found: dict[str, Any] = {}
-    for item in fields(cls):
-        if item.default is not MISSING:
-            found[item.name] = item.default
-        elif item.default_factory is not MISSING:
-            found[item.name] = item.default_factory()
-    return found
-
-
-def as_json(value: Any) -> Any:
-    """A default as JSON: tuples are lists, enums their values, dataclasses mappings."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {item.name: as_json(getattr(value, item.name)) for item in fields(value)}
-    if isinstance(value, tuple | list):
-        return [as_json(item) for item in value]
-    if isinstance(value, Mapping):
-        return {str(k): as_json(v) for k, v in value.items()}
-    return value
-
-
-class Named(Spec):
-    """A mapping of names: known names have their own spec, any other name gets ``other``.
-
-    A name that is not known and does not fit ``other`` is reported with the nearest known
-    name, so a typo of a built-in (``lnt:``) still gets a "did you mean".
-    """
-
-    description = "a mapping"
-
-    def __init__(self, known: Mapping[str, Spec], key: Text, other: Spec, other_is: str) -> None:
-        self.known, self.key, self.other, self.other_is = known, key, other, other_is
-
-    def json_schema(self) -> dict[str, Any]:
-        return {
-            "type": ["object", "null"],
-            "properties": {name: spec.json_schema() for name, spec in self.known.items()},
-            "propertyNames": self.key.json_schema(),
-            "additionalProperties": self.other.json_schema(),
-        }
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, item in _named_items(self, value, path, source):
-            where = (*path, key)
-            if key in self.known:
-                result[key] = self.known[key].check(item, where, source)
-                continue
-            self.key.check(key, where, source)
-            try:
-                result[key] = self.other.check(item, where, source)
-            except ConfigError as exc:
-                close = difflib.get_close_matches(key, sorted(self.known), n=1, cutoff=0.6)
-                if close:
-                    raise source.error(
-                        where, f"unknown {self.other_is}", f"did you mean {close[0]!r}?"
-                    ) from exc
-                raise
-        return result
-
-
-def _suggest(value: Any, valid: Sequence[str] | Mapping[str, Any]) -> str:
+def suggest(value: Any, valid: Sequence[str]) -> str:
+    """A hint naming the nearest valid name, and every valid one."""
     names = sorted(valid)
     close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
     listing = "valid: " + ", ".join(names)
     return f"did you mean {close[0]!r}? ({listing})" if close else listing
 
 
-# Bounds for every YAML file the SDK reads: a config is small, and anchors and aliases must
-# not expand a few hundred bytes into billions of values (a pull request could send one).
-MAX_YAML_BYTES = 1_000_000
-MAX_YAML_VALUES = 100_000
+# JSON Schema -------------------------------------------------------------------------------
 
 
-def read_yaml_file(path: Path) -> tuple[Any, Source]:
-    """Read and parse a YAML config file; every failure is a ConfigError naming the file."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:
-            raise ConfigError(
-                f"{path}: {size} bytes, more than a config file may have ({MAX_YAML_BYTES})",
-                hint="is this the right file?",
-            )
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"{path}: is a directory, not a file") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
-    return parse_yaml(text, str(path))
+def json_schema(root: type, *others: type) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``root``, with ``others`` among its definitions.
+
+    msgspec writes the types; this adds what it cannot know: every default as a user would
+    write it (defaults built by a factory included), unique lists and each type's extras."""
+    (schema, *_), definitions = msgspec.json.schema_components(
+        (root, *others), schema_hook=_schema_hook, ref_template="#/$defs/{name}"
+    )
+    for cls in _structs((root, *others)):
+        component = definitions.get(cls.__name__)
+        if component is None:
+            continue
+        properties = component.get("properties", {})
+        for field in msgspec.structs.fields(cls):
+            if field.default is not msgspec.NODEFAULT:
+                default = field.default
+            elif field.default_factory is not msgspec.NODEFAULT:
+                default = field.default_factory()
+            else:
+                continue
+            properties[field.encode_name]["default"] = to_builtins(default)
+        for name in cls.unique_lists:
+            _mark_unique(properties[name])
+        component.update(cls.schema_extra)
+        if not component.get("required"):
+            component.pop("required", None)
+    return {**schema, "$defs": definitions}
 
 
-def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
-    """Parse YAML safely and record the line of every key path; duplicate keys, recursive
-    aliases and documents that expand beyond MAX_YAML_VALUES are errors."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None:
-            _check_expansion(node, file)
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark is not None else file
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML: {problem}", hint="fix the syntax") from exc
-    except RecursionError as exc:
-        raise ConfigError(f"{file}: nested too deeply", hint="flatten the document") from exc
-    finally:
-        loader.dispose()
-    lines: dict[KeyPath, int] = {}
-    if node is not None:
-        _record_lines(node, (), lines, file)
-    return data, Source(file, lines)
+def _mark_unique(schema: dict[str, Any]) -> None:
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "array":
+            option["uniqueItems"] = True
 
 
-def _check_expansion(root: yaml.Node, file: str) -> None:
-    """Refuse a document whose aliases loop or multiply it past MAX_YAML_VALUES, before
-    anything walks it (iteratively: depth cannot overflow the stack here)."""
-    seen = 0
-    stack: list[tuple[yaml.Node, frozenset[int]]] = [(root, frozenset())]
+def _schema_hook(kind: type) -> dict[str, Any]:
+    own = _own_type(kind)
+    if own is None:
+        raise NotImplementedError(kind)
+    return {**JSON_SCHEMAS[own], "description": WORDS[own]}
+
+
+def _structs(roots: Sequence[Any]) -> list[type[Model]]:
+    """Every declared type reachable from ``roots``."""
+    found: dict[type, None] = {}
+    stack = list(roots)
     while stack:
-        node, path = stack.pop()
-        seen += 1
-        if seen > MAX_YAML_VALUES:
-            raise ConfigError(
-                f"{file}:{node.start_mark.line + 1}: the document expands to more than "
-                f"{MAX_YAML_VALUES} values (anchors and aliases that multiply)",
-                hint="write the values out, or use fewer nested aliases",
-            )
-        if id(node) in path:
-            raise ConfigError(
-                f"{file}:{node.start_mark.line + 1}: an alias refers to a value that contains it",
-                hint="a value cannot include itself",
-            )
-        inner = path | {id(node)}
-        if isinstance(node, yaml.MappingNode):
-            stack.extend((part, inner) for pair in node.value for part in pair)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, inner) for item in node.value)
-
-
-def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                line = key_node.start_mark.line + 1
-                raise ConfigError(
-                    f"{file}:{line}: {dotted((*path, key))}: duplicate key",
-                    hint="keep one of the two entries",
-                )
-            seen.add(key)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            _record_lines(value_node, (*path, key), lines, file)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _record_lines(item, (*path, index), lines, file)
+        base, _ = _unwrap(stack.pop())
+        if _is_struct(base):
+            if base in found:
+                continue
+            found[base] = None
+            stack.extend(field.type for field in msgspec.structs.fields(base))
+        else:
+            stack.extend(typing.get_args(base))
+    return [cls for cls in found if issubclass(cls, Model)]

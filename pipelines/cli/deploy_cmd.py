@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -95,7 +96,7 @@ def _only_target(denv: DeployEnv, name: str) -> DeployEnv:
             f"environment {denv.environment.name!r} has no target {name!r}",
             hint=f"use one of: {names}",
         )
-    deploy_settings = replace(denv.environment.deploy, targets=targets)
+    deploy_settings = msgspec.structs.replace(denv.environment.deploy, targets=targets)
     return replace(denv, environment=replace(denv.environment, deploy=deploy_settings))
 
 

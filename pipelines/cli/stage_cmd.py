@@ -8,9 +8,7 @@ import os
 from rich.console import Console
 
 from pipelines.cli.common import project_config, stage_context
-from pipelines.cli.display import decision_table, show
 from pipelines.errors import UsageError
-from pipelines.reports import github
 from pipelines.stages import STAGES, load_stage
 
 
@@ -41,6 +39,10 @@ def stage(args: argparse.Namespace, out: Console) -> int:
             markup=False,
         )
     if decision is not None:
+        # Only the gate shows a decision: other stages never import the tables.
+        from pipelines.cli.display import decision_table, show
+        from pipelines.reports import github
+
         show(out, decision_table(decision))
         for line in github.publish(decision, os.environ):
             print(line)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import msgspec
+
 from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.journal import DeployStatus
@@ -84,11 +86,11 @@ class DrillReport:
 def drill_env(denv: DeployEnv) -> DeployEnv:
     """The environment's settings in a state directory of its own, on free ports."""
     targets = tuple(
-        replace(target, listen=f"127.0.0.1:{free_port()}")
+        msgspec.structs.replace(target, listen=f"127.0.0.1:{free_port()}")
         for target in denv.environment.deploy.targets
     )
     environment = replace(
-        denv.environment, deploy=replace(denv.environment.deploy, targets=targets)
+        denv.environment, deploy=msgspec.structs.replace(denv.environment.deploy, targets=targets)
     )
     directory = denv.directory.with_name(denv.directory.name + "-drill")
     return replace(denv, environment=environment, directory=directory)

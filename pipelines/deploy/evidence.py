@@ -5,13 +5,13 @@ monitoring in force."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pipelines import atomic
 from pipelines.config import Environment, PipelineConfig
 from pipelines.deploy.controller import DeployReport
+from pipelines.schema import to_builtins
 
 MANIFEST = "deployment-manifest.json"
 METRICS = "deployment-metrics.json"
@@ -79,13 +79,19 @@ def write_evidence(
             "probe_path": config.service.probe_path,
         },
         "analysis": {
-            key: value for key, value in asdict(deploy.analysis).items() if value is not None
+            key: value
+            # Seconds, not the duration as written: this file is read by programs.
+            for key, value in {
+                **to_builtins(deploy.analysis),
+                "interval": float(deploy.analysis.interval),
+            }.items()
+            if value is not None
         },
         "auto_rollback": deploy.auto_rollback,
         "auto_rollback_flag": deploy.auto_rollback_flag,
         "endpoints": {
             key: value
-            for key, value in asdict(config.monitoring).items()
+            for key, value in to_builtins(config.monitoring).items()
             if value is not None and key != "config_dir"
         },
     }

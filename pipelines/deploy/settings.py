@@ -1,29 +1,27 @@
 """How a project's service runs and how each environment deploys it (pipeline.yaml).
 
-Every default lives in the dataclasses below; the schema reads them from there.
+Every default lives in the declared types below; the JSON Schema is emitted from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+from msgspec import Meta
 
 from pipelines.schema import (
-    Boolean,
-    Choice,
     Duration,
-    KeyPath,
-    ListOf,
-    MapOf,
-    Number,
-    Scalar,
-    Source,
-    Struct,
+    EnvVarName,
+    Invalid,
+    LowerName,
+    Model,
+    ScalarText,
     Text,
-    dataclass_defaults,
+    Url,
+    default_duration,
+    matching,
 )
 
 
@@ -49,199 +47,122 @@ class Approval(StrEnum):
     REQUIRED = "required"
 
 
-@dataclass(frozen=True)
-class ServiceSettings:
+class StepTime(Duration):
+    """How long one deploy step (an analysis interval, holding the old pool) may take."""
+
+    maximum: ClassVar[float] = 2 * 86400.0
+    too_long: ClassVar[str] = "a deploy step may take (2 days)"
+
+
+UrlPath = Annotated[str, matching(r"/\S*", "a path such as /healthz")]
+FaultName = Annotated[str, matching(r"[a-z][a-z0-9_-]*", "a fault name such as 'errors'")]
+Address = Annotated[str, matching(r"[0-9.]+:\d{1,5}", "an address such as 127.0.0.1:18080")]
+Argv = Annotated[tuple[Text, ...], Meta(min_length=1)]
+Count = Annotated[int, Meta(ge=0, le=1000)]
+
+
+class ServiceSettings(Model, frozen=True):
     """How one instance of the service runs. ``{port}`` and ``{version}`` are filled in.
 
     There is no default command or fault: each service says how it starts and how it is
     made to fail, and a deploy that needs them names the key that is missing."""
 
-    command: tuple[str, ...] | None = None
-    health_path: str = "/healthz"
+    unique_lists: ClassVar[tuple[str, ...]] = ("files", "exclude")
+
+    command: Argv | None = None
+    health_path: UrlPath = "/healthz"
     # The request smoke tests and probe traffic send (its answer must be 2xx).
-    probe_path: str = "/"
-    env: Mapping[str, str] = field(default_factory=dict)
+    probe_path: UrlPath = "/"
+    env: dict[EnvVarName, ScalarText] = {}
     # What a release keeps of the project (its backup on disk; a rollback never rebuilds).
-    files: tuple[str, ...] = (".",)
-    exclude: tuple[str, ...] = (".git", ".venv", "reports", "artifacts")
+    files: Argv = (".",)
+    exclude: tuple[Text, ...] = (".git", ".venv", "reports", "artifacts")
     # The docker target: the image, and the port the service listens on inside it.
-    image: str | None = None
-    container_port: int = 8080
-    start_timeout: float = 20.0
+    image: Text | None = None
+    container_port: Annotated[int, Meta(ge=1, le=65535)] = 8080
+    start_timeout: Annotated[float, Meta(ge=0.1, le=3600)] = 20.0
     # How a drill makes a release faulty: fault name -> the variables that cause it.
-    faults: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    faults: dict[FaultName, dict[EnvVarName, ScalarText]] = {}
 
 
-@dataclass(frozen=True)
-class Threshold:
+class Threshold(Model, frozen=True):
     """A limit and the comparison that fails it: ``op`` is '>' or '>='."""
 
-    value: float
-    op: str = ">"
+    value: Annotated[float, Meta(ge=0)]
+    op: Literal[">", ">="]
 
     def exceeded(self, measured: float) -> bool:
         """True when ``measured`` breaks the limit."""
         return measured >= self.value if self.op == ">=" else measured > self.value
 
 
-@dataclass(frozen=True)
-class AnalysisSettings:
+class AnalysisSettings(Model, frozen=True):
     """How a new release is measured against the stable one, and when that fails."""
 
-    interval: float = 5.0  # seconds per measurement
-    count: int = 1  # measurements per step
-    requests: int = 40  # probe requests per pool per measurement
-    min_requests: int = 10  # fewer answered requests: inconclusive
-    max_error_rate: Threshold | None = field(default_factory=lambda: Threshold(5.0))  # percent
-    max_p95_ms: Threshold | None = field(default_factory=lambda: Threshold(1000.0))
+    interval: StepTime = default_duration(StepTime, 5.0)  # per measurement
+    count: Annotated[int, Meta(ge=1, le=1000)] = 1  # measurements per step
+    # Probe requests per pool per measurement; fewer answered than min_requests: inconclusive.
+    requests: Annotated[int, Meta(ge=1, le=100_000)] = 40
+    min_requests: Annotated[int, Meta(ge=1, le=100_000)] = 10
+    max_error_rate: Threshold | None = Threshold(5.0, ">")  # percent
+    max_p95_ms: Threshold | None = Threshold(1000.0, ">")
     compare: bool = True  # Mann-Whitney U of the new release against the stable one
-    alpha: float = 0.01
-    tolerance: float = 0.25  # a median latency may move this much (relative) unnoticed...
-    latency_tolerance_ms: float = 20.0  # ...and this much (absolute)
-    error_rate_tolerance: float = 1.0  # percentage points the error rate may rise unnoticed
-    failure_limit: int = 0
-    inconclusive_limit: int = 1
-    error_limit: int = 0
-    prometheus: str | None = None  # base URL; queries below are sent with {version}
-    error_rate_query: str | None = None
-    latency_query: str | None = None
+    alpha: Annotated[float, Meta(ge=0.0001, le=0.5)] = 0.01
+    # A median latency may move this much (relative) and this much (absolute) unnoticed; the
+    # error rate may rise this many percentage points.
+    tolerance: Annotated[float, Meta(ge=0, le=10)] = 0.25
+    latency_tolerance_ms: Annotated[float, Meta(ge=0, le=3_600_000)] = 20.0
+    error_rate_tolerance: Annotated[float, Meta(ge=0, le=100)] = 1.0
+    failure_limit: Count = 0
+    inconclusive_limit: Count = 1
+    error_limit: Count = 0
+    prometheus: Url | None = None  # base URL; queries below are sent with {version}
+    error_rate_query: Text | None = None
+    latency_query: Text | None = None
 
 
-@dataclass(frozen=True)
-class DeployTarget:
+class DeployTarget(Model, frozen=True):
     """One place (region) a release is deployed to: its kind and nginx's address."""
 
-    name: str = "local"
+    name: LowerName = "local"
     kind: TargetKind = TargetKind.LOCAL
-    listen: str = "127.0.0.1:18080"
+    listen: Address = "127.0.0.1:18080"
 
 
-@dataclass(frozen=True)
-class DeploySettings:
+class DeploySettings(Model, frozen=True):
     """How an environment deploys."""
 
+    unique_lists: ClassVar[tuple[str, ...]] = ("smoke",)
+
     strategy: StrategyKind = StrategyKind.ROLLING
-    targets: tuple[DeployTarget, ...] = (DeployTarget(),)
-    instances: int = 2
-    steps: tuple[float, ...] = (10.0, 25.0, 50.0, 100.0)  # canary traffic weights
-    keep_old_for: float = 30.0  # blue-green: seconds the old pool stays for a switch back
+    targets: Annotated[tuple[DeployTarget, ...], Meta(min_length=1)] = (DeployTarget(),)
+    instances: Annotated[int, Meta(ge=1, le=64)] = 2
+    # canary traffic weights, rising to 100
+    steps: Annotated[tuple[Annotated[float, Meta(ge=0.1, le=100)], ...], Meta(min_length=1)] = (
+        10.0,
+        25.0,
+        50.0,
+        100.0,
+    )
+    keep_old_for: StepTime = default_duration(
+        StepTime, 30.0
+    )  # blue-green: the old pool stays for a switch back
     pre_promotion_analysis: bool = True
     auto_rollback: bool = True
-    auto_rollback_flag: str | None = None  # a flag whose value here turns it on or off
+    auto_rollback_flag: Text | None = None  # a flag whose value here turns it on or off
     approval: Approval = Approval.NONE
-    smoke: tuple[str, ...] = ()  # paths that must answer 2xx on the new release
-    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    smoke: tuple[UrlPath, ...] = ()  # paths that must answer 2xx on the new release
+    analysis: AnalysisSettings = msgspec.field(default_factory=AnalysisSettings)
 
-
-MAX_STEP = timedelta(days=2)
-THRESHOLD = Struct(
-    {"value": Number(0), "op": Choice(">", ">=")},
-    required=("value", "op"),
-)
-SERVICE = Struct(
-    {
-        "command": ListOf(Text(), min_items=1),
-        "health_path": Text(r"/\S*", "a path such as /healthz"),
-        "probe_path": Text(r"/\S*", "a path such as /"),
-        "env": MapOf(Text(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name"), Scalar()),
-        "files": ListOf(Text(), min_items=1, unique=True),
-        "exclude": ListOf(Text(), unique=True),
-        "image": Text(),
-        "container_port": Number(1, 65535, integer=True),
-        "start_timeout": Number(0.1, 3600),
-        "faults": MapOf(
-            Text(r"[a-z][a-z0-9_-]*", "a fault name such as 'errors'"),
-            MapOf(Text(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name"), Scalar()),
-        ),
-    },
-    defaults=dataclass_defaults(ServiceSettings),
-)
-ANALYSIS = Struct(
-    {
-        "interval": Duration(MAX_STEP, "an analysis interval may be (2 days)"),
-        "count": Number(1, 1000, integer=True),
-        "requests": Number(1, 100_000, integer=True),
-        "min_requests": Number(1, 100_000, integer=True),
-        "max_error_rate": THRESHOLD,
-        "max_p95_ms": THRESHOLD,
-        "compare": Boolean(),
-        "alpha": Number(0.0001, 0.5),
-        "tolerance": Number(0, 10),
-        "latency_tolerance_ms": Number(0, 3_600_000),
-        "error_rate_tolerance": Number(0, 100),
-        "failure_limit": Number(0, 1000, integer=True),
-        "inconclusive_limit": Number(0, 1000, integer=True),
-        "error_limit": Number(0, 1000, integer=True),
-        "prometheus": Text(r"https?://\S+", "the Prometheus base URL"),
-        "error_rate_query": Text(),
-        "latency_query": Text(),
-    },
-    defaults=dataclass_defaults(AnalysisSettings),
-)
-TARGET = Struct(
-    {
-        "name": Text(r"[a-z][a-z0-9_-]*", "a lower-case name such as 'eu-west'"),
-        "kind": Choice(*TargetKind),
-        "listen": Text(r"[0-9.]+:\d{1,5}", "an address such as 127.0.0.1:18080"),
-    },
-    defaults=dataclass_defaults(DeployTarget),
-)
-DEPLOY = Struct(
-    {
-        "strategy": Choice(*StrategyKind),
-        "targets": ListOf(TARGET, min_items=1),
-        "instances": Number(1, 64, integer=True),
-        "steps": ListOf(Number(0.1, 100), min_items=1),
-        "keep_old_for": Duration(MAX_STEP, "the old pool may be kept (2 days)"),
-        "pre_promotion_analysis": Boolean(),
-        "auto_rollback": Boolean(),
-        "auto_rollback_flag": Text(),
-        "approval": Choice(*Approval),
-        "smoke": ListOf(Text(r"/\S*", "a path such as /"), unique=True),
-        "analysis": ANALYSIS,
-    },
-    defaults=dataclass_defaults(DeploySettings),
-)
-
-
-def service_settings(raw: Mapping[str, Any]) -> ServiceSettings:
-    """Build from validated YAML."""
-    return ServiceSettings(**raw)
-
-
-def deploy_settings(raw: Mapping[str, Any], source: Source, path: KeyPath) -> DeploySettings:
-    """Build from validated YAML, checking what one key cannot check alone."""
-    values = dict(raw)
-    if "analysis" in values:
-        analysis = dict(values["analysis"])
-        for key in ("interval",):
-            if key in analysis:
-                analysis[key] = analysis[key].total_seconds()
-        for key in ("max_error_rate", "max_p95_ms"):
-            if key in analysis:
-                analysis[key] = Threshold(**analysis[key])
-        values["analysis"] = AnalysisSettings(**analysis)
-    if "keep_old_for" in values:
-        values["keep_old_for"] = values["keep_old_for"].total_seconds()
-    if "targets" in values:
-        targets = tuple(
-            DeployTarget(**{**item, "kind": TargetKind(item.get("kind", "local"))})
-            for item in values["targets"]
-        )
-        names = [target.name for target in targets]
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        names = [target.name for target in self.targets]
         if len(set(names)) != len(names):
-            raise source.error((*path, "targets"), "two targets have the same name")
-        values["targets"] = targets
-    if "steps" in values:
-        steps = tuple(float(step) for step in values["steps"])
-        if list(steps) != sorted(set(steps)) or steps[-1] != 100:
-            raise source.error(
-                (*path, "steps"),
-                f"canary steps must rise and end at 100, got {list(steps)}",
+            raise Invalid("two targets have the same name", key=("targets",))
+        steps = list(self.steps)
+        if steps != sorted(set(steps)) or steps[-1] != 100:
+            raise Invalid(
+                f"canary steps must rise and end at 100, got {steps}",
+                key=("steps",),
                 hint="for example steps: [10, 25, 50, 100]",
             )
-        values["steps"] = steps
-    for key, kind in (("strategy", StrategyKind), ("approval", Approval)):
-        if key in values:
-            values[key] = kind(values[key])
-    return DeploySettings(**values)

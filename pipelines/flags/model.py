@@ -6,24 +6,16 @@ import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
+
+from msgspec import Meta
 
 from pipelines.errors import ConfigError, UsageError
 from pipelines.flags.rollout import Rollout
-from pipelines.schema import (
-    Choice,
-    Duration,
-    KeyPath,
-    MapOf,
-    Number,
-    Source,
-    Spec,
-    Struct,
-    Text,
-    read_yaml_file,
-)
+from pipelines.schema import Duration, Invalid, LowerName, Model, Moment, Text, decode, matching
+from pipelines.yaml_source import KeyPath, Source, read_yaml_file
 
 FlagValue = bool | int | float | str
 TYPES: dict[str, tuple[type, ...]] = {
@@ -32,7 +24,73 @@ TYPES: dict[str, tuple[type, ...]] = {
     "float": (int, float),
     "string": (str,),
 }
-MAX_ROLLOUT = timedelta(days=3653)
+FlagType = Literal["bool", "int", "float", "string"]
+Value = Annotated[FlagValue, Meta(description="a boolean, number or string")]
+Percent = Annotated[float, Meta(ge=0, le=100)]
+FlagName = Annotated[
+    str, matching(r"[A-Z][A-Z0-9_]*", "an upper-case name such as FEATURE_X_ENABLED")
+]
+
+
+class RolloutTime(Duration):
+    """How long a progressive rollout takes."""
+
+    maximum: ClassVar[float] = timedelta(days=3653).total_seconds()
+    too_long: ClassVar[str] = "a rollout may take (10 years)"
+
+
+class RolloutFile(Model, frozen=True, kw_only=True, rename={"start_percent": "from"}):
+    """A progressive rollout: from ``from`` percent at ``start`` to ``to`` percent at ``end``
+    (or after ``duration``)."""
+
+    start: Moment
+    end: Moment | None = None
+    duration: RolloutTime | None = None
+    start_percent: Percent = 0.0
+    to: Percent = 100.0
+
+    def build(self) -> Rollout:
+        """The rollout, with its end worked out; a rule broken is an ``Invalid``."""
+        if self.end is not None and self.duration is not None:
+            raise Invalid("give 'end' or 'duration', not both")
+        if self.end is not None:
+            end = self.end
+        elif self.duration is not None:
+            try:
+                end = self.start + timedelta(seconds=self.duration)
+            except OverflowError as exc:
+                raise Invalid("the rollout would end after the year 9999") from exc
+        else:
+            raise Invalid("a rollout needs 'end' or 'duration'", hint="for example duration: 7d")
+        if end <= self.start:
+            raise Invalid(
+                f"the rollout ends ({end.isoformat()}) before it starts ({self.start.isoformat()})"
+            )
+        return Rollout(self.start, end, self.start_percent, self.to)
+
+
+class SettingFile(Model, frozen=True, kw_only=True):
+    """A flag's value in one environment, possibly rolled out progressively."""
+
+    value: Value
+    rollout: RolloutFile | None = None
+
+
+class FlagFile(Model, frozen=True):
+    """One flag of flags.yaml."""
+
+    description: Text | None = None
+    type: FlagType = "bool"
+    # Needed unless the flag is a bool (false).
+    default: Value | None = None
+    environments: dict[LowerName, Value | SettingFile] = {}
+
+
+class FlagsFile(Model, frozen=True):
+    """flags.yaml."""
+
+    version: Literal[1] = 1
+    flags: dict[FlagName, FlagFile] = {}
 
 
 @dataclass(frozen=True)
@@ -70,89 +128,6 @@ class FlagSet:
         return self.flags[name]
 
 
-class _Value(Spec):
-    """Any scalar flag value; its type is checked against the flag's afterwards."""
-
-    description = "a boolean, number or string"
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"type": ["boolean", "number", "string"]}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise source.error(path, f"expected a finite number, got {value}")
-        if isinstance(value, bool | int | float | str):
-            return value
-        raise self._wrong(value, path, source)
-
-
-class _Moment(Spec):
-    """A timestamp (ISO 8601); a time without zone is UTC."""
-
-    description = "a timestamp such as 2026-11-01T00:00:00Z"
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "description": self.description}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> datetime:
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value)
-            except ValueError as exc:
-                raise self._wrong(value, path, source) from exc
-        if not isinstance(value, datetime):
-            raise self._wrong(value, path, source)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-ROLLOUT = Struct(
-    {
-        "start": _Moment(),
-        "end": _Moment(),
-        "duration": Duration(MAX_ROLLOUT, "a rollout may take (10 years)"),
-        "from": Number(0, 100),
-        "to": Number(0, 100),
-    },
-    required=("start",),
-)
-
-
-class _Setting(Spec):
-    """Either a plain value or ``{value, rollout}``."""
-
-    description = "a value, or a mapping with 'value' and 'rollout'"
-    _struct = Struct({"value": _Value(), "rollout": ROLLOUT}, required=("value",))
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"anyOf": [_Value().json_schema(), self._struct.json_schema()]}
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> Any:
-        if isinstance(value, Mapping):
-            return self._struct.check(value, path, source)
-        return {"value": _Value().check(value, path, source)}
-
-
-FLAG_NAME = Text(r"[A-Z][A-Z0-9_]*", "an upper-case name such as FEATURE_X_ENABLED")
-SCHEMA = Struct(
-    {
-        "version": Number(1, 1, integer=True),
-        "flags": MapOf(
-            FLAG_NAME,
-            Struct(
-                {
-                    "description": Text(),
-                    "type": Choice(*TYPES),
-                    "default": _Value(),
-                    "environments": MapOf(
-                        Text(r"[a-z][a-z0-9_-]*", "an environment name"), _Setting()
-                    ),
-                }
-            ),
-        ),
-    }
-)
-
-
 def load_flags(path: Path) -> FlagSet:
     """Load and validate flags.yaml; every error names the file, key path and line."""
     if not path.exists():
@@ -162,25 +137,32 @@ def load_flags(path: Path) -> FlagSet:
 
 
 def build(path: Path, data: Any, source: Source) -> FlagSet:
-    raw = SCHEMA.check(data, (), source)
+    """Check parsed flags.yaml and build its flags."""
+    declared = decode(data, FlagsFile, source)
     flags: dict[str, Flag] = {}
-    for name, spec in raw.get("flags", {}).items():
-        kind = spec.get("type", "bool")
-        default = spec.get("default", False if kind == "bool" else None)
+    for name, spec in declared.flags.items():
         where: KeyPath = ("flags", name)
+        default = spec.default
         if default is None:
-            raise source.error(where, f"{_article(kind)} {kind} flag needs a 'default'")
-        _check_type(default, kind, (*where, "default"), source)
+            if spec.type != "bool":
+                raise source.error(
+                    where, f"{_article(spec.type)} {spec.type} flag needs a 'default'"
+                )
+            default = False
+        _check_type(default, spec.type, (*where, "default"), source)
         settings = {}
-        for env, setting in spec.get("environments", {}).items():
+        for env, given in spec.environments.items():
             env_path: KeyPath = (*where, "environments", env)
-            _check_type(setting["value"], kind, env_path, source)
-            rollout = setting.get("rollout")
-            settings[env] = EnvironmentSetting(
-                setting["value"],
-                _rollout(rollout, (*env_path, "rollout"), source) if rollout is not None else None,
-            )
-        flags[name] = Flag(name, kind, default, spec.get("description", ""), settings)
+            setting = given if isinstance(given, SettingFile) else SettingFile(value=given)
+            _check_type(setting.value, spec.type, env_path, source)
+            rollout = None
+            if setting.rollout is not None:
+                try:
+                    rollout = setting.rollout.build()
+                except Invalid as exc:
+                    raise source.error((*env_path, "rollout"), exc.message, exc.hint) from None
+            settings[env] = EnvironmentSetting(setting.value, rollout)
+        flags[name] = Flag(name, spec.type, default, spec.description or "", settings)
     return FlagSet(path, flags)
 
 
@@ -192,31 +174,6 @@ def _check_type(value: Any, kind: str, path: KeyPath, source: Source) -> None:
 
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
-
-
-def _rollout(spec: Mapping[str, Any], path: KeyPath, source: Source) -> Rollout:
-    start: datetime = spec["start"]
-    if "end" in spec and "duration" in spec:
-        raise source.error(path, "give 'end' or 'duration', not both")
-    if "end" in spec:
-        end: datetime = spec["end"]
-    elif "duration" in spec:
-        try:
-            end = start + spec["duration"]
-        except OverflowError as exc:
-            raise source.error(path, "the rollout would end after the year 9999") from exc
-    else:
-        raise source.error(path, "a rollout needs 'end' or 'duration'", "for example duration: 7d")
-    if end <= start:
-        raise source.error(
-            path, f"the rollout ends ({end.isoformat()}) before it starts ({start.isoformat()})"
-        )
-    return Rollout(
-        start,
-        end,
-        float(spec.get("from", 0)),
-        float(spec.get("to", 100)),
-    )
 
 
 def parse_value(flag: Flag, text: str) -> FlagValue:

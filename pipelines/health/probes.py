@@ -6,7 +6,7 @@ import json
 import operator
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ import anyio
 import httpx
 
 from pipelines.envvars import expand_env
-from pipelines.health.spec import HealthCheck
+from pipelines.health.spec import HealthCheck, HttpProbe, PromqlProbe, TcpProbe
 
 # A health endpoint answers in bytes, not megabytes: read no more than this of a body.
 MAX_BODY = 1024 * 1024
@@ -53,45 +53,45 @@ def json_lookup(document: Any, path: str) -> Any:
     return current
 
 
-async def probe_http(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
+async def probe_http(
+    check: HealthCheck, probe: HttpProbe, client: httpx.AsyncClient
+) -> ProbeOutcome:
     """Status, body substring, JSON field and latency budget of one request."""
-    target = check.target
     headers = {
-        name: expand_env(str(value), os.environ, f"health check {check.name!r}, header {name}")
-        for name, value in target.get("headers", {}).items()
+        name: expand_env(value, os.environ, f"health check {check.name!r}, header {name}")
+        for name, value in probe.headers.items()
     }
     started = time.perf_counter()
     async with client.stream(
-        target.get("method", "GET"), target["url"], headers=headers, timeout=check.timeout
+        probe.method, probe.url, headers=headers, timeout=check.timeout
     ) as response:
         body, complete = await _read_bounded(response)
     latency = (time.perf_counter() - started) * 1000
-    expected = int(target.get("status", 200))
-    if response.status_code != expected:
-        return ProbeOutcome(False, f"HTTP {response.status_code}, expected {expected}", latency)
-    if not complete and ("body_contains" in target or "json_path" in target):
+    if response.status_code != probe.status:
+        return ProbeOutcome(False, f"HTTP {response.status_code}, expected {probe.status}", latency)
+    if not complete and (probe.body_contains is not None or probe.json_path is not None):
         return ProbeOutcome(False, f"the body is larger than {MAX_BODY} bytes", latency)
-    problem = _body_problem(target, body.decode(response.encoding or "utf-8", errors="replace"))
+    problem = _body_problem(probe, body.decode(response.encoding or "utf-8", errors="replace"))
     if problem:
         return ProbeOutcome(False, problem, latency)
-    budget = target.get("max_latency_ms")
-    if budget is not None and latency > float(budget):
-        return ProbeOutcome(False, f"took {latency:.0f} ms, budget {budget} ms", latency)
+    budget = probe.max_latency_ms
+    if budget is not None and latency > budget:
+        return ProbeOutcome(False, f"took {latency:.0f} ms, budget {budget:g} ms", latency)
     return ProbeOutcome(True, f"HTTP {response.status_code} in {latency:.0f} ms", latency)
 
 
-def _body_problem(target: Mapping[str, Any], text: str) -> str:
+def _body_problem(probe: HttpProbe, text: str) -> str:
     """What the body lacks of what the check expects ("" when nothing)."""
-    if "body_contains" in target and target["body_contains"] not in text:
-        return f"body lacks {target['body_contains']!r}"
-    if "json_path" in target:
+    if probe.body_contains is not None and probe.body_contains not in text:
+        return f"body lacks {probe.body_contains!r}"
+    if probe.json_path is not None:
         try:
-            found = json_lookup(json.loads(text), target["json_path"])
+            found = json_lookup(json.loads(text), probe.json_path)
         except (ValueError, KeyError):
-            return f"no JSON field {target['json_path']!r}"
-        wanted = target.get("json_equals")
+            return f"no JSON field {probe.json_path!r}"
+        wanted = probe.json_equals
         if wanted is not None and _text(found) != str(wanted):
-            return f"{target['json_path']} is {found!r}, expected {wanted!r}"
+            return f"{probe.json_path} is {found!r}, expected {str(wanted)!r}"
     return ""
 
 
@@ -113,9 +113,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-async def probe_tcp(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
+async def probe_tcp(probe: TcpProbe) -> ProbeOutcome:
     """Whether a TCP connection opens."""
-    host, port = check.target["host"], int(check.target["port"])
+    host, port = probe.host, probe.port
     started = time.perf_counter()
     stream = await anyio.connect_tcp(host, port)
     await stream.aclose()
@@ -123,10 +123,10 @@ async def probe_tcp(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutco
     return ProbeOutcome(True, f"{host}:{port} open", latency)
 
 
-async def probe_command(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
+async def probe_command(check: HealthCheck, argv: Sequence[str]) -> ProbeOutcome:
     """Whether a command exits with the expected code (argv list, no shell)."""
     started = time.perf_counter()
-    done = await anyio.run_process(check.target["argv"], check=False)
+    done = await anyio.run_process(list(argv), check=False)
     latency = (time.perf_counter() - started) * 1000
     if done.returncode == check.expect_exit:
         return ProbeOutcome(True, f"exit {done.returncode}", latency)
@@ -137,13 +137,14 @@ async def probe_command(check: HealthCheck, client: httpx.AsyncClient) -> ProbeO
     )
 
 
-async def probe_promql(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
+async def probe_promql(
+    check: HealthCheck, probe: PromqlProbe, client: httpx.AsyncClient
+) -> ProbeOutcome:
     """An instant query whose (first) value must satisfy the comparison."""
-    target = check.target
     started = time.perf_counter()
     response = await client.get(
-        f"{target['url'].rstrip('/')}/api/v1/query",
-        params={"query": target["query"]},
+        f"{probe.url.rstrip('/')}/api/v1/query",
+        params={"query": probe.query},
         timeout=check.timeout,
     )
     latency = (time.perf_counter() - started) * 1000
@@ -158,7 +159,7 @@ async def probe_promql(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOu
     value = _first_value(body.get("data", {}))
     if value is None:
         return ProbeOutcome(False, "the query returned no data", latency)
-    op, threshold = target["op"], float(target["value"])
+    op, threshold = probe.op, probe.value
     ok = COMPARE[op](value, threshold)
     return ProbeOutcome(ok, f"value {value:g} {op} {threshold:g}: {'yes' if ok else 'no'}", latency)
 
@@ -174,9 +175,14 @@ def _first_value(data: Mapping[str, Any]) -> float | None:
     return None
 
 
-PROBES: dict[str, Probe] = {
-    "http": probe_http,
-    "tcp": probe_tcp,
-    "command": probe_command,
-    "promql": probe_promql,
-}
+async def run_probe(check: HealthCheck, client: httpx.AsyncClient) -> ProbeOutcome:
+    """One attempt of the check's probe (a check has exactly one)."""
+    if check.http is not None:
+        return await probe_http(check, check.http, client)
+    if check.tcp is not None:
+        return await probe_tcp(check.tcp)
+    if check.command is not None:
+        return await probe_command(check, check.command)
+    if check.promql is not None:
+        return await probe_promql(check, check.promql, client)
+    raise AssertionError(f"health check {check.name!r} has no probe")  # HealthCheck forbids it

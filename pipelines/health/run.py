@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Mapping
 
 import anyio
 import httpx
 
 from pipelines.errors import PipelineError
-from pipelines.health.probes import PROBES, Probe, ProbeOutcome
+from pipelines.health.probes import Probe, ProbeOutcome, run_probe
 from pipelines.health.spec import (
     CheckResult,
     CheckStatus,
@@ -21,9 +20,7 @@ from pipelines.health.spec import (
 )
 
 
-async def run_checks(
-    env: str, settings: HealthSettings, probes: Mapping[str, Probe] = PROBES
-) -> HealthReport:
+async def run_checks(env: str, settings: HealthSettings, probe: Probe = run_probe) -> HealthReport:
     """Run every check of ``settings`` and report each outcome (in declaration order)."""
     results: dict[str, CheckResult] = {}
     limiter = anyio.CapacityLimiter(settings.concurrency)
@@ -34,7 +31,7 @@ async def run_checks(
     with anyio.move_on_after(settings.deadline):
         async with anyio.create_task_group() as group:
             for check in settings.checks:
-                group.start_soon(_run_one, check, tls, limiter, probes, results)
+                group.start_soon(_run_one, check, tls, limiter, probe, results)
     elapsed = (time.perf_counter() - started) * 1000
     ordered = tuple(
         results.get(c.name)
@@ -56,7 +53,7 @@ async def _run_one(
     check: HealthCheck,
     tls: ssl.SSLContext,
     limiter: anyio.CapacityLimiter,
-    probes: Mapping[str, Probe],
+    probe: Probe,
     results: dict[str, CheckResult],
 ) -> None:
     async with limiter, httpx.AsyncClient(verify=tls, follow_redirects=False) as client:
@@ -65,7 +62,7 @@ async def _run_one(
         attempts = 0
         for attempt in range(check.retries + 1):
             attempts = attempt + 1
-            outcome = await _attempt(check, client, probes)
+            outcome = await _attempt(check, client, probe)
             if outcome.ok:
                 break
             if attempt < check.retries:
@@ -83,13 +80,11 @@ async def _run_one(
         )
 
 
-async def _attempt(
-    check: HealthCheck, client: httpx.AsyncClient, probes: Mapping[str, Probe]
-) -> ProbeOutcome:
+async def _attempt(check: HealthCheck, client: httpx.AsyncClient, probe: Probe) -> ProbeOutcome:
     """One attempt; network and process errors become failed outcomes with the reason."""
     try:
         with anyio.fail_after(check.timeout):
-            return await probes[check.kind](check, client)
+            return await probe(check, client)
     except TimeoutError:
         return ProbeOutcome(False, f"no answer within {check.timeout:g} s")
     except httpx.HTTPError as exc:

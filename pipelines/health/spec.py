@@ -2,164 +2,108 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pipelines.schema import (
-    Boolean,
-    Choice,
-    KeyPath,
-    ListOf,
-    MapOf,
-    Number,
-    Scalar,
-    Source,
-    Spec,
-    Struct,
-    Text,
-    dataclass_defaults,
-)
+from msgspec import Meta
+
+from pipelines.schema import Invalid, Model, ScalarText, Text, Url, decode, matching
+from pipelines.yaml_source import Source
 
 KINDS = ("http", "tcp", "command", "promql")
-COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
-
-HTTP = Struct(
-    {
-        "url": Text(r"https?://\S+", "an http(s) URL"),
-        "method": Choice("GET", "HEAD", "POST"),
-        "status": Number(100, 599, integer=True),
-        "body_contains": Text(),
-        "json_path": Text(),
-        "json_equals": Scalar(),
-        "max_latency_ms": Number(1),
-        # Values may be ${NAME}: read from the environment when the check runs, so a token
-        # never has to be written into pipeline.yaml.
-        "headers": MapOf(Text(r"[A-Za-z0-9-]+", "a header name"), Scalar()),
-    },
-    required=("url",),
-)
-TCP = Struct({"host": Text(), "port": Number(1, 65535, integer=True)}, required=("host", "port"))
-PROMQL = Struct(
-    {
-        "url": Text(r"https?://\S+", "the Prometheus base URL"),
-        "query": Text(),
-        "op": Choice(*COMPARISONS),
-        "value": Number(float("-inf")),
-    },
-    required=("url", "query", "op", "value"),
-)
+Comparison = Literal["<", "<=", ">", ">=", "==", "!="]
+HeaderName = Annotated[str, matching(r"[A-Za-z0-9-]+", "a header name")]
+CheckName = Annotated[
+    str, matching(r"[A-Za-z0-9_.-]+", "a name of letters, digits, '.', '_' or '-'")
+]
 
 
-@dataclass(frozen=True)
-class HealthCheck:
-    """A declared check: what to probe and how patiently."""
+class HttpProbe(Model, frozen=True):
+    """A request whose answer must have the status, body, JSON field and latency given."""
 
-    name: str
-    kind: str
-    target: Mapping[str, Any]
+    url: Url
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    status: Annotated[int, Meta(ge=100, le=599)] = 200
+    body_contains: Text | None = None
+    json_path: Text | None = None
+    json_equals: ScalarText | None = None
+    max_latency_ms: Annotated[float, Meta(ge=1)] | None = None
+    # Values may be ${NAME}: read from the environment when the check runs, so a token
+    # never has to be written into pipeline.yaml.
+    headers: dict[HeaderName, ScalarText] = {}
+
+
+class TcpProbe(Model, frozen=True):
+    """A TCP connection that must open."""
+
+    host: Text
+    port: Annotated[int, Meta(ge=1, le=65535)]
+
+
+class PromqlProbe(Model, frozen=True):
+    """An instant query whose first value must satisfy ``op value``."""
+
+    url: Url
+    query: Text
+    op: Comparison
+    value: float
+
+
+class HealthCheck(Model, frozen=True, kw_only=True):
+    """A declared check: exactly one probe (http, tcp, command or promql), and how patiently
+    it is tried."""
+
+    schema_extra: ClassVar[dict[str, Any]] = {"oneOf": [{"required": [kind]} for kind in KINDS]}
+
+    name: CheckName
     critical: bool = True
-    timeout: float = 5.0
-    retries: int = 0
-    backoff: float = 0.5
-    expect_exit: int = 0
+    timeout: Annotated[float, Meta(ge=0.001, le=3600)] = 5.0
+    retries: Annotated[int, Meta(ge=0, le=20)] = 0
+    backoff: Annotated[float, Meta(ge=0, le=600)] = 0.5
+    http: HttpProbe | None = None
+    tcp: TcpProbe | None = None
+    command: Annotated[tuple[Text, ...], Meta(min_length=1)] | None = None
+    expect_exit: Annotated[int, Meta(ge=0, le=255)] = 0
+    promql: PromqlProbe | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        given = [kind for kind in KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) or "none"
+            raise Invalid(f"a check has exactly one of {', '.join(KINDS)} (found: {found})")
+
+    @property
+    def kind(self) -> str:
+        """Which probe this check runs."""
+        return next(kind for kind in KINDS if getattr(self, kind) is not None)
+
+    @classmethod
+    def of(cls, name: str, kind: str, probe: Any, **settings: Any) -> HealthCheck:
+        """A check built from plain values (as pipeline.yaml would spell them)."""
+        data = {"name": name, kind: probe, **settings}
+        return decode(data, cls, Source(f"health check {name!r}"))
 
 
-@dataclass(frozen=True)
-class HealthSettings:
+class HealthSettings(Model, frozen=True):
     """An environment's checks and how they run together."""
 
     checks: tuple[HealthCheck, ...] = ()
-    concurrency: int = 100
-    deadline: float = 60.0
+    concurrency: Annotated[int, Meta(ge=1, le=10_000)] = 100
+    deadline: Annotated[float, Meta(ge=0.01, le=86_400)] = 60.0
 
-    @classmethod
-    def from_raw(cls, raw: Mapping[str, Any]) -> HealthSettings:
-        """Build from validated YAML (absent keys take the defaults above)."""
-        return cls(**raw)
-
-
-# The settings of a check beside its probe kind.
-_SETTINGS = ("critical", "timeout", "retries", "backoff", "expect_exit")
-
-
-class _Check(Spec):
-    """One check: common settings plus exactly one probe kind."""
-
-    description = "a health check"
-    _struct = Struct(
-        {
-            "name": Text(r"[A-Za-z0-9_.-]+", "a name of letters, digits, '.', '_' or '-'"),
-            "critical": Boolean(),
-            "timeout": Number(0.001, 3600),
-            "retries": Number(0, 20, integer=True),
-            "backoff": Number(0, 600),
-            "http": HTTP,
-            "tcp": TCP,
-            "command": ListOf(Text(), min_items=1),
-            "expect_exit": Number(0, 255, integer=True),
-            "promql": PROMQL,
-        },
-        required=("name",),
-        defaults=dataclass_defaults(HealthCheck),
-    )
-
-    def json_schema(self) -> dict[str, Any]:
-        # Exactly one probe kind per check.
-        return {
-            **self._struct.json_schema(),
-            "oneOf": [{"required": [kind]} for kind in KINDS],
-        }
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> HealthCheck:
-        raw = self._struct.check(value, path, source)
-        kinds = [kind for kind in KINDS if kind in raw]
-        if len(kinds) != 1:
-            found = ", ".join(kinds) or "none"
-            raise source.error(
-                path, f"a check has exactly one of {', '.join(KINDS)} (found: {found})"
-            )
-        kind = kinds[0]
-        target = raw[kind]
-        # Absent settings take the dataclass's defaults: they live there alone.
-        settings = {key: raw[key] for key in _SETTINGS if key in raw}
-        return HealthCheck(
-            name=raw["name"],
-            kind=kind,
-            target={"argv": list(target)} if kind == "command" else dict(target),
-            **settings,
-        )
-
-
-class _Checks(ListOf):
-    """The checks of an environment; each name once (results are reported by name)."""
-
-    def __init__(self) -> None:
-        super().__init__(_Check())
-
-    def check(self, value: Any, path: KeyPath, source: Source) -> tuple[Any, ...]:
-        checks = super().check(value, path, source)
+    def __post_init__(self) -> None:
+        super().__post_init__()
         first: dict[str, int] = {}
-        for index, check in enumerate(checks):
+        for index, check in enumerate(self.checks):
             if check.name in first:
-                raise source.error(
-                    (*path, index, "name"),
+                raise Invalid(
                     f"{check.name!r} is already the name of checks[{first[check.name]}]",
+                    key=("checks", index, "name"),
                     hint="give every check its own name",
                 )
             first[check.name] = index
-        return checks
-
-
-HEALTH = Struct(
-    {
-        "concurrency": Number(1, 10_000, integer=True),
-        "deadline": Number(0.01, 86_400),
-        "checks": _Checks(),
-    },
-    defaults=dataclass_defaults(HealthSettings),
-)
 
 
 class CheckStatus(StrEnum):

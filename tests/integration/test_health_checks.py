@@ -104,8 +104,8 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def check(name: str, kind: str, target: dict[str, Any], **options: Any) -> HealthCheck:
-    return HealthCheck(name, kind, target, **options)
+def check(name: str, kind: str, target: Any, **options: Any) -> HealthCheck:
+    return HealthCheck.of(name, kind, target, **options)
 
 
 def test_every_kind_of_probe(target: Target) -> None:
@@ -124,11 +124,11 @@ def test_every_kind_of_probe(target: Target) -> None:
             check("down", "http", {"url": target.url + "/down"}, critical=False),
             check("port", "tcp", {"host": "127.0.0.1", "port": target.server_address[1]}),
             check("closed", "tcp", {"host": "127.0.0.1", "port": closed_port()}, critical=False),
-            check("cmd", "command", {"argv": [sys.executable, "-c", "pass"]}),
+            check("cmd", "command", [sys.executable, "-c", "pass"]),
             check(
                 "cmd-fails",
                 "command",
-                {"argv": [sys.executable, "-c", "import sys; sys.exit('broken disk')"]},
+                [sys.executable, "-c", "import sys; sys.exit('broken disk')"],
                 critical=False,
             ),
         )

@@ -207,18 +207,18 @@ def test_push_scrape_query_and_alert(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_promql_health_checks_against_prometheus(stack: Stack) -> None:
-    up = HealthCheck(
+    up = HealthCheck.of(
         "prometheus-up",
         "promql",
         {"url": stack.prometheus, "query": 'up{job="pushgateway"}', "op": "==", "value": 1},
     )
-    low = HealthCheck(
+    low = HealthCheck.of(
         "impossible",
         "promql",
         {"url": stack.prometheus, "query": 'up{job="pushgateway"}', "op": ">", "value": 5},
         critical=False,
     )
-    missing = HealthCheck(
+    missing = HealthCheck.of(
         "no-data",
         "promql",
         {"url": stack.prometheus, "query": "no_such_metric", "op": "<", "value": 1},

@@ -4,7 +4,8 @@ limits that end an analysis."""
 from __future__ import annotations
 
 import random
-from dataclasses import replace
+
+from msgspec.structs import replace
 
 from pipelines.deploy.analysis import (
     AnalysisRun,

@@ -4,10 +4,11 @@ branch (promote, roll back, pause, resume after a crash, waves) in milliseconds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from pipelines.deploy.analysis import Sample
 from pipelines.deploy.controller import Controller

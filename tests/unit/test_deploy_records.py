@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -124,7 +125,7 @@ def test_the_gate_guard_names_what_is_missing_or_closed(
         denv.gate_decision()
     assert raised.value.exit_code == 1
     assert "no gate decision for environment 'staging'" in raised.value.message
-    deploy = replace(denv.environment.deploy, approval=Approval.REQUIRED)
+    deploy = msgspec.structs.replace(denv.environment.deploy, approval=Approval.REQUIRED)
     needs_approval = replace(denv, environment=replace(denv.environment, deploy=deploy))
     with pytest.raises(DeployRefused) as approval:
         needs_approval.approval(None)
@@ -209,11 +210,13 @@ def test_automatic_rollback_follows_the_flag_it_is_bound_to(
         "version: 1\nflags:\n  AUTO_ROLLBACK_ENABLED:\n"
         "    environments: {staging: false, production: true}\n"
     )
-    bound = replace(denv.environment.deploy, auto_rollback_flag="AUTO_ROLLBACK_ENABLED")
+    bound = msgspec.structs.replace(
+        denv.environment.deploy, auto_rollback_flag="AUTO_ROLLBACK_ENABLED"
+    )
     staging = replace(denv, environment=replace(denv.environment, deploy=bound))
     assert staging.auto_rollback() is False
     assert denv.auto_rollback() is True  # not bound: the setting itself
-    missing = replace(bound, auto_rollback_flag="NO_SUCH_FLAG")
+    missing = msgspec.structs.replace(bound, auto_rollback_flag="NO_SUCH_FLAG")
     with pytest.raises(UsageError, match="does not declare"):
         replace(denv, environment=replace(denv.environment, deploy=missing)).auto_rollback()
 

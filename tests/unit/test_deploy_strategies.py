@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from pipelines.deploy.settings import DeploySettings, StrategyKind
 from pipelines.deploy.steps import (

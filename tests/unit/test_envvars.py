@@ -21,7 +21,7 @@ def test_a_health_check_with_an_unset_token_says_so_instead_of_sending_it_empty(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("API_TOKEN", raising=False)
-    check = HealthCheck(
+    check = HealthCheck.of(
         "api",
         "http",
         {"url": "http://127.0.0.1:9/", "headers": {"Authorization": "Bearer ${API_TOKEN}"}},

@@ -69,21 +69,35 @@ def test_the_schema_command_prints_it(capsys: pytest.CaptureFixture[str]) -> Non
     assert json.loads(capsys.readouterr().out)["title"] == "portable-pipelines flags.yaml"
 
 
-def _default(*keys: str) -> Any:
-    node: Any = schema_document("pipeline")
+def _node(*keys: str) -> Any:
+    """The schema of a key path, following $ref into the definitions."""
+    document = schema_document("pipeline")
+
+    def resolve(node: Any) -> Any:
+        if "$ref" in node:
+            return {**document["$defs"][node["$ref"].rsplit("/", 1)[1]], **node}
+        return node
+
+    node: Any = resolve(document)
     for key in keys:
-        node = (
-            node["properties"][key]
-            if "properties" in node and key in node["properties"]
-            else node[key]
-        )
-    return node["default"]
+        if key == "*":
+            node = node["additionalProperties"]
+        elif key == "[]":
+            node = node["items"]
+        else:
+            node = node["properties"][key]
+        node = resolve(node)
+    return node
+
+
+def _default(*keys: str) -> Any:
+    return _node(*keys)["default"]
 
 
 def test_every_default_the_schema_publishes_is_the_one_the_code_uses(tmp_path: Path) -> None:
     # An empty project: every value below is a default, taken by the code.
     config = load_config(tmp_path)
-    health = HealthCheck("x", "tcp", {})
+    health = HealthCheck.of("x", "tcp", {"host": "localhost", "port": 1})
     cases = [
         (("stages", "test", "reruns"), config.test.reruns),
         (("stages", "test", "command"), list(config.test.command)),
@@ -95,29 +109,33 @@ def test_every_default_the_schema_publishes_is_the_one_the_code_uses(tmp_path: P
         (("project_env", "enabled"), config.project_env.enabled),
         (("metrics", "job"), config.metrics.job),
         (("monitoring", "config_dir"), config.monitoring.config_dir),
+        (
+            ("environments", "*", "gate", "min_pass_rate"),
+            config.environment("ci").gate.min_pass_rate,
+        ),
+        (("environments", "*", "gate", "max_findings"), config.environment("ci").gate.max_findings),
+        (("environments", "*", "health", "checks", "[]", "timeout"), health.timeout),
+        (("environments", "*", "health", "checks", "[]", "retries"), health.retries),
+        (("environments", "*", "health", "checks", "[]", "critical"), health.critical),
+        (("retention", "runs"), "7d"),
+        (("retention", "deploys_by_env"), {"production": "90d"}),
     ]
     for keys, used in cases:
         assert _default(*keys) == used, keys
-    env = schema_document("pipeline")["properties"]["environments"]["additionalProperties"]
-    gate = env["properties"]["gate"]["properties"]
-    assert gate["min_pass_rate"]["default"] == config.environment("ci").gate.min_pass_rate
-    assert gate["max_findings"]["default"] == config.environment("ci").gate.max_findings
-    check = env["properties"]["health"]["properties"]["checks"]["items"]["properties"]
-    assert check["timeout"]["default"] == health.timeout
-    assert check["retries"]["default"] == health.retries
-    assert check["critical"]["default"] == health.critical
-    deploy = env["properties"]["deploy"]["properties"]
+    assert config.retention.runs == 7 * 86400
+    assert config.retention.deploys_by_env == {"production": 90 * 86400}
+    deploy = ("environments", "*", "deploy")
     used = config.environment("staging").deploy
-    assert deploy["strategy"]["default"] == used.strategy.value
-    assert deploy["instances"]["default"] == used.instances
-    assert deploy["steps"]["default"] == list(used.steps)
-    assert deploy["keep_old_for"]["default"] == f"{used.keep_old_for:g}s"
-    analysis = deploy["analysis"]["properties"]
-    assert analysis["interval"]["default"] == f"{used.analysis.interval:g}s"
-    assert analysis["max_error_rate"]["default"] == {
+    assert _default(*deploy, "strategy") == used.strategy.value
+    assert _default(*deploy, "instances") == used.instances
+    assert _default(*deploy, "steps") == list(used.steps)
+    assert _default(*deploy, "keep_old_for") == f"{used.keep_old_for:g}s"
+    assert _default(*deploy, "analysis", "interval") == f"{used.analysis.interval:g}s"
+    assert _default(*deploy, "analysis", "max_error_rate") == {
         "value": used.analysis.max_error_rate.value,  # type: ignore[union-attr]
         "op": used.analysis.max_error_rate.op,  # type: ignore[union-attr]
     }
-    assert deploy["targets"]["default"][0]["listen"] == used.targets[0].listen
-    assert _default("service", "command") is config.service.command is None
+    assert _default(*deploy, "targets")[0]["listen"] == used.targets[0].listen
+    assert _node("service", "command")["default"] is None
+    assert config.service.command is None
     assert _default("service", "faults") == dict(config.service.faults) == {}
