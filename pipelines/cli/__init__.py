@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -400,11 +402,7 @@ def _exit_code(raised: BaseException, err: Console) -> int:
         return EXIT_INTERRUPTED
     if isinstance(raised, SystemExit | GeneratorExit):
         raise raised
-    # Anything unexpected is recorded, never hidden (imported here: every `pipelines stage`
-    # process would pay for tempfile's import otherwise).
-    import tempfile
-    import traceback
-
+    # Anything unexpected is recorded, never hidden.
     with tempfile.NamedTemporaryFile(
         "w", prefix="pipelines-crash-", suffix=".txt", delete=False
     ) as handle:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
-from typing import Any
 
+import msgspec
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +13,7 @@ from rich.text import Text
 from pipelines.cli.common import project_config, stage_context
 from pipelines.cli.display import add_row, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
+from pipelines.health.spec import HealthDetails
 from pipelines.stages.health import run as run_stage
 
 STYLE = {"passed": "green", "failed": "bold red", "timeout": "yellow"}
@@ -29,29 +29,28 @@ def health(args: argparse.Namespace, out: Console) -> int:
             hint=f"add environments.{args.env}.health.checks to pipeline.yaml",
         )
     result = run_stage(stage_context(args, config, args.env))
-    data = dict(result.details)
+    report = result.details
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(msgspec.to_builtins(report), indent=2))
     else:
-        show(out, report_table(data))
-    return EXIT_FAILED if data["critical_failures"] else EXIT_OK
+        show(out, report_table(report))
+    return EXIT_FAILED if report.critical_failures else EXIT_OK
 
 
-def report_table(report: Mapping[str, Any]) -> Table:
+def report_table(report: HealthDetails) -> Table:
     """The checks as a table."""
-    table = Table(title=f"health ({report['env']}): {report['status']}")
+    table = Table(title=f"health ({report.env}): {report.status}")
     for column in ("check", "kind", "status", "critical", "attempts", "time", "detail"):
         table.add_column(column)
-    for check in report["checks"]:
-        status = check["status"]
+    for check in report.checks:
         add_row(
             table,
-            check["name"],
-            check["kind"],
-            Text(status, style=STYLE[status]),
-            "yes" if check["critical"] else "no",
-            str(check["attempts"]),
-            f"{check['duration_ms']:.0f} ms",
-            check["detail"],
+            check.name,
+            check.kind,
+            Text(check.status.value, style=STYLE[check.status.value]),
+            "yes" if check.critical else "no",
+            str(check.attempts),
+            f"{check.duration_ms:.0f} ms",
+            check.detail,
         )
     return table

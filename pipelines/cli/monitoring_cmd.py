@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import msgspec
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -43,7 +44,7 @@ def monitoring(args: argparse.Namespace, out: Console) -> int:
         return EXIT_OK
     report = run_health("monitoring", stack_checks(config.monitoring))
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(msgspec.to_builtins(report.details()), indent=2))
     else:
-        show(out, report_table(report.to_dict()))
+        show(out, report_table(report.details()))
     return EXIT_FAILED if report.critical_failures else EXIT_OK

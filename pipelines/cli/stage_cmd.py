@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from rich.console import Console
 
 from pipelines.cli.common import project_config, stage_context
 from pipelines.errors import UsageError
 from pipelines.stages import STAGES, load_stage
+from pipelines.stages.base import StageResult
 
 
 def stage(args: argparse.Namespace, out: Console) -> int:
@@ -21,6 +23,7 @@ def stage(args: argparse.Namespace, out: Console) -> int:
         raise UsageError(f"unknown stage {args.name!r}", hint="stages: " + ", ".join(names))
     context = stage_context(args, config, args.env)
     decision = None
+    result: StageResult[Any]
     if args.name in custom:
         from pipelines.stages.custom import run_custom
 

@@ -41,7 +41,7 @@ async def run_checks(env: str, settings: HealthSettings, probe: Probe = run_prob
             CheckStatus.TIMEOUT,
             c.critical,
             0,
-            elapsed,
+            round(elapsed, 1),
             f"not finished within the {settings.deadline:g} s deadline",
         )
         for c in settings.checks
@@ -74,9 +74,9 @@ async def _run_one(
             status,
             check.critical,
             attempts,
-            (time.perf_counter() - started) * 1000,
+            round((time.perf_counter() - started) * 1000, 1),
             outcome.detail,
-            outcome.latency_ms,
+            None if outcome.latency_ms is None else round(outcome.latency_ms, 1),
         )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
+import msgspec
 from msgspec import Meta
 
 from pipelines.schema import Invalid, Model, ScalarText, Text, Url, decode, matching
@@ -114,9 +115,8 @@ class CheckStatus(StrEnum):
     TIMEOUT = "timeout"  # the overall deadline passed before the check finished
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """One check's outcome, with the number of attempts it took."""
+class CheckResult(msgspec.Struct, frozen=True):
+    """One check's outcome, with the number of attempts it took (times in ms, to 0.1)."""
 
     name: str
     kind: str
@@ -127,18 +127,14 @@ class CheckResult:
     detail: str = ""
     latency_ms: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for result.json."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "status": self.status.value,
-            "critical": self.critical,
-            "attempts": self.attempts,
-            "duration_ms": round(self.duration_ms, 1),
-            "detail": self.detail,
-            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
-        }
+
+class HealthDetails(msgspec.Struct, frozen=True):
+    """A health report as result.json and ``--json`` hold it."""
+
+    env: str
+    status: str
+    critical_failures: int
+    checks: tuple[CheckResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,11 +158,6 @@ class HealthReport:
             return "degraded"
         return "healthy"
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for result.json and --json."""
-        return {
-            "env": self.env,
-            "status": self.status,
-            "critical_failures": len(self.critical_failures),
-            "checks": [r.to_dict() for r in self.results],
-        }
+    def details(self) -> HealthDetails:
+        """What result.json and ``--json`` hold."""
+        return HealthDetails(self.env, self.status, len(self.critical_failures), self.results)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from pipelines.errors import ReportError
 from pipelines.severity import Severity
@@ -20,8 +21,7 @@ _SARIF_LEVEL = {
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One problem a scanner found. It never carries a secret's value."""
 
     tool: str
@@ -30,29 +30,6 @@ class Finding:
     message: str
     file: str = ""
     line: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for result.json."""
-        return {
-            "tool": self.tool,
-            "rule": self.rule,
-            "severity": self.severity.value,
-            "message": self.message,
-            "file": self.file,
-            "line": self.line,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Finding:
-        """Read a finding back from result.json."""
-        return cls(
-            tool=str(data.get("tool", "")),
-            rule=str(data.get("rule", "")),
-            severity=Severity.parse(data.get("severity")),
-            message=str(data.get("message", "")),
-            file=str(data.get("file", "")),
-            line=int(data.get("line", 0) or 0),
-        )
 
 
 def to_sarif(findings: Sequence[Finding], tools: Sequence[str]) -> dict[str, Any]:

@@ -8,10 +8,11 @@ imports only the stage it runs; each loader is a typed function that mypy checks
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pipelines.stages.base import StageContext, StageResult
 
-StageFunction = Callable[[StageContext], StageResult]
+StageFunction = Callable[[StageContext], StageResult[Any]]
 
 
 def _install() -> StageFunction:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Generic, TypeVar
+
+import msgspec
 
 from pipelines import atomic
 from pipelines.config import Environment, PipelineConfig
-from pipelines.errors import UsageError
+from pipelines.errors import ReportError, UsageError
 from pipelines.layout import RESULT, Layout
 from pipelines.project_env import ProjectEnv, ensure, install_plan
 from pipelines.project_facts import read_facts
 from pipelines.reports.findings import Finding
+
+D = TypeVar("D")
 
 
 class StageStatus(StrEnum):
@@ -68,36 +72,34 @@ class StageContext:
         return path
 
 
-@dataclass(frozen=True)
-class StageResult:
-    """The outcome of one stage, written as ``reports/<stage>/result.json``."""
+class StageResult(msgspec.Struct, Generic[D], frozen=True):
+    """The outcome of one stage, written as ``reports/<stage>/result.json``; ``details`` is
+    the stage's own record (``stages.details``)."""
 
     stage: str
     status: StageStatus
     summary: str
-    findings: Sequence[Finding] = ()
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: D
+    findings: tuple[Finding, ...] = ()
 
     @property
     def exit_code(self) -> int:
         """0 unless the stage failed."""
         return 1 if self.status is StageStatus.FAILED else 0
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for result.json."""
-        return {
-            "stage": self.stage,
-            "status": self.status.value,
-            "summary": self.summary,
-            "findings": [f.to_dict() for f in self.findings],
-            "details": dict(self.details),
-        }
-
     def write(self, context: StageContext) -> Path:
         """Write result.json atomically and return its path."""
         path = context.reports(self.stage) / RESULT
-        atomic.write_json(path, self.to_dict())
+        atomic.write_json(path, msgspec.to_builtins(self))
         return path
+
+
+def read_result(path: Path, details: type[D]) -> StageResult[D]:
+    """A result.json decoded into its stage's types; anything else is a ReportError."""
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=StageResult[details])  # type: ignore[valid-type]
+    except (OSError, msgspec.DecodeError) as exc:
+        raise ReportError(str(path), f"is not a stage result written by this tool ({exc})") from exc
 
 
 def relative(path: str, project: Path) -> str:

@@ -10,9 +10,10 @@ from pipelines.config import CustomStage
 from pipelines.errors import ToolError
 from pipelines.process import run_streaming
 from pipelines.stages.base import StageContext, StageResult, StageStatus, project_environment
+from pipelines.stages.details import CustomDetails
 
 
-def run_custom(context: StageContext, stage: CustomStage) -> StageResult:
+def run_custom(context: StageContext, stage: CustomStage) -> StageResult[CustomDetails]:
     """Run the stage's commands in order; the first that fails fails the stage."""
     environ = dict(context.environ)
     python = sys.executable
@@ -43,15 +44,14 @@ def run_custom(context: StageContext, stage: CustomStage) -> StageResult:
 
 def _finish(
     context: StageContext, stage: CustomStage, status: StageStatus, summary: str
-) -> StageResult:
+) -> StageResult[CustomDetails]:
     missing = [
         path
         for path in (*stage.junit, *stage.coverage)
         if not context.layout.report(path).is_file()
     ]
-    details = {"missing_reports": missing} if missing else {}
     if missing and status is StageStatus.PASSED:
         summary += f"; missing report(s): {', '.join(missing)}"
-    result = StageResult(stage.name, status, summary, (), details)
+    result = StageResult(stage.name, status, summary, details=CustomDetails(tuple(missing)))
     result.write(context)
     return result

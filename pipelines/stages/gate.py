@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from pipelines import atomic
 from pipelines.errors import ReportError, UsageError
 from pipelines.gate_rules import Evidence, GateDecision, GateStatus, evaluate
+from pipelines.health.spec import CheckStatus, HealthDetails
 from pipelines.layout import COVERAGE, DECISION, JUNIT, REPORT_LOG, RESULT, logical
 from pipelines.perf import COMPARISON, read_slowdowns
 from pipelines.reports.coverage import Coverage, read_coverage
 from pipelines.reports.junit import TestSummary, identity_hash, read_junit
 from pipelines.reports.reportlog import junit_identities, read_reportlog
-from pipelines.stages.base import StageContext, StageResult, StageStatus
+from pipelines.stages.base import StageContext, StageResult, StageStatus, read_result
+from pipelines.stages.details import GateDetails, SecurityDetails
 
 DEFAULT_JUNIT = logical("test", JUNIT)
 DEFAULT_REPORTLOG = logical("test", REPORT_LOG)
@@ -128,14 +129,12 @@ def _read_security(
     if not path.is_file():
         return None, {}
     try:
-        data = json.loads(path.read_bytes())
-        details = data["details"]
-        by_severity = {str(k): int(v) for k, v in details.get("by_severity", {}).items()}
-        unchecked = {str(k): str(v) for k, v in details.get("unchecked", {}).items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        problems.append(f"{path}: not a security result written by this tool ({exc})")
+        details = read_result(path, SecurityDetails).details
+    except ReportError as exc:
+        problems.append(exc.message)
         return None, {}
-    return by_severity, unchecked
+    by_severity = {severity.value: count for severity, count in details.by_severity.items()}
+    return by_severity, dict(details.unchecked)
 
 
 def _read_health(context: StageContext, problems: list[str]) -> tuple[str, ...] | None:
@@ -143,15 +142,15 @@ def _read_health(context: StageContext, problems: list[str]) -> tuple[str, ...] 
     if not path.is_file():
         return None
     try:
-        checks = json.loads(path.read_bytes())["details"]["checks"]
-        return tuple(
-            str(check["name"])
-            for check in checks
-            if check["critical"] and check["status"] != "passed"
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        problems.append(f"{path}: not a health result written by this tool ({exc})")
+        details = read_result(path, HealthDetails).details
+    except ReportError as exc:
+        problems.append(exc.message)
         return None
+    return tuple(
+        check.name
+        for check in details.checks
+        if check.critical and check.status is not CheckStatus.PASSED
+    )
 
 
 def write_decision(context: StageContext, decision: GateDecision) -> Path:
@@ -161,7 +160,7 @@ def write_decision(context: StageContext, decision: GateDecision) -> Path:
     return path
 
 
-def judge(context: StageContext) -> tuple[StageResult, GateDecision]:
+def judge(context: StageContext) -> tuple[StageResult[GateDetails], GateDecision]:
     """Decide from the default report paths, record the decision, and hand it back typed."""
     decision = decide(context)
     write_decision(context, decision)
@@ -169,12 +168,12 @@ def judge(context: StageContext) -> tuple[StageResult, GateDecision]:
     summary = f"gate {decision.status.value}"
     if decision.reasons:
         summary += ": " + "; ".join(decision.reasons)
-    result = StageResult("gate", status, summary, (), {"decision": decision.to_dict()})
+    result = StageResult("gate", status, summary, details=GateDetails(decision.to_dict()))
     result.write(context)
     return result, decision
 
 
-def run(context: StageContext) -> StageResult:
+def run(context: StageContext) -> StageResult[GateDetails]:
     """The gate as a stage."""
     return judge(context)[0]
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pipelines.health.run import run_health
+from pipelines.health.spec import HealthDetails
 from pipelines.stages.base import StageContext, StageResult, StageStatus
 
 
-def run(context: StageContext) -> StageResult:
+def run(context: StageContext) -> StageResult[HealthDetails]:
     """Run every check; the stage fails when a critical check fails."""
     report = run_health(context.env, context.environment.health)
     failures = report.critical_failures
@@ -14,6 +15,6 @@ def run(context: StageContext) -> StageResult:
     summary = f"{report.status}: {len(report.results)} check(s)"
     if failures:
         summary += "; failing: " + ", ".join(f"{r.name} ({r.detail})" for r in failures)
-    result = StageResult("health", status, summary, (), report.to_dict())
+    result = StageResult("health", status, summary, details=report.details())
     result.write(context)
     return result

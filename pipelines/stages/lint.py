@@ -25,13 +25,14 @@ from pipelines.stages.base import (
     project_environment,
     relative,
 )
+from pipelines.stages.details import LintDetails
 
 _MYPY_LINE = re.compile(
     r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:\d+:)? error: (?P<msg>.*?)(?:  \[(?P<code>[\w-]+)\])?$"
 )
 
 
-def run(context: StageContext) -> StageResult:
+def run(context: StageContext) -> StageResult[LintDetails]:
     """Run every configured linter and collect their findings with file and line."""
     facts = read_facts(context.project)
     python = sys.executable
@@ -63,8 +64,8 @@ def run(context: StageContext) -> StageResult:
         status = StageStatus.NOT_CHECKED
     else:
         status = StageStatus.PASSED
-    details = {"tools": tools, "unchecked": unchecked}
-    result = StageResult("lint", status, summary, findings, details)
+    details = LintDetails(tools, unchecked)
+    result = StageResult("lint", status, summary, details, tuple(findings))
     result.write(context)
     return result
 

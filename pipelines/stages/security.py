@@ -32,6 +32,7 @@ from pipelines.stages.base import (
     project_environment,
     relative,
 )
+from pipelines.stages.details import ScannerRecord, SecurityDetails
 
 # detect-secrets detectors that only guess (entropy, a keyword next to a value): a commit hash
 # or a docs example trips them, so they are not high severity. A known credential format is.
@@ -51,7 +52,7 @@ class ScanOutcome:
     reason: str = ""
 
 
-def run(context: StageContext) -> StageResult:
+def run(context: StageContext) -> StageResult[SecurityDetails]:
     """Run the configured scanners; write result.json and security.sarif."""
     settings = context.config.security
     facts = read_facts(context.project)
@@ -89,15 +90,15 @@ def run(context: StageContext) -> StageResult:
         summary += ": " + ", ".join(f"{n} {severity}" for severity, n in counts)
     if unchecked:
         summary += f"; not checked: {', '.join(sorted(unchecked))}"
-    details: dict[str, Any] = {
-        "scanners": {
-            name: {"status": o.status.value, "findings": len(o.findings), "reason": o.reason}
+    details = SecurityDetails(
+        {
+            name: ScannerRecord(o.status.value, len(o.findings), o.reason)
             for name, o in outcomes.items()
         },
-        "by_severity": by_severity,
-        "unchecked": unchecked,
-    }
-    result = StageResult("security", status, summary, findings, details)
+        by_severity,
+        {str(name): reason for name, reason in unchecked.items()},
+    )
+    result = StageResult("security", status, summary, details, tuple(findings))
     result.write(context)
     return result
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import sys
 
+import msgspec
+
 from pipelines import atomic
 from pipelines.commands import pytest_command
 from pipelines.errors import ReportError, ToolError
@@ -20,6 +22,7 @@ from pipelines.stages.base import (
     StageStatus,
     project_environment,
 )
+from pipelines.stages.details import TestDetails
 
 # pytest's own exit codes (pytest.ExitCode), named so the summary can say what happened.
 _PYTEST_EXIT = {
@@ -34,7 +37,7 @@ _PYTEST_EXIT = {
 _ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.MULTILINE)
 
 
-def run(context: StageContext) -> StageResult:
+def run(context: StageContext) -> StageResult[TestDetails]:
     """Run the test command; the stage fails when pytest does."""
     reports = context.reports("test")
     for stale in (JUNIT, COVERAGE, REPORT_LOG):
@@ -44,7 +47,7 @@ def run(context: StageContext) -> StageResult:
     try:
         env = project_environment(context)
     except ToolError as exc:
-        return _write(context, StageResult("test", StageStatus.FAILED, exc.message))
+        return _write(context, StageResult("test", StageStatus.FAILED, exc.message, TestDetails()))
     if env is not None:
         environ, python = env.environ(environ), str(env.python)
     argv = pytest_command(
@@ -54,26 +57,26 @@ def run(context: StageContext) -> StageResult:
     try:
         done = run_streaming(argv, cwd=context.project, env=environ)
     except ToolError as exc:
-        return _write(context, StageResult("test", StageStatus.FAILED, exc.message))
-    details: dict[str, object] = {"pytest_exit_code": done.returncode, "argv": argv}
+        return _write(context, StageResult("test", StageStatus.FAILED, exc.message, TestDetails()))
+    details = TestDetails(done.returncode, tuple(argv))
     summary = _PYTEST_EXIT.get(done.returncode, f"pytest exit code {done.returncode}")
     try:
         tests = read_junit([reports / JUNIT])
-        details["tests"] = tests.to_dict()
+        details = msgspec.structs.replace(details, tests=tests.to_dict())
         summary += (
             f": {tests.passed} passed, {tests.failed} failed, {tests.errors} errors, "
             f"{tests.skipped} skipped, {tests.xfailed} xfailed, {tests.flaky} flaky"
         )
     except ReportError as exc:
-        details["report_problem"] = exc.message
+        details = msgspec.structs.replace(details, report_problem=exc.message)
     cause = _ERROR_LINE.search(done.stdout)
     if done.returncode in (1, 2, 3, 4) and cause:
         # The first error pytest printed, so a missing dependency shows in the run table.
         summary += f" (first error: {cause.group(1)[:200]})"
     status = StageStatus.PASSED if done.returncode == 0 else StageStatus.FAILED
-    return _write(context, StageResult("test", status, summary, (), details))
+    return _write(context, StageResult("test", status, summary, details=details))
 
 
-def _write(context: StageContext, result: StageResult) -> StageResult:
+def _write(context: StageContext, result: StageResult[TestDetails]) -> StageResult[TestDetails]:
     result.write(context)
     return result

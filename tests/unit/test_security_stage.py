@@ -69,7 +69,7 @@ def test_a_clean_project_passes(tmp_path: Path) -> None:
     context = project(tmp_path, "bandit, detect-secrets", {"app.py": "print('hi')\n"})
     result = security.run(context)
     assert result.status is StageStatus.PASSED
-    assert result.details["by_severity"] == {}
+    assert result.details.by_severity == {}
 
 
 def fake_pip_audit(monkeypatch: pytest.MonkeyPatch, stdout: str, code: int = 0) -> None:
@@ -98,7 +98,7 @@ def test_pip_audit_that_audited_nothing_is_not_checked(
     result = security.run(project(tmp_path, "pip-audit", {}))
     assert result.status is StageStatus.NOT_CHECKED
     assert result.exit_code == 0
-    reason = result.details["unchecked"]["pip-audit"]
+    reason = result.details.unchecked["pip-audit"]
     assert reason.startswith("1 of 1 dependencies not audited")
 
 
@@ -107,7 +107,7 @@ def test_pip_audit_that_cannot_run_is_not_checked(
 ) -> None:
     fake_pip_audit(monkeypatch, "", code=1)
     result = security.run(project(tmp_path, "pip-audit", {}))
-    assert result.details["unchecked"]["pip-audit"] == "pip-audit failed: network is unreachable"
+    assert result.details.unchecked["pip-audit"] == "pip-audit failed: network is unreachable"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_pip_audit_missing_or_too_slow_is_not_checked(
     context = StageContext(tmp_path, load_config(tmp_path), "ci")
     result = security.run(context)
     assert result.status is StageStatus.NOT_CHECKED
-    assert reason in result.details["unchecked"]["pip-audit"]
+    assert reason in result.details.unchecked["pip-audit"]
 
 
 def test_pip_audit_vulnerabilities_are_high_findings(
@@ -154,6 +154,6 @@ def test_pip_audit_vulnerabilities_are_high_findings(
     }
     fake_pip_audit(monkeypatch, json.dumps(report), code=1)
     result = security.run(project(tmp_path, "pip-audit", {}))
-    assert result.details["by_severity"] == {"high": 1}
+    assert result.details.by_severity == {"high": 1}
     assert result.findings[0].message == "jinja2 2.0: PYSEC-2019-217 (fixed in 2.10.1)"
     assert result.findings[0].severity == "high"
