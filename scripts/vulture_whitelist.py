@@ -2,7 +2,8 @@
 
 Dagger calls the module's functions, OpenFeature the provider's methods; runners are loaded
 from their registry by name; ruamel.yaml reads the attribute set on its loader; tests read
-SARIF back; the JUnit outcome and the deploy settings' choices are compared as values.
+SARIF back; the JUnit outcome and the deploy settings' choices are compared as values; some
+fields of result.json are there for people and other tools, not for this SDK.
 """
 
 from ci.main import Ci
@@ -14,6 +15,7 @@ from pipelines.reports.findings import read_sarif
 from pipelines.reports.junit import Outcome
 from pipelines.runners.docker import DockerRunner
 from pipelines.runners.local import LocalRunner
+from pipelines.stages.details import CustomDetails, TestDetails
 
 _ = (Ci.toolchain, Ci.ci, Ci.verdict, Ci.health, Ci.lint, Ci.security, Ci.test)
 _ = (Ci.deploy, Ci.rollback, Ci.rollback_drill)
@@ -27,5 +29,6 @@ _ = (
     PipelinesProvider.resolve_object_details,
 )
 _ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
+_ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.missing_reports)
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
 _ = (TargetKind.DOCKER, Approval.REQUIRED)
