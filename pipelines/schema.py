@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import math
 import re
 import types
@@ -276,7 +277,7 @@ def explain(
     if isinstance(cause, ValueError | TypeError):
         return source.error(at, str(cause))
     if unknown := _UNKNOWN.match(message):
-        names = [field.encode_name for field in msgspec.structs.fields(_struct_of(kind))]
+        names = list(_field_types(_struct_of(kind)))
         return source.error((*at, unknown["name"]), "unknown key", suggest(unknown["name"], names))
     if missing := _MISSING.match(message):
         return source.error(at, f"missing required key {missing['name']!r}")
@@ -370,6 +371,13 @@ def _is_sequence_type(kind: Any) -> bool:
     )
 
 
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """Each field's declared type by its key in the file (msgspec evaluates the annotations
+    on every call of ``fields``: once per class is enough)."""
+    return {field.encode_name: field.type for field in msgspec.structs.fields(cls)}
+
+
 def _child(kind: Any, key: Any) -> Any:
     """The declared type of ``kind``'s entry ``key`` (Any when there is none)."""
     base, _ = _unwrap(kind)
@@ -377,9 +385,8 @@ def _child(kind: Any, key: Any) -> Any:
         member = _unwrap(option)[0]
         origin = typing.get_origin(member)
         if isinstance(key, str) and _is_struct(member):
-            for field in msgspec.structs.fields(member):
-                if field.encode_name == key:
-                    return field.type
+            if key in _field_types(member):
+                return _field_types(member)[key]
         elif isinstance(key, str) and origin in (dict, Mapping):
             return typing.get_args(member)[1]
         elif isinstance(key, int) and origin in (tuple, list, Sequence):
