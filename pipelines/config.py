@@ -367,7 +367,7 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
     custom = tuple(_custom(name, item, source) for name, item in custom_data.items())
     stages = {name: getattr(declared.stages, name).common() for name in BUILTIN_STAGES}
     stages.update({stage.name: stage.settings.common() for stage in custom})
-    given = data.get("stages", {}) if isinstance(data, Mapping) else {}
+    given = (data.get("stages") or {}) if isinstance(data, Mapping) else {}
     named = [*given, *custom_data]
     return PipelineConfig(
         name=declared.name or default_name,
@@ -421,7 +421,7 @@ def _environments(declared: PipelineFile, data: Any, source: Source) -> dict[str
 
 
 def _custom(name: str, data: Any, source: Source) -> CustomStage:
-    where = ("stages", name)
+    where = ("stages", str(name))
     if not isinstance(name, str) or not _STAGE_NAME.fullmatch(name):
         raise source.error(where, f"expected a lower-case stage name such as 'build', got {name!r}")
     try:
