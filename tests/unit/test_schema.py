@@ -59,6 +59,8 @@ def test_a_section_left_empty_takes_the_defaults(tmp_path: Path) -> None:
     assert config.lint.tools is None
     assert config.environment("qa").gate.min_pass_rate == 95.0
     assert config.retention.runs == 7 * 86400
+    (tmp_path / "pipeline.yaml").write_text("stages:\nenvironments:\n")
+    assert load_config(tmp_path).stage("test").enabled
 
 
 def test_a_rollout_may_start_on_a_date(tmp_path: Path) -> None:
