@@ -177,10 +177,8 @@ def _dec_hook(kind: type, value: Any) -> Any:
 
 
 def _enc_hook(value: Any) -> Any:
-    if isinstance(value, Duration):
-        return str(value)
-    if isinstance(value, ScalarText):
-        return str(value)
+    if isinstance(value, Duration | ScalarText):
+        return str(value)  # a duration as written: 30s, 7d
     if isinstance(value, datetime):
         return value.isoformat()
     raise NotImplementedError(type(value))
