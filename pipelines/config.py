@@ -45,8 +45,9 @@ RunIf = Literal["success", "always"]
 BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
 RUN_IF: tuple[str, ...] = RunIf.__args__  # type: ignore[attr-defined]
 DEFAULT_STAGE_TIMEOUT = 3600.0
-_STAGE_NAME = re.compile(r"[a-z][a-z0-9_-]*")
-StageName = Annotated[str, matching(r"[a-z][a-z0-9_-]*", "a lower-case stage name such as 'build'")]
+STAGE_PATTERN = r"[a-z][a-z0-9_-]*"
+STAGE_WORDS = "a lower-case stage name such as 'build'"
+StageName = Annotated[str, matching(STAGE_PATTERN, STAGE_WORDS)]
 Paths = tuple[Text, ...]
 Argv = Annotated[tuple[Text, ...], Meta(min_length=1)]
 Percent = Annotated[float, Meta(ge=0, le=100)]
@@ -207,7 +208,7 @@ class Stages(Model, frozen=True):
     """The built-in stages' settings; any other name is a custom stage."""
 
     schema_extra: ClassVar[dict[str, Any]] = {
-        "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*$"},
+        "propertyNames": {"pattern": f"^(?:{STAGE_PATTERN})$"},
         "additionalProperties": {"$ref": "#/$defs/CustomStageFile"},
     }
 
@@ -422,8 +423,8 @@ def _environments(declared: PipelineFile, data: Any, source: Source) -> dict[str
 
 def _custom(name: str, data: Any, source: Source) -> CustomStage:
     where = ("stages", str(name))
-    if not isinstance(name, str) or not _STAGE_NAME.fullmatch(name):
-        raise source.error(where, f"expected a lower-case stage name such as 'build', got {name!r}")
+    if not isinstance(name, str) or not re.fullmatch(STAGE_PATTERN, name):
+        raise source.error(where, f"expected {STAGE_WORDS}, got {name!r}")
     try:
         settings = decode(data, CustomStageFile, source, where)
     except ConfigError:
