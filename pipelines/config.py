@@ -23,6 +23,7 @@ from pipelines.errors import ConfigError
 from pipelines.health.spec import HealthSettings
 from pipelines.retention import RetentionSettings
 from pipelines.schema import (
+    LOWER_NAME,
     EnvVarName,
     Invalid,
     LowerName,
@@ -45,7 +46,7 @@ RunIf = Literal["success", "always"]
 BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
 RUN_IF: tuple[str, ...] = RunIf.__args__  # type: ignore[attr-defined]
 DEFAULT_STAGE_TIMEOUT = 3600.0
-STAGE_PATTERN = r"[a-z][a-z0-9_-]*"
+STAGE_PATTERN = LOWER_NAME
 STAGE_WORDS = "a lower-case stage name such as 'build'"
 StageName = Annotated[str, matching(STAGE_PATTERN, STAGE_WORDS)]
 Paths = tuple[Text, ...]

@@ -64,7 +64,9 @@ def matching(pattern: str, description: str) -> msgspec.Meta:
 Text = Annotated[str, msgspec.Meta(min_length=1)]
 Url = Annotated[str, matching(r"https?://\S+", "an http(s) URL")]
 EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
-LowerName = Annotated[str, matching(r"[a-z][a-z0-9_-]*", "a lower-case name such as 'staging'")]
+# Names of environments, stages, targets and faults: lower-case, as in file names and URLs.
+LOWER_NAME = r"[a-z][a-z0-9_-]*"
+LowerName = Annotated[str, matching(LOWER_NAME, "a lower-case name such as 'staging'")]
 
 
 # Durations ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import msgspec
 from msgspec import Meta
 
 from pipelines.schema import (
+    LOWER_NAME,
     Duration,
     EnvVarName,
     Invalid,
@@ -55,7 +56,7 @@ class StepTime(Duration):
 
 
 UrlPath = Annotated[str, matching(r"/\S*", "a path such as /healthz")]
-FaultName = Annotated[str, matching(r"[a-z][a-z0-9_-]*", "a fault name such as 'errors'")]
+FaultName = Annotated[str, matching(LOWER_NAME, "a fault name such as 'errors'")]
 Address = Annotated[str, matching(r"[0-9.]+:\d{1,5}", "an address such as 127.0.0.1:18080")]
 Argv = Annotated[tuple[Text, ...], Meta(min_length=1)]
 Count = Annotated[int, Meta(ge=0, le=1000)]
