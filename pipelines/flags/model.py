@@ -76,6 +76,11 @@ class SettingFile(Model, frozen=True, kw_only=True):
     rollout: RolloutFile | None = None
 
 
+Setting = Annotated[
+    Value | SettingFile, Meta(description="a value, or a mapping with 'value' and 'rollout'")
+]
+
+
 class FlagFile(Model, frozen=True):
     """One flag of flags.yaml."""
 
@@ -83,7 +88,7 @@ class FlagFile(Model, frozen=True):
     type: FlagType = "bool"
     # Needed unless the flag is a bool (false).
     default: Value | None = None
-    environments: dict[LowerName, Value | SettingFile] = {}
+    environments: dict[LowerName, Setting] = {}
 
 
 class FlagsFile(Model, frozen=True):
