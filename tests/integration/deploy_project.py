@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,9 @@ def serves(project: Path) -> str:
 
 def stop_everything(state: Path) -> None:
     """Kill the nginx and instances a test left behind."""
-    pids = [int(p.read_text()) for p in state.glob("*/*/targets/*/nginx/nginx.pid")]
+    for pid_file in state.glob("*/*/targets/*/nginx/nginx.pid"):
+        _stop_nginx(int(pid_file.read_text()))
+    pids: list[int] = []
     for record in state.glob("*/*/targets/*/instances/*.json"):
         data = json.loads(record.read_text())
         if "pid" in data:
@@ -104,3 +107,35 @@ def stop_everything(state: Path) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def _stop_nginx(master: int) -> None:
+    """Fast shutdown (SIGTERM), so the master takes its workers along: a SIGKILLed master
+    leaves its workers behind, still listening."""
+    workers = [pid for pid in _children(master)]
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(master, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(pid) for pid in (master, *workers)):
+        time.sleep(0.05)
+    for pid in (master, *workers):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The parent pid is the second field after the command name in parentheses.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
