@@ -112,7 +112,7 @@ def stop_everything(state: Path) -> None:
 def _stop_nginx(master: int) -> None:
     """Fast shutdown (SIGTERM), so the master takes its workers along: a SIGKILLed master
     leaves its workers behind, still listening."""
-    workers = [pid for pid in _children(master)]
+    workers = _children(master)
     with contextlib.suppress(ProcessLookupError):
         os.kill(master, signal.SIGTERM)
     deadline = time.monotonic() + 5
@@ -134,8 +134,9 @@ def _children(parent: int) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
+    """Running (a zombie has ended: where nobody reaps it, it stays in the table)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    return True
+    return state != "Z"
