@@ -381,7 +381,7 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
         service=declared.service,
         retention=declared.retention,
         metrics=declared.metrics,
-        environments=_environments(declared, data, source),
+        environments=_environments(declared, data),
         lint=declared.stages.lint,
         security=declared.stages.security,
         test=declared.stages.test,
@@ -396,16 +396,7 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
     )
 
 
-# The environments that always exist. Production is conservative: a higher pass rate, and
-# flaky tests and unscanned dependencies block it.
-DEFAULT_GATES = {
-    "ci": GateThresholds(),
-    "staging": GateThresholds(),
-    "production": GateThresholds(min_pass_rate=98.0, max_flaky=0, allow_unchecked_scanners=False),
-}
-
-
-def _environments(declared: PipelineFile, data: Any, source: Source) -> dict[str, Environment]:
+def _environments(declared: PipelineFile, data: Any) -> dict[str, Environment]:
     environments = {name: Environment(name, gate) for name, gate in DEFAULT_GATES.items()}
     for name, env in declared.environments.items():
         # The gate keys written in the file, over the environment's own defaults; limits of
@@ -413,11 +404,16 @@ def _environments(declared: PipelineFile, data: Any, source: Source) -> dict[str
         # makes a severity reported-only, and says so).
         written = (data["environments"][name] or {}).get("gate") or {}
         base = environments[name].gate if name in environments else GateThresholds()
-        merged = {**base.to_dict(), **written}
-        merged["max_findings"] = {**base.max_findings, **written.get("max_findings", {})}
-        gate = decode(merged, GateThresholds, source, ("environments", name, "gate"))
+        given = {key: getattr(env.gate, key) for key in written}
+        if "max_findings" in given:
+            given["max_findings"] = {**base.max_findings, **env.gate.max_findings}
         environments[name] = Environment(
-            name, gate, dict(env.env), env.health, dict(env.skip_stages), env.deploy
+            name,
+            msgspec.structs.replace(base, **given),
+            dict(env.env),
+            env.health,
+            dict(env.skip_stages),
+            env.deploy,
         )
     return environments
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines.config import from_data
+from pipelines.config import EnvironmentFile, PipelineFile, from_data
 from pipelines.errors import ConfigError
 from pipelines.flags.model import build
+from pipelines.schema import to_builtins
 from pipelines.yaml_source import KeyPath, Source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +56,37 @@ def _replaced(data: Any, path: KeyPath, value: Any) -> Any:
 def _holds(load: Load, data: Any) -> None:
     with contextlib.suppress(ConfigError):
         load(data)
+
+
+def _every_key() -> dict[str, Any]:
+    """A pipeline.yaml that writes every declared key (each at its default), with a custom
+    stage and a health check of each kind: what the example files leave out is mutated too."""
+    document: dict[str, Any] = to_builtins(PipelineFile())
+    environment: dict[str, Any] = to_builtins(EnvironmentFile())
+    environment["health"]["checks"] = [
+        {"name": "web", "http": {"url": "http://127.0.0.1:1/", "headers": {"A": "b"}}},
+        {"name": "port", "tcp": {"host": "127.0.0.1", "port": 1}},
+        {"name": "cmd", "command": ["true"]},
+        {
+            "name": "q",
+            "promql": {"url": "http://127.0.0.1:1", "query": "up", "op": "==", "value": 1},
+        },
+    ]
+    document["environments"] = {"ci": environment}
+    document["service"]["faults"] = {"errors": {"RATE": "0.3"}}
+    document["stages"]["e2e"] = {"run": [["pytest"]], "junit": ["reports/e2e/junit.xml"]}
+    return document
+
+
+def test_any_declared_key_replaced_is_a_config_error_or_valid() -> None:
+    original = _every_key()
+    _load_pipeline(original)  # valid as it is
+    for path, node in _nodes(original):
+        for value in VALUES:
+            _holds(_load_pipeline, _replaced(original, path, value))
+        if isinstance(node, dict):
+            for key in (1, None, "zzz"):
+                _holds(_load_pipeline, _replaced(original, path, {**node, key: 1}))
 
 
 @pytest.mark.parametrize(

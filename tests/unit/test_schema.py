@@ -61,6 +61,10 @@ def test_a_section_left_empty_takes_the_defaults(tmp_path: Path) -> None:
     assert config.retention.runs == 7 * 86400
     (tmp_path / "pipeline.yaml").write_text("stages:\nenvironments:\n")
     assert load_config(tmp_path).stage("test").enabled
+    (tmp_path / "pipeline.yaml").write_text(
+        "environments:\n  ci:\n    gate:\n      max_findings:\n"
+    )
+    assert load_config(tmp_path).environment("ci").gate.max_findings == {"critical": 0, "high": 0}
 
 
 def test_a_rollout_may_start_on_a_date(tmp_path: Path) -> None:
