@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import msgspec
 from msgspec import Meta
@@ -44,7 +44,7 @@ Linter = Literal["ruff", "ruff-format", "mypy"]
 Scanner = Literal["bandit", "detect-secrets", "pip-audit"]
 RunIf = Literal["success", "always"]
 BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
-RUN_IF: tuple[str, ...] = RunIf.__args__  # type: ignore[attr-defined]
+RUN_IF: tuple[str, ...] = get_args(RunIf)
 DEFAULT_STAGE_TIMEOUT = 3600.0
 STAGE_PATTERN = LOWER_NAME
 STAGE_WORDS = "a lower-case stage name such as 'build'"
@@ -252,42 +252,10 @@ class PipelineFile(Model, frozen=True):
     stages: Stages = Stages()
 
 
-@dataclass(frozen=True)
-class CustomStage:
-    """A custom stage, named."""
+class CustomStage(CustomStageFile, frozen=True, kw_only=True):
+    """A custom stage with its name (the key it was declared under)."""
 
     name: str
-    settings: CustomStageFile
-
-    @property
-    def run(self) -> tuple[tuple[str, ...], ...]:
-        """Its commands."""
-        return self.settings.run
-
-    @property
-    def run_if(self) -> str:
-        """When it runs: after its needs succeeded, or always."""
-        return self.settings.run_if
-
-    @property
-    def python(self) -> str:
-        """Whose Python runs it: the project's or the SDK's."""
-        return self.settings.python
-
-    @property
-    def junit(self) -> tuple[str, ...]:
-        """JUnit reports it writes."""
-        return self.settings.junit
-
-    @property
-    def coverage(self) -> tuple[str, ...]:
-        """Coverage reports it writes."""
-        return self.settings.coverage
-
-    @property
-    def artifacts(self) -> tuple[str, ...]:
-        """Files it keeps as artifacts."""
-        return self.settings.artifacts
 
 
 @dataclass(frozen=True)
@@ -368,7 +336,7 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
     declared = decode(data, PipelineFile, source)
     custom = tuple(_custom(name, item, source) for name, item in custom_data.items())
     stages = {name: getattr(declared.stages, name).common() for name in BUILTIN_STAGES}
-    stages.update({stage.name: stage.settings.common() for stage in custom})
+    stages.update({stage.name: stage.common() for stage in custom})
     given = (data.get("stages") or {}) if isinstance(data, Mapping) else {}
     named = [*given, *custom_data]
     return PipelineConfig(
@@ -444,4 +412,4 @@ def _custom(name: str, data: Any, source: Source) -> CustomStage:
                     hint=f"write the stage's reports under reports/{name}/ (the one directory "
                     "every runner lets the stage write)",
                 )
-    return CustomStage(name, settings)
+    return CustomStage(name=name, **msgspec.structs.asdict(settings))
