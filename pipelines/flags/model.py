@@ -6,7 +6,7 @@ import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -49,8 +49,12 @@ class RolloutFile(Model, frozen=True, kw_only=True, rename={"start_percent": "fr
     start_percent: Percent = 0.0
     to: Percent = 100.0
 
-    def build(self) -> Rollout:
-        """The rollout, with its end worked out; a rule broken is an ``Invalid``."""
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.finish()  # its rules, checked where the file is read
+
+    def finish(self) -> datetime:
+        """When the rollout reaches ``to``; a rule broken is an ``Invalid``."""
         if self.end is not None and self.duration is not None:
             raise Invalid("give 'end' or 'duration', not both")
         if self.end is not None:
@@ -66,7 +70,11 @@ class RolloutFile(Model, frozen=True, kw_only=True, rename={"start_percent": "fr
             raise Invalid(
                 f"the rollout ends ({end.isoformat()}) before it starts ({self.start.isoformat()})"
             )
-        return Rollout(self.start, end, self.start_percent, self.to)
+        return end
+
+    def build(self) -> Rollout:
+        """The rollout, ready to evaluate."""
+        return Rollout(self.start, self.finish(), self.start_percent, self.to)
 
 
 class SettingFile(Model, frozen=True, kw_only=True):
@@ -89,6 +97,19 @@ class FlagFile(Model, frozen=True):
     # Needed unless the flag is a bool (false).
     default: Value | None = None
     environments: dict[LowerName, Setting] = {}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.default is None and self.type != "bool":
+            raise Invalid(f"{_article(self.type)} {self.type} flag needs a 'default'")
+        _check_type(self.value_or_default(), self.type, ("default",))
+        for env, given in self.environments.items():
+            value = given.value if isinstance(given, SettingFile) else given
+            _check_type(value, self.type, ("environments", env))
+
+    def value_or_default(self) -> FlagValue:
+        """The default (false for a bool flag that gives none)."""
+        return False if self.default is None else self.default
 
 
 class FlagsFile(Model, frozen=True):
@@ -146,35 +167,21 @@ def build(path: Path, data: Any, source: Source) -> FlagSet:
     declared = decode(data, FlagsFile, source)
     flags: dict[str, Flag] = {}
     for name, spec in declared.flags.items():
-        where: KeyPath = ("flags", name)
-        default = spec.default
-        if default is None:
-            if spec.type != "bool":
-                raise source.error(
-                    where, f"{_article(spec.type)} {spec.type} flag needs a 'default'"
-                )
-            default = False
-        _check_type(default, spec.type, (*where, "default"), source)
         settings = {}
         for env, given in spec.environments.items():
-            env_path: KeyPath = (*where, "environments", env)
             setting = given if isinstance(given, SettingFile) else SettingFile(value=given)
-            _check_type(setting.value, spec.type, env_path, source)
-            rollout = None
-            if setting.rollout is not None:
-                try:
-                    rollout = setting.rollout.build()
-                except Invalid as exc:
-                    raise source.error((*env_path, "rollout"), exc.message, exc.hint) from None
+            rollout = setting.rollout.build() if setting.rollout is not None else None
             settings[env] = EnvironmentSetting(setting.value, rollout)
-        flags[name] = Flag(name, spec.type, default, spec.description or "", settings)
+        flags[name] = Flag(
+            name, spec.type, spec.value_or_default(), spec.description or "", settings
+        )
     return FlagSet(path, flags)
 
 
-def _check_type(value: Any, kind: str, path: KeyPath, source: Source) -> None:
+def _check_type(value: Any, kind: str, key: KeyPath) -> None:
     ok = isinstance(value, TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
     if not ok:
-        raise source.error(path, f"expected {_article(kind)} {kind} value, got {value!r}")
+        raise Invalid(f"expected {_article(kind)} {kind} value, got {value!r}", key=key)
 
 
 def _article(word: str) -> str:
