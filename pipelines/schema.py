@@ -250,22 +250,7 @@ def explain(
     error: msgspec.ValidationError, data: Any, kind: Any, source: Source, path: KeyPath
 ) -> ConfigError:
     """The ConfigError for what msgspec found: file, line, dotted key path, and words."""
-    found = _AT.match(str(error))
-    message, at_key, where = (
-        (found["message"], found["key"], found["path"])
-        if found
-        else (
-            str(error),
-            None,
-            None,
-        )
-    )
-    segments: list[Any] = []
-    for part in _SEGMENT.finditer(where or ""):
-        if part["name"]:
-            segments.append(part["name"])
-        else:
-            segments.append(_ANY if part["any"] else int(part["index"]))
+    message, at_key, segments = _located(str(error))
     at, value, kind = _walk(data, kind, path, segments)
     if at_key:
         key_kind = _dict_types(kind)[0]
@@ -282,6 +267,20 @@ def explain(
     if missing := _MISSING.match(message):
         return source.error(at, f"missing required key {missing['name']!r}")
     return _wrong_value(value, kind, source, at)
+
+
+def _located(text: str) -> tuple[str, bool, list[Any]]:
+    """msgspec's message, whether it is about a mapping's key, and its path as segments."""
+    found = _AT.match(text)
+    if found is None:  # the pattern matches any text
+        return text, False, []
+    segments: list[Any] = []
+    for part in _SEGMENT.finditer(found["path"] or ""):
+        if part["name"]:
+            segments.append(part["name"])
+        else:
+            segments.append(_ANY if part["any"] else int(part["index"]))
+    return found["message"], bool(found["key"]), segments
 
 
 def _wrong_value(value: Any, kind: Any, source: Source, at: KeyPath) -> ConfigError:
