@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from pipelines import artifacts, atomic
+from pipelines import artifacts, containment
 from pipelines.cli.common import flags_path, project_config, project_dir, project_layout
 from pipelines.cli.display import LiveStages, run_summary, show
 from pipelines.cli.planning import project_plan
@@ -42,17 +41,20 @@ def run(args: argparse.Namespace, out: Console) -> int:
         # leave the last run's gate decision beside its own partial reports.
         for stage in the_plan.stages:
             for output in stage.outputs:
-                atomic.remove_report(layout.report(output))
+                containment.clear_report(*layout.located(output))
         if args.json:
             result = runner.run(the_plan, fail_fast=args.fail_fast)
         else:
             with LiveStages(out, [s.name for s in the_plan.stages]) as live:
                 result = runner.run(the_plan, fail_fast=args.fail_fast, on_event=live.on_event)
         kept = tuple(path for stage in config.custom for path in stage.artifacts)
-        target = _write_artifacts(
+        written = _write_artifacts(
             layout, identity, the_plan, result, kept=kept, audit=_audit(args, config)
         )
-    notes = [] if result.interrupted else _export_metrics(args, config, layout)
+    target = written.directory
+    notes = [f"{path}: not collected ({why})" for path, why in written.refused.items()]
+    if not result.interrupted:
+        notes += _export_metrics(args, config, layout)
     if args.json:
         skipped = [{"name": name, "reason": reason} for name, reason in the_plan.skipped]
         print(
@@ -78,7 +80,7 @@ def _write_artifacts(
     *,
     kept: tuple[str, ...],
     audit: dict[str, Any],
-) -> Path:
+) -> artifacts.WrittenRun:
     try:
         return artifacts.write_run_artifacts(
             layout, identity, the_plan, result, kept=kept, audit=audit
@@ -123,23 +125,28 @@ def _export_metrics(args: argparse.Namespace, config: PipelineConfig, layout: La
         return [f"metrics not exported: {exc.message}"]
 
 
+NOTE_LIMIT = 4 * 1024 * 1024  # a result.json or decision.json is a few kilobytes
+
+
 def stage_notes(layout: Layout, result: RunResult) -> dict[str, str]:
     """Each stage's own summary line (from its result.json), e.g. scanners not checked."""
     notes: dict[str, str] = {}
     for stage in result.stages:
-        path = layout.stage(stage.name) / RESULT
-        if stage.status in (RunStatus.PASSED, RunStatus.FAILED) and path.is_file():
-            try:
-                summary = json.loads(path.read_text(encoding="utf-8")).get("summary")
-            except (OSError, ValueError):
-                continue
-            if summary:
-                notes[stage.name] = str(summary)
-    path = layout.report(logical("gate", DECISION))
-    if "gate" in {s.name for s in result.stages} and path.is_file():
+        if stage.status not in (RunStatus.PASSED, RunStatus.FAILED):
+            continue
+        # Read without following a link a stage left (and bounded): a note, never a host file.
+        data = containment.read_regular(layout.reports, f"{stage.name}/{RESULT}", limit=NOTE_LIMIT)
         try:
-            decision = GateDecision.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
+            summary = json.loads(data).get("summary") if data else None
+        except (ValueError, AttributeError):
+            continue
+        if summary:
+            notes[stage.name] = str(summary)
+    data = containment.read_regular(*layout.located(logical("gate", DECISION)), limit=NOTE_LIMIT)
+    if "gate" in {s.name for s in result.stages} and data:
+        try:
+            decision = GateDecision.from_dict(json.loads(data))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return notes
         warnings = [rule.name for rule in decision.rules if rule.verdict is Verdict.WARN]
         note = f"gate {decision.status.value}"

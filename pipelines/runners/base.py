@@ -7,12 +7,12 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, Protocol
 
 import anyio
 
-from pipelines import atomic
+from pipelines import containment
 from pipelines.layout import LOG, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import kill_session
@@ -61,7 +61,10 @@ def stage_executor(build: BuildCommand, project: Path) -> ExecuteStage:
     stage's log, the first failure ending the stage with a reason a person can act on."""
 
     async def execute(stage: PlannedStage, log: Path) -> tuple[int, str]:
-        with log.open("wb") as handle:
+        # The stage's directory is where a stage could have left a link to a host file.
+        with containment.write_new(
+            log.parent.parent, PurePath(log.parent.name, log.name)
+        ) as handle:
             for index, argv in enumerate(stage.run):
                 command = build(stage, argv, index)
                 try:
@@ -163,11 +166,10 @@ class Scheduler:
             async with limiter:
                 self.on_event(stage.name, RunStatus.RUNNING)
                 started = time.monotonic()
-                log = self.layout.stage(stage.name) / LOG
-                log.parent.mkdir(parents=True, exist_ok=True)
+                log = containment.ensure_directory(self.layout.reports, stage.name) / LOG
                 # Earlier outputs must not pass for this run's (the gate would read them).
                 for output in stage.outputs:
-                    atomic.remove_report(self.layout.report(output))
+                    containment.clear_report(*self.layout.located(output))
                 exit_code, reason = 124, ""
                 # The runner's execute kills the stage's whole process group when cancelled.
                 with anyio.move_on_after(stage.timeout) as limit:
