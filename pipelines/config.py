@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -54,6 +54,11 @@ Argv = Annotated[tuple[Text, ...], Meta(min_length=1)]
 Percent = Annotated[float, Meta(ge=0, le=100)]
 Limit = Annotated[int, Meta(ge=0)] | None
 Seconds = Annotated[float, Meta(ge=1, le=86400)]
+# Variables passed to children from the invoking environment, by name or glob (tox-style).
+PassEnv = tuple[
+    Annotated[str, matching(r"[A-Za-z0-9_*?\[\]!]+", "a variable name or glob such as 'AWS_*'")],
+    ...,
+]
 
 
 class GateThresholds(Model, frozen=True):
@@ -101,6 +106,8 @@ class Environment:
     # Stages this environment cannot run, each with the reason the plan shows.
     skip_stages: dict[str, str] = field(default_factory=dict)
     deploy: DeploySettings = field(default_factory=DeploySettings)
+    # Variables every stage of this environment gets from the invoking one (names, globs).
+    pass_env: tuple[str, ...] = ()
 
 
 class MonitoringSettings(Model, frozen=True):
@@ -143,12 +150,17 @@ class StageSettings(Model, frozen=True, kw_only=True):
     enabled: bool = True
     needs: tuple[StageName, ...] = ()
     env: dict[EnvVarName, ScalarText] = {}
+    pass_env: PassEnv = ()
     timeout: Seconds = DEFAULT_STAGE_TIMEOUT
 
     def common(self) -> StageSettings:
         """Only the settings every stage has."""
         return StageSettings(
-            enabled=self.enabled, needs=self.needs, env=self.env, timeout=self.timeout
+            enabled=self.enabled,
+            needs=self.needs,
+            env=self.env,
+            pass_env=self.pass_env,
+            timeout=self.timeout,
         )
 
 
@@ -227,6 +239,8 @@ class EnvironmentFile(Model, frozen=True):
 
     gate: GateThresholds = GateThresholds()
     env: dict[EnvVarName, ScalarText] = {}
+    # Variables its stages and deployed instances get from the invoking environment.
+    pass_env: PassEnv = ()
     health: HealthSettings = HealthSettings()
     # Stages this environment cannot run, each with the reason the plan shows.
     skip_stages: dict[StageName, Text] = {}
@@ -243,6 +257,9 @@ class PipelineFile(Model, frozen=True):
     # and artifacts/ in the project.
     reports: Text | None = None
     artifacts: Text | None = None
+    # Variables every stage and deployed instance gets from the invoking environment, by name
+    # or glob, beyond the defaults (docs/environment.md).
+    pass_env: PassEnv = ()
     environments: dict[LowerName, EnvironmentFile] = {}
     monitoring: MonitoringSettings = MonitoringSettings()
     metrics: MetricsSettings = MetricsSettings()
@@ -382,6 +399,11 @@ def _environments(declared: PipelineFile, data: Any) -> dict[str, Environment]:
             env.health,
             dict(env.skip_stages),
             env.deploy,
+        )
+    for name, environment in environments.items():
+        passed = declared.environments[name].pass_env if name in declared.environments else ()
+        environments[name] = replace(
+            environment, pass_env=tuple(dict.fromkeys((*declared.pass_env, *passed)))
         )
     return environments
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines import commands
-from pipelines.config import BUILTIN_STAGES, RUN_IF, PipelineConfig
+from pipelines.config import BUILTIN_STAGES, RUN_IF, PipelineConfig, StageSettings
 from pipelines.errors import ConfigError, UsageError
 from pipelines.layout import COVERAGE, DECISION, JUNIT, REPORT_LOG, RESULT, SARIF, logical
 from pipelines.project_env import InstallPlan, install_plan
@@ -45,6 +45,9 @@ class PlannedStage:
     # inputs are unchanged), "daily" (answers that change with the world, such as known
     # vulnerabilities) or "never" (live answers: health checks, deploys).
     freshness: str = "cached"
+    # Variables the stage gets from the invoking environment beyond the defaults (names,
+    # globs): a runner builds the stage's environment from these (pipelines.child_env).
+    pass_env: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to the plan contract."""
@@ -60,6 +63,7 @@ class PlannedStage:
             "tools": [list(argv) for argv in self.tools],
             "source": self.source,
             "freshness": self.freshness,
+            "pass_env": list(self.pass_env),
         }
 
     @classmethod
@@ -77,6 +81,7 @@ class PlannedStage:
             tools=tuple(tuple(str(a) for a in argv) for argv in data.get("tools", ())),
             source=str(data.get("source", "read-only")),
             freshness=str(data.get("freshness", "cached")),
+            pass_env=tuple(str(p) for p in data.get("pass_env", ())),
         )
 
 
@@ -279,6 +284,7 @@ class _Builder:
                 (stage_command(name, self.env_name, self.config_file),),
                 needs=tuple(dict.fromkeys((*needs, *settings.needs))),
                 env={**self.base_env, **settings.env},
+                pass_env=self._pass_env(settings),
                 outputs=outputs,
                 run_if=run_if,
                 timeout=settings.timeout,
@@ -287,6 +293,10 @@ class _Builder:
                 freshness=freshness,
             )
         )
+
+    def _pass_env(self, settings: StageSettings) -> tuple[str, ...]:
+        environment = self.config.environment(self.env_name)
+        return tuple(dict.fromkeys((*environment.pass_env, *settings.pass_env)))
 
     def add_gate(self) -> None:
         """The gate judges every stage but those that come after it."""
@@ -303,6 +313,7 @@ class _Builder:
                 (stage_command("gate", self.env_name, self.config_file),),
                 needs=needs,
                 env={**self.base_env, **settings.env},
+                pass_env=self._pass_env(settings),
                 outputs=(logical("gate", DECISION),),
                 run_if="always",
                 timeout=settings.timeout,

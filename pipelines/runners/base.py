@@ -13,6 +13,7 @@ from typing import BinaryIO, Protocol
 import anyio
 
 from pipelines import containment
+from pipelines.child_env import Masker
 from pipelines.layout import LOG, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import kill_session
@@ -51,6 +52,8 @@ class Command:
     cleanup: tuple[str, ...] = ()
     # The reason to give when ``argv`` exits with MISSING_EXECUTABLE.
     missing: str = ""
+    # Values masked in the stage's log (secret-looking variables the stage was passed).
+    secrets: tuple[str, ...] = ()
 
 
 BuildCommand = Callable[[PlannedStage, tuple[str, ...], int], Command]
@@ -86,13 +89,20 @@ async def run_in_group(command: Command, log: BinaryIO) -> int:
     process = await anyio.open_process(
         command.argv,
         stdin=subprocess.DEVNULL,
-        stdout=log,
+        # With secrets to mask the output passes through us; otherwise straight to the log.
+        stdout=subprocess.PIPE if command.secrets else log,
         stderr=subprocess.STDOUT,
         cwd=command.cwd,
         env=command.env,
         start_new_session=True,
     )
     try:
+        if process.stdout is not None:
+            masker = Masker(command.secrets)
+            async for chunk in process.stdout:
+                log.write(masker.feed(chunk))
+            log.write(masker.flush())
+            log.flush()
         return await process.wait()
     except BaseException:
         kill_session(process.pid)
