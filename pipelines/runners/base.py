@@ -17,6 +17,7 @@ from pipelines.child_env import Masker
 from pipelines.layout import LOG, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import kill_session
+from pipelines.runners import source_guard
 from pipelines.runners.results import RunResult, RunStatus, StageRun
 
 OnEvent = Callable[[str, RunStatus], None]
@@ -180,6 +181,7 @@ class Scheduler:
                 # Earlier outputs must not pass for this run's (the gate would read them).
                 for output in stage.outputs:
                     containment.clear_report(*self.layout.located(output))
+                before = await anyio.to_thread.run_sync(source_guard.snapshot, self.layout.project)
                 exit_code, reason = 124, ""
                 # The runner's execute kills the stage's whole process group when cancelled.
                 with anyio.move_on_after(stage.timeout) as limit:
@@ -187,6 +189,9 @@ class Scheduler:
                 if limit.cancelled_caught:
                     exit_code, reason = 124, f"timed out after {stage.timeout:g} s"
                 status = RunStatus.PASSED if exit_code == 0 else RunStatus.FAILED
+                changed = await anyio.to_thread.run_sync(source_guard.changed_files, before)
+                if changed:
+                    status, reason = RunStatus.FAILED, _changed_reason(changed, reason)
                 self._finish(
                     StageRun(
                         stage.name,
@@ -209,6 +214,17 @@ class Scheduler:
     def _finish(self, run: StageRun) -> None:
         self.results[run.name] = run
         self.on_event(run.name, run.status)
+
+
+SHOWN_CHANGES = 10
+
+
+def _changed_reason(changed: list[str], reason: str) -> str:
+    names = ", ".join(changed[:SHOWN_CHANGES])
+    if len(changed) > SHOWN_CHANGES:
+        names += f" and {len(changed) - SHOWN_CHANGES} more"
+    said = f"changed tracked source files: {names}"
+    return f"{said}; {reason}" if reason else said
 
 
 def shown(path: Path, project: Path) -> str:
