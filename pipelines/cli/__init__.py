@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import tempfile
+import threading
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +16,13 @@ from rich.markup import escape
 
 from pipelines import __version__
 from pipelines.cli.handlers import load_handler
-from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PipelineError
+from pipelines.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    PipelineError,
+)
 
 
 @dataclass(frozen=True)
@@ -360,14 +368,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, and map every outcome to an exit code."""
     out = Console(soft_wrap=True)  # plain lines stay whole in logs; tables still fit
     err = Console(stderr=True, soft_wrap=True)
+    terminated: list[int] = []
+    previous = _stop_on_sigterm(terminated)
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    try:
-        return load_handler(args.command)(args, out)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        code = load_handler(args.command)(args, out)
     except BaseException as raised:  # the boundary: every outcome becomes an exit code
-        return _exit_code(_unwrap(raised), err)
+        code = _exit_code(_unwrap(raised), err, terminated=bool(terminated))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
+
+
+def _stop_on_sigterm(terminated: list[int]) -> Any:
+    """Make SIGTERM (CI cancellation, docker stop) stop a command the way Ctrl-C does: stages
+    killed with everything they started, the manifest written, then exit 143."""
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        terminated.append(signum)
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
+            raise KeyboardInterrupt  # a background job ignores SIGINT: interrupt directly
+        # Whoever handles Ctrl-C now (the event loop cancels its tasks) handles this too.
+        signal.raise_signal(signal.SIGINT)
+
+    if threading.current_thread() is not threading.main_thread():
+        return None  # only the main thread may handle signals (a caller's worker thread)
+    return signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _unwrap(raised: BaseException) -> BaseException:
@@ -390,7 +420,7 @@ def _unwrap(raised: BaseException) -> BaseException:
     return leaves[0] if leaves else raised
 
 
-def _exit_code(raised: BaseException, err: Console) -> int:
+def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False) -> int:
     if isinstance(raised, PipelineError):
         # Messages quote files and user input: never read them as markup.
         err.print(f"[bold red]error:[/] {escape(raised.message)}", highlight=False)
@@ -398,7 +428,7 @@ def _exit_code(raised: BaseException, err: Console) -> int:
             err.print(f"[dim]hint:[/] {escape(raised.hint)}", highlight=False)
         return raised.exit_code
     if isinstance(raised, KeyboardInterrupt):
-        err.print("interrupted")
+        err.print("terminated" if terminated else "interrupted")
         return EXIT_INTERRUPTED
     if isinstance(raised, SystemExit | GeneratorExit):
         raise raised
