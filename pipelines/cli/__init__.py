@@ -23,6 +23,7 @@ from pipelines.errors import (
     EXIT_USAGE,
     PipelineError,
 )
+from pipelines.safe_text import terminal
 
 
 @dataclass(frozen=True)
@@ -422,10 +423,10 @@ def _unwrap(raised: BaseException) -> BaseException:
 
 def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False) -> int:
     if isinstance(raised, PipelineError):
-        # Messages quote files and user input: never read them as markup.
-        err.print(f"[bold red]error:[/] {escape(raised.message)}", highlight=False)
+        # Messages quote files and user input: never markup, control characters escaped.
+        err.print(f"[bold red]error:[/] {escape(terminal(raised.message))}", highlight=False)
         if raised.hint:
-            err.print(f"[dim]hint:[/] {escape(raised.hint)}", highlight=False)
+            err.print(f"[dim]hint:[/] {escape(terminal(raised.hint))}", highlight=False)
         return raised.exit_code
     if isinstance(raised, KeyboardInterrupt):
         err.print("terminated" if terminated else "interrupted")

@@ -25,6 +25,7 @@ from pipelines.report.history import History, RunRecord, read_history
 from pipelines.report.html import render
 from pipelines.report.prune import plan_prune, prune
 from pipelines.report.summary import markdown, summary_of, tables
+from pipelines.safe_text import terminal
 from pipelines.schema import parse_duration
 
 
@@ -72,7 +73,7 @@ def _summary(args: argparse.Namespace, out: Console) -> int:
     if args.markdown:
         print(markdown(view), end="")
         return EXIT_OK
-    out.print(view.title, markup=False, highlight=False)
+    out.print(terminal(view.title), markup=False, highlight=False)
     for table in tables(view):
         show(out, table)
     return EXIT_OK
