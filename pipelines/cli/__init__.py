@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines import __version__
+from pipelines.cli.arguments import percent, positive, probability
 from pipelines.cli.handlers import load_handler
 from pipelines.errors import (
     EXIT_INTERNAL,
@@ -221,7 +222,7 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     rollback.add_argument("--sla", default="15m", help="detect + roll back within (default 15m)")
     rollback.add_argument(
         "--rate",
-        type=float,
+        type=positive,
         default=50.0,
         help="client requests per second during the drill (default 50)",
     )
@@ -274,13 +275,13 @@ def _report_commands(sub: Any, shared: _Shared) -> None:
     )
     compare.add_argument("--baseline", required=True, metavar="JSON")
     compare.add_argument("--candidate", required=True, metavar="JSON")
-    compare.add_argument("--alpha", type=float, default=0.01, help="significance (0.01)")
+    compare.add_argument("--alpha", type=probability, default=0.01, help="significance (0.01)")
     compare.add_argument(
-        "--min-effect", type=float, default=5.0, help="percent between medians that matters (5)"
+        "--min-effect", type=percent, default=5.0, help="percent between medians that matters (5)"
     )
     compare.add_argument(
         "--max-slowdown",
-        type=float,
+        type=percent,
         default=None,
         help="percent slower that fails (default: the environment's gate.max_slowdown)",
     )
