@@ -255,7 +255,10 @@ class LocalTarget:
 
 def _tail(log: Path, limit: int = 600) -> str:
     try:
-        text = log.read_text(encoding="utf-8", errors="replace")
+        # Only the end is read: an instance's log may have grown without bound.
+        with log.open("rb") as handle:
+            handle.seek(max(handle.seek(0, os.SEEK_END) - 4 * limit, 0))
+            text = handle.read().decode("utf-8", errors="replace")
     except OSError:
         return "(no log)"
     return text[-limit:].strip().replace("\n", " | ") or "(empty log)"
