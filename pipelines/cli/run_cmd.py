@@ -13,6 +13,7 @@ from rich.console import Console
 from pipelines import artifacts, atomic
 from pipelines.cli.common import flags_path, project_config, project_dir, project_layout
 from pipelines.cli.display import LiveStages, run_summary, show
+from pipelines.cli.github_out import publish_run
 from pipelines.cli.planning import project_plan
 from pipelines.config import PipelineConfig
 from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace, out: Console) -> int:
             layout, identity, the_plan, result, kept=kept, audit=_audit(args, config)
         )
     notes = [] if result.interrupted else _export_metrics(args, config, layout)
+    # Failing tests, gate reasons and findings as GitHub annotations, after the run's output.
+    publish_run(layout, [stage.name for stage in result.stages], os.environ)
     if args.json:
         skipped = [{"name": name, "reason": reason} for name, reason in the_plan.skipped]
         print(
