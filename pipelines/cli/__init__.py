@@ -104,9 +104,10 @@ def _pipeline_commands(sub: Any, shared: _Shared) -> None:
     )
     init.add_argument("--force", action="store_true", help="replace existing files")
     schema = sub.add_parser(
-        "schema", help="print the JSON Schema of pipeline.yaml or flags.yaml (for editors)"
+        "schema",
+        help="print the JSON Schema of pipeline.yaml or flags.yaml (for editors), or the plan's",
     )
-    schema.add_argument("kind", choices=["pipeline", "flags"])
+    schema.add_argument("kind", choices=["pipeline", "flags", "plan"])
 
 
 def _operations_commands(sub: Any, shared: _Shared) -> None:

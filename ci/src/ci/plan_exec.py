@@ -18,6 +18,11 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 PLAN_VERSION = 1
+# The stage keys of the plan (docs/schema/plan.schema.json) this module reads, and those it
+# leaves to the SDK: the image is always the toolchain here, tools are for people to read,
+# and source says how a host runner mounts the tree. A test holds both against the schema.
+STAGE_KEYS_READ = ("name", "run", "needs", "env", "outputs", "run_if", "freshness", "timeout")
+STAGE_KEYS_IGNORED = ("image", "tools", "source")
 R = TypeVar("R")
 
 
