@@ -85,3 +85,10 @@ def test_every_key_the_schema_allows_reaches_the_module_stage() -> None:
             jsonschema.validate({**document, "stages": [broken]}, published())
         with pytest.raises(PlanError):
             parse_plan(json.dumps({**document, "stages": [broken]}))
+
+
+def test_a_stage_key_the_module_does_not_know_is_refused() -> None:
+    stage = {"name": "test", "run": [["x"]], "retries": 3}
+    document = {"version": 1, "pipeline": "p", "env": "ci", "stages": [stage]}
+    with pytest.raises(PlanError, match="stage keys this module does not know: retries"):
+        parse_plan(json.dumps(document))

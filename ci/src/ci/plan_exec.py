@@ -71,6 +71,10 @@ def parse_plan(text: str) -> PlanSpec:
         data: Any = json.loads(text)
         if data.get("version") != PLAN_VERSION:
             raise PlanError(f"plan version {data.get('version')!r}, expected {PLAN_VERSION}")
+        for stage in data["stages"]:
+            unknown = sorted(set(stage) - {*STAGE_KEYS_READ, *STAGE_KEYS_IGNORED})
+            if unknown:  # the SDK in the toolchain is this module's own version: drift
+                raise PlanError(f"stage keys this module does not know: {', '.join(unknown)}")
         stages = tuple(
             StageSpec(
                 name=str(stage["name"]),
