@@ -378,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     # Under GitHub Actions nothing printed inside is read as a workflow command; the SDK's
     # own annotations are printed after it.
-    with guarded(os.environ):
+    with guarded(os.environ, machine_readable=bool(getattr(args, "json", False))):
         try:
             return load_handler(args.command)(args, out)
         except BaseException as raised:  # the boundary: every outcome becomes an exit code

@@ -18,9 +18,13 @@ def emit(lines: list[str]) -> None:
 
 
 @contextmanager
-def guarded(environ: Mapping[str, str]) -> Iterator[None]:
+def guarded(environ: Mapping[str, str], *, machine_readable: bool = False) -> Iterator[None]:
     """Under GitHub Actions, no line printed inside is a workflow command; the annotations
-    emitted inside are printed after it. Elsewhere nothing changes, and none are printed."""
+    emitted inside are printed after it. Elsewhere nothing changes, and none are printed.
+
+    ``machine_readable`` output (``--json``) stays exactly JSON, with no guard lines: no line
+    of it can start with ``::`` (every string is quoted, newlines escaped).
+    """
     if not wc.in_github_actions(environ):
         try:
             yield
@@ -28,11 +32,13 @@ def guarded(environ: Mapping[str, str]) -> Iterator[None]:
             _pending.clear()
         return
     token = wc.stop_token()
-    print(wc.stop_commands(token), flush=True)
+    if not machine_readable:
+        print(wc.stop_commands(token), flush=True)
     try:
         yield
     finally:
-        print(wc.resume_commands(token), flush=True)
+        if not machine_readable:
+            print(wc.resume_commands(token), flush=True)
         for line in _pending:
             print(line)
         _pending.clear()

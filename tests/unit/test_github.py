@@ -225,3 +225,11 @@ def test_nothing_is_guarded_outside_github(
     out = capsys.readouterr().out
     assert "stop-commands::" not in out.splitlines()[0]
     assert out.splitlines()[0].startswith("::error file=tests/test_a.py")
+
+
+def test_json_output_stays_json_under_github_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert main(["plan", "-C", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == 1
