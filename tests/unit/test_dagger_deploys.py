@@ -182,3 +182,14 @@ def test_every_deploy_side_function_is_registered_never_cached_and_documented() 
     for name in ("stage", "annotations", "summary"):
         assert name in functions
     assert "docker_socket" not in typing.get_type_hints(Ci.deploy, include_extras=True)
+
+
+def test_artifacts_that_cannot_be_copied_never_change_the_outcome(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    argv = recording_exit(["sh", "-c", "exit 1"], then="false")
+    script = argv[2].replace("/tmp/pipelines-exit-code", str(code))
+    done = subprocess.run(
+        [*argv[:2], script, *argv[3:]], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and "artifacts were not copied out" in done.stderr
+    assert code.read_text() == "1\n"  # the deploy's own exit code, not the copy's

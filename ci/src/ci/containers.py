@@ -163,7 +163,9 @@ def timed(argv: Sequence[str], timeout: float | None) -> list[str]:
 def recording_exit(argv: Sequence[str], *, then: str = "") -> list[str]:
     """``argv`` run so that the exec always succeeds and its real exit code is kept; ``then``
     (a fixed script of ours) runs after it, whatever its outcome."""
-    script = f"{RECORD_EXIT}; {then}" if then else RECORD_EXIT
+    # A failed `then` is said, never the command's outcome (which is already recorded).
+    after = f"; {{ {then}; }} || echo 'pipelines: the artifacts were not copied out' >&2"
+    script = RECORD_EXIT + after if then else RECORD_EXIT
     return ["sh", "-c", script, "sh", *argv]
 
 
