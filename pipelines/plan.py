@@ -20,6 +20,8 @@ from pipelines.project_env import InstallPlan, install_plan
 from pipelines.project_facts import ProjectFacts
 
 PLAN_VERSION = 1
+# How long a caching runner may reuse a stage's result (``PlannedStage.freshness``).
+FRESHNESS = ("cached", "daily", "never")
 
 
 @dataclass(frozen=True)
