@@ -405,7 +405,9 @@ def _custom(name: str, data: Any, source: Source) -> CustomStage:
             # Container runners mount only reports/<stage>/ writable: what a stage keeps lives
             # there on every runner.
             parts = PurePosixPath(path).parts
-            if len(parts) < 3 or parts[:2] != ("reports", name) or ".." in parts:
+            # artifacts may name the stage's whole directory; reports name files in it.
+            shortest = 2 if key == "artifacts" else 3
+            if len(parts) < shortest or parts[:2] != ("reports", name) or ".." in parts:
                 raise source.error(
                     (*where, key, index),
                     f"{path!r} is not inside reports/{name}/",

@@ -314,9 +314,21 @@ def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
         raise ToolError(message, hint=hint)
 
 
+# A build backend's own output, which uv quotes after "[stderr]" under its generic cause
+# ("Call to `setuptools.build_meta.build_editable` failed"): the real error is in there.
+_BACKEND_ERROR = re.compile(r"^(?:error: .+|[\w.]+(?:Error|Exception): .+)$")
+
+
 def explain(output: str) -> str:
     """The line of an installer's output that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if "[stderr]" in lines or "[stdout]" in lines:
+        quoted = lines[min(i for i, line in enumerate(lines) if line in ("[stderr]", "[stdout]")) :]
+        errors = [line for line in quoted if _BACKEND_ERROR.match(line)]
+        plain = [line for line in errors if line.startswith("error: ")]
+        if plain or errors:
+            # setuptools says "error: ..."; a traceback's cause is its last exception line.
+            return (plain[0] if plain else errors[-1])[:300]
     # uv says "cause:" off a terminal and draws an arrow on one; pip says "ERROR:".
     markers = ("cause:", "\u2570\u2500\u25b6", "ERROR:")
     for line in lines:

@@ -59,7 +59,11 @@ def run(args: argparse.Namespace, out: Console) -> int:
             json.dumps({**result.to_dict(), "skipped": skipped, "artifacts": str(target)}, indent=2)
         )
     else:
-        show(out, run_summary(result, stage_notes(layout, result)))
+        table_notes = stage_notes(layout, result)
+        for name, patterns in artifacts.unmatched(layout, result, kept).items():
+            warning = "warning: artifacts matched no file: " + ", ".join(patterns)
+            table_notes[name] = "; ".join(n for n in (table_notes.get(name), warning) if n)
+        show(out, run_summary(result, table_notes))
         out.print(f"artifacts: {target}", highlight=False, markup=False)
         for name, reason in the_plan.skipped:
             out.print(f"{name}: not run in {args.env}: {reason}", highlight=False, markup=False)
