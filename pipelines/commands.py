@@ -34,6 +34,9 @@ ALWAYS_EXCLUDED = (
 # Files of hashes no secret scanner should read: the audit log this SDK writes beside a flags
 # file (and its head), and detect-secrets' own baseline.
 SDK_WRITTEN = ("flags-audit.jsonl", "flags-audit.jsonl.head", ".secrets.baseline")
+# Test modules outside a tests/ directory (pytest's default names); skipped with "tests".
+_TESTS = "tests"
+TEST_FILES = ("test_*.py", "*_test.py", "conftest.py")
 
 
 def python_argv(argv: Sequence[str], python: str) -> list[str]:
@@ -92,11 +95,20 @@ def security_commands(
     """Each configured scanner's argv."""
     settings = config.security
     skip = excluded(config, facts)
-    # bandit matches excludes against the paths it walks ("./tests/x.py"), so give all forms.
-    bandit_skip = ",".join(form for e in skip for form in (e, f"./{e}", f"*/{e}/*"))
+    test_files = TEST_FILES if _TESTS in skip else ()
+    # Both scanners skip the same places: each excluded name at any depth, and (when tests
+    # are excluded) test modules wherever they lie. bandit matches its globs against the
+    # paths it walks ("./tests/x.py"), so give every form.
+    bandit_skip = ",".join(
+        [
+            *(form for e in skip for form in (e, f"./{e}", f"*/{e}", f"*/{e}/*")),
+            *(form for f in test_files for form in (f, f"*/{f}")),
+        ]
+    )
     secret_skip = [
-        *(re.escape(e) + "(/|$)" for e in skip),
+        *("(.*/)?" + re.escape(e) + "(/|$)" for e in skip),
         *("(.*/)?" + re.escape(f) + "$" for f in SDK_WRITTEN),  # in any directory
+        *("(.*/)?" + re.escape(f).replace(r"\*", "[^/]*") + "$" for f in test_files),
     ]
     pip_audit = ["pip-audit", "--format", "json", "--progress-spinner", "off"]
     if settings.requirements:

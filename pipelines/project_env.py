@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -298,7 +299,7 @@ def _installer_argv(tool: str, python: str) -> list[str]:
 
 
 def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
-    print("$ " + " ".join(argv), flush=True)
+    print("$ " + shlex.join(argv), flush=True)
     done = run_streaming(argv, cwd=project, env=env)
     if done.returncode != 0:
         hint = (

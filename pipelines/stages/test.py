@@ -4,6 +4,7 @@ the project's own environment."""
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 
 import msgspec
@@ -58,7 +59,7 @@ def run(context: StageContext) -> StageResult[TestDetails]:
     argv = pytest_command(
         context.config, read_facts(context.project), python, str(context.layout.reports)
     )
-    print("$ " + " ".join(argv), flush=True)
+    print("$ " + shlex.join(argv), flush=True)
     try:
         done = run_streaming(argv, cwd=context.project, env=environ)
     except ToolError as exc:

@@ -73,7 +73,7 @@ def test_flat_layout_with_requirements_and_a_test_extra(tmp_path: Path, cache: P
     tests = json.loads((project / "reports/test/result.json").read_text())["details"]["tests"]
     assert (tests["passed"], tests["skipped"], tests["xfailed"]) == (3, 0, 1)
     plan_log = (project / "reports/install/log.txt").read_text()
-    assert "-e .[test] -r requirements.txt" in plan_log
+    assert "-e '.[test]' -r requirements.txt" in plan_log
 
 
 def test_a_poetry_project_gets_its_test_group(tmp_path: Path, cache: Path) -> None:
