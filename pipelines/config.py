@@ -40,7 +40,7 @@ from pipelines.severity import LIMITED, Severity
 from pipelines.yaml_source import Source, read_yaml_file
 
 CONFIG_FILE = "pipeline.yaml"
-Linter = Literal["ruff", "ruff-format", "mypy"]
+Linter = Literal["ruff", "ruff-format", "black", "isort", "flake8", "mypy", "pyupgrade"]
 Scanner = Literal["bandit", "detect-secrets", "pip-audit"]
 RunIf = Literal["success", "always"]
 BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
@@ -157,10 +157,12 @@ class LintSettings(StageSettings, frozen=True, kw_only=True):
 
     unique_lists: ClassVar[tuple[str, ...]] = ("needs", "tools", "paths")
 
-    # None: ruff check, plus ruff format --check when the project formats its code (it has ruff
-    # or black settings, or a formatter in its pre-commit config).
+    # None: the linters the project declares (pre-commit hooks, lint/dev dependencies, tox,
+    # [tool.X] sections), else ruff check.
     tools: tuple[Linter, ...] | None = None
     paths: Paths | None = None
+    # A version per linter, over the one the project pins.
+    versions: dict[Linter, ScalarText] | None = None
 
 
 class SecuritySettings(StageSettings, frozen=True, kw_only=True):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import atomic
+from pipelines.commands import typing_requirements
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError, ToolError
 from pipelines.process import run_streaming, tool_path
@@ -98,6 +99,8 @@ def install_plan(config: PipelineConfig, facts: ProjectFacts) -> InstallPlan:
     plugins: tuple[str, ...] = ()
     if config.stage("test").enabled:
         plugins = TEST_PLUGINS + (("pytest-rerunfailures",) if config.test.reruns else ())
+    if config.stage("lint").enabled:
+        plugins += typing_requirements(config, facts)
     if settings.install:
         return InstallPlan(commands=settings.install, plugins=plugins, python=settings.python)
     declared = facts.groups or {}
@@ -188,7 +191,7 @@ def _location(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> P
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """One builder per environment, across processes (stages, parallel runs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / f"{path.name}.lock").open("a") as handle:
@@ -202,7 +205,7 @@ def _locked(path: Path) -> Iterator[None]:
 def ensure(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> tuple[ProjectEnv, bool]:
     """The project's environment, built now unless a complete one exists; True when built."""
     path = _location(project, plan, environ)
-    with _locked(path):
+    with locked(path):
         if (path / READY).is_file():
             return ProjectEnv(path), False
         # A directory without the ready marker is a build that died half-way.
