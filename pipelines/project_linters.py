@@ -9,12 +9,13 @@ plan shows it with where each version came from.
 from __future__ import annotations
 
 import configparser
+import functools
 import re
 import shlex
+import sysconfig
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +95,18 @@ class DeclaredTool:
         return f"{self.name} {self.version or '?'} from {self.source}{extra}"
 
 
+@functools.cache
 def sdk_version(package: str) -> str | None:
     """The version of ``package`` the SDK pins: installed beside it, else its own table."""
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return SDK_PINS.get(package)
+    # The installed distribution's directory name carries its version: reading it costs a
+    # directory listing, where importlib.metadata costs a tenth of a second per stage start.
+    wanted = re.sub(r"[-_.]+", "_", package).lower()
+    for directory in dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib")):
+        for info in Path(directory).glob("*.dist-info"):
+            name, _, version = info.name.removesuffix(".dist-info").partition("-")
+            if re.sub(r"[-_.]+", "_", name).lower() == wanted and version:
+                return version
+    return SDK_PINS.get(package)
 
 
 def discover(project: Path) -> tuple[DeclaredTool, ...]:
