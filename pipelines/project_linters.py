@@ -194,7 +194,7 @@ def _pre_commit(project: Path) -> list[DeclaredTool]:
         if hooks is None:
             continue
         rev = str(repo.get("rev", "")).strip()
-        version = rev.removeprefix("v") if re.fullmatch(r"v?\d+(\.\d+)*\w*", rev) else None
+        version = rev.removeprefix("v") if re.fullmatch(r"v?\d+(\.\d+)+[\w.+-]*", rev) else None
         for hook in repo.get("hooks") or ():
             if not isinstance(hook, dict) or hook.get("id") not in hooks:
                 continue
@@ -204,7 +204,9 @@ def _pre_commit(project: Path) -> list[DeclaredTool]:
                 DeclaredTool(
                     name,
                     version,
-                    f".pre-commit-config.yaml (rev {rev})",
+                    f".pre-commit-config.yaml (rev {rev})"
+                    if version
+                    else f".pre-commit-config.yaml (rev {rev} is no version: the SDK's)",
                     args=args,
                     files=_pattern(hook.get("files"), top_files),
                     exclude=_pattern(hook.get("exclude"), top_exclude),

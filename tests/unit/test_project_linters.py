@@ -184,3 +184,20 @@ def test_the_sdks_pins_are_those_of_constraints() -> None:
     )
     for package, version in SDK_PINS.items():
         assert pins.get(package) == version, package
+
+
+def test_a_hook_pinned_to_a_commit_takes_the_sdks_version_and_says_so(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            ".pre-commit-config.yaml": """
+                repos:
+                  - repo: https://github.com/psf/black-pre-commit-mirror
+                    rev: 3f6e1c1a8f0b3b2e6f4c2a9d8e7b6a5c4d3e2f1a
+                    hooks: [{id: black}]
+            """
+        },
+    )
+    (black,) = discover(tmp_path)
+    assert black.version == SDK_PINS["black"]
+    assert "is no version: the SDK's" in black.source
