@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +66,7 @@ def run(context: StageContext) -> StageResult[SecurityDetails]:
         python = str(env.python) if env is not None else ""
     argvs = security_commands(context.config, facts, python)
     for argv in argvs.values():
-        print("$ " + " ".join(argv), flush=True)
+        print("$ " + shlex.join(argv), flush=True)
     # The scanners are independent subprocesses: run them side by side.
     with ThreadPoolExecutor(max_workers=max(1, len(settings.scanners))) as pool:
         futures = {
