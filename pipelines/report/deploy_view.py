@@ -91,24 +91,28 @@ class StepView:
 
 
 def analysis_steps(metrics: Mapping[str, Any], started: float) -> list[StepView]:
-    """Each analyse step with the measurements taken while it ran (steps run one after the
-    other, so a step's window is the sum of the durations before it)."""
+    """Each analyse step with the measurements taken while it ran: steps run one after the
+    other, so a step starts after the durations before it, and a measurement belongs to the
+    last analyse step that had started by then."""
     analysis = [m for m in _objects(metrics.get("analysis")) if number(m.get("at")) is not None]
     clock, windows = started, []
     for record in _objects(metrics.get("steps")):
-        seconds = number(record.get("seconds")) or 0.0
+        seconds = max(number(record.get("seconds")) or 0.0, 0.0)
         step = _mapping(record.get("step"))
         if step.get("kind") == "analyse":
             windows.append((number(step.get("weight")), clock, clock + seconds))
         clock += seconds
-    views = []
-    for index, (weight, start, end) in enumerate(windows, start=1):
+    owner: dict[int, list[Mapping[str, Any]]] = {}
+    for measurement in analysis:
+        at = number(measurement.get("at")) or 0.0
         # A little slack: the controller's clock and the step timer differ by milliseconds.
-        inside = tuple(
-            m for m in analysis if start - 0.05 <= (number(m["at"]) or 0.0) <= end + 0.05
-        )
-        views.append(StepView(index, weight, start - started, end - started, inside))
-    return views
+        begun = [i for i, (_w, start, _e) in enumerate(windows) if start - 0.05 <= at]
+        if begun:
+            owner.setdefault(begun[-1], []).append(measurement)
+    return [
+        StepView(index + 1, weight, start - started, end - started, tuple(owner.get(index, ())))
+        for index, (weight, start, end) in enumerate(windows)
+    ]
 
 
 def _sample(measurement: Mapping[str, Any], pool: str, metric: str) -> float | None:
