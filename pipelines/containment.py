@@ -45,8 +45,10 @@ def _open_dir(name: str, parent: int, *, create: bool) -> int:
         # ELOOP: a link; ENOTDIR: a file. Only what the host writes may clear a link away.
         if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
             raise
-        if not create or not stat.S_ISLNK(os.lstat(name, dir_fd=parent).st_mode):
-            what = "a symbolic link" if exc.errno == errno.ELOOP else "not a directory"
+        # O_DIRECTORY with O_NOFOLLOW reports a link as "not a directory": look.
+        link = stat.S_ISLNK(os.lstat(name, dir_fd=parent).st_mode)
+        if not create or not link:
+            what = "a symbolic link" if link else "not a directory"
             raise Refused(exc.errno, f"{name} on the way is {what}", name) from exc
         os.unlink(name, dir_fd=parent)
     with contextlib.suppress(FileExistsError):  # made meanwhile by a stage: opened below

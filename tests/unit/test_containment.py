@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from pipelines import containment
+from pipelines.artifacts import RunIdentity, write_run_artifacts
 from pipelines.cli import main
+from pipelines.layout import Layout
+from pipelines.plan import Plan
+from pipelines.runners.results import RunResult, RunStatus, StageRun
 from tests.pipeline_files import ONLY_OWN_STAGES
 
 # A host stage (code under test) plants links where the host will work after it.
@@ -59,7 +64,7 @@ def test_links_left_by_a_host_stage_are_not_followed_when_collecting(
     collected = {p.name: p.read_text() for p in target.rglob("*") if p.is_file()}
     assert all("PRIVATE KEY" not in text for text in collected.values())
     manifest = json.loads((target / "run-manifest.json").read_text())
-    assert manifest["refused"] == {"reports/plant/wheel.txt": "is a symbolic link"}
+    assert "reports/plant/wheel.txt" not in manifest["artifacts"]
     # A later run writes that stage's log where the link was, not through it.
     later = plant + "  later:\n    python: tool\n    run: [[python, -c, \"print('x')\"]]\n"
     (project / "pipeline.yaml").write_text(later)
@@ -109,3 +114,25 @@ def test_reading_refuses_links_fifos_and_paths_that_climb_out(tmp_path: Path) ->
     for name in ("link", "dir/real", "fifo", "../real", "missing"):
         assert containment.read_regular(tmp_path, name, limit=10) is None, name
     assert containment.read_regular(tmp_path, "real", limit=1) == b"o"
+
+
+def test_a_collected_report_that_is_a_link_is_refused_and_named(tmp_path: Path) -> None:
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    layout = Layout.of(tmp_path / "project")
+    (layout.reports / "test").mkdir(parents=True)
+    (layout.reports / "test" / "junit.xml").symlink_to(secret)
+    (layout.reports / "gate").symlink_to(tmp_path)  # a link on the way
+    (tmp_path / "decision.json").write_text("{}")
+    result = RunResult(
+        "local", (StageRun("test", RunStatus.PASSED), StageRun("gate", RunStatus.PASSED)), 1.0
+    )
+    identity = RunIdentity("20261201T000000000Z-abcdef", datetime.now(UTC), "c1")
+    written = write_run_artifacts(layout, identity, Plan("p", "ci", ()), result)
+    assert written.refused == {
+        "reports/test/junit.xml": "is a symbolic link",
+        "reports/gate/decision.json": "gate on the way is a symbolic link",
+    }
+    manifest = json.loads((written.directory / "run-manifest.json").read_text())
+    assert manifest["artifacts"] == {}
+    assert manifest["refused"] == written.refused
