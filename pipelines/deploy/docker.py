@@ -7,10 +7,12 @@ a rollback never rebuilds.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipelines.child_env import child_environment
 from pipelines.deploy.local import Launched, LocalTarget, fill
 from pipelines.deploy.settings import ServiceSettings
 from pipelines.deploy.target import Release, Running, TargetError
@@ -39,8 +41,11 @@ class DockerTarget(LocalTarget):
         listen: str,
         service: ServiceSettings,
         env: Mapping[str, str],
+        pass_env: tuple[str, ...] = (),
     ) -> None:
-        super().__init__(name, home=home, listen=listen, service=service, env=env)
+        super().__init__(
+            name, home=home, listen=listen, service=service, env=env, pass_env=pass_env
+        )
         if service.image is None:
             raise UsageError(
                 "the docker target needs service.image in pipeline.yaml",
@@ -59,6 +64,10 @@ class DockerTarget(LocalTarget):
         argv += ["-p", f"127.0.0.1:{port}:{inside}"]
         for key, value in sorted(self.service_env(release, values, inside).items()):
             argv += ["-e", f"{key}={value}"]
+        # Passed by name: the docker CLI takes the value from its own environment.
+        passed = child_environment(os.environ, pass_env=self.pass_env, container=True)
+        for key in sorted(set(passed) - set(self.service_env(release, values, inside))):
+            argv += ["-e", key]
         argv.append(fill(self.image, values))  # the image's own command runs the service
         done = _docker(argv)
         if done.returncode != 0:

@@ -124,6 +124,7 @@ class DeployEnv:
                     listen=item.listen,
                     service=self.config.service,
                     env=self.environment.env,
+                    pass_env=self.environment.pass_env,
                 )
             )
         return found

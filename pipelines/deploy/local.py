@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import atomic
+from pipelines.child_env import child_environment
 from pipelines.deploy.nginx import Nginx
 from pipelines.deploy.settings import ServiceSettings
 from pipelines.deploy.target import Release, Running, TargetError, http_ok, wait_healthy
@@ -103,9 +104,12 @@ class LocalTarget:
         service: ServiceSettings,
         env: Mapping[str, str],
         python: str | None = None,
+        pass_env: tuple[str, ...] = (),
     ) -> None:
         self.name, self.home, self.service = name, home, service
         self.env = dict(env)
+        # What instances take from the invoking environment beyond the defaults (child_env).
+        self.pass_env = pass_env
         self.python = python or sys.executable
         self.instances = home / "instances"
         self.nginx = Nginx(home / "nginx", listen)
@@ -157,7 +161,9 @@ class LocalTarget:
         argv = [fill(part, values) for part in self.service.command or ()]
         if argv[0] in ("python", "python3"):
             argv[0] = self.python
-        env = {**os.environ, **self.service_env(release, values, port)}
+        env = child_environment(
+            os.environ, pass_env=self.pass_env, declared=self.service_env(release, values, port)
+        )
         env[MARKER] = self.marker(instance)
         env.pop("PYTHONPATH", None)  # the release runs its own code, not the caller's
         log = self.instances / f"{instance}.log"

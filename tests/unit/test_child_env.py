@@ -3,11 +3,18 @@ passes, never the SDK's own secrets; secret-looking values passed to a stage are
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from pipelines.child_env import MASK, Masker, child_environment
 from pipelines.config import load_config
+from pipelines.deploy.local import LocalTarget
+from pipelines.deploy.settings import ServiceSettings
+from pipelines.deploy.target import Release
 from pipelines.plan import Plan, PlannedStage, build_plan
 from pipelines.runners.docker import docker_run_argv
 from pipelines.runners.local import LocalRunner
@@ -125,3 +132,37 @@ def test_a_container_is_given_passed_variables_by_name_only(tmp_path: Path) -> N
     assert {"AWS_REGION", "MODE", "CI", "LANG"} <= given
     assert not any("eu-west-1" in arg for arg in argv)  # values never on the command line
     assert not {"PATH", "GITHUB_TOKEN", "PIPELINES_AUDIT_KEY"} & given
+
+
+def test_a_deployed_local_instance_gets_the_declared_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in HOST.items():
+        if key != "PATH":
+            monkeypatch.setenv(key, value)
+    dump = "import os, json; open('env.json', 'w').write(json.dumps(dict(os.environ)))"
+    service = ServiceSettings(command=("python", "-c", dump), env={"MODE": "{version}"})
+    target = LocalTarget(
+        "local",
+        home=tmp_path / "home",
+        listen="127.0.0.1:0",
+        service=service,
+        env={"STAGE": "yes"},
+        pass_env=("AWS_REGION",),
+    )
+    release = Release("r1", "1.0", "c1", tmp_path / "release")
+    release.directory.mkdir()
+    target.instances.mkdir(parents=True)
+    target._launch("i1", release, 18080)
+    written = release.directory / "env.json"
+    deadline = time.monotonic() + 60
+    while not written.is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    env = json.loads(written.read_text())
+    assert (env["MODE"], env["STAGE"], env["PORT"], env["AWS_REGION"]) == (
+        "1.0",
+        "yes",
+        "18080",
+        "eu-west-1",
+    )
+    assert not {"AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "PIPELINES_AUDIT_KEY"} & set(env)
