@@ -136,3 +136,29 @@ def test_a_collected_report_that_is_a_link_is_refused_and_named(tmp_path: Path) 
     manifest = json.loads((written.directory / "run-manifest.json").read_text())
     assert manifest["artifacts"] == {}
     assert manifest["refused"] == written.refused
+
+
+def test_pruning_never_follows_a_link_out_of_the_artifacts(tmp_path: Path) -> None:
+    artifacts = tmp_path / "project" / "artifacts"
+    old = artifacts / "20200101T000000000Z-aaaaaa"
+    old.mkdir(parents=True)
+    (old / "run-manifest.json").write_text('{"env": "ci"}')
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("mine")
+    (old / "outside").symlink_to(keep)
+    # A link that looks like an old run, to a directory that is not one of ours.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "run-manifest.json").write_text('{"env": "ci"}')
+    (artifacts / "20200102T000000000Z-bbbbbb").symlink_to(elsewhere)
+    # A run whose manifest is a link to a host file is not this tool's to judge.
+    linked = artifacts / "20200103T000000000Z-cccccc"
+    linked.mkdir()
+    (linked / "run-manifest.json").symlink_to(keep / "precious.txt")
+    (tmp_path / "project" / "pipeline.yaml").write_text("version: 1\n")
+    assert main(["artifacts", "prune", "-C", str(tmp_path / "project")]) == 0
+    assert not old.exists()
+    assert (keep / "precious.txt").read_text() == "mine"
+    assert (elsewhere / "run-manifest.json").is_file()
+    assert linked.is_dir()
