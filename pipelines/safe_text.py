@@ -38,6 +38,16 @@ def _escaped_control(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
+# The same, but a line break stays one: for whole messages the SDK composes of several lines.
+CONTROL_IN_LINES = re.compile(CONTROL.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
+
+
+def lines(value: Any) -> str:
+    """``value`` for a terminal, its line breaks kept and every other control character
+    shown as an escape."""
+    return CONTROL_IN_LINES.sub(_escaped_control, str(value))
+
+
 def terminal(value: Any) -> str:
     """``value`` as one line for a terminal: control characters shown as escapes."""
     return CONTROL.sub(_escaped_control, str(value))

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from pipelines import __version__
 from pipelines.cli.arguments import percent, positive, probability
+from pipelines.cli.display import SafeConsole
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
 from pipelines.errors import (
@@ -380,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, and map every outcome to an exit code."""
-    out = Console(soft_wrap=True)  # plain lines stay whole in logs; tables still fit
-    err = Console(stderr=True, soft_wrap=True)
+    out = SafeConsole(soft_wrap=True)  # plain lines stay whole in logs; tables still fit
+    err = SafeConsole(stderr=True, soft_wrap=True)
     terminated: list[int] = []
     previous = _stop_on_sigterm(terminated)
     try:

@@ -29,6 +29,16 @@ STYLE = {
 VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "dim"}
 
 
+class SafeConsole(Console):
+    """A console whose printed strings never carry a control sequence (an ANSI escape in a
+    file name or a tool's message is shown escaped), whichever command prints them."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """Print like rich, with control characters of strings shown escaped."""
+        safe = [safe_text.lines(item) if isinstance(item, str) else item for item in objects]
+        super().print(*safe, **options)
+
+
 def add_row(table: Table, *cells: str | Text) -> None:
     """Add a row whose plain strings are data (a tool's output, a user's name), never
     markup: ``list[str]`` stays ``list[str]``, and control characters (an ANSI escape, a

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.cli.display import add_row, run_summary, show
+from pipelines.cli.display import SafeConsole, add_row, run_summary, show
 from pipelines.gate_rules import GateDecision
 from pipelines.report import compliance
 from pipelines.report.history import DeployEntry
@@ -122,3 +122,12 @@ def test_test_names_are_capped_where_they_are_shown() -> None:
     add_row(table, terminal("a\u202eb"))
     show(Console(file=buffer, force_terminal=False), table)
     assert "\\u202e" in buffer.getvalue()
+
+
+def test_whatever_a_command_prints_carries_no_control_sequence() -> None:
+    buffer = io.StringIO()
+    out = SafeConsole(file=buffer, force_terminal=True, width=200)
+    out.print(
+        "reports/\x1b]0;owned\x07x.xml: not collected\nnext line", markup=False, highlight=False
+    )
+    assert buffer.getvalue() == "reports/\\x1b]0;owned\\x07x.xml: not collected\nnext line\n"
