@@ -41,14 +41,9 @@ def write_json(path: Path, payload: Any) -> None:
     write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
-def copy_file(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` atomically (streaming, so large reports stay cheap)."""
-    with source.open("rb") as src:
-        copy_stream(src, target)
-
-
 def copy_stream(source: BinaryIO, target: Path) -> None:
-    """Copy an open file to ``target`` atomically (the caller chose how it was opened)."""
+    """Copy an open file to ``target`` atomically (streaming, so large reports stay cheap;
+    the caller chose how it was opened, e.g. without following links)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -153,10 +153,3 @@ class Masker:
         out.append(buffer[position:cut])
         self.held = buffer[cut:]
         return b"".join(out)
-
-
-def mask_text(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced."""
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
