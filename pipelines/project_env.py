@@ -25,7 +25,7 @@ from pathlib import Path
 from pipelines import atomic
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError, ToolError
-from pipelines.process import run_streaming, tool_path
+from pipelines.process import run_streaming, show_command, tool_path
 from pipelines.project_facts import (
     DEFINING_FILES,
     DEV_EXTRA,
@@ -298,7 +298,7 @@ def _installer_argv(tool: str, python: str) -> list[str]:
 
 
 def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
-    print("$ " + " ".join(argv), flush=True)
+    show_command(argv)
     done = run_streaming(argv, cwd=project, env=env)
     if done.returncode != 0:
         hint = (

@@ -1,9 +1,12 @@
-"""The statistics the judges share: a Mann-Whitney U p-value and a median."""
+"""The statistics the judges share: a Mann-Whitney U p-value and the median (the stdlib's)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from statistics import median
 from typing import Literal
+
+__all__ = ["median", "p_value"]
 
 
 def p_value(
@@ -16,10 +19,3 @@ def p_value(
     from scipy.stats import mannwhitneyu  # noqa: PLC0415
 
     return float(mannwhitneyu(list(sample), list(other), alternative=alternative).pvalue)
-
-
-def median(values: Sequence[float]) -> float:
-    """The median (the mean of the middle two for an even count)."""
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

@@ -43,10 +43,11 @@ def stage(args: argparse.Namespace, out: Console) -> int:
         )
     if decision is not None:
         # Only the gate shows a decision: other stages never import the tables.
-        from pipelines.cli.display import decision_table, show
+        from pipelines.cli.display import show
+        from pipelines.report.summary import gate_table
         from pipelines.reports import github
 
-        show(out, decision_table(decision))
+        show(out, gate_table(decision))
         for line in github.publish(decision, os.environ):
             print(line)
     out.print(

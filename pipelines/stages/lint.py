@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from pipelines.commands import lint_commands
 from pipelines.errors import ToolError
-from pipelines.process import Completed, run_tool
+from pipelines.process import Completed, run_tool, show_command
 from pipelines.project_facts import ProjectFacts, read_facts
 from pipelines.reports.findings import Finding
 from pipelines.severity import Severity
@@ -44,7 +44,7 @@ def run(context: StageContext) -> StageResult[LintDetails]:
     unchecked: dict[str, str] = {}
     reports = str(context.layout.reports)
     for tool, argv in lint_commands(context.config, facts, python, reports).items():
-        print("$ " + " ".join(argv), flush=True)
+        show_command(argv)
         try:
             found = _PARSERS[tool](context, argv, facts)
         except ToolError as exc:
