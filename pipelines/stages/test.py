@@ -33,8 +33,13 @@ _PYTEST_EXIT = {
     4: "pytest usage error",
     5: "no tests were collected",
 }
-# pytest's "E   ModuleNotFoundError: No module named 'x'" lines: the real cause of an error.
-_ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.MULTILINE)
+# pytest's "E   ModuleNotFoundError: No module named 'x'" lines: the real cause of an error,
+# a warning turned into an error ("E   pytest.PytestRemovedIn10Warning: ...") included; pytest
+# reports an error of its own configuration as "ERROR: ..." or "INTERNALERROR> ...".
+_ERROR_LINE = re.compile(
+    r"^(?:E\s+|ERROR: |INTERNALERROR> E?\s*)([\w.]+(?:Error|Exception|Warning)\b:?.*)$",
+    re.MULTILINE,
+)
 
 
 def run(context: StageContext) -> StageResult[TestDetails]:
