@@ -6,7 +6,7 @@ import argparse
 import os
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,20 @@ from rich.markup import escape
 from pipelines import __version__
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
+from pipelines.deploy.settings import StrategyKind
 from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PipelineError
 from pipelines.reports.workflow_commands import neutralise
+from pipelines.runners import RUNNERS
+from pipelines.stages import STAGES
+
+# What the help lists comes from the registries, so it never falls behind them.
+STRATEGIES = [kind.value for kind in StrategyKind]
+
+
+def _listing(names: Iterable[str]) -> str:
+    """``a, b or c``."""
+    *first, last = names
+    return f"{', '.join(first)} or {last}" if first else last
 
 
 @dataclass(frozen=True)
@@ -69,10 +81,10 @@ def _pipeline_commands(sub: Any, shared: _Shared) -> None:
     sub.add_parser("plan", parents=[common, with_env, as_json], help="print the plan")
     run = sub.add_parser("run", parents=[common, with_env, as_json], help="run the pipeline")
     run.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages")
-    run.add_argument("--runner", default="local", help="local (default) or docker")
+    run.add_argument("--runner", default="local", help=f"{_listing(RUNNERS)} (default: local)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed stage")
     stage = sub.add_parser("stage", parents=[common, with_env], help="run one stage's work here")
-    stage.add_argument("name", help="lint, security, test, health or gate")
+    stage.add_argument("name", help=f"{_listing(STAGES)}, or a stage of pipeline.yaml")
     gate = sub.add_parser(
         "gate",
         parents=[common, with_env, as_json],
@@ -167,7 +179,7 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
     deploy.add_argument(
         "--strategy",
-        choices=["rolling", "blue-green", "canary"],
+        choices=STRATEGIES,
         default=None,
         help="override the environment's strategy",
     )
@@ -204,7 +216,7 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
     rollback.add_argument(
         "--strategy",
-        choices=["rolling", "blue-green", "canary"],
+        choices=STRATEGIES,
         default=None,
         help="default: the environment's",
     )
