@@ -340,6 +340,36 @@ TOX_MYPY = {
 }
 
 
+# Tests that use what a developer's Python and machine have: the standard library's optional
+# modules and programs tests often call. Run on both runners, every count must agree.
+MACHINE_PROBE = {
+    **FLAKE8_BLACK,
+    "tests/test_machine.py": """
+        import shutil
+        import subprocess
+
+        import pytest
+
+
+        @pytest.mark.parametrize(
+            "module", ["tkinter", "sqlite3", "lzma", "bz2", "ctypes", "readline", "zoneinfo"]
+        )
+        def test_optional_standard_modules(module: str) -> None:
+            __import__(module)
+
+
+        @pytest.mark.parametrize("program", ["less", "git"])
+        def test_programs_tests_call(program: str) -> None:
+            assert shutil.which(program), program
+
+
+        def test_git_runs() -> None:
+            done = subprocess.run(["git", "--version"], capture_output=True, text=True, check=True)
+            assert done.stdout.startswith("git version")
+        """,
+}
+
+
 def tool_output(project: Path, workdir: Path, requirement: str, argv: list[str]) -> str:
     """What a linter prints when run by hand the project's way, in a venv of its own."""
     venv = workdir / ("tool-" + requirement.replace("=", "-"))
