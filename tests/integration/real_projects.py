@@ -6,7 +6,7 @@
 - ``flat_layout``: a flat package named in pyproject.toml, its dependency in requirements.txt
   and its test tools in a ``test`` extra, tests next to it.
 - ``pre_commit_pins``: ruff pinned to an older release by its pre-commit hooks (which ask it
-  to fix: the pipeline only checks).
+  to fix: the pipeline only checks), and pyupgrade, which has no check mode of its own.
 - ``flake8_black``: flake8 and black pinned in requirements-dev.txt with their settings in
   setup.cfg and pyproject.toml, no ruff anywhere.
 - ``tox_mypy``: a setup.py project whose tox.ini pins mypy and says what it checks.
@@ -256,6 +256,11 @@ PRE_COMMIT_PINS = {
               - id: ruff
                 args: [--fix]
               - id: ruff-format
+          - repo: https://github.com/asottile/pyupgrade
+            rev: v3.15.2
+            hooks:
+              - id: pyupgrade
+                args: [--py311-plus]
         """,
     "src/pinned/__init__.py": """
         def double(value: int) -> int:
