@@ -20,6 +20,8 @@ from pipelines.project_env import InstallPlan, install_plan
 from pipelines.project_facts import ProjectFacts
 
 PLAN_VERSION = 1
+# How long a caching runner may reuse a stage's result (``PlannedStage.freshness``).
+FRESHNESS = ("cached", "daily", "never")
 
 
 @dataclass(frozen=True)
@@ -320,7 +322,7 @@ class _Builder:
     def ordered(self) -> list[PlannedStage]:
         """The stages in DAG order; needs of disabled stages are dropped, unknown ones named."""
         known = {s.name for s in self.stages}
-        disabled = {name for name, s in self.config.stages.items() if not s.enabled}
+        disabled = {n for n in self.config.stage_names if not self.config.stage(n).enabled}
         disabled |= set(self.config.environment(self.env_name).skip_stages)
         kept = []
         for stage in self.stages:

@@ -69,16 +69,16 @@ def scaffold(
             f"--config {config}: use letters, digits, '.', '_', '-' and '/' in its path",
             hint="the workflow passes the path to Dagger as it is",
         )
-    call = "--source=. ci --env ci -o reports"
+    call = "ci --env ci -o reports"
     if inside != Path("pipeline.yaml"):
-        call = f"--source=. ci --env ci --config {inside.as_posix()} -o reports"
+        call = f"ci --env ci --config {inside.as_posix()} -o reports"
     # (the verdict step reads the exported reports and needs no pipeline file)
     files = {
         pipeline_file: schema_line(module, "pipeline")
         + _template("pipeline.yaml").replace("{name}", name),
         project / ".github" / "workflows" / "ci.yml": _template("ci.yml")
         .replace("{module}", module)
-        .replace("--source=. ci --env ci -o reports", call),
+        .replace("ci --env ci -o reports", call),
     }
     existing = [path for path in files if path.exists()]
     if existing and not force:

@@ -75,11 +75,12 @@ def run(context: StageContext) -> StageResult[SecurityDetails]:
         }
     outcomes = {name: future.result() for name, future in futures.items()}
     findings = [f for outcome in outcomes.values() for f in outcome.findings]
-    reports = context.reports("security")
-    atomic.write_json(reports / SARIF, to_sarif(findings, list(settings.scanners)))
     unchecked = {
         name: o.reason for name, o in outcomes.items() if o.status is StageStatus.NOT_CHECKED
     }
+    reports = context.reports("security")
+    sarif = to_sarif(findings, list(settings.scanners), {str(k): v for k, v in unchecked.items()})
+    atomic.write_json(reports / SARIF, sarif)
     by_severity: dict[Severity, int] = {}
     for finding in findings:
         by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1
