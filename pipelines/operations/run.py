@@ -15,7 +15,7 @@ from pipelines.config import PipelineConfig, load_config
 from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
 from pipelines.flags.store import audit_log
 from pipelines.gate_rules import GateDecision, Verdict
-from pipelines.layout import DECISION, RESULT, Layout, logical, project_directory
+from pipelines.layout import GATE_DECISION, RESULT, Layout, project_directory
 from pipelines.operations.planning import project_plan
 from pipelines.plan import Plan
 from pipelines.runlock import run_lock
@@ -161,7 +161,7 @@ def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
             continue
         if summary:
             notes[stage.name] = str(summary)
-    data = containment.read_regular(*layout.located(logical("gate", DECISION)), limit=NOTE_LIMIT)
+    data = containment.read_regular(*layout.located(GATE_DECISION), limit=NOTE_LIMIT)
     if "gate" in {s.name for s in result.stages} and data:
         try:
             decision = GateDecision.from_dict(json.loads(data))

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines import safe_text
-from pipelines.gate_rules import GateDecision, GateStatus
+from pipelines.gate_rules import GateDecision, GateStatus, Verdict
 from pipelines.report.history import History, RunRecord
 from pipelines.severity import Severity
 
@@ -135,22 +135,7 @@ def tables(summary: Summary) -> list[Table]:
     found: list[Table] = []
     decision = summary.decision
     if decision is not None:
-        gate = Table(
-            title=Text(f"gate ({safe_text.terminal(decision.env)}): {decision.status.value}")
-        )
-        for column in ("rule", "measured", "threshold", "verdict"):
-            gate.add_column(column)
-        for rule in decision.rules:
-            style = {"pass": "green", "fail": "bold red", "warn": "yellow"}.get(
-                rule.verdict.value, "dim"
-            )
-            gate.add_row(
-                _term(rule.name),
-                _term(rule.measured),
-                _term(f"{rule.comparison} {cell(rule.threshold)}"),
-                Text(rule.verdict.value, style=style),
-            )
-        found.append(gate)
+        found.append(gate_table(decision))
         tests = decision.evidence.tests
         if tests and (tests.failing or tests.flaky_tests):
             named = Table(title="failing and flaky tests")
@@ -177,6 +162,28 @@ def tables(summary: Summary) -> list[Table]:
             deploys.add_row(*(_term(value) for value in values))
         found.append(deploys)
     return found
+
+
+VERDICT_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.WARN: "yellow"}
+
+
+def gate_table(decision: GateDecision) -> Table:
+    """The gate's rules: what was measured against which threshold, the verdict and why."""
+    title = f"gate ({safe_text.terminal(decision.env)}): {decision.status.value}"
+    table = Table(title=Text(title))
+    for column in ("rule", "measured", "threshold", "verdict", "detail"):
+        table.add_column(column)
+    for rule in decision.rules:
+        # Every cell is a Text: names and details quote tools and files, never markup, and
+        # their control characters show escaped.
+        table.add_row(
+            _term(rule.name),
+            _term(rule.measured),
+            _term(f"{rule.comparison} {cell(rule.threshold)}"),
+            Text(rule.verdict.value, style=VERDICT_STYLE.get(rule.verdict, "dim")),
+            _term(rule.detail),
+        )
+    return table
 
 
 def of_decision(decision: GateDecision, stages: Sequence[StageLine] = ()) -> Summary:

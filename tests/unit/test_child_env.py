@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.child_env import MASK, Masker, child_environment
 from pipelines.config import load_config
-from pipelines.deploy.local import LocalTarget
+from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.settings import ServiceSettings
 from pipelines.deploy.target import Release
 from pipelines.plan import Plan, PlannedStage, build_plan
@@ -142,18 +142,16 @@ def test_a_deployed_local_instance_gets_the_declared_environment(
             monkeypatch.setenv(key, value)
     dump = "import os, json; open('env.json', 'w').write(json.dumps(dict(os.environ)))"
     service = ServiceSettings(command=("python", "-c", dump), env={"MODE": "{version}"})
-    target = LocalTarget(
-        "local",
+    runtime = LocalRuntime(
         home=tmp_path / "home",
-        listen="127.0.0.1:0",
         service=service,
         env={"STAGE": "yes"},
         pass_env=("AWS_REGION",),
     )
     release = Release("r1", "1.0", "c1", tmp_path / "release")
     release.directory.mkdir()
-    target.instances.mkdir(parents=True)
-    target._launch("i1", release, 18080)
+    runtime.records.directory.mkdir(parents=True)
+    runtime._launch("i1", release, 18080)
     written = release.directory / "env.json"
     deadline = time.monotonic() + 60
     while not written.is_file() and time.monotonic() < deadline:
