@@ -124,12 +124,22 @@ def test_sigterm_stops_every_stage_process_writes_the_manifest_and_exits_143(
     assert (tmp_path / "reports" / ".run.lock").read_text() == ""
 
 
-# The interpreter is up (its own start-up is CPython's business): from here on, loading and
-# starting the command line is ours.
-STARTED = (
-    "import runpy, sys; print('interpreter up', flush=True); sys.argv[0] = 'pipelines';"
-    "runpy.run_module('pipelines', run_name='__main__')"
-)
+# Says when the command line starts loading (the interpreter's own start-up, and runpy's, are
+# CPython's business): from then on, a Ctrl-C is ours to handle.
+STARTED = """
+import importlib.abc, runpy, sys
+
+class Announce(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "pipelines.cli":
+            sys.meta_path.remove(self)
+            print("loading", flush=True)
+        return None
+
+sys.meta_path.insert(0, Announce())
+sys.argv[0] = "pipelines"
+runpy.run_module("pipelines", run_name="__main__")
+"""
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.1, 0.3, 0.6])
@@ -142,7 +152,7 @@ def test_ctrl_c_while_starting_prints_no_traceback(tmp_path: Path, delay: float)
         text=True,
     )
     assert process.stdout is not None
-    assert process.stdout.readline() == "interpreter up\n"
+    assert process.stdout.readline() == "loading\n"
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
