@@ -10,7 +10,7 @@ package's ``__getattr__`` and ``__dir__`` (the public API's names load on first 
 from ci.main import Ci
 
 import pipelines
-from pipelines.deploy.settings import Approval, TargetKind
+from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
 from pipelines.reports.findings import read_sarif
@@ -34,5 +34,5 @@ _ = (
 _ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
 _ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.missing_reports)
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
-_ = (TargetKind.DOCKER, Approval.REQUIRED)
+_ = (Approval.REQUIRED,)
 _ = (pipelines.__getattr__, pipelines.__dir__)
