@@ -40,7 +40,7 @@ from pipelines.severity import LIMITED, Severity
 from pipelines.yaml_source import Source, read_yaml_file
 
 CONFIG_FILE = "pipeline.yaml"
-Linter = Literal["ruff", "ruff-format", "mypy"]
+Linter = Literal["ruff", "ruff-format", "black", "isort", "flake8", "mypy", "pyupgrade"]
 Scanner = Literal["bandit", "detect-secrets", "pip-audit"]
 RunIf = Literal["success", "always"]
 BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
@@ -144,10 +144,12 @@ class LintSettings(StageSettings, frozen=True, kw_only=True):
 
     unique_lists: ClassVar[tuple[str, ...]] = ("needs", "tools", "paths")
 
-    # None: ruff check, plus ruff format --check when the project formats its code (it has ruff
-    # or black settings, or a formatter in its pre-commit config).
+    # None: the linters the project declares (pre-commit hooks, lint/dev dependencies, tox,
+    # [tool.X] sections), else ruff check.
     tools: tuple[Linter, ...] | None = None
     paths: Paths | None = None
+    # A version per linter, over the one the project pins.
+    versions: dict[Linter, ScalarText] | None = None
 
 
 class SecuritySettings(StageSettings, frozen=True, kw_only=True):
@@ -412,7 +414,9 @@ def _custom(name: str, data: Any, source: Source) -> CustomStage:
             # Container runners mount only reports/<stage>/ writable: what a stage keeps lives
             # there on every runner.
             parts = PurePosixPath(path).parts
-            if len(parts) < 3 or parts[:2] != ("reports", name) or ".." in parts:
+            # artifacts may name the stage's whole directory; reports name files in it.
+            shortest = 2 if key == "artifacts" else 3
+            if len(parts) < shortest or parts[:2] != ("reports", name) or ".." in parts:
                 raise source.error(
                     (*where, key, index),
                     f"{path!r} is not inside reports/{name}/",

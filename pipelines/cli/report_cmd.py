@@ -33,12 +33,16 @@ from pipelines.schema import parse_duration
 
 
 def report(args: argparse.Namespace, out: Console) -> int:
-    """Dispatch ``report html|summary|dora|compliance``."""
+    """Dispatch ``report html|summary|github|dora|compliance``."""
     match args.report_command:
         case "html":
             return _html(args, out)
         case "summary":
             return _summary(args, out)
+        case "github":
+            from pipelines.cli.github_out import report_github
+
+            return report_github(args, out)
         case "dora":
             return _dora(args, out)
     return _compliance(args, out)

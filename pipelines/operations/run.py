@@ -129,6 +129,7 @@ def execute(prepared: PreparedRun, on_event: OnEvent | None = None) -> RunOutcom
         result = prepared.runner.run(the_plan, fail_fast=request.fail_fast, on_event=on_event)
         notes = summarise(layout, result)
         target = write_reports(prepared, identity, result)
+        notes = with_unmatched_artifacts(prepared, result, notes)
     exported = () if result.interrupted else tuple(export_metrics(prepared))
     return RunOutcome(the_plan, result, target, notes, exported)
 
@@ -168,6 +169,18 @@ def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
             note += " (warnings: " + ", ".join(warnings) + ")"
         notes["gate"] = note
     return notes
+
+
+def with_unmatched_artifacts(
+    prepared: PreparedRun, result: RunResult, notes: dict[str, str]
+) -> dict[str, str]:
+    """The notes with a warning for each stage whose kept artifact patterns matched no file."""
+    kept = tuple(path for stage in prepared.config.custom for path in stage.artifacts)
+    merged = dict(notes)
+    for name, patterns in artifacts.unmatched(prepared.layout, result, kept).items():
+        warning = "warning: artifacts matched no file: " + ", ".join(patterns)
+        merged[name] = "; ".join(n for n in (merged.get(name), warning) if n)
+    return merged
 
 
 def write_reports(
