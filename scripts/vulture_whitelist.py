@@ -3,12 +3,14 @@
 Dagger calls the module's functions, OpenFeature the provider's methods; runners are loaded
 from their registry by name; ruamel.yaml reads the attribute set on its loader; tests read
 SARIF back; the JUnit outcome and the deploy settings' choices are compared as values; some
-fields of result.json are there for people and other tools, not for this SDK.
+fields of result.json are there for people and other tools, not for this SDK; Python calls a
+package's ``__getattr__`` and ``__dir__`` (the public API's names load on first use).
 """
 
 from ci.main import Ci
 
-from pipelines.deploy.settings import Approval, TargetKind
+import pipelines
+from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
 from pipelines.reports.findings import read_sarif
@@ -32,4 +34,5 @@ _ = (
 _ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
 _ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.missing_reports)
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
-_ = (TargetKind.DOCKER, Approval.REQUIRED)
+_ = (Approval.REQUIRED,)
+_ = (pipelines.__getattr__, pipelines.__dir__)

@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,20 @@ from pipelines.cli.completion import (
 )
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
+from pipelines.deploy.settings import StrategyKind
 from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PipelineError
 from pipelines.reports.workflow_commands import neutralise
+from pipelines.runners import RUNNERS
+from pipelines.stages import STAGES
+
+# What the help lists comes from the registries, so it never falls behind them.
+STRATEGIES = [kind.value for kind in StrategyKind]
+
+
+def _listing(names: Iterable[str]) -> str:
+    """``a, b or c``."""
+    *first, last = names
+    return f"{', '.join(first)} or {last}" if first else last
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,7 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
         run.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages"),
         stage_names,
     )
-    run.add_argument("--runner", default="local", help="local (default) or docker")
+    run.add_argument("--runner", default="local", help=f"{_listing(RUNNERS)} (default: local)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed stage")
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument(
@@ -121,7 +133,7 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
     )
     offer(
         stage.add_argument(
-            "name", help="a built-in stage or one of the project's own (listed below)"
+            "name", help=f"{_listing(STAGES)}, or one of the project's own (listed below)"
         ),
         stage_names,
     )
@@ -223,7 +235,7 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
     deploy.add_argument(
         "--strategy",
-        choices=["rolling", "blue-green", "canary"],
+        choices=STRATEGIES,
         default=None,
         help="override the environment's strategy",
     )
@@ -260,7 +272,7 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
     rollback.add_argument(
         "--strategy",
-        choices=["rolling", "blue-green", "canary"],
+        choices=STRATEGIES,
         default=None,
         help="default: the environment's",
     )

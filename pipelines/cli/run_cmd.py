@@ -12,7 +12,7 @@ from rich.console import Console
 from pipelines.cli.display import LiveStages, run_summary, show
 from pipelines.cli.follow import LogFollower
 from pipelines.cli.github_out import publish_run
-from pipelines.layout import LOG, Layout
+from pipelines.layout import LOG
 from pipelines.operations.run import PreparedRun, RunOutcome, RunRequest, execute, prepare
 from pipelines.runners.results import FINISHED, RunStatus
 
@@ -22,7 +22,6 @@ def run(args: argparse.Namespace, out: Console) -> int:
     prepared = prepare(request_of(args))
     if args.json:
         outcome = execute(prepared)
-        _annotate(prepared.layout, outcome)
         print(json.dumps(outcome.to_dict(), indent=2))
         return outcome.exit_code
     names = [s.name for s in prepared.plan.stages]
@@ -35,7 +34,8 @@ def run(args: argparse.Namespace, out: Console) -> int:
         with LiveStages(out, names) as live:
             outcome = execute(prepared, live.on_event)
     render(out, outcome)
-    _annotate(prepared.layout, outcome)
+    # Failing tests, gate reasons and findings as GitHub annotations, after the run's output.
+    publish_run(prepared.layout, [stage.name for stage in outcome.result.stages], os.environ)
     return outcome.exit_code
 
 
@@ -52,11 +52,6 @@ def _streamed(prepared: PreparedRun, names: list[str], out: Console) -> RunOutco
             live.on_event(name, status)
 
         return execute(prepared, on_event)
-
-
-def _annotate(layout: Layout, outcome: RunOutcome) -> None:
-    # Failing tests, gate reasons and findings as GitHub annotations, after the run's output.
-    publish_run(layout, [stage.name for stage in outcome.result.stages], os.environ)
 
 
 def request_of(args: argparse.Namespace) -> RunRequest:

@@ -5,7 +5,6 @@ decision, approval) with every decision written to the audit log."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import re
@@ -25,8 +24,8 @@ from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.config import Environment, PipelineConfig
 from pipelines.deploy.controller import Clock, Controller, RealClock
 from pipelines.deploy.journal import Journal
-from pipelines.deploy.local import LocalTarget
-from pipelines.deploy.settings import Approval, TargetKind
+from pipelines.deploy.registry import TargetContext, build_target
+from pipelines.deploy.settings import Approval
 from pipelines.deploy.sources import MetricSource, ProbeSource, PrometheusSource
 from pipelines.deploy.target import Release, Target
 from pipelines.errors import EXIT_FAILED, PipelineError, UsageError
@@ -100,33 +99,25 @@ class DeployEnv:
         return Journal(self.directory)
 
     def targets(self, python: str | None = None) -> list[Target]:
-        """The configured targets, in wave order."""
-        found: list[Target] = []
-        for item in self.environment.deploy.targets:
-            make: Callable[..., Target]
-            if item.kind is TargetKind.LOCAL:
-                if self.config.service.command is None:
-                    raise UsageError(
-                        f"{self.config.source}: service.command is not set; the local target "
-                        "runs each instance with it",
-                        hint="declare how one instance starts, for example service: {command: "
-                        "[python, -m, myapp, --port, '{port}']}",
-                    )
-                make = functools.partial(LocalTarget, python=python)
-            else:
-                from pipelines.deploy.docker import DockerTarget  # noqa: PLC0415 - rarely used
-
-                make = DockerTarget
-            found.append(
-                make(
-                    item.name,
+        """The configured targets, in wave order, each built from the registry."""
+        return [
+            build_target(
+                item,
+                TargetContext(
+                    name=item.name,
                     home=self.directory / "targets" / item.name,
                     listen=item.listen,
                     service=self.config.service,
                     env=self.environment.env,
-                )
+                    env_name=self.environment.name,
+                    project_slug=self.directory.parent.name,
+                    source=str(self.config.source),
+                    python=python,
+                ),
+                f"environments.{self.environment.name}.deploy.targets[{index}]",
             )
-        return found
+            for index, item in enumerate(self.environment.deploy.targets)
+        ]
 
     def source(self) -> MetricSource:
         """Prometheus when configured, else probe traffic."""
@@ -197,7 +188,7 @@ class DeployEnv:
         environment (built or reused as the install stage does), so its dependencies import.
         None: the interpreter running this tool."""
         command = self.config.service.command
-        local = any(t.kind is TargetKind.LOCAL for t in self.environment.deploy.targets)
+        local = any(t.kind == "local" for t in self.environment.deploy.targets)
         if not local or not command or command[0] not in ("python", "python3"):
             return None
         if not self.config.project_env.enabled:

@@ -34,13 +34,6 @@ class StrategyKind(StrEnum):
     CANARY = "canary"
 
 
-class TargetKind(StrEnum):
-    """Where instances run."""
-
-    LOCAL = "local"
-    DOCKER = "docker"
-
-
 class Approval(StrEnum):
     """Whether a deploy needs someone's approval first."""
 
@@ -123,10 +116,13 @@ class AnalysisSettings(Model, frozen=True):
 
 
 class DeployTarget(Model, frozen=True):
-    """One place (region) a release is deployed to: its kind and nginx's address."""
+    """One place (region) a release is deployed to: the runtime its instances run on
+    (``kind``), the router in front of them and the address clients reach it on. Kinds and
+    routers are the names in ``pipelines.deploy.registry``."""
 
     name: LowerName = "local"
-    kind: TargetKind = TargetKind.LOCAL
+    kind: LowerName = "local"
+    router: LowerName = "nginx"
     listen: Address = "127.0.0.1:18080"
 
 
