@@ -4,7 +4,8 @@ Dagger calls the module's functions, OpenFeature the provider's methods; runners
 from their registry by name; ruamel.yaml reads the attribute set on its loader; tests read
 SARIF back; the JUnit outcome and the deploy settings' choices are compared as values; some
 fields of result.json are there for people and other tools, not for this SDK; Python calls a
-package's ``__getattr__`` and ``__dir__`` (the public API's names load on first use).
+package's ``__getattr__`` and ``__dir__`` (the public API's names load on first use); the
+base-image builder's path is what the tests hold setup.py's shipped files to.
 """
 
 from ci.main import Ci
@@ -18,6 +19,7 @@ from pipelines.reports.junit import Outcome
 from pipelines.runners.docker import DockerRunner
 from pipelines.runners.local import LocalRunner
 from pipelines.stages.details import CustomDetails, TestDetails
+from pipelines.toolchain import BASE_IMAGE_BUILDER
 
 _ = (Ci.toolchain, Ci.ci, Ci.verdict, Ci.health, Ci.lint, Ci.security, Ci.test)
 _ = (Ci.deploy, Ci.rollback, Ci.rollback_drill, Ci.resume, Ci.promote, Ci.abort, Ci.status)
@@ -36,3 +38,4 @@ _ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.mis
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
 _ = (Approval.REQUIRED,)
 _ = (pipelines.__getattr__, pipelines.__dir__)
+_ = (BASE_IMAGE_BUILDER,)

@@ -115,6 +115,14 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
     )
     run.add_argument("--runner", default="local", help=f"{_listing(RUNNERS)} (default: local)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed stage")
+    loudness = run.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print each stage's tool output as it runs, its name in front",
+    )
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print only the summary table")
     # Only `pipelines stage --help` reads the project, so a stage's own start stays fast.
     asks_help = "stage" in argv and bool({"-h", "--help"} & set(argv))
     stage = sub.add_parser(

@@ -10,9 +10,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import anyio
 import httpx
+
+# Why a request got no response: the client gave up waiting, or the connection broke.
+NoResponse = Literal["timeout", "reset"]
+# Lost requests by cause, in the order reports show them: no response, then the router's own
+# errors (nginx answers 502, 503 or 504 when no instance does), then anything else.
+LOST_CAUSES = ("timeouts", "resets", "router_502", "router_503", "router_504", "other")
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,7 @@ class Request:
     status: int | None
     version: str | None
     injected: bool  # the service said the failure was injected (a drill's fault)
+    no_response: NoResponse | None = None
 
 
 @dataclass
@@ -47,6 +55,18 @@ class LoadResult:
         seamless switch has none."""
         return [r for r in self.failed if not r.injected]
 
+    def lost_by_cause(self) -> dict[str, int]:
+        """Lost requests counted by why they were lost (every cause, zeros included)."""
+        counts = dict.fromkeys(LOST_CAUSES, 0)
+        for request in self.lost:
+            if request.status is None:
+                counts["timeouts" if request.no_response == "timeout" else "resets"] += 1
+            elif f"router_{request.status}" in counts:
+                counts[f"router_{request.status}"] += 1
+            else:
+                counts["other"] += 1
+        return counts
+
     def to_dict(self) -> dict[str, object]:
         """Counts for reports."""
         versions: dict[str, int] = {}
@@ -58,6 +78,7 @@ class LoadResult:
             "failed": len(self.failed),
             "failed_injected": len(self.failed) - len(self.lost),
             "lost": len(self.lost),
+            "lost_by_cause": self.lost_by_cause(),
             "by_version": versions,
         }
 
@@ -117,10 +138,13 @@ class LoadGenerator:
                 # so retry once on a fresh connection, as browsers do.
                 if attempt + 1 < attempts:
                     continue
-                self.result.requests.append(Request(at, None, None, injected=False))
+                self.result.requests.append(Request(at, None, None, False, "reset"))
+                return
+            except httpx.TimeoutException:
+                self.result.requests.append(Request(at, None, None, False, "timeout"))
                 return
             except httpx.HTTPError:
-                self.result.requests.append(Request(at, None, None, injected=False))
+                self.result.requests.append(Request(at, None, None, False, "reset"))
                 return
             version, injected = None, False
             try:

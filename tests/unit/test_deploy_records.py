@@ -174,6 +174,14 @@ def test_a_drill_fails_on_lost_requests_a_missed_sla_or_the_wrong_final_state(
         "failed": 2,
         "failed_injected": 1,
         "lost": 1,
+        "lost_by_cause": {
+            "timeouts": 0,
+            "resets": 1,
+            "router_502": 0,
+            "router_503": 0,
+            "router_504": 0,
+            "other": 0,
+        },
         "by_version": {"good": 1, "bad": 1},
     }
     assert data["time_to_rollback_seconds"] == pytest.approx(0.2)

@@ -101,7 +101,7 @@ def test_hostile_drill_and_deploy_evidence_stays_text() -> None:
         "time_to_detect_seconds": HOSTILE,
         "time_to_rollback_seconds": 0.5,
         "sla_seconds": float("nan"),
-        "clients": {"lost": HOSTILE, "sent": {"x": HOSTILE}},
+        "clients": {"lost": HOSTILE, "sent": {"x": HOSTILE}, "lost_by_cause": {HOSTILE: 2}},
     }
     deploy = entry(drill=drill, metrics=metrics, run_id=RUN_ID)
     history = History(deploys=[deploy])
@@ -134,6 +134,19 @@ def test_headings_say_what_happened() -> None:
     page = page_of(entry(drill={"passed": True}, metrics=canary_metrics()))
     assert '<span class="pass headline">drill passed' in page
     assert 'class="rolled-back' not in page
+
+
+def test_a_drill_says_why_requests_were_lost() -> None:
+    clients = {
+        "sent": 200,
+        "lost": 3,
+        "lost_by_cause": {"timeouts": 0, "resets": 1, "router_502": 2, "other": 0},
+    }
+    page = page_of(entry(drill={"passed": False, "clients": clients}))
+    assert "3 of 200 client requests lost (" in page
+    assert '<span data-cause="resets">1 resets</span>' in page
+    assert '<span data-cause="router_502">2 router 502</span>' in page
+    assert 'data-cause="timeouts"' not in page
 
 
 def test_moments_are_in_time_order() -> None:
