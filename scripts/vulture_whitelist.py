@@ -11,11 +11,13 @@ from ci.main import Ci
 from pipelines.deploy.settings import Approval, TargetKind
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
+from pipelines.operations.run import run_pipeline
 from pipelines.reports.findings import read_sarif
 from pipelines.reports.junit import Outcome
 from pipelines.runners.docker import DockerRunner
 from pipelines.runners.local import LocalRunner
 from pipelines.stages.details import CustomDetails, TestDetails
+from pipelines.toolchain import BASE_IMAGE_BUILDER
 
 _ = (Ci.toolchain, Ci.ci, Ci.verdict, Ci.health, Ci.lint, Ci.security, Ci.test)
 _ = (Ci.deploy, Ci.rollback, Ci.rollback_drill, Ci.resume, Ci.promote, Ci.abort, Ci.status)
@@ -33,3 +35,6 @@ _ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
 _ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.missing_reports)
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
 _ = (TargetKind.DOCKER, Approval.REQUIRED)
+# The documented Python API's run, and the base-image script an installed SDK ships: for
+# callers outside this package.
+_ = (run_pipeline, BASE_IMAGE_BUILDER)
