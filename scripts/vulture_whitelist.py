@@ -14,6 +14,7 @@ import pipelines
 from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
+from pipelines.operations.run import run_pipeline
 from pipelines.reports.findings import read_sarif
 from pipelines.reports.junit import Outcome
 from pipelines.runners.docker import DockerRunner
@@ -38,4 +39,6 @@ _ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.mis
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
 _ = (Approval.REQUIRED,)
 _ = (pipelines.__getattr__, pipelines.__dir__)
-_ = (BASE_IMAGE_BUILDER,)
+# The documented Python API's run, and the base-image script an installed SDK ships: for
+# callers outside this package.
+_ = (run_pipeline, BASE_IMAGE_BUILDER)
