@@ -8,6 +8,15 @@ fields of result.json are there for people and other tools, not for this SDK.
 
 from ci.main import Ci
 
+from pipelines.audit import DeployAuditEntry
+from pipelines.deploy.events import DeployResumed, StepDone
+from pipelines.deploy.records import (
+    ClientsSummary,
+    DeployMetricsFile,
+    DrillReportFile,
+    Durations,
+    MonitoringConfig,
+)
 from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
@@ -32,3 +41,10 @@ _ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
 _ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.missing_reports)
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
 _ = (Approval.REQUIRED,)
+# Deploy files: fields written for people, auditors and other tools.
+_ = (Durations.detect_after_exposure, Durations.decision_to_traffic_on_stable)
+_ = (Durations.decision_to_cleanup, DeployMetricsFile.traffic_switches_seconds)
+_ = (MonitoringConfig.health_checks, MonitoringConfig.endpoints, DeployAuditEntry.damaged)
+_ = (DeployAuditEntry.drill_passed,)
+_ = (ClientsSummary.failed_injected, ClientsSummary.by_version)
+_ = (DrillReportFile.detect_and_rollback_seconds, StepDone.promoted, DeployResumed.promoted)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+import msgspec
+
 from pipelines.report.history import DeployEntry, History, RunRecord
 from pipelines.report.summary import Summary, cell
 from pipelines.report.svg import Bar, Marker, Series, gantt, lines
@@ -160,9 +162,9 @@ def _trends(runs: Sequence[RunRecord]) -> str:
 
 def deploy_section(entry: DeployEntry) -> str:
     """The analysis charts and the rollback timeline of one deploy."""
-    timeline = entry.timeline
-    start = timeline.get("started") or 0.0
-    analysis = [m for m in entry.metrics.get("analysis", []) if isinstance(m, dict)]
+    timeline = msgspec.structs.asdict(entry.timeline)
+    start = entry.timeline.started or 0.0
+    analysis = entry.metrics.analysis
     markers = [
         Marker(float(value) - start, name.replace("_", " "))
         for name, value in timeline.items()
@@ -176,9 +178,10 @@ def deploy_section(entry: DeployEntry) -> str:
         series = []
         for pool in ("new", "stable"):
             points = tuple(
-                (float(m["at"]) - start, float(m[pool][metric]))
+                (m.at - start, float(value))
                 for m in analysis
-                if m.get(pool) and m[pool].get(metric) is not None
+                if (summary := m.new if pool == "new" else m.stable) is not None
+                and (value := getattr(summary, metric)) is not None
             )
             label = "canary (new)" if pool == "new" else "stable"
             series.append(Series(label, points))
@@ -197,21 +200,21 @@ def deploy_section(entry: DeployEntry) -> str:
     ]
     verdicts = [
         [
-            (f"{float(m['at']) - start:.2f} s", ""),
-            (m["verdict"], m["verdict"]),
-            (m.get("detail", ""), ""),
+            (f"{m.at - start:.2f} s", ""),
+            (m.verdict.value, m.verdict.value),
+            (m.detail, ""),
         ]
         for m in analysis
     ]
     outcome = escape(entry.outcome)
     drill = ""
     if entry.drill:
-        clients = entry.drill.get("clients", {})
+        clients = entry.drill.clients
         drill = (
-            f"<p>Drill: {'passed' if entry.drill.get('passed') else 'FAILED'}; time to detect "
-            f"{cell(entry.drill.get('time_to_detect_seconds'))} s, time to roll back "
-            f"{cell(entry.drill.get('time_to_rollback_seconds'))} s; "
-            f"{clients.get('lost', 0)} of {clients.get('sent', 0)} client requests lost.</p>"
+            f"<p>Drill: {'passed' if entry.drill.passed else 'FAILED'}; time to detect "
+            f"{cell(entry.drill.time_to_detect_seconds)} s, time to roll back "
+            f"{cell(entry.drill.time_to_rollback_seconds)} s; "
+            f"{clients.lost} of {clients.sent} client requests lost.</p>"
         )
     return (
         f'<section class="deploy" data-run="{escape(entry.run_id)}">'
