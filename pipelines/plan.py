@@ -6,7 +6,7 @@ between this package and the Dagger module in ``ci/``.
 
 from __future__ import annotations
 
-import difflib
+import graphlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,12 +14,23 @@ from typing import Any
 
 from pipelines import commands
 from pipelines.config import BUILTIN_STAGES, RUN_IF, PipelineConfig
-from pipelines.errors import ConfigError, UsageError
-from pipelines.layout import COVERAGE, DECISION, JUNIT, REPORT_LOG, RESULT, SARIF, logical
+from pipelines.errors import ConfigError, UsageError, did_you_mean
+from pipelines.layout import COVERAGE, GATE_DECISION, JUNIT, REPORT_LOG, RESULT, SARIF, logical
 from pipelines.project_env import InstallPlan, install_plan
 from pipelines.project_facts import ProjectFacts
 
 PLAN_VERSION = 1
+# How long a caching runner may reuse a stage's result (``PlannedStage.freshness``).
+FRESHNESS = ("cached", "daily", "never")
+
+
+class StageCycle(ConfigError):
+    """The stages' needs form a cycle: ``cycle`` lists it, each stage needing the next, the
+    first one again at the end."""
+
+    def __init__(self, cycle: tuple[str, ...]) -> None:
+        super().__init__("the stages form a cycle: " + " -> ".join(cycle))
+        self.cycle = cycle
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,9 @@ class PlannedStage:
     # inputs are unchanged), "daily" (answers that change with the world, such as known
     # vulnerabilities) or "never" (live answers: health checks, deploys).
     freshness: str = "cached"
+    # What the stage found in the project, for people to read (its linters and where each
+    # version came from).
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to the plan contract."""
@@ -60,6 +74,7 @@ class PlannedStage:
             "tools": [list(argv) for argv in self.tools],
             "source": self.source,
             "freshness": self.freshness,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -77,6 +92,7 @@ class PlannedStage:
             tools=tuple(tuple(str(a) for a in argv) for argv in data.get("tools", ())),
             source=str(data.get("source", "read-only")),
             freshness=str(data.get("freshness", "cached")),
+            notes=tuple(str(n) for n in data.get("notes", ())),
         )
 
 
@@ -164,7 +180,7 @@ def build_plan(
     base_env = {**(flag_env or {}), **environment.env, "PIPELINES_ENV": env_name}
     builder = _Builder(config, env_name, base_env, config_file)
     _check_skips(config, env_name)
-    env_users = _project_env_users(config)
+    env_users = _project_env_users(config, facts)
     installs = bool(env_users) and config.stage("install").enabled
     if installs:
         plan = install_plan(config, facts)
@@ -178,6 +194,7 @@ def build_plan(
         needs=after_install("lint"),
         outputs=(logical("lint", RESULT),),
         tools=tuple(tuple(a) for a in commands.lint_commands(config, facts).values()),
+        notes=tuple(tool.describe() for tool in commands.lint_tools(config, facts)),
     )
     builder.add(
         "security",
@@ -222,12 +239,9 @@ def _check_skips(config: PipelineConfig, env_name: str) -> None:
     names = set(BUILTIN_STAGES) | {c.name for c in config.custom}
     for name in config.environment(env_name).skip_stages:
         if name not in names:
-            close = difflib.get_close_matches(name, sorted(names), n=1)
             raise ConfigError(
                 f"{config.source}: environments.{env_name}.skip_stages: {name!r} is not a stage",
-                hint=(f"did you mean {close[0]!r}? " if close else "")
-                + "stages: "
-                + ", ".join(sorted(names)),
+                hint=did_you_mean(name, names) + "stages: " + ", ".join(sorted(names)),
             )
 
 
@@ -235,14 +249,14 @@ def _install_tools(plan: InstallPlan, installer: str) -> tuple[tuple[str, ...], 
     return tuple(tuple(argv) for argv in plan.commands_shown(installer))
 
 
-def _project_env_users(config: PipelineConfig) -> set[str]:
+def _project_env_users(config: PipelineConfig, facts: ProjectFacts) -> set[str]:
     """The stages that run the project's code and so need its environment."""
     if not config.project_env.enabled:
         return set()
     users = {c.name for c in config.custom if c.python == "project"}
     if config.stage("test").enabled:
         users.add("test")
-    if "mypy" in (config.lint.tools or ()):
+    if commands.lint_uses_project_env(config, facts):
         users.add("lint")
     if commands.pip_audit_uses_project_env(config):
         users.add("security")
@@ -269,6 +283,7 @@ class _Builder:
         run_if: str = "success",
         source: str = "read-only",
         freshness: str = "cached",
+        notes: tuple[str, ...] = (),
     ) -> None:
         settings = self.config.stage(name)
         if not settings.enabled or name in self.config.environment(self.env_name).skip_stages:
@@ -285,6 +300,7 @@ class _Builder:
                 tools=tools,
                 source=source,
                 freshness=freshness,
+                notes=notes,
             )
         )
 
@@ -303,7 +319,7 @@ class _Builder:
                 (stage_command("gate", self.env_name, self.config_file),),
                 needs=needs,
                 env={**self.base_env, **settings.env},
-                outputs=(logical("gate", DECISION),),
+                outputs=(GATE_DECISION,),
                 run_if="always",
                 timeout=settings.timeout,
             )
@@ -312,7 +328,7 @@ class _Builder:
     def ordered(self) -> list[PlannedStage]:
         """The stages in DAG order; needs of disabled stages are dropped, unknown ones named."""
         known = {s.name for s in self.stages}
-        disabled = {name for name, s in self.config.stages.items() if not s.enabled}
+        disabled = {n for n in self.config.stage_names if not self.config.stage(n).enabled}
         disabled |= set(self.config.environment(self.env_name).skip_stages)
         kept = []
         for stage in self.stages:
@@ -323,9 +339,8 @@ class _Builder:
             kept.append(PlannedStage(**{**_fields(stage), "needs": needs}))
         try:
             return topological_order(kept)
-        except ConfigError as exc:
-            first = exc.message.split(": ", 1)[-1].split(" -> ")[0].strip()
-            raise self._error(first, exc.message, known) from exc
+        except StageCycle as exc:
+            raise self._error(exc.cycle[0], exc.message, known) from exc
 
     def _error(self, stage: str, message: str, known: set[str]) -> ConfigError:
         line = self.config.lines.get(stage)
@@ -364,29 +379,9 @@ def topological_order(stages: Iterable[PlannedStage]) -> list[PlannedStage]:
                     f"stage {stage.name!r} needs {need!r}, which is not a stage",
                     hint="stages: " + ", ".join(by_name),
                 )
-    ordered: list[PlannedStage] = []
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    for name in by_name:
-        _visit(name, by_name, state, [], ordered)
-    return ordered
-
-
-def _visit(
-    name: str,
-    by_name: Mapping[str, PlannedStage],
-    state: dict[str, int],
-    path: list[str],
-    ordered: list[PlannedStage],
-) -> None:
-    if state.get(name) == 2:
-        return
-    if state.get(name) == 1:
-        cycle = [*path[path.index(name) :], name]
-        raise ConfigError("the stages form a cycle: " + " -> ".join(cycle))
-    state[name] = 1
-    path.append(name)
-    for need in by_name[name].needs:
-        _visit(need, by_name, state, path, ordered)
-    path.pop()
-    state[name] = 2
-    ordered.append(by_name[name])
+    sorter = graphlib.TopologicalSorter({name: s.needs for name, s in by_name.items()})
+    try:
+        return [by_name[name] for name in sorter.static_order()]
+    except graphlib.CycleError as exc:
+        # graphlib lists each node before the one that needs it: the message reads as needs.
+        raise StageCycle(tuple(reversed(exc.args[1]))) from None

@@ -3,11 +3,13 @@
 Dagger calls the module's functions, OpenFeature the provider's methods; runners are loaded
 from their registry by name; ruamel.yaml reads the attribute set on its loader; tests read
 SARIF back; the JUnit outcome and the deploy settings' choices are compared as values; some
-fields of result.json are there for people and other tools, not for this SDK.
+fields of result.json are there for people and other tools, not for this SDK; Python calls a
+package's ``__getattr__`` and ``__dir__`` (the public API's names load on first use).
 """
 
 from ci.main import Ci
 
+import pipelines
 from pipelines.audit import DeployAuditEntry
 from pipelines.deploy.events import DeployResumed, StepDone
 from pipelines.deploy.records import (
@@ -27,7 +29,8 @@ from pipelines.runners.local import LocalRunner
 from pipelines.stages.details import CustomDetails, TestDetails
 
 _ = (Ci.toolchain, Ci.ci, Ci.verdict, Ci.health, Ci.lint, Ci.security, Ci.test)
-_ = (Ci.deploy, Ci.rollback, Ci.rollback_drill)
+_ = (Ci.deploy, Ci.rollback, Ci.rollback_drill, Ci.resume, Ci.promote, Ci.abort, Ci.status)
+_ = (Ci.watch, Ci.stage, Ci.annotations, Ci.summary)
 _ = (
     PipelinesProvider.from_file,
     PipelinesProvider.get_metadata,
@@ -45,6 +48,8 @@ _ = (Approval.REQUIRED,)
 _ = (Durations.detect_after_exposure, Durations.decision_to_traffic_on_stable)
 _ = (Durations.decision_to_cleanup, DeployMetricsFile.traffic_switches_seconds)
 _ = (MonitoringConfig.health_checks, MonitoringConfig.endpoints, DeployAuditEntry.damaged)
-_ = (DeployAuditEntry.drill_passed,)
+_ = (DeployAuditEntry.drill_passed, DrillReportFile.time_to_detect_seconds)
+_ = (DrillReportFile.time_to_rollback_seconds,)
 _ = (ClientsSummary.failed_injected, ClientsSummary.by_version)
 _ = (DrillReportFile.detect_and_rollback_seconds, StepDone.promoted, DeployResumed.promoted)
+_ = (pipelines.__getattr__, pipelines.__dir__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from pathlib import Path
 
@@ -16,25 +17,14 @@ from pipelines.plan import build_plan
 
 
 def validate(args: argparse.Namespace, out: Console) -> int:
-    """Check the pipeline file and say what it defines."""
+    """Check the pipeline file (and the flags file, when there is one) and say what they define."""
     config = project_config(args)
-    envs = ", ".join(sorted(config.environments))
-    stages = (
-        ", ".join(s.name for s in build_plan(config, "ci").stages)
-        if "ci" in config.environments
-        else "-"
+    stage_names = (
+        [s.name for s in build_plan(config, "ci").stages] if "ci" in config.environments else []
     )
-    where = (
-        f"{config.source}: valid"
-        if Path(config.source).is_file()
-        else f"no {config.source}: the defaults apply"
-    )
-    out.print(
-        f"{where} (pipeline {config.name!r}; environments: {envs}; stages: {stages})",
-        highlight=False,
-        markup=False,
-    )
+    found = Path(config.source).is_file()
     flags_path = project_dir(args) / config.flags_file
+    flags_count = None
     if flags_path.is_file():
         flags = load_flags(flags_path)
         unknown = sorted(
@@ -45,7 +35,34 @@ def validate(args: argparse.Namespace, out: Console) -> int:
                 f"{flags_path}: environments {', '.join(unknown)} are not in {config.source}",
                 hint="declare them under 'environments' in pipeline.yaml, or fix the name",
             )
-        out.print(f"{flags_path}: valid ({len(flags.flags)} flags)", highlight=False, markup=False)
+        flags_count = len(flags.flags)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "valid": True,
+                    "pipeline_file": str(config.source),
+                    "defaults_only": not found,
+                    "pipeline": config.name,
+                    "environments": sorted(config.environments),
+                    "stages": stage_names,
+                    "flags_file": str(flags_path) if flags_count is not None else None,
+                    "flags": flags_count,
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    where = f"{config.source}: valid" if found else f"no {config.source}: the defaults apply"
+    envs = ", ".join(sorted(config.environments))
+    out.print(
+        f"{where} (pipeline {config.name!r}; environments: {envs}; "
+        f"stages: {', '.join(stage_names) or '-'})",
+        highlight=False,
+        markup=False,
+    )
+    if flags_count is not None:
+        out.print(f"{flags_path}: valid ({flags_count} flags)", highlight=False, markup=False)
     return EXIT_OK
 
 
@@ -61,6 +78,8 @@ def plan(args: argparse.Namespace, out: Console) -> int:
         out.print(f"{stage.name}{needs}{limit}", highlight=False, markup=False)
         for argv in stage.run:
             out.print(f"  $ {shlex.join(argv)}", highlight=False, markup=False)
+        for note in stage.notes:
+            out.print(f"    found: {note}", highlight=False, markup=False)
         for argv in stage.tools:
             out.print(f"    runs: {shlex.join(argv)}", highlight=False, markup=False)
     for name, reason in the_plan.skipped:

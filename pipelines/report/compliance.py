@@ -13,6 +13,7 @@ from typing import Any
 from pipelines.audit import Verification
 from pipelines.deploy.records import ApprovalRecord
 from pipelines.gate_rules import GateDecision
+from pipelines.layout import DECISION_ARTIFACT
 from pipelines.report.dora import DEPLOYS
 from pipelines.report.history import DeployEntry, History, read_json
 
@@ -58,7 +59,7 @@ def _gate(
         missing.append("no gate decision recorded")
         return "none recorded", None
     run_id = gate.run_id
-    path = artifacts / run_id / "gate-decision.json" if run_id else None
+    path = artifacts / run_id / DECISION_ARTIFACT if run_id else None
     if path is None or not path.is_file():
         missing.append(f"the gate decision's run artifacts are gone ({run_id or gate.path})")
         return f"{gate.status or '?'} ({gate.path or '?'}), its artifacts are gone", None

@@ -24,10 +24,10 @@ from pipelines.deploy.records import (
 from pipelines.deploy.records import MANIFEST as MANIFEST_FILE
 from pipelines.deploy.records import METRICS as METRICS_FILE
 from pipelines.gate_rules import GateDecision
+from pipelines.layout import DECISION_ARTIFACT
 
 DEPLOY_MANIFEST = MANIFEST_FILE
 DEPLOY_METRICS = METRICS_FILE
-GATE_DECISION = "gate-decision.json"
 RUN_ID = re.compile(r"(\d{8}T\d{6})(\d{3})?Z-")
 
 
@@ -168,8 +168,8 @@ def read_history(artifacts: Path) -> History:
 def _run(directory: Path) -> RunRecord:
     manifest = read_json(directory / MANIFEST)
     decision = None
-    if (directory / GATE_DECISION).is_file():
-        decision = GateDecision.from_dict(read_json(directory / GATE_DECISION))
+    if (directory / DECISION_ARTIFACT).is_file():
+        decision = GateDecision.from_dict(read_json(directory / DECISION_ARTIFACT))
     stages = tuple(
         StageTiming(
             str(stage["name"]),

@@ -20,7 +20,7 @@ from pipelines import atomic
 from pipelines.commands import pip_audit_uses_project_env, security_commands
 from pipelines.errors import ToolError
 from pipelines.layout import SARIF
-from pipelines.process import run_tool
+from pipelines.process import run_tool, show_command
 from pipelines.project_facts import ProjectFacts, read_facts
 from pipelines.reports.findings import Finding, to_sarif
 from pipelines.severity import Severity
@@ -65,7 +65,7 @@ def run(context: StageContext) -> StageResult[SecurityDetails]:
         python = str(env.python) if env is not None else ""
     argvs = security_commands(context.config, facts, python)
     for argv in argvs.values():
-        print("$ " + " ".join(argv), flush=True)
+        show_command(argv)
     # The scanners are independent subprocesses: run them side by side.
     with ThreadPoolExecutor(max_workers=max(1, len(settings.scanners))) as pool:
         futures = {
@@ -74,11 +74,12 @@ def run(context: StageContext) -> StageResult[SecurityDetails]:
         }
     outcomes = {name: future.result() for name, future in futures.items()}
     findings = [f for outcome in outcomes.values() for f in outcome.findings]
-    reports = context.reports("security")
-    atomic.write_json(reports / SARIF, to_sarif(findings, list(settings.scanners)))
     unchecked = {
         name: o.reason for name, o in outcomes.items() if o.status is StageStatus.NOT_CHECKED
     }
+    reports = context.reports("security")
+    sarif = to_sarif(findings, list(settings.scanners), {str(k): v for k, v in unchecked.items()})
+    atomic.write_json(reports / SARIF, sarif)
     by_severity: dict[Severity, int] = {}
     for finding in findings:
         by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1

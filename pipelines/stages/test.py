@@ -12,7 +12,7 @@ from pipelines import atomic
 from pipelines.commands import pytest_command
 from pipelines.errors import ReportError, ToolError
 from pipelines.layout import COVERAGE, JUNIT, REPORT_LOG
-from pipelines.process import run_streaming
+from pipelines.process import run_streaming, show_command
 from pipelines.project_facts import read_facts
 from pipelines.reports.junit import read_junit
 from pipelines.stages.base import (
@@ -33,8 +33,13 @@ _PYTEST_EXIT = {
     4: "pytest usage error",
     5: "no tests were collected",
 }
-# pytest's "E   ModuleNotFoundError: No module named 'x'" lines: the real cause of an error.
-_ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.MULTILINE)
+# pytest's "E   ModuleNotFoundError: No module named 'x'" lines: the real cause of an error,
+# a warning turned into an error ("E   pytest.PytestRemovedIn10Warning: ...") included; pytest
+# reports an error of its own configuration as "ERROR: ..." or "INTERNALERROR> ...".
+_ERROR_LINE = re.compile(
+    r"^(?:E\s+|ERROR: |INTERNALERROR> E?\s*)([\w.]+(?:Error|Exception|Warning)\b:?.*)$",
+    re.MULTILINE,
+)
 
 
 def run(context: StageContext) -> StageResult[TestDetails]:
@@ -53,7 +58,7 @@ def run(context: StageContext) -> StageResult[TestDetails]:
     argv = pytest_command(
         context.config, read_facts(context.project), python, str(context.layout.reports)
     )
-    print("$ " + " ".join(argv), flush=True)
+    show_command(argv)
     try:
         done = run_streaming(argv, cwd=context.project, env=environ)
     except ToolError as exc:
