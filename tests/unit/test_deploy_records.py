@@ -27,7 +27,7 @@ from pipelines.deploy.records import ApprovalRecord, ClientsSummary, DrillReport
 from pipelines.deploy.releases import new_release, project_version
 from pipelines.deploy.settings import AnalysisSettings, Approval
 from pipelines.deploy.steps import Route, Start
-from pipelines.deploy.target import Release
+from pipelines.deploy.target import Release, TargetError
 from pipelines.errors import UsageError
 from pipelines.layout import Layout
 from pipelines.metrics import build_registry
@@ -294,3 +294,40 @@ def test_an_unreadable_newest_decision_refuses_even_with_an_older_open_one(
     assert str(broken) in refused.value.message
     assert main(["deploy", "-C", str(denv.project), "--env", "staging"]) == 1
     assert str(broken) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "prefix", ['/tmp/x"; error_log /etc/passwd', "/tmp/$host", "/tmp/a{b}", "/tmp/a\nb", "/x;y"]
+)
+def test_nginx_refuses_a_state_path_its_config_cannot_carry(tmp_path: Path, prefix: str) -> None:
+    config = Nginx.__new__(Nginx)
+    config.prefix, config.listen = Path(prefix), "127.0.0.1:18080"
+    with pytest.raises(UsageError, match="cannot carry safely") as refused:
+        config.render({"127.0.0.1:1001": 1}, 1)
+    assert "PIPELINES_STATE_DIR" in refused.value.hint
+
+
+def test_nginx_quotes_paths_and_refuses_foreign_servers_and_addresses(tmp_path: Path) -> None:
+    config = Nginx.__new__(Nginx)
+    config.prefix, config.listen = tmp_path / "state dir", "127.0.0.1:18080"
+    text = config.render({"127.0.0.1:1001": 1}, 1)
+    assert f'pid "{tmp_path}/state dir/nginx.pid";' in text
+    assert "max_fails=3 fail_timeout=5s" in text  # passive health
+    assert "proxy_request_buffering off;" in text
+    for server in ("127.0.0.1:1001; include /etc/x", "backend:80", "127.0.0.1:80 backup"):
+        with pytest.raises(TargetError, match="refusing to route"):
+            config.render({server: 1}, 2)
+    with pytest.raises(UsageError, match="cannot listen on"):
+        Nginx(tmp_path, "0.0.0.0:80; user root")
+
+
+def test_nginx_workers_drop_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = Nginx.__new__(Nginx)
+    config.prefix, config.listen = tmp_path, "127.0.0.1:18080"
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    assert "user nobody nogroup;" in config.render({}, 1) or "user nobody nobody;" in (
+        config.render({}, 1)
+    )
+    assert "user root" not in config.render({}, 1)
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert "user " not in config.render({}, 1).split("events")[0]
