@@ -20,7 +20,7 @@ from pipelines.deploy.guards import DeployRefused, require_approval, require_ope
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.outcome import record
 from pipelines.deploy.records import DRILL_REPORT, ApprovalRecord, GateRecord
-from pipelines.deploy.releases import new_release
+from pipelines.deploy.releases import new_release, prune_releases
 from pipelines.deploy.settings import StrategyKind
 from pipelines.deploy.watch import WatchOutcome
 from pipelines.deploy.watch import watch as run_watch
@@ -161,6 +161,9 @@ def deploy(
         release = new_release(denv, request.version, current.commit, source=current)
         log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
         report = denv.controller(log=log).deploy(release, strategy)
+        removed = prune_releases(denv, denv.environment.deploy.keep_releases)
+        if removed:
+            notes.lines.append(f"removed old release snapshots: {', '.join(removed)}")
     return _recorded(denv, report, "deploy", notes, approval=approval, gate=gate)
 
 

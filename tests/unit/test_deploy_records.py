@@ -18,13 +18,14 @@ from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.controller import DeployReport, StepRecord
 from pipelines.deploy.drill import DrillReport, _judge
 from pipelines.deploy.environment import DeployEnv, state_root
+from pipelines.deploy.events import DeployFinished, DeployStarted
 from pipelines.deploy.guards import DeployRefused, require_approval, require_open_gate
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.load import LoadResult, Request
 from pipelines.deploy.nginx import Nginx
 from pipelines.deploy.outcome import deploy_metrics, record
 from pipelines.deploy.records import ApprovalRecord, ClientsSummary, DrillReportFile, GateRecord
-from pipelines.deploy.releases import new_release, project_version
+from pipelines.deploy.releases import new_release, project_version, prune_releases
 from pipelines.deploy.settings import AnalysisSettings, Approval
 from pipelines.deploy.steps import Route, Start
 from pipelines.deploy.target import Release, TargetError
@@ -331,3 +332,27 @@ def test_nginx_workers_drop_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert "user root" not in config.render({}, 1)
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert "user " not in config.render({}, 1).split("events")[0]
+
+
+def test_old_release_snapshots_are_pruned_but_never_stable_or_the_rollback_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    journal = denv.journal
+    for number in range(1, 8):
+        release = Release(
+            f"r{number}", f"{number}.0", "c", denv.directory / "releases" / f"r{number}"
+        )
+        release.directory.mkdir(parents=True)
+        journal.append(
+            DeployStarted(
+                deploy=f"r{number}-staging", release=release, previous=None, strategy="canary"
+            )
+        )
+        status = DeployStatus.SUCCEEDED if number in (1, 2, 3) else DeployStatus.ROLLED_BACK
+        journal.append(DeployFinished(deploy=f"r{number}-staging", status=status))
+    removed = prune_releases(denv, keep=3)
+    kept = sorted(p.name for p in (denv.directory / "releases").iterdir())
+    # r3 is stable, r2 is what a rollback goes back to, r7 is the last deploy's.
+    assert removed == ["r1", "r4"]
+    assert kept == ["r2", "r3", "r5", "r6", "r7"]
