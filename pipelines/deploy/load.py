@@ -16,6 +16,9 @@ import httpx
 
 from pipelines.deploy.records import ClientsSummary
 
+# Set to `injected` by the service on a response that failed because a drill asked it to.
+FAULT_HEADER = "X-Pipelines-Fault"
+
 
 @dataclass(frozen=True)
 class Request:
@@ -130,11 +133,12 @@ class LoadGenerator:
             except httpx.HTTPError:
                 self.result.requests.append(Request(at, None, None, injected=False))
                 return
-            version, injected = None, False
+            # The service's contract: a failure injected on purpose says so in a header.
+            injected = response.headers.get(FAULT_HEADER, "").strip().lower() == "injected"
+            version = None
             try:
                 body = response.json()
                 version = body.get("version") if isinstance(body, dict) else None
-                injected = isinstance(body, dict) and body.get("error") == "injected failure"
             except ValueError:
                 pass
             self.result.requests.append(Request(at, response.status_code, version, injected))
