@@ -129,9 +129,11 @@ def status(args: argparse.Namespace, out: Console) -> int:
     """What runs in an environment and what happened last."""
     denv = open_env(args)
     data = environment_status(denv)
+    # Serving below capacity is an answer a script must not miss.
+    code = EXIT_FAILED if data["below_capacity"] else EXIT_OK
     if args.json:
         print(json.dumps(data, indent=2))
-        return EXIT_OK
+        return code
     last = data["last"]
     table = Table(title=f"{denv.environment.name}: stable {data['stable'] or 'none'}")
     for column in ("target", "entrypoint", "instance", "release", "traffic"):
@@ -158,5 +160,13 @@ def status(args: argparse.Namespace, out: Console) -> int:
                 markup=False,
                 highlight=False,
             )
+    if data["last_operation"]:
+        out.print(f"last operation: {data['last_operation']}", markup=False, highlight=False)
+    for name, target in data["targets"].items():
+        if target["down"]:
+            down = ", ".join(target["down"])
+            out.print(f"{name}: {down} get traffic but do not run", markup=False, highlight=False)
+    for line in data["below_capacity"]:
+        out.print(f"below capacity: {line}", markup=False, highlight=False)
     out.print(f"state: {denv.directory}", markup=False, highlight=False)
-    return EXIT_OK
+    return code
