@@ -16,6 +16,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.events import DeployFinished, DeployStarted, DeployStatus
 from pipelines.deploy.instances import ContainerRecord, ProcessRecord, Records
 from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.nginx import NginxRouter
@@ -229,3 +230,21 @@ def test_an_instance_log_is_read_in_bounded_memory_rotated_and_removed(tmp_path:
     (runtime.records.directory / "r1-0.log").write_text("old output\n")
     runtime.stop("r1-0")
     assert not (runtime.records.directory / "r1-0.log").exists()
+
+
+def test_status_says_what_happened_last_and_fails_below_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _project(tmp_path, "{name: eu, listen: '127.0.0.1:9'}")
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path / "state"))
+    environ = {"PIPELINES_STATE_DIR": str(tmp_path / "state")}
+    denv = DeployEnv.open(project, load_config(project), "staging", Layout.of(project), environ)
+    release = Release("r1", "1.0", "abc", tmp_path)
+    started = DeployStarted(deploy="r1-staging", release=release, previous=None, strategy="")
+    denv.journal.append(started)
+    denv.journal.append(DeployFinished(deploy="r1-staging", status=DeployStatus.SUCCEEDED))
+    # The release is recorded as stable, but nothing runs (a reboot).
+    assert main(["status", "-C", str(project), "--env", "staging"]) == 1
+    shown = capsys.readouterr().out
+    assert "last operation: deploy r1-staging: succeeded" in shown
+    assert "below capacity: eu: 0 of 2 instances serve" in shown
