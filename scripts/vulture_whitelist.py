@@ -22,11 +22,13 @@ from pipelines.deploy.records import (
 from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
+from pipelines.project_facts import ProjectFacts
 from pipelines.reports.findings import read_sarif
 from pipelines.reports.junit import Outcome
 from pipelines.runners.docker import DockerRunner
 from pipelines.runners.local import LocalRunner
 from pipelines.stages.details import CustomDetails, TestDetails
+from pipelines.toolchain import BASE_IMAGE_BUILDER
 
 _ = (Ci.toolchain, Ci.ci, Ci.verdict, Ci.health, Ci.lint, Ci.security, Ci.test)
 _ = (Ci.deploy, Ci.rollback, Ci.rollback_drill, Ci.resume, Ci.promote, Ci.abort, Ci.status)
@@ -53,3 +55,5 @@ _ = (DrillReportFile.time_to_rollback_seconds,)
 _ = (ClientsSummary.failed_injected, ClientsSummary.by_version)
 _ = (DrillReportFile.detect_and_rollback_seconds, StepDone.promoted, DeployResumed.promoted)
 _ = (pipelines.__getattr__, pipelines.__dir__)
+# Read by the packaging tests and by people reading a project's facts.
+_ = (ProjectFacts.formats_code, BASE_IMAGE_BUILDER)
