@@ -134,6 +134,8 @@ class DeploySettings(Model, frozen=True):
     strategy: StrategyKind = StrategyKind.ROLLING
     targets: Annotated[tuple[DeployTarget, ...], Meta(min_length=1)] = (DeployTarget(),)
     instances: Annotated[int, Meta(ge=1, le=64)] = 2
+    # Release snapshots kept on disk (the stable one and a rollback's are always kept).
+    keep_releases: Annotated[int, Meta(ge=2, le=1000)] = 5
     # canary traffic weights, rising to 100
     steps: Annotated[tuple[Annotated[float, Meta(ge=0.1, le=100)], ...], Meta(min_length=1)] = (
         10.0,
