@@ -6,6 +6,9 @@ SARIF back; the JUnit outcome and the deploy settings' choices are compared as v
 fields of result.json are there for people and other tools, not for this SDK; Python calls a
 package's ``__getattr__`` and ``__dir__`` (the public API's names load on first use); the
 base-image builder's path is what the tests hold setup.py's shipped files to.
+fields of result.json and comparison.json are there for people and other tools, not for this
+SDK; Python calls a package's ``__getattr__`` and ``__dir__`` (the public API's names load on
+first use).
 """
 
 from ci.main import Ci
@@ -24,6 +27,7 @@ from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
 from pipelines.operations.run import run_pipeline
+from pipelines.perf import ComparisonFile
 from pipelines.project_facts import ProjectFacts
 from pipelines.reports.findings import read_sarif
 from pipelines.reports.junit import Outcome
@@ -62,3 +66,5 @@ _ = (pipelines.__getattr__, pipelines.__dir__)
 _ = (run_pipeline, BASE_IMAGE_BUILDER)
 # Read by the packaging tests and by people reading a project's facts.
 _ = (ProjectFacts.formats_code, BASE_IMAGE_BUILDER)
+_ = (ComparisonFile.min_effect_percent, ComparisonFile.max_slowdown_percent)
+_ = ComparisonFile.over_limit

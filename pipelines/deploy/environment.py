@@ -104,6 +104,7 @@ class DeployEnv:
                     project_slug=self.directory.parent.name,
                     source=str(self.config.source),
                     python=python,
+                    pass_env=self.environment.pass_env,
                 ),
                 f"environments.{self.environment.name}.deploy.targets[{index}]",
             )

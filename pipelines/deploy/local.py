@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.child_env import child_environment
 from pipelines.deploy.instances import ProcessRecord, Records, free_port
 from pipelines.deploy.processes import (
     MARKER,
@@ -62,9 +63,11 @@ class LocalRuntime:
         service: ServiceSettings,
         env: Mapping[str, str],
         python: str | None = None,
+        pass_env: tuple[str, ...] = (),
     ) -> None:
         self.home, self.service = home, service
         self.env = dict(env)
+        self.pass_env = pass_env
         self.python = python or sys.executable
         self.records = Records(home / "instances", ProcessRecord)
 
@@ -110,7 +113,10 @@ class LocalRuntime:
         argv = [fill(part, values) for part in self.service.command or ()]
         if argv[0] in ("python", "python3"):
             argv[0] = self.python
-        env = {**os.environ, **self.service_env(release, values, port)}
+        # The declared child environment, never all of the caller's (docs/environment.md).
+        env = child_environment(
+            os.environ, pass_env=self.pass_env, declared=self.service_env(release, values, port)
+        )
         env[MARKER] = self.marker(instance)
         env.pop("PYTHONPATH", None)  # the release runs its own code, not the caller's
         log = self.records.directory / f"{instance}.log"
@@ -193,7 +199,11 @@ def runtime(context: TargetContext) -> LocalRuntime:
             "[python, -m, myapp, --port, '{port}']}",
         )
     return LocalRuntime(
-        home=context.home, service=context.service, env=context.env, python=context.python
+        home=context.home,
+        service=context.service,
+        env=context.env,
+        python=context.python,
+        pass_env=context.pass_env,
     )
 
 
