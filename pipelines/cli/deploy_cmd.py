@@ -63,6 +63,8 @@ def deploy(args: argparse.Namespace, out: Console) -> int:
     strategy = StrategyKind(args.strategy) if args.strategy else denv.environment.deploy.strategy
     if args.target:
         denv = _only_target(denv, args.target)
+    if args.render:
+        return _render(denv, strategy, args.version)
     if args.force and not args.reason:
         raise UsageError("--force needs --reason WHY (it is written to the audit log)")
 
@@ -86,6 +88,26 @@ def deploy(args: argparse.Namespace, out: Console) -> int:
         log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
         report = denv.controller(log=log).deploy(release, strategy)
     return _finish(denv, report, "deploy", out, as_json=args.json, approval=approval, gate=gate)
+
+
+def _render(denv: DeployEnv, strategy: StrategyKind, version: str | None) -> int:
+    from pipelines.deploy.environment import project_version
+    from pipelines.deploy.kubernetes.render import render_environment, to_yaml
+
+    objects = render_environment(
+        denv.config,
+        denv.environment,
+        release="next",
+        version=version or project_version(denv.project) or "0.0.0",
+        strategy=strategy,
+    )
+    if not objects:
+        raise UsageError(
+            f"environment {denv.environment.name!r} has no kubernetes target: nothing to render",
+            hint="--render prints the objects of targets with kind: kubernetes",
+        )
+    sys.stdout.write(to_yaml(objects))
+    return EXIT_OK
 
 
 def _only_target(denv: DeployEnv, name: str) -> DeployEnv:

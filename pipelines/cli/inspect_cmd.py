@@ -10,7 +10,9 @@ from rich.console import Console
 
 from pipelines.cli.common import project_config, project_dir
 from pipelines.cli.planning import project_plan
-from pipelines.errors import EXIT_OK, ConfigError
+from pipelines.config import PipelineConfig
+from pipelines.deploy.settings import StrategyKind
+from pipelines.errors import EXIT_OK, ConfigError, UsageError
 from pipelines.flags.model import load_flags
 from pipelines.plan import build_plan
 
@@ -46,7 +48,42 @@ def validate(args: argparse.Namespace, out: Console) -> int:
                 hint="declare them under 'environments' in pipeline.yaml, or fix the name",
             )
         out.print(f"{flags_path}: valid ({len(flags.flags)} flags)", highlight=False, markup=False)
+    _validate_kubernetes(config, out)
     return EXIT_OK
+
+
+def _validate_kubernetes(config: PipelineConfig, out: Console) -> None:
+    """The objects of every kubernetes target, against Kubernetes' schemas and our CRDs."""
+    from pipelines.deploy.kubernetes import validate as kube
+    from pipelines.deploy.kubernetes.render import render_environment
+
+    for name in sorted(config.environments):
+        environment = config.environment(name)
+        objects = []
+        for strategy in StrategyKind:  # --strategy may choose any of them
+            try:
+                objects += render_environment(config, environment, strategy=strategy)
+            except UsageError as exc:
+                if strategy is environment.deploy.strategy:
+                    raise ConfigError(
+                        f"{config.source}: environments.{name}: {exc.message}", hint=exc.hint
+                    ) from exc
+        if not objects:
+            continue
+        problems = kube.check(objects)
+        if problems:
+            raise ConfigError(
+                f"{config.source}: environments.{name}: the Kubernetes objects are invalid: "
+                + "; ".join(str(problem) for problem in problems[:5]),
+                hint="fix the setting the field comes from (docs/kubernetes.md maps them)",
+            )
+        versions = kube.versions()
+        out.print(
+            f"environments.{name}: {len(objects)} Kubernetes objects valid for Kubernetes "
+            f"{versions[0]}-{versions[-1]} and the Gateway API / Argo Rollouts fields we write",
+            highlight=False,
+            markup=False,
+        )
 
 
 def plan(args: argparse.Namespace, out: Console) -> int:

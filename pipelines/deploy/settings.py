@@ -11,6 +11,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta
 
+from pipelines.deploy.kubernetes.settings import KubernetesSettings
 from pipelines.schema import (
     LOWER_NAME,
     Duration,
@@ -39,6 +40,7 @@ class TargetKind(StrEnum):
 
     LOCAL = "local"
     DOCKER = "docker"
+    KUBERNETES = "kubernetes"
 
 
 class Approval(StrEnum):
@@ -128,6 +130,22 @@ class DeployTarget(Model, frozen=True):
     name: LowerName = "local"
     kind: TargetKind = TargetKind.LOCAL
     listen: Address = "127.0.0.1:18080"
+    # kind: kubernetes only: the namespace, router, Gateway and cluster access.
+    kubernetes: KubernetesSettings | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kubernetes is not None and self.kind is not TargetKind.KUBERNETES:
+            raise Invalid(
+                f"target {self.name!r} has kubernetes settings but kind {self.kind.value!r}",
+                key=("kubernetes",),
+                hint="set kind: kubernetes, or remove the kubernetes settings",
+            )
+
+    @property
+    def cluster(self) -> KubernetesSettings:
+        """The kubernetes settings (their defaults when none are written)."""
+        return self.kubernetes or KubernetesSettings()
 
 
 class DeploySettings(Model, frozen=True):
