@@ -24,6 +24,7 @@ from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.outcome import record
 from pipelines.deploy.settings import StrategyKind
 from pipelines.deploy.status import environment_status
+from pipelines.deploy.target import Release
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 STYLE = {
@@ -86,6 +87,8 @@ def deploy(args: argparse.Namespace, out: Console) -> int:
         commit = find_commit(denv.project, denv.environ)
         release = denv.new_release(args.version, commit)
         log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
+        if _argo(denv):
+            return _hand_off(denv, "deploy", out, release=release, strategy=strategy)
         report = denv.controller(log=log).deploy(release, strategy)
     return _finish(denv, report, "deploy", out, as_json=args.json, approval=approval, gate=gate)
 
@@ -128,6 +131,8 @@ def rollback(args: argparse.Namespace, out: Console) -> int:
     reason = args.reason or "rollback requested"
     with denv.journal.lock(f"rollback of {denv.environment.name} by pid {os.getpid()}"):
         denv.audit("rollback", reason=reason)
+        if _argo(denv):
+            return _hand_off(denv, "abort", out)
         report = denv.controller(log=lambda line: out.print(line, markup=False)).rollback(reason)
     return _finish(denv, report, "rollback", out, as_json=args.json)
 
@@ -137,8 +142,54 @@ def promote(args: argparse.Namespace, out: Console) -> int:
     denv = open_env(args)
     with denv.journal.lock(f"promote of {denv.environment.name} by pid {os.getpid()}"):
         denv.audit("promote", reason=args.reason or "promoted by hand")
+        if _argo(denv):
+            return _hand_off(denv, "promote", out)
         report = denv.controller(log=lambda line: out.print(line, markup=False)).promote()
     return _finish(denv, report, "promote", out, as_json=args.json)
+
+
+def _argo(denv: DeployEnv) -> bool:
+    if not any(t.kind == "kubernetes" for t in denv.environment.deploy.targets):
+        return False
+    from pipelines.deploy.kubernetes.wiring import argo_target
+
+    return argo_target(denv.environment) is not None
+
+
+def _hand_off(
+    denv: DeployEnv,
+    action: str,
+    out: Console,
+    *,
+    release: Release | None = None,
+    strategy: StrategyKind | None = None,
+) -> int:
+    """A deploy, promote or rollback handed to Argo Rollouts: its outcome read from the
+    Rollout's status. Only a healthy rollout (or, for a rollback, one back on stable) is 0."""
+    from pipelines.deploy.kubernetes.argo import Reading
+    from pipelines.deploy.kubernetes.wiring import ArgoAction, argo_target, hand_off
+
+    target = argo_target(denv.environment)
+    assert target is not None  # noqa: S101 - _argo checked it
+    status = hand_off(
+        denv.config,
+        denv.environment,
+        target,
+        denv.environ,
+        action=ArgoAction(action),
+        log=lambda line: out.print(line, markup=False, highlight=False),
+        release=release,
+        strategy=strategy,
+    )
+    out.print(f"{action}: {status.reading.value} {status.message}".rstrip(), markup=False)
+    if status.reading is Reading.PAUSED:
+        out.print(
+            "  the Rollout waits: `pipelines promote` or `pipelines rollback`",
+            markup=False,
+            highlight=False,
+        )
+    wanted = Reading.ROLLED_BACK if action == "abort" else Reading.SUCCEEDED
+    return EXIT_OK if status.reading is wanted else EXIT_FAILED
 
 
 def _finish(

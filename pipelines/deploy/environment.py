@@ -96,7 +96,14 @@ class DeployEnv:
 
     @property
     def journal(self) -> Journal:
-        """The environment's journal (and its lock)."""
+        """The environment's journal (and its lock): in the cluster of its first kubernetes
+        target, else on disk."""
+        if any(t.kind is TargetKind.KUBERNETES for t in self.environment.deploy.targets):
+            from pipelines.deploy.kubernetes.wiring import cluster_journal  # noqa: PLC0415
+
+            found = cluster_journal(self.config, self.environment, self.directory, self.environ)
+            if found is not None:
+                return found
         return Journal(self.directory)
 
     def targets(self, python: str | None = None) -> list[Target]:
@@ -113,6 +120,11 @@ class DeployEnv:
                         "[python, -m, myapp, --port, '{port}']}",
                     )
                 make = functools.partial(LocalTarget, python=python)
+            elif item.kind is TargetKind.KUBERNETES:
+                from pipelines.deploy.kubernetes.wiring import make_target  # noqa: PLC0415
+
+                found.append(make_target(self.config, self.environment, item, self.environ))
+                continue
             else:
                 from pipelines.deploy.docker import DockerTarget  # noqa: PLC0415 - rarely used
 

@@ -181,7 +181,9 @@ def read_status(obj: Obj) -> RolloutStatus:
         return RolloutStatus(Reading.SUCCEEDED, phase, message)
     if phase == ArgoPhase.PAUSED:
         return RolloutStatus(Reading.PAUSED, phase, message or "paused")
-    return RolloutStatus(Reading.WAITING, phase, message)
+    if phase == ArgoPhase.PROGRESSING:
+        return RolloutStatus(Reading.WAITING, phase, message or "progressing")
+    return RolloutStatus(Reading.WAITING, phase, message or f"unknown phase {phase!r}")
 
 
 def _condition(threshold: Threshold, *, passing: bool) -> str:
