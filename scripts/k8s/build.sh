@@ -63,11 +63,19 @@ main() {
         [ -n "$found" ] && [ -f "$found/COMPLETE" ] && { echo "$found"; return 0; }
         return 1
     fi
-    apt-get "${APT_OPTS[@]}" update -qq
+    apt-get "${APT_OPTS[@]}" update -qq >&2
     local version
     version="$(source_version)"
     [ -n "$version" ] || { log "no kubernetes source package found"; return 1; }
     local out="$CACHE_ROOT/$version-$(patch_hash)"
+    if [ -f "$out/COMPLETE" ]; then
+        log "reusing $out"
+        echo "$out"
+        return 0
+    fi
+    # One build at a time per machine: a second caller waits, then reuses the first's result.
+    exec 9>"$CACHE_ROOT/build.lock"
+    flock 9
     if [ -f "$out/COMPLETE" ]; then
         log "reusing $out"
         echo "$out"
@@ -100,7 +108,7 @@ VERSION
     log "building in $tree (log below; about 25 minutes on 2 cores)"
     (cd "$tree" && env PATH="$GO_BIN:$PATH" GOPROXY=off \
         KUBE_GIT_VERSION_FILE="$work/version" \
-        make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubemark")
+        make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubemark" >&2)
     local staging="$out.partial"
     rm -rf "$staging"
     mkdir -p "$staging"
