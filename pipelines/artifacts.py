@@ -65,6 +65,56 @@ def find_commit(project: Path, environ: Mapping[str, str]) -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
+def matches(layout: Layout, pattern: str) -> list[tuple[str, Path]]:
+    """The files a kept pattern names (``reports/build/*.whl``, or a directory and all the
+    files under it), as (logical path, real path). A link a stage left is never followed."""
+    parts = PurePosixPath(pattern).parts
+    base = layout.report("/".join(parts[:2]))
+    if base.is_symlink() or not base.is_dir():
+        return []
+    rest = "/".join(parts[2:])
+    candidates = [base] if not rest else sorted(base.glob(rest))
+    found: dict[str, Path] = {}
+    for candidate in candidates:
+        inside = candidate.relative_to(base).parts
+        # No link anywhere on the way down: only what the stage wrote as plain files.
+        if any((base.joinpath(*inside[: i + 1])).is_symlink() for i in range(len(inside))):
+            continue
+        files = [candidate] if candidate.is_file() else _files_under(candidate)
+        for path in files:
+            name = "/".join((*parts[:2], *path.relative_to(base).parts))
+            found[name] = path
+    return sorted(found.items())
+
+
+def _files_under(directory: Path) -> list[Path]:
+    found = []
+    pending = [directory]
+    while pending:
+        current = pending.pop()
+        if current.is_symlink() or not current.is_dir():
+            continue
+        for entry in current.iterdir():
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                pending.append(entry)
+            elif entry.is_file():
+                found.append(entry)
+    return found
+
+
+def unmatched(layout: Layout, result: RunResult, kept: tuple[str, ...]) -> dict[str, list[str]]:
+    """Per stage that ran, its kept patterns that matched no file (a warning, not a failure)."""
+    ran = {s.name for s in result.stages if s.status in (RunStatus.PASSED, RunStatus.FAILED)}
+    missing: dict[str, list[str]] = {}
+    for pattern in kept:
+        stage = PurePosixPath(pattern).parts[1]
+        if stage in ran and not matches(layout, pattern):
+            missing.setdefault(stage, []).append(pattern)
+    return missing
+
+
 def write_run_artifacts(
     layout: Layout,
     identity: RunIdentity,
@@ -83,11 +133,17 @@ def write_run_artifacts(
     target = layout.artifacts / identity.run_id
     ran = {s.name for s in result.stages if s.status in (RunStatus.PASSED, RunStatus.FAILED)}
     collected: dict[str, str] = {}
-    for source, name in {**COLLECTED, **{path: path for path in kept}}.items():
+    for source, name in COLLECTED.items():
         path = layout.report(source)
         if PurePosixPath(source).parts[1] in ran and path.is_file():
             atomic.copy_file(path, target / name)
             collected[name] = source
+    for pattern in kept:
+        if PurePosixPath(pattern).parts[1] not in ran:
+            continue
+        for logical_path, path in matches(layout, pattern):
+            atomic.copy_file(path, target / logical_path)
+            collected[logical_path] = logical_path
     manifest: dict[str, Any] = {
         "run_id": identity.run_id,
         "version": __version__,

@@ -2,8 +2,9 @@
 project.
 
 ``PipelineFile`` is the file as written (every key, its type and default, declared once); the
-JSON Schema is emitted from it. ``PipelineConfig`` is what the rest of the SDK uses: the file
-merged over each environment's own defaults.
+JSON Schema is emitted from it. ``PipelineConfig`` is what the rest of the SDK uses: the same
+declared type (so a key added to it is a key of the config), with its environments merged over
+each one's own defaults, its custom stages, and where it was read from.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -40,7 +40,7 @@ from pipelines.severity import LIMITED, Severity
 from pipelines.yaml_source import Source, read_yaml_file
 
 CONFIG_FILE = "pipeline.yaml"
-Linter = Literal["ruff", "ruff-format", "mypy"]
+Linter = Literal["ruff", "ruff-format", "black", "isort", "flake8", "mypy", "pyupgrade"]
 Scanner = Literal["bandit", "detect-secrets", "pip-audit"]
 RunIf = Literal["success", "always"]
 BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
@@ -88,19 +88,6 @@ class GateThresholds(Model, frozen=True):
         """Serialise for the plan and the gate decision."""
         data: dict[str, Any] = to_builtins(self)
         return data
-
-
-@dataclass(frozen=True)
-class Environment:
-    """A deployment environment: gate thresholds, health checks, variables for every stage."""
-
-    name: str
-    gate: GateThresholds
-    env: dict[str, str] = field(default_factory=dict)
-    health: HealthSettings = field(default_factory=HealthSettings)
-    # Stages this environment cannot run, each with the reason the plan shows.
-    skip_stages: dict[str, str] = field(default_factory=dict)
-    deploy: DeploySettings = field(default_factory=DeploySettings)
 
 
 class MonitoringSettings(Model, frozen=True):
@@ -157,10 +144,12 @@ class LintSettings(StageSettings, frozen=True, kw_only=True):
 
     unique_lists: ClassVar[tuple[str, ...]] = ("needs", "tools", "paths")
 
-    # None: ruff check, plus ruff format --check when the project formats its code (it has ruff
-    # or black settings, or a formatter in its pre-commit config).
+    # None: the linters the project declares (pre-commit hooks, lint/dev dependencies, tox,
+    # [tool.X] sections), else ruff check.
     tools: tuple[Linter, ...] | None = None
     paths: Paths | None = None
+    # A version per linter, over the one the project pins.
+    versions: dict[Linter, ScalarText] | None = None
 
 
 class SecuritySettings(StageSettings, frozen=True, kw_only=True):
@@ -233,6 +222,13 @@ class EnvironmentFile(Model, frozen=True):
     deploy: DeploySettings = msgspec.field(default_factory=DeploySettings)
 
 
+class Environment(EnvironmentFile, frozen=True, kw_only=True):
+    """An environment as the SDK uses it: its declared settings and its name, with the gate's
+    keys written in pipeline.yaml merged over the environment's own defaults."""
+
+    name: str
+
+
 class PipelineFile(Model, frozen=True):
     """pipeline.yaml."""
 
@@ -243,7 +239,8 @@ class PipelineFile(Model, frozen=True):
     # and artifacts/ in the project.
     reports: Text | None = None
     artifacts: Text | None = None
-    environments: dict[LowerName, EnvironmentFile] = {}
+    # A Mapping (read-only): the loaded config holds its merged environments here.
+    environments: Mapping[LowerName, EnvironmentFile] = {}
     monitoring: MonitoringSettings = MonitoringSettings()
     metrics: MetricsSettings = MetricsSettings()
     project_env: ProjectEnvSettings = ProjectEnvSettings()
@@ -258,35 +255,62 @@ class CustomStage(CustomStageFile, frozen=True, kw_only=True):
     name: str
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    """A validated pipeline.yaml (or the defaults when there is none)."""
+class PipelineConfig(PipelineFile, frozen=True, kw_only=True):
+    """A validated pipeline.yaml (or the defaults when there is none): every declared key as
+    written, plus what loading it adds."""
 
-    name: str
-    source: str
-    environments: dict[str, Environment]
-    flags_file: str = "flags.yaml"
-    # Where reports and artifacts go (relative to the project, or absolute); None: reports/
-    # and artifacts/ in the project.
-    reports_dir: str | None = None
-    artifacts_dir: str | None = None
-    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
-    service: ServiceSettings = field(default_factory=ServiceSettings)
-    retention: RetentionSettings = field(default_factory=RetentionSettings)
-    metrics: MetricsSettings = field(default_factory=MetricsSettings)
-    lint: LintSettings = field(default_factory=LintSettings)
-    security: SecuritySettings = field(default_factory=SecuritySettings)
-    test: TestSettings = field(default_factory=TestSettings)
-    project_env: ProjectEnvSettings = field(default_factory=ProjectEnvSettings)
-    # Order, time limit and enablement of every stage by name (built-in and custom).
-    stages: dict[str, StageSettings] = field(default_factory=dict)
+    name: str  # the project directory's name when pipeline.yaml gives none
+    environments: Mapping[str, Environment] = {}
+    source: str  # the file it was read from (named by every error about it)
     custom: tuple[CustomStage, ...] = ()
     # Line of each stage's section (its `needs` where given), for errors about the DAG.
-    lines: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, int] = {}
+
+    # Views under the names the rest of the SDK has always used.
+    @property
+    def flags_file(self) -> str:
+        """The flags file (``flags``), relative to the project."""
+        return self.flags
+
+    @property
+    def reports_dir(self) -> str | None:
+        """Where reports go (``reports``); None: reports/ in the project."""
+        return self.reports
+
+    @property
+    def artifacts_dir(self) -> str | None:
+        """Where artifacts go (``artifacts``); None: artifacts/ in the project."""
+        return self.artifacts
+
+    @property
+    def lint(self) -> LintSettings:
+        """The lint stage's settings."""
+        return self.stages.lint
+
+    @property
+    def security(self) -> SecuritySettings:
+        """The security stage's settings."""
+        return self.stages.security
+
+    @property
+    def test(self) -> TestSettings:
+        """The test stage's settings."""
+        return self.stages.test
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """Every stage by name: the built-in ones, then the custom ones."""
+        return (*BUILTIN_STAGES, *(stage.name for stage in self.custom))
 
     def stage(self, name: str) -> StageSettings:
         """The common settings of a stage (defaults when pipeline.yaml says nothing)."""
-        return self.stages.get(name) or StageSettings()
+        if name in BUILTIN_STAGES:
+            settings: StageSettings = getattr(self.stages, name)
+            return settings.common()
+        for custom in self.custom:
+            if custom.name == name:
+                return custom.common()
+        return StageSettings()
 
     def environment(self, name: str) -> Environment:
         """Return the named environment or raise a ConfigError that lists the valid ones."""
@@ -335,26 +359,15 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
         data = {**data, "stages": builtin}
     declared = decode(data, PipelineFile, source)
     custom = tuple(_custom(name, item, source) for name, item in custom_data.items())
-    stages = {name: getattr(declared.stages, name).common() for name in BUILTIN_STAGES}
-    stages.update({stage.name: stage.common() for stage in custom})
     given = (data.get("stages") or {}) if isinstance(data, Mapping) else {}
     named = [*given, *custom_data]
     return PipelineConfig(
-        name=declared.name or default_name,
+        **{
+            **msgspec.structs.asdict(declared),
+            "name": declared.name or default_name,
+            "environments": _environments(declared, data),
+        },
         source=source.file,
-        flags_file=declared.flags,
-        reports_dir=declared.reports,
-        artifacts_dir=declared.artifacts,
-        monitoring=declared.monitoring,
-        service=declared.service,
-        retention=declared.retention,
-        metrics=declared.metrics,
-        environments=_environments(declared, data),
-        lint=declared.stages.lint,
-        security=declared.stages.security,
-        test=declared.stages.test,
-        project_env=declared.project_env,
-        stages=stages,
         custom=custom,
         lines={
             name: source.lines.get(("stages", name, "needs")) or source.lines[("stages", name)]
@@ -365,7 +378,7 @@ def from_data(data: Any, source: Source, *, default_name: str = "project") -> Pi
 
 
 def _environments(declared: PipelineFile, data: Any) -> dict[str, Environment]:
-    environments = {name: Environment(name, gate) for name, gate in DEFAULT_GATES.items()}
+    environments = {name: Environment(name=name, gate=gate) for name, gate in DEFAULT_GATES.items()}
     for name, env in declared.environments.items():
         # The gate keys written in the file, over the environment's own defaults; limits of
         # findings per severity, so limiting one severity never drops another's limit (null
@@ -376,12 +389,8 @@ def _environments(declared: PipelineFile, data: Any) -> dict[str, Environment]:
         if "max_findings" in given:
             given["max_findings"] = {**base.max_findings, **env.gate.max_findings}
         environments[name] = Environment(
-            name,
-            msgspec.structs.replace(base, **given),
-            dict(env.env),
-            env.health,
-            dict(env.skip_stages),
-            env.deploy,
+            **{**msgspec.structs.asdict(env), "gate": msgspec.structs.replace(base, **given)},
+            name=name,
         )
     return environments
 
@@ -405,7 +414,9 @@ def _custom(name: str, data: Any, source: Source) -> CustomStage:
             # Container runners mount only reports/<stage>/ writable: what a stage keeps lives
             # there on every runner.
             parts = PurePosixPath(path).parts
-            if len(parts) < 3 or parts[:2] != ("reports", name) or ".." in parts:
+            # artifacts may name the stage's whole directory; reports name files in it.
+            shortest = 2 if key == "artifacts" else 3
+            if len(parts) < shortest or parts[:2] != ("reports", name) or ".." in parts:
                 raise source.error(
                     (*where, key, index),
                     f"{path!r} is not inside reports/{name}/",

@@ -1,21 +1,62 @@
 """The JSON Schemas of pipeline.yaml and flags.yaml, emitted from the same declared types that
-validate them (so the schema an editor checks against is the one the SDK applies)."""
+validate them (so the schema an editor checks against is the one the SDK applies), and of the
+plan (``pipelines plan --json``), emitted from the plan's own types: the contract the Dagger
+module reads, tested from both sides against the published file."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from pipelines.config import CustomStageFile, PipelineFile
+import msgspec
+
+from pipelines.config import RUN_IF, CustomStageFile, PipelineFile
 from pipelines.flags.model import FlagsFile
+from pipelines.plan import FRESHNESS, PLAN_VERSION, PlannedStage
 from pipelines.schema import json_schema
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-KINDS = ("pipeline", "flags")
+KINDS = ("pipeline", "flags", "plan")
+
+
+def plan_schema() -> dict[str, Any]:
+    """The plan's JSON form: ``Plan.to_dict`` around ``PlannedStage``'s own schema."""
+    stage_schema = msgspec.json.schema(PlannedStage)
+    stage = stage_schema["$defs"]["PlannedStage"]
+    stage["additionalProperties"] = False
+    stage["properties"]["run_if"]["enum"] = list(RUN_IF)
+    stage["properties"]["freshness"]["enum"] = list(FRESHNESS)
+    stage["properties"]["timeout"]["anyOf"][0]["exclusiveMinimum"] = 0
+    named = {"type": "string", "minLength": 1}
+    skipped = {
+        "type": "object",
+        "properties": {"name": named, "reason": {"type": "string"}},
+        "required": ["name", "reason"],
+        "additionalProperties": False,
+    }
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "portable-pipelines plan",
+        "description": "What `pipelines plan --json` prints: the stages of one environment.",
+        "type": "object",
+        "properties": {
+            "version": {"const": PLAN_VERSION},
+            "pipeline": {"type": "string"},
+            "env": {"type": "string"},
+            "stages": {"type": "array", "items": {"$ref": "#/$defs/PlannedStage"}},
+            "skipped": {"type": "array", "items": skipped},
+        },
+        "required": ["version", "pipeline", "env", "stages"],
+        "additionalProperties": False,
+        "$defs": stage_schema["$defs"],
+    }
 
 
 def schema_document(kind: str) -> dict[str, Any]:
-    """The JSON Schema of ``pipeline`` (pipeline.yaml) or ``flags`` (flags.yaml)."""
+    """The JSON Schema of ``pipeline`` (pipeline.yaml), ``flags`` (flags.yaml) or ``plan``
+    (what ``pipelines plan --json`` prints)."""
+    if kind == "plan":
+        return plan_schema()
     title = f"portable-pipelines {kind}.yaml"
     schema = (
         json_schema(PipelineFile, CustomStageFile) if kind == "pipeline" else json_schema(FlagsFile)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pipelines.errors import UsageError
+
 REPORTS = "reports"
 ARTIFACTS = "artifacts"
 # How a runner tells a stage process where reports go (a container's own path, or the host's).
@@ -28,6 +30,13 @@ COVERAGE = "coverage.xml"
 REPORT_LOG = "report-log.jsonl"
 SARIF = "security.sarif"
 DECISION = "decision.json"
+
+
+def project_directory(path: Path) -> Path:
+    """The project directory ``path``, resolved; it must exist."""
+    if not path.is_dir():
+        raise UsageError(f"{path}: not a directory", hint="pass the project with -C DIR")
+    return path.resolve()
 
 
 def logical(stage: str, name: str) -> str:
@@ -58,6 +67,25 @@ class Layout:
         chosen_reports = environ.get(REPORTS_ENV) or reports or REPORTS
         chosen_artifacts = environ.get(ARTIFACTS_ENV) or artifacts or ARTIFACTS
         return cls(project, project / chosen_reports, project / chosen_artifacts)
+
+    @classmethod
+    def chosen(
+        cls,
+        project: Path,
+        *,
+        configured: tuple[str | None, str | None] = (None, None),
+        reports: Path | None = None,
+        artifacts: Path | None = None,
+    ) -> Layout:
+        """The directories given explicitly (the command line; relative ones are the current
+        directory's, like ``--config``), else as ``of`` resolves them from the ``configured``
+        reports and artifacts (pipeline.yaml's keys)."""
+        layout = cls.of(project, reports=configured[0], artifacts=configured[1])
+        return cls(
+            project,
+            reports.resolve() if reports else layout.reports,
+            artifacts.resolve() if artifacts else layout.artifacts,
+        )
 
     def stage(self, name: str) -> Path:
         """A stage's report directory."""

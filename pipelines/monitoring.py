@@ -31,6 +31,12 @@ SAMPLE_VALUES = {
     "ALERT_WEBHOOK_URL": "https://alerts.invalid/hook",
 }
 PANEL_KEYS = ("type", "gridPos", "datasource", "targets")
+# A dashboard names its Prometheus through this variable, never by a fixed uid: the import
+# dialog asks for it (``__inputs``) and a provisioned copy resolves it to the default source.
+DATASOURCE_VARIABLE = "DS_PROMETHEUS"
+DATASOURCE_REF = "${" + DATASOURCE_VARIABLE + "}"
+# Grafana 10.4 and later read this dashboard model without migrating it.
+MIN_SCHEMA_VERSION = 39
 
 
 @dataclass(frozen=True)
@@ -110,25 +116,62 @@ def check_dashboard(path: Path, scratch: Path) -> list[Finding]:
         dashboard = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return [Finding(name, False, f"not JSON: {exc}")]
-    problems = [
-        f"missing {key}" for key in ("uid", "title", "schemaVersion") if not dashboard.get(key)
-    ]
+    if not isinstance(dashboard, dict):
+        return [Finding(name, False, "not a JSON object")]
+    problems = dashboard_problems(dashboard)
     expressions: list[tuple[str, str]] = []
-    panels = dashboard.get("panels") or []
-    if not panels:
-        problems.append("no panels")
-    for index, panel in enumerate(panels):
+    for index, panel in enumerate(_objects(dashboard.get("panels"))):
         label = f"panel {panel.get('title') or index}"
-        problems.extend(f"{label}: missing {key}" for key in PANEL_KEYS if not panel.get(key))
-        for target in panel.get("targets") or []:
-            if not target.get("expr"):
-                problems.append(f"{label}: a target without expr")
-            else:
-                expressions.append((label, str(target["expr"])))
+        expressions.extend(
+            (label, str(target["expr"]))
+            for target in _objects(panel.get("targets"))
+            if target.get("expr")
+        )
     findings = [Finding(f"{name} structure", not problems, "; ".join(problems))]
     if expressions:
         findings.append(_parse_promql(name, expressions, scratch))
     return findings
+
+
+def _objects(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def dashboard_problems(dashboard: dict[str, Any]) -> list[str]:
+    """What keeps a dashboard from importing or provisioning into any current Grafana."""
+    problems = [
+        f"missing {key}" for key in ("uid", "title", "schemaVersion") if not dashboard.get(key)
+    ]
+    version = dashboard.get("schemaVersion")
+    if isinstance(version, int) and version < MIN_SCHEMA_VERSION:
+        problems.append(f"schemaVersion {version} is older than {MIN_SCHEMA_VERSION}")
+    inputs = {i.get("name"): i for i in _objects(dashboard.get("__inputs"))}
+    if inputs.get(DATASOURCE_VARIABLE, {}).get("pluginId") != "prometheus":
+        problems.append(f"__inputs: no Prometheus data source input {DATASOURCE_VARIABLE}")
+    variables = _objects((dashboard.get("templating") or {}).get("list"))
+    if not any(
+        v.get("name") == DATASOURCE_VARIABLE and v.get("type") == "datasource" for v in variables
+    ):
+        problems.append(f"templating: no datasource variable {DATASOURCE_VARIABLE}")
+    panels = _objects(dashboard.get("panels"))
+    if not panels:
+        problems.append("no panels")
+    holders = [(f"variable {v.get('name')}", v) for v in variables if v.get("type") == "query"]
+    for index, panel in enumerate(panels):
+        label = f"panel {panel.get('title') or index}"
+        problems.extend(f"{label}: missing {key}" for key in PANEL_KEYS if not panel.get(key))
+        holders.append((label, panel))
+        for target in _objects(panel.get("targets")):
+            if not target.get("expr"):
+                problems.append(f"{label}: a target without expr")
+            if "datasource" in target:
+                holders.append((f"{label} target {target.get('refId', '?')}", target))
+    for label, holder in holders:
+        source = holder.get("datasource")
+        uid = source.get("uid") if isinstance(source, dict) else source
+        if uid != DATASOURCE_REF:
+            problems.append(f"{label}: datasource {uid!r} is not {DATASOURCE_REF}")
+    return problems
 
 
 def _parse_promql(name: str, expressions: list[tuple[str, str]], scratch: Path) -> Finding:

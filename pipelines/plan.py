@@ -20,6 +20,8 @@ from pipelines.project_env import InstallPlan, install_plan
 from pipelines.project_facts import ProjectFacts
 
 PLAN_VERSION = 1
+# How long a caching runner may reuse a stage's result (``PlannedStage.freshness``).
+FRESHNESS = ("cached", "daily", "never")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class PlannedStage:
     # inputs are unchanged), "daily" (answers that change with the world, such as known
     # vulnerabilities) or "never" (live answers: health checks, deploys).
     freshness: str = "cached"
+    # What the stage found in the project, for people to read (its linters and where each
+    # version came from).
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to the plan contract."""
@@ -60,6 +65,7 @@ class PlannedStage:
             "tools": [list(argv) for argv in self.tools],
             "source": self.source,
             "freshness": self.freshness,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -77,6 +83,7 @@ class PlannedStage:
             tools=tuple(tuple(str(a) for a in argv) for argv in data.get("tools", ())),
             source=str(data.get("source", "read-only")),
             freshness=str(data.get("freshness", "cached")),
+            notes=tuple(str(n) for n in data.get("notes", ())),
         )
 
 
@@ -164,7 +171,7 @@ def build_plan(
     base_env = {**(flag_env or {}), **environment.env, "PIPELINES_ENV": env_name}
     builder = _Builder(config, env_name, base_env, config_file)
     _check_skips(config, env_name)
-    env_users = _project_env_users(config)
+    env_users = _project_env_users(config, facts)
     installs = bool(env_users) and config.stage("install").enabled
     if installs:
         plan = install_plan(config, facts)
@@ -178,6 +185,7 @@ def build_plan(
         needs=after_install("lint"),
         outputs=(logical("lint", RESULT),),
         tools=tuple(tuple(a) for a in commands.lint_commands(config, facts).values()),
+        notes=tuple(tool.describe() for tool in commands.lint_tools(config, facts)),
     )
     builder.add(
         "security",
@@ -235,14 +243,14 @@ def _install_tools(plan: InstallPlan, installer: str) -> tuple[tuple[str, ...], 
     return tuple(tuple(argv) for argv in plan.commands_shown(installer))
 
 
-def _project_env_users(config: PipelineConfig) -> set[str]:
+def _project_env_users(config: PipelineConfig, facts: ProjectFacts) -> set[str]:
     """The stages that run the project's code and so need its environment."""
     if not config.project_env.enabled:
         return set()
     users = {c.name for c in config.custom if c.python == "project"}
     if config.stage("test").enabled:
         users.add("test")
-    if "mypy" in (config.lint.tools or ()):
+    if commands.lint_uses_project_env(config, facts):
         users.add("lint")
     if commands.pip_audit_uses_project_env(config):
         users.add("security")
@@ -269,6 +277,7 @@ class _Builder:
         run_if: str = "success",
         source: str = "read-only",
         freshness: str = "cached",
+        notes: tuple[str, ...] = (),
     ) -> None:
         settings = self.config.stage(name)
         if not settings.enabled or name in self.config.environment(self.env_name).skip_stages:
@@ -285,6 +294,7 @@ class _Builder:
                 tools=tools,
                 source=source,
                 freshness=freshness,
+                notes=notes,
             )
         )
 
@@ -312,7 +322,7 @@ class _Builder:
     def ordered(self) -> list[PlannedStage]:
         """The stages in DAG order; needs of disabled stages are dropped, unknown ones named."""
         known = {s.name for s in self.stages}
-        disabled = {name for name, s in self.config.stages.items() if not s.enabled}
+        disabled = {n for n in self.config.stage_names if not self.config.stage(n).enabled}
         disabled |= set(self.config.environment(self.env_name).skip_stages)
         kept = []
         for stage in self.stages:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import atomic
+from pipelines.commands import typing_requirements
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError, ToolError
 from pipelines.process import run_streaming, tool_path
@@ -97,6 +99,8 @@ def install_plan(config: PipelineConfig, facts: ProjectFacts) -> InstallPlan:
     plugins: tuple[str, ...] = ()
     if config.stage("test").enabled:
         plugins = TEST_PLUGINS + (("pytest-rerunfailures",) if config.test.reruns else ())
+    if config.stage("lint").enabled:
+        plugins += typing_requirements(config, facts)
     if settings.install:
         return InstallPlan(commands=settings.install, plugins=plugins, python=settings.python)
     declared = facts.groups or {}
@@ -187,7 +191,7 @@ def _location(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> P
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """One builder per environment, across processes (stages, parallel runs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / f"{path.name}.lock").open("a") as handle:
@@ -201,7 +205,7 @@ def _locked(path: Path) -> Iterator[None]:
 def ensure(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> tuple[ProjectEnv, bool]:
     """The project's environment, built now unless a complete one exists; True when built."""
     path = _location(project, plan, environ)
-    with _locked(path):
+    with locked(path):
         if (path / READY).is_file():
             return ProjectEnv(path), False
         # A directory without the ready marker is a build that died half-way.
@@ -298,7 +302,7 @@ def _installer_argv(tool: str, python: str) -> list[str]:
 
 
 def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
-    print("$ " + " ".join(argv), flush=True)
+    print("$ " + shlex.join(argv), flush=True)
     done = run_streaming(argv, cwd=project, env=env)
     if done.returncode != 0:
         hint = (
@@ -314,9 +318,21 @@ def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
         raise ToolError(message, hint=hint)
 
 
+# A build backend's own output, which uv quotes after "[stderr]" under its generic cause
+# ("Call to `setuptools.build_meta.build_editable` failed"): the real error is in there.
+_BACKEND_ERROR = re.compile(r"^(?:error: .+|[\w.]+(?:Error|Exception): .+)$")
+
+
 def explain(output: str) -> str:
     """The line of an installer's output that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if "[stderr]" in lines or "[stdout]" in lines:
+        quoted = lines[min(i for i, line in enumerate(lines) if line in ("[stderr]", "[stdout]")) :]
+        errors = [line for line in quoted if _BACKEND_ERROR.match(line)]
+        plain = [line for line in errors if line.startswith("error: ")]
+        if plain or errors:
+            # setuptools says "error: ..."; a traceback's cause is its last exception line.
+            return (plain[0] if plain else errors[-1])[:300]
     # uv says "cause:" off a terminal and draws an arrow on one; pip says "ERROR:".
     markers = ("cause:", "\u2570\u2500\u25b6", "ERROR:")
     for line in lines:

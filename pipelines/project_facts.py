@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ConfigError
+from pipelines.project_linters import DeclaredTool, discover, typing_requirements
 from pipelines.tool_groups import tool_groups
 
 # requirement files under the names projects commonly use, most specific first.
@@ -58,6 +59,9 @@ class ProjectFacts:
     secrets_baseline: str | None = None
     ruff_includes_markdown: bool = False
     formats_code: bool = False  # ruff or black settings, or a formatter in pre-commit
+    linters: tuple[DeclaredTool, ...] = ()  # the linters it declares, at their versions
+    package_dirs: tuple[str, ...] = ()  # what mypy checks when nothing names its files
+    typing_requirements: tuple[str, ...] = ()  # what its type checking needs installed
 
 
 def read_facts(project: Path) -> ProjectFacts:
@@ -89,6 +93,9 @@ def read_facts(project: Path) -> ProjectFacts:
         bandit_exclude=_bandit_exclude(project, tool),
         secrets_baseline=".secrets.baseline" if (project / ".secrets.baseline").is_file() else None,
         formats_code=_formats_code(project, tool),
+        linters=discover(project),
+        package_dirs=_package_dirs(project),
+        typing_requirements=typing_requirements(project),
         ruff_includes_markdown=".md"
         in str(tool.get("ruff", {}).get("include", ""))
         + str(tool.get("ruff", {}).get("extend-include", "")),
@@ -199,3 +206,31 @@ def _formats_code(project: Path, tool: dict[str, Any]) -> bool:
         text = pre_commit.read_text(encoding="utf-8", errors="replace")
         return "ruff-format" in text or "psf/black" in text or "id: black" in text
     return False
+
+
+# Top-level directories that hold a project's tests, docs or examples, not its package.
+_NOT_PACKAGES = ("tests", "test", "testing", "docs", "doc", "examples", "benchmarks", "scripts")
+
+
+def _package_dirs(project: Path) -> tuple[str, ...]:
+    """The project's own code: ``src``, else its top-level packages, else its modules."""
+    if (project / "src").is_dir():
+        return ("src",)
+    packages = sorted(
+        entry.name
+        for entry in project.iterdir()
+        if entry.is_dir()
+        and not entry.is_symlink()
+        and entry.name not in _NOT_PACKAGES
+        and (entry / "__init__.py").is_file()
+    )
+    if packages:
+        return tuple(packages)
+    return tuple(
+        sorted(
+            entry.name
+            for entry in project.glob("*.py")
+            if entry.name not in ("setup.py", "conftest.py", "noxfile.py")
+            and not entry.name.startswith("test_")
+        )
+    )

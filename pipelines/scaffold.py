@@ -21,6 +21,7 @@ class Scaffolded:
     """The files ``init`` wrote."""
 
     files: tuple[Path, ...]
+    ignored: tuple[str, ...] = ()  # what .gitignore gained
 
 
 def _template(name: str) -> str:
@@ -68,16 +69,16 @@ def scaffold(
             f"--config {config}: use letters, digits, '.', '_', '-' and '/' in its path",
             hint="the workflow passes the path to Dagger as it is",
         )
-    call = "--source=. ci --env ci -o reports"
+    call = "ci --env ci -o reports"
     if inside != Path("pipeline.yaml"):
-        call = f"--source=. ci --env ci --config {inside.as_posix()} -o reports"
+        call = f"ci --env ci --config {inside.as_posix()} -o reports"
     # (the verdict step reads the exported reports and needs no pipeline file)
     files = {
         pipeline_file: schema_line(module, "pipeline")
         + _template("pipeline.yaml").replace("{name}", name),
         project / ".github" / "workflows" / "ci.yml": _template("ci.yml")
         .replace("{module}", module)
-        .replace("--source=. ci --env ci -o reports", call),
+        .replace("ci --env ci -o reports", call),
     }
     existing = [path for path in files if path.exists()]
     if existing and not force:
@@ -87,4 +88,22 @@ def scaffold(
         )
     for path, text in files.items():
         atomic.write_text(path, text)
-    return Scaffolded(tuple(files))
+    return Scaffolded(tuple(files), ignore_run_outputs(project))
+
+
+# What a run writes into a project, never to be committed.
+RUN_OUTPUTS = ("reports/", "artifacts/")
+
+
+def ignore_run_outputs(project: Path) -> tuple[str, ...]:
+    """Add the run's output directories to the project's .gitignore; return those added."""
+    path = project / ".gitignore"
+    if path.is_symlink():
+        return ()  # the project's own business where it points: left alone
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    present = {line.strip().strip("/") for line in text.splitlines()}
+    missing = tuple(entry for entry in RUN_OUTPUTS if entry.strip("/") not in present)
+    if missing:
+        prefix = text if not text or text.endswith("\n") else text + "\n"
+        atomic.write_text(path, prefix + "".join(f"{entry}\n" for entry in missing))
+    return missing

@@ -3,6 +3,10 @@
 An unchanged build context gives the same tag, so an existing image is reused instead of
 rebuilt. The context is assembled in a temporary directory so an extra CA bundle can be added
 without touching the source tree.
+
+The build files come from a checkout (containers/, constraints.txt, ...), or from an installed
+wheel, which carries the same files under ``pipelines/_sdk/`` (see setup.py); the ``pipelines``
+package itself is copied from wherever it is imported.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from pipelines.errors import UsageError
@@ -30,18 +35,34 @@ CONTEXT_FILES = (
 )
 CONTEXT_DIRS = ("pipelines", "containers/extra-ca")
 DEFAULT_BASE_IMAGE = "python:3.12-slim-bookworm"
+# Where a wheel keeps the build files, inside the package (not part of the image's copy of it).
+SHIPPED_DIR = "_sdk"
+BASE_IMAGE_BUILDER = "containers/build-base-image.sh"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _shipped_root() -> Path | None:
+    shipped = resources.files("pipelines") / SHIPPED_DIR
+    # Only a package on the file system can be a build context (not one inside a zip).
+    return shipped if isinstance(shipped, Path) and shipped.is_dir() else None
 
 
 def sdk_root() -> Path:
-    """The directory holding this SDK's sources and containers/ (a checkout or an sdist)."""
+    """Where containers/ and the pins are: PIPELINES_SDK_DIR, the wheel's, or the checkout."""
     override = os.environ.get("PIPELINES_SDK_DIR")
-    root = Path(override) if override else Path(__file__).resolve().parent.parent
+    root = Path(override) if override else (_shipped_root() or PACKAGE_DIR.parent)
     if not (root / DOCKERFILE).is_file():
         raise UsageError(
             f"{root / DOCKERFILE}: not found; the toolchain image is built from the SDK's sources",
-            hint="set PIPELINES_SDK_DIR to a checkout of portable-pipelines",
+            hint="reinstall portable-pipelines from its wheel or sdist, or set PIPELINES_SDK_DIR "
+            "to a checkout of it",
         )
     return root
+
+
+def _package_source(root: Path) -> Path:
+    """The ``pipelines`` package to copy: the checkout's own, else the imported one."""
+    return root / "pipelines" if (root / "pipelines").is_dir() else PACKAGE_DIR
 
 
 @dataclass(frozen=True)
@@ -78,9 +99,9 @@ def build_context(spec: ToolchainSpec) -> Iterator[Path]:
             shutil.copy2(spec.root / name, context / name)
         for name in CONTEXT_DIRS:
             shutil.copytree(
-                spec.root / name,
+                _package_source(spec.root) if name == "pipelines" else spec.root / name,
                 context / name,
-                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", SHIPPED_DIR),
             )
         if spec.ca_bundle is not None:
             shutil.copy2(spec.ca_bundle, context / "containers/extra-ca/extra-ca.pem")

@@ -19,7 +19,8 @@ from pipelines.runners.local import LocalRunner
 from pipelines.stages.details import CustomDetails, TestDetails
 
 _ = (Ci.toolchain, Ci.ci, Ci.verdict, Ci.health, Ci.lint, Ci.security, Ci.test)
-_ = (Ci.deploy, Ci.rollback, Ci.rollback_drill)
+_ = (Ci.deploy, Ci.rollback, Ci.rollback_drill, Ci.resume, Ci.promote, Ci.abort, Ci.status)
+_ = (Ci.watch, Ci.stage, Ci.annotations, Ci.summary)
 _ = (
     PipelinesProvider.from_file,
     PipelinesProvider.get_metadata,

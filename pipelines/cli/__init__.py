@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import traceback
 from collections.abc import Sequence
@@ -13,8 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines import __version__
+from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
 from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PipelineError
+from pipelines.reports.workflow_commands import neutralise
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,10 @@ def _pipeline_commands(sub: Any, shared: _Shared) -> None:
     )
     init.add_argument("--force", action="store_true", help="replace existing files")
     schema = sub.add_parser(
-        "schema", help="print the JSON Schema of pipeline.yaml or flags.yaml (for editors)"
+        "schema",
+        help="print the JSON Schema of pipeline.yaml or flags.yaml (for editors), or the plan's",
     )
-    schema.add_argument("kind", choices=["pipeline", "flags"])
+    schema.add_argument("kind", choices=["pipeline", "flags", "plan"])
 
 
 def _operations_commands(sub: Any, shared: _Shared) -> None:
@@ -239,6 +243,14 @@ def _report_commands(sub: Any, shared: _Shared) -> None:
     )
     summary.add_argument("--run", default=None, metavar="RUN_ID", help="default: the newest")
     summary.add_argument("--markdown", action="store_true", help="print Markdown")
+    annotate = actions.add_parser(
+        "github",
+        parents=[common],
+        help="GitHub annotations of the reports (failing tests, gate reasons, findings)",
+    )
+    annotate.add_argument(
+        "--summary", action="store_true", help="print the Markdown job summary instead"
+    )
     window = argparse.ArgumentParser(add_help=False)
     window.add_argument("--since", default="90d", help="how far back (default: 90d)")
     window.add_argument("--env", default="production", help="the environment (default: production)")
@@ -369,10 +381,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    try:
-        return load_handler(args.command)(args, out)
-    except BaseException as raised:  # the boundary: every outcome becomes an exit code
-        return _exit_code(_unwrap(raised), err)
+    # Under GitHub Actions nothing printed inside is read as a workflow command; the SDK's
+    # own annotations are printed after it.
+    with guarded(os.environ, machine_readable=bool(getattr(args, "json", False))):
+        try:
+            return load_handler(args.command)(args, out)
+        except BaseException as raised:  # the boundary: every outcome becomes an exit code
+            return _exit_code(_unwrap(raised), err)
 
 
 def _unwrap(raised: BaseException) -> BaseException:
@@ -398,9 +413,11 @@ def _unwrap(raised: BaseException) -> BaseException:
 def _exit_code(raised: BaseException, err: Console) -> int:
     if isinstance(raised, PipelineError):
         # Messages quote files and user input: never read them as markup.
-        err.print(f"[bold red]error:[/] {escape(raised.message)}", highlight=False)
-        if raised.hint:
-            err.print(f"[dim]hint:[/] {escape(raised.hint)}", highlight=False)
+        # stderr may reach GitHub's log after the guard ends: no line may be a command.
+        message, hint = neutralise(raised.message), neutralise(raised.hint or "")
+        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+        if hint:
+            err.print(f"[dim]hint:[/] {escape(hint)}", highlight=False)
         return raised.exit_code
     if isinstance(raised, KeyboardInterrupt):
         err.print("interrupted")

@@ -6,17 +6,13 @@ import argparse
 from pathlib import Path
 
 from pipelines.config import PipelineConfig, load_config
-from pipelines.errors import UsageError
-from pipelines.layout import Layout
+from pipelines.layout import Layout, project_directory
 from pipelines.stages.base import StageContext
 
 
 def project_dir(args: argparse.Namespace) -> Path:
     """The project directory named by ``-C`` (it must exist)."""
-    project = Path(args.project)
-    if not project.is_dir():
-        raise UsageError(f"{project}: not a directory", hint="pass the project with -C DIR")
-    return project.resolve()
+    return project_directory(Path(args.project))
 
 
 def project_config(args: argparse.Namespace) -> PipelineConfig:
@@ -27,13 +23,11 @@ def project_config(args: argparse.Namespace) -> PipelineConfig:
 def project_layout(args: argparse.Namespace, config: PipelineConfig) -> Layout:
     """Where reports and artifacts go: the command line, then pipeline.yaml, then the
     project's reports/ and artifacts/ (a runner's environment says so for its stages)."""
-    project = project_dir(args)
-    layout = Layout.of(project, reports=config.reports_dir, artifacts=config.artifacts_dir)
-    # The command line wins; its relative paths are the current directory's, like --config.
-    return Layout(
-        project,
-        Path(args.reports).resolve() if args.reports else layout.reports,
-        Path(args.artifacts).resolve() if args.artifacts else layout.artifacts,
+    return Layout.chosen(
+        project_dir(args),
+        configured=(config.reports_dir, config.artifacts_dir),
+        reports=Path(args.reports) if args.reports else None,
+        artifacts=Path(args.artifacts) if args.artifacts else None,
     )
 
 

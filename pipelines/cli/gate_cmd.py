@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from pipelines.cli.common import project_config, project_dir, stage_context
 from pipelines.cli.display import decision_table, show
+from pipelines.cli.guard import emit
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.gate_rules import GateStatus
 from pipelines.reports import github
@@ -43,6 +44,5 @@ def gate(args: argparse.Namespace, out: Console) -> int:
             )
         for reason in decision.reasons:
             out.print(f"[red]closed:[/] {escape(reason)}", highlight=False)
-    for line in github.publish(decision, os.environ):
-        print(line)
+    emit(github.publish(decision, os.environ))
     return EXIT_OK if decision.status is GateStatus.OPEN else EXIT_FAILED

@@ -22,6 +22,9 @@ def init(args: argparse.Namespace, out: Console) -> int:
     )
     for path in done.files:
         out.print(f"wrote {path}", highlight=False, markup=False)
+    if done.ignored:
+        added = ", ".join(done.ignored)
+        out.print(f"added {added} to .gitignore (a run writes them)", highlight=False, markup=False)
     if args.module is None:
         out.print(
             f"edit the module address in the workflow (now {DEFAULT_MODULE})", highlight=False

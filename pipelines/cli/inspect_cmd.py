@@ -98,6 +98,8 @@ def plan(args: argparse.Namespace, out: Console) -> int:
         out.print(f"{stage.name}{needs}{limit}", highlight=False, markup=False)
         for argv in stage.run:
             out.print(f"  $ {shlex.join(argv)}", highlight=False, markup=False)
+        for note in stage.notes:
+            out.print(f"    found: {note}", highlight=False, markup=False)
         for argv in stage.tools:
             out.print(f"    runs: {shlex.join(argv)}", highlight=False, markup=False)
     for name, reason in the_plan.skipped:

@@ -17,7 +17,8 @@ from pipelines import atomic
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
-from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
+from pipelines.errors import EXIT_FAILED, EXIT_OK, ReportError, UsageError
+from pipelines.layout import SARIF
 from pipelines.perf import COMPARISON, Change, compare, read_benchmarks, slowdowns
 from pipelines.report import compliance as pack
 from pipelines.report.dora import commit_times, dora
@@ -25,16 +26,21 @@ from pipelines.report.history import History, RunRecord, read_history
 from pipelines.report.html import render
 from pipelines.report.prune import plan_prune, prune
 from pipelines.report.summary import markdown, summary_of, tables
+from pipelines.reports.findings import Finding, read_sarif
 from pipelines.schema import parse_duration
 
 
 def report(args: argparse.Namespace, out: Console) -> int:
-    """Dispatch ``report html|summary|dora|compliance``."""
+    """Dispatch ``report html|summary|github|dora|compliance``."""
     match args.report_command:
         case "html":
             return _html(args, out)
         case "summary":
             return _summary(args, out)
+        case "github":
+            from pipelines.cli.github_out import report_github
+
+            return report_github(args, out)
         case "dora":
             return _dora(args, out)
     return _compliance(args, out)
@@ -56,14 +62,40 @@ def _run(history: History, run_id: str | None) -> RunRecord | None:
 
 def _html(args: argparse.Namespace, out: Console) -> int:
     history, _, name = _load(args)
-    run = _run(history, args.run)
-    text = render(history, run, summary_of(history, run), pipeline=name)
-    target = Path(args.out) if args.out else project_layout(args, project_config(args)).reports
+    # A deploy's or drill's run id (the directory `drill` prints) is a report of its own.
+    deploy = next((d for d in history.deploys if d.run_id == args.run), None)
+    if args.run is not None and deploy is None and history.run(args.run) is None:
+        ids = [r.run_id for r in history.runs[-5:]] + [d.run_id for d in history.deploys[-5:]]
+        known = ", ".join(ids) or "none"
+        raise UsageError(
+            f"no run, deploy or drill {args.run!r} in the artifacts", hint=f"recent: {known}"
+        )
+    run = None if deploy is not None else _run(history, args.run)
+    layout = project_layout(args, project_config(args))
+    # The reports directory holds the newest run's findings only.
+    newest = run is not None and history.runs and run is history.runs[-1]
+    findings = _findings(layout.stage("security") / SARIF) if newest else []
+    text = render(
+        history,
+        run,
+        summary_of(history, run),
+        pipeline=name,
+        findings=findings,
+        deploy=deploy,
+    )
+    target = Path(args.out) if args.out else layout.reports
     path = target if target.suffix == ".html" else target / "report.html"
     atomic.writable_dir(path.parent, "the report")
     atomic.write_text(path, text)
     out.print(f"wrote {path}", markup=False, highlight=False)
     return EXIT_OK
+
+
+def _findings(path: Path) -> list[Finding]:
+    try:
+        return read_sarif(path) if path.is_file() and not path.is_symlink() else []
+    except (ReportError, AttributeError, TypeError, ValueError):
+        return []  # the gate decision's counts still stand; the list only names them
 
 
 def _summary(args: argparse.Namespace, out: Console) -> int:

@@ -89,7 +89,7 @@ def drill_env(denv: DeployEnv) -> DeployEnv:
         msgspec.structs.replace(target, listen=f"127.0.0.1:{free_port()}")
         for target in denv.environment.deploy.targets
     )
-    environment = replace(
+    environment = msgspec.structs.replace(
         denv.environment, deploy=msgspec.structs.replace(denv.environment.deploy, targets=targets)
     )
     directory = denv.directory.with_name(denv.directory.name + "-drill")

@@ -1,39 +1,58 @@
 """The HTML run report: one self-contained file (inline CSS and SVG, no script, no external
-request) with the stage timeline, the gate's rules, failing and flaky tests, coverage,
-findings by severity, trends across recent runs, and for deploys the analysis charts and
-the rollback timeline."""
+request, and a Content-Security-Policy that forbids both) with the stage timeline, the gate's
+rules, failing and flaky tests, coverage, the findings, trends across recent runs, and for
+deploys the analysis charts and the rollback timeline. Every value is escaped."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
 
+from pipelines.report.deploy_view import deploy_section, table
 from pipelines.report.history import DeployEntry, History, RunRecord
 from pipelines.report.summary import Summary, cell
-from pipelines.report.svg import Bar, Marker, Series, gantt, lines
+from pipelines.report.svg import Bar, Series, gantt, lines
+from pipelines.reports.findings import Finding
+from pipelines.severity import Severity
+
+# Nothing runs and nothing loads: no script, no remote style, font, image, frame or form.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'"
+)
+# Findings listed by name; the rest are counted.
+LISTED_FINDINGS = 100
 
 STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 820px; color: #171717; }
+:root { color-scheme: light dark; --fg: #171717; --muted: #525252; --line: #e5e5e5;
+  --bg: #fff; --pass: #15803d; --fail: #b91c1c; --warn: #b45309; --neutral: #1d4ed8; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e5e5e5; --muted: #a3a3a3; --line: #404040; --bg: #171717;
+    --pass: #4ade80; --fail: #f87171; --warn: #fbbf24; --neutral: #93c5fd; } }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 820px;
+  padding: 0 1rem; color: var(--fg); background: var(--bg); }
 h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
-.meta { color: #525252; } table { border-collapse: collapse; margin: .5rem 0; }
-th, td { border-bottom: 1px solid #e5e5e5; padding: .25rem .6rem; text-align: left; }
-.pass, .passed, .open, .succeeded, .Successful { color: #15803d; font-weight: 600; }
-.fail, .failed, .closed, .rolled-back, .Failed, .Error { color: #b91c1c; font-weight: 600; }
-.warn, .paused, .Inconclusive { color: #b45309; font-weight: 600; }
-svg .label, svg .tick, svg .legend, svg .marker-label {
-  font: 12px system-ui, sans-serif; fill: #404040; }
-svg .grid { stroke: #e5e5e5; } .empty { color: #737373; font-style: italic; }
+h4 { margin: 1rem 0 .3rem; } .meta { color: var(--muted); }
+.scroll { overflow-x: auto; } table { border-collapse: collapse; margin: .5rem 0; }
+th, td { border-bottom: 1px solid var(--line); padding: .25rem .6rem; text-align: left; }
+.pass, .passed, .open, .succeeded, .Successful { color: var(--pass); font-weight: 600; }
+.fail, .failed, .closed, .rolled-back, .Failed, .Error { color: var(--fail); font-weight: 600; }
+.warn, .paused, .Inconclusive { color: var(--warn); font-weight: 600; }
+.neutral { color: var(--neutral); font-weight: 600; }
+svg.chart { max-width: 100%; height: auto; display: block; margin: .6rem 0; }
+svg .label, svg .tick, svg .legend, svg .marker-label, svg .axis-label {
+  font: 12px system-ui, sans-serif; fill: var(--muted); }
+svg .chart-title { font: 600 13px system-ui, sans-serif; fill: var(--fg); }
+svg .grid { stroke: var(--line); } svg .marker { stroke: var(--fg); }
+.empty { color: var(--muted); font-style: italic; }
+@media (max-width: 600px) { body { margin: 1rem auto; font-size: 13px; }
+  th, td { padding: .2rem .35rem; } }
 """
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]]) -> str:
-    """A table; each cell is (text, css class)."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="{escape(c)}">{escape(t)}</td>' for t, c in row) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    """A table; each cell is (text, css class), both escaped here."""
+    return table(headers, [[(escape(t), c) for t, c in row] for row in rows])
 
 
 def _timeline(run: RunRecord) -> str:
@@ -45,7 +64,7 @@ def _timeline(run: RunRecord) -> str:
     note = ""
     if any(stage.started is None for stage in run.stages):
         note = '<p class="empty">This run recorded no start times: stages are shown in order.</p>'
-    return gantt(bars, title=f"stage timeline of {run.run_id}") + note
+    return gantt(bars, title=f"Stage timeline of {run.run_id}") + note
 
 
 def _gate(summary: Summary) -> str:
@@ -93,7 +112,28 @@ def _tests(summary: Summary) -> str:
     return "".join(parts)
 
 
-def _coverage_and_findings(summary: Summary) -> str:
+def _findings_list(findings: Sequence[Finding]) -> str:
+    if not findings:
+        return ""
+    worst_first = list(Severity)
+    ordered = sorted(findings, key=lambda f: (worst_first.index(f.severity), f.file, f.line))
+    rows = [
+        [
+            (f.severity.value, f.severity.value),
+            (f.file or "—", ""),
+            (str(f.line) if f.line else "—", ""),
+            (f"{f.tool} {f.rule}", ""),
+            (f.message, ""),
+        ]
+        for f in ordered[:LISTED_FINDINGS]
+    ]
+    more = len(ordered) - LISTED_FINDINGS
+    return _table(("severity", "file", "line", "rule", "message"), rows) + (
+        f'<p class="meta">and {more} more in security.sarif.</p>' if more > 0 else ""
+    )
+
+
+def _coverage_and_findings(summary: Summary, findings: Sequence[Finding]) -> str:
     decision = summary.decision
     coverage = decision.evidence.coverage if decision else None
     parts = []
@@ -108,10 +148,10 @@ def _coverage_and_findings(summary: Summary) -> str:
         )
     else:
         parts.append('<p class="empty">No coverage report.</p>')
-    findings = summary.findings()
-    if findings:
-        rows = [[(severity, ""), (str(count), "")] for severity, count in findings]
-        parts.append(_table(("severity", "findings"), rows))
+    counted = summary.findings()
+    if counted:
+        rows = [[(severity, ""), (str(count), "")] for severity, count in counted]
+        parts.append(_table(("severity", "findings"), rows) + _findings_list(findings))
     elif decision is not None and decision.evidence.findings is not None:
         parts.append("<p>No security findings.</p>")
     else:
@@ -151,84 +191,49 @@ def _trends(runs: Sequence[RunRecord]) -> str:
     ]
     labels = ", ".join(f"{i}: {r.run_id}" for i, r in numbered)
     return (
-        lines([s for s in quality if s.points], title="pass rate and coverage", unit="%")
-        + lines([s for s in flaky if s.points], title="flaky tests", unit="")
-        + lines(durations, title="stage durations", unit=" s", x_unit="")
+        lines(
+            [s for s in quality if s.points],
+            title="Pass rate and line coverage",
+            unit="%",
+            y_label="percent",
+            x_label="run number",
+        )
+        + lines(
+            [s for s in flaky if s.points],
+            title="Flaky tests",
+            unit="",
+            y_label="tests",
+            x_label="run number",
+        )
+        + lines(
+            durations,
+            title="Stage durations",
+            unit=" s",
+            y_label="seconds",
+            x_label="run number",
+            x_unit="",
+        )
         + f'<p class="meta">Runs by number: {escape(labels)}</p>'
     )
 
 
-def deploy_section(entry: DeployEntry) -> str:
-    """The analysis charts and the rollback timeline of one deploy."""
-    timeline = entry.timeline
-    start = timeline.get("started") or 0.0
-    analysis = [m for m in entry.metrics.get("analysis", []) if isinstance(m, dict)]
-    markers = [
-        Marker(float(value) - start, name.replace("_", " "))
-        for name, value in timeline.items()
-        if value is not None and name in ("exposed", "decision", "traffic_on_stable")
-    ]
-    charts = []
-    for metric, unit, title in (
-        ("p95_ms", " ms", "p95 latency"),
-        ("error_rate", "%", "error rate"),
-    ):
-        series = []
-        for pool in ("new", "stable"):
-            points = tuple(
-                (float(m["at"]) - start, float(m[pool][metric]))
-                for m in analysis
-                if m.get(pool) and m[pool].get(metric) is not None
-            )
-            label = "canary (new)" if pool == "new" else "stable"
-            series.append(Series(label, points))
-        charts.append(
-            lines(
-                [s for s in series if s.points],
-                title=f"{title}: new against stable",
-                unit=unit,
-                markers=markers,
-                x_unit=" s",
-            )
-        )
-    rows = [
-        [(name.replace("_", " "), ""), (f"{float(value) - start:.3f} s" if value else "—", "")]
-        for name, value in timeline.items()
-    ]
-    verdicts = [
-        [
-            (f"{float(m['at']) - start:.2f} s", ""),
-            (m["verdict"], m["verdict"]),
-            (m.get("detail", ""), ""),
-        ]
-        for m in analysis
-    ]
-    outcome = escape(entry.outcome)
-    drill = ""
-    if entry.drill:
-        clients = entry.drill.get("clients", {})
-        drill = (
-            f"<p>Drill: {'passed' if entry.drill.get('passed') else 'FAILED'}; time to detect "
-            f"{cell(entry.drill.get('time_to_detect_seconds'))} s, time to roll back "
-            f"{cell(entry.drill.get('time_to_rollback_seconds'))} s; "
-            f"{clients.get('lost', 0)} of {clients.get('sent', 0)} client requests lost.</p>"
-        )
-    return (
-        f'<section class="deploy" data-run="{escape(entry.run_id)}">'
-        f"<h3>{escape(entry.action)} of {escape(entry.version)} to {escape(entry.env)}: "
-        f'<span class="{outcome}">{outcome}</span></h3>'
-        f"<p>{escape(entry.reason)}</p>{drill}"
-        + "".join(charts)
-        + _table(("moment", "after start"), rows)
-        + (_table(("analysis at", "verdict", "detail"), verdicts) if verdicts else "")
-        + "</section>"
-    )
-
-
 def render(
-    history: History, run: RunRecord | None, summary: Summary, *, pipeline: str, recent: int = 20
+    history: History,
+    run: RunRecord | None,
+    summary: Summary,
+    *,
+    pipeline: str,
+    recent: int = 20,
+    findings: Sequence[Finding] = (),
+    deploy: DeployEntry | None = None,
 ) -> str:
-    """The whole report."""
+    """The whole report: of a run (the newest by default), or of one deploy or drill."""
+    if deploy is not None:
+        return _page(
+            pipeline,
+            f"{deploy.action} {deploy.run_id} · {deploy.env} · {deploy.outcome}",
+            [("Deploy", deploy_section(deploy))],
+        )
     sections: list[tuple[str, str]] = []
     if run is not None:
         header = (
@@ -239,7 +244,7 @@ def render(
             ("Stage timeline", _timeline(run)),
             ("Gate", _gate(summary)),
             ("Tests", _tests(summary)),
-            ("Coverage and security", _coverage_and_findings(summary)),
+            ("Coverage and security", _coverage_and_findings(summary, findings)),
         ]
     else:
         header = "no pipeline run recorded"
@@ -256,9 +261,14 @@ def render(
     if history.problems:
         items = "".join(f"<li>{escape(p)}</li>" for p in history.problems)
         sections.append(("Unreadable artifacts", f"<ul>{items}</ul>"))
+    return _page(pipeline, header, sections)
+
+
+def _page(pipeline: str, header: str, sections: Sequence[tuple[str, str]]) -> str:
     body = "".join(f"<h2>{escape(title)}</h2>{html}" for title, html in sections)
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
         f"<title>{escape(pipeline)}: pipeline report</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{STYLE}</style></head><body>"

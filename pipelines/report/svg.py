@@ -1,8 +1,11 @@
 """Inline SVG charts for the HTML report: no script, no external request. Every mark carries
-its value in a ``data-value`` attribute and a ``<title>``, so the numbers are in the page."""
+its value in a ``data-value`` attribute and a ``<title>``, so the numbers are in the page; every
+chart shows its title and what its axes measure, and its top tick is at or above its highest
+value. Every text that reaches the markup is escaped."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -50,14 +53,16 @@ def gantt(bars: Sequence[Bar], *, title: str, width: int = 760) -> str:
     """When each stage ran, in parallel where it did."""
     if not bars:
         return ""
-    row, left, top = 26, 120, 28
-    end = max(bar.end for bar in bars) or 1.0
+    row, left, top = 26, 120, 46
+    ticks = _ticks(max(bar.end for bar in bars) or 1.0)
+    end = ticks[-1] or 1.0
     scale = (width - left - 20) / end
-    height = top + row * len(bars) + 30
+    height = top + row * len(bars) + 48
     parts = [
         f'<svg class="chart gantt" role="img" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
+        f'<text x="{left}" y="18" class="chart-title">{escape(title)}</text>',
     ]
     for index, bar in enumerate(bars):
         y = top + index * row
@@ -72,30 +77,31 @@ def gantt(bars: Sequence[Bar], *, title: str, width: int = 760) -> str:
         parts.append(
             f'<rect class="bar" x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" '
             f'fill="{colour}" data-stage="{escape(bar.label)}" data-start="{_fmt(bar.start)}" '
-            f'data-value="{_fmt(seconds)}"><title>{escape(bar.label)}: {bar.status}, '
+            f'data-value="{_fmt(seconds)}"><title>{escape(bar.label)}: {escape(bar.status)}, '
             f"{seconds:.2f} s (from {bar.start:.2f} s)</title></rect>"
         )
     axis_y = top + row * len(bars) + 14
-    for tick in _ticks(end):
+    for tick in ticks:
         x = left + tick * scale
         parts.append(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{axis_y - 10}" class="grid"/>'
             f'<text x="{x:.1f}" y="{axis_y + 4}" text-anchor="middle" class="tick">'
             f"{_fmt(tick)} s</text>"
         )
-    parts.append("</svg>")
+    parts.append(
+        f'<text x="{left + (width - left - 20) / 2:.1f}" y="{height - 6}" text-anchor="middle" '
+        f'class="axis-label x-label">seconds since the run started</text></svg>'
+    )
     return "".join(parts)
 
 
 def _ticks(end: float, count: int = 5) -> list[float]:
+    """Round ticks from 0 whose last one is at or above ``end``."""
     raw = end / count
-    magnitude = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 0.1
-    step = max(round(raw / magnitude) * magnitude, magnitude)
-    ticks, value = [], 0.0
-    while value <= end + 1e-9:
-        ticks.append(round(value, 6))
-        value += step
-    return ticks
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    ticks = [round(i * step, 6) for i in range(math.ceil(end / step - 1e-9) + 1)]
+    return ticks if len(ticks) > 1 else [0.0, round(step, 6)]
 
 
 def lines(
@@ -103,22 +109,25 @@ def lines(
     *,
     title: str,
     unit: str,
+    y_label: str,
+    x_label: str,
     markers: Sequence[Marker] = (),
     x_unit: str = "",
     width: int = 760,
-    height: int = 240,
+    height: int = 260,
 ) -> str:
     """Lines over x (seconds or run numbers), with labelled vertical markers."""
     points = [p for s in series for p in s.points]
     if not points:
         return ""
     per_row = 4  # legend entries per row
-    left, right, bottom = 60, 20, 36
-    top = 28 + 18 * ((len(series) - 1) // per_row)
-    height += top - 28
+    left, right, bottom = 72, 20, 50
+    top = 46 + 18 * ((len(series) - 1) // per_row)
+    height += top - 46
     xs = [p[0] for p in points] + [m.x for m in markers]
     x0, x1 = min([*xs, 0.0]) if x_unit.strip() == "s" else min(xs), max(xs)  # time from 0
-    y1 = (max(p[1] for p in points) or 1.0) * 1.1  # all zero: still a readable axis
+    y_ticks = _ticks(max(p[1] for p in points) or 1.0)  # all zero: still a readable axis
+    y1 = y_ticks[-1]
     sx = (width - left - right) / ((x1 - x0) or 1.0)
     sy = (height - top - bottom) / y1
 
@@ -129,8 +138,14 @@ def lines(
         f'<svg class="chart lines" role="img" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
+        f'<text x="{left}" y="18" class="chart-title">{escape(title)}</text>',
+        f'<text class="axis-label y-label" text-anchor="middle" '
+        f'transform="translate(14 {(top + height - bottom) / 2:.1f}) rotate(-90)">'
+        f"{escape(y_label)}</text>",
+        f'<text x="{left + (width - left - right) / 2:.1f}" y="{height - 6}" '
+        f'text-anchor="middle" class="axis-label x-label">{escape(x_label)}</text>',
     ]
-    for tick in _ticks(y1 / 1.1):
+    for tick in y_ticks:
         _, y = at(x0, tick)
         parts.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" class="grid"/>'
@@ -161,7 +176,7 @@ def lines(
                 f"{_fmt(y_value)}{escape(unit)}</title></circle>"
             )
         legend_x = left + (index % per_row) * 170
-        legend_y = 6 + 18 * (index // per_row)
+        legend_y = 24 + 18 * (index // per_row)
         parts.append(
             f'<rect x="{legend_x}" y="{legend_y}" width="12" height="12" fill="{colour}"/>'
             f'<text x="{legend_x + 18}" y="{legend_y + 10}" class="legend">'

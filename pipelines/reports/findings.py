@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,24 +33,80 @@ class Finding(msgspec.Struct, frozen=True):
     line: int = 0
 
 
-def to_sarif(findings: Sequence[Finding], tools: Sequence[str]) -> dict[str, Any]:
-    """One SARIF 2.1.0 log with a run per tool (tools with no findings get an empty run)."""
+# GitHub code scanning ranks security alerts by this score (critical > 9, high 7-8.9,
+# medium 4-6.9, low 0.1-3.9).
+_SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "2.0",
+}
+# What each scanner looks for: a tag for code scanning's filters, and a sentence for help.
+_SCANNER_KIND = {
+    "bandit": ("sast", "a pattern of insecure Python code"),
+    "detect-secrets": ("secrets", "what looks like a credential committed to the tree"),
+    "pip-audit": ("dependencies", "a dependency version with a known vulnerability"),
+}
+
+
+def to_sarif(
+    findings: Sequence[Finding],
+    tools: Sequence[str],
+    unchecked: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """One SARIF 2.1.0 log with a run per tool (tools with no findings get an empty run).
+
+    Each run records its invocation: a scanner in ``unchecked`` could not do its job
+    (``executionSuccessful: false``, with the reason as a notification), so no viewer
+    mistakes its empty results for a clean scan.
+    """
+    not_run = unchecked or {}
     runs = []
     for tool in tools:
         own = [f for f in findings if f.tool == tool]
-        rules = sorted({f.rule for f in own})
+        invocation: dict[str, Any] = {"executionSuccessful": tool not in not_run}
+        if tool in not_run:
+            invocation["toolExecutionNotifications"] = [
+                {"level": "error", "message": {"text": f"{tool} did not run: {not_run[tool]}"}}
+            ]
         runs.append(
             {
-                "tool": {
-                    "driver": {
-                        "name": tool,
-                        "rules": [{"id": rule} for rule in rules],
-                    }
-                },
+                "tool": {"driver": {"name": tool, "rules": _rules(tool, own)}},
+                "invocations": [invocation],
                 "results": [_sarif_result(f) for f in own],
             }
         )
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": runs}
+
+
+def _rules(tool: str, findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """One reporting descriptor per rule, at the highest severity it was found with."""
+    order = list(Severity)
+    worst: dict[str, Severity] = {}
+    for finding in findings:
+        known = worst.get(finding.rule)
+        if known is None or order.index(finding.severity) < order.index(known):
+            worst[finding.rule] = finding.severity
+    tag, looks_for = _SCANNER_KIND.get(tool, ("security", "a security problem"))
+    rules = []
+    for rule, severity in sorted(worst.items()):
+        help_text = f"{tool} reports {rule}: {looks_for}. See {tool}'s documentation of {rule}."
+        descriptor: dict[str, Any] = {
+            "id": rule,
+            "name": rule,
+            "shortDescription": {"text": f"{tool} {rule}"},
+            "fullDescription": {"text": f"{tool} found {looks_for} ({rule})."},
+            "help": {"text": help_text, "markdown": f"`{tool}` reports `{rule}`: {looks_for}."},
+            "defaultConfiguration": {"level": _SARIF_LEVEL.get(severity, "note")},
+            "properties": {
+                "security-severity": _SECURITY_SEVERITY.get(severity, "2.0"),
+                "tags": ["security", tag],
+            },
+        }
+        if tool == "pip-audit" and re.fullmatch(r"[A-Z]+-[A-Za-z0-9-]+", rule):
+            descriptor["helpUri"] = f"https://osv.dev/vulnerability/{rule}"
+        rules.append(descriptor)
+    return rules
 
 
 def _sarif_result(finding: Finding) -> dict[str, Any]:

@@ -1,43 +1,125 @@
-"""GitHub Actions output: a Markdown job summary, error annotations and step outputs."""
+"""GitHub Actions output: a Markdown job summary, annotations and step outputs.
+
+Annotations are the only workflow commands the SDK prints (after the guard of
+``workflow_commands``), each value escaped as GitHub documents.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import UsageError
 from pipelines.gate_rules import GateDecision, GateStatus
 from pipelines.report.summary import markdown, of_decision
+from pipelines.reports.findings import Finding
+from pipelines.reports.junit import TestCase
+from pipelines.reports.workflow_commands import escape_data, escape_property, in_github_actions
+from pipelines.severity import Severity
 
-MAX_ANNOTATIONS = 10
+# GitHub shows at most 10 errors and 10 warnings (and 10 notices) of a step: more are dropped
+# by GitHub, so we keep the first of each level ourselves (failing tests first) and say in
+# one notice how many more the summary and the reports hold.
+MAX_PER_LEVEL = 10
+MAX_MESSAGE = 4000  # characters of one annotation's message
+LEVELS = ("error", "warning", "notice")
+_FINDING_LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "notice",
+}
+_TEST_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def in_github_actions(environ: Mapping[str, str]) -> bool:
-    """True inside a GitHub Actions job."""
-    return environ.get("GITHUB_ACTIONS") == "true"
+@dataclass(frozen=True)
+class Annotation:
+    """One ``::error``/``::warning``/``::notice`` line, with its location where known."""
+
+    level: str
+    message: str
+    title: str = ""
+    file: str = ""
+    line: int = 0
+
+    def command(self) -> str:
+        """The workflow command, every value escaped."""
+        props = []
+        if self.file:
+            props.append(f"file={escape_property(self.file)}")
+            if self.line > 0:
+                props.append(f"line={self.line}")
+        if self.title:
+            props.append(f"title={escape_property(self.title)}")
+        head = f"::{self.level}" + (" " + ",".join(props) if props else "")
+        return f"{head}::{escape_data(self.message[:MAX_MESSAGE] or '-')}"
 
 
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def test_file(test: TestCase) -> str:
+    """The test's file: as the report names it, else from its id (``tests.test_a`` ->
+    ``tests/test_a.py``; a class after the module is dropped)."""
+    if test.file:
+        return test.file
+    if not _TEST_MODULE.fullmatch(test.classname):
+        return ""
+    parts = test.classname.split(".")
+    while parts and parts[-1][:1].isupper():
+        parts.pop()
+    return "/".join(parts) + ".py" if parts else ""
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def decision_annotations(decision: GateDecision) -> list[Annotation]:
+    """Failing tests (errors when the gate closed, warnings when its pass rate let them
+    through), then the gate's reasons."""
+    tests = decision.evidence.tests
+    level = "error" if decision.status is not GateStatus.OPEN else "warning"
+    found = [
+        Annotation(level, test.message or "failed", test.title, test_file(test))
+        for test in (tests.failing if tests else ())
+    ]
+    found += [Annotation("error", reason, "gate") for reason in decision.reasons]
+    return found
+
+
+def finding_annotations(findings: Iterable[Finding]) -> list[Annotation]:
+    """A finding at its location: errors for critical and high, warnings for medium."""
+    return [
+        Annotation(
+            _FINDING_LEVEL.get(finding.severity, "notice"),
+            finding.message,
+            f"{finding.tool} {finding.rule}",
+            finding.file,
+            finding.line,
+        )
+        for finding in findings
+    ]
+
+
+def capped(annotations: Sequence[Annotation]) -> list[str]:
+    """The commands GitHub will show: the first ``MAX_PER_LEVEL`` of each level, in order,
+    and a notice counting the rest."""
+    kept: list[str] = []
+    counts = dict.fromkeys(LEVELS, 0)
+    dropped = 0
+    for annotation in annotations:
+        level = annotation.level if annotation.level in counts else "notice"
+        counts[level] += 1
+        limit = MAX_PER_LEVEL - 1 if level == "notice" else MAX_PER_LEVEL
+        if counts[level] <= limit:
+            kept.append(annotation.command())
+        else:
+            dropped += 1
+    if dropped:
+        more = Annotation("notice", f"{dropped} more annotations: see the job summary", "more")
+        kept.append(more.command())
+    return kept
 
 
 def error_annotations(decision: GateDecision) -> list[str]:
-    """At most ten workflow commands: failing tests first (errors when the gate closed,
-    warnings when its pass rate let them through), then failing rules."""
-    lines: list[str] = []
-    tests = decision.evidence.tests
-    level = "error" if decision.status is not GateStatus.OPEN else "warning"
-    for test in tests.failing if tests else ():
-        props = f"title={_escape_property(test.title)}"
-        if test.file:
-            props = f"file={_escape_property(test.file)}," + props
-        lines.append(f"::{level} {props}::{_escape_data(test.message or 'failed')}")
-    lines.extend(f"::error title=gate::{_escape_data(reason)}" for reason in decision.reasons)
-    return lines[:MAX_ANNOTATIONS]
+    """The gate decision's annotations, capped as GitHub shows them."""
+    return capped(decision_annotations(decision))
 
 
 def outputs(decision: GateDecision) -> dict[str, str]:

@@ -3,6 +3,7 @@ unless it asks for the SDK's own."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from pipelines.commands import python_argv
@@ -29,7 +30,7 @@ def run_custom(context: StageContext, stage: CustomStage) -> StageResult[CustomD
         # {reports} is the reports directory, wherever --reports put it.
         placed = [arg.replace("{reports}", str(context.layout.reports)) for arg in argv]
         command = python_argv(placed, python)
-        print(f"$ {' '.join(command)}", flush=True)
+        print(f"$ {shlex.join(command)}", flush=True)
         try:
             done = run_streaming(command, cwd=context.project, env=environ)
         except ToolError as exc:

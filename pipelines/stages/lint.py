@@ -1,124 +1,178 @@
-"""The lint stage: ruff check, ruff format --check, and mypy when configured.
+"""The lint stage: the project's own linters and formatters, at the versions it pins, each in
+check-only mode with the project's own configuration and arguments.
 
-Each tool runs with the project's own configuration; mypy resolves imports in the project's
-environment.
+Each tool comes from a cached tool environment (``tool_env``). A tool that cannot be installed
+checked nothing: the stage is "not checked". A tool that crashes or rejects its configuration
+fails the stage with its own message. Nothing a stage runs rewrites the project's files.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sys
+import shlex
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
-from pipelines.commands import lint_commands
+from pipelines.commands import ALWAYS_EXCLUDED, FILES, lint_argv, lint_tools
 from pipelines.errors import ToolError
 from pipelines.process import Completed, run_tool
 from pipelines.project_facts import ProjectFacts, read_facts
+from pipelines.project_linters import DeclaredTool
 from pipelines.reports.findings import Finding
-from pipelines.severity import Severity
 from pipelines.stages.base import (
     READ_ONLY_SAFE_ENV,
     StageContext,
     StageResult,
     StageStatus,
     project_environment,
-    relative,
 )
 from pipelines.stages.details import LintDetails
+from pipelines.stages.lint_output import PARSERS, ToolBroke
+from pipelines.tool_env import tool_bin
 
-_MYPY_LINE = re.compile(
-    r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:\d+:)? error: (?P<msg>.*?)(?:  \[(?P<code>[\w-]+)\])?$"
-)
+PYTHON_SUFFIXES = (".py", ".pyi")
 
 
 def run(context: StageContext) -> StageResult[LintDetails]:
-    """Run every configured linter and collect their findings with file and line."""
+    """Run every linter the project uses and collect their findings with file and line."""
     facts = read_facts(context.project)
-    python = sys.executable
-    if "mypy" in (context.config.lint.tools or ()):
+    tools = lint_tools(context.config, facts)
+    python = "python"
+    if any(t.name == "mypy" and not t.pre_commit for t in tools):
         env = project_environment(context)
         python = str(env.python) if env is not None else python
     findings: list[Finding] = []
-    tools: dict[str, str] = {}
+    outcomes: dict[str, str] = {}
     unchecked: dict[str, str] = {}
-    reports = str(context.layout.reports)
-    for tool, argv in lint_commands(context.config, facts, python, reports).items():
-        print("$ " + " ".join(argv), flush=True)
+    broken: dict[str, str] = {}
+    for tool in tools:
+        argv = lint_argv(tool, context.config, facts, python, str(context.layout.reports))
+        print(f"$ {shlex.join(argv)}  # {tool.describe()}", flush=True)
         try:
-            found = _PARSERS[tool](context, argv, facts)
+            found = _check(context, tool, argv, facts)
+        except ToolBroke as exc:
+            print(exc.message, flush=True)
+            broken[tool.name] = exc.message
+            outcomes[tool.name] = "failed to run"
+            continue
         except ToolError as exc:
             # A linter that could not run checked nothing: never a pass, never a finding.
-            unchecked[tool] = exc.message + (f" ({exc.hint})" if exc.hint else "")
-            tools[tool] = "not checked"
+            unchecked[tool.name] = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            outcomes[tool.name] = "not checked"
             continue
-        tools[tool] = f"{len(found)} finding(s)"
+        outcomes[tool.name] = f"{len(found)} finding(s)"
         findings.extend(found)
-    checked = [tool for tool in tools if tool not in unchecked]
-    summary = f"{len(findings)} finding(s) from {', '.join(checked) or 'no linter'}"
-    if unchecked:
-        summary += "; not checked: " + "; ".join(f"{t}: {r}" for t, r in unchecked.items())
-    if findings:
-        status = StageStatus.FAILED
-    elif unchecked:
-        status = StageStatus.NOT_CHECKED
-    else:
-        status = StageStatus.PASSED
-    details = LintDetails(tools, unchecked)
-    result = StageResult("lint", status, summary, details, tuple(findings))
+    result = _result(findings, outcomes, unchecked, broken)
     result.write(context)
     return result
 
 
-def _run(context: StageContext, argv: Sequence[str]) -> Completed:
-    return run_tool(argv, cwd=context.project, env=READ_ONLY_SAFE_ENV)
+def _result(
+    findings: list[Finding],
+    outcomes: dict[str, str],
+    unchecked: dict[str, str],
+    broken: dict[str, str],
+) -> StageResult[LintDetails]:
+    checked = [tool for tool in outcomes if tool not in unchecked and tool not in broken]
+    summary = f"{len(findings)} finding(s) from {', '.join(checked) or 'no linter'}"
+    if broken:
+        ran = [summary] if checked else []
+        summary = "; ".join([*broken.values(), *ran])
+    if unchecked:
+        summary += "; not checked: " + "; ".join(f"{t}: {r}" for t, r in unchecked.items())
+    if findings or broken:
+        status = StageStatus.FAILED
+    elif unchecked or not checked:
+        status = StageStatus.NOT_CHECKED
+    else:
+        status = StageStatus.PASSED
+    details = LintDetails(outcomes, {**unchecked, **broken})
+    return StageResult("lint", status, summary, details, tuple(findings))
 
 
-def _ruff(context: StageContext, argv: Sequence[str], facts: ProjectFacts) -> list[Finding]:
-    """ruff check and ruff format --check both print JSON diagnostics."""
-    tool = "ruff-format" if "format" in argv else "ruff"
-    done = _run(context, argv)
-    try:
-        items = json.loads(done.stdout or "[]")
-    except json.JSONDecodeError as exc:
-        raise ToolError(f"{' '.join(argv[:3])} failed: {done.last_line()}") from exc
-    findings = [
-        Finding(
-            tool=tool,
-            rule=str(item.get("code") or "syntax"),
-            severity=Severity.LOW,
-            message=str(item.get("message", "")),
-            file=relative(str(item.get("filename", "")), context.project),
-            line=int((item.get("location") or {}).get("row", 0)),
-        )
-        for item in items
-    ]
-    if tool == "ruff-format" and not facts.ruff_includes_markdown:
+def _check(
+    context: StageContext, tool: DeclaredTool, argv: list[str], facts: ProjectFacts
+) -> list[Finding]:
+    bin_dir = tool_bin(tool, context.environ)
+    executable = bin_dir / argv[0]
+    if not executable.is_file():
+        raise ToolError(f"{argv[0]} is not installed in {bin_dir}")
+    if FILES in argv:
+        files = hook_files(context.project, tool)
+        if not files:
+            return []  # pre-commit skips a hook that matches no file
+        at = argv.index(FILES)
+        argv = [*argv[:at], *files, *argv[at + 1 :]]
+    argv = [str(executable), *argv[1:]]
+    if tool.name == "pyupgrade":
+        return PARSERS[tool.name](_on_a_copy(context.project, argv), context.project)
+    done = run_tool(argv, cwd=context.project, env=READ_ONLY_SAFE_ENV)
+    findings = PARSERS[tool.name](done, context.project)
+    if tool.name == "ruff-format" and not facts.ruff_includes_markdown:
         # ruff formats Markdown code blocks by default now; a project that never asked for
         # it does not format them, so they are not findings.
         findings = [f for f in findings if not f.file.endswith((".md", ".markdown"))]
     return findings
 
 
-def _mypy(context: StageContext, argv: Sequence[str], _facts: ProjectFacts) -> list[Finding]:
-    done = _run(context, argv)
-    findings = []
-    for line in done.stdout.splitlines():
-        match = _MYPY_LINE.match(line)
-        if match:
-            findings.append(
-                Finding(
-                    "mypy",
-                    match["code"] or "error",
-                    Severity.LOW,
-                    match["msg"],
-                    relative(match["file"], context.project),
-                    int(match["line"]),
-                )
-            )
-    if done.returncode not in (0, 1):
-        raise ToolError(f"mypy failed: {done.last_line()}")
-    return findings
+def _on_a_copy(project: Path, argv: Sequence[str]) -> Completed:
+    """pyupgrade has no check mode: it rewrites a copy of the files it is given."""
+    with tempfile.TemporaryDirectory(prefix="pipelines-pyupgrade-") as scratch:
+        for name in argv[1:]:
+            source = project / name
+            if name.startswith("-") or source.is_symlink() or not source.is_file():
+                continue
+            target = Path(scratch) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        return run_tool(argv, cwd=Path(scratch), env=READ_ONLY_SAFE_ENV)
 
 
-_PARSERS = {"ruff": _ruff, "ruff-format": _ruff, "mypy": _mypy}
+def hook_files(project: Path, tool: DeclaredTool) -> list[str]:
+    """The Python files a pre-commit hook would be given: the tracked ones (every file
+    outside generated trees when there is no git), through the hook's include and exclude
+    patterns. Links are never followed."""
+    names = _tracked(project)
+    if names is None:
+        names = _walk(project)
+    include = re.compile(tool.files or "")
+    exclude = re.compile(tool.exclude) if tool.exclude else None
+    return sorted(
+        name
+        for name in names
+        if name.endswith(PYTHON_SUFFIXES)
+        and include.search(name)
+        and not (exclude and exclude.search(name))
+        and not (project / name).is_symlink()
+        and (project / name).is_file()
+    )
+
+
+def _tracked(project: Path) -> list[str] | None:
+    if not (project / ".git").exists() or shutil.which("git") is None:
+        return None
+    try:
+        done = run_tool(["git", "ls-files", "-z"], cwd=project)
+    except (ToolError, subprocess.SubprocessError, OSError):
+        return None
+    if done.returncode != 0:
+        return None
+    return [name for name in done.stdout.split("\0") if name]
+
+
+def _walk(project: Path) -> list[str]:
+    found = []
+    pending = [project]
+    while pending:
+        directory = pending.pop()
+        for entry in directory.iterdir():
+            if entry.is_symlink() or entry.name in ALWAYS_EXCLUDED:
+                continue
+            if entry.is_dir():
+                pending.append(entry)
+            elif entry.is_file():
+                found.append(str(entry.relative_to(project)))
+    return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +66,7 @@ def run(context: StageContext) -> StageResult[SecurityDetails]:
         python = str(env.python) if env is not None else ""
     argvs = security_commands(context.config, facts, python)
     for argv in argvs.values():
-        print("$ " + " ".join(argv), flush=True)
+        print("$ " + shlex.join(argv), flush=True)
     # The scanners are independent subprocesses: run them side by side.
     with ThreadPoolExecutor(max_workers=max(1, len(settings.scanners))) as pool:
         futures = {
@@ -74,11 +75,12 @@ def run(context: StageContext) -> StageResult[SecurityDetails]:
         }
     outcomes = {name: future.result() for name, future in futures.items()}
     findings = [f for outcome in outcomes.values() for f in outcome.findings]
-    reports = context.reports("security")
-    atomic.write_json(reports / SARIF, to_sarif(findings, list(settings.scanners)))
     unchecked = {
         name: o.reason for name, o in outcomes.items() if o.status is StageStatus.NOT_CHECKED
     }
+    reports = context.reports("security")
+    sarif = to_sarif(findings, list(settings.scanners), {str(k): v for k, v in unchecked.items()})
+    atomic.write_json(reports / SARIF, sarif)
     by_severity: dict[Severity, int] = {}
     for finding in findings:
         by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1

@@ -4,6 +4,7 @@ the project's own environment."""
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 
 import msgspec
@@ -33,8 +34,13 @@ _PYTEST_EXIT = {
     4: "pytest usage error",
     5: "no tests were collected",
 }
-# pytest's "E   ModuleNotFoundError: No module named 'x'" lines: the real cause of an error.
-_ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.MULTILINE)
+# pytest's "E   ModuleNotFoundError: No module named 'x'" lines: the real cause of an error,
+# a warning turned into an error ("E   pytest.PytestRemovedIn10Warning: ...") included; pytest
+# reports an error of its own configuration as "ERROR: ..." or "INTERNALERROR> ...".
+_ERROR_LINE = re.compile(
+    r"^(?:E\s+|ERROR: |INTERNALERROR> E?\s*)([\w.]+(?:Error|Exception|Warning)\b:?.*)$",
+    re.MULTILINE,
+)
 
 
 def run(context: StageContext) -> StageResult[TestDetails]:
@@ -53,7 +59,7 @@ def run(context: StageContext) -> StageResult[TestDetails]:
     argv = pytest_command(
         context.config, read_facts(context.project), python, str(context.layout.reports)
     )
-    print("$ " + " ".join(argv), flush=True)
+    print("$ " + shlex.join(argv), flush=True)
     try:
         done = run_streaming(argv, cwd=context.project, env=environ)
     except ToolError as exc:

@@ -5,6 +5,11 @@
   .pre-commit-config.yaml, xfail and skip markers, and a custom stage whose JUnit feeds the gate.
 - ``flat_layout``: a flat package named in pyproject.toml, its dependency in requirements.txt
   and its test tools in a ``test`` extra, tests next to it.
+- ``pre_commit_pins``: ruff pinned to an older release by its pre-commit hooks (which ask it
+  to fix: the pipeline only checks).
+- ``flake8_black``: flake8 and black pinned in requirements-dev.txt with their settings in
+  setup.cfg and pyproject.toml, no ruff anywhere.
+- ``tox_mypy``: a setup.py project whose tox.ini pins mypy and says what it checks.
 """
 
 from __future__ import annotations
@@ -224,6 +229,131 @@ SCM_VERSIONED = {
             assert stamp()
         """,
 }
+
+
+PRE_COMMIT_PINS = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "pinned"
+        version = "0.1.0"
+        requires-python = ">=3.11"
+
+        [dependency-groups]
+        test = ["pytest"]
+
+        [tool.ruff]
+        line-length = 100
+        """,
+    ".pre-commit-config.yaml": """
+        repos:
+          - repo: https://github.com/astral-sh/ruff-pre-commit
+            rev: v0.4.4
+            hooks:
+              - id: ruff
+                args: [--fix]
+              - id: ruff-format
+        """,
+    "src/pinned/__init__.py": """
+        def double(value: int) -> int:
+            return value * 2
+        """,
+    "tests/test_pinned.py": """
+        from pinned import double
+
+
+        def test_double() -> None:
+            assert double(2) == 4
+        """,
+}
+
+FLAKE8_BLACK = {
+    "setup.cfg": """
+        [metadata]
+        name = shapes
+        version = 1.0
+
+        [options]
+        packages = shapes
+
+        [flake8]
+        max-line-length = 100
+        """,
+    "setup.py": "from setuptools import setup\n\nsetup()\n",
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+
+        [tool.black]
+        line-length = 100
+        """,
+    "requirements-dev.txt": "flake8==7.0.0\nblack==24.3.0\npytest\n",
+    "shapes/__init__.py": """
+        def area(width: float, height: float, *, unit: str = "m", precision: int = 2) -> str:
+            return f"{round(width * height, precision)} {unit}2 (rectangle: {width} by {height})"
+        """,
+    "tests/test_shapes.py": """
+        from shapes import area
+
+
+        def test_area() -> None:
+            assert area(2, 3) == "6 m2 (rectangle: 2 by 3)"
+        """,
+}
+
+TOX_MYPY = {
+    "setup.py": """
+        from setuptools import find_packages, setup
+
+        setup(name="tally2", version="1.0", packages=find_packages("src"), package_dir={"": "src"})
+        """,
+    "tox.ini": """
+        [tox]
+        envlist = py, type
+
+        [testenv]
+        deps = pytest
+        commands = pytest {posargs}
+
+        [testenv:type]
+        deps = mypy==1.8.0
+        commands = mypy --strict src
+        """,
+    "src/tally2/__init__.py": """
+        def count(items: list[str]) -> dict[str, int]:
+            found: dict[str, int] = {}
+            for item in items:
+                found[item] = found.get(item, 0) + 1
+            return found
+        """,
+    "tests/test_tally2.py": """
+        from tally2 import count
+
+
+        def test_count():
+            assert count(["a", "a"]) == {"a": 2}
+        """,
+}
+
+
+def tool_output(project: Path, workdir: Path, requirement: str, argv: list[str]) -> str:
+    """What a linter prints when run by hand the project's way, in a venv of its own."""
+    venv = workdir / ("tool-" + requirement.replace("=", "-"))
+    subprocess.run([UV, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([UV, "pip", "install", "-q", "--python", python, requirement], check=True)
+    done = subprocess.run(
+        [str(venv / "bin" / argv[0]), *argv[1:]],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout + done.stderr
 
 
 def write_project(root: Path, files: dict[str, str]) -> Path:

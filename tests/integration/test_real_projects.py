@@ -12,11 +12,15 @@ import pytest
 
 from tests.integration.pipeline_cli import decision, run_pipeline
 from tests.integration.real_projects import (
+    FLAKE8_BLACK,
     FLAT_LAYOUT,
     POETRY_LAYOUT,
+    PRE_COMMIT_PINS,
     SCM_VERSIONED,
     SRC_LAYOUT,
+    TOX_MYPY,
     pytest_own_counts,
+    tool_output,
     write_project,
 )
 
@@ -73,7 +77,7 @@ def test_flat_layout_with_requirements_and_a_test_extra(tmp_path: Path, cache: P
     tests = json.loads((project / "reports/test/result.json").read_text())["details"]["tests"]
     assert (tests["passed"], tests["skipped"], tests["xfailed"]) == (3, 0, 1)
     plan_log = (project / "reports/install/log.txt").read_text()
-    assert "-e .[test] -r requirements.txt" in plan_log
+    assert "-e '.[test]' -r requirements.txt" in plan_log
 
 
 def test_a_poetry_project_gets_its_test_group(tmp_path: Path, cache: Path) -> None:
@@ -154,3 +158,79 @@ def test_a_hanging_stage_is_killed_at_its_timeout(tmp_path: Path, cache: Path) -
     if shutil.which("pgrep"):
         found = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, check=False)
         assert found.stdout == b""
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    """Every file of the project but what a run writes."""
+    return {
+        str(p.relative_to(project)): p.read_bytes()
+        for p in project.rglob("*")
+        if p.is_file() and p.relative_to(project).parts[0] not in ("reports", "artifacts")
+    }
+
+
+def lint_result(project: Path) -> dict[str, object]:
+    return json.loads((project / "reports/lint/result.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_ruff_pinned_by_pre_commit_runs_at_that_version_and_only_checks(
+    tmp_path: Path, cache: Path
+) -> None:
+    project = write_project(tmp_path / "pinned", PRE_COMMIT_PINS)
+    code, run = run_pipeline(project, "--env", "ci")
+    assert code == 0, run
+    log = (project / "reports/lint/log.txt").read_text()
+    assert "# ruff 0.4.4 from .pre-commit-config.yaml (rev v0.4.4)" in log
+    assert "--no-fix" in log and " --fix" not in log
+    assert list((cache / "tools").glob("ruff-0.4.4-*[!k]"))
+    # An unused import and a badly formatted file: reported as ruff 0.4.4 reports them, and
+    # the files stay as they were although the hook asks ruff to fix.
+    (project / "src/pinned/extra.py").write_text("import os\nx  =  1\n")
+    before = snapshot(project)
+    code, run = run_pipeline(project, "--env", "ci")
+    assert code == 1, run
+    assert snapshot(project) == before
+    own = tool_output(
+        project, tmp_path, "ruff==0.4.4", ["ruff", "check", "--no-fix", "--output-format=json", "."]
+    )
+    own_rules = sorted(item["code"] for item in json.loads(own))
+    found = lint_result(project)["findings"]
+    assert isinstance(found, list)
+    assert sorted(f["rule"] for f in found if f["tool"] == "ruff") == own_rules == ["F401"]
+    assert [f["file"] for f in found if f["tool"] == "ruff-format"] == ["src/pinned/extra.py"]
+
+
+def test_flake8_and_black_replace_ruff_at_the_versions_pinned(tmp_path: Path, cache: Path) -> None:
+    project = write_project(tmp_path / "shapes", FLAKE8_BLACK)
+    code, run = run_pipeline(project, "--env", "ci")
+    assert code == 0, run
+    result = lint_result(project)
+    assert result["details"]["tools"] == {  # type: ignore[index]
+        "flake8": "0 finding(s)",
+        "black": "0 finding(s)",
+    }
+    (project / "shapes/extra.py").write_text("import os\n\n\n\nx = {  'a':1}\n")
+    before = snapshot(project)
+    code, _ = run_pipeline(project, "--env", "ci")
+    assert code == 1
+    assert snapshot(project) == before
+    own = tool_output(project, tmp_path, "flake8==7.0.0", ["flake8", "."])
+    own_codes = sorted(line.split()[1] for line in own.splitlines() if line.strip())
+    found = lint_result(project)["findings"]
+    assert isinstance(found, list)
+    assert sorted(f["rule"] for f in found if f["tool"] == "flake8") == own_codes
+    assert [f["file"] for f in found if f["tool"] == "black"] == ["shapes/extra.py"]
+
+
+def test_mypy_configured_in_tox_checks_what_tox_checks_at_its_version(
+    tmp_path: Path, cache: Path
+) -> None:
+    project = write_project(tmp_path / "tally2", TOX_MYPY)
+    code, run = run_pipeline(project, "--env", "ci")
+    assert code == 0, run
+    log = (project / "reports/lint/log.txt").read_text()
+    assert "# mypy 1.8.0 from tox.ini [testenv:type]" in log
+    assert "--strict src" in log
+    assert list((cache / "tools").glob("mypy-1.8.0-*[!k]"))
+    # The untyped test function is outside what tox checks: not a finding.
+    assert lint_result(project)["findings"] == []

@@ -37,6 +37,14 @@ def test_the_report_renders_the_real_numbers_in_chromium(
         stop_everything(state)
     page_path = tmp_path / "report.html"
     assert main(["report", "html", "-C", str(project), "--out", str(page_path)]) == 0
+    # The drill's own page, by the run id it printed.
+    drill_id = next((project / "artifacts").glob("*/drill-report.json")).parent.name
+    drill_page = tmp_path / "drill.html"
+    assert (
+        main(["report", "html", "-C", str(project), "--run", drill_id, "--out", str(drill_page)])
+        == 0
+    )
+    assert f'data-run="{drill_id}"' in drill_page.read_text()
     manifest_path = next((project / "artifacts").glob("*/run-manifest.json"))
     manifest = json.loads(manifest_path.read_text())
     decision = json.loads((manifest_path.parent / "gate-decision.json").read_text())
@@ -83,6 +91,40 @@ def test_the_report_renders_the_real_numbers_in_chromium(
             ).evaluate_all("nodes => nodes.map(n => Number(n.dataset.value))")
             assert pytest.approx(measured, abs=1e-3) in points
             assert page.locator("section.deploy line.marker[data-label='decision']").count() >= 1
+            # Headings say what happened: the drill passed, so its rollback is good news.
+            headline = page.locator("section.deploy .headline").first
+            assert headline.inner_text().startswith("drill passed")
+            assert "pass" in (headline.get_attribute("class") or "").split()
+            # Each chart shows its title, and its highest value sits under its top tick.
+            charts = page.locator("svg.chart.lines")
+            assert charts.count() >= 2  # latency and error rate of the drill
+            for index in range(charts.count()):
+                chart = charts.nth(index)
+                title = chart.locator("text.chart-title").text_content()
+                assert title, index
+                for label in ("text.chart-title", "text.y-label", "text.x-label"):
+                    assert chart.locator(label).text_content(), (title, label)
+                    assert chart.locator(label).bounding_box() is not None, (title, label)
+                values = chart.locator("circle.point").evaluate_all(
+                    "nodes => nodes.map(n => Number(n.dataset.value))"
+                )
+                ticks = chart.locator("text.tick").evaluate_all(
+                    "nodes => nodes.map(n => parseFloat(n.textContent))"
+                )
+                assert values and max(ticks) >= max(values), title
+            titles = page.locator("svg.chart text.chart-title").all_text_contents()
+            assert "p95 latency: canary (new) against stable" in titles
+            highest = max(float(m["new"]["p95_ms"]) for m in metrics["analysis"])
+            latency = page.locator(
+                "svg.chart:has(text.chart-title:text-is('p95 latency: canary (new) against "
+                "stable')) circle.point[data-series='canary (new)']"
+            ).evaluate_all("nodes => nodes.map(n => Number(n.dataset.value))")
+            assert max(latency) == pytest.approx(highest, abs=0.01)
+            # A narrow window: nothing wider than the page.
+            page.set_viewport_size({"width": 380, "height": 900})
+            overflow = page.evaluate("document.documentElement.scrollWidth")
+            assert overflow <= 380 + 1
+            page.set_viewport_size({"width": 900, "height": 1200})
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             shutil.copy2(tmp_path / "report.png", SCREENSHOT)

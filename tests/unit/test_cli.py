@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,20 +177,19 @@ def test_gate_paths_are_the_projects(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert json.loads(capsys.readouterr().out)["tests"]["passed"] == 1
 
 
-def test_a_missing_linter_is_not_checked_with_the_install_hint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = lint.lint_commands
+def test_a_missing_linter_is_not_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = lint.tool_bin
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
 
-    def missing_mypy(*args: object) -> dict[str, list[str]]:
-        commands = real(*args)  # type: ignore[arg-type]
-        return {**commands, "mypy": ["no-such-mypy-4711", *commands["mypy"][1:]]}
+    def without_mypy(tool: Any, environ: Any) -> Path:
+        return empty if tool.name == "mypy" else real(tool, environ)
 
-    monkeypatch.setattr(lint, "lint_commands", missing_mypy)
+    monkeypatch.setattr(lint, "tool_bin", without_mypy)
     (tmp_path / "app.py").write_text("x = 1\n")
     (tmp_path / "pipeline.yaml").write_text(
         "stages:\n  lint:\n    tools: [ruff, mypy]\nproject_env: {enabled: false}\n"
     )
     result = lint.run(StageContext(tmp_path, load_config(tmp_path), "ci"))
     assert result.status is StageStatus.NOT_CHECKED
-    assert "not checked: mypy: no-such-mypy-4711: not found on PATH (install it" in result.summary
+    assert f"not checked: mypy: mypy is not installed in {empty}" in result.summary

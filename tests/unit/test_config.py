@@ -85,8 +85,8 @@ stages:
             "",
         ),
         (
-            "stages:\n  lint:\n    tools: [ruff, flake8]\n",
-            "pipeline.yaml:3: stages.lint.tools[1]: expected one of 'ruff', 'ruff-format', 'mypy'",
+            "stages:\n  lint:\n    tools: [ruff, pylint]\n",
+            "pipeline.yaml:3: stages.lint.tools[1]: expected one of 'ruff', 'ruff-format', 'black'",
             "",
         ),
         ("name: a\nname: b\n", "pipeline.yaml:2: name: duplicate key", "keep one"),

@@ -160,3 +160,16 @@ def test_init_points_editors_at_the_schema_of_the_module_version(tmp_path: Path)
         "# yaml-language-server: $schema=https://raw.githubusercontent.com/acme/"
         "portable-pipelines/v1.2.3/docs/schema/pipeline.schema.json"
     )
+
+
+def test_init_ignores_what_a_run_writes_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / ".gitignore").write_text("*.pyc\nreports\n")
+    assert main(["init", "-C", str(project)]) == 0
+    assert (project / ".gitignore").read_text() == "*.pyc\nreports\nartifacts/\n"
+    assert "added artifacts/ to .gitignore" in capsys.readouterr().out
+    assert main(["init", "-C", str(project), "--force"]) == 0
+    assert ".gitignore" not in capsys.readouterr().out

@@ -126,7 +126,9 @@ def test_the_gate_guard_names_what_is_missing_or_closed(
     assert raised.value.exit_code == 1
     assert "no gate decision for environment 'staging'" in raised.value.message
     deploy = msgspec.structs.replace(denv.environment.deploy, approval=Approval.REQUIRED)
-    needs_approval = replace(denv, environment=replace(denv.environment, deploy=deploy))
+    needs_approval = replace(
+        denv, environment=msgspec.structs.replace(denv.environment, deploy=deploy)
+    )
     with pytest.raises(DeployRefused) as approval:
         needs_approval.approval(None)
     assert "requires approval" in approval.value.message
@@ -213,12 +215,14 @@ def test_automatic_rollback_follows_the_flag_it_is_bound_to(
     bound = msgspec.structs.replace(
         denv.environment.deploy, auto_rollback_flag="AUTO_ROLLBACK_ENABLED"
     )
-    staging = replace(denv, environment=replace(denv.environment, deploy=bound))
+    staging = replace(denv, environment=msgspec.structs.replace(denv.environment, deploy=bound))
     assert staging.auto_rollback() is False
     assert denv.auto_rollback() is True  # not bound: the setting itself
     missing = msgspec.structs.replace(bound, auto_rollback_flag="NO_SUCH_FLAG")
     with pytest.raises(UsageError, match="does not declare"):
-        replace(denv, environment=replace(denv.environment, deploy=missing)).auto_rollback()
+        replace(
+            denv, environment=msgspec.structs.replace(denv.environment, deploy=missing)
+        ).auto_rollback()
 
 
 def test_a_service_without_a_command_is_told_which_key_is_missing(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pipelines.cli import main
 from pipelines.config import GateThresholds
 from pipelines.errors import UsageError
 from pipelines.gate_rules import Evidence, GateDecision, GateStatus, Verdict, evaluate
 from pipelines.reports import github
 from pipelines.reports.junit import Outcome, TestCase, TestSummary
+from tests.pipeline_files import ONLY_OWN_STAGES
 
 
 def decision(failing: int = 0) -> dict[str, Any]:
@@ -61,7 +64,9 @@ def test_summary_outputs_and_annotations(tmp_path: Path) -> None:
         "GITHUB_OUTPUT": str(output),
     }
     lines = github.publish(GateDecision.from_dict(decision(12)), env)
-    assert len(lines) == 10
+    # GitHub shows 10 errors of a step: the rest is counted in one notice.
+    assert [line.split(" ")[0] for line in lines] == ["::error"] * 10 + ["::notice"]
+    assert lines[-1] == "::notice title=more::3 more annotations: see the job summary"
     assert lines[0] == (
         "::error file=tests/test_a.py,title=tests.test_a.test_0::boom%2C%0Aline 2".replace(
             "%2C", ","
@@ -95,3 +100,136 @@ def test_a_summary_file_that_is_a_directory_is_a_usage_error(tmp_path: Path) -> 
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path)}
     with pytest.raises(UsageError, match="GITHUB_STEP_SUMMARY cannot be written"):
         github.publish(GateDecision.from_dict(decision(1)), env)
+
+
+FORGED = "::set-output name=gate::open"
+
+
+def test_values_are_escaped_as_github_documents() -> None:
+    annotation = github.Annotation(
+        "error", "50% lost\r\nnext", "a:b,c", file="tests/a,b:c.py", line=7
+    )
+    assert annotation.command() == (
+        "::error file=tests/a%2Cb%3Ac.py,line=7,title=a%3Ab%2Cc::50%25 lost%0D%0Anext"
+    )
+    # A message can never end the command early or start another line.
+    assert "\n" not in github.Annotation("warning", f"x\n{FORGED}").command()
+
+
+def test_at_most_ten_errors_and_ten_warnings_then_one_notice() -> None:
+    many = [github.Annotation("error", f"e{i}") for i in range(12)]
+    many += [github.Annotation("warning", f"w{i}") for i in range(11)]
+    lines = github.capped(many)
+    assert sum(line.startswith("::error") for line in lines) == 10
+    assert sum(line.startswith("::warning") for line in lines) == 10
+    assert lines[-1] == "::notice title=more::3 more annotations: see the job summary"
+
+
+def test_a_failing_test_without_a_file_gets_it_from_its_id() -> None:
+    case = TestCase("tests.unit.test_shop.TestCart", "test_total", "", Outcome.FAILED)
+    assert github.test_file(case) == "tests/unit/test_shop.py"
+    assert github.test_file(TestCase("weird id!", "t", "", Outcome.FAILED)) == ""
+
+
+def write_reports(project: Path) -> None:
+    """A closed gate and a finding whose text tries to start workflow commands."""
+    data = decision(1)
+    data["tests"]["failing"][0].update(name=f"test_x{FORGED}", message=f"boom\n{FORGED}")
+    data["tests"]["failing"][0]["file"] = ""
+    (project / "reports" / "gate").mkdir(parents=True)
+    (project / "reports" / "gate" / "decision.json").write_text(json.dumps(data))
+    finding = {
+        "tool": "bandit",
+        "rule": "B105",
+        "severity": "high",
+        "message": "::stop-commands::guessed\npassword",
+        "file": "app/db.py",
+        "line": 12,
+    }
+    result = {
+        "stage": "security",
+        "status": "passed",
+        "summary": "1 finding(s)",
+        "details": {},
+        "findings": [finding],
+    }
+    (project / "reports" / "security").mkdir(parents=True)
+    (project / "reports" / "security" / "result.json").write_text(json.dumps(result))
+
+
+def commands_outside_the_guard(out: str) -> list[str]:
+    """The lines GitHub reads as workflow commands: before the first ::stop-commands::, and
+    after its token comes back."""
+    lines = out.splitlines()
+    assert lines[0].startswith("::stop-commands::")
+    token = lines[0].removeprefix("::stop-commands::")
+    assert len(token) == 32
+    end = lines.index(f"::{token}::")
+    return [line for line in lines[end + 1 :] if line.lstrip().startswith("::")]
+
+
+def test_report_github_prints_only_our_annotations_after_the_guard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_reports(tmp_path)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert main(["report", "github", "-C", str(tmp_path)]) == 0
+    commands = commands_outside_the_guard(capsys.readouterr().out)
+    assert [line.split("::")[1].split(" ")[0] for line in commands] == ["error"] * 3
+    test, gate, finding = commands
+    assert test.startswith("::error file=tests/test_a.py,title=tests.test_a.test_x%3A%3Aset-output")
+    assert test.endswith("::boom%0A::set-output name=gate::open")
+    assert gate == "::error title=gate::pass_rate: measured 80.00, required >= 95.00"
+    assert finding == (
+        "::error file=app/db.py,line=12,title=bandit B105::::stop-commands::guessed%0Apassword"
+    )
+
+
+def test_run_under_github_actions_prints_its_annotations_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A run whose reports end with a closed gate (written by a stage of the run itself).
+    source = tmp_path / "decision.json"
+    write_reports(tmp_path)
+    (tmp_path / "reports" / "gate" / "decision.json").rename(source)
+    copy = (
+        "import pathlib, shutil; pathlib.Path('reports/gate').mkdir(exist_ok=True); "
+        "shutil.copy('decision.json', 'reports/gate/decision.json'); print('" + FORGED + "')"
+    )
+    stage = f"  judge:\n    python: tool\n    run: [[python, -c, {json.dumps(copy)}]]\n"
+    (tmp_path / "pipeline.yaml").write_text(ONLY_OWN_STAGES + "  gate: {enabled: false}\n" + stage)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assert main(["run", "-C", str(tmp_path), "judge"]) == 0
+    commands = commands_outside_the_guard(capsys.readouterr().out)
+    assert commands[0].startswith("::error file=tests/test_a.py,title=")
+    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in commands)
+    assert not [line for line in commands if line.startswith(FORGED)]
+
+
+def test_an_error_message_on_stderr_cannot_start_a_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert main(["plan", "-C", str(tmp_path), "--env", f"x\n{FORGED}"]) == 2
+    err = capsys.readouterr().err
+    assert not [line for line in err.splitlines() if line.lstrip().startswith("::")]
+
+
+def test_nothing_is_guarded_outside_github(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    write_reports(tmp_path)
+    assert main(["report", "github", "-C", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "stop-commands::" not in out.splitlines()[0]
+    assert out.splitlines()[0].startswith("::error file=tests/test_a.py")
+
+
+def test_json_output_stays_json_under_github_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert main(["plan", "-C", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == 1

@@ -241,20 +241,24 @@ FORMAT = "ruff-format"
     ("files", "tools"),
     [
         ({}, ("ruff",)),
-        ({"pyproject.toml": "[tool.black]\nline-length = 99\n"}, ("ruff", "ruff-format")),
+        ({"pyproject.toml": "[tool.black]\nline-length = 99\n"}, ("black",)),
         ({"ruff.toml": "line-length = 99\n"}, ("ruff", "ruff-format")),
         (
-            {".pre-commit-config.yaml": "- repo: https://github.com/psf/black\n"},
-            ("ruff", "ruff-format"),
+            {
+                ".pre-commit-config.yaml": "repos:\n- repo: https://github.com/psf/black\n"
+                "  rev: 24.3.0\n  hooks: [{id: black}]\n"
+            },
+            ("black",),
         ),
         ({"pipeline.yaml": "stages:\n  lint:\n    tools: [mypy]\n"}, ("mypy",)),
     ],
 )
-def test_formatting_is_checked_only_where_the_project_formats(
+def test_the_projects_own_linters_run_else_ruff(
     tmp_path: Path, files: dict[str, str], tools: tuple[str, ...]
 ) -> None:
     write(tmp_path, files)
-    assert lint_tools(load_config(tmp_path), read_facts(tmp_path)) == tools
+    found = lint_tools(load_config(tmp_path), read_facts(tmp_path))
+    assert tuple(tool.name for tool in found) == tools
 
 
 def test_environments_in_a_shared_cache_are_never_pruned(

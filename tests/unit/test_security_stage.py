@@ -157,3 +157,25 @@ def test_pip_audit_vulnerabilities_are_high_findings(
     assert result.details.by_severity == {"high": 1}
     assert result.findings[0].message == "jinja2 2.0: PYSEC-2019-217 (fixed in 2.10.1)"
     assert result.findings[0].severity == "high"
+
+
+def test_bandit_and_secrets_skip_the_same_test_locations(tmp_path: Path) -> None:
+    risky = f'import subprocess\nsubprocess.call("ls", shell=True)\nKEY = "{FAKE_KEY}"\n'
+    context = project(
+        tmp_path,
+        "bandit, detect-secrets",
+        {
+            "app.py": risky,
+            "test_root.py": risky,
+            "pkg/tests/test_nested.py": risky,
+            "pkg/thing_test.py": risky,
+            "tests/conftest.py": risky,
+        },
+    )
+    result = security.run(context)
+    by_tool = {
+        tool: {f.file for f in result.findings if f.tool == tool}
+        for tool in ("bandit", "detect-secrets")
+    }
+    assert by_tool["bandit"] == {"app.py"}
+    assert by_tool["detect-secrets"] == {"app.py"}

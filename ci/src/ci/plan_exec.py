@@ -11,13 +11,18 @@ inputs are unchanged.)
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import anyio
 
 PLAN_VERSION = 1
+# The stage keys of the plan (docs/schema/plan.schema.json) this module reads, and those it
+# leaves to the SDK: the image is always the toolchain here, tools are for people to read,
+# and source says how a host runner mounts the tree. A test holds both against the schema.
+STAGE_KEYS_READ = ("name", "run", "needs", "env", "outputs", "run_if", "freshness", "timeout")
+STAGE_KEYS_IGNORED = ("image", "tools", "source")
 R = TypeVar("R")
 
 
@@ -36,6 +41,7 @@ class StageSpec:
     outputs: tuple[str, ...] = ()
     run_if: str = "success"
     freshness: str = "cached"  # cached | daily | never
+    timeout: float | None = None  # seconds; enforced in the exec
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,10 @@ def parse_plan(text: str) -> PlanSpec:
         data: Any = json.loads(text)
         if data.get("version") != PLAN_VERSION:
             raise PlanError(f"plan version {data.get('version')!r}, expected {PLAN_VERSION}")
+        for stage in data["stages"]:
+            unknown = sorted(set(stage) - {*STAGE_KEYS_READ, *STAGE_KEYS_IGNORED})
+            if unknown:  # the SDK in the toolchain is this module's own version: drift
+                raise PlanError(f"stage keys this module does not know: {', '.join(unknown)}")
         stages = tuple(
             StageSpec(
                 name=str(stage["name"]),
@@ -74,6 +84,7 @@ def parse_plan(text: str) -> PlanSpec:
                 outputs=tuple(str(o) for o in stage.get("outputs", ())),
                 run_if=str(stage.get("run_if", "success")),
                 freshness=str(stage.get("freshness", "cached")),
+                timeout=_timeout(stage.get("timeout")),
             )
             for stage in data["stages"]
         )
@@ -85,6 +96,30 @@ def parse_plan(text: str) -> PlanSpec:
         raise PlanError(f"not a plan printed by `pipelines plan --json`: {exc}") from exc
     check_dag(plan)
     return plan
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise PlanError(f"timeout {value!r}: expected a positive number of seconds or null")
+    return float(value)
+
+
+def select(plan: PlanSpec, names: Sequence[str]) -> PlanSpec:
+    """Keep only the named stages (in plan order); needs outside the selection count as met,
+    as ``pipelines run STAGE...`` does."""
+    if not names:
+        return plan
+    for name in names:
+        plan.stage(name)  # a PlanError naming the stages when it is none
+    wanted = set(names)
+    kept = tuple(
+        replace(stage, needs=tuple(n for n in stage.needs if n in wanted))
+        for stage in plan.stages
+        if stage.name in wanted
+    )
+    return replace(plan, stages=kept)
 
 
 RUN_IF = ("success", "always")
@@ -130,37 +165,62 @@ class StageOutcome(Generic[R]):
     status: str  # passed | failed | skipped
     exit_code: int | None = None
     reports: R | None = None
+    message: str = ""  # why it failed without an exit code, or why it was skipped
 
 
 RunStage = Callable[[StageSpec, Mapping[str, R]], Awaitable[tuple[int, R]]]
 
 
-async def execute_plan(plan: PlanSpec, run_stage: RunStage[R]) -> dict[str, StageOutcome[R]]:
+async def execute_plan(
+    plan: PlanSpec, run_stage: RunStage[R], *, fail_fast: bool = False
+) -> dict[str, StageOutcome[R]]:
     """Run every stage once its needs are done, independent stages concurrently.
 
     ``run_stage`` receives the stage and the reports of the stages it needs, and returns
     the exit code and the stage's own reports. A stage whose need did not pass is skipped,
-    unless it runs ``always`` (the gate).
+    unless it runs ``always`` (the gate). Any error a stage raises is that stage's failure,
+    with its message: it never cancels the other stages nor reaches the caller as a group.
+    With ``fail_fast``, a stage that has not started when another failed is skipped.
     """
     done = {stage.name: anyio.Event() for stage in plan.stages}
     outcomes: dict[str, StageOutcome[R]] = {}
+    failures: list[str] = []
 
     async def one(stage: StageSpec) -> None:
         try:
-            for need in stage.needs:
-                await done[need].wait()
-            blocked = [n for n in stage.needs if outcomes[n].status != "passed"]
-            if blocked and stage.run_if != "always":
-                outcomes[stage.name] = StageOutcome(stage.name, "skipped")
-                return
-            inputs = {n: r for n in stage.needs if (r := outcomes[n].reports) is not None}
-            exit_code, reports = await run_stage(stage, inputs)
-            status = "passed" if exit_code == 0 else "failed"
-            outcomes[stage.name] = StageOutcome(stage.name, status, exit_code, reports)
+            outcomes[stage.name] = await _run_one(stage)
         finally:
+            if stage.name not in outcomes:  # cancelled: what needs it must not wait for ever
+                outcomes[stage.name] = StageOutcome(stage.name, "skipped", message="cancelled")
+            if outcomes[stage.name].status == "failed":
+                failures.append(stage.name)
             done[stage.name].set()
+
+    async def _run_one(stage: StageSpec) -> StageOutcome[R]:
+        for need in stage.needs:
+            await done[need].wait()
+        blocked = [n for n in stage.needs if outcomes[n].status != "passed"]
+        if blocked and stage.run_if != "always":
+            return StageOutcome(stage.name, "skipped", message="needs " + ", ".join(blocked))
+        if fail_fast and failures:
+            return StageOutcome(stage.name, "skipped", message="fail fast: " + failures[0])
+        inputs = {n: r for n in stage.needs if (r := outcomes[n].reports) is not None}
+        try:
+            exit_code, reports = await run_stage(stage, inputs)
+        except Exception as exc:  # any error is this stage's outcome, with its message
+            return StageOutcome(stage.name, "failed", message=_describe(exc))
+        status = "passed" if exit_code == 0 else "failed"
+        return StageOutcome(stage.name, status, exit_code, reports)
 
     async with anyio.create_task_group() as group:
         for stage in plan.stages:
             group.start_soon(one, stage)
     return {stage.name: outcomes[stage.name] for stage in plan.stages}
+
+
+def _describe(exc: BaseException) -> str:
+    """One line a user can act on: the error's type and message, the first of a group's."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = " ".join(str(exc).split()) or "no message"
+    return f"{type(exc).__name__}: {text}"[:2000]

@@ -1,0 +1,93 @@
+"""The annotations of a run's reports, and ``pipelines report github``, which renders the
+annotations and the summary of an exported reports directory (what the Dagger module's
+``annotations`` and ``summary`` functions print)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from rich.console import Console
+
+from pipelines.cli.common import project_config, project_layout
+from pipelines.cli.guard import emit
+from pipelines.errors import EXIT_OK, PipelineError
+from pipelines.gate_rules import GateDecision
+from pipelines.layout import DECISION, RESULT, Layout, logical
+from pipelines.report.summary import markdown, of_decision
+from pipelines.reports import github
+from pipelines.reports.findings import Finding
+from pipelines.reports.workflow_commands import in_github_actions, neutralise
+from pipelines.stages.base import read_result
+
+
+def run_annotations(layout: Layout, stages: list[str]) -> list[github.Annotation]:
+    """The annotations of a run's reports: the gate's failing tests and reasons, then every
+    stage's findings at their location. A report that cannot be read is one warning."""
+    found: list[github.Annotation] = []
+    decision_path = layout.report(logical("gate", DECISION))
+    if decision_path.is_file():
+        try:
+            data: Any = json.loads(decision_path.read_text(encoding="utf-8"))
+            found += github.decision_annotations(GateDecision.from_dict(data))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            found.append(github.Annotation("warning", f"{decision_path}: unreadable ({exc})"))
+    findings: list[Finding] = []
+    for name in stages:
+        path = layout.stage(name) / RESULT
+        if not path.is_file():
+            continue
+        try:
+            findings += read_result(path, msgspec.Raw).findings
+        except PipelineError as exc:
+            found.append(github.Annotation("warning", exc.message, name))
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    findings.sort(key=lambda f: order.get(f.severity.value, 4))
+    return found + github.finding_annotations(findings)
+
+
+def reported_stages(layout: Layout) -> list[str]:
+    """The stages with a directory in the reports, in name order."""
+    if not layout.reports.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in layout.reports.iterdir()
+        if entry.is_dir() and not entry.is_symlink() and (entry / RESULT).is_file()
+    )
+
+
+def report_github(args: argparse.Namespace, out: Console) -> int:
+    """``pipelines report github``: an exported run's annotations (or ``--summary``: its
+    Markdown summary), for a CI step that has the reports but ran the stages elsewhere."""
+    config = project_config(args)
+    layout = project_layout(args, config)
+    if args.summary:
+        decision_path = layout.report(logical("gate", DECISION))
+        try:
+            data: Any = json.loads(decision_path.read_text(encoding="utf-8"))
+            text = markdown(of_decision(GateDecision.from_dict(data)))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            text = f"No gate decision in the reports ({decision_path}: {exc}).\n"
+        # The summary is also echoed to the log by CI steps that capture it.
+        out.print(neutralise(text), highlight=False, markup=False, end="")
+        return EXIT_OK
+    # Rendered for GitHub wherever this runs (the Dagger module runs it in a container).
+    lines = github.capped(run_annotations(layout, reported_stages(layout)))
+    if in_github_actions(os.environ):
+        emit(lines)
+    else:
+        for line in lines:
+            print(line)
+    return EXIT_OK
+
+
+def publish_run(layout: Layout, stages: list[str], environ: Mapping[str, str]) -> None:
+    """After ``pipelines run`` under GitHub Actions: its annotations, printed after its
+    output."""
+    if in_github_actions(environ):
+        emit(github.capped(run_annotations(layout, stages)))

@@ -1,0 +1,44 @@
+"""Under GitHub Actions, every command's output runs between ``::stop-commands::`` and its
+random token, and only the SDK's own annotations are printed after it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from pipelines.reports import workflow_commands as wc
+
+# Annotations a command produced, printed once its output is over (after the guard).
+_pending: list[str] = []
+
+
+def emit(lines: list[str]) -> None:
+    """Print these annotations after the command's output, where GitHub reads them."""
+    _pending.extend(lines)
+
+
+@contextmanager
+def guarded(environ: Mapping[str, str], *, machine_readable: bool = False) -> Iterator[None]:
+    """Under GitHub Actions, no line printed inside is a workflow command; the annotations
+    emitted inside are printed after it. Elsewhere nothing changes, and none are printed.
+
+    ``machine_readable`` output (``--json``) stays exactly JSON, with no guard lines: no line
+    of it can start with ``::`` (every string is quoted, newlines escaped).
+    """
+    if not wc.in_github_actions(environ):
+        try:
+            yield
+        finally:
+            _pending.clear()
+        return
+    token = wc.stop_token()
+    if not machine_readable:
+        print(wc.stop_commands(token), flush=True)
+    try:
+        yield
+    finally:
+        if not machine_readable:
+            print(wc.resume_commands(token), flush=True)
+        for line in _pending:
+            print(line)
+        _pending.clear()
