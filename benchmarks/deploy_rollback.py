@@ -25,11 +25,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipelines.deploy.instances import free_port
 from pipelines.deploy.load import LoadGenerator
-from pipelines.deploy.local import LocalTarget, free_port
-from pipelines.deploy.nginx import ROUTE_PATH
+from pipelines.deploy.local import LocalRuntime
+from pipelines.deploy.nginx import ROUTE_PATH, NginxRouter
 from pipelines.deploy.settings import ServiceSettings
-from pipelines.deploy.target import Release
+from pipelines.deploy.target import Release, RoutedRuntime
 
 TARGET_SECONDS = 0.5
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "service"
@@ -40,9 +41,10 @@ CLIENTS = {
 }
 
 
-def _floor(target: LocalTarget, weights: dict[str, int]) -> float:
+def _floor(target: RoutedRuntime, weights: dict[str, int]) -> float:
     """The simplest switch: render, install, reload, wait for nginx to answer with it."""
-    nginx = target.nginx
+    assert isinstance(target.router, NginxRouter)
+    nginx = target.router.nginx
     running = target.running()
     servers = {running[n].url.removeprefix("http://"): w for n, w in weights.items()}
     generation = nginx.current()[0] + 1
@@ -67,15 +69,14 @@ def main() -> None:
     parser.add_argument("--switches", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        target = LocalTarget(
+        service = ServiceSettings(
+            command=("python", "-m", "service", "--port", "{port}"),
+            env={"SERVICE_VERSION": "{version}"},
+        )
+        target = RoutedRuntime(
             "local",
-            home=Path(tmp),
-            listen=f"127.0.0.1:{free_port()}",
-            service=ServiceSettings(
-                command=("python", "-m", "service", "--port", "{port}"),
-                env={"SERVICE_VERSION": "{version}"},
-            ),
-            env={},
+            LocalRuntime(home=Path(tmp), service=service, env={}),
+            NginxRouter(Path(tmp), f"127.0.0.1:{free_port()}"),
         )
         stable = Release("r1", "1.0.0", "bench", EXAMPLE)
         new = Release("r2", "2.0.0", "bench", EXAMPLE)

@@ -9,7 +9,7 @@ fields of result.json are there for people and other tools, not for this SDK.
 from ci.main import Ci
 
 from pipelines.deploy.kubernetes.validate import crd_documents
-from pipelines.deploy.settings import Approval, TargetKind
+from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
 from pipelines.reports.findings import read_sarif
@@ -33,5 +33,5 @@ _ = (
 _ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
 _ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.missing_reports)
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
-_ = (TargetKind.DOCKER, Approval.REQUIRED)
+_ = (Approval.REQUIRED,)
 _ = crd_documents  # the tests install our CRDs into their cluster with it

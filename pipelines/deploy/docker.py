@@ -1,5 +1,5 @@
-"""The ``docker`` target: each instance is a container of the service image on a Docker
-engine, published on a loopback port, behind the same nginx as the local target.
+"""The ``docker`` runtime: each instance is a container of the service image on a Docker
+engine, published on a loopback port.
 
 ``service.image`` names the image (``{version}`` is filled in); images stay in the engine, so
 a rollback never rebuilds.
@@ -10,11 +10,16 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines.deploy.local import Launched, LocalTarget, fill
-from pipelines.deploy.settings import ServiceSettings
-from pipelines.deploy.target import Release, Running, TargetError
+from pipelines.deploy.instances import ContainerRecord, Records, free_port
+from pipelines.deploy.local import fill, service_env
+from pipelines.deploy.target import Release, Running, TargetError, http_ok, wait_healthy
 from pipelines.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipelines.deploy.registry import TargetContext
+    from pipelines.deploy.settings import ServiceSettings
 
 
 def _docker(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -23,76 +28,108 @@ def _docker(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess
             ["docker", *argv], capture_output=True, text=True, check=False, timeout=timeout
         )
     except FileNotFoundError as exc:
-        raise TargetError("docker is not installed (the docker target needs an engine)") from exc
+        raise TargetError("docker is not installed (the docker runtime needs an engine)") from exc
     except subprocess.TimeoutExpired as exc:
         raise TargetError(f"docker {argv[0]} did not answer within {timeout:g} s") from exc
 
 
-class DockerTarget(LocalTarget):
-    """Containers behind nginx; everything but starting and stopping is the local target's."""
+class DockerRuntime:
+    """Containers of the service image, each published on a loopback port."""
 
     def __init__(
         self,
-        name: str,
         *,
         home: Path,
-        listen: str,
         service: ServiceSettings,
         env: Mapping[str, str],
+        image: str,
+        prefix: str,
     ) -> None:
-        super().__init__(name, home=home, listen=listen, service=service, env=env)
-        if service.image is None:
-            raise UsageError(
-                "the docker target needs service.image in pipeline.yaml",
-                hint="for example service: {image: 'my-service:{version}'}",
-            )
-        self.image = service.image
-        # Container names: the project (its state slug), the environment and the target.
-        env_dir = home.parent.parent
-        self.prefix = f"pp-{env_dir.parent.name[:28]}-{env_dir.name}-{name}"
+        self.home, self.service, self.env = home, service, dict(env)
+        self.image, self.prefix = image, prefix
+        self.records = Records(home / "instances", ContainerRecord)
 
-    def _launch(self, instance: str, release: Release, port: int) -> Launched:
-        """``docker run`` the release's image, published on ``port`` of the loopback."""
+    def start(self, instance: str, release: Release) -> Running:
+        """``docker run`` the release's image and wait until it is healthy (a healthy one
+        of the same release is kept)."""
+        current = self.running().get(instance)
+        healthy = current is not None and http_ok(current.url + self.service.health_path)
+        if current is not None and current.release == release.id and healthy:
+            return current
+        self.stop(instance)
+        port = free_port()
+        self.records.directory.mkdir(parents=True, exist_ok=True)
         inside = self.service.container_port
         values = {"port": str(inside), "version": release.version, "instance": instance}
         argv = ["run", "-d", "--name", f"{self.prefix}-{instance}"]
         argv += ["-p", f"127.0.0.1:{port}:{inside}"]
-        for key, value in sorted(self.service_env(release, values, inside).items()):
+        for key, value in sorted(
+            service_env(self.env, self.service, release, values, inside).items()
+        ):
             argv += ["-e", f"{key}={value}"]
         argv.append(fill(self.image, values))  # the image's own command runs the service
         done = _docker(argv)
         if done.returncode != 0:
             raise TargetError(f"docker run of {instance} failed: {done.stderr.strip()}")
         container = done.stdout.strip()
-        return Launched(
-            {"container": container},
-            lambda: self._alive(container),
-            lambda: _docker(["logs", "--tail", "20", container]).stderr[-600:],
+        self.records.write(
+            instance, ContainerRecord(release=release.id, port=port, container=container)
         )
-
-    def _alive(self, container: str) -> bool:
-        done = _docker(["inspect", "-f", "{{.State.Running}}", container])
-        return done.returncode == 0 and done.stdout.strip() == "true"
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(
+                url + self.service.health_path,
+                self.service.start_timeout,
+                lambda: _alive(container),
+                f"instance {instance}",
+                lambda: _docker(["logs", "--tail", "20", container]).stderr[-600:],
+            )
+        except TargetError:
+            self.stop(instance)
+            raise
+        return Running(instance, release.id, url)
 
     def stop(self, instance: str) -> None:
         """``docker rm -f`` the instance's container (by name too: a container whose record
         was never written is found by the name it was given)."""
-        data = self._read(instance)
-        if data is not None:
-            _docker(["rm", "-f", "-v", str(data["container"])])
+        record = self.records.read(instance)
+        if record is not None:
+            _docker(["rm", "-f", "-v", record.container])
         _docker(["rm", "-f", "-v", f"{self.prefix}-{instance}"])
-        self._record(instance).unlink(missing_ok=True)
+        self.records.remove(instance)
 
     def running(self) -> dict[str, Running]:
         """Every recorded container that runs."""
-        found: dict[str, Running] = {}
-        if not self.instances.is_dir():
-            return found
-        for record in sorted(self.instances.glob("*.json")):
-            data = self._read(record.stem)
-            if data is None or "container" not in data:
-                continue
-            if self._alive(str(data["container"])):
-                url = f"http://127.0.0.1:{data['port']}"
-                found[record.stem] = Running(record.stem, str(data["release"]), url)
-        return found
+        return {
+            name: Running(name, record.release, f"http://127.0.0.1:{record.port}")
+            for name, record in self.records.all()
+            if _alive(record.container)
+        }
+
+    def shutdown(self) -> None:
+        """Remove every recorded container."""
+        for name, _ in list(self.records.all()):
+            self.stop(name)
+
+
+def _alive(container: str) -> bool:
+    done = _docker(["inspect", "-f", "{{.State.Running}}", container])
+    return done.returncode == 0 and done.stdout.strip() == "true"
+
+
+def runtime(context: TargetContext) -> DockerRuntime:
+    """The registry's factory: the docker runtime needs the service's image."""
+    if context.service.image is None:
+        raise UsageError(
+            f"{context.source}: the docker runtime needs service.image",
+            hint="for example service: {image: 'my-service:{version}'}",
+        )
+    # Container names: the project (its state slug), the environment and the target.
+    prefix = f"pp-{context.project_slug[:28]}-{context.env_name}-{context.name}"
+    return DockerRuntime(
+        home=context.home,
+        service=context.service,
+        env=context.env,
+        image=context.service.image,
+        prefix=prefix,
+    )

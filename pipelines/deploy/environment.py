@@ -5,7 +5,6 @@ decision, approval) with every decision written to the audit log."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import re
@@ -25,8 +24,9 @@ from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.config import Environment, PipelineConfig
 from pipelines.deploy.controller import Clock, Controller, RealClock
 from pipelines.deploy.journal import Journal
-from pipelines.deploy.local import LocalTarget
-from pipelines.deploy.settings import Approval, TargetKind
+from pipelines.deploy.kubernetes.settings import KUBERNETES
+from pipelines.deploy.registry import TargetContext, build_target
+from pipelines.deploy.settings import Approval
 from pipelines.deploy.sources import MetricSource, ProbeSource, PrometheusSource
 from pipelines.deploy.target import Release, Target
 from pipelines.errors import EXIT_FAILED, PipelineError, UsageError
@@ -98,7 +98,7 @@ class DeployEnv:
     def journal(self) -> Journal:
         """The environment's journal (and its lock): in the cluster of its first kubernetes
         target, else on disk."""
-        if any(t.kind is TargetKind.KUBERNETES for t in self.environment.deploy.targets):
+        if any(t.kind == KUBERNETES for t in self.environment.deploy.targets):
             from pipelines.deploy.kubernetes.wiring import cluster_journal  # noqa: PLC0415
 
             found = cluster_journal(self.config, self.environment, self.directory, self.environ)
@@ -107,37 +107,28 @@ class DeployEnv:
         return Journal(self.directory)
 
     def targets(self, python: str | None = None) -> list[Target]:
-        """The configured targets, in wave order."""
+        """The configured targets, in wave order, each built from the registry (a kubernetes
+        target is one object: its pods and its router live in the same cluster)."""
         found: list[Target] = []
-        for item in self.environment.deploy.targets:
-            make: Callable[..., Target]
-            if item.kind is TargetKind.LOCAL:
-                if self.config.service.command is None:
-                    raise UsageError(
-                        f"{self.config.source}: service.command is not set; the local target "
-                        "runs each instance with it",
-                        hint="declare how one instance starts, for example service: {command: "
-                        "[python, -m, myapp, --port, '{port}']}",
-                    )
-                make = functools.partial(LocalTarget, python=python)
-            elif item.kind is TargetKind.KUBERNETES:
+        for index, item in enumerate(self.environment.deploy.targets):
+            if item.kind == KUBERNETES:
                 from pipelines.deploy.kubernetes.wiring import make_target  # noqa: PLC0415
 
                 found.append(make_target(self.config, self.environment, item, self.environ))
                 continue
-            else:
-                from pipelines.deploy.docker import DockerTarget  # noqa: PLC0415 - rarely used
-
-                make = DockerTarget
-            found.append(
-                make(
-                    item.name,
-                    home=self.directory / "targets" / item.name,
-                    listen=item.listen,
-                    service=self.config.service,
-                    env=self.environment.env,
-                )
+            context = TargetContext(
+                name=item.name,
+                home=self.directory / "targets" / item.name,
+                listen=item.listen,
+                service=self.config.service,
+                env=self.environment.env,
+                env_name=self.environment.name,
+                project_slug=self.directory.parent.name,
+                source=str(self.config.source),
+                python=python,
             )
+            key = f"environments.{self.environment.name}.deploy.targets[{index}]"
+            found.append(build_target(item, context, key))
         return found
 
     def source(self) -> MetricSource:
@@ -209,7 +200,7 @@ class DeployEnv:
         environment (built or reused as the install stage does), so its dependencies import.
         None: the interpreter running this tool."""
         command = self.config.service.command
-        local = any(t.kind is TargetKind.LOCAL for t in self.environment.deploy.targets)
+        local = any(t.kind == "local" for t in self.environment.deploy.targets)
         if not local or not command or command[0] not in ("python", "python3"):
             return None
         if not self.config.project_env.enabled:

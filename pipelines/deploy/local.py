@@ -1,4 +1,4 @@
-"""The ``local`` target: each instance is a host process on a loopback port, behind nginx.
+"""The ``local`` runtime: each instance is a host process on a loopback port.
 
 Instances run in their own session, so they outlive the controller: a controller killed
 mid-deploy leaves the stable release serving. Each instance's pid and port are recorded
@@ -8,28 +8,24 @@ under ``instances/`` the moment it starts, so a resumed deploy or a rollback fin
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines import atomic
-from pipelines.deploy.nginx import Nginx
-from pipelines.deploy.settings import ServiceSettings
+from pipelines.deploy.instances import ProcessRecord, Records, free_port
 from pipelines.deploy.target import Release, Running, TargetError, http_ok, wait_healthy
+from pipelines.errors import UsageError
 
+if TYPE_CHECKING:
+    from pipelines.deploy.registry import TargetContext
+    from pipelines.deploy.settings import ServiceSettings
 
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["MARKER", "LocalRuntime", "free_port", "marked_processes", "runtime"]
 
 
 def _alive(pid: int) -> bool:
@@ -45,15 +41,6 @@ def _alive(pid: int) -> bool:
         return False
     # A zombie (state Z) has exited; where nothing reaps orphans it lingers as one.
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-@dataclass(frozen=True)
-class Launched:
-    """An instance just launched: what identifies it, and how to watch it start."""
-
-    record: Mapping[str, object]
-    alive: Callable[[], bool]
-    log_tail: Callable[[], str]
 
 
 class _Detached(subprocess.Popen[bytes]):
@@ -91,55 +78,45 @@ def fill(text: str, values: Mapping[str, str]) -> str:
     return text
 
 
-class LocalTarget:
-    """Host processes behind a real nginx."""
+class LocalRuntime:
+    """Host processes, each from its release's snapshot."""
 
     def __init__(
         self,
-        name: str,
         *,
         home: Path,
-        listen: str,
         service: ServiceSettings,
         env: Mapping[str, str],
         python: str | None = None,
     ) -> None:
-        self.name, self.home, self.service = name, home, service
+        self.home, self.service = home, service
         self.env = dict(env)
         self.python = python or sys.executable
-        self.instances = home / "instances"
-        self.nginx = Nginx(home / "nginx", listen)
-
-    def _record(self, instance: str) -> Path:
-        return self.instances / f"{instance}.json"
-
-    def _read(self, instance: str) -> dict[str, object] | None:
-        try:
-            data = json.loads(self._record(instance).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        self.records = Records(home / "instances", ProcessRecord)
 
     def start(self, instance: str, release: Release) -> Running:
         """Start the instance and wait until it is healthy (a healthy one is kept)."""
         current = self.running().get(instance)
-        if current is not None and self.answers(instance, self.service.health_path):
+        same = current is not None and current.release == release.id
+        if current is not None and same and http_ok(current.url + self.service.health_path):
             return current
         self.stop(instance)
         port = free_port()
-        self.instances.mkdir(parents=True, exist_ok=True)
-        launched = self._launch(instance, release, port)
+        self.records.directory.mkdir(parents=True, exist_ok=True)
+        pid, argv, log = self._launch(instance, release, port)
         # Recorded the moment it exists: a controller that dies now still leaves its pid.
-        record = {**launched.record, "port": port, "release": release.id}
-        atomic.write_json(self._record(instance), record)
+        self.records.write(
+            instance,
+            ProcessRecord(release=release.id, port=port, pid=pid, argv=argv),
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             wait_healthy(
                 url + self.service.health_path,
                 self.service.start_timeout,
-                launched.alive,
+                lambda: _alive(pid),
                 f"instance {instance}",
-                launched.log_tail,
+                lambda: _tail(log),
             )
         except TargetError:
             self.stop(instance)
@@ -148,10 +125,9 @@ class LocalTarget:
 
     def service_env(self, release: Release, values: Mapping[str, str], port: int) -> dict[str, str]:
         """The instance's variables: the environment's, the service's, the release's."""
-        filled = {key: fill(value, values) for key, value in self.service.env.items()}
-        return {**self.env, **filled, **release.env, "PORT": str(port)}
+        return service_env(self.env, self.service, release, values, port)
 
-    def _launch(self, instance: str, release: Release, port: int) -> Launched:
+    def _launch(self, instance: str, release: Release, port: int) -> tuple[int, list[str], Path]:
         """A host process from the release's snapshot, in a session of its own."""
         values = {"port": str(port), "version": release.version, "instance": instance}
         argv = [fill(part, values) for part in self.service.command or ()]
@@ -160,7 +136,7 @@ class LocalTarget:
         env = {**os.environ, **self.service_env(release, values, port)}
         env[MARKER] = self.marker(instance)
         env.pop("PYTHONPATH", None)  # the release runs its own code, not the caller's
-        log = self.instances / f"{instance}.log"
+        log = self.records.directory / f"{instance}.log"
         with log.open("ab") as output:
             process = _Detached(  # argv from pipeline.yaml, no shell
                 argv,
@@ -171,11 +147,7 @@ class LocalTarget:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        return Launched(
-            {"pid": process.pid, "argv": argv},
-            lambda: _alive(process.pid),
-            lambda: _tail(log),
-        )
+        return process.pid, argv, log
 
     def marker(self, instance: str) -> str:
         """The value of MARKER in an instance's environment: how an instance whose record
@@ -185,10 +157,10 @@ class LocalTarget:
     def stop(self, instance: str) -> None:
         """SIGTERM, then SIGKILL after 5 s; forget the instance. Its unrecorded twins (left
         by a controller killed between starting it and recording it) go too."""
-        data = self._read(instance)
+        record = self.records.read(instance)
         pids = set(marked_processes(self.marker(instance)))
-        if data is not None:
-            pids.add(int(str(data["pid"])))
+        if record is not None:
+            pids.add(record.pid)
         for pid in pids:
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError):
@@ -200,57 +172,49 @@ class LocalTarget:
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-        self._record(instance).unlink(missing_ok=True)
-
-    def answers(self, instance: str, path: str) -> bool:
-        """GET ``path`` on the instance itself (not through nginx)."""
-        running = self.running().get(instance)
-        return running is not None and http_ok(running.url + path)
+        self.records.remove(instance)
 
     def running(self) -> dict[str, Running]:
         """Every recorded instance whose process is alive."""
-        found: dict[str, Running] = {}
-        if not self.instances.is_dir():
-            return found
-        for record in sorted(self.instances.glob("*.json")):
-            data = self._read(record.stem)
-            if data is not None and _alive(int(str(data["pid"]))):
-                url = f"http://127.0.0.1:{data['port']}"
-                found[record.stem] = Running(record.stem, str(data["release"]), url)
-        return found
-
-    def route(self, weights: Mapping[str, int]) -> float:
-        """Point nginx at these instances."""
-        running = self.running()
-        missing = sorted(set(weights) - set(running))
-        if missing:
-            raise TargetError(f"cannot route to {', '.join(missing)}: not running")
-        servers = {running[name].url.removeprefix("http://"): w for name, w in weights.items()}
-        names = {running[name].url.removeprefix("http://"): name for name in weights}
-        seconds = self.nginx.apply(servers)
-        atomic.write_json(self.home / "weights.json", {names[a]: w for a, w in servers.items()})
-        return seconds
-
-    def routed(self) -> dict[str, int]:
-        """The weights nginx routes with now."""
-        try:
-            data = json.loads((self.home / "weights.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return {str(k): int(v) for k, v in data.items()} if self.nginx.pid() else {}
-
-    def entrypoint(self) -> str:
-        """nginx's address."""
-        return f"http://{self.nginx.listen}"
+        return {
+            name: Running(name, record.release, f"http://127.0.0.1:{record.port}")
+            for name, record in self.records.all()
+            if _alive(record.pid)
+        }
 
     def shutdown(self) -> None:
-        """Stop nginx and every instance, recorded or not."""
-        self.nginx.stop()
+        """Stop every instance, recorded or not."""
         for name in list(self.running()):
             self.stop(name)
         for pid in marked_processes(f"{self.home}/"):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+
+
+def service_env(
+    env: Mapping[str, str],
+    service: ServiceSettings,
+    release: Release,
+    values: Mapping[str, str],
+    port: int,
+) -> dict[str, str]:
+    """An instance's variables: the environment's, the service's, the release's."""
+    filled = {key: fill(value, values) for key, value in service.env.items()}
+    return {**env, **filled, **release.env, "PORT": str(port)}
+
+
+def runtime(context: TargetContext) -> LocalRuntime:
+    """The registry's factory: the local runtime needs the command that starts one instance."""
+    if context.service.command is None:
+        raise UsageError(
+            f"{context.source}: service.command is not set; the local runtime runs each "
+            "instance with it",
+            hint="declare how one instance starts, for example service: {command: "
+            "[python, -m, myapp, --port, '{port}']}",
+        )
+    return LocalRuntime(
+        home=context.home, service=context.service, env=context.env, python=context.python
+    )
 
 
 def _tail(log: Path, limit: int = 600) -> str:

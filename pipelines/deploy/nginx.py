@@ -16,12 +16,18 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from pipelines import atomic
-from pipelines.deploy.target import TargetError
+from pipelines.deploy.target import Backend, TargetError
 from pipelines.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipelines.deploy.registry import TargetContext
 
 ROUTE_PATH = "/__pipelines/route"
 TEMPLATE = """\
@@ -213,3 +219,43 @@ class Nginx:
             deadline = time.monotonic() + 10
             while self.pid() is not None and time.monotonic() < deadline:
                 time.sleep(0.05)
+
+
+class NginxRouter:
+    """The ``nginx`` router: one nginx per target, under ``<home>/nginx``; the weights it
+    routes with, by instance name, in ``<home>/weights.json``."""
+
+    def __init__(self, home: Path, listen: str) -> None:
+        self.home = home
+        self.nginx = Nginx(home / "nginx", listen)
+        self.weights = home / "weights.json"
+
+    def route(self, backends: Sequence[Backend]) -> float:
+        """Point nginx at these instances."""
+        servers = {b.instance.url.removeprefix("http://"): b.weight for b in backends}
+        seconds = self.nginx.apply(servers)
+        by_name = {b.instance.name: b.weight for b in backends}
+        atomic.write_bytes(self.weights, msgspec.json.encode(dict(sorted(by_name.items()))))
+        return seconds
+
+    def routed(self) -> dict[str, int]:
+        """The weights nginx routes with now ({} while it does not run)."""
+        if self.nginx.pid() is None:
+            return {}
+        try:
+            return msgspec.json.decode(self.weights.read_bytes(), type=dict[str, int])
+        except (OSError, msgspec.DecodeError):
+            return {}
+
+    def entrypoint(self) -> str:
+        """nginx's address."""
+        return f"http://{self.nginx.listen}"
+
+    def shutdown(self) -> None:
+        """Stop nginx."""
+        self.nginx.stop()
+
+
+def router(context: TargetContext) -> NginxRouter:
+    """The registry's factory."""
+    return NginxRouter(context.home, context.listen)

@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta
 
-from pipelines.deploy.kubernetes.settings import KubernetesSettings
+from pipelines.deploy.kubernetes.settings import KUBERNETES, KubernetesSettings
 from pipelines.schema import (
     LOWER_NAME,
     Duration,
@@ -33,14 +33,6 @@ class StrategyKind(StrEnum):
     ROLLING = "rolling"
     BLUE_GREEN = "blue-green"
     CANARY = "canary"
-
-
-class TargetKind(StrEnum):
-    """Where instances run."""
-
-    LOCAL = "local"
-    DOCKER = "docker"
-    KUBERNETES = "kubernetes"
 
 
 class Approval(StrEnum):
@@ -125,21 +117,32 @@ class AnalysisSettings(Model, frozen=True):
 
 
 class DeployTarget(Model, frozen=True):
-    """One place (region) a release is deployed to: its kind and nginx's address."""
+    """One place (region) a release is deployed to: the runtime its instances run on
+    (``kind``), the router in front of them and the address clients reach it on. Kinds and
+    routers are the names in ``pipelines.deploy.registry``."""
 
     name: LowerName = "local"
-    kind: TargetKind = TargetKind.LOCAL
+    kind: LowerName = "local"
+    router: LowerName = "nginx"
     listen: Address = "127.0.0.1:18080"
     # kind: kubernetes only: the namespace, router, Gateway and cluster access.
     kubernetes: KubernetesSettings | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.kubernetes is not None and self.kind is not TargetKind.KUBERNETES:
+        if self.kubernetes is not None and self.kind != KUBERNETES:
             raise Invalid(
-                f"target {self.name!r} has kubernetes settings but kind {self.kind.value!r}",
+                f"target {self.name!r} has kubernetes settings but kind {self.kind!r}",
                 key=("kubernetes",),
                 hint="set kind: kubernetes, or remove the kubernetes settings",
+            )
+        if self.kind == KUBERNETES and self.router != "nginx":
+            raise Invalid(
+                f"target {self.name!r} is of kind kubernetes: its traffic is split by "
+                "kubernetes.router, not router",
+                key=("router",),
+                hint="remove router and set kubernetes: {router: gateway-api} (or replicas, "
+                "or argo-rollouts)",
             )
 
     @property

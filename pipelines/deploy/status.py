@@ -47,7 +47,8 @@ def environment_status(denv: DeployEnv) -> dict[str, Any]:
     for target, settings in zip(denv.targets(), denv.environment.deploy.targets, strict=True):
         targets[target.name] = {
             "entrypoint": target.entrypoint(),
-            "kind": settings.kind.value,
+            "kind": settings.kind,
+            "router": settings.router,
             "running": {name: run.release for name, run in target.running().items()},
             "weights": target.routed(),
         }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -62,11 +62,74 @@ class Running:
     url: str  # http://host:port
 
 
-class Target(Protocol):
-    """What every target does. Calls are idempotent: a resumed deploy repeats the step it was
-    in when the controller died."""
+class Runtime(Protocol):
+    """Where instances run (host processes, containers, pods): it only starts, stops and
+    lists them. Every call is idempotent: a resumed deploy repeats the step it was in when
+    the controller died, and a second ``stop`` of the same instance does nothing.
 
-    name: str
+    Instance names are ``<release id>-<n>`` (``r3-0``); a runtime keeps whatever it needs to
+    find its instances again from another process (a record on disk, a label in a cluster).
+    """
+
+    def start(self, instance: str, release: Release) -> Running:
+        """Start ``instance`` of ``release`` and return once it answers the service's health
+        path (TargetError if it never does). An instance already running healthy is kept."""
+        ...
+
+    def stop(self, instance: str) -> None:
+        """Stop ``instance`` and forget it (nothing happens when it is not running)."""
+        ...
+
+    def running(self) -> dict[str, Running]:
+        """Every instance that really runs now, by name (never one that is merely recorded)."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop every instance this runtime knows of, recorded or not (drills and tests)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One instance a router sends traffic to, and its share."""
+
+    instance: Running
+    weight: int  # relative; 0 sends nothing
+
+
+class Router(Protocol):
+    """What sends client traffic to instances with weights (nginx, a Gateway API route, a
+    replica ratio). It never starts or stops instances."""
+
+    def route(self, backends: Sequence[Backend]) -> float:
+        """Send traffic to exactly these backends with these weights; return the seconds
+        until the new routing really served. A routing that fails validation is never
+        loaded (TargetError, the old routing keeps serving)."""
+        ...
+
+    def routed(self) -> dict[str, int]:
+        """The weights traffic is routed with now, by instance name ({} when the router is
+        not serving)."""
+        ...
+
+    def entrypoint(self) -> str:
+        """The URL clients use."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop routing (drills and tests clean up with this)."""
+        ...
+
+
+class Target(Protocol):
+    """What the controller and the strategies talk to: one place a release is deployed to.
+    Calls are idempotent: a resumed deploy repeats the step it was in when the controller
+    died."""
+
+    @property
+    def name(self) -> str:
+        """The target's name in pipeline.yaml (journal entries are by name)."""
+        ...
 
     def start(self, instance: str, release: Release) -> Running:
         """Start ``instance`` of ``release`` and return once it is healthy (TargetError if it
@@ -101,6 +164,54 @@ class Target(Protocol):
     def shutdown(self) -> None:
         """Stop the router and every instance (tests and drills clean up with this)."""
         ...
+
+
+@dataclass(frozen=True)
+class RoutedRuntime:
+    """A target made of a runtime and a router: the one way targets are put together, so a
+    new runtime or router needs no code here."""
+
+    name: str
+    runtime: Runtime
+    router: Router
+
+    def start(self, instance: str, release: Release) -> Running:
+        """The runtime starts it."""
+        return self.runtime.start(instance, release)
+
+    def stop(self, instance: str) -> None:
+        """The runtime stops it."""
+        self.runtime.stop(instance)
+
+    def answers(self, instance: str, path: str) -> bool:
+        """GET ``path`` on the instance itself (not through the router)."""
+        running = self.runtime.running().get(instance)
+        return running is not None and http_ok(running.url + path)
+
+    def route(self, weights: Mapping[str, int]) -> float:
+        """Route to running instances only: a name that does not run is refused."""
+        running = self.runtime.running()
+        missing = sorted(set(weights) - set(running))
+        if missing:
+            raise TargetError(f"cannot route to {', '.join(missing)}: not running")
+        return self.router.route([Backend(running[name], w) for name, w in weights.items()])
+
+    def running(self) -> dict[str, Running]:
+        """The runtime's instances."""
+        return self.runtime.running()
+
+    def routed(self) -> dict[str, int]:
+        """The router's weights."""
+        return self.router.routed()
+
+    def entrypoint(self) -> str:
+        """The router's address."""
+        return self.router.entrypoint()
+
+    def shutdown(self) -> None:
+        """The router first, so no client is sent to an instance that is going away."""
+        self.router.shutdown()
+        self.runtime.shutdown()
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import load_config
-from pipelines.deploy.settings import Approval, StrategyKind, TargetKind
+from pipelines.deploy.settings import Approval, StrategyKind
 from pipelines.errors import ConfigError
 
 
@@ -35,7 +35,7 @@ def test_an_environment_declares_how_it_deploys(tmp_path: Path) -> None:
     assert deploy.strategy is StrategyKind.BLUE_GREEN
     assert deploy.approval is Approval.REQUIRED
     assert deploy.keep_old_for == 120.0
-    assert [t.kind for t in deploy.targets] == [TargetKind.LOCAL, TargetKind.DOCKER]
+    assert [(t.kind, t.router) for t in deploy.targets] == [("local", "nginx"), ("docker", "nginx")]
     assert deploy.analysis.interval == 0.5
     assert deploy.analysis.max_error_rate is not None
     assert deploy.analysis.max_error_rate.exceeded(1.0)

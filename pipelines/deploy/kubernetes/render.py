@@ -10,8 +10,8 @@ import yaml
 from pipelines.config import Environment, PipelineConfig
 from pipelines.deploy.kubernetes import argo
 from pipelines.deploy.kubernetes.manifests import Obj, Scope, deployment, http_route, service
-from pipelines.deploy.kubernetes.settings import KubernetesSettings, Router
-from pipelines.deploy.settings import DeployTarget, StrategyKind, TargetKind
+from pipelines.deploy.kubernetes.settings import KUBERNETES, KubernetesSettings, Router
+from pipelines.deploy.settings import DeployTarget, StrategyKind
 
 
 def scope_of(config: PipelineConfig, environment: Environment, target: DeployTarget) -> Scope:
@@ -23,7 +23,7 @@ def scope_of(config: PipelineConfig, environment: Environment, target: DeployTar
 def kubernetes_targets(environment: Environment) -> Iterator[DeployTarget]:
     """The environment's targets of kind kubernetes."""
     for target in environment.deploy.targets:
-        if target.kind is TargetKind.KUBERNETES:
+        if target.kind == KUBERNETES:
             yield target
 
 

@@ -10,6 +10,7 @@ from msgspec import Meta
 
 from pipelines.schema import Duration, Model, Text, default_duration, matching
 
+KUBERNETES = "kubernetes"  # the target kind (deploy.targets[].kind)
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 DnsLabel = Annotated[str, matching(DNS_LABEL, "a DNS label such as 'shop-staging'")]
 # A label key: an optional DNS prefix and a name (the API server's own rule).
