@@ -19,10 +19,10 @@ import anyio
 
 PLAN_VERSION = 1
 # The stage keys of the plan (docs/schema/plan.schema.json) this module reads, and those it
-# leaves to the SDK: the image is always the toolchain here, tools are for people to read,
+# leaves to the SDK: the image is always the toolchain here, tools and notes are for people to read,
 # and source says how a host runner mounts the tree. A test holds both against the schema.
 STAGE_KEYS_READ = ("name", "run", "needs", "env", "outputs", "run_if", "freshness", "timeout")
-STAGE_KEYS_IGNORED = ("image", "tools", "source")
+STAGE_KEYS_IGNORED = ("image", "tools", "notes", "source")
 R = TypeVar("R")
 
 
