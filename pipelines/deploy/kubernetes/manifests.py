@@ -205,8 +205,8 @@ def http_route(scope: Scope, stable_weight: int, canary_weight: int) -> Obj:
 
 
 def _backend(scope: Scope, role: str, weight: int) -> Obj:
+    # No "group": the Gateway API's default ("", the core group) is what a Service needs.
     return {
-        "group": "",
         "kind": "Service",
         "name": scope.service_name(role),
         "port": scope.settings.service_port,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from pipelines.deploy.kubernetes.client import KubeClient, KubernetesError
@@ -115,7 +114,7 @@ class KubernetesTarget:
         if not 1 <= len(by_release) <= 2:
             raise TargetError(f"cannot route to {len(by_release)} releases at once: {weights}")
         if self.router is Router.REPLICAS:
-            self._route_by_replicas(by_release, weights)
+            self._route_by_replicas(by_release)
             return time.monotonic() - began
         stable = self._selected("stable")
         if len(by_release) == 1 or stable not in by_release:
@@ -182,25 +181,14 @@ class KubernetesTarget:
         body["metadata"].setdefault("annotations", {})[INSTANCES] = json.dumps(sorted(live))
         self.client.apply(body)
 
-    def _route_by_replicas(self, by_release: dict[str, int], weights: Mapping[str, int]) -> None:
-        # One Service over every release: traffic follows ready pods, so the weights become
-        # pod counts out of the largest pool (at least one pod for any share above zero).
-        total = sum(by_release.values())
-        pool = max(sum(1 for i in weights if release_of(i) == r) for r in by_release)
+    def _route_by_replicas(self, by_release: dict[str, int]) -> None:
+        # One Service over every release: traffic follows the ready pods the strategy runs,
+        # so a weight is only the ratio of pods (coarse). A release weighted 0 must get
+        # nothing, so its pods go at once.
         for release, weight in by_release.items():
-            wanted = max(1, round(pool * weight / total)) if weight else 0
-            current = self._live(release)
-            names = sorted(current, key=_instance_number)
-            for index in range(len(names), wanted):
-                names.append(f"{release}-{index}")
-            keep = set(names[:wanted])
-            for instance in sorted(current - keep):
-                self.stop(instance)
-            for instance in sorted(keep - current):
-                found = self._deployment(release)
-                if found is None:
-                    raise TargetError(f"release {release} has no Deployment to scale up")
-                self.start(instance, _release_from(found, release))
+            if weight == 0:
+                for instance in sorted(self._live(release)):
+                    self.stop(instance)
         self.client.apply(service(self.scope, "stable", None))
 
     def _wait_available(self, release: str, wanted: int) -> None:
@@ -254,22 +242,9 @@ def _instances(obj: Obj) -> set[str]:
     return {str(name) for name in names} if isinstance(names, list) else set()
 
 
-def _release_from(obj: Obj, release: str) -> Release:
-    # A release read back from the cluster has no snapshot on disk: its image is the release.
-    labels = obj["metadata"].get("labels") or {}
-    container = obj["spec"]["template"]["spec"]["containers"][0]
-    env = {item["name"]: item.get("value", "") for item in container.get("env") or []}
-    return Release(release, str(labels.get("app.kubernetes.io/version", "")), "", Path(), env)
-
-
 def _release_number(release: str) -> int:
     digits = release.lstrip("r")
     return int(digits) if digits.isdigit() else 0
-
-
-def _instance_number(instance: str) -> int:
-    tail = instance.rpartition("-")[2]
-    return int(tail) if tail.isdigit() else 0
 
 
 def _conditions(status: Mapping[str, Any]) -> str:
