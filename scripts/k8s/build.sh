@@ -51,6 +51,7 @@ install_build_packages() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing ${missing[*]}"
+    apt-get -o DPkg::Lock::Timeout=900 update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq \
         --no-install-recommends "${missing[@]}" >/dev/null
 }
