@@ -552,3 +552,24 @@ def test_an_argo_rollout_without_an_answer_never_counts_as_a_success(
     stored = crds.client.get("Rollout", namespace, scope.app)
     assert stored is not None
     assert stored["status"]["abort"] is True
+
+
+@pytest.mark.parametrize(("outcome", "code"), [("healthy", 0), ("failed", 1)])
+def test_pipelines_deploy_hands_off_to_argo_and_exits_by_the_rollout_status(
+    crds: Cluster, namespace: str, tmp_path: Path, outcome: str, code: int
+) -> None:
+    project = write_project(tmp_path / "p", namespace, router="argo-rollouts", strategy="canary")
+    double = ArgoDouble(crds.client, namespace, "shop-production", outcome)
+    double.start()
+    try:
+        done = deploy(crds, project, "8.0")
+    finally:
+        double.stop.set()
+        double.join()
+    assert done.returncode == code, done.stdout + done.stderr
+    assert "Rollout" in done.stdout
+    stored = crds.client.get("Rollout", namespace, "shop-production")
+    assert stored is not None
+    assert stored["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":8.0")
+    if outcome == "failed":
+        assert "rolled-back" in done.stdout
