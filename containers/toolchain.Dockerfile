@@ -16,10 +16,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
-# nginx: the deploy targets and rollback drills route traffic through a real nginx.
+# nginx: the deploy targets and rollback drills route traffic through a real nginx. git and a
+# pager (less) are programs a project's own tests call. On a Debian Python, the standard
+# library's optional modules ship apart (tkinter, dbm.gnu): install them so the project's tests
+# see the same standard library as on a developer's machine.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nginx-light git ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get install -y --no-install-recommends nginx-light git less ca-certificates \
+    && if [ "$(command -v python3)" = /usr/bin/python3 ]; then \
+        apt-get install -y --no-install-recommends python3-tk python3-gdbm; fi \
+    && rm -rf /var/lib/apt/lists/* \
+    && python3 -c 'import platform; print(platform.python_version())' > /etc/pipelines-python-version
 
 # Extra CA certificates for networks that intercept TLS (see containers/extra-ca/README.md).
 COPY containers/extra-ca/ /usr/local/share/pipelines-extra-ca/

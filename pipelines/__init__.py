@@ -1,6 +1,23 @@
-"""portable-pipelines: one pipeline definition, run alike on a laptop, in Docker or in Dagger."""
+"""portable-pipelines: one pipeline definition, run alike on a laptop, in Docker or in Dagger.
 
+The Python API (docs/python-api.md) is what ``__all__`` names: load a project's pipeline.yaml,
+plan one of its environments, and run it, with the same operations the command line calls::
+
+    from pathlib import Path
+    import pipelines
+
+    outcome = pipelines.run_pipeline(pipelines.RunRequest(Path("."), env="ci"))
+    print(outcome.exit_code, outcome.manifest)
+
+Names load on first use: ``import pipelines`` stays cheap for the stage processes that import
+a single module of the package.
+"""
+
+from __future__ import annotations
+
+import importlib
 import importlib.util
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -11,3 +28,60 @@ if importlib.util.find_spec("fcntl") is None:  # pragma: no cover - Linux and ma
         "portable-pipelines runs on Linux and macOS (it needs POSIX file locks, the fcntl "
         "module); on Windows, run it in WSL or in a container"
     )
+
+if TYPE_CHECKING:
+    from pipelines.config import PipelineConfig, load_config
+    from pipelines.errors import ConfigError, PipelineError, UsageError
+    from pipelines.operations.planning import project_plan
+    from pipelines.operations.run import RunOutcome, RunRequest, run_pipeline
+    from pipelines.plan import Plan, PlannedStage
+    from pipelines.runners.results import RunResult, RunStatus, StageRun
+
+# Each public name and the module that defines it.
+_HOMES = {
+    "load_config": "pipelines.config",
+    "PipelineConfig": "pipelines.config",
+    "project_plan": "pipelines.operations.planning",
+    "Plan": "pipelines.plan",
+    "PlannedStage": "pipelines.plan",
+    "run_pipeline": "pipelines.operations.run",
+    "RunRequest": "pipelines.operations.run",
+    "RunOutcome": "pipelines.operations.run",
+    "RunResult": "pipelines.runners.results",
+    "RunStatus": "pipelines.runners.results",
+    "StageRun": "pipelines.runners.results",
+    "PipelineError": "pipelines.errors",
+    "ConfigError": "pipelines.errors",
+    "UsageError": "pipelines.errors",
+}
+
+__all__ = [
+    "ConfigError",
+    "PipelineConfig",
+    "PipelineError",
+    "Plan",
+    "PlannedStage",
+    "RunOutcome",
+    "RunRequest",
+    "RunResult",
+    "RunStatus",
+    "StageRun",
+    "UsageError",
+    "__version__",
+    "load_config",
+    "project_plan",
+    "run_pipeline",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module the first time it is asked for."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value  # asked once: later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipelines import __version__, atomic
 from pipelines.errors import ToolError
-from pipelines.layout import COVERAGE, DECISION, JUNIT, Layout, logical
+from pipelines.layout import COVERAGE, DECISION_ARTIFACT, GATE_DECISION, JUNIT, Layout, logical
 from pipelines.plan import Plan
 from pipelines.process import run_tool
 from pipelines.runners.results import RunResult, RunStatus
@@ -28,7 +28,7 @@ def manifests(artifacts: Path) -> list[Path]:
 COLLECTED = {
     logical("test", JUNIT): "test-results.xml",
     logical("test", COVERAGE): "coverage.xml",
-    logical("gate", DECISION): "gate-decision.json",
+    GATE_DECISION: DECISION_ARTIFACT,
 }
 
 

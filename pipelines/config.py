@@ -9,7 +9,6 @@ each one's own defaults, its custom stages, and where it was read from.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -19,7 +18,7 @@ import msgspec
 from msgspec import Meta
 
 from pipelines.deploy.settings import DeploySettings, ServiceSettings
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, closest, did_you_mean
 from pipelines.health.spec import HealthSettings
 from pipelines.retention import RetentionSettings
 from pipelines.schema import (
@@ -316,14 +315,10 @@ class PipelineConfig(PipelineFile, frozen=True, kw_only=True):
         """Return the named environment or raise a ConfigError that lists the valid ones."""
         if name not in self.environments:
             valid = ", ".join(sorted(self.environments))
-            names = sorted(self.environments)
-            close = [n for n in names if n.startswith(name)] or difflib.get_close_matches(
-                name, names, n=1
-            )
-            guess = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
                 f"{self.source}: unknown environment {name!r}",
-                hint=f"{guess}use one of: {valid}, or declare it under 'environments'",
+                hint=f"{did_you_mean(name, self.environments)}use one of: {valid}, "
+                "or declare it under 'environments'",
             )
         return self.environments[name]
 
@@ -402,7 +397,7 @@ def _custom(name: str, data: Any, source: Source) -> CustomStage:
     try:
         settings = decode(data, CustomStageFile, source, where)
     except ConfigError:
-        if difflib.get_close_matches(name, BUILTIN_STAGES, n=1, cutoff=0.6):
+        if closest(name, BUILTIN_STAGES):
             raise source.error(
                 where,
                 "unknown stage (a custom stage needs 'run': a list of argv lists)",

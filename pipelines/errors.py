@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 # Exit codes shared by every command (README.md, "Exit codes").
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+
+
+def closest(value: str, names: Iterable[str]) -> str | None:
+    """The name ``value`` most likely meant: the first (in order) that begins with it, else
+    the nearest in spelling, else None."""
+    ordered = sorted(names)
+    begun = [name for name in ordered if value and name.startswith(value)]
+    if begun:
+        return begun[0]
+    near = difflib.get_close_matches(value, ordered, n=1)
+    return near[0] if near else None
+
+
+def did_you_mean(value: str, names: Iterable[str]) -> str:
+    """``did you mean 'NAME'? `` (the closest name, for a hint), or nothing."""
+    name = closest(value, names)
+    return f"did you mean {name!r}? " if name else ""
 
 
 class PipelineError(Exception):

@@ -44,6 +44,12 @@ def logical(stage: str, name: str) -> str:
     return f"{REPORTS}/{stage}/{name}"
 
 
+# The gate's decision: as plans and stages name it, and as a run's artifacts keep it
+# (``artifacts/<run-id>/gate-decision.json``, where deploys and reports look for it).
+GATE_DECISION = logical("gate", DECISION)
+DECISION_ARTIFACT = "gate-decision.json"
+
+
 @dataclass(frozen=True)
 class Layout:
     """The real directories of one project's reports and artifacts."""

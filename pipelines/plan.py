@@ -6,7 +6,7 @@ between this package and the Dagger module in ``ci/``.
 
 from __future__ import annotations
 
-import difflib
+import graphlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,14 +14,23 @@ from typing import Any
 
 from pipelines import commands
 from pipelines.config import BUILTIN_STAGES, RUN_IF, PipelineConfig
-from pipelines.errors import ConfigError, UsageError
-from pipelines.layout import COVERAGE, DECISION, JUNIT, REPORT_LOG, RESULT, SARIF, logical
+from pipelines.errors import ConfigError, UsageError, did_you_mean
+from pipelines.layout import COVERAGE, GATE_DECISION, JUNIT, REPORT_LOG, RESULT, SARIF, logical
 from pipelines.project_env import InstallPlan, install_plan
 from pipelines.project_facts import ProjectFacts
 
 PLAN_VERSION = 1
 # How long a caching runner may reuse a stage's result (``PlannedStage.freshness``).
 FRESHNESS = ("cached", "daily", "never")
+
+
+class StageCycle(ConfigError):
+    """The stages' needs form a cycle: ``cycle`` lists it, each stage needing the next, the
+    first one again at the end."""
+
+    def __init__(self, cycle: tuple[str, ...]) -> None:
+        super().__init__("the stages form a cycle: " + " -> ".join(cycle))
+        self.cycle = cycle
 
 
 @dataclass(frozen=True)
@@ -230,12 +239,9 @@ def _check_skips(config: PipelineConfig, env_name: str) -> None:
     names = set(BUILTIN_STAGES) | {c.name for c in config.custom}
     for name in config.environment(env_name).skip_stages:
         if name not in names:
-            close = difflib.get_close_matches(name, sorted(names), n=1)
             raise ConfigError(
                 f"{config.source}: environments.{env_name}.skip_stages: {name!r} is not a stage",
-                hint=(f"did you mean {close[0]!r}? " if close else "")
-                + "stages: "
-                + ", ".join(sorted(names)),
+                hint=did_you_mean(name, names) + "stages: " + ", ".join(sorted(names)),
             )
 
 
@@ -313,7 +319,7 @@ class _Builder:
                 (stage_command("gate", self.env_name, self.config_file),),
                 needs=needs,
                 env={**self.base_env, **settings.env},
-                outputs=(logical("gate", DECISION),),
+                outputs=(GATE_DECISION,),
                 run_if="always",
                 timeout=settings.timeout,
             )
@@ -333,9 +339,8 @@ class _Builder:
             kept.append(PlannedStage(**{**_fields(stage), "needs": needs}))
         try:
             return topological_order(kept)
-        except ConfigError as exc:
-            first = exc.message.split(": ", 1)[-1].split(" -> ")[0].strip()
-            raise self._error(first, exc.message, known) from exc
+        except StageCycle as exc:
+            raise self._error(exc.cycle[0], exc.message, known) from exc
 
     def _error(self, stage: str, message: str, known: set[str]) -> ConfigError:
         line = self.config.lines.get(stage)
@@ -374,29 +379,9 @@ def topological_order(stages: Iterable[PlannedStage]) -> list[PlannedStage]:
                     f"stage {stage.name!r} needs {need!r}, which is not a stage",
                     hint="stages: " + ", ".join(by_name),
                 )
-    ordered: list[PlannedStage] = []
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    for name in by_name:
-        _visit(name, by_name, state, [], ordered)
-    return ordered
-
-
-def _visit(
-    name: str,
-    by_name: Mapping[str, PlannedStage],
-    state: dict[str, int],
-    path: list[str],
-    ordered: list[PlannedStage],
-) -> None:
-    if state.get(name) == 2:
-        return
-    if state.get(name) == 1:
-        cycle = [*path[path.index(name) :], name]
-        raise ConfigError("the stages form a cycle: " + " -> ".join(cycle))
-    state[name] = 1
-    path.append(name)
-    for need in by_name[name].needs:
-        _visit(need, by_name, state, path, ordered)
-    path.pop()
-    state[name] = 2
-    ordered.append(by_name[name])
+    sorter = graphlib.TopologicalSorter({name: s.needs for name, s in by_name.items()})
+    try:
+        return [by_name[name] for name in sorter.static_order()]
+    except graphlib.CycleError as exc:
+        # graphlib lists each node before the one that needs it: the message reads as needs.
+        raise StageCycle(tuple(reversed(exc.args[1]))) from None

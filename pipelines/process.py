@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +19,13 @@ from pipelines.errors import ToolError
 from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV
 
 RUNNER_ONLY = (REPORTS_ENV, ARTIFACTS_ENV)
+
+
+def show_command(argv: Sequence[str], *, why: str = "") -> None:
+    """Write the command about to run to the log (standard output, where every stage's and
+    install step's output goes), quoted so that it can be pasted into a shell; ``why`` follows
+    as a shell comment."""
+    print("$ " + shlex.join(argv) + (f"  # {why}" if why else ""), flush=True)
 
 
 class ToolNotFound(ToolError):

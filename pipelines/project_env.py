@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pipelines import atomic
 from pipelines.commands import typing_requirements
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError, ToolError
-from pipelines.process import run_streaming, tool_path
+from pipelines.process import run_streaming, show_command, tool_path
 from pipelines.project_facts import (
     DEFINING_FILES,
     DEV_EXTRA,
@@ -302,7 +301,7 @@ def _installer_argv(tool: str, python: str) -> list[str]:
 
 
 def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
-    print("$ " + shlex.join(argv), flush=True)
+    show_command(argv)
     done = run_streaming(argv, cwd=project, env=env)
     if done.returncode != 0:
         hint = (

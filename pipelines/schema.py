@@ -12,7 +12,6 @@ Values msgspec has no type for are small classes here: ``Duration`` (``7d``, ``2
 
 from __future__ import annotations
 
-import difflib
 import enum
 import functools
 import math
@@ -25,7 +24,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 import msgspec
 
-from pipelines.errors import ConfigError, UsageError
+from pipelines.errors import ConfigError, UsageError, did_you_mean
 from pipelines.yaml_source import KeyPath, Source
 
 T = TypeVar("T")
@@ -454,9 +453,9 @@ def _show(value: Any) -> str:
 def suggest(value: Any, valid: Sequence[str]) -> str:
     """A hint naming the nearest valid name, and every valid one."""
     names = sorted(valid)
-    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
     listing = "valid: " + ", ".join(names)
-    return f"did you mean {close[0]!r}? ({listing})" if close else listing
+    guess = did_you_mean(str(value), names)
+    return f"{guess}({listing})" if guess else listing
 
 
 # JSON Schema -------------------------------------------------------------------------------

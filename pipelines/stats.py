@@ -1,4 +1,5 @@
-"""The statistics the judges share: a one-sided Mann-Whitney U p-value and a median.
+"""The statistics the judges share: a one-sided Mann-Whitney U p-value and the median (the
+stdlib's).
 
 The U test is computed here rather than imported: it is the only statistic deploy analysis
 needs, and a numerical library for it would weigh more than the rest of the install together.
@@ -17,7 +18,10 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from statistics import median
 from typing import Literal
+
+__all__ = ["median", "p_value"]
 
 # Up to this many values in the smaller sample (and without ties) the exact distribution is used.
 EXACT_MAX_SIZE = 8
@@ -94,10 +98,3 @@ def _normal_survival(u: float, n1: int, n2: int, tie_sizes: Sequence[int]) -> fl
     variance = n1 * n2 / 12 * ((total + 1) - tie_term / (total * (total - 1)))
     z = (u - n1 * n2 / 2 - 0.5) / math.sqrt(variance)
     return 0.5 * math.erfc(z / math.sqrt(2))
-
-
-def median(values: Sequence[float]) -> float:
-    """The median (the mean of the middle two for an even count)."""
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

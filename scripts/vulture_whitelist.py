@@ -3,11 +3,13 @@
 Dagger calls the module's functions, OpenFeature the provider's methods; runners are loaded
 from their registry by name; ruamel.yaml reads the attribute set on its loader; tests read
 SARIF back; the JUnit outcome and the deploy settings' choices are compared as values; some
-fields of result.json are there for people and other tools, not for this SDK.
+fields of result.json are there for people and other tools, not for this SDK; Python calls a
+package's ``__getattr__`` and ``__dir__`` (the public API's names load on first use).
 """
 
 from ci.main import Ci
 
+import pipelines
 from pipelines.deploy.kubernetes.validate import crd_documents
 from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
@@ -34,4 +36,5 @@ _ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
 _ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.missing_reports)
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
 _ = (Approval.REQUIRED,)
+_ = (pipelines.__getattr__, pipelines.__dir__)
 _ = crd_documents  # the tests install our CRDs into their cluster with it

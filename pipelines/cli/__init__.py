@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +15,30 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines import __version__
+from pipelines.cli.completion import (
+    SHELLS,
+    complete_if_asked,
+    environment_names,
+    offer,
+    stage_names,
+    stages_help,
+)
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
+from pipelines.deploy.settings import StrategyKind
 from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PipelineError
 from pipelines.reports.workflow_commands import neutralise
+from pipelines.runners import RUNNERS
+from pipelines.stages import STAGES
+
+# What the help lists comes from the registries, so it never falls behind them.
+STRATEGIES = [kind.value for kind in StrategyKind]
+
+
+def _listing(names: Iterable[str]) -> str:
+    """``a, b or c``."""
+    *first, last = names
+    return f"{', '.join(first)} or {last}" if first else last
 
 
 @dataclass(frozen=True)
@@ -27,23 +48,33 @@ class _Shared:
     common: argparse.ArgumentParser
     with_env: argparse.ArgumentParser
     as_json: argparse.ArgumentParser
+    # Only the project and its pipeline file: for commands that write no reports or artifacts.
+    project: argparse.ArgumentParser
+    # --env without a default: for commands where an environment taken by omission surprises.
+    env_required: argparse.ArgumentParser
 
 
-def _shared() -> _Shared:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def _project_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "-C",
         "--project",
         default=".",
         metavar="DIR",
         help="the project directory (default: the current one)",
     )
-    common.add_argument(
+    parser.add_argument(
         "--config",
         default=None,
         metavar="FILE",
         help="pipeline file (default: DIR/pipeline.yaml; defaults if missing)",
     )
+
+
+def _shared() -> _Shared:
+    project = argparse.ArgumentParser(add_help=False)
+    _project_options(project)
+    common = argparse.ArgumentParser(add_help=False)
+    _project_options(common)
     common.add_argument(
         "--reports",
         default=None,
@@ -57,22 +88,47 @@ def _shared() -> _Shared:
         help="where run artifacts go (default: pipeline.yaml's `artifacts`, else DIR/artifacts)",
     )
     with_env = argparse.ArgumentParser(add_help=False)
-    with_env.add_argument("--env", default="ci", help="environment (default: ci)")
+    offer(
+        with_env.add_argument("--env", default="ci", help="environment (default: ci)"),
+        environment_names,
+    )
+    env_required = argparse.ArgumentParser(add_help=False)
+    offer(
+        env_required.add_argument("--env", required=True, help="environment (required)"),
+        environment_names,
+    )
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    return _Shared(common, with_env, as_json)
+    return _Shared(common, with_env, as_json, project, env_required)
 
 
-def _pipeline_commands(sub: Any, shared: _Shared) -> None:
+def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
-    sub.add_parser("validate", parents=[common], help="check pipeline.yaml")
+    sub.add_parser(
+        "validate", parents=[shared.project, as_json], help="check pipeline.yaml and flags.yaml"
+    )
     sub.add_parser("plan", parents=[common, with_env, as_json], help="print the plan")
     run = sub.add_parser("run", parents=[common, with_env, as_json], help="run the pipeline")
-    run.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages")
-    run.add_argument("--runner", default="local", help="local (default) or docker")
+    offer(
+        run.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages"),
+        stage_names,
+    )
+    run.add_argument("--runner", default="local", help=f"{_listing(RUNNERS)} (default: local)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed stage")
-    stage = sub.add_parser("stage", parents=[common, with_env], help="run one stage's work here")
-    stage.add_argument("name", help="lint, security, test, health or gate")
+    # Only `pipelines stage --help` reads the project, so a stage's own start stays fast.
+    asks_help = "stage" in argv and bool({"-h", "--help"} & set(argv))
+    stage = sub.add_parser(
+        "stage",
+        parents=[common, with_env],
+        help="run one stage's work here",
+        epilog=stages_help(argv) if asks_help else None,
+    )
+    offer(
+        stage.add_argument(
+            "name", help=f"{_listing(STAGES)}, or one of the project's own (listed below)"
+        ),
+        stage_names,
+    )
     gate = sub.add_parser(
         "gate",
         parents=[common, with_env, as_json],
@@ -94,7 +150,9 @@ def _pipeline_commands(sub: Any, shared: _Shared) -> None:
         help="pytest-reportlog file, to see reruns (repeatable)",
     )
     init = sub.add_parser(
-        "init", parents=[common], help="scaffold pipeline.yaml and a thin CI workflow in a project"
+        "init",
+        parents=[shared.project],
+        help="scaffold pipeline.yaml and a thin CI workflow in a project",
     )
     init.add_argument(
         "--module",
@@ -158,7 +216,9 @@ def _operations_commands(sub: Any, shared: _Shared) -> None:
 def _deploy_commands(sub: Any, shared: _Shared) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     deploy = sub.add_parser(
-        "deploy", parents=[common, with_env, as_json], help="deploy a release to an environment"
+        "deploy",
+        parents=[common, shared.env_required, as_json],
+        help="deploy a release to an environment",
     )
     deploy.add_argument(
         "--version",
@@ -167,7 +227,7 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
     deploy.add_argument(
         "--strategy",
-        choices=["rolling", "blue-green", "canary"],
+        choices=STRATEGIES,
         default=None,
         help="override the environment's strategy",
     )
@@ -209,7 +269,7 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
     rollback.add_argument(
         "--strategy",
-        choices=["rolling", "blue-green", "canary"],
+        choices=STRATEGIES,
         default=None,
         help="default: the environment's",
     )
@@ -239,7 +299,9 @@ def _report_commands(sub: Any, shared: _Shared) -> None:
         "--out", default=None, metavar="PATH", help="file or directory (default: reports/)"
     )
     summary = actions.add_parser(
-        "summary", parents=[common], help="the run's facts in the terminal or as Markdown"
+        "summary",
+        parents=[common, as_json],
+        help="the run's facts in the terminal, as Markdown or as JSON",
     )
     summary.add_argument("--run", default=None, metavar="RUN_ID", help="default: the newest")
     summary.add_argument("--markdown", action="store_true", help="print Markdown")
@@ -253,7 +315,12 @@ def _report_commands(sub: Any, shared: _Shared) -> None:
     )
     window = argparse.ArgumentParser(add_help=False)
     window.add_argument("--since", default="90d", help="how far back (default: 90d)")
-    window.add_argument("--env", default="production", help="the environment (default: production)")
+    offer(
+        window.add_argument(
+            "--env", default="production", help="the environment (default: production)"
+        ),
+        environment_names,
+    )
     actions.add_parser(
         "dora",
         parents=[common, as_json, window],
@@ -355,8 +422,8 @@ def _flag_commands(sub: Any, shared: _Shared) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Every command and option."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Every command and option (``argv``: the command line, for help that reads the project)."""
     parser = argparse.ArgumentParser(
         prog="pipelines",
         description="One pipeline (lint, security, test, health, gate and stages of your own) "
@@ -365,11 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     shared = _shared()
-    _pipeline_commands(sub, shared)
+    _pipeline_commands(sub, shared, list(sys.argv[1:] if argv is None else argv))
     _operations_commands(sub, shared)
     _flag_commands(sub, shared)
     _deploy_commands(sub, shared)
     _report_commands(sub, shared)
+    completion = sub.add_parser(
+        "completion", help="print the shell code that completes pipelines commands (eval it)"
+    )
+    completion.add_argument("shell", choices=SHELLS)
     return parser
 
 
@@ -377,8 +448,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, and map every outcome to an exit code."""
     out = Console(soft_wrap=True)  # plain lines stay whole in logs; tables still fit
     err = Console(stderr=True, soft_wrap=True)
+    parser = build_parser(argv)
+    complete_if_asked(parser)
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     # Under GitHub Actions nothing printed inside is read as a workflow command; the SDK's

@@ -1,4 +1,5 @@
-"""Terminal rendering: the live stage table, summaries and gate decisions (rich)."""
+"""Terminal rendering: the live stage table and the run's summary (rich); a gate decision's
+table is the one view's (``report.summary.gate_table``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.gate_rules import GateDecision
 from pipelines.runners.results import FINISHED, RunResult, RunStatus
 
 STYLE = {
@@ -25,7 +25,6 @@ STYLE = {
     RunStatus.SKIPPED: "yellow",
     RunStatus.CANCELLED: "yellow",
 }
-VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "dim"}
 
 
 def add_row(table: Table, *cells: str | Text) -> None:
@@ -155,26 +154,3 @@ def run_summary(result: RunResult, notes: Mapping[str, str] | None = None) -> Ta
             detail,
         )
     return table
-
-
-def decision_table(decision: GateDecision) -> Table:
-    """The gate's rules as a table."""
-    table = Table(title=f"gate ({decision.env}): {decision.status.value}")
-    for column in ("rule", "measured", "threshold", "verdict", "detail"):
-        table.add_column(column)
-    for rule in decision.rules:
-        add_row(
-            table,
-            rule.name,
-            _fmt(rule.measured),
-            f"{rule.comparison} {_fmt(rule.threshold)}",
-            Text(rule.verdict.value, style=VERDICT_STYLE[rule.verdict.value]),
-            rule.detail,
-        )
-    return table
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return "-" if value is None else str(value)

@@ -10,10 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines.cli.common import project_config, project_dir, stage_context
-from pipelines.cli.display import decision_table, show
+from pipelines.cli.display import show
 from pipelines.cli.guard import emit
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.gate_rules import GateStatus
+from pipelines.report.summary import gate_table
 from pipelines.reports import github
 from pipelines.stages import gate as gate_stage
 
@@ -34,7 +35,7 @@ def gate(args: argparse.Namespace, out: Console) -> int:
     if args.json:
         print(json.dumps(decision.to_dict(), indent=2))
     else:
-        show(out, decision_table(decision))
+        show(out, gate_table(decision))
         tests = decision.evidence.tests
         if tests:
             out.print(

@@ -39,6 +39,10 @@ def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case 
             from pipelines.cli.init_cmd import init
 
             return init
+        case "completion":
+            from pipelines.cli.completion_cmd import completion
+
+            return completion
         case "flags":
             from pipelines.cli.flags_cmd import flags
 

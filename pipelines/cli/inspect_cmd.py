@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from pathlib import Path
 
@@ -18,25 +19,14 @@ from pipelines.plan import build_plan
 
 
 def validate(args: argparse.Namespace, out: Console) -> int:
-    """Check the pipeline file and say what it defines."""
+    """Check the pipeline file (and the flags file, when there is one) and say what they define."""
     config = project_config(args)
-    envs = ", ".join(sorted(config.environments))
-    stages = (
-        ", ".join(s.name for s in build_plan(config, "ci").stages)
-        if "ci" in config.environments
-        else "-"
+    stage_names = (
+        [s.name for s in build_plan(config, "ci").stages] if "ci" in config.environments else []
     )
-    where = (
-        f"{config.source}: valid"
-        if Path(config.source).is_file()
-        else f"no {config.source}: the defaults apply"
-    )
-    out.print(
-        f"{where} (pipeline {config.name!r}; environments: {envs}; stages: {stages})",
-        highlight=False,
-        markup=False,
-    )
+    found = Path(config.source).is_file()
     flags_path = project_dir(args) / config.flags_file
+    flags_count = None
     if flags_path.is_file():
         flags = load_flags(flags_path)
         unknown = sorted(
@@ -47,16 +37,49 @@ def validate(args: argparse.Namespace, out: Console) -> int:
                 f"{flags_path}: environments {', '.join(unknown)} are not in {config.source}",
                 hint="declare them under 'environments' in pipeline.yaml, or fix the name",
             )
-        out.print(f"{flags_path}: valid ({len(flags.flags)} flags)", highlight=False, markup=False)
-    _validate_kubernetes(config, out)
+        flags_count = len(flags.flags)
+    kubernetes = _validate_kubernetes(config)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "valid": True,
+                    "pipeline_file": str(config.source),
+                    "defaults_only": not found,
+                    "pipeline": config.name,
+                    "environments": sorted(config.environments),
+                    "stages": stage_names,
+                    "flags_file": str(flags_path) if flags_count is not None else None,
+                    "flags": flags_count,
+                    # Only for projects with kubernetes targets: their objects' checks.
+                    **({"kubernetes": kubernetes} if kubernetes else {}),
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    where = f"{config.source}: valid" if found else f"no {config.source}: the defaults apply"
+    envs = ", ".join(sorted(config.environments))
+    out.print(
+        f"{where} (pipeline {config.name!r}; environments: {envs}; "
+        f"stages: {', '.join(stage_names) or '-'})",
+        highlight=False,
+        markup=False,
+    )
+    if flags_count is not None:
+        out.print(f"{flags_path}: valid ({flags_count} flags)", highlight=False, markup=False)
+    for line in kubernetes:
+        out.print(line, highlight=False, markup=False)
     return EXIT_OK
 
 
-def _validate_kubernetes(config: PipelineConfig, out: Console) -> None:
-    """The objects of every kubernetes target, against Kubernetes' schemas and our CRDs."""
+def _validate_kubernetes(config: PipelineConfig) -> list[str]:
+    """The objects of every kubernetes target, against Kubernetes' schemas and our CRDs: a
+    line per environment that has them (a ConfigError names the first problems)."""
     from pipelines.deploy.kubernetes import validate as kube
     from pipelines.deploy.kubernetes.render import render_environment
 
+    lines = []
     for name in sorted(config.environments):
         environment = config.environment(name)
         objects = []
@@ -78,12 +101,11 @@ def _validate_kubernetes(config: PipelineConfig, out: Console) -> None:
                 hint="fix the setting the field comes from (docs/kubernetes.md maps them)",
             )
         versions = kube.versions()
-        out.print(
+        lines.append(
             f"environments.{name}: {len(objects)} Kubernetes objects valid for Kubernetes "
-            f"{versions[0]}-{versions[-1]} and the Gateway API / Argo Rollouts fields we write",
-            highlight=False,
-            markup=False,
+            f"{versions[0]}-{versions[-1]} and the Gateway API / Argo Rollouts fields we write"
         )
+    return lines
 
 
 def plan(args: argparse.Namespace, out: Console) -> int:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -25,7 +27,7 @@ from pipelines.report.dora import commit_times, dora
 from pipelines.report.history import History, RunRecord, read_history
 from pipelines.report.html import render
 from pipelines.report.prune import plan_prune, prune
-from pipelines.report.summary import markdown, summary_of, tables
+from pipelines.report.summary import Summary, markdown, summary_of, tables
 from pipelines.reports.findings import Finding, read_sarif
 from pipelines.schema import parse_duration
 
@@ -101,6 +103,9 @@ def _findings(path: Path) -> list[Finding]:
 def _summary(args: argparse.Namespace, out: Console) -> int:
     history, _, _ = _load(args)
     view = summary_of(history, _run(history, args.run))
+    if args.json:
+        print(json.dumps(_summary_json(view), indent=2))
+        return EXIT_OK
     if args.markdown:
         print(markdown(view), end="")
         return EXIT_OK
@@ -108,6 +113,16 @@ def _summary(args: argparse.Namespace, out: Console) -> int:
     for table in tables(view):
         show(out, table)
     return EXIT_OK
+
+
+def _summary_json(view: Summary) -> dict[str, Any]:
+    return {
+        "title": view.title,
+        "gate": None if view.decision is None else view.decision.to_dict(),
+        "findings": dict(view.findings()),
+        "stages": [asdict(stage) for stage in view.stages],
+        "deploys": [asdict(deploy) for deploy in view.deploys],
+    }
 
 
 def _dora(args: argparse.Namespace, out: Console) -> int:

@@ -11,7 +11,6 @@ from rich.console import Console
 
 from pipelines.cli.display import LiveStages, run_summary, show
 from pipelines.cli.github_out import publish_run
-from pipelines.layout import Layout
 from pipelines.operations.run import RunOutcome, RunRequest, execute, prepare
 
 
@@ -20,19 +19,14 @@ def run(args: argparse.Namespace, out: Console) -> int:
     prepared = prepare(request_of(args))
     if args.json:
         outcome = execute(prepared)
-        _annotate(prepared.layout, outcome)
         print(json.dumps(outcome.to_dict(), indent=2))
         return outcome.exit_code
     with LiveStages(out, [s.name for s in prepared.plan.stages]) as live:
         outcome = execute(prepared, live.on_event)
     render(out, outcome)
-    _annotate(prepared.layout, outcome)
-    return outcome.exit_code
-
-
-def _annotate(layout: Layout, outcome: RunOutcome) -> None:
     # Failing tests, gate reasons and findings as GitHub annotations, after the run's output.
-    publish_run(layout, [stage.name for stage in outcome.result.stages], os.environ)
+    publish_run(prepared.layout, [stage.name for stage in outcome.result.stages], os.environ)
+    return outcome.exit_code
 
 
 def request_of(args: argparse.Namespace) -> RunRequest:

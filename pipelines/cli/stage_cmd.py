@@ -43,11 +43,12 @@ def stage(args: argparse.Namespace, out: Console) -> int:
         )
     if decision is not None:
         # Only the gate shows a decision: other stages never import the tables.
-        from pipelines.cli.display import decision_table, show
+        from pipelines.cli.display import show
         from pipelines.cli.guard import emit
+        from pipelines.report.summary import gate_table
         from pipelines.reports import github
 
-        show(out, decision_table(decision))
+        show(out, gate_table(decision))
         emit(github.publish(decision, os.environ))
     out.print(
         f"{result.stage}: {result.status.value}: {result.summary}", highlight=False, markup=False

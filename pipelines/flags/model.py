@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import Meta
 
-from pipelines.errors import ConfigError, UsageError
+from pipelines.errors import ConfigError, UsageError, did_you_mean
 from pipelines.flags.rollout import Rollout
 from pipelines.schema import Duration, Invalid, LowerName, Model, Moment, Text, decode, matching
 from pipelines.yaml_source import KeyPath, Source, read_yaml_file
@@ -148,8 +147,7 @@ class FlagSet:
     def flag(self, name: str) -> Flag:
         """The named flag, or a usage error that suggests the nearest name."""
         if name not in self.flags:
-            close = difflib.get_close_matches(name, list(self.flags), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "see `pipelines flags list`"
+            hint = did_you_mean(name, self.flags).strip() or "see `pipelines flags list`"
             raise UsageError(f"{self.path}: unknown flag {name!r}", hint=hint)
         return self.flags[name]
 

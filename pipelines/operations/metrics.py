@@ -12,7 +12,7 @@ from pipelines.artifacts import manifests
 from pipelines.config import PipelineConfig
 from pipelines.errors import UsageError
 from pipelines.gate_rules import GateDecision
-from pipelines.layout import DECISION, Layout, logical
+from pipelines.layout import GATE_DECISION, Layout
 from pipelines.metrics import TEXTFILE_NAME, build_registry, from_reports, push, write_textfile
 
 
@@ -26,7 +26,7 @@ def export_metrics(
     job: str,
 ) -> list[str]:
     """Measure the last run from its reports and send it to the sinks; say what was done."""
-    decision_path = layout.report(logical("gate", DECISION))
+    decision_path = layout.report(GATE_DECISION)
     if not decision_path.is_file():
         raise UsageError(
             f"{decision_path}: no gate decision to measure",

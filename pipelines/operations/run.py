@@ -15,7 +15,7 @@ from pipelines.config import PipelineConfig, load_config
 from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
 from pipelines.flags.store import audit_log
 from pipelines.gate_rules import GateDecision, Verdict
-from pipelines.layout import DECISION, RESULT, Layout, logical, project_directory
+from pipelines.layout import GATE_DECISION, RESULT, Layout, project_directory
 from pipelines.operations.planning import project_plan
 from pipelines.plan import Plan
 from pipelines.runlock import run_lock
@@ -155,7 +155,7 @@ def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
                 continue
             if summary:
                 notes[stage.name] = str(summary)
-    path = layout.report(logical("gate", DECISION))
+    path = layout.report(GATE_DECISION)
     if "gate" in {s.name for s in result.stages} and path.is_file():
         try:
             decision = GateDecision.from_dict(json.loads(path.read_text(encoding="utf-8")))

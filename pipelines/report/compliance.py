@@ -12,6 +12,7 @@ from typing import Any
 
 from pipelines.audit import Verification
 from pipelines.gate_rules import GateDecision
+from pipelines.layout import DECISION_ARTIFACT
 from pipelines.report.dora import DEPLOYS
 from pipelines.report.history import DeployEntry, History, read_json
 
@@ -58,7 +59,7 @@ def _gate(
     if not gate:
         missing.append("no gate decision recorded")
         return "none recorded", None
-    path = artifacts / str(run_id) / "gate-decision.json" if run_id else None
+    path = artifacts / str(run_id) / DECISION_ARTIFACT if run_id else None
     if path is None or not path.is_file():
         missing.append(f"the gate decision's run artifacts are gone ({run_id or gate.get('path')})")
         return f"{gate.get('status', '?')} ({gate.get('path', '?')}), its artifacts are gone", None

@@ -14,11 +14,11 @@ from typing import Any
 
 from pipelines.artifacts import MANIFEST
 from pipelines.gate_rules import GateDecision
+from pipelines.layout import DECISION_ARTIFACT
 
 DEPLOY_MANIFEST = "deployment-manifest.json"
 DEPLOY_METRICS = "deployment-metrics.json"
 DRILL_REPORT = "drill-report.json"
-GATE_DECISION = "gate-decision.json"
 RUN_ID = re.compile(r"(\d{8}T\d{6})(\d{3})?Z-")
 
 
@@ -158,8 +158,8 @@ def read_history(artifacts: Path) -> History:
 def _run(directory: Path) -> RunRecord:
     manifest = read_json(directory / MANIFEST)
     decision = None
-    if (directory / GATE_DECISION).is_file():
-        decision = GateDecision.from_dict(read_json(directory / GATE_DECISION))
+    if (directory / DECISION_ARTIFACT).is_file():
+        decision = GateDecision.from_dict(read_json(directory / DECISION_ARTIFACT))
     stages = tuple(
         StageTiming(
             str(stage["name"]),

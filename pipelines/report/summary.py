@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.gate_rules import GateDecision, GateStatus
+from pipelines.gate_rules import GateDecision, GateStatus, Verdict
 from pipelines.report.history import History, RunRecord
 from pipelines.severity import Severity
 
@@ -121,20 +121,7 @@ def tables(summary: Summary) -> list[Table]:
     found: list[Table] = []
     decision = summary.decision
     if decision is not None:
-        gate = Table(title=f"gate ({decision.env}): {decision.status.value}")
-        for column in ("rule", "measured", "threshold", "verdict"):
-            gate.add_column(column)
-        for rule in decision.rules:
-            style = {"pass": "green", "fail": "bold red", "warn": "yellow"}.get(
-                rule.verdict.value, "dim"
-            )
-            gate.add_row(
-                Text(rule.name),
-                Text(cell(rule.measured)),
-                Text(f"{rule.comparison} {cell(rule.threshold)}"),
-                Text(rule.verdict.value, style=style),
-            )
-        found.append(gate)
+        found.append(gate_table(decision))
         tests = decision.evidence.tests
         if tests and (tests.failing or tests.flaky_tests):
             named = Table(title="failing and flaky tests")
@@ -161,6 +148,26 @@ def tables(summary: Summary) -> list[Table]:
             deploys.add_row(*(Text(value) for value in values))
         found.append(deploys)
     return found
+
+
+VERDICT_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.WARN: "yellow"}
+
+
+def gate_table(decision: GateDecision) -> Table:
+    """The gate's rules: what was measured against which threshold, the verdict and why."""
+    table = Table(title=f"gate ({decision.env}): {decision.status.value}")
+    for column in ("rule", "measured", "threshold", "verdict", "detail"):
+        table.add_column(column)
+    for rule in decision.rules:
+        # Every cell is a Text: names and details quote tools and files, never markup.
+        table.add_row(
+            Text(rule.name),
+            Text(cell(rule.measured)),
+            Text(f"{rule.comparison} {cell(rule.threshold)}"),
+            Text(rule.verdict.value, style=VERDICT_STYLE.get(rule.verdict, "dim")),
+            Text(rule.detail),
+        )
+    return table
 
 
 def of_decision(decision: GateDecision, stages: Sequence[StageLine] = ()) -> Summary:

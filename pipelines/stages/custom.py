@@ -3,13 +3,12 @@ unless it asks for the SDK's own."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 
 from pipelines.commands import python_argv
 from pipelines.config import CustomStage
 from pipelines.errors import ToolError
-from pipelines.process import run_streaming
+from pipelines.process import run_streaming, show_command
 from pipelines.stages.base import StageContext, StageResult, StageStatus, project_environment
 from pipelines.stages.details import CustomDetails
 
@@ -30,7 +29,7 @@ def run_custom(context: StageContext, stage: CustomStage) -> StageResult[CustomD
         # {reports} is the reports directory, wherever --reports put it.
         placed = [arg.replace("{reports}", str(context.layout.reports)) for arg in argv]
         command = python_argv(placed, python)
-        print(f"$ {shlex.join(command)}", flush=True)
+        show_command(command)
         try:
             done = run_streaming(command, cwd=context.project, env=environ)
         except ToolError as exc:

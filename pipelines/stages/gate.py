@@ -9,7 +9,7 @@ from pipelines import atomic
 from pipelines.errors import ReportError, UsageError
 from pipelines.gate_rules import Evidence, GateDecision, GateStatus, evaluate
 from pipelines.health.spec import CheckStatus, HealthDetails
-from pipelines.layout import COVERAGE, DECISION, JUNIT, REPORT_LOG, RESULT, logical
+from pipelines.layout import COVERAGE, GATE_DECISION, JUNIT, REPORT_LOG, RESULT, logical
 from pipelines.perf import COMPARISON, read_slowdowns
 from pipelines.reports.coverage import Coverage, read_coverage
 from pipelines.reports.junit import TestSummary, identity_hash, read_junit
@@ -22,7 +22,6 @@ DEFAULT_REPORTLOG = logical("test", REPORT_LOG)
 DEFAULT_COVERAGE = logical("test", COVERAGE)
 DEFAULT_SECURITY = logical("security", RESULT)
 DEFAULT_HEALTH = logical("health", RESULT)
-DEFAULT_DECISION = logical("gate", DECISION)
 
 
 def decide(
@@ -155,7 +154,7 @@ def _read_health(context: StageContext, problems: list[str]) -> tuple[str, ...] 
 
 def write_decision(context: StageContext, decision: GateDecision) -> Path:
     """Write reports/gate/decision.json atomically."""
-    path = context.layout.report(DEFAULT_DECISION)
+    path = context.layout.report(GATE_DECISION)
     atomic.write_json(path, decision.to_dict())
     return path
 

@@ -9,7 +9,6 @@ fails the stage with its own message. Nothing a stage runs rewrites the project'
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from pipelines.commands import ALWAYS_EXCLUDED, FILES, lint_argv, lint_tools
 from pipelines.errors import ToolError
-from pipelines.process import Completed, run_tool
+from pipelines.process import Completed, run_tool, show_command
 from pipelines.project_facts import ProjectFacts, read_facts
 from pipelines.project_linters import DeclaredTool
 from pipelines.reports.findings import Finding
@@ -50,7 +49,7 @@ def run(context: StageContext) -> StageResult[LintDetails]:
     broken: dict[str, str] = {}
     for tool in tools:
         argv = lint_argv(tool, context.config, facts, python, str(context.layout.reports))
-        print(f"$ {shlex.join(argv)}  # {tool.describe()}", flush=True)
+        show_command(argv, why=tool.describe())
         try:
             found = _check(context, tool, argv, facts)
         except ToolBroke as exc:

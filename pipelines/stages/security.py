@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from pipelines import atomic
 from pipelines.commands import pip_audit_uses_project_env, security_commands
 from pipelines.errors import ToolError
 from pipelines.layout import SARIF
-from pipelines.process import run_tool
+from pipelines.process import run_tool, show_command
 from pipelines.project_facts import ProjectFacts, read_facts
 from pipelines.reports.findings import Finding, to_sarif
 from pipelines.severity import Severity
@@ -66,7 +65,7 @@ def run(context: StageContext) -> StageResult[SecurityDetails]:
         python = str(env.python) if env is not None else ""
     argvs = security_commands(context.config, facts, python)
     for argv in argvs.values():
-        print("$ " + shlex.join(argv), flush=True)
+        show_command(argv)
     # The scanners are independent subprocesses: run them side by side.
     with ThreadPoolExecutor(max_workers=max(1, len(settings.scanners))) as pool:
         futures = {

@@ -4,7 +4,6 @@ the project's own environment."""
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 
 import msgspec
@@ -13,7 +12,7 @@ from pipelines import atomic
 from pipelines.commands import pytest_command
 from pipelines.errors import ReportError, ToolError
 from pipelines.layout import COVERAGE, JUNIT, REPORT_LOG
-from pipelines.process import run_streaming
+from pipelines.process import run_streaming, show_command
 from pipelines.project_facts import read_facts
 from pipelines.reports.junit import read_junit
 from pipelines.stages.base import (
@@ -59,7 +58,7 @@ def run(context: StageContext) -> StageResult[TestDetails]:
     argv = pytest_command(
         context.config, read_facts(context.project), python, str(context.layout.reports)
     )
-    print("$ " + shlex.join(argv), flush=True)
+    show_command(argv)
     try:
         done = run_streaming(argv, cwd=context.project, env=environ)
     except ToolError as exc:

@@ -6,7 +6,7 @@
 - ``flat_layout``: a flat package named in pyproject.toml, its dependency in requirements.txt
   and its test tools in a ``test`` extra, tests next to it.
 - ``pre_commit_pins``: ruff pinned to an older release by its pre-commit hooks (which ask it
-  to fix: the pipeline only checks).
+  to fix: the pipeline only checks), and pyupgrade, which has no check mode of its own.
 - ``flake8_black``: flake8 and black pinned in requirements-dev.txt with their settings in
   setup.cfg and pyproject.toml, no ruff anywhere.
 - ``tox_mypy``: a setup.py project whose tox.ini pins mypy and says what it checks.
@@ -256,6 +256,11 @@ PRE_COMMIT_PINS = {
               - id: ruff
                 args: [--fix]
               - id: ruff-format
+          - repo: https://github.com/asottile/pyupgrade
+            rev: v3.15.2
+            hooks:
+              - id: pyupgrade
+                args: [--py311-plus]
         """,
     "src/pinned/__init__.py": """
         def double(value: int) -> int:
@@ -336,6 +341,36 @@ TOX_MYPY = {
 
         def test_count():
             assert count(["a", "a"]) == {"a": 2}
+        """,
+}
+
+
+# Tests that use what a developer's Python and machine have: the standard library's optional
+# modules and programs tests often call. Run on both runners, every count must agree.
+MACHINE_PROBE = {
+    **FLAKE8_BLACK,
+    "tests/test_machine.py": """
+        import shutil
+        import subprocess
+
+        import pytest
+
+
+        @pytest.mark.parametrize(
+            "module", ["tkinter", "sqlite3", "lzma", "bz2", "ctypes", "readline", "zoneinfo"]
+        )
+        def test_optional_standard_modules(module: str) -> None:
+            __import__(module)
+
+
+        @pytest.mark.parametrize("program", ["less", "git"])
+        def test_programs_tests_call(program: str) -> None:
+            assert shutil.which(program), program
+
+
+        def test_git_runs() -> None:
+            done = subprocess.run(["git", "--version"], capture_output=True, text=True, check=True)
+            assert done.stdout.startswith("git version")
         """,
 }
 

@@ -25,7 +25,7 @@ from pipelines.runners.results import RunStatus
 from tests.integration.deploy_project import deploy_project, listen, open_decision, serves
 from tests.integration.images import build_service_image
 from tests.integration.pipeline_cli import decision, run_pipeline
-from tests.integration.real_projects import SRC_LAYOUT, write_project
+from tests.integration.real_projects import MACHINE_PROBE, SRC_LAYOUT, write_project
 from tests.integration.servers import need
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -214,3 +214,21 @@ def test_the_docker_target_deploys_and_rolls_back_behind_nginx(
             project, load_config(project), "staging", Layout.of(project), os.environ
         ).targets():
             target.shutdown()
+
+
+def test_a_project_s_own_tools_and_tests_give_the_same_counts_in_containers(
+    tmp_path: Path,
+) -> None:
+    host = write_project(tmp_path / "host" / "shapes", MACHINE_PROBE)
+    boxed = write_project(tmp_path / "boxed" / "shapes", MACHINE_PROBE)
+    host_code, host_run = run_pipeline(host, "--env", "ci")
+    code, run = run_pipeline(boxed, "--runner", "docker", "--env", "ci")
+    assert host_code == 0, host_run
+    assert code == 0, (run, (boxed / "reports/test/log.txt").read_text()[-3000:])
+    on_host, in_docker = decision(host), decision(boxed)
+    for key in ("passed", "failed", "errors", "skipped", "flaky", "executed", "records"):
+        assert in_docker["tests"][key] == on_host["tests"][key], key
+    assert in_docker["tests"]["passed"] == 11
+    lint = [json.loads((p / "reports/lint/result.json").read_text()) for p in (host, boxed)]
+    assert lint[0]["details"]["tools"] == lint[1]["details"]["tools"]
+    assert lint[1]["details"]["tools"] == {"flake8": "0 finding(s)", "black": "0 finding(s)"}

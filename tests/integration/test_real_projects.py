@@ -182,10 +182,11 @@ def test_ruff_pinned_by_pre_commit_runs_at_that_version_and_only_checks(
     log = (project / "reports/lint/log.txt").read_text()
     assert "# ruff 0.4.4 from .pre-commit-config.yaml (rev v0.4.4)" in log
     assert "--no-fix" in log and " --fix" not in log
+    assert "# pyupgrade 3.15.2 from .pre-commit-config.yaml (rev v3.15.2)" in log
     assert list((cache / "tools").glob("ruff-0.4.4-*[!k]"))
     # An unused import and a badly formatted file: reported as ruff 0.4.4 reports them, and
     # the files stay as they were although the hook asks ruff to fix.
-    (project / "src/pinned/extra.py").write_text("import os\nx  =  1\n")
+    (project / "src/pinned/extra.py").write_text("import os\nx  =  set([1, 2])\n")
     before = snapshot(project)
     code, run = run_pipeline(project, "--env", "ci")
     assert code == 1, run
@@ -198,6 +199,7 @@ def test_ruff_pinned_by_pre_commit_runs_at_that_version_and_only_checks(
     assert isinstance(found, list)
     assert sorted(f["rule"] for f in found if f["tool"] == "ruff") == own_rules == ["F401"]
     assert [f["file"] for f in found if f["tool"] == "ruff-format"] == ["src/pinned/extra.py"]
+    assert [f["file"] for f in found if f["tool"] == "pyupgrade"] == ["src/pinned/extra.py"]
 
 
 def test_flake8_and_black_replace_ruff_at_the_versions_pinned(tmp_path: Path, cache: Path) -> None:

@@ -178,3 +178,18 @@ def test_the_upload_ignores_what_git_ignores_but_keeps_the_reports_package() -> 
     # `reports` and `artifacts` only at the top: pipelines/reports is a package.
     assert not [p for p in IGNORED if p.endswith("/reports") and not p.startswith("examples/")]
     assert (ROOT / "pipelines" / "reports" / "__init__.py").is_file()
+
+
+def test_one_stage_container_can_be_opened_after_its_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def plan(self: Ci, env: str, config: str | None = None) -> PlanSpec:
+        return PLAN
+
+    monkeypatch.setattr(Ci, "plan", plan)
+    container = anyio.run(Ci(source=dag.directory()).stage, "lint")
+    (argv,) = [a for n, a in chain(container) if n == "withExec"]
+    # A failing command leaves the container to open (`terminal`), not a failed query.
+    assert argv == {"args": ["x"], "expect": "ANY"}
+    with pytest.raises(PlanError, match="no stage 'lnt'"):
+        anyio.run(Ci(source=dag.directory()).stage, "lnt")

@@ -95,7 +95,8 @@ def with_env(env: Mapping[str, str]) -> Callable[[dagger.Container], dagger.Cont
 
 
 def with_commit(commit: str | None) -> Callable[[dagger.Container], dagger.Container]:
-    """The commit under test, as the SDK reads it (``.git`` is not uploaded)."""
+    """The commit under test, as the SDK reads it (``.git`` is not uploaded). It is an input
+    of every exec; the uploaded source changes with the commit anyway."""
 
     def apply(container: dagger.Container) -> dagger.Container:
         return container.with_env_variable(COMMIT, commit) if commit else container

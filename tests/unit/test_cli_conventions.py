@@ -1,0 +1,101 @@
+"""The command line behaves the way users of nox, tox and pre-commit expect: machine-readable
+output on request, no surprising defaults, options only where they mean something, help and
+shell completion that know the project's stages and environments."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+
+PIPELINE = "name: shop\nstages:\n  docs:\n    run: [['true']]\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE)
+    return tmp_path
+
+
+def test_validate_json(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "flags.yaml").write_text("flags:\n  NEW_CHECKOUT:\n    default: false\n")
+    assert main(["validate", "-C", str(project), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data == {
+        "valid": True,
+        "pipeline_file": str(project / "pipeline.yaml"),
+        "defaults_only": False,
+        "pipeline": "shop",
+        "environments": ["ci", "production", "staging"],
+        "stages": ["install", "lint", "security", "test", "docs", "gate"],
+        "flags_file": str(project / "flags.yaml"),
+        "flags": 1,
+    }
+
+
+def test_report_summary_json(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "summary", "-C", str(project), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"title", "gate", "findings", "stages", "deploys"}
+    assert data["gate"] is None and data["stages"] == []
+
+
+def test_deploy_names_its_environment(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", "-C", str(project)]) == 2
+    assert "the following arguments are required: --env" in capsys.readouterr().err
+
+
+def test_init_offers_no_report_locations(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", "-C", str(project), "--reports", "x"]) == 2
+    assert "unrecognized arguments: --reports x" in capsys.readouterr().err
+    assert main(["init", "--help"]) == 0
+    assert "--artifacts" not in capsys.readouterr().out
+
+
+def test_stage_help_lists_built_in_and_custom_stages(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["stage", "-C", str(project), "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "install, lint, security, test, health, gate; its own: docs" in help_text
+
+
+def _complete(line: str, cwd: Path, tmp_path: Path) -> list[str]:
+    answer = tmp_path / "completions"
+    environ = {
+        **os.environ,
+        "_ARGCOMPLETE": "1",
+        "COMP_LINE": line,
+        "COMP_POINT": str(len(line)),
+        "_ARGCOMPLETE_STDOUT_FILENAME": str(answer),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "pipelines"], cwd=cwd, env=environ, check=True, timeout=60
+    )
+    return [word.strip() for word in answer.read_text().split("\013")]
+
+
+def test_completion_of_commands_stages_and_environments(project: Path, tmp_path: Path) -> None:
+    assert {"stage", "status"} <= set(_complete("pipelines st", project, tmp_path))
+    stages = _complete("pipelines run ", project, tmp_path)
+    assert {"lint", "gate", "docs"} <= set(stages)
+    assert _complete("pipelines deploy --env st", project, tmp_path) == ["staging"]
+    elsewhere = f"pipelines stage -C {project} d"
+    assert _complete(elsewhere, tmp_path, tmp_path) == ["docs"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts_for_each_shell(shell: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["completion", shell]) == 0
+    code = capsys.readouterr().out
+    assert "pipelines" in code and "_ARGCOMPLETE" in code
+    if shutil.which(shell) and shell != "fish":
+        checked = subprocess.run([shell, "-n"], input=code, text=True, check=False)
+        assert checked.returncode == 0
