@@ -10,6 +10,15 @@ package's ``__getattr__`` and ``__dir__`` (the public API's names load on first 
 from ci.main import Ci
 
 import pipelines
+from pipelines.audit import DeployAuditEntry
+from pipelines.deploy.events import DeployResumed, StepDone
+from pipelines.deploy.records import (
+    ClientsSummary,
+    DeployMetricsFile,
+    DrillReportFile,
+    Durations,
+    MonitoringConfig,
+)
 from pipelines.deploy.kubernetes.validate import crd_documents
 from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
@@ -36,5 +45,13 @@ _ = (DockerRunner, LocalRunner, read_sarif, Outcome.XFAILED)
 _ = (TestDetails.pytest_exit_code, TestDetails.report_problem, CustomDetails.missing_reports)
 YAML.preserve_quotes  # noqa: B018 - set on the loader, read by ruamel.yaml
 _ = (Approval.REQUIRED,)
+# Deploy files: fields written for people, auditors and other tools.
+_ = (Durations.detect_after_exposure, Durations.decision_to_traffic_on_stable)
+_ = (Durations.decision_to_cleanup, DeployMetricsFile.traffic_switches_seconds)
+_ = (MonitoringConfig.health_checks, MonitoringConfig.endpoints, DeployAuditEntry.damaged)
+_ = (DeployAuditEntry.drill_passed, DrillReportFile.time_to_detect_seconds)
+_ = (DrillReportFile.time_to_rollback_seconds,)
+_ = (ClientsSummary.failed_injected, ClientsSummary.by_version)
+_ = (DrillReportFile.detect_and_rollback_seconds, StepDone.promoted, DeployResumed.promoted)
 _ = (pipelines.__getattr__, pipelines.__dir__)
 _ = crd_documents  # the tests install our CRDs into their cluster with it

@@ -7,24 +7,19 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
 
-import msgspec
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.artifacts import find_commit
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
-from pipelines.deploy.controller import DeployReport
+from pipelines.deploy import operations
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.journal import DeployStatus
-from pipelines.deploy.outcome import record
+from pipelines.deploy.operations import DeployRequest, Outcome
 from pipelines.deploy.settings import StrategyKind
 from pipelines.deploy.status import environment_status
-from pipelines.deploy.target import Release
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 STYLE = {
@@ -58,50 +53,50 @@ def _confirm(out: Console, env: str) -> Callable[[str], bool] | None:
     return ask
 
 
-def deploy(args: argparse.Namespace, out: Console) -> int:
-    """Deploy a new release (or resume an interrupted deploy)."""
-    denv = open_env(args)
-    strategy = StrategyKind(args.strategy) if args.strategy else denv.environment.deploy.strategy
-    if args.target:
-        denv = _only_target(denv, args.target)
-    if args.render:
-        return _render(denv, strategy, args.version)
-    if args.force and not args.reason:
-        raise UsageError("--force needs --reason WHY (it is written to the audit log)")
-
+def _log(out: Console) -> Callable[[str], None]:
     def log(line: str) -> None:
         out.print(line, markup=False, highlight=False)
 
-    with denv.journal.lock(f"deploy of {denv.environment.name} by pid {os.getpid()}"):
-        if args.resume:
-            report = denv.controller(log=log).resume()
-            return _finish(denv, report, "resume", out, as_json=args.json)
-        if args.force:
-            gate: dict[str, Any] = {"forced": True, "reason": args.reason}
-            denv.audit("force", reason=args.reason)
-        else:
-            gate = denv.gate_decision()
-        approval = denv.approval(_confirm(out, denv.environment.name))
-        if approval.get("required"):
-            denv.audit("approve", **{k: v for k, v in approval.items() if k != "required"})
-        commit = find_commit(denv.project, denv.environ)
-        release = denv.new_release(args.version, commit)
-        log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
-        if _argo(denv):
-            return _hand_off(denv, "deploy", out, release=release, strategy=strategy)
-        report = denv.controller(log=log).deploy(release, strategy)
-    return _finish(denv, report, "deploy", out, as_json=args.json, approval=approval, gate=gate)
+    return log
 
 
-def _render(denv: DeployEnv, strategy: StrategyKind, version: str | None) -> int:
-    from pipelines.deploy.environment import project_version
+def deploy(args: argparse.Namespace, out: Console) -> int:
+    """Deploy a new release (or resume an interrupted deploy)."""
+    denv = open_env(args)
+    if args.render:
+        return _render(denv, args)
+    if args.force and not args.reason:
+        raise UsageError("--force needs --reason WHY (it is written to the audit log)")
+    request = DeployRequest(
+        version=args.version,
+        strategy=StrategyKind(args.strategy) if args.strategy else None,
+        target=args.target,
+        force_reason=args.reason if args.force else None,
+        resume=args.resume,
+    )
+    outcome = operations.deploy(
+        denv,
+        request,
+        confirm=_confirm(out, denv.environment.name),
+        log=_log(out),
+        pid=os.getpid(),
+    )
+    return _finish(outcome, out, as_json=args.json)
+
+
+def _render(denv: DeployEnv, args: argparse.Namespace) -> int:
+    """Print the Kubernetes objects a deploy applies, and deploy nothing."""
     from pipelines.deploy.kubernetes.render import render_environment, to_yaml
+    from pipelines.deploy.releases import project_version
 
+    if args.target:
+        denv = operations.only_target(denv, args.target)
+    strategy = StrategyKind(args.strategy) if args.strategy else None
     objects = render_environment(
         denv.config,
         denv.environment,
         release="next",
-        version=version or project_version(denv.project) or "0.0.0",
+        version=args.version or project_version(denv.project) or "0.0.0",
         strategy=strategy,
     )
     if not objects:
@@ -113,105 +108,36 @@ def _render(denv: DeployEnv, strategy: StrategyKind, version: str | None) -> int
     return EXIT_OK
 
 
-def _only_target(denv: DeployEnv, name: str) -> DeployEnv:
-    targets = tuple(t for t in denv.environment.deploy.targets if t.name == name)
-    if not targets:
-        names = ", ".join(t.name for t in denv.environment.deploy.targets)
-        raise UsageError(
-            f"environment {denv.environment.name!r} has no target {name!r}",
-            hint=f"use one of: {names}",
-        )
-    deploy_settings = msgspec.structs.replace(denv.environment.deploy, targets=targets)
-    return replace(denv, environment=replace(denv.environment, deploy=deploy_settings))
-
-
 def rollback(args: argparse.Namespace, out: Console) -> int:
     """Back to the last release that passed."""
     denv = open_env(args)
     reason = args.reason or "rollback requested"
-    with denv.journal.lock(f"rollback of {denv.environment.name} by pid {os.getpid()}"):
-        denv.audit("rollback", reason=reason)
-        if _argo(denv):
-            return _hand_off(denv, "abort", out)
-        report = denv.controller(log=lambda line: out.print(line, markup=False)).rollback(reason)
-    return _finish(denv, report, "rollback", out, as_json=args.json)
+    outcome = operations.rollback(denv, reason, log=_log(out), pid=os.getpid())
+    return _finish(outcome, out, as_json=args.json)
 
 
 def promote(args: argparse.Namespace, out: Console) -> int:
     """Continue a paused deploy."""
     denv = open_env(args)
-    with denv.journal.lock(f"promote of {denv.environment.name} by pid {os.getpid()}"):
-        denv.audit("promote", reason=args.reason or "promoted by hand")
-        if _argo(denv):
-            return _hand_off(denv, "promote", out)
-        report = denv.controller(log=lambda line: out.print(line, markup=False)).promote()
-    return _finish(denv, report, "promote", out, as_json=args.json)
+    reason = args.reason or "promoted by hand"
+    outcome = operations.promote(denv, reason, log=_log(out), pid=os.getpid())
+    return _finish(outcome, out, as_json=args.json)
 
 
-def _argo(denv: DeployEnv) -> bool:
-    if not any(t.kind == "kubernetes" for t in denv.environment.deploy.targets):
-        return False
-    from pipelines.deploy.kubernetes.wiring import argo_target
-
-    return argo_target(denv.environment) is not None
-
-
-def _hand_off(
-    denv: DeployEnv,
-    action: str,
-    out: Console,
-    *,
-    release: Release | None = None,
-    strategy: StrategyKind | None = None,
-) -> int:
-    """A deploy, promote or rollback handed to Argo Rollouts: its outcome read from the
-    Rollout's status. Only a healthy rollout (or, for a rollback, one back on stable) is 0."""
-    from pipelines.deploy.kubernetes.argo import Reading
-    from pipelines.deploy.kubernetes.wiring import ArgoAction, argo_target, hand_off
-
-    target = argo_target(denv.environment)
-    assert target is not None  # noqa: S101 - _argo checked it
-    status = hand_off(
-        denv.config,
-        denv.environment,
-        target,
-        denv.environ,
-        action=ArgoAction(action),
-        log=lambda line: out.print(line, markup=False, highlight=False),
-        release=release,
-        strategy=strategy,
-    )
-    out.print(f"{action}: {status.reading.value} {status.message}".rstrip(), markup=False)
-    if status.reading is Reading.PAUSED:
-        out.print(
-            "  the Rollout waits: `pipelines promote` or `pipelines rollback`",
-            markup=False,
-            highlight=False,
-        )
-    wanted = Reading.ROLLED_BACK if action == "abort" else Reading.SUCCEEDED
-    return EXIT_OK if status.reading is wanted else EXIT_FAILED
-
-
-def _finish(
-    denv: DeployEnv,
-    report: DeployReport,
-    action: str,
-    out: Console,
-    *,
-    as_json: bool,
-    approval: dict[str, Any] | None = None,
-    gate: dict[str, Any] | None = None,
-) -> int:
-    recorded = record(denv, report, action=action, approval=approval or {}, gate=gate or {})
+def _finish(outcome: Outcome, out: Console, *, as_json: bool) -> int:
+    report = outcome.report
     if as_json:
         summary = {
             "status": report.status.value,
             "deploy": report.deploy,
             "reason": report.reason,
-            "evidence": str(recorded.evidence),
+            "evidence": str(outcome.evidence),
+            "notes": list(outcome.notes),
         }
         print(json.dumps(summary))
     else:
+        for note in outcome.notes:
+            out.print(f"note: {note}", markup=False, highlight=False)
         status = Text(report.status.value, style=STYLE[report.status])
         out.print(Text.assemble(f"{report.deploy}: ", status, f" {report.reason}".rstrip()))
         timeline = report.timeline
@@ -221,10 +147,8 @@ def _finish(
                 "after the decision",
                 highlight=False,
             )
-        out.print(f"evidence: {recorded.evidence}", markup=False, highlight=False)
-    # A rollback someone asked for has succeeded when it rolled back.
-    wanted = DeployStatus.ROLLED_BACK if action == "rollback" else DeployStatus.SUCCEEDED
-    return EXIT_OK if report.status is wanted else EXIT_FAILED
+        out.print(f"evidence: {outcome.evidence}", markup=False, highlight=False)
+    return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def status(args: argparse.Namespace, out: Console) -> int:

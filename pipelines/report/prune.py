@@ -11,7 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from pipelines.artifacts import MANIFEST
-from pipelines.report.history import DEPLOY_MANIFEST, DRILL_REPORT, when_of
+from pipelines.deploy.records import DRILL_REPORT
+from pipelines.report.history import DEPLOY_MANIFEST, when_of
 from pipelines.retention import RetentionSettings
 
 

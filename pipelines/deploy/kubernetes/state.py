@@ -11,8 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
+
+from pipelines.deploy import codec
+from pipelines.deploy.events import JournalEvent
 from pipelines.deploy.journal import Journal, fold
 from pipelines.deploy.kubernetes.client import KubeClient, KubernetesError
 from pipelines.deploy.kubernetes.lease import LeaseLock, identity
@@ -24,6 +28,8 @@ STABLE_KEY = "stable.json"
 # A ConfigMap holds 1 MiB; stop well before so the error names the cause, not the API's limit.
 MAX_JOURNAL_BYTES = 900_000
 CONFLICT_RETRIES = 5
+E = TypeVar("E", bound=JournalEvent)
+_DECODER = msgspec.json.Decoder(JournalEvent, dec_hook=codec.dec_hook)
 
 
 class StateTooLarge(KubernetesError):
@@ -68,11 +74,12 @@ class ClusterJournal(Journal):
             finally:
                 self.held = None
 
-    def append(self, event: str, **data: Any) -> dict[str, Any]:
-        """Write one entry to the ConfigMap before returning (optimistic concurrency)."""
-        entry = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
-        entry.update(data)
-        line = json.dumps(entry, sort_keys=True) + "\n"
+    def append(self, event: E) -> E:
+        """Write one event to the ConfigMap before returning (optimistic concurrency)."""
+        stamped = msgspec.structs.replace(
+            event, at=datetime.now(UTC).isoformat(timespec="milliseconds")
+        )
+        line = codec.encode(stamped).decode() + "\n"
         for _ in range(CONFLICT_RETRIES):
             current = self._config_map()
             lines = ((current or {}).get("data") or {}).get(JOURNAL_KEY, "") + line
@@ -81,7 +88,7 @@ class ClusterJournal(Journal):
                     f"the deploy journal in ConfigMap {self.scope.namespace}/"
                     f"{state_name(self.scope)} is larger than {MAX_JOURNAL_BYTES} bytes"
                 )
-            body = self._body(lines, entry)
+            body = self._body(lines, line)
             try:
                 if current is None:
                     self.client.create(body)
@@ -92,34 +99,33 @@ class ClusterJournal(Journal):
                 if exc.status == 409:
                     continue  # written in between (a status reader never writes): read again
                 raise
-            return entry
+            return stamped
         raise KubernetesError(
             f"the ConfigMap {self.scope.namespace}/{state_name(self.scope)} kept changing "
             f"under {CONFLICT_RETRIES} writes"
         )
 
-    def entries(self) -> list[dict[str, Any]]:
-        """Every entry; a line that does not decode is skipped as the file journal does."""
+    def repair(self) -> str:
+        """A ConfigMap is written whole: no line is ever torn."""
+        return ""
+
+    def entries(self) -> list[JournalEvent]:
+        """Every event, in order; a line that is not an event makes the journal unreadable
+        (nothing is decided from it), as with the file journal."""
+        return _decode(self._text(), f"ConfigMap {self.scope.namespace}/{state_name(self.scope)}")
+
+    def _text(self) -> str:
         current = self._config_map()
-        text = ((current or {}).get("data") or {}).get(JOURNAL_KEY, "")
-        found: list[dict[str, Any]] = []
-        for line in str(text).splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                found.append(entry)
-        return found
+        return str(((current or {}).get("data") or {}).get(JOURNAL_KEY, ""))
 
     def _config_map(self) -> dict[str, Any] | None:
         return self.client.get("ConfigMap", self.scope.namespace, state_name(self.scope))
 
-    def _body(self, lines: str, entry: dict[str, Any]) -> dict[str, Any]:
-        data = {JOURNAL_KEY: lines, HEAD_KEY: json.dumps(entry, sort_keys=True)}
-        stable = _stable(lines)
+    def _body(self, lines: str, head: str) -> dict[str, Any]:
+        data = {JOURNAL_KEY: lines, HEAD_KEY: head.strip()}
+        stable = fold(_decode(lines, state_name(self.scope))).stable
         if stable is not None:
-            data[STABLE_KEY] = json.dumps(stable, sort_keys=True)
+            data[STABLE_KEY] = json.dumps({"id": stable.id, "version": stable.version})
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -128,13 +134,16 @@ class ClusterJournal(Journal):
         }
 
 
-def _stable(lines: str) -> dict[str, Any] | None:
-    """The stable release as the journal tells it (for kubectl readers)."""
-    entries = []
-    for line in lines.splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
+def _decode(text: str, where: str) -> list[JournalEvent]:
+    found: list[JournalEvent] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
             continue
-    stable = fold(entries).stable
-    return None if stable is None else {"id": stable.id, "version": stable.version}
+        try:
+            found.append(_DECODER.decode(line))
+        except msgspec.DecodeError as exc:
+            raise codec.DamagedFile(
+                f"{where}:{number}: not a journal event ({exc})",
+                hint="the journal decides what runs: restore the ConfigMap from a copy",
+            ) from None
+    return found

@@ -81,6 +81,7 @@ class ArgoAction(StrEnum):
     """What a command asks of a Rollout."""
 
     DEPLOY = "deploy"
+    FOLLOW = "follow"
     PROMOTE = "promote"
     ABORT = "abort"
 
@@ -112,4 +113,6 @@ def hand_off(
             handoff.promote(client, scope)
         case ArgoAction.ABORT:
             handoff.abort(client, scope)
+        case ArgoAction.FOLLOW:
+            pass
     return handoff.follow(client, scope, timeout=timeout, log=log)
