@@ -347,7 +347,7 @@ def test_a_canary_that_fails_on_prometheus_is_rolled_back_by_the_router(
     assert set(found) == {"r1"}
     assert found["r1"]["status"]["availableReplicas"] == 2
     analysed = [e for e in journal(cluster.client, namespace) if e["event"] == "analysis"]
-    assert analysed and analysed[-1]["verdict"] == "Failed"
+    assert analysed and analysed[-1]["measurement"]["verdict"] == "Failed"
 
 
 def test_the_replicas_router_splits_by_ready_pods(
