@@ -16,6 +16,7 @@ from ci.main import Ci
 import pipelines
 from pipelines.audit import DeployAuditEntry
 from pipelines.deploy.events import DeployResumed, StepDone
+from pipelines.deploy.kubernetes.validate import crd_documents
 from pipelines.deploy.records import (
     ClientsSummary,
     DeployMetricsFile,
@@ -68,3 +69,4 @@ _ = (run_pipeline, BASE_IMAGE_BUILDER)
 _ = (ProjectFacts.formats_code, BASE_IMAGE_BUILDER)
 _ = (ComparisonFile.min_effect_percent, ComparisonFile.max_slowdown_percent)
 _ = ComparisonFile.over_limit
+_ = crd_documents  # the tests install our CRDs into their cluster with it

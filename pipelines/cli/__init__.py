@@ -253,6 +253,11 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     deploy.add_argument("--target", default=None, help="only this target (region)")
     deploy.add_argument("--resume", action="store_true", help="continue an interrupted deploy")
     deploy.add_argument(
+        "--render",
+        action="store_true",
+        help="print the Kubernetes objects the deploy applies (YAML) and deploy nothing",
+    )
+    deploy.add_argument(
         "--force",
         action="store_true",
         help="deploy without an open gate decision (needs --reason; audited)",

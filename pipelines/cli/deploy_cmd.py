@@ -63,6 +63,8 @@ def _log(out: Console) -> Callable[[str], None]:
 def deploy(args: argparse.Namespace, out: Console) -> int:
     """Deploy a new release (or resume an interrupted deploy)."""
     denv = open_env(args)
+    if args.render:
+        return _render(denv, args)
     if args.force and not args.reason:
         raise UsageError("--force needs --reason WHY (it is written to the audit log)")
     request = DeployRequest(
@@ -80,6 +82,30 @@ def deploy(args: argparse.Namespace, out: Console) -> int:
         pid=os.getpid(),
     )
     return _finish(outcome, out, as_json=args.json)
+
+
+def _render(denv: DeployEnv, args: argparse.Namespace) -> int:
+    """Print the Kubernetes objects a deploy applies, and deploy nothing."""
+    from pipelines.deploy.kubernetes.render import render_environment, to_yaml
+    from pipelines.deploy.releases import project_version
+
+    if args.target:
+        denv = operations.only_target(denv, args.target)
+    strategy = StrategyKind(args.strategy) if args.strategy else None
+    objects = render_environment(
+        denv.config,
+        denv.environment,
+        release="next",
+        version=args.version or project_version(denv.project) or "0.0.0",
+        strategy=strategy,
+    )
+    if not objects:
+        raise UsageError(
+            f"environment {denv.environment.name!r} has no kubernetes target: nothing to render",
+            hint="--render prints the objects of targets with kind: kubernetes",
+        )
+    sys.stdout.write(to_yaml(objects))
+    return EXIT_OK
 
 
 def rollback(args: argparse.Namespace, out: Console) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -22,6 +22,7 @@ from pipelines.audit import DEPLOY_AUDIT, AuditLog, DeployAuditEntry, audit_key
 from pipelines.config import Environment, PipelineConfig
 from pipelines.deploy.controller import Clock, Controller, RealClock
 from pipelines.deploy.journal import Journal
+from pipelines.deploy.kubernetes.settings import KUBERNETES
 from pipelines.deploy.records import AuditHead
 from pipelines.deploy.registry import TargetContext, build_target
 from pipelines.deploy.sources import MetricSource, ProbeSource, PrometheusSource
@@ -33,6 +34,9 @@ from pipelines.health.run import run_health
 from pipelines.layout import Layout
 from pipelines.project_env import ensure, install_plan
 from pipelines.project_facts import read_facts
+
+if TYPE_CHECKING:  # the kubernetes package imports this module's neighbours at run time
+    from pipelines.deploy.kubernetes.argo_controller import ArgoController
 
 STATE_ENV = "PIPELINES_STATE_DIR"
 # Where building the project environment for a `python` service command logs to.
@@ -86,30 +90,41 @@ class DeployEnv:
 
     @property
     def journal(self) -> Journal:
-        """The environment's journal (and its lock)."""
+        """The environment's journal (and its lock): in the cluster of its first kubernetes
+        target, else on disk."""
+        if any(t.kind == KUBERNETES for t in self.environment.deploy.targets):
+            from pipelines.deploy.kubernetes.wiring import cluster_journal  # noqa: PLC0415
+
+            found = cluster_journal(self.config, self.environment, self.directory, self.environ)
+            if found is not None:
+                return found
         return Journal(self.directory)
 
     def targets(self, python: str | None = None) -> list[Target]:
-        """The configured targets, in wave order, each built from the registry."""
-        return [
-            build_target(
-                item,
-                TargetContext(
-                    name=item.name,
-                    home=self.directory / "targets" / item.name,
-                    listen=item.listen,
-                    service=self.config.service,
-                    env=self.environment.env,
-                    env_name=self.environment.name,
-                    project_slug=self.directory.parent.name,
-                    source=str(self.config.source),
-                    python=python,
-                    pass_env=self.environment.pass_env,
-                ),
-                f"environments.{self.environment.name}.deploy.targets[{index}]",
+        """The configured targets, in wave order, each built from the registry (a kubernetes
+        target is one object: its pods and its router live in the same cluster)."""
+        found: list[Target] = []
+        for index, item in enumerate(self.environment.deploy.targets):
+            if item.kind == KUBERNETES:
+                from pipelines.deploy.kubernetes.wiring import make_target  # noqa: PLC0415
+
+                found.append(make_target(self.config, self.environment, item, self.environ))
+                continue
+            context = TargetContext(
+                name=item.name,
+                home=self.directory / "targets" / item.name,
+                listen=item.listen,
+                service=self.config.service,
+                env=self.environment.env,
+                env_name=self.environment.name,
+                project_slug=self.directory.parent.name,
+                source=str(self.config.source),
+                python=python,
+                pass_env=self.environment.pass_env,
             )
-            for index, item in enumerate(self.environment.deploy.targets)
-        ]
+            key = f"environments.{self.environment.name}.deploy.targets[{index}]"
+            found.append(build_target(item, context, key))
+        return found
 
     def source(self) -> MetricSource:
         """Prometheus when configured, else probe traffic."""
@@ -150,8 +165,20 @@ class DeployEnv:
         source: MetricSource | None = None,
         clock: Clock | None = None,
         python: str | None = None,
-    ) -> Controller:
-        """A controller wired to the real targets."""
+    ) -> Controller | ArgoController:
+        """A controller wired to the real targets (or to the Rollout of an environment
+        handed to Argo Rollouts)."""
+        if any(t.kind == KUBERNETES for t in self.environment.deploy.targets):
+            from pipelines.deploy.kubernetes.argo_controller import (  # noqa: PLC0415
+                ArgoController,
+            )
+            from pipelines.deploy.kubernetes.wiring import argo_target  # noqa: PLC0415
+
+            argo = argo_target(self.environment)
+            if argo is not None:
+                return ArgoController(
+                    self.config, self.environment, argo, self.environ, self.journal, log
+                )
         return Controller(
             self.environment.name,
             self.environment.deploy,

@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta
 
+from pipelines.deploy.kubernetes.settings import KUBERNETES, KubernetesSettings
 from pipelines.schema import (
     LOWER_NAME,
     Duration,
@@ -138,6 +139,30 @@ class DeployTarget(Model, frozen=True):
     kind: LowerName = "local"
     router: LowerName = "nginx"
     listen: Address = "127.0.0.1:18080"
+    # kind: kubernetes only: the namespace, router, Gateway and cluster access.
+    kubernetes: KubernetesSettings | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kubernetes is not None and self.kind != KUBERNETES:
+            raise Invalid(
+                f"target {self.name!r} has kubernetes settings but kind {self.kind!r}",
+                key=("kubernetes",),
+                hint="set kind: kubernetes, or remove the kubernetes settings",
+            )
+        if self.kind == KUBERNETES and self.router != "nginx":
+            raise Invalid(
+                f"target {self.name!r} is of kind kubernetes: its traffic is split by "
+                "kubernetes.router, not router",
+                key=("router",),
+                hint="remove router and set kubernetes: {router: gateway-api} (or replicas, "
+                "or argo-rollouts)",
+            )
+
+    @property
+    def cluster(self) -> KubernetesSettings:
+        """The kubernetes settings (their defaults when none are written)."""
+        return self.kubernetes or KubernetesSettings()
 
 
 class DeploySettings(Model, frozen=True):
