@@ -51,6 +51,7 @@ FLOORS: dict[str, int] = {
     "pipelines.gate_rules": 4,
     "pipelines.perf": 4,
     "pipelines.audit": 4,
+    "pipelines.source_tree": 4,  # the commit and tree a decision judged and a deploy ships
     "pipelines.plan": 5,
     "pipelines.json_schemas": 5,  # the schemas of pipeline.yaml, flags.yaml and the plan
     "pipelines.runners": 6,
@@ -64,6 +65,15 @@ FLOORS: dict[str, int] = {
     "pipelines.report": 8,
     "pipelines.reports.github": 8,  # a writer: GitHub annotations and step summaries
     "pipelines.reports.workflow_commands": 1,  # escaping for workflow commands: no imports
+    # The deploy files' declared types and the pure core they describe (steps, the analysis'
+    # measurements, releases): the report readers decode them without the deploy machinery.
+    "pipelines.deploy.steps": 5,
+    "pipelines.deploy.strategies": 5,
+    "pipelines.deploy.analysis": 5,
+    "pipelines.deploy.target": 5,
+    "pipelines.deploy.records": 5,
+    "pipelines.deploy.codec": 5,
+    "pipelines.deploy.kubernetes.settings": 2,
     "pipelines.deploy": 9,
     "pipelines.scaffold": 9,
     "pipelines.operations": 10,

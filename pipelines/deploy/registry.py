@@ -30,6 +30,8 @@ class TargetContext:
     project_slug: str  # unique per checkout of the project (names in shared engines)
     source: str  # pipeline.yaml's path, for error messages
     python: str | None = None  # the interpreter a `python` service command means
+    # What instances take from the invoking environment beyond the defaults (child_env).
+    pass_env: tuple[str, ...] = ()
 
 
 RUNTIMES: dict[str, Callable[[TargetContext], Runtime]] = {

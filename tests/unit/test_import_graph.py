@@ -96,7 +96,7 @@ def test_a_lazy_import_listed_as_closing_a_cycle_must_be_one(
 def test_floors_follow_a_move_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(import_graph.FLOORS, "pipelines.readers", 1)
     assert floor("pipelines.readers.junit") == 1
-    assert floor("pipelines.deploy.strategies") == import_graph.FLOORS["pipelines.deploy"]
+    assert floor("pipelines.deploy.controller") == import_graph.FLOORS["pipelines.deploy"]
 
 
 def test_cycles_are_the_strongly_connected_parts() -> None:
