@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 from pipelines.config import GateThresholds
 from pipelines.reports.coverage import Coverage
 from pipelines.reports.junit import TestSummary
 from pipelines.severity import LIMITED
+from pipelines.source_tree import TreeState
 
 
 class Verdict(StrEnum):
@@ -90,6 +93,8 @@ class GateDecision:
     status: GateStatus
     rules: tuple[RuleResult, ...]
     evidence: Evidence
+    # The commit and tree the decision judged (None in decisions from before it was kept).
+    release: TreeState | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -110,6 +115,7 @@ class GateDecision:
             "unchecked_scanners": dict(evidence.unchecked_scanners),
             "problems": list(evidence.problems),
             "slowdowns": None if evidence.slowdowns is None else dict(evidence.slowdowns),
+            **({} if self.release is None else {"release": msgspec.to_builtins(self.release)}),
         }
 
     @classmethod
@@ -118,6 +124,15 @@ class GateDecision:
         produces. A file that is not a decision raises KeyError, ValueError or TypeError."""
         if not isinstance(data, Mapping):
             raise TypeError("a decision is a JSON object")
+        try:
+            return cls._decoded(data)
+        except (AttributeError, OverflowError, IndexError) as exc:
+            # A value of the wrong kind deep inside (a list for an object, an infinite count):
+            # still "not a decision", in the words callers already handle.
+            raise ValueError(f"not a gate decision ({exc})") from exc
+
+    @classmethod
+    def _decoded(cls, data: Mapping[str, Any]) -> GateDecision:
         tests, coverage, findings = data.get("tests"), data.get("coverage"), data.get("findings")
         evidence = Evidence(
             tests=TestSummary.from_dict(tests) if tests else None,
@@ -133,7 +148,12 @@ class GateDecision:
             ),
         )
         rules = tuple(RuleResult.from_dict(rule) for rule in data["rules"])
-        return cls(str(data["env"]), GateStatus(data["status"]), rules, evidence)
+        release = data.get("release")
+        try:
+            bound = None if release is None else msgspec.convert(release, TreeState)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"release: {exc}") from None
+        return cls(str(data["env"]), GateStatus(data["status"]), rules, evidence, bound)
 
 
 def _reason(rule: RuleResult) -> str:

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pipelines.errors import ToolError
 from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV
@@ -78,19 +78,53 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
 
 
 def kill_session(leader: int) -> None:
-    """Kill every process of the session ``leader`` started: a stage and all its tools, even
-    those in process groups of their own."""
+    """Kill every process of the session ``leader`` started, and every descendant of it: a
+    stage and all its tools, even those in process groups or sessions of their own."""
+    doomed = {leader, *_session_members(leader), *_descendants(leader)}
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(leader, signal.SIGKILL)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _processes() -> dict[int, int]:
+    """Every process id with its parent's (nothing where /proc is missing)."""
+    parents: dict[int, int] = {}
     proc = Path("/proc")
     if not proc.is_dir():
-        return
+        return parents
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name (in parentheses) may hold spaces: the fields after it are fixed.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def _descendants(leader: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, parent in _processes().items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    pending = [leader]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def _session_members(leader: int) -> set[int]:
+    members = set()
+    for pid in _processes():
         with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-            if os.getsid(int(entry.name)) == leader:
-                os.kill(int(entry.name), signal.SIGKILL)
+            if os.getsid(pid) == leader:
+                members.add(pid)
+    return members
 
 
 def _start(argv: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
@@ -150,9 +184,11 @@ def run_streaming(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     keep_lines: int = 400,
+    output: BinaryIO | None = None,
 ) -> Completed:
-    """Run ``argv`` with its output passed straight through to ours (the stage log) as it
-    comes, keeping its last lines to explain a failure. stderr is merged into stdout.
+    """Run ``argv`` with its output passed straight through to ``output`` (default: ours,
+    the stage log) as it comes, keeping its last lines to explain a failure. stderr is
+    merged into stdout.
 
     It has no timeout of its own: the runner's stage timeout ends the stage's whole session.
     """
@@ -166,7 +202,7 @@ def run_streaming(
         stdin=subprocess.DEVNULL,
     )
     tail: deque[bytes] = deque(maxlen=keep_lines)
-    out = sys.stdout.buffer
+    out = output or sys.stdout.buffer
     try:
         for line in proc.stdout or ():
             out.write(line)

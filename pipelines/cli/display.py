@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from pipelines import safe_text
 from pipelines.runners.results import FINISHED, RunResult, RunStatus
 
 STYLE = {
@@ -27,25 +28,59 @@ STYLE = {
 }
 
 
+class SafeConsole(Console):
+    """A console whose printed strings never carry a control sequence (an ANSI escape in a
+    file name or a tool's message is shown escaped), whichever command prints them."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """Print like rich, with control characters of strings shown escaped."""
+        safe = [safe_text.lines(item) if isinstance(item, str) else item for item in objects]
+        super().print(*safe, **options)
+
+
 def add_row(table: Table, *cells: str | Text) -> None:
     """Add a row whose plain strings are data (a tool's output, a user's name), never
-    markup: ``list[str]`` stays ``list[str]``. Style a cell by passing a Text."""
-    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
+    markup: ``list[str]`` stays ``list[str]``, and control characters (an ANSI escape, a
+    carriage return, a newline that would fake a row) show escaped. Style a cell by passing
+    a Text."""
+    table.add_row(*(_cell(cell) for cell in cells))
+
+
+def _cell(cell: str | Text) -> Text:
+    if isinstance(cell, Text):
+        return Text(safe_text.terminal(cell.plain), style=cell.style)
+    return Text(safe_text.terminal(cell))
+
+
+def title(text: str) -> Text:
+    """A table title holding data (an environment from a file): never markup."""
+    return Text(safe_text.terminal(text))
 
 
 def show(out: Console, table: Table) -> None:
-    """Print a table; off a terminal (CI logs) as plain lines that never cut a value."""
+    """Print a table; off a terminal (CI logs) as plain lines that never cut a value.
+
+    Whichever command built it, its title and cells are data: a string is never read as
+    markup and its control characters show escaped."""
+    if isinstance(table.title, str):
+        table.title = title(table.title)
+    for column in table.columns:
+        # rich keeps a column's cells in this list; plain strings in it would be markup.
+        column._cells = [
+            _cell(value) if isinstance(value, str | Text) else value for value in column._cells
+        ]
     if out.is_terminal:
         out.print(table)
         return
     if table.title:
-        out.print(_plain(table.title), markup=False, highlight=False)
+        out.print(safe_text.terminal(_plain(table.title)), markup=False, highlight=False)
     columns = [[_plain(cell) for cell in column.cells] for column in table.columns]
     headers = [_plain(column.header) for column in table.columns]
     if table.show_header and any(headers):
         out.print(" | ".join(headers), markup=False, highlight=False, soft_wrap=True)
     for row in zip(*columns, strict=True):
-        line = " | ".join(row)
+        # Whoever built the table, a value never forges a line of the log.
+        line = " | ".join(safe_text.terminal(value) for value in row)
         out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -109,7 +144,8 @@ class LiveStages:
             running = [n for n, s in self.state.items() if s is RunStatus.RUNNING]
             if running:
                 listing = ", ".join(f"{n} ({self._elapsed(n)})" for n in running)
-                self.console.print(f"still running: {listing}", markup=False, highlight=False)
+                line = safe_text.terminal(f"still running: {listing}")
+                self.console.print(line, markup=False, highlight=False)
 
     def __exit__(
         self,
@@ -134,7 +170,8 @@ class LiveStages:
         if self.live is None:
             elapsed = self._elapsed(name)
             suffix = f" ({elapsed})" if status in FINISHED and elapsed else ""
-            self.console.print(f"{name}: {status.value}{suffix}", highlight=False)
+            line = safe_text.terminal(f"{name}: {status.value}{suffix}")
+            self.console.print(line, markup=False, highlight=False)
 
     def _elapsed(self, name: str) -> str:
         if name not in self.started:

@@ -15,6 +15,11 @@ from typing import Literal
 import anyio
 import httpx
 
+from pipelines.deploy.records import ClientsSummary
+
+# Set to `injected` by the service on a response that failed because a drill asked it to.
+FAULT_HEADER = "X-Pipelines-Fault"
+
 # Why a request got no response: the client gave up waiting, or the connection broke.
 NoResponse = Literal["timeout", "reset"]
 # Lost requests by cause, in the order reports show them: no response, then the router's own
@@ -67,20 +72,20 @@ class LoadResult:
                 counts["other"] += 1
         return counts
 
-    def to_dict(self) -> dict[str, object]:
+    def summary(self) -> ClientsSummary:
         """Counts for reports."""
         versions: dict[str, int] = {}
         for request in self.requests:
             if request.version:
                 versions[request.version] = versions.get(request.version, 0) + 1
-        return {
-            "sent": self.sent,
-            "failed": len(self.failed),
-            "failed_injected": len(self.failed) - len(self.lost),
-            "lost": len(self.lost),
-            "lost_by_cause": self.lost_by_cause(),
-            "by_version": versions,
-        }
+        return ClientsSummary(
+            sent=self.sent,
+            failed=len(self.failed),
+            failed_injected=len(self.failed) - len(self.lost),
+            lost=len(self.lost),
+            lost_by_cause=self.lost_by_cause(),
+            by_version=versions,
+        )
 
 
 class LoadGenerator:
@@ -124,6 +129,12 @@ class LoadGenerator:
                 delay = started + count / self.rate - time.monotonic()
                 if delay > 0:
                     await anyio.sleep(delay)
+                elif delay < -1.0 / self.rate:
+                    # Fallen behind (a busy machine stalled this thread): the missed slots
+                    # are skipped, not sent at once. A burst of hundreds of requests is not
+                    # steady traffic: it overflows the service's listen queue and its
+                    # failures would be blamed on the deploy.
+                    count = int((time.monotonic() - started) * self.rate)
                 group.start_soon(self._one, client)
                 count += 1
 
@@ -146,11 +157,12 @@ class LoadGenerator:
             except httpx.HTTPError:
                 self.result.requests.append(Request(at, None, None, False, "reset"))
                 return
-            version, injected = None, False
+            # The service's contract: a failure injected on purpose says so in a header.
+            injected = response.headers.get(FAULT_HEADER, "").strip().lower() == "injected"
+            version = None
             try:
                 body = response.json()
                 version = body.get("version") if isinstance(body, dict) else None
-                injected = isinstance(body, dict) and body.get("error") == "injected failure"
             except ValueError:
                 pass
             self.result.requests.append(Request(at, response.status_code, version, injected))

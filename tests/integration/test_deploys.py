@@ -195,6 +195,7 @@ def test_without_automatic_rollback_a_failed_canary_pauses_until_promoted(
     config = yaml.safe_load((project / "pipeline.yaml").read_text())
     config["service"]["env"] = {"SERVICE_VERSION": "{version}", "SERVICE_ERROR_RATE": "0.5"}
     (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    open_decision(project)  # the changed tree is judged again
     assert main(["deploy", *args, "--version", "2.0.0"]) == 1
     assert serves(project) == "1.0.0"  # traffic went back to stable...
     capsys.readouterr()
