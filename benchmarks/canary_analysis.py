@@ -29,6 +29,7 @@ from pathlib import Path
 import msgspec
 
 from pipelines.config import load_config
+from pipelines.deploy import codec
 from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.drill import run_drill
 from pipelines.deploy.environment import DeployEnv
@@ -89,7 +90,7 @@ def _drill(interval: float) -> dict[str, object]:
             rate=50,
             log=lambda line: None,
         )
-    data = report.to_dict()
+    data = codec.to_builtins(report.file())
     timeline = report.deploy.timeline if report.deploy else None
     exposed = timeline.exposed if timeline else None
     decision = timeline.decision if timeline else None

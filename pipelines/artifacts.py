@@ -10,11 +10,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipelines import __version__, atomic, containment
-from pipelines.errors import ToolError
 from pipelines.layout import COVERAGE, DECISION_ARTIFACT, GATE_DECISION, JUNIT, Layout, logical
 from pipelines.plan import Plan
-from pipelines.process import run_tool
 from pipelines.runners.results import RunResult, RunStatus
+from pipelines.source_tree import find_commit
 
 MANIFEST = "run-manifest.json"
 
@@ -51,18 +50,6 @@ class RunIdentity:
         stamp = started.strftime("%Y%m%dT%H%M%S") + f"{started.microsecond // 1000:03d}Z"
         run_id = stamp + "-" + secrets.token_hex(3)
         return cls(run_id, started, find_commit(project, environ))
-
-
-def find_commit(project: Path, environ: Mapping[str, str]) -> str:
-    """The commit under test: CI variables first, then git, else 'unknown'."""
-    for name in ("GITHUB_SHA", "CI_COMMIT_SHA", "PIPELINES_COMMIT"):
-        if environ.get(name):
-            return environ[name]
-    try:
-        done = run_tool(["git", "rev-parse", "HEAD"], cwd=project, timeout=10)
-    except ToolError:  # git missing or hung: the run is still recorded
-        return "unknown"
-    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from pipelines import atomic
 from pipelines.errors import ConfigError
 
@@ -33,6 +35,30 @@ KEY_VARIABLE = "PIPELINES_AUDIT_KEY"
 
 # The deploy decisions' log, in artifacts/ beside the deploy evidence.
 DEPLOY_AUDIT = "deploy-audit.jsonl"
+
+
+class DeployAuditEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True,
+                       tag_field="kind", tag="deploy"):  # fmt: skip
+    """A deploy decision as the deploy audit log holds it (the log adds seq, time, prev and
+    hash). Fields left at their defaults are not written, so entries stay as short as the
+    decision they record."""
+
+    action: str  # force, approve, deploy-finished, rollback, promote, abort, ...
+    env: str
+    actor: str
+    reason: str | None = None
+    deploy: str | None = None
+    release: str | None = None
+    version: str | None = None
+    outcome: str | None = None
+    by: str | None = None  # an approval: who
+    via: str | None = None  # ci or terminal
+    run: str | None = None  # the CI run that carried it
+    commit: str | None = None  # what a forced deploy went out with
+    tree: str | None = None
+    dirty: bool | None = None
+    damaged: str | None = None  # the audit log's damage an emergency action went past
+    drill_passed: bool | None = None
 
 
 def audit_key(environ: Mapping[str, str]) -> bytes | None:

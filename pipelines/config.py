@@ -42,7 +42,6 @@ CONFIG_FILE = "pipeline.yaml"
 Linter = Literal["ruff", "ruff-format", "black", "isort", "flake8", "mypy", "pyupgrade"]
 Scanner = Literal["bandit", "detect-secrets", "pip-audit"]
 RunIf = Literal["success", "always"]
-BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
 RUN_IF: tuple[str, ...] = get_args(RunIf)
 DEFAULT_STAGE_TIMEOUT = 3600.0
 STAGE_PATTERN = LOWER_NAME
@@ -217,6 +216,10 @@ class Stages(Model, frozen=True):
     test: TestSettings = TestSettings()
     health: StageSettings = StageSettings()
     gate: StageSettings = StageSettings()
+
+
+# The built-in stages, in the order of their settings (one declaration: ``Stages``).
+BUILTIN_STAGES: tuple[str, ...] = Stages.__struct_fields__
 
 
 class EnvironmentFile(Model, frozen=True):

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 from pipelines.config import GateThresholds
 from pipelines.reports.coverage import Coverage
 from pipelines.reports.junit import TestSummary
 from pipelines.severity import LIMITED
+from pipelines.source_tree import TreeState
 
 
 class Verdict(StrEnum):
@@ -90,6 +93,8 @@ class GateDecision:
     status: GateStatus
     rules: tuple[RuleResult, ...]
     evidence: Evidence
+    # The commit and tree the decision judged (None in decisions from before it was kept).
+    release: TreeState | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -110,6 +115,7 @@ class GateDecision:
             "unchecked_scanners": dict(evidence.unchecked_scanners),
             "problems": list(evidence.problems),
             "slowdowns": None if evidence.slowdowns is None else dict(evidence.slowdowns),
+            **({} if self.release is None else {"release": msgspec.to_builtins(self.release)}),
         }
 
     @classmethod
@@ -142,7 +148,12 @@ class GateDecision:
             ),
         )
         rules = tuple(RuleResult.from_dict(rule) for rule in data["rules"])
-        return cls(str(data["env"]), GateStatus(data["status"]), rules, evidence)
+        release = data.get("release")
+        try:
+            bound = None if release is None else msgspec.convert(release, TreeState)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"release: {exc}") from None
+        return cls(str(data["env"]), GateStatus(data["status"]), rules, evidence, bound)
 
 
 def _reason(rule: RuleResult) -> str:

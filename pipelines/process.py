@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pipelines.errors import ToolError
 from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV
@@ -184,9 +184,11 @@ def run_streaming(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     keep_lines: int = 400,
+    output: BinaryIO | None = None,
 ) -> Completed:
-    """Run ``argv`` with its output passed straight through to ours (the stage log) as it
-    comes, keeping its last lines to explain a failure. stderr is merged into stdout.
+    """Run ``argv`` with its output passed straight through to ``output`` (default: ours,
+    the stage log) as it comes, keeping its last lines to explain a failure. stderr is
+    merged into stdout.
 
     It has no timeout of its own: the runner's stage timeout ends the stage's whole session.
     """
@@ -200,7 +202,7 @@ def run_streaming(
         stdin=subprocess.DEVNULL,
     )
     tail: deque[bytes] = deque(maxlen=keep_lines)
-    out = sys.stdout.buffer
+    out = output or sys.stdout.buffer
     try:
         for line in proc.stdout or ():
             out.write(line)

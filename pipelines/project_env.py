@@ -15,18 +15,20 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pipelines import atomic
 from pipelines.commands import typing_requirements
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError, ToolError
-from pipelines.process import run_streaming, show_command, tool_path
+from pipelines.process import run_streaming, tool_path
 from pipelines.project_facts import (
     DEFINING_FILES,
     DEV_EXTRA,
@@ -201,8 +203,14 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> tuple[ProjectEnv, bool]:
-    """The project's environment, built now unless a complete one exists; True when built."""
+def ensure(
+    project: Path,
+    plan: InstallPlan,
+    environ: Mapping[str, str],
+    output: BinaryIO | None = None,
+) -> tuple[ProjectEnv, bool]:
+    """The project's environment, built now unless a complete one exists; True when built.
+    The build's log goes to ``output`` (default: stdout, the stage log)."""
     path = _location(project, plan, environ)
     with locked(path):
         if (path / READY).is_file():
@@ -210,7 +218,7 @@ def ensure(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> tupl
         # A directory without the ready marker is a build that died half-way.
         shutil.rmtree(path, ignore_errors=True)
         try:
-            _build(project, plan, path, environ)
+            _build(project, plan, path, environ, output or sys.stdout.buffer)
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
@@ -220,37 +228,39 @@ def ensure(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> tupl
     return ProjectEnv(path), True
 
 
-def _build(project: Path, plan: InstallPlan, path: Path, environ: Mapping[str, str]) -> None:
+def _build(
+    project: Path, plan: InstallPlan, path: Path, environ: Mapping[str, str], output: BinaryIO
+) -> None:
     env = {**environ, "PATH": tool_path(environ.get("PATH", os.defpath))}
     # uv must never download an interpreter of its own: the environment uses the machine's.
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    env.update(version_without_git(project, environ))
+    env.update(version_without_git(project, environ, output))
     tool = installer(env["PATH"])
     base = plan.python or sys.executable
     if tool == "uv":
-        _step(["uv", "venv", "--seed", "--python", base, str(path)], project, env)
+        _step(["uv", "venv", "--seed", "--python", base, str(path)], project, env, output)
     else:
-        _step([base, "-m", "venv", str(path)], project, env)
+        _step([base, "-m", "venv", str(path)], project, env, output)
     created = ProjectEnv(path)
     active = created.environ(env)
     for command in plan.commands:
         argv = list(command)
         if argv[0] in ("python", "python3"):
             argv[0] = str(created.python)
-        _step(argv, project, active)
+        _step(argv, project, active, output)
     if not plan.install_args():
         return
     install = _installer_argv(tool, str(created.python))
     try:
-        _step([*install, *plan.install_args()], project, active)
+        _step([*install, *plan.install_args()], project, active, output)
     except DiscoveryConflict:
         # setuptools found the pipeline's own reports/ and artifacts/ beside the package of a
         # flat layout. Install from a view of the project without them: tests still import
         # the real tree (the project directory is first on sys.path when pytest runs there).
         view = _view_without_outputs(project, path / "project-view")
-        print(f"retrying from {view}, without reports/ and artifacts/", flush=True)
+        _say(output, f"retrying from {view}, without reports/ and artifacts/")
         args = [str(view) + arg[1:] if arg.startswith(".") else arg for arg in plan.install_args()]
-        _step([*install, *args], project, active)
+        _step([*install, *args], project, active, output)
 
 
 # The directories a run writes into a project, which setuptools' flat-layout discovery would
@@ -277,7 +287,9 @@ _SCM_BACKENDS = ("setuptools_scm", "setuptools-scm", "hatch-vcs", "hatch_vcs", "
 PRETEND_VERSION = "0.0.0"
 
 
-def version_without_git(project: Path, environ: Mapping[str, str]) -> dict[str, str]:
+def version_without_git(
+    project: Path, environ: Mapping[str, str], output: BinaryIO
+) -> dict[str, str]:
     """A version for a project that takes it from git, when there is no git metadata (a copy
     without .git, a container upload): the install would fail with "unable to detect
     version". A version the caller already set wins."""
@@ -287,7 +299,7 @@ def version_without_git(project: Path, environ: Mapping[str, str]) -> dict[str, 
     text = pyproject.read_text(encoding="utf-8", errors="replace")
     if not any(backend in text for backend in _SCM_BACKENDS):
         return {}
-    print(f"no git metadata: building with version {PRETEND_VERSION}", flush=True)
+    _say(output, f"no git metadata: building with version {PRETEND_VERSION}")
     return {
         name: environ.get(name, PRETEND_VERSION)
         for name in ("SETUPTOOLS_SCM_PRETEND_VERSION", "PDM_BUILD_SCM_VERSION")
@@ -300,9 +312,14 @@ def _installer_argv(tool: str, python: str) -> list[str]:
     return [python, "-m", "pip", "install"]
 
 
-def _step(argv: list[str], project: Path, env: Mapping[str, str]) -> None:
-    show_command(argv)
-    done = run_streaming(argv, cwd=project, env=env)
+def _say(output: BinaryIO, line: str) -> None:
+    output.write(line.encode("utf-8", "replace") + b"\n")
+    output.flush()
+
+
+def _step(argv: list[str], project: Path, env: Mapping[str, str], output: BinaryIO) -> None:
+    _say(output, "$ " + shlex.join(argv))
+    done = run_streaming(argv, cwd=project, env=env, output=output)
     if done.returncode != 0:
         hint = (
             "the whole output is in the install stage's log; fix the project's "

@@ -126,6 +126,14 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
     )
     run.add_argument("--runner", default="local", help=f"{_listing(RUNNERS)} (default: local)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed stage")
+    loudness = run.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print each stage's tool output as it runs, its name in front",
+    )
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print only the summary table")
     # Only `pipelines stage --help` reads the project, so a stage's own start stays fast.
     asks_help = "stage" in argv and bool({"-h", "--help"} & set(argv))
     stage = sub.add_parser(
@@ -245,6 +253,11 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     deploy.add_argument("--target", default=None, help="only this target (region)")
     deploy.add_argument("--resume", action="store_true", help="continue an interrupted deploy")
     deploy.add_argument(
+        "--render",
+        action="store_true",
+        help="print the Kubernetes objects the deploy applies (YAML) and deploy nothing",
+    )
+    deploy.add_argument(
         "--force",
         action="store_true",
         help="deploy without an open gate decision (needs --reason; audited)",
@@ -253,6 +266,8 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     for name, text in (
         ("rollback", "back to the last release that passed"),
         ("promote", "continue a paused deploy"),
+        ("restore", "bring the recorded stable release and its routing back"),
+        ("stop", "stop the router and every instance of the environment"),
     ):
         parser = sub.add_parser(name, parents=[common, with_env, as_json], help=text)
         parser.add_argument("--reason", default=None, help="why (written to the audit log)")

@@ -7,21 +7,17 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
 
-import msgspec
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.artifacts import find_commit
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
-from pipelines.deploy.controller import DeployReport
+from pipelines.deploy import operations
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.journal import DeployStatus
-from pipelines.deploy.outcome import record
+from pipelines.deploy.operations import DeployRequest, Outcome
 from pipelines.deploy.settings import StrategyKind
 from pipelines.deploy.status import environment_status
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -57,88 +53,117 @@ def _confirm(out: Console, env: str) -> Callable[[str], bool] | None:
     return ask
 
 
-def deploy(args: argparse.Namespace, out: Console) -> int:
-    """Deploy a new release (or resume an interrupted deploy)."""
-    denv = open_env(args)
-    strategy = StrategyKind(args.strategy) if args.strategy else denv.environment.deploy.strategy
-    if args.target:
-        denv = _only_target(denv, args.target)
-    if args.force and not args.reason:
-        raise UsageError("--force needs --reason WHY (it is written to the audit log)")
-
+def _log(out: Console) -> Callable[[str], None]:
     def log(line: str) -> None:
         out.print(line, markup=False, highlight=False)
 
-    with denv.journal.lock(f"deploy of {denv.environment.name} by pid {os.getpid()}"):
-        if args.resume:
-            report = denv.controller(log=log).resume()
-            return _finish(denv, report, "resume", out, as_json=args.json)
-        if args.force:
-            gate: dict[str, Any] = {"forced": True, "reason": args.reason}
-            denv.audit("force", reason=args.reason)
-        else:
-            gate = denv.gate_decision()
-        approval = denv.approval(_confirm(out, denv.environment.name))
-        if approval.get("required"):
-            denv.audit("approve", **{k: v for k, v in approval.items() if k != "required"})
-        commit = find_commit(denv.project, denv.environ)
-        release = denv.new_release(args.version, commit)
-        log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
-        report = denv.controller(log=log).deploy(release, strategy)
-    return _finish(denv, report, "deploy", out, as_json=args.json, approval=approval, gate=gate)
+    return log
 
 
-def _only_target(denv: DeployEnv, name: str) -> DeployEnv:
-    targets = tuple(t for t in denv.environment.deploy.targets if t.name == name)
-    if not targets:
-        names = ", ".join(t.name for t in denv.environment.deploy.targets)
+def deploy(args: argparse.Namespace, out: Console) -> int:
+    """Deploy a new release (or resume an interrupted deploy)."""
+    denv = open_env(args)
+    if args.render:
+        return _render(denv, args)
+    if args.force and not args.reason:
+        raise UsageError("--force needs --reason WHY (it is written to the audit log)")
+    request = DeployRequest(
+        version=args.version,
+        strategy=StrategyKind(args.strategy) if args.strategy else None,
+        target=args.target,
+        force_reason=args.reason if args.force else None,
+        resume=args.resume,
+    )
+    outcome = operations.deploy(
+        denv,
+        request,
+        confirm=_confirm(out, denv.environment.name),
+        log=_log(out),
+        pid=os.getpid(),
+    )
+    return _finish(outcome, out, as_json=args.json)
+
+
+def _render(denv: DeployEnv, args: argparse.Namespace) -> int:
+    """Print the Kubernetes objects a deploy applies, and deploy nothing."""
+    from pipelines.deploy.kubernetes.render import render_environment, to_yaml
+    from pipelines.deploy.releases import project_version
+
+    if args.target:
+        denv = operations.only_target(denv, args.target)
+    strategy = StrategyKind(args.strategy) if args.strategy else None
+    objects = render_environment(
+        denv.config,
+        denv.environment,
+        release="next",
+        version=args.version or project_version(denv.project) or "0.0.0",
+        strategy=strategy,
+    )
+    if not objects:
         raise UsageError(
-            f"environment {denv.environment.name!r} has no target {name!r}",
-            hint=f"use one of: {names}",
+            f"environment {denv.environment.name!r} has no kubernetes target: nothing to render",
+            hint="--render prints the objects of targets with kind: kubernetes",
         )
-    deploy_settings = msgspec.structs.replace(denv.environment.deploy, targets=targets)
-    return replace(denv, environment=replace(denv.environment, deploy=deploy_settings))
+    sys.stdout.write(to_yaml(objects))
+    return EXIT_OK
 
 
 def rollback(args: argparse.Namespace, out: Console) -> int:
     """Back to the last release that passed."""
     denv = open_env(args)
     reason = args.reason or "rollback requested"
-    with denv.journal.lock(f"rollback of {denv.environment.name} by pid {os.getpid()}"):
-        denv.audit("rollback", reason=reason)
-        report = denv.controller(log=lambda line: out.print(line, markup=False)).rollback(reason)
-    return _finish(denv, report, "rollback", out, as_json=args.json)
+    outcome = operations.rollback(denv, reason, log=_log(out), pid=os.getpid())
+    return _finish(outcome, out, as_json=args.json)
 
 
 def promote(args: argparse.Namespace, out: Console) -> int:
     """Continue a paused deploy."""
     denv = open_env(args)
-    with denv.journal.lock(f"promote of {denv.environment.name} by pid {os.getpid()}"):
-        denv.audit("promote", reason=args.reason or "promoted by hand")
-        report = denv.controller(log=lambda line: out.print(line, markup=False)).promote()
-    return _finish(denv, report, "promote", out, as_json=args.json)
+    reason = args.reason or "promoted by hand"
+    outcome = operations.promote(denv, reason, log=_log(out), pid=os.getpid())
+    return _finish(outcome, out, as_json=args.json)
 
 
-def _finish(
-    denv: DeployEnv,
-    report: DeployReport,
-    action: str,
-    out: Console,
-    *,
-    as_json: bool,
-    approval: dict[str, Any] | None = None,
-    gate: dict[str, Any] | None = None,
-) -> int:
-    recorded = record(denv, report, action=action, approval=approval or {}, gate=gate or {})
+def restore(args: argparse.Namespace, out: Console) -> int:
+    """The recorded stable release and its routing back."""
+    denv = open_env(args)
+    reason = args.reason or "restore requested"
+    outcome = operations.restore(denv, reason, log=_log(out), pid=os.getpid())
+    return _finish(outcome, out, as_json=args.json)
+
+
+def stop(args: argparse.Namespace, out: Console) -> int:
+    """Stop the router and every instance of the environment."""
+    denv = open_env(args)
+    stopped = operations.stop(denv, args.reason or "stop requested", pid=os.getpid())
+    if args.json:
+        print(json.dumps({"stopped": list(stopped.targets), "notes": list(stopped.notes)}))
+    else:
+        for note in stopped.notes:
+            out.print(f"note: {note}", markup=False, highlight=False)
+        targets = ", ".join(stopped.targets)
+        out.print(
+            f"stopped {targets}; `pipelines restore` brings the stable release back",
+            markup=False,
+            highlight=False,
+        )
+    return EXIT_OK
+
+
+def _finish(outcome: Outcome, out: Console, *, as_json: bool) -> int:
+    report = outcome.report
     if as_json:
         summary = {
             "status": report.status.value,
             "deploy": report.deploy,
             "reason": report.reason,
-            "evidence": str(recorded.evidence),
+            "evidence": str(outcome.evidence),
+            "notes": list(outcome.notes),
         }
         print(json.dumps(summary))
     else:
+        for note in outcome.notes:
+            out.print(f"note: {note}", markup=False, highlight=False)
         status = Text(report.status.value, style=STYLE[report.status])
         out.print(Text.assemble(f"{report.deploy}: ", status, f" {report.reason}".rstrip()))
         timeline = report.timeline
@@ -148,19 +173,19 @@ def _finish(
                 "after the decision",
                 highlight=False,
             )
-        out.print(f"evidence: {recorded.evidence}", markup=False, highlight=False)
-    # A rollback someone asked for has succeeded when it rolled back.
-    wanted = DeployStatus.ROLLED_BACK if action == "rollback" else DeployStatus.SUCCEEDED
-    return EXIT_OK if report.status is wanted else EXIT_FAILED
+        out.print(f"evidence: {outcome.evidence}", markup=False, highlight=False)
+    return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def status(args: argparse.Namespace, out: Console) -> int:
     """What runs in an environment and what happened last."""
     denv = open_env(args)
     data = environment_status(denv)
+    # Serving below capacity is an answer a script must not miss.
+    code = EXIT_FAILED if data["below_capacity"] else EXIT_OK
     if args.json:
         print(json.dumps(data, indent=2))
-        return EXIT_OK
+        return code
     last = data["last"]
     table = Table(title=f"{denv.environment.name}: stable {data['stable'] or 'none'}")
     for column in ("target", "entrypoint", "instance", "release", "traffic"):
@@ -187,5 +212,13 @@ def status(args: argparse.Namespace, out: Console) -> int:
                 markup=False,
                 highlight=False,
             )
+    if data["last_operation"]:
+        out.print(f"last operation: {data['last_operation']}", markup=False, highlight=False)
+    for name, target in data["targets"].items():
+        if target["down"]:
+            down = ", ".join(target["down"])
+            out.print(f"{name}: {down} get traffic but do not run", markup=False, highlight=False)
+    for line in data["below_capacity"]:
+        out.print(f"below capacity: {line}", markup=False, highlight=False)
     out.print(f"state: {denv.directory}", markup=False, highlight=False)
-    return EXIT_OK
+    return code

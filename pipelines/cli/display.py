@@ -97,13 +97,29 @@ def _plain(value: Any) -> str:
 HEARTBEAT_SECONDS = 30.0
 
 
+def _is_tty(console: Console) -> bool:
+    isatty = getattr(console.file, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed file
+        return False
+
+
 class LiveStages:
     """One line per stage with its state and elapsed time; plain lines outside a terminal."""
 
     def __init__(
-        self, console: Console, stages: list[str], heartbeat: float = HEARTBEAT_SECONDS
+        self,
+        console: Console,
+        stages: list[str],
+        heartbeat: float = HEARTBEAT_SECONDS,
+        *,
+        animate: bool = True,
     ) -> None:
         self.console = console
+        # Redrawing needs a real terminal: FORCE_COLOR makes rich treat a pipe as one, and a
+        # CI log would fill with redraws.
+        self.animate = animate and console.is_terminal and _is_tty(console)
         self.state = dict.fromkeys(stages, RunStatus.PENDING)
         self.started: dict[str, float] = {}
         self.ended: dict[str, float] = {}
@@ -113,7 +129,7 @@ class LiveStages:
         self.beater: threading.Thread | None = None
 
     def __enter__(self) -> LiveStages:
-        if self.console.is_terminal:
+        if self.animate:
             self.live = Live(self, console=self.console, refresh_per_second=8, transient=True)
             self.live.__enter__()
         else:

@@ -8,49 +8,40 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from pipelines import atomic
 from pipelines.cli.deploy_cmd import open_env
 from pipelines.cli.display import add_row, show
-from pipelines.deploy.drill import DrillReport, run_drill
-from pipelines.deploy.outcome import record
+from pipelines.deploy import codec, operations
+from pipelines.deploy.drill import DrillReport
+from pipelines.deploy.records import DRILL_REPORT
 from pipelines.deploy.settings import StrategyKind
-from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
+from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.schema import parse_duration
-
-DRILL_REPORT = "drill-report.json"
 
 
 def drill(args: argparse.Namespace, out: Console) -> int:
     """Run the drill, keep its report with the evidence, exit 1 when it fails."""
     denv = open_env(args)
-    strategy = StrategyKind(args.strategy) if args.strategy else denv.environment.deploy.strategy
     sla = parse_duration(args.sla, "--sla")
-    if args.rate <= 0:
-        raise UsageError(f"--rate must be above 0, got {args.rate:g}")
 
     def log(line: str) -> None:
         if not args.json:
             out.print(line, markup=False, highlight=False)
 
-    report = run_drill(
-        denv, strategy=strategy, fault=args.fault, sla_seconds=sla, rate=args.rate, log=log
+    result = operations.drill(
+        denv,
+        strategy=StrategyKind(args.strategy) if args.strategy else None,
+        fault=args.fault,
+        sla_seconds=sla,
+        rate=args.rate,
+        log=log,
     )
-    data = report.to_dict()
-    evidence = None
-    if report.deploy is not None:
-        recorded = record(
-            denv,
-            report.deploy,
-            action="drill",
-            approval={"required": False},
-            gate={"drill": True},
-            extra={"drill_passed": report.passed},
-            export_metrics=False,
-        )
-        evidence = recorded.evidence
-        atomic.write_json(evidence / DRILL_REPORT, data)
+    report, evidence = result.drill, result.evidence
     if args.json:
-        print(json.dumps({**data, "evidence": str(evidence) if evidence else None}, indent=2))
+        answer = {
+            **codec.to_builtins(report.file()),
+            "evidence": str(evidence) if evidence else None,
+        }
+        print(json.dumps(answer, indent=2))
     else:
         show(out, _table(report))
         if evidence is not None:
@@ -74,6 +65,10 @@ def _table(report: DrillReport) -> Table:
         ("client requests", str(clients.sent)),
         ("failed (injected fault)", str(len(clients.failed) - len(clients.lost))),
         ("lost (resets, router errors)", str(len(clients.lost))),
+        *(
+            (f"  lost: {cause.replace('_', ' ')}", str(count))
+            for cause, count in clients.lost_by_cause().items()
+        ),
         ("final state serves", ", ".join(report.final_versions) or "-"),
     ]
     for name, value in rows:

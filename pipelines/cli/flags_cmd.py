@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipelines.actor import actor
 from pipelines.artifacts import manifests
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key, verify_against
 from pipelines.cli.common import flags_path, project_config, project_layout
@@ -21,7 +22,7 @@ from pipelines.cli.display import add_row, show
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.flags.evaluate import as_environment, evaluate
 from pipelines.flags.model import FlagSet, load_flags
-from pipelines.flags.store import actor, audit_log, set_flag
+from pipelines.flags.store import audit_log, set_flag
 
 
 def _load(args: argparse.Namespace) -> FlagSet:

@@ -11,7 +11,9 @@ from rich.console import Console
 
 from pipelines.cli.common import project_config, project_dir
 from pipelines.cli.planning import project_plan
-from pipelines.errors import EXIT_OK, ConfigError
+from pipelines.config import PipelineConfig
+from pipelines.deploy.settings import StrategyKind
+from pipelines.errors import EXIT_OK, ConfigError, UsageError
 from pipelines.flags.model import load_flags
 from pipelines.plan import build_plan
 
@@ -36,6 +38,7 @@ def validate(args: argparse.Namespace, out: Console) -> int:
                 hint="declare them under 'environments' in pipeline.yaml, or fix the name",
             )
         flags_count = len(flags.flags)
+    kubernetes = _validate_kubernetes(config)
     if args.json:
         print(
             json.dumps(
@@ -48,6 +51,8 @@ def validate(args: argparse.Namespace, out: Console) -> int:
                     "stages": stage_names,
                     "flags_file": str(flags_path) if flags_count is not None else None,
                     "flags": flags_count,
+                    # Only for projects with kubernetes targets: their objects' checks.
+                    **({"kubernetes": kubernetes} if kubernetes else {}),
                 },
                 indent=2,
             )
@@ -63,7 +68,44 @@ def validate(args: argparse.Namespace, out: Console) -> int:
     )
     if flags_count is not None:
         out.print(f"{flags_path}: valid ({flags_count} flags)", highlight=False, markup=False)
+    for line in kubernetes:
+        out.print(line, highlight=False, markup=False)
     return EXIT_OK
+
+
+def _validate_kubernetes(config: PipelineConfig) -> list[str]:
+    """The objects of every kubernetes target, against Kubernetes' schemas and our CRDs: a
+    line per environment that has them (a ConfigError names the first problems)."""
+    from pipelines.deploy.kubernetes import validate as kube
+    from pipelines.deploy.kubernetes.render import render_environment
+
+    lines = []
+    for name in sorted(config.environments):
+        environment = config.environment(name)
+        objects = []
+        for strategy in StrategyKind:  # --strategy may choose any of them
+            try:
+                objects += render_environment(config, environment, strategy=strategy)
+            except UsageError as exc:
+                if strategy is environment.deploy.strategy:
+                    raise ConfigError(
+                        f"{config.source}: environments.{name}: {exc.message}", hint=exc.hint
+                    ) from exc
+        if not objects:
+            continue
+        problems = kube.check(objects)
+        if problems:
+            raise ConfigError(
+                f"{config.source}: environments.{name}: the Kubernetes objects are invalid: "
+                + "; ".join(str(problem) for problem in problems[:5]),
+                hint="fix the setting the field comes from (docs/kubernetes.md maps them)",
+            )
+        versions = kube.versions()
+        lines.append(
+            f"environments.{name}: {len(objects)} Kubernetes objects valid for Kubernetes "
+            f"{versions[0]}-{versions[-1]} and the Gateway API / Argo Rollouts fields we write"
+        )
+    return lines
 
 
 def plan(args: argparse.Namespace, out: Console) -> int:
@@ -85,6 +127,12 @@ def plan(args: argparse.Namespace, out: Console) -> int:
     for name, reason in the_plan.skipped:
         out.print(
             f"{name}: not run in environment {the_plan.env!r}: {reason}",
+            highlight=False,
+            markup=False,
+        )
+    if any("{files}" in argv for s in the_plan.stages for argv in s.tools):
+        out.print(
+            "{files}: the tracked Python files the pre-commit hook matches",
             highlight=False,
             markup=False,
         )

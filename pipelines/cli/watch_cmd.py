@@ -8,9 +8,8 @@ import json
 from rich.console import Console
 
 from pipelines.cli.deploy_cmd import open_env
+from pipelines.deploy import operations
 from pipelines.deploy.controller import RealClock
-from pipelines.deploy.outcome import record
-from pipelines.deploy.watch import watch as run_watch
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.schema import parse_duration
 
@@ -21,23 +20,21 @@ def watch(args: argparse.Namespace, out: Console) -> int:
     window = parse_duration(args.window, "--for")
     every = parse_duration(args.every, "--every")
     denv = open_env(args)
-    outcome = run_watch(
+    result = operations.watch(
         denv,
         window=window,
         every=every,
         clock=RealClock(),
         log=lambda line: None if args.json else out.print(line, markup=False, highlight=False),
     )
-    evidence = None
-    if outcome.rollback is not None:
-        evidence = record(denv, outcome.rollback, action="watch-rollback", approval={}, gate={})
+    outcome, evidence = result.watch, result.evidence
     summary = {
         "release": outcome.release,
         "checks": outcome.checks,
         "failure": outcome.failure or None,
         "replaced": outcome.replaced,
         "rolled_back": outcome.rollback is not None,
-        "evidence": str(evidence.evidence) if evidence else None,
+        "evidence": str(evidence) if evidence else None,
     }
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -8,7 +8,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+
+import msgspec
 
 from pipelines.deploy.settings import AnalysisSettings, Threshold
 from pipelines.deploy.strategies import Verdict
@@ -47,14 +48,14 @@ class Sample:
         """Latencies of the requests that succeeded (a failure's latency says nothing)."""
         return [lat for lat, bad in zip(self.latencies_ms, self.failures, strict=True) if not bad]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Summary for the evidence files (not every request)."""
+    def summary(self) -> SampleSummary:
+        """What the journal and the evidence keep of it (not every request)."""
         rate, p95 = self.rate(), self.p95()
-        return {
-            "requests": self.count,
-            "error_rate": None if rate is None else round(rate, 3),
-            "p95_ms": None if p95 is None else round(p95, 2),
-        }
+        return SampleSummary(
+            self.count,
+            None if rate is None else round(rate, 3),
+            None if p95 is None else round(p95, 2),
+        )
 
 
 class Classification(StrEnum):
@@ -77,17 +78,17 @@ class MetricResult:
     p_value: float | None = None
     failed: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        """For the evidence files."""
-        return {
-            "name": self.name,
-            "new": None if self.new is None else round(self.new, 3),
-            "stable": None if self.stable is None else round(self.stable, 3),
-            "limit": self.limit,
-            "classification": self.classification.value,
-            "p_value": None if self.p_value is None else round(self.p_value, 6),
-            "failed": self.failed,
-        }
+    def summary(self) -> MetricSummary:
+        """What the journal and the evidence keep of it (rounded)."""
+        return MetricSummary(
+            self.name,
+            None if self.new is None else round(self.new, 3),
+            None if self.stable is None else round(self.stable, 3),
+            self.limit,
+            self.classification,
+            None if self.p_value is None else round(self.p_value, 6),
+            self.failed,
+        )
 
 
 @dataclass(frozen=True)
@@ -101,16 +102,47 @@ class Measurement:
     detail: str = ""
     at: float = 0.0  # when it was taken (the controller's clock)
 
-    def to_dict(self) -> dict[str, Any]:
-        """For the journal and the evidence files."""
-        return {
-            "at": self.at,
-            "verdict": self.verdict.value,
-            "detail": self.detail,
-            "new": self.new.to_dict(),
-            "stable": None if self.stable is None else self.stable.to_dict(),
-            "metrics": [metric.to_dict() for metric in self.metrics],
-        }
+    def summary(self) -> MeasurementSummary:
+        """What the journal and the evidence keep of it."""
+        return MeasurementSummary(
+            self.at,
+            self.verdict,
+            self.detail,
+            self.new.summary(),
+            None if self.stable is None else self.stable.summary(),
+            [metric.summary() for metric in self.metrics],
+        )
+
+
+class SampleSummary(msgspec.Struct, frozen=True):
+    """A pool's part of one measurement, as the journal and the evidence keep it."""
+
+    requests: int
+    error_rate: float | None  # percent
+    p95_ms: float | None
+
+
+class MetricSummary(msgspec.Struct, frozen=True):
+    """One metric of one measurement, as the journal and the evidence keep it."""
+
+    name: str
+    new: float | None
+    stable: float | None
+    limit: str = ""
+    classification: Classification = Classification.PASS
+    p_value: float | None = None
+    failed: bool = False
+
+
+class MeasurementSummary(msgspec.Struct, frozen=True):
+    """One measurement (the analysis series of the evidence is a list of these)."""
+
+    at: float
+    verdict: Verdict
+    detail: str
+    new: SampleSummary
+    stable: SampleSummary | None
+    metrics: list[MetricSummary] = []
 
 
 def _compare(

@@ -10,10 +10,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from pipelines.deploy.analysis import AnalysisRun, Measurement, error_measurement, judge
-from pipelines.deploy.journal import DeployRecord, DeployStatus, EnvState, Journal
+from pipelines.deploy.events import (
+    AnalysisTaken,
+    Decision,
+    DeployFinished,
+    DeployPaused,
+    DeployResumed,
+    DeployStarted,
+    DeployStatus,
+    RestoreStarted,
+    RollbackStarted,
+    StableChanged,
+    StepDone,
+    StepStarted,
+    TargetPlanned,
+    TrafficOnStable,
+)
+from pipelines.deploy.journal import DeployRecord, EnvState, Journal
+from pipelines.deploy.records import StepRecord, Timeline
 from pipelines.deploy.settings import DeploySettings, ServiceSettings, StrategyKind
 from pipelines.deploy.sources import MeasureError, MetricSource
 from pipelines.deploy.steps import (
@@ -25,7 +42,6 @@ from pipelines.deploy.steps import (
     Step,
     Stop,
     describe,
-    step_to_dict,
 )
 from pipelines.deploy.strategies import (
     Next,
@@ -62,53 +78,6 @@ class RealClock:
     def sleep(self, seconds: float) -> None:
         """Wait."""
         time.sleep(seconds)
-
-
-@dataclass
-class Timeline:
-    """When a deploy went wrong and how fast it recovered (seconds since the epoch)."""
-
-    started: float = 0.0
-    exposed: float | None = None  # the new release first got user traffic
-    fault_seen: float | None = None
-    decision: float | None = None
-    traffic_on_stable: float | None = None
-    cleanup: float | None = None
-    finished: float | None = None
-
-    def to_dict(self) -> dict[str, float | None]:
-        """For the evidence files."""
-        return {
-            "started": self.started,
-            "exposed": self.exposed,
-            "fault_seen": self.fault_seen,
-            "decision": self.decision,
-            "traffic_on_stable": self.traffic_on_stable,
-            "cleanup": self.cleanup,
-            "finished": self.finished,
-        }
-
-
-@dataclass
-class StepRecord:
-    """A step as it ran."""
-
-    target: str
-    step: Step
-    seconds: float
-    ok: bool
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """For the evidence files."""
-        return {
-            "target": self.target,
-            "step": step_to_dict(self.step),
-            "description": describe(self.step),
-            "seconds": round(self.seconds, 4),
-            "ok": self.ok,
-            "detail": self.detail,
-        }
 
 
 @dataclass
@@ -157,12 +126,13 @@ class Controller:
         previous = state.stable
         deploy_id = f"{release.id}-{self.env}"
         self.journal.append(
-            "deploy-started",
-            deploy=deploy_id,
-            release=release.to_dict(),
-            previous=previous.id if previous else None,
-            strategy=strategy.value,
-            targets=[target.name for target in self.targets],
+            DeployStarted(
+                deploy=deploy_id,
+                release=release,
+                previous=previous.id if previous else None,
+                strategy=strategy.value,
+                targets=[target.name for target in self.targets],
+            )
         )
         report = DeployReport(deploy_id, release, previous, strategy.value)
         report.timeline.started = self.clock.now()
@@ -171,7 +141,7 @@ class Controller:
     def resume(self) -> DeployReport:
         """Continue a deploy whose controller died, from the step it was in."""
         record = self._last(DeployStatus.RUNNING, "interrupted deploy to resume")
-        self.journal.append("deploy-resumed", deploy=record.id)
+        self.journal.append(DeployResumed(deploy=record.id))
         report = self._report(record)
         return self._run(report, StrategyKind(record.strategy), record)
 
@@ -180,8 +150,8 @@ class Controller:
         record = self._last(DeployStatus.PAUSED, "paused deploy to promote")
         for name, progress in record.targets.items():
             if progress.started >= progress.done and progress.done < len(progress.steps):
-                self.journal.append("step-done", target=name, index=progress.done, promoted=True)
-        self.journal.append("deploy-resumed", deploy=record.id, promoted=True)
+                self.journal.append(StepDone(target=name, index=progress.done, promoted=True))
+        self.journal.append(DeployResumed(deploy=record.id, promoted=True))
         return self._run(
             self._report(record), StrategyKind(record.strategy), self.journal.state().last
         )
@@ -204,10 +174,31 @@ class Controller:
         back = state.releases[state.passed[-2]]
         report = DeployReport(f"rollback-{back.id}-{self.env}", state.stable, back, "rollback")
         report.timeline.started = report.timeline.decision = self.clock.now()
-        self.journal.append("rollback-started", release=back.id, reason=reason)
+        self.journal.append(RollbackStarted(release=back.id, reason=reason))
         self._rollback_all(report, back, [t.name for t in self.targets], keep_new=False)
-        self.journal.append("stable-changed", release=back.id)
+        self.journal.append(StableChanged(release=back.id))
         report.status, report.reason = DeployStatus.ROLLED_BACK, reason
+        report.timeline.finished = self.clock.now()
+        return report
+
+    def restore(self, reason: str) -> DeployReport:
+        """Bring the recorded stable release back on every target, exactly as recorded (its
+        instances started where they are gone, all traffic routed to them)."""
+        state = self.journal.state()
+        stable = state.stable
+        if stable is None:
+            raise UsageError(
+                f"environment {self.env!r} has no stable release recorded to restore",
+                hint="deploy one first",
+            )
+        self._refuse_if_unfinished(state)
+        report = DeployReport(f"restore-{stable.id}-{self.env}", stable, stable, "restore")
+        report.timeline.started = report.timeline.decision = self.clock.now()
+        self.journal.append(RestoreStarted(release=stable.id, reason=reason))
+        self._rollback_all(report, stable, [t.name for t in self.targets], keep_new=False)
+        failed = [step for step in report.steps if not step.ok]
+        report.status = DeployStatus.FAILED if failed else DeployStatus.SUCCEEDED
+        report.reason = failed[0].detail if failed else reason
         report.timeline.finished = self.clock.now()
         return report
 
@@ -249,24 +240,21 @@ class Controller:
                 stable = self._stable_instances(target, report.previous)
                 steps = deploy_steps(self.settings, strategy, stable, report.release.id)
                 self.journal.append(
-                    "target-planned",
-                    target=target.name,
-                    steps=[step_to_dict(step) for step in steps],
-                    stable=list(stable),
+                    TargetPlanned(target=target.name, steps=list(steps), stable=list(stable))
                 )
                 todo, start = list(steps), 0
             else:
                 todo, start = progress.steps, progress.done
             decision = self._drive(report, target, todo, start)
             if decision is Next.PAUSE:
-                self.journal.append("deploy-paused", deploy=report.deploy, reason=report.reason)
+                self.journal.append(DeployPaused(deploy=report.deploy, reason=report.reason))
                 report.status = DeployStatus.PAUSED
                 return report
             if decision in (Next.ROLLBACK, Next.HOLD_BACK):
                 keep = decision is Next.HOLD_BACK
                 self._rollback_all(report, report.previous, touched, keep_new=keep)
                 if keep:
-                    self.journal.append("deploy-paused", deploy=report.deploy, reason=report.reason)
+                    self.journal.append(DeployPaused(deploy=report.deploy, reason=report.reason))
                     report.status = DeployStatus.PAUSED
                     report.timeline.finished = self.clock.now()
                     return report
@@ -282,7 +270,7 @@ class Controller:
     def _drive(self, report: DeployReport, target: Target, steps: list[Step], start: int) -> Next:
         for index in range(start, len(steps)):
             step = steps[index]
-            self.journal.append("step-started", target=target.name, index=index)
+            self.journal.append(StepStarted(target=target.name, index=index))
             self.log(f"{target.name}: {describe(step)}")
             began = self.clock.now()
             outcome = self._execute(report, target, step)
@@ -296,15 +284,13 @@ class Controller:
                     report.timeline.fault_seen = self.clock.now()
                 report.timeline.decision = self.clock.now()
                 self.journal.append(
-                    "decision",
-                    target=target.name,
-                    index=index,
-                    next=decision.value,
-                    reason=report.reason,
+                    Decision(
+                        target=target.name, index=index, next=decision.value, reason=report.reason
+                    )
                 )
                 self.log(f"{target.name}: {decision.value}: {outcome.detail}")
                 return decision
-            self.journal.append("step-done", target=target.name, index=index)
+            self.journal.append(StepDone(target=target.name, index=index))
         return Next.CONTINUE
 
     def _execute(  # noqa: PLR0911 - one case per kind of step
@@ -374,7 +360,9 @@ class Controller:
                 measurement = error_measurement(str(exc), self.clock.now())
             report.measurements.append(measurement)
             self.journal.append(
-                "analysis", target=target.name, weight=step.weight, **measurement.to_dict()
+                AnalysisTaken(
+                    target=target.name, weight=step.weight, measurement=measurement.summary()
+                )
             )
             self.log(f"{target.name}: analysis {measurement.verdict.value}: {measurement.detail}")
             if measurement.verdict is not Verdict.SUCCESSFUL and report.timeline.fault_seen is None:
@@ -411,7 +399,7 @@ class Controller:
         self, report: DeployReport, back: Release | None, names: list[str], *, keep_new: bool
     ) -> None:
         """Every touched target back to ``back``, the last one touched first."""
-        self.journal.append("rollback-started", deploy=report.deploy, keep_new=keep_new)
+        self.journal.append(RollbackStarted(deploy=report.deploy, keep_new=keep_new))
         by_name = {target.name: target for target in self.targets}
         for name in reversed(names):
             target = by_name[name]
@@ -429,17 +417,15 @@ class Controller:
                 )
                 if isinstance(step, Route) and outcome.ok:
                     report.timeline.traffic_on_stable = self.clock.now()
-                    self.journal.append("traffic-on-stable", target=name)
+                    self.journal.append(TrafficOnStable(target=name))
                 if not outcome.ok:
                     self.log(f"{name}: rollback step failed: {outcome.detail}")
         report.timeline.cleanup = self.clock.now()
         if back is not None:
-            self.journal.append("stable-changed", release=back.id)
+            self.journal.append(StableChanged(release=back.id))
 
     def _finish(self, report: DeployReport, status: DeployStatus, reason: str) -> DeployReport:
         report.status, report.reason = status, reason
         report.timeline.finished = self.clock.now()
-        self.journal.append(
-            "deploy-finished", deploy=report.deploy, status=status.value, reason=reason
-        )
+        self.journal.append(DeployFinished(deploy=report.deploy, status=status, reason=reason))
         return report

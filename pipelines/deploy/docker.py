@@ -65,7 +65,9 @@ class DockerRuntime:
         self.records.directory.mkdir(parents=True, exist_ok=True)
         inside = self.service.container_port
         values = {"port": str(inside), "version": release.version, "instance": instance}
-        argv = ["run", "-d", "--name", f"{self.prefix}-{instance}"]
+        # The engine restarts an instance that crashes (a few times: one that keeps crashing
+        # stays down and fails its health check, which the deploy sees).
+        argv = ["run", "-d", "--restart", "on-failure:3", "--name", f"{self.prefix}-{instance}"]
         argv += ["-p", f"127.0.0.1:{port}:{inside}"]
         declared = service_env(self.env, self.service, release, values, inside)
         for key, value in sorted(declared.items()):

@@ -11,15 +11,16 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import msgspec
 
 from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.instances import free_port
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.load import LoadGenerator, LoadResult
-from pipelines.deploy.local import free_port
+from pipelines.deploy.records import DrillReportFile
+from pipelines.deploy.releases import new_release
 from pipelines.deploy.settings import StrategyKind
 from pipelines.errors import UsageError
 
@@ -60,27 +61,27 @@ class DrillReport:
         """Detected, rolled back within the SLA, nothing lost, and the good release serves."""
         return not self.problems
 
-    def to_dict(self) -> dict[str, Any]:
+    def file(self) -> DrillReportFile:
         """drill-report.json."""
         detect, back = self.time_to_detect, self.time_to_rollback
         total = None if detect is None or back is None else detect + back
         deploy = self.deploy
-        return {
-            "env": self.env,
-            "strategy": self.strategy,
-            "fault": self.fault,
-            "sla_seconds": self.sla_seconds,
-            "passed": self.passed,
-            "problems": self.problems,
-            "time_to_detect_seconds": None if detect is None else round(detect, 3),
-            "time_to_rollback_seconds": None if back is None else round(back, 3),
-            "detect_and_rollback_seconds": None if total is None else round(total, 3),
-            "outcome": deploy.status.value if deploy else None,
-            "reason": deploy.reason if deploy else "",
-            "timeline": deploy.timeline.to_dict() if deploy else None,
-            "clients": self.load.to_dict(),
-            "final_versions": list(self.final_versions),
-        }
+        return DrillReportFile(
+            env=self.env,
+            strategy=self.strategy,
+            fault=self.fault,
+            sla_seconds=self.sla_seconds,
+            passed=self.passed,
+            problems=list(self.problems),
+            time_to_detect_seconds=None if detect is None else round(detect, 3),
+            time_to_rollback_seconds=None if back is None else round(back, 3),
+            detect_and_rollback_seconds=None if total is None else round(total, 3),
+            outcome=deploy.status.value if deploy else None,
+            reason=deploy.reason if deploy else "",
+            timeline=deploy.timeline if deploy else None,
+            clients=self.load.summary(),
+            final_versions=list(self.final_versions),
+        )
 
 
 def drill_env(denv: DeployEnv) -> DeployEnv:
@@ -127,13 +128,13 @@ def run_drill(
     controller.auto_rollback = True  # a drill checks the automatic rollback itself
     targets = controller.targets
     try:
-        good = drill.new_release(GOOD, "drill")
+        good = new_release(drill, GOOD, "drill")
         first = controller.deploy(good, strategy)
         if first.status is not DeployStatus.SUCCEEDED:
             report.problems.append(f"the good release did not deploy: {first.reason}")
             return report
         entry = targets[0].entrypoint() + denv.config.service.probe_path
-        faulty = drill.new_release(FAULTY, "drill", dict(faults[fault]))
+        faulty = new_release(drill, FAULTY, "drill", dict(faults[fault]))
         with LoadGenerator(entry, rate) as load:
             time.sleep(0.5)  # steady traffic before the fault
             report.deploy = controller.deploy(faulty, strategy)

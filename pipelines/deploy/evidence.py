@@ -6,16 +6,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from pipelines import atomic
 from pipelines.config import Environment, PipelineConfig
+from pipelines.deploy import codec
 from pipelines.deploy.controller import DeployReport
+from pipelines.deploy.records import (
+    MANIFEST,
+    METRICS,
+    MONITORING,
+    ApprovalRecord,
+    AuditHead,
+    DeployManifest,
+    DeployMetricsFile,
+    Durations,
+    GateRecord,
+    HealthCheckRecord,
+    MonitoringConfig,
+    ServicePaths,
+)
 from pipelines.schema import to_builtins
 
-MANIFEST = "deployment-manifest.json"
-METRICS = "deployment-metrics.json"
-MONITORING = "monitoring-config.json"
+__all__ = ["MANIFEST", "METRICS", "MONITORING", "write_evidence"]
 
 
 def _seconds(start: float | None, end: float | None) -> float | None:
@@ -29,56 +40,55 @@ def write_evidence(
     report: DeployReport,
     *,
     action: str,
-    approval: Mapping[str, Any],
-    gate: Mapping[str, Any],
+    approval: ApprovalRecord | None,
+    gate: GateRecord | None,
     targets: Mapping[str, str],
-    audit_head: Mapping[str, Any] | None,
+    audit_head: AuditHead | None,
+    audit_damage: str = "",
 ) -> Path:
     """Write the three evidence files; return the directory."""
     timeline = report.timeline
-    manifest = {
-        "action": action,
-        "deploy": report.deploy,
-        "pipeline": config.name,
-        "env": environment.name,
-        "version": report.release.version,
-        "commit": report.release.commit,
-        "release": report.release.to_dict(),
-        "previous": report.previous.to_dict() if report.previous else None,
-        "strategy": report.strategy,
-        "targets": dict(targets),
-        "approval": dict(approval),
-        "gate_decision": dict(gate),
-        "outcome": report.status.value,
-        "reason": report.reason,
-        "audit": dict(audit_head) if audit_head else None,
-    }
-    metrics = {
-        "timeline": timeline.to_dict(),
-        "durations": {
-            "total": _seconds(timeline.started, timeline.finished),
-            "time_to_detect": _seconds(timeline.started, timeline.decision),
-            "detect_after_exposure": _seconds(timeline.exposed, timeline.decision),
-            "decision_to_traffic_on_stable": _seconds(
-                timeline.decision, timeline.traffic_on_stable
-            ),
-            "decision_to_cleanup": _seconds(timeline.decision, timeline.cleanup),
-        },
-        "steps": [step.to_dict() for step in report.steps],
-        "traffic_switches_seconds": [round(s, 4) for s in report.switches],
-        "analysis": [m.to_dict() for m in report.measurements],
-    }
+    manifest = DeployManifest(
+        action=action,
+        deploy=report.deploy,
+        pipeline=config.name,
+        env=environment.name,
+        version=report.release.version,
+        commit=report.release.commit,
+        release=report.release,
+        previous=report.previous,
+        strategy=report.strategy,
+        targets=dict(targets),
+        approval=approval,
+        gate_decision=gate,
+        outcome=report.status.value,
+        reason=report.reason,
+        audit=audit_head,
+        audit_damage=audit_damage,
+        dirty=report.release.dirty,
+        tree=report.release.tree,
+    )
+    metrics = DeployMetricsFile(
+        timeline=timeline,
+        durations=Durations(
+            total=_seconds(timeline.started, timeline.finished),
+            time_to_detect=_seconds(timeline.started, timeline.decision),
+            detect_after_exposure=_seconds(timeline.exposed, timeline.decision),
+            decision_to_traffic_on_stable=_seconds(timeline.decision, timeline.traffic_on_stable),
+            decision_to_cleanup=_seconds(timeline.decision, timeline.cleanup),
+        ),
+        steps=list(report.steps),
+        traffic_switches_seconds=[round(s, 4) for s in report.switches],
+        analysis=[m.summary() for m in report.measurements],
+    )
     deploy = environment.deploy
-    monitoring = {
-        "health_checks": [
-            {"name": c.name, "kind": c.kind, "critical": c.critical, "timeout": c.timeout}
+    monitoring = MonitoringConfig(
+        health_checks=[
+            HealthCheckRecord(c.name, c.kind, c.critical, c.timeout)
             for c in environment.health.checks
         ],
-        "service": {
-            "health_path": config.service.health_path,
-            "probe_path": config.service.probe_path,
-        },
-        "analysis": {
+        service=ServicePaths(config.service.health_path, config.service.probe_path),
+        analysis={
             key: value
             # Seconds, not the duration as written: this file is read by programs.
             for key, value in {
@@ -87,15 +97,15 @@ def write_evidence(
             }.items()
             if value is not None
         },
-        "auto_rollback": deploy.auto_rollback,
-        "auto_rollback_flag": deploy.auto_rollback_flag,
-        "endpoints": {
+        auto_rollback=deploy.auto_rollback,
+        auto_rollback_flag=deploy.auto_rollback_flag,
+        endpoints={
             key: value
             for key, value in to_builtins(config.monitoring).items()
             if value is not None and key != "config_dir"
         },
-    }
-    atomic.write_json(directory / MANIFEST, manifest)
-    atomic.write_json(directory / METRICS, metrics)
-    atomic.write_json(directory / MONITORING, monitoring)
+    )
+    codec.write(directory / MANIFEST, manifest)
+    codec.write(directory / METRICS, metrics)
+    codec.write(directory / MONITORING, monitoring)
     return directory

@@ -1,36 +1,47 @@
 """Each environment's deploy journal: append-only JSON lines, each flushed to disk before the
 controller acts on it, so a controller killed at any point leaves a record of what it was
 doing; ``status``, ``--resume`` and ``rollback`` read the environment's state from it.
+
+Every line is one of the declared events of ``events``. A last line torn by a crash mid-write
+is cut off when the journal is opened (and said so: ``repaired``); any other line that is not
+an event makes the journal unreadable, and nothing is decided from it.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from pipelines.deploy.steps import Step, step_from_dict
+import msgspec
+
+from pipelines.deploy import codec
+from pipelines.deploy.events import (
+    DeployFinished,
+    DeployPaused,
+    DeployResumed,
+    DeployStarted,
+    DeployStatus,
+    JournalEvent,
+    StableChanged,
+    StepDone,
+    StepStarted,
+    TargetPlanned,
+)
+from pipelines.deploy.steps import Step
 from pipelines.deploy.target import Release
 from pipelines.runlock import held_lock
 
+__all__ = ["DeployStatus", "EnvState", "Journal", "fold"]
+
 JOURNAL = "journal.jsonl"
 LOCK = "deploy.lock"
-
-
-class DeployStatus(StrEnum):
-    """Where a deploy stands."""
-
-    RUNNING = "running"  # in progress (or its controller died: see ``interrupted``)
-    PAUSED = "paused"  # waits for `promote` or `rollback`
-    SUCCEEDED = "succeeded"
-    ROLLED_BACK = "rolled-back"
-    FAILED = "failed"  # stopped and rolled back by hand or not at all
+E = TypeVar("E", bound=JournalEvent)
+_DECODER = msgspec.json.Decoder(JournalEvent, dec_hook=codec.dec_hook)
 
 
 class Journal:
@@ -39,6 +50,7 @@ class Journal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.path = directory / JOURNAL
+        self.repaired = ""  # what opening it cut off (a line torn by a crash), if anything
 
     @contextmanager
     def lock(self, description: str) -> Iterator[None]:
@@ -52,30 +64,61 @@ class Journal:
         ):
             yield
 
-    def append(self, event: str, **data: Any) -> dict[str, Any]:
-        """Write one entry and flush it to disk before returning."""
+    def append(self, event: E) -> E:
+        """Write one event (stamped with the time) and flush it to disk before returning."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        entry = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
-        entry.update(data)
-        line = json.dumps(entry, sort_keys=True) + "\n"
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line)
+        self.repair()  # an append after a torn line starts on a line of its own
+        stamped = msgspec.structs.replace(
+            event, at=datetime.now(UTC).isoformat(timespec="milliseconds")
+        )
+        with self.path.open("ab") as handle:
+            handle.write(codec.encode(stamped) + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
-        return entry
+        return stamped
 
-    def entries(self) -> list[dict[str, Any]]:
-        """Every entry; a line torn by a crash mid-write (the last one) is skipped."""
-        if not self.path.is_file():
+    def repair(self) -> str:
+        """Cut off a last line torn by a crash mid-write (it never reached the disk whole, so
+        nothing acted on it); return what was cut, "" when the journal was whole."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return ""
+        if not data or data.endswith(b"\n"):
+            return ""
+        keep = data.rfind(b"\n") + 1
+        torn = data[keep:]
+        with self.path.open("r+b") as handle:
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.repaired = (
+            f"{self.path}: cut off a last line torn by a crash mid-write "
+            f"({len(torn)} bytes: {torn[:60].decode('utf-8', 'replace')!r})"
+        )
+        return self.repaired
+
+    def entries(self) -> list[JournalEvent]:
+        """Every event, in order (a torn last line is repaired first)."""
+        self.repair()
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
             return []
-        found: list[dict[str, Any]] = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
+        except OSError as exc:
+            raise codec.DamagedFile(f"{self.path}: cannot be read: {exc}") from None
+        found: list[JournalEvent] = []
+        for number, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
                 continue
-            if isinstance(entry, dict):
-                found.append(entry)
+            try:
+                found.append(_DECODER.decode(line))
+            except msgspec.DecodeError as exc:
+                raise codec.DamagedFile(
+                    f"{self.path}:{number}: not a journal event ({exc})",
+                    hint="the journal decides what runs: restore it from a copy, or move it "
+                    "aside and `pipelines restore` the environment",
+                ) from None
         return found
 
     def state(self) -> EnvState:
@@ -121,44 +164,39 @@ class EnvState:
         return f"r{len(self.releases) + 1}"
 
 
-def fold(entries: Sequence[Mapping[str, Any]]) -> EnvState:
+def fold(events: Sequence[JournalEvent]) -> EnvState:
     """Replay the journal."""
     state = EnvState()
-    for entry in entries:
-        match entry.get("event"):
-            case "deploy-started":
-                release = Release.from_dict(entry["release"])
-                state.releases[release.id] = release
-                previous = entry.get("previous")
+    for event in events:
+        last = state.last
+        match event:
+            case DeployStarted():
+                state.releases[event.release.id] = event.release
+                previous = event.previous
                 state.last = DeployRecord(
-                    str(entry["deploy"]),
-                    release,
-                    str(entry["strategy"]),
-                    state.releases.get(str(previous)) if previous else None,
-                    started_at=str(entry["at"]),
+                    event.deploy,
+                    event.release,
+                    event.strategy,
+                    state.releases.get(previous) if previous else None,
+                    started_at=event.at,
                 )
-            case "target-planned" if state.last:
-                steps = [step_from_dict(item) for item in entry["steps"]]
-                state.last.targets[str(entry["target"])] = TargetProgress(steps)
-            case "step-started" if state.last:
-                state.last.targets[str(entry["target"])].started = int(entry["index"])
-            case "step-done" if state.last:
-                state.last.targets[str(entry["target"])].done = int(entry["index"]) + 1
-            case "deploy-finished" if state.last:
-                state.last.status = DeployStatus(entry["status"])
-                state.last.reason = str(entry.get("reason", ""))
-                state.last.finished_at = str(entry["at"])
-                if state.last.status is DeployStatus.SUCCEEDED:
-                    state.stable = state.last.release
-                    state.passed.append(state.last.release.id)
-            case "deploy-paused" if state.last:
-                state.last.status = DeployStatus.PAUSED
-                state.last.reason = str(entry.get("reason", ""))
-            case "deploy-resumed" if state.last:
-                state.last.status = DeployStatus.RUNNING
-            case "stable-changed":
-                release_id = str(entry["release"])
-                state.stable = state.releases.get(release_id)
-                if release_id in state.passed:  # a rollback: later releases no longer count
-                    state.passed = state.passed[: state.passed.index(release_id) + 1]
+            case TargetPlanned() if last:
+                last.targets[event.target] = TargetProgress(list(event.steps))
+            case StepStarted() if last and event.target in last.targets:
+                last.targets[event.target].started = event.index
+            case StepDone() if last and event.target in last.targets:
+                last.targets[event.target].done = event.index + 1
+            case DeployFinished() if last:
+                last.status, last.reason, last.finished_at = event.status, event.reason, event.at
+                if last.status is DeployStatus.SUCCEEDED:
+                    state.stable = last.release
+                    state.passed.append(last.release.id)
+            case DeployPaused() if last:
+                last.status, last.reason = DeployStatus.PAUSED, event.reason
+            case DeployResumed() if last:
+                last.status = DeployStatus.RUNNING
+            case StableChanged():
+                state.stable = state.releases.get(event.release)
+                if event.release in state.passed:  # a rollback: later releases no longer count
+                    state.passed = state.passed[: state.passed.index(event.release) + 1]
     return state

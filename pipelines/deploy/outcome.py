@@ -14,6 +14,7 @@ from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.evidence import write_evidence
 from pipelines.deploy.journal import DeployStatus
+from pipelines.deploy.records import ApprovalRecord, GateRecord
 from pipelines.metrics import RunMetrics, build_registry, push, write_textfile
 
 DEPLOY_TEXTFILE = "deploy_metrics.prom"
@@ -50,22 +51,26 @@ def record(
     report: DeployReport,
     *,
     action: str,
-    approval: Mapping[str, Any],
-    gate: Mapping[str, Any],
+    approval: ApprovalRecord | None,
+    gate: GateRecord | None,
     extra: Mapping[str, Any] | None = None,
     export_metrics: bool = True,
+    audit_damage: str = "",
 ) -> Recorded:
     """Audit, evidence and metrics of one outcome (a drill exports none: its rollback must
-    not page anyone)."""
-    head = denv.audit(
-        f"{action}-finished",
-        deploy=report.deploy,
-        release=report.release.id,
-        version=report.release.version,
-        outcome=report.status.value,
-        reason=report.reason,
-        **dict(extra or {}),
-    )
+    not page anyone). With ``audit_damage`` (an emergency went past a damaged audit log)
+    nothing is appended to the log and the evidence points at the damage instead."""
+    head = None
+    if not audit_damage:
+        head = denv.audit(
+            f"{action}-finished",
+            deploy=report.deploy,
+            release=report.release.id,
+            version=report.release.version,
+            outcome=report.status.value,
+            reason=report.reason,
+            **dict(extra or {}),
+        )
     identity = RunIdentity.new(denv.project, denv.environ)
     evidence = write_evidence(
         denv.layout.artifacts / identity.run_id,
@@ -77,6 +82,7 @@ def record(
         gate=gate,
         targets={t.name: t.listen for t in denv.environment.deploy.targets},
         audit_head=head,
+        audit_damage=audit_damage,
     )
     if not export_metrics:
         return Recorded(evidence, ())

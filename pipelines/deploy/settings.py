@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta
 
+from pipelines.deploy.kubernetes.settings import KUBERNETES, KubernetesSettings
 from pipelines.schema import (
     LOWER_NAME,
     Duration,
@@ -138,6 +139,30 @@ class DeployTarget(Model, frozen=True):
     kind: LowerName = "local"
     router: LowerName = "nginx"
     listen: Address = "127.0.0.1:18080"
+    # kind: kubernetes only: the namespace, router, Gateway and cluster access.
+    kubernetes: KubernetesSettings | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kubernetes is not None and self.kind != KUBERNETES:
+            raise Invalid(
+                f"target {self.name!r} has kubernetes settings but kind {self.kind!r}",
+                key=("kubernetes",),
+                hint="set kind: kubernetes, or remove the kubernetes settings",
+            )
+        if self.kind == KUBERNETES and self.router != "nginx":
+            raise Invalid(
+                f"target {self.name!r} is of kind kubernetes: its traffic is split by "
+                "kubernetes.router, not router",
+                key=("router",),
+                hint="remove router and set kubernetes: {router: gateway-api} (or replicas, "
+                "or argo-rollouts)",
+            )
+
+    @property
+    def cluster(self) -> KubernetesSettings:
+        """The kubernetes settings (their defaults when none are written)."""
+        return self.kubernetes or KubernetesSettings()
 
 
 class DeploySettings(Model, frozen=True):
@@ -148,6 +173,8 @@ class DeploySettings(Model, frozen=True):
     strategy: StrategyKind = StrategyKind.ROLLING
     targets: Annotated[tuple[DeployTarget, ...], Meta(min_length=1)] = (DeployTarget(),)
     instances: Annotated[int, Meta(ge=1, le=64)] = 2
+    # Release snapshots kept on disk (the stable one and a rollback's are always kept).
+    keep_releases: Annotated[int, Meta(ge=2, le=1000)] = 5
     # canary traffic weights, rising to 100
     steps: Annotated[tuple[Annotated[float, Meta(ge=0.1, le=100)], ...], Meta(min_length=1)] = (
         10.0,

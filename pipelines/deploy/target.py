@@ -7,9 +7,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+import msgspec
 
 
 class TargetError(Exception):
@@ -17,40 +19,20 @@ class TargetError(Exception):
     traffic config that nginx refused). The controller turns it into a failed step."""
 
 
-@dataclass(frozen=True)
-class Release:
-    """A version of the service, kept on disk so that a rollback never rebuilds it."""
+class Release(msgspec.Struct, frozen=True):
+    """A version of the service, kept on disk so that a rollback never rebuilds it (the
+    journal and the evidence files hold it as this declared type)."""
 
     id: str  # r1, r2, ...: unique per environment, in deploy order
     version: str
     commit: str
     directory: Path  # the snapshot of the project the instances run from
-    env: Mapping[str, str] = field(default_factory=dict)  # e.g. a drill's injected fault
+    env: dict[str, str] = {}  # e.g. a drill's injected fault
     created: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        """For the journal and the evidence files."""
-        return {
-            "id": self.id,
-            "version": self.version,
-            "commit": self.commit,
-            "directory": str(self.directory),
-            "env": dict(self.env),
-            "created": self.created,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Release:
-        """Decode a journal entry."""
-        env = data.get("env") or {}
-        return cls(
-            str(data["id"]),
-            str(data["version"]),
-            str(data["commit"]),
-            Path(str(data["directory"])),
-            {str(k): str(v) for k, v in dict(env).items()} if isinstance(env, Mapping) else {},
-            str(data.get("created", "")),
-        )
+    # A digest of the files the release was made from, and whether they differed from what
+    # ``commit`` holds (uncommitted changes): what a gate decision is bound to.
+    tree: str = ""
+    dirty: bool | None = None
 
 
 @dataclass(frozen=True)

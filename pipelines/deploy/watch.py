@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pipelines.deploy.controller import Clock, DeployReport
 from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.events import WatchCheck, WatchFinished, WatchStarted
 from pipelines.errors import UsageError
 
 
@@ -67,28 +68,28 @@ def watch(
         )
     release = state.stable.id
     until = _deadline(denv, release) or clock.now() + window
-    journal.append("watch-started", release=release, until=until, every=every)
+    journal.append(WatchStarted(release=release, until=until, every=every))
     outcome = WatchOutcome(release, 0)
     while True:
         current = journal.state().stable
         if current is None or current.id != release:
             outcome.replaced = True
-            journal.append("watch-finished", release=release, replaced=True)
+            journal.append(WatchFinished(release=release, replaced=True))
             return outcome
         failure = check_once(denv)
         outcome.checks += 1
-        journal.append("watch-check", release=release, ok=not failure, detail=failure)
+        journal.append(WatchCheck(release=release, ok=not failure, detail=failure))
         if failure:
             log(f"watch: {failure}: rolling back")
             outcome.failure = failure
             with journal.lock(f"rollback by watch of {release}"):
                 outcome.rollback = denv.controller(log=log).rollback(f"watch: {failure}")
-            journal.append("watch-finished", release=release, failed=failure)
+            journal.append(WatchFinished(release=release, failed=failure))
             return outcome
         log(f"watch: {release} healthy ({outcome.checks} checks)")
         remaining = until - clock.now()
         if remaining <= 0:
-            journal.append("watch-finished", release=release)
+            journal.append(WatchFinished(release=release))
             return outcome
         clock.sleep(min(every, remaining))
 
@@ -96,11 +97,10 @@ def watch(
 def _deadline(denv: DeployEnv, release: str) -> float | None:
     """The deadline of an unfinished watch of ``release`` (a restarted watch keeps it)."""
     deadline = None
-    for entry in denv.journal.entries():
-        if entry.get("release") != release:
-            continue
-        if entry.get("event") == "watch-started":
-            deadline = float(entry["until"])
-        elif entry.get("event") == "watch-finished":
-            deadline = None
+    for event in denv.journal.entries():
+        match event:
+            case WatchStarted() if event.release == release:
+                deadline = event.until
+            case WatchFinished() if event.release == release:
+                deadline = None
     return deadline

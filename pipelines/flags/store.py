@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,17 +20,6 @@ AUDIT_FILE = "flags-audit.jsonl"
 def audit_log(flags_path: Path, key: bytes | None = None) -> AuditLog:
     """The audit log kept beside a flags file (signed with ``key`` when given)."""
     return AuditLog(flags_path.with_name(AUDIT_FILE), key)
-
-
-def actor(environ: Mapping[str, str]) -> str:
-    """Who is making a change: PIPELINES_ACTOR, the CI user, or the login name."""
-    for name in ("PIPELINES_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN"):
-        if environ.get(name):
-            return environ[name]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
 
 
 @dataclass(frozen=True)

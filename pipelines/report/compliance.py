@@ -12,6 +12,7 @@ from typing import Any
 
 from pipelines import safe_text
 from pipelines.audit import Verification
+from pipelines.deploy.records import ApprovalRecord
 from pipelines.gate_rules import GateDecision
 from pipelines.layout import DECISION_ARTIFACT
 from pipelines.report.dora import DEPLOYS
@@ -37,12 +38,11 @@ class ChangeRecord:
 
 
 def _approval(entry: DeployEntry, missing: list[str]) -> str:
-    approval = entry.manifest.get("approval") or {}
-    if approval.get("by"):
-        via = approval.get("via", "?")
-        run = f", run {approval['run']}" if approval.get("run") else ""
-        return f"approved by {approval['by']} ({via}{run})"
-    if approval.get("required") is False:
+    approval = entry.manifest.approval or ApprovalRecord()
+    if approval.by:
+        run = f", run {approval.run}" if approval.run else ""
+        return f"approved by {approval.by} ({approval.via or '?'}{run})"
+    if approval.required is False:
         missing.append("no approval: the environment does not require one (approval: none)")
         return "not required by the configuration"
     missing.append("no approval recorded")
@@ -52,20 +52,33 @@ def _approval(entry: DeployEntry, missing: list[str]) -> str:
 def _gate(
     entry: DeployEntry, artifacts: Path, missing: list[str]
 ) -> tuple[str, GateDecision | None]:
-    gate = entry.manifest.get("gate_decision") or {}
-    if gate.get("forced"):
-        missing.append(f"deployed with --force: {gate.get('reason', '')}")
-        return f"forced (reason: {gate.get('reason', '')})", None
-    run_id = gate.get("run_id")
-    if not gate:
+    gate = entry.manifest.gate_decision
+    if gate is not None and gate.forced:
+        missing.append(f"deployed with --force: {gate.reason}")
+        return f"forced (reason: {gate.reason})" + _binding(entry), None
+    if gate is None or not (gate.path or gate.run_id):
         missing.append("no gate decision recorded")
         return "none recorded", None
-    path = artifacts / str(run_id) / DECISION_ARTIFACT if run_id else None
+    run_id = gate.run_id
+    path = artifacts / run_id / DECISION_ARTIFACT if run_id else None
     if path is None or not path.is_file():
-        missing.append(f"the gate decision's run artifacts are gone ({run_id or gate.get('path')})")
-        return f"{gate.get('status', '?')} ({gate.get('path', '?')}), its artifacts are gone", None
+        missing.append(f"the gate decision's run artifacts are gone ({run_id or gate.path})")
+        return f"{gate.status or '?'} ({gate.path or '?'}), its artifacts are gone", None
     decision = GateDecision.from_dict(read_json(path))
-    return f"{decision.status.value} (run {run_id})", decision
+    if not gate.commit:
+        missing.append("the deploy recorded no commit or tree the gate decision judged")
+    if entry.manifest.dirty:
+        missing.append("the release was made from a tree with uncommitted changes")
+    return f"{decision.status.value} (run {run_id})" + _binding(entry), decision
+
+
+def _binding(entry: DeployEntry) -> str:
+    """The commit and tree a deploy went out with, as the manifest recorded them."""
+    manifest = entry.manifest
+    if not manifest.tree:
+        return ""
+    dirty = ", uncommitted changes" if manifest.dirty else ""
+    return f"; commit {manifest.commit[:12]}, tree {manifest.tree[:12]}{dirty}"
 
 
 def _evidence(decision: GateDecision | None, missing: list[str]) -> tuple[str, str]:
@@ -92,17 +105,20 @@ def _evidence(decision: GateDecision | None, missing: list[str]) -> tuple[str, s
 
 
 def _audit(entry: DeployEntry, verification: Verification | None, missing: list[str]) -> str:
-    head = entry.manifest.get("audit") or {}
+    head = entry.manifest.audit
     if verification is None:
         missing.append("no deploy audit log")
         return "no audit log"
     if not verification.intact:
         missing.append("the deploy audit log does not verify")
         return "does not verify: " + "; ".join(verification.problems[:2])
+    if entry.manifest.audit_damage:
+        missing.append(f"recorded past a damaged audit log: {entry.manifest.audit_damage}")
+        return "damaged when this change was made: " + entry.manifest.audit_damage
     if not head:
         missing.append("the deploy recorded no audit entry")
         return "intact, but this deploy recorded no entry"
-    return f"intact; entry {head.get('seq')}"
+    return f"intact; entry {head.seq}"
 
 
 def collect(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from pipelines.deploy import codec
 from pipelines.report.history import DeployEntry
 from pipelines.report.svg import Marker, Series, lines
 
@@ -47,6 +48,16 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+# The deploy files are decoded into their declared types at the file boundary; this view
+# walks their plain JSON form, as written.
+def _metrics(entry: DeployEntry) -> Mapping[str, Any]:
+    return _mapping(codec.to_builtins(entry.metrics))
+
+
+def _timeline(entry: DeployEntry) -> Mapping[str, Any]:
+    return _mapping(codec.to_builtins(entry.timeline))
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]]) -> str:
     """A table; each cell is (escaped html, css class)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
@@ -61,7 +72,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]]) -> 
 def headline(entry: DeployEntry) -> tuple[str, str]:
     """What happened, in words, and its colour: a drill is judged by its own verdict (its
     rollback is the goal), a rollback asked for by hand is neither good nor bad news."""
-    drill, outcome = entry.drill, entry.outcome
+    drill = None if entry.drill is None else codec.to_builtins(entry.drill)
+    outcome = entry.outcome
     if drill is not None:
         if drill.get("passed") is True:
             return "drill passed: the fault was caught and rolled back", "pass"
@@ -121,11 +133,11 @@ def _sample(measurement: Mapping[str, Any], pool: str, metric: str) -> float | N
 
 def _charts(entry: DeployEntry, start: float, steps: Sequence[StepView]) -> str:
     analysis = [
-        m for m in _objects(entry.metrics.get("analysis")) if number(m.get("at")) is not None
+        m for m in _objects(_metrics(entry).get("analysis")) if number(m.get("at")) is not None
     ]
     markers = [
         Marker(value - start, name.replace("_", " "))
-        for name, raw in entry.timeline.items()
+        for name, raw in _timeline(entry).items()
         if name in TIMELINE_MARKERS and (value := number(raw)) is not None
     ]
     for step in steps:
@@ -195,14 +207,27 @@ def _steps_table(steps: Sequence[StepView]) -> str:
 
 def _moments(entry: DeployEntry, start: float) -> str:
     known = [
-        (v - start, name) for name, raw in entry.timeline.items() if (v := number(raw)) is not None
+        (v - start, name)
+        for name, raw in _timeline(entry).items()
+        if (v := number(raw)) is not None
     ]
-    missing = [name for name, raw in entry.timeline.items() if number(raw) is None]
+    missing = [name for name, raw in _timeline(entry).items() if number(raw) is None]
     rows = [
         [(escape(name.replace("_", " ")), ""), (f"{at:.3f} s", "")] for at, name in sorted(known)
     ]
     rows += [[(escape(str(name).replace("_", " ")), ""), ("—", "")] for name in missing]
     return table(("moment", "after start"), rows)
+
+
+def _causes(causes: Mapping[str, Any]) -> str:
+    """``(2 timeouts, 1 router 502)``: the causes that lost any request."""
+    named = [
+        f'<span data-cause="{escape(str(cause))}">{text(count)} '
+        f"{escape(str(cause).replace('_', ' '))}</span>"
+        for cause, count in causes.items()
+        if number(count)
+    ]
+    return f" ({', '.join(named)})" if named else ""
 
 
 def _drill(drill: Mapping[str, Any]) -> str:
@@ -217,15 +242,16 @@ def _drill(drill: Mapping[str, Any]) -> str:
         f"{text(number(drill.get('time_to_detect_seconds')))} s, time to roll back "
         f"{text(number(drill.get('time_to_rollback_seconds')))} s (SLA "
         f"{text(number(drill.get('sla_seconds')))} s); {text(clients.get('lost', 0))} of "
-        f"{text(clients.get('sent', 0))} client requests lost.</p>"
+        f"{text(clients.get('sent', 0))} client requests lost"
+        f"{_causes(_mapping(clients.get('lost_by_cause')))}.</p>"
         + (f"<ul>{problems}</ul>" if problems else "")
     )
 
 
 def deploy_section(entry: DeployEntry) -> str:
     """The analysis charts and the rollback timeline of one deploy."""
-    start = number(entry.timeline.get("started")) or 0.0
-    steps = analysis_steps(entry.metrics, start)
+    start = number(_timeline(entry).get("started")) or 0.0
+    steps = analysis_steps(_metrics(entry), start)
     words, tone = headline(entry)
     return (
         f'<section class="deploy" data-run="{escape(entry.run_id)}">'
@@ -233,7 +259,7 @@ def deploy_section(entry: DeployEntry) -> str:
         f'<span class="{tone} headline">{escape(words)}</span></h3>'
         f'<p class="meta">run {escape(entry.run_id)} · outcome {escape(entry.outcome)} · '
         f"{escape(entry.reason)}</p>"
-        + (_drill(entry.drill) if entry.drill is not None else "")
+        + (_drill(codec.to_builtins(entry.drill)) if entry.drill is not None else "")
         + _charts(entry, start, steps)
         + _steps_table(steps)
         + "<h4>Moments</h4>"

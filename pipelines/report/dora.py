@@ -70,8 +70,8 @@ def _failed_changes(deploys: Sequence[DeployEntry]) -> list[tuple[DeployEntry, f
             continue
         timeline = entry.timeline
         if entry.rolled_back:
-            start = timeline.get("exposed") or timeline.get("fault_seen") or timeline.get("started")
-            end = timeline.get("traffic_on_stable")
+            start = timeline.exposed or timeline.fault_seen or timeline.started
+            end = timeline.traffic_on_stable
             restore = None if start is None or end is None else max(0.0, end - start)
             failed.append((entry, restore))
             continue
@@ -81,8 +81,8 @@ def _failed_changes(deploys: Sequence[DeployEntry]) -> list[tuple[DeployEntry, f
             if later.action in DEPLOYS:
                 break
             if later.action in ROLLBACKS and later.rolled_back:
-                began = timeline.get("finished") or entry.when.timestamp()
-                end = later.timeline.get("traffic_on_stable")
+                began = timeline.finished or entry.when.timestamp()
+                end = later.timeline.traffic_on_stable
                 failed.append((entry, None if end is None else max(0.0, end - began)))
                 break
     return failed
@@ -105,7 +105,7 @@ def dora(
     leads = []
     for entry in succeeded:
         committed = commit_time(entry.commit)
-        finished = entry.timeline.get("finished")
+        finished = entry.timeline.finished
         deployed = datetime.fromtimestamp(finished, entry.when.tzinfo) if finished else entry.when
         if committed is not None:
             leads.append((deployed - committed).total_seconds())

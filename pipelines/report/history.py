@@ -6,19 +6,28 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.artifacts import MANIFEST
+from pipelines.deploy import codec
+from pipelines.deploy.codec import DamagedFile
+from pipelines.deploy.records import (
+    DRILL_REPORT,
+    DeployManifest,
+    DeployMetricsFile,
+    DrillReportFile,
+    Timeline,
+)
+from pipelines.deploy.records import MANIFEST as MANIFEST_FILE
+from pipelines.deploy.records import METRICS as METRICS_FILE
 from pipelines.gate_rules import GateDecision
 from pipelines.layout import DECISION_ARTIFACT
 
-DEPLOY_MANIFEST = "deployment-manifest.json"
-DEPLOY_METRICS = "deployment-metrics.json"
-DRILL_REPORT = "drill-report.json"
+DEPLOY_MANIFEST = MANIFEST_FILE
+DEPLOY_METRICS = METRICS_FILE
 RUN_ID = re.compile(r"(\d{8}T\d{6})(\d{3})?Z-")
 
 
@@ -78,15 +87,14 @@ class DeployEntry:
     outcome: str
     reason: str
     when: datetime
-    manifest: Mapping[str, Any]
-    metrics: Mapping[str, Any]
-    drill: Mapping[str, Any] | None
+    manifest: DeployManifest
+    metrics: DeployMetricsFile
+    drill: DrillReportFile | None
 
     @property
-    def timeline(self) -> Mapping[str, float | None]:
+    def timeline(self) -> Timeline:
         """started, exposed, fault_seen, decision, traffic_on_stable, cleanup, finished."""
-        timeline = self.metrics.get("timeline") or {}
-        return timeline if isinstance(timeline, Mapping) else {}
+        return self.metrics.timeline
 
     @property
     def rolled_back(self) -> bool:
@@ -148,6 +156,8 @@ def read_history(artifacts: Path) -> History:
                 history.runs.append(_run(directory))
             elif (directory / DEPLOY_MANIFEST).is_file():
                 history.deploys.append(_deploy(directory))
+        except DamagedFile as exc:
+            history.problems.append(exc.message)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             history.problems.append(f"{directory}: cannot be read ({exc})")
     history.runs.sort(key=lambda r: r.when)
@@ -183,20 +193,22 @@ def _run(directory: Path) -> RunRecord:
 
 
 def _deploy(directory: Path) -> DeployEntry:
-    manifest = read_json(directory / DEPLOY_MANIFEST)
-    metrics = (
-        read_json(directory / DEPLOY_METRICS) if (directory / DEPLOY_METRICS).is_file() else {}
-    )
-    drill = read_json(directory / DRILL_REPORT) if (directory / DRILL_REPORT).is_file() else None
+    manifest = codec.read(directory / DEPLOY_MANIFEST, DeployManifest)
+    metrics = DeployMetricsFile()
+    if (directory / DEPLOY_METRICS).is_file():
+        metrics = codec.read(directory / DEPLOY_METRICS, DeployMetricsFile)
+    drill = None
+    if (directory / DRILL_REPORT).is_file():
+        drill = codec.read(directory / DRILL_REPORT, DrillReportFile)
     return DeployEntry(
         directory.name,
         directory,
-        str(manifest["action"]),
-        str(manifest["env"]),
-        str(manifest["version"]),
-        str(manifest.get("commit", "unknown")),
-        str(manifest["outcome"]),
-        str(manifest.get("reason", "")),
+        manifest.action,
+        manifest.env,
+        manifest.version,
+        manifest.commit,
+        manifest.outcome,
+        manifest.reason,
         when_of(directory.name),
         manifest,
         metrics,

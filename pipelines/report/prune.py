@@ -12,7 +12,8 @@ from pathlib import Path
 
 from pipelines import containment
 from pipelines.artifacts import MANIFEST
-from pipelines.report.history import DEPLOY_MANIFEST, DRILL_REPORT, when_of
+from pipelines.deploy.records import DRILL_REPORT
+from pipelines.report.history import DEPLOY_MANIFEST, when_of
 from pipelines.retention import RetentionSettings
 
 MANIFEST_LIMIT = 16 * 1024 * 1024  # a manifest is a few kilobytes

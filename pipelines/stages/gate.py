@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from pipelines import atomic
@@ -14,6 +15,7 @@ from pipelines.perf import COMPARISON, read_slowdowns
 from pipelines.reports.coverage import Coverage, read_coverage
 from pipelines.reports.junit import TestSummary, identity_hash, read_junit
 from pipelines.reports.reportlog import junit_identities, read_reportlog
+from pipelines.source_tree import tree_state
 from pipelines.stages.base import StageContext, StageResult, StageStatus, read_result
 from pipelines.stages.details import GateDetails, SecurityDetails
 
@@ -160,8 +162,9 @@ def write_decision(context: StageContext, decision: GateDecision) -> Path:
 
 
 def judge(context: StageContext) -> tuple[StageResult[GateDetails], GateDecision]:
-    """Decide from the default report paths, record the decision, and hand it back typed."""
-    decision = decide(context)
+    """Decide from the default report paths, record the decision bound to the commit and
+    tree it judged, and hand it back typed."""
+    decision = replace(decide(context), release=tree_state(context.project, context.environ))
     write_decision(context, decision)
     status = StageStatus.PASSED if decision.status is GateStatus.OPEN else StageStatus.FAILED
     summary = f"gate {decision.status.value}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.deploy_project import stop_everything
+from tests.integration.kubernetes_cluster import Cluster, binaries, control_plane
 from tests.integration.servers import need
 
 
@@ -20,3 +21,11 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("PIPELINES_STATE_DIR", str(directory))
     yield directory
     stop_everything(directory)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A real Kubernetes control plane for the whole session (built by scripts/k8s/build.sh)."""
+    bin_dir = binaries()
+    with control_plane(tmp_path_factory.mktemp("kubernetes"), bin_dir) as running:
+        yield running

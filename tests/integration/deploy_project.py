@@ -12,9 +12,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from pipelines.deploy.local import marked_processes
+from pipelines.source_tree import tree_state
 from tests.integration.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,9 +41,18 @@ def deploy_project(tmp_path: Path, *, target: str = "local", **deploy: Any) -> P
         "keep_old_for": "1s",
         "smoke": ["/"],
         "targets": [{"name": "local", "kind": target, "listen": f"127.0.0.1:{free_port()}"}],
-        "analysis": {"interval": "1s", "requests": 30, "min_requests": 10},
+        # Faults here are errors; latency only counts when it is grossly off, since a
+        # machine at load 10 on 2 cores makes a freshly started process seconds slow.
+        "analysis": {
+            "interval": "1s",
+            "requests": 30,
+            "min_requests": 10,
+            "max_p95_ms": {"value": 30000, "op": ">"},
+            "latency_tolerance_ms": 5000,
+        },
     }
-    settings.update(deploy)
+    analysis = {**settings["analysis"], **deploy.pop("analysis", {})}
+    settings.update(deploy, analysis=analysis)
     config["environments"]["staging"]["deploy"] = settings
     (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return project
@@ -71,6 +82,9 @@ def open_decision(project: Path, env: str = "staging", status: str = "open") -> 
         "unchecked_scanners": {},
         "problems": [],
     }
+    # Bound to the tree as it is now, as the gate stage binds it: a test that changes the
+    # project afterwards decides again (or is refused).
+    decision["release"] = msgspec.to_builtins(tree_state(project, os.environ))
     (project / "reports/gate").mkdir(parents=True, exist_ok=True)
     (project / "reports/gate/decision.json").write_text(json.dumps(decision))
 

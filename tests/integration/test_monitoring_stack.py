@@ -382,6 +382,7 @@ def test_a_rolled_back_deploy_fires_the_deploy_alerts(
         # A bad change of configuration: half the requests of the new release fail.
         config["service"]["env"] = {"SERVICE_VERSION": "{version}", "SERVICE_ERROR_RATE": "0.5"}
         (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        open_decision(project)  # the changed tree is judged again
         assert main([*args, "--version", "2.0.0"]) == 1
     finally:
         stop_everything(state)

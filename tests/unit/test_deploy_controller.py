@@ -11,7 +11,9 @@ import pytest
 from msgspec.structs import replace
 
 from pipelines.deploy.analysis import Sample
+from pipelines.deploy.codec import DamagedFile
 from pipelines.deploy.controller import Controller
+from pipelines.deploy.events import StableChanged
 from pipelines.deploy.journal import DeployStatus, Journal
 from pipelines.deploy.settings import (
     AnalysisSettings,
@@ -20,6 +22,7 @@ from pipelines.deploy.settings import (
     StrategyKind,
 )
 from pipelines.deploy.sources import MeasureError
+from pipelines.deploy.steps import Start
 from pipelines.deploy.target import Release, Running, TargetError
 from pipelines.errors import UsageError
 
@@ -298,12 +301,28 @@ def test_two_deploys_of_one_environment_cannot_run_at_once(tmp_path: Path) -> No
         pass
 
 
-def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
+def test_a_torn_last_line_is_cut_off_on_open_and_said_so(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "state")
-    journal.append("stable-changed", release="r1")
+    journal.append(StableChanged(release="r1"))
     with journal.path.open("a") as handle:
         handle.write('{"event": "deploy-sta')
-    assert len(journal.entries()) == 1
+    reopened = Journal(tmp_path / "state")
+    assert reopened.entries() == [StableChanged(at=reopened.entries()[0].at, release="r1")]
+    assert "torn by a crash" in reopened.repaired and "deploy-sta" in reopened.repaired
+    reopened.append(StableChanged(release="r2"))  # on a line of its own
+    entries = Journal(tmp_path / "state").entries()
+    assert [e.release for e in entries if isinstance(e, StableChanged)] == ["r1", "r2"]
+    assert len(entries) == 2
+
+
+def test_a_damaged_line_inside_the_journal_makes_it_unreadable(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "state")
+    journal.append(StableChanged(release="r1"))
+    with journal.path.open("a") as handle:
+        handle.write('{"event": "stable-changed", "release": 7}\n')
+    journal.append(StableChanged(release="r2"))
+    with pytest.raises(DamagedFile, match=r"journal\.jsonl:2: not a journal event"):
+        journal.state()
 
 
 def test_a_failed_critical_health_check_rolls_back_mid_analysis(
@@ -317,3 +336,27 @@ def test_a_failed_critical_health_check_rolls_back_mid_analysis(
     assert report.status is DeployStatus.ROLLED_BACK
     assert "api failed: 503" in report.reason
     assert set(target.weights) == {"r1-0", "r1-1"}
+
+
+def test_a_journal_written_by_an_earlier_version_still_tells_the_story(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "state")
+    journal.directory.mkdir(parents=True)
+    release_entry = '{"id": "r1", "version": "1.0", "commit": "abc", "directory": "/x", "env": {}}'
+    lines = [
+        '{"at": "2026-11-01T10:00:00.000+00:00", "event": "deploy-started", "deploy": '
+        f'"r1-staging", "release": {release_entry}, "previous": null, "strategy": "canary", '
+        '"targets": ["local"]}',
+        '{"at": "2026-11-01T10:00:01.000+00:00", "event": "target-planned", "target": "local",'
+        ' "steps": [{"kind": "start", "instance": "r1-0"}, {"kind": "route", "weights": '
+        '[["r1-0", 100]]}], "stable": []}',
+        # Earlier analysis entries spread the measurement over the entry.
+        '{"at": 1761991202.5, "event": "analysis", "target": "local", "weight": 100, '
+        '"verdict": "Successful", "detail": "", "new": {}, "stable": null, "metrics": []}',
+        '{"at": "2026-11-01T10:00:03.000+00:00", "event": "deploy-finished", '
+        '"deploy": "r1-staging", "status": "succeeded", "reason": ""}',
+    ]
+    journal.path.write_text("\n".join(lines) + "\n")
+    state = journal.state()
+    assert state.stable is not None and state.stable.directory == Path("/x")
+    assert state.last is not None and state.last.targets["local"].steps[0] == Start("r1-0")
+    assert state.passed == ["r1"]

@@ -13,17 +13,22 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipelines.cli import main
 from pipelines.config import load_config
+from pipelines.deploy import codec
 from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.controller import DeployReport, StepRecord
 from pipelines.deploy.drill import DrillReport, _judge
-from pipelines.deploy.environment import DeployEnv, DeployRefused, project_version, state_root
+from pipelines.deploy.environment import DeployEnv, state_root
+from pipelines.deploy.events import DeployFinished, DeployStarted
+from pipelines.deploy.guards import DeployRefused, require_approval, require_open_gate
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.load import LoadResult, Request
 from pipelines.deploy.nginx import Nginx
 from pipelines.deploy.outcome import deploy_metrics, record
+from pipelines.deploy.records import ApprovalRecord, ClientsSummary, DrillReportFile, GateRecord
+from pipelines.deploy.releases import new_release, project_version, prune_releases
 from pipelines.deploy.settings import AnalysisSettings, Approval
 from pipelines.deploy.steps import Route, Start
-from pipelines.deploy.target import Release
+from pipelines.deploy.target import Release, TargetError
 from pipelines.errors import UsageError
 from pipelines.layout import Layout
 from pipelines.metrics import build_registry
@@ -68,7 +73,11 @@ def test_a_rolled_back_deploy_leaves_evidence_metrics_and_an_audit_entry(
     denv = _env(tmp_path, monkeypatch)
     report = _report(tmp_path, DeployStatus.ROLLED_BACK)
     recorded = record(
-        denv, report, action="deploy", approval={"required": False}, gate={"status": "open"}
+        denv,
+        report,
+        action="deploy",
+        approval=ApprovalRecord(required=False),
+        gate=GateRecord(status="open"),
     )
     manifest = json.loads((recorded.evidence / "deployment-manifest.json").read_text())
     assert manifest["outcome"] == "rolled-back" and manifest["previous"]["id"] == "r1"
@@ -88,7 +97,9 @@ def test_a_rolled_back_deploy_leaves_evidence_metrics_and_an_audit_entry(
     assert audit["action"] == "deploy-finished" and audit["actor"] == "ci-bot"
     # The history reads the deploy back.
     entry = read_history(denv.layout.artifacts).deploys[0]
-    assert entry.rolled_back and entry.timeline["decision"] == 106.0
+    assert entry.rolled_back and entry.timeline.decision == 106.0
+    assert entry.manifest.previous == report.previous  # the declared type, both ways
+    assert entry.metrics.analysis == [m.summary() for m in report.measurements]
 
 
 def test_a_promoted_deploy_has_no_rollback_gauges() -> None:
@@ -106,13 +117,13 @@ def test_releases_are_snapshots_and_versions_come_from_the_project(
     (denv.project / "app.py").write_text("print('v1')\n")
     (denv.project / ".venv").mkdir()
     (denv.project / ".venv" / "big").write_text("x")
-    release = denv.new_release(None, "0123456789abcdef")
+    release = new_release(denv, None, "0123456789abcdef")
     assert release.version == "3.1.4" == project_version(denv.project)
     assert (release.directory / "app.py").read_text() == "print('v1')\n"
     assert not (release.directory / ".venv").exists()
     (denv.project / "app.py").write_text("print('v2')\n")
     assert (release.directory / "app.py").read_text() == "print('v1')\n"
-    assert Release.from_dict(release.to_dict()) == release
+    assert codec.decode(codec.encode(release), Release, "release") == release
     assert state_root({"PIPELINES_STATE_DIR": "/x"}) == Path("/x")
     assert state_root({"HOME": "/home/u"}) == Path("/home/u/.local/state/portable-pipelines")
 
@@ -122,7 +133,7 @@ def test_the_gate_guard_names_what_is_missing_or_closed(
 ) -> None:
     denv = _env(tmp_path, monkeypatch)
     with pytest.raises(DeployRefused) as raised:
-        denv.gate_decision()
+        require_open_gate(denv)
     assert raised.value.exit_code == 1
     assert "no gate decision for environment 'staging'" in raised.value.message
     deploy = msgspec.structs.replace(denv.environment.deploy, approval=Approval.REQUIRED)
@@ -130,7 +141,7 @@ def test_the_gate_guard_names_what_is_missing_or_closed(
         denv, environment=msgspec.structs.replace(denv.environment, deploy=deploy)
     )
     with pytest.raises(DeployRefused) as approval:
-        needs_approval.approval(None)
+        require_approval(needs_approval, None)
     assert "requires approval" in approval.value.message
 
 
@@ -168,15 +179,24 @@ def test_a_drill_fails_on_lost_requests_a_missed_sla_or_the_wrong_final_state(
     assert "over the SLA of 5 s" in problems
     assert "1 client requests were lost" in problems
     assert "serves good, bad, not good" in problems
-    data = report.to_dict()
-    assert data["clients"] == {
-        "sent": 3,
-        "failed": 2,
-        "failed_injected": 1,
-        "lost": 1,
-        "by_version": {"good": 1, "bad": 1},
-    }
-    assert data["time_to_rollback_seconds"] == pytest.approx(0.2)
+    data = report.file()
+    assert data.clients == ClientsSummary(
+        sent=3,
+        failed=2,
+        failed_injected=1,
+        lost=1,
+        lost_by_cause={
+            "timeouts": 0,
+            "resets": 1,
+            "router_502": 0,
+            "router_503": 0,
+            "router_504": 0,
+            "other": 0,
+        },
+        by_version={"good": 1, "bad": 1},
+    )
+    assert data.time_to_rollback_seconds == pytest.approx(0.2)
+    assert codec.decode(codec.encode(data), DrillReportFile, "drill") == data
 
 
 def test_durations_and_run_ids() -> None:
@@ -250,3 +270,101 @@ def test_a_deploy_whose_evidence_cannot_be_kept_never_starts(
         main(["report", "html", "-C", str(project), "--out", str(tmp_path / "blocker/r.html")]) == 2
     )
     assert "the report cannot be written there" in capsys.readouterr().err
+
+
+def _kept_run(artifacts: Path, run: str, decision: str) -> Path:
+    directory = artifacts / run
+    directory.mkdir(parents=True)
+    (directory / "run-manifest.json").write_text(json.dumps({"run_id": run, "env": "staging"}))
+    (directory / "gate-decision.json").write_text(decision)
+    return directory / "gate-decision.json"
+
+
+OPEN = json.dumps({"env": "staging", "status": "open", "reasons": [], "rules": []})
+
+
+@pytest.mark.parametrize(
+    "newest",
+    [
+        '{"env": "staging", "status": "open"',  # torn
+        '{"env": "staging", "status": "open", "reasons": [], "rules": 3}',
+        '{"env": "staging", "status": "open", "rules": [], "findings": []}',
+        '["not", "a", "decision"]',
+    ],
+)
+def test_an_unreadable_newest_decision_refuses_even_with_an_older_open_one(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    newest: str,
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    _kept_run(denv.layout.artifacts, "20261101T100000000Z-aaaaaa", OPEN)
+    assert require_open_gate(denv).run_id == "20261101T100000000Z-aaaaaa"
+    broken = _kept_run(denv.layout.artifacts, "20261102T100000000Z-bbbbbb", newest)
+    with pytest.raises(DeployRefused, match="cannot be read") as refused:
+        require_open_gate(denv)
+    assert str(broken) in refused.value.message
+    assert main(["deploy", "-C", str(denv.project), "--env", "staging"]) == 1
+    assert str(broken) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "prefix", ['/tmp/x"; error_log /etc/passwd', "/tmp/$host", "/tmp/a{b}", "/tmp/a\nb", "/x;y"]
+)
+def test_nginx_refuses_a_state_path_its_config_cannot_carry(tmp_path: Path, prefix: str) -> None:
+    config = Nginx.__new__(Nginx)
+    config.prefix, config.listen = Path(prefix), "127.0.0.1:18080"
+    with pytest.raises(UsageError, match="cannot carry safely") as refused:
+        config.render({"127.0.0.1:1001": 1}, 1)
+    assert "PIPELINES_STATE_DIR" in refused.value.hint
+
+
+def test_nginx_quotes_paths_and_refuses_foreign_servers_and_addresses(tmp_path: Path) -> None:
+    config = Nginx.__new__(Nginx)
+    config.prefix, config.listen = tmp_path / "state dir", "127.0.0.1:18080"
+    text = config.render({"127.0.0.1:1001": 1}, 1)
+    assert f'pid "{tmp_path}/state dir/nginx.pid";' in text
+    assert "max_fails=3 fail_timeout=5s" in text  # passive health
+    assert "proxy_request_buffering off;" in text
+    for server in ("127.0.0.1:1001; include /etc/x", "backend:80", "127.0.0.1:80 backup"):
+        with pytest.raises(TargetError, match="refusing to route"):
+            config.render({server: 1}, 2)
+    with pytest.raises(UsageError, match="cannot listen on"):
+        Nginx(tmp_path, "0.0.0.0:80; user root")
+
+
+def test_nginx_workers_drop_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = Nginx.__new__(Nginx)
+    config.prefix, config.listen = tmp_path, "127.0.0.1:18080"
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    assert "user nobody nogroup;" in config.render({}, 1) or "user nobody nobody;" in (
+        config.render({}, 1)
+    )
+    assert "user root" not in config.render({}, 1)
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert "user " not in config.render({}, 1).split("events")[0]
+
+
+def test_old_release_snapshots_are_pruned_but_never_stable_or_the_rollback_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    journal = denv.journal
+    for number in range(1, 8):
+        release = Release(
+            f"r{number}", f"{number}.0", "c", denv.directory / "releases" / f"r{number}"
+        )
+        release.directory.mkdir(parents=True)
+        journal.append(
+            DeployStarted(
+                deploy=f"r{number}-staging", release=release, previous=None, strategy="canary"
+            )
+        )
+        status = DeployStatus.SUCCEEDED if number in (1, 2, 3) else DeployStatus.ROLLED_BACK
+        journal.append(DeployFinished(deploy=f"r{number}-staging", status=status))
+    removed = prune_releases(denv, keep=3)
+    kept = sorted(p.name for p in (denv.directory / "releases").iterdir())
+    # r3 is stable, r2 is what a rollback goes back to, r7 is the last deploy's.
+    assert removed == ["r1", "r4"]
+    assert kept == ["r2", "r3", "r5", "r6", "r7"]

@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipelines.cli import main
+from pipelines.deploy import codec
+from pipelines.deploy.codec import DamagedFile
+from pipelines.deploy.records import DeployManifest, DeployMetricsFile, DrillReportFile
 from pipelines.report.deploy_view import analysis_steps, headline
 from pipelines.report.history import DeployEntry, History
 from pipelines.report.html import CONTENT_SECURITY_POLICY, render
@@ -28,6 +33,11 @@ def entry(
     metrics: dict[str, Any] | None = None,
     run_id: str = RUN_ID,
 ) -> DeployEntry:
+    # Decoded as the report decodes the files: what does not fit its type never gets here.
+    report = None
+    if drill is not None:
+        base = {"env": "staging", "strategy": "canary", "fault": "errors", "sla_seconds": 60}
+        report = codec.decode(json.dumps({**base, **drill}), DrillReportFile, "drill")
     return DeployEntry(
         run_id,
         Path("/nowhere"),
@@ -38,9 +48,9 @@ def entry(
         outcome,
         "a reason",
         datetime(2026, 11, 29, 12, tzinfo=UTC),
-        {},
-        metrics or {},
-        drill,
+        DeployManifest(action=action, env="staging", version="2.0.0", outcome=outcome),
+        codec.decode(json.dumps(metrics or {}), DeployMetricsFile, "metrics"),
+        report,
     )
 
 
@@ -49,9 +59,11 @@ def canary_metrics() -> dict[str, Any]:
         return {"requests": 40, "p95_ms": p95, "error_rate": errors}
 
     def analyse(weight: float, seconds: float) -> dict[str, Any]:
-        return {"step": {"kind": "analyse", "weight": weight}, "seconds": seconds, "ok": True}
+        step = {"kind": "analyse", "weight": weight, "new": ["r2-0"], "stable": ["r1-0"]}
+        return {"target": "local", "step": step, "seconds": seconds, "ok": True}
 
-    route = {"step": {"kind": "route", "weights": []}, "seconds": 0.5, "ok": True}
+    route_step = {"kind": "route", "weights": []}
+    route = {"target": "local", "step": route_step, "seconds": 0.5, "ok": True}
     return {
         # Written in an order that is not time order.
         "timeline": {
@@ -65,14 +77,14 @@ def canary_metrics() -> dict[str, Any]:
         "analysis": [
             {
                 "at": 1003.0,
-                "verdict": "pass",
+                "verdict": "Successful",
                 "detail": "",
                 "new": sample(12.0, 0.0),
                 "stable": sample(11.0, 0.0),
             },
             {
                 "at": 1006.9,
-                "verdict": "fail",
+                "verdict": "Failed",
                 "detail": "error rate high",
                 "new": sample(97.3, 41.0),
                 "stable": sample(12.0, 0.0),
@@ -88,21 +100,25 @@ def page_of(deploy: DeployEntry) -> str:
 
 def test_hostile_drill_and_deploy_evidence_stays_text() -> None:
     metrics = canary_metrics()
-    metrics["timeline"][HOSTILE] = 1001.0
-    metrics["timeline"]["exposed"] = HOSTILE  # not a number: shown as unknown, not used
-    metrics["analysis"][1]["verdict"] = HOSTILE
+    metrics["timeline"][HOSTILE] = 1001.0  # not a moment the file declares: dropped
     metrics["analysis"][1]["detail"] = HOSTILE
-    metrics["analysis"][0]["new"]["p95_ms"] = HOSTILE
-    metrics["steps"][1]["step"]["weight"] = HOSTILE
+    metrics["steps"][1]["detail"] = HOSTILE
     drill = {
-        "passed": HOSTILE,
+        "passed": False,
         "fault": HOSTILE,
         "problems": [HOSTILE],
-        "time_to_detect_seconds": HOSTILE,
+        "reason": HOSTILE,
         "time_to_rollback_seconds": 0.5,
-        "sla_seconds": float("nan"),
-        "clients": {"lost": HOSTILE, "sent": {"x": HOSTILE}},
+        "clients": {"lost": 3, "sent": 10, "lost_by_cause": {HOSTILE: 2}},
     }
+    # Values that are not of their declared type never reach the page: the file is refused.
+    for field, value in (("exposed", HOSTILE), ("started", {"x": HOSTILE})):
+        bad = canary_metrics()
+        bad["timeline"][field] = value
+        with pytest.raises(DamagedFile, match="metrics: cannot be read"):
+            entry(metrics=bad)
+    with pytest.raises(DamagedFile, match="drill: cannot be read"):
+        entry(drill={"passed": HOSTILE})
     deploy = entry(drill=drill, metrics=metrics, run_id=RUN_ID)
     history = History(deploys=[deploy])
     page = render(history, None, summary_of(history, None), pipeline=HOSTILE)
@@ -136,27 +152,41 @@ def test_headings_say_what_happened() -> None:
     assert 'class="rolled-back' not in page
 
 
+def test_a_drill_says_why_requests_were_lost() -> None:
+    clients = {
+        "sent": 200,
+        "lost": 3,
+        "lost_by_cause": {"timeouts": 0, "resets": 1, "router_502": 2, "other": 0},
+    }
+    page = page_of(entry(drill={"passed": False, "clients": clients}))
+    assert "3 of 200 client requests lost (" in page
+    assert '<span data-cause="resets">1 resets</span>' in page
+    assert '<span data-cause="router_502">2 router 502</span>' in page
+    assert 'data-cause="timeouts"' not in page
+
+
 def test_moments_are_in_time_order() -> None:
     page = page_of(entry(drill={"passed": True}, metrics=canary_metrics()))
     moments = page.split("<h4>Moments</h4>")[1]
     names = re.findall(r'<tr><td class="">([a-z ]+)</td>', moments)
-    assert names == ["started", "exposed", "decision", "traffic on stable", "cleanup"]
+    known = ["started", "exposed", "decision", "traffic on stable"]
+    assert names == [*known, "fault seen", "cleanup", "finished"]  # then the unknown ones
 
 
 def test_a_canary_shows_each_weight_step_with_both_pools_and_the_verdict() -> None:
     metrics = canary_metrics()
     steps = analysis_steps(metrics, 1000.0)
     assert [(s.weight, [m["verdict"] for m in s.measurements]) for s in steps] == [
-        (10, ["pass"]),
-        (50, ["fail"]),
+        (10, ["Successful"]),
+        (50, ["Failed"]),
     ]
     page = page_of(entry(drill={"passed": True}, metrics=metrics))
-    assert 'data-label="step 1: 10% → pass"' in page
-    assert 'data-label="step 2: 50% → fail"' in page
+    assert 'data-label="step 1: 10% → Successful"' in page
+    assert 'data-label="step 2: 50% → Failed"' in page
     assert 'data-label="decision"' in page
     table = page.split("<h4>Analysis at each step</h4>")[1].split("</table>")[0]
     assert '<td class="">50%</td><td class="">97.30</td><td class="">12.00</td>' in table
-    assert '<td class="fail">fail</td>' in table
+    assert '<td class="Failed">Failed</td>' in table
 
 
 def test_charts_have_visible_titles_axis_labels_and_a_top_tick_above_the_data() -> None:
@@ -189,7 +219,8 @@ def test_report_html_accepts_the_run_id_a_drill_prints(tmp_path: Path) -> None:
     }
     (evidence / "deployment-manifest.json").write_text(json.dumps(manifest))
     (evidence / "deployment-metrics.json").write_text(json.dumps(canary_metrics()))
-    (evidence / "drill-report.json").write_text(json.dumps({"passed": True}))
+    drill = {"env": "staging", "strategy": "canary", "fault": "errors", "sla_seconds": 60}
+    (evidence / "drill-report.json").write_text(json.dumps({**drill, "passed": True}))
     out = tmp_path / "drill.html"
     assert main(["report", "html", "-C", str(project), "--run", RUN_ID, "--out", str(out)]) == 0
     page = out.read_text()

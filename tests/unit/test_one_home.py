@@ -14,7 +14,7 @@ from rich.console import Console
 from pipelines import stats
 from pipelines.cli import build_parser, main
 from pipelines.cli.display import show
-from pipelines.config import load_config
+from pipelines.config import BUILTIN_STAGES, load_config
 from pipelines.deploy.settings import StrategyKind
 from pipelines.errors import ConfigError, UsageError, closest, did_you_mean
 from pipelines.flags.model import load_flags
@@ -117,3 +117,9 @@ def test_the_help_lists_what_the_registries_hold(capsys: pytest.CaptureFixture[s
 
 def test_the_median_is_the_stdlibs() -> None:
     assert stats.median is statistics.median
+
+
+def test_the_built_in_stages_are_declared_once() -> None:
+    # Their settings declare them; every one has its module in the stage registry.
+    assert BUILTIN_STAGES == ("install", "lint", "security", "test", "health", "gate")
+    assert set(STAGES) == set(BUILTIN_STAGES)

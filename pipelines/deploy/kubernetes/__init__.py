@@ -1,0 +1,1 @@
+"""The kubernetes target: manifests, cluster state and the Argo Rollouts hand-off."""

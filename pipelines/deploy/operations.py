@@ -1,0 +1,299 @@
+"""The deploy operations as library functions: deploy (or resume), rollback, promote, watch and
+drill. Each takes typed inputs, passes the guards, holds the environment's lock while it acts,
+records its outcome (audit, evidence, metrics) and returns a typed value; the CLI, the Dagger
+module and a Python caller only render it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import msgspec
+
+from pipelines.deploy import codec
+from pipelines.deploy.controller import Clock, DeployReport
+from pipelines.deploy.drill import DrillReport, run_drill
+from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.events import EnvironmentStopped
+from pipelines.deploy.guards import DeployRefused, require_approval, require_open_gate
+from pipelines.deploy.journal import DeployStatus
+from pipelines.deploy.outcome import record
+from pipelines.deploy.records import DRILL_REPORT, ApprovalRecord, GateRecord
+from pipelines.deploy.releases import new_release, prune_releases
+from pipelines.deploy.settings import StrategyKind
+from pipelines.deploy.watch import WatchOutcome
+from pipelines.deploy.watch import watch as run_watch
+from pipelines.errors import UsageError
+from pipelines.source_tree import tree_state
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What ``pipelines deploy`` asks for."""
+
+    version: str | None = None  # default: the project's version, else the commit
+    strategy: StrategyKind | None = None  # default: the environment's
+    target: str | None = None  # only this target of the environment
+    force_reason: str | None = None  # deploy without an open gate decision (audited)
+    resume: bool = False  # continue an interrupted deploy instead
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an operation did and where its evidence is."""
+
+    action: str
+    report: DeployReport
+    evidence: Path
+    metrics: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what a person should know (a repaired journal, ...)
+
+    @property
+    def ok(self) -> bool:
+        """A deploy succeeded; a rollback someone asked for rolled back."""
+        wanted = DeployStatus.ROLLED_BACK if self.action == "rollback" else DeployStatus.SUCCEEDED
+        # A restore brings back what is recorded: it succeeded when every step did.
+        return self.report.status is wanted
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    """How a watch ended, and the evidence of the rollback it made (if any)."""
+
+    watch: WatchOutcome
+    evidence: Path | None = None
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    """A drill's verdict and the evidence it left."""
+
+    drill: DrillReport
+    evidence: Path | None = None
+
+
+@dataclass
+class _Notes:
+    lines: list[str] = field(default_factory=list)
+
+    def journal(self, denv: DeployEnv) -> None:
+        repaired = denv.journal.repair()
+        if repaired:
+            self.lines.append(repaired)
+
+
+def only_target(denv: DeployEnv, name: str) -> DeployEnv:
+    """The environment with one of its targets only (a usage error naming the others)."""
+    targets = tuple(t for t in denv.environment.deploy.targets if t.name == name)
+    if not targets:
+        names = ", ".join(t.name for t in denv.environment.deploy.targets)
+        raise UsageError(
+            f"environment {denv.environment.name!r} has no target {name!r}",
+            hint=f"use one of: {names}",
+        )
+    deploy_settings = msgspec.structs.replace(denv.environment.deploy, targets=targets)
+    return replace(denv, environment=replace(denv.environment, deploy=deploy_settings))
+
+
+def require_intact_audit(denv: DeployEnv) -> None:
+    """Before acting: the audit log every decision goes to must verify (a deploy that could
+    not be recorded must not happen)."""
+    verification = denv.audit_log().verify()
+    if not verification.intact:
+        raise DeployRefused(
+            f"{verification.path}: the deploy audit log does not verify "
+            f"({verification.problems[0]}); nothing was deployed",
+            hint="run `pipelines audit verify --log PATH` and restore the log; an emergency "
+            "`pipelines rollback` still works and records the damage",
+        )
+
+
+def deploy(
+    denv: DeployEnv,
+    request: DeployRequest,
+    *,
+    confirm: Callable[[str], bool] | None,
+    log: Log,
+    pid: int,
+) -> Outcome:
+    """Deploy a new release (or resume an interrupted deploy) of ``denv``."""
+    if request.target:
+        denv = only_target(denv, request.target)
+    if request.force_reason is not None and not request.force_reason.strip():
+        raise UsageError("--force needs --reason WHY (it is written to the audit log)")
+    strategy = request.strategy or denv.environment.deploy.strategy
+    notes = _Notes()
+    require_intact_audit(denv)
+    with denv.journal.lock(f"deploy of {denv.environment.name} by pid {pid}"):
+        notes.journal(denv)
+        if request.resume:
+            report = denv.controller(log=log).resume()
+            return _recorded(denv, report, "resume", notes)
+        current = tree_state(denv.project, denv.environ)
+        gate: GateRecord
+        if request.force_reason is not None:
+            gate = GateRecord(
+                forced=True,
+                reason=request.force_reason,
+                commit=current.commit,
+                tree=current.tree,
+                dirty=current.dirty,
+            )
+            denv.audit(
+                "force",
+                reason=request.force_reason,
+                commit=current.commit,
+                tree=current.tree,
+                dirty=current.dirty,
+            )
+        else:
+            gate = require_open_gate(denv, current)
+        if current.dirty:
+            notes.lines.append(
+                f"deploying uncommitted changes: tree {current.tree[:12]} differs from commit "
+                f"{current.commit[:12]} (recorded in the evidence and the audit log)"
+            )
+        approval = require_approval(denv, confirm)
+        if approval.required:
+            denv.audit("approve", by=approval.by, via=approval.via, run=approval.run)
+        release = new_release(denv, request.version, current.commit, source=current)
+        log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
+        report = denv.controller(log=log).deploy(release, strategy)
+        removed = prune_releases(denv, denv.environment.deploy.keep_releases)
+        if removed:
+            notes.lines.append(f"removed old release snapshots: {', '.join(removed)}")
+    return _recorded(denv, report, "deploy", notes, approval=approval, gate=gate)
+
+
+def rollback(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
+    """Back to the last release that passed. An emergency: a damaged audit log never blocks
+    it; the outcome then points at the damage instead of an audit entry."""
+    notes = _Notes()
+    verification = denv.audit_log().verify()
+    damage = "" if verification.intact else f"{verification.path}: {verification.problems[0]}"
+    with denv.journal.lock(f"rollback of {denv.environment.name} by pid {pid}"):
+        notes.journal(denv)
+        if damage:
+            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
+        else:
+            denv.audit("rollback", reason=reason)
+        report = denv.controller(log=log).rollback(reason)
+    return _recorded(denv, report, "rollback", notes, audit_damage=damage)
+
+
+def promote(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
+    """Continue a paused deploy past the step that paused it."""
+    notes = _Notes()
+    require_intact_audit(denv)
+    with denv.journal.lock(f"promote of {denv.environment.name} by pid {pid}"):
+        notes.journal(denv)
+        denv.audit("promote", reason=reason)
+        report = denv.controller(log=log).promote()
+    return _recorded(denv, report, "promote", notes)
+
+
+def restore(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
+    """The recorded stable release and its routing back, as recorded (after a reboot, a
+    crash or `pipelines stop`). Like a rollback, never blocked by a damaged audit log."""
+    notes = _Notes()
+    damage = _audit_damage(denv)
+    with denv.journal.lock(f"restore of {denv.environment.name} by pid {pid}"):
+        notes.journal(denv)
+        if damage:
+            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
+        else:
+            denv.audit("restore", reason=reason)
+        report = denv.controller(log=log).restore(reason)
+    return _recorded(denv, report, "restore", notes, audit_damage=damage)
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What `pipelines stop` stopped."""
+
+    targets: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def stop(denv: DeployEnv, reason: str, *, pid: int) -> Stopped:
+    """Stop the router and every instance of every target; the stable release stays
+    recorded, so `pipelines restore` brings it back."""
+    notes = _Notes()
+    damage = _audit_damage(denv)
+    with denv.journal.lock(f"stop of {denv.environment.name} by pid {pid}"):
+        notes.journal(denv)
+        if damage:
+            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
+        else:
+            denv.audit("stop", reason=reason)
+        targets = denv.targets()
+        for target in targets:
+            target.shutdown()
+        denv.journal.append(EnvironmentStopped(reason=reason))
+    return Stopped(tuple(t.name for t in targets), tuple(notes.lines))
+
+
+def _audit_damage(denv: DeployEnv) -> str:
+    verification = denv.audit_log().verify()
+    return "" if verification.intact else f"{verification.path}: {verification.problems[0]}"
+
+
+def watch(denv: DeployEnv, *, window: float, every: float, clock: Clock, log: Log) -> WatchResult:
+    """Check the stable release until the window ends; a failure rolls back (recorded)."""
+    outcome = run_watch(denv, window=window, every=every, clock=clock, log=log)
+    if outcome.rollback is None:
+        return WatchResult(outcome)
+    recorded = record(denv, outcome.rollback, action="watch-rollback", approval=None, gate=None)
+    return WatchResult(outcome, recorded.evidence)
+
+
+def drill(
+    denv: DeployEnv,
+    *,
+    strategy: StrategyKind | None,
+    fault: str,
+    sla_seconds: float,
+    rate: float,
+    log: Log,
+) -> DrillResult:
+    """A timed rehearsal of an automatic rollback, beside the environment; its report is
+    kept with the evidence (no metrics: a drill's rollback must not page anyone)."""
+    if rate <= 0:
+        raise UsageError(f"--rate must be above 0, got {rate:g}")
+    chosen = strategy or denv.environment.deploy.strategy
+    report = run_drill(
+        denv, strategy=chosen, fault=fault, sla_seconds=sla_seconds, rate=rate, log=log
+    )
+    if report.deploy is None:
+        return DrillResult(report)
+    recorded = record(
+        denv,
+        report.deploy,
+        action="drill",
+        approval=ApprovalRecord(required=False),
+        gate=None,
+        extra={"drill_passed": report.passed},
+        export_metrics=False,
+    )
+    codec.write(recorded.evidence / DRILL_REPORT, report.file())
+    return DrillResult(report, recorded.evidence)
+
+
+def _recorded(
+    denv: DeployEnv,
+    report: DeployReport,
+    action: str,
+    notes: _Notes,
+    *,
+    approval: ApprovalRecord | None = None,
+    gate: GateRecord | None = None,
+    audit_damage: str = "",
+) -> Outcome:
+    recorded = record(
+        denv, report, action=action, approval=approval, gate=gate, audit_damage=audit_damage
+    )
+    return Outcome(action, report, recorded.evidence, recorded.metrics, tuple(notes.lines))

@@ -1,0 +1,97 @@
+"""Releases on disk: each deploy snapshots the service's files into ``releases/<id>/`` of
+the environment's state, so a rollback never rebuilds and each release runs only from its
+own snapshot."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.target import Release
+from pipelines.errors import UsageError
+from pipelines.source_tree import TreeState
+
+
+def new_release(
+    denv: DeployEnv,
+    version: str | None,
+    commit: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    source: TreeState | None = None,
+) -> Release:
+    """Snapshot the project's files into ``releases/<id>/`` (kept for rollbacks);
+    ``source`` is the tree it was made from (its digest and whether it was dirty)."""
+    release_id = denv.journal.state().next_release_id()
+    while (denv.directory / "releases" / release_id).exists():  # a crash left one
+        release_id = f"r{int(release_id[1:]) + 1}"
+    target = denv.directory / "releases" / release_id
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    service = denv.config.service
+    ignore = shutil.ignore_patterns(*service.exclude)
+    staging.mkdir(parents=True)
+    for entry in service.files:
+        origin = (denv.project / entry).resolve()
+        if not origin.exists():
+            raise UsageError(
+                f"{denv.config.source}: service.files lists {entry!r}, "
+                f"which {denv.project} does not have",
+                hint="list files and directories of the project",
+            )
+        if origin.is_dir():
+            shutil.copytree(origin, staging / entry, ignore=ignore, dirs_exist_ok=True)
+        else:
+            (staging / entry).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, staging / entry)
+    staging.rename(target)  # a release is complete or absent
+    return Release(
+        release_id,
+        version or project_version(denv.project) or commit[:12],
+        commit,
+        target,
+        dict(env or {}),
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        source.tree if source else "",
+        source.dirty if source else None,
+    )
+
+
+def prune_releases(denv: DeployEnv, keep: int) -> list[str]:
+    """Remove release snapshots beyond the newest ``keep``; never the stable release, the
+    one a rollback goes back to, or those of the last deploy. Returns the ids removed."""
+    state = denv.journal.state()
+    protected = set(state.passed[-2:])
+    if state.stable is not None:
+        protected.add(state.stable.id)
+    if state.last is not None:
+        protected.add(state.last.release.id)
+        if state.last.previous is not None:
+            protected.add(state.last.previous.id)
+    home = denv.directory / "releases"
+    if not home.is_dir():
+        return []
+    found = sorted(
+        (entry for entry in home.iterdir() if entry.is_dir() and entry.name[1:].isdigit()),
+        key=lambda entry: int(entry.name[1:]),
+    )
+    removed = []
+    for entry in found[: max(0, len(found) - keep)]:
+        if entry.name not in protected and not entry.is_symlink():
+            shutil.rmtree(entry)
+            removed.append(entry.name)
+    return removed
+
+
+def project_version(project: Path) -> str | None:
+    """``[project] version`` of pyproject.toml, when it is static."""
+    try:
+        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    version = data.get("project", {}).get("version")
+    return str(version) if isinstance(version, str) else None

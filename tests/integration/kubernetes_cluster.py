@@ -1,0 +1,264 @@
+"""A real Kubernetes control plane on loopback for the integration tests: etcd, kube-apiserver
+(token auth, RBAC, service-account keys), kube-controller-manager and kube-scheduler without
+leader election, and kubemark hollow nodes (real kubelet logic, faked container runtime).
+
+The binaries come from scripts/k8s/build.sh (built from Debian's source package and cached
+outside the checkout). Without them the tests skip, except in CI (CI=true) where they fail.
+Hollow nodes report fake pod addresses: nothing here sends traffic to a pod.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.deploy.kubernetes.client import KubeClient, KubernetesError
+from pipelines.deploy.kubernetes.kubeconfig import load_credentials
+from tests.integration.servers import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = ROOT / "scripts" / "k8s" / "build.sh"
+BINARIES_ENV = "PIPELINES_K8S_BIN"
+CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubemark")
+HOLLOW_NODES = 2
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running control plane: its kubeconfig and an admin client."""
+
+    kubeconfig: Path
+    client: KubeClient
+    server: str
+    directory: Path
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point a child process at this cluster."""
+        return {"KUBECONFIG": str(self.kubeconfig)}
+
+
+def binaries(environ: Mapping[str, str] | None = None) -> Path:
+    """The directory of the built control plane (skip, or fail in CI, when there is none)."""
+    environ = os.environ if environ is None else environ
+    found: Path | None = None
+    if environ.get(BINARIES_ENV):
+        found = Path(environ[BINARIES_ENV])
+    else:
+        done = subprocess.run(
+            [str(BUILD_SCRIPT), "--print"], capture_output=True, text=True, check=False
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            found = Path(done.stdout.strip())
+    missing = [name for name in CONTROL_PLANE if found is None or not (found / name).is_file()]
+    for tool in ("etcd", "openssl"):
+        if shutil.which(tool) is None:
+            missing.append(tool)
+    if missing:
+        message = (
+            f"no Kubernetes control plane here (missing: {', '.join(missing)}); "
+            "scripts/k8s/build.sh builds it (scripts/test runs it as root on Debian)"
+        )
+        if environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {message}")
+        pytest.skip(message)
+    assert found is not None
+    return found
+
+
+def _kubeconfig(path: Path, server: str, token: str, ca: Path) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
+        "current-context": "local",
+    }
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path.chmod(0o600)
+
+
+@contextmanager
+def _process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _alive(process: subprocess.Popen[bytes], log: Path) -> None:
+    if process.poll() is not None:
+        raise AssertionError(f"{process.args[0]} exited: {log.read_text(errors='replace')[-3000:]}")  # type: ignore[index]  # args is the argv list given above
+
+
+def _ready(client: KubeClient) -> bool:
+    try:
+        client.request("GET", "/readyz")
+    except KubernetesError:
+        return False
+    return True
+
+
+def _nodes_ready(client: KubeClient) -> int:
+    try:
+        nodes = client.request("GET", "/api/v1/nodes").get("items") or []
+    except KubernetesError:
+        return 0
+    ready = 0
+    for node in nodes:
+        conditions = (node.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            ready += 1
+    return ready
+
+
+@contextmanager
+def control_plane(directory: Path, bin_dir: Path) -> Iterator[Cluster]:
+    """Start the control plane in ``directory``; stop every process afterwards."""
+    directory.mkdir(parents=True, exist_ok=True)
+    certs = directory / "certs"
+    certs.mkdir()
+    sa_key, sa_pub = directory / "sa.key", directory / "sa.pub"
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(sa_key), "2048"], check=True, capture_output=True
+    )
+    subprocess.run(
+        ["openssl", "rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub)],
+        check=True,
+        capture_output=True,
+    )
+    token = secrets.token_hex(16)
+    tokens = directory / "tokens.csv"
+    tokens.write_text(f'{token},admin,admin,"system:masters"\n', encoding="utf-8")
+    ports = {name: free_port() for name in ("etcd", "peer", "api", "cm", "sched")}
+    server = f"https://127.0.0.1:{ports['api']}"
+    etcd_url = f"http://127.0.0.1:{ports['etcd']}"
+    peer_url = f"http://127.0.0.1:{ports['peer']}"
+    kubeconfig = directory / "kubeconfig"
+    with ExitStack() as stack:
+        etcd_log = directory / "etcd.log"
+        etcd = stack.enter_context(
+            _process(
+                [
+                    "etcd",
+                    "--name=default",
+                    f"--data-dir={directory / 'etcd'}",
+                    f"--listen-client-urls={etcd_url}",
+                    f"--advertise-client-urls={etcd_url}",
+                    f"--listen-peer-urls={peer_url}",
+                    f"--initial-advertise-peer-urls={peer_url}",
+                    f"--initial-cluster=default={peer_url}",
+                    "--log-level=warn",
+                ],
+                etcd_log,
+            )
+        )
+        api_log = directory / "kube-apiserver.log"
+        api = stack.enter_context(
+            _process(
+                [
+                    str(bin_dir / "kube-apiserver"),
+                    f"--etcd-servers={etcd_url}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--secure-port={ports['api']}",
+                    "--insecure-port=0",
+                    f"--cert-dir={certs}",
+                    f"--token-auth-file={tokens}",
+                    "--authorization-mode=Node,RBAC",
+                    f"--service-account-key-file={sa_pub}",
+                    f"--service-account-signing-key-file={sa_key}",
+                    "--service-account-issuer=https://kubernetes.default.svc",
+                    "--service-cluster-ip-range=10.250.0.0/24",
+                    "--v=0",
+                ],
+                api_log,
+            )
+        )
+        ca = certs / "apiserver.crt"
+        wait_until(lambda: ca.is_file() or api.poll() is not None, 60, "the API server's cert")
+        _alive(api, api_log)
+        _kubeconfig(kubeconfig, server, token, ca)
+        client = KubeClient(load_credentials(kubeconfig), timeout=30)
+        stack.callback(client.close)
+        wait_until(lambda: _ready(client) or api.poll() is not None, 120, "the API server")
+        _alive(etcd, etcd_log)
+        _alive(api, api_log)
+        cm_log = directory / "kube-controller-manager.log"
+        cm = stack.enter_context(
+            _process(
+                [
+                    str(bin_dir / "kube-controller-manager"),
+                    f"--kubeconfig={kubeconfig}",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={ports['cm']}",
+                    "--port=0",
+                    f"--service-account-private-key-file={sa_key}",
+                    f"--root-ca-file={ca}",
+                    "--use-service-account-credentials=false",
+                    "--v=0",
+                ],
+                cm_log,
+            )
+        )
+        sched_log = directory / "kube-scheduler.log"
+        sched = stack.enter_context(
+            _process(
+                [
+                    str(bin_dir / "kube-scheduler"),
+                    f"--kubeconfig={kubeconfig}",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={ports['sched']}",
+                    "--port=0",
+                    "--v=0",
+                ],
+                sched_log,
+            )
+        )
+        nodes = []
+        for index in range(HOLLOW_NODES):
+            log = directory / f"hollow-{index}.log"
+            process = stack.enter_context(
+                _process(
+                    [
+                        str(bin_dir / "kubemark"),
+                        "--morph=kubelet",
+                        f"--name=hollow-{index}",
+                        f"--kubeconfig={kubeconfig}",
+                        f"--kubelet-port={free_port()}",
+                        f"--kubelet-read-only-port={free_port()}",
+                        "--v=0",
+                    ],
+                    log,
+                )
+            )
+            nodes.append((process, log))
+        deadline = time.monotonic() + 180
+        while _nodes_ready(client) < HOLLOW_NODES:
+            for process, log in [(cm, cm_log), (sched, sched_log), *nodes]:
+                _alive(process, log)
+            if time.monotonic() > deadline:
+                raise AssertionError("the hollow nodes were not Ready within 180 s")
+            time.sleep(0.3)
+        yield Cluster(kubeconfig, client, server, directory)
