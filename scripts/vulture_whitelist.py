@@ -29,7 +29,6 @@ from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
 from pipelines.operations.run import run_pipeline
 from pipelines.perf import ComparisonFile
-from pipelines.project_facts import ProjectFacts
 from pipelines.reports.findings import read_sarif
 from pipelines.reports.junit import Outcome
 from pipelines.runners.docker import DockerRunner
@@ -65,8 +64,6 @@ _ = (pipelines.__getattr__, pipelines.__dir__)
 # The documented Python API's run, and the base-image script an installed SDK ships: for
 # callers outside this package.
 _ = (run_pipeline, BASE_IMAGE_BUILDER)
-# Read by the packaging tests and by people reading a project's facts.
-_ = (ProjectFacts.formats_code, BASE_IMAGE_BUILDER)
 _ = (ComparisonFile.min_effect_percent, ComparisonFile.max_slowdown_percent)
 _ = ComparisonFile.over_limit
 _ = crd_documents  # the tests install our CRDs into their cluster with it

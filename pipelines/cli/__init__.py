@@ -266,6 +266,8 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     for name, text in (
         ("rollback", "back to the last release that passed"),
         ("promote", "continue a paused deploy"),
+        ("restore", "bring the recorded stable release and its routing back"),
+        ("stop", "stop the router and every instance of the environment"),
     ):
         parser = sub.add_parser(name, parents=[common, with_env, as_json], help=text)
         parser.add_argument("--reason", default=None, help="why (written to the audit log)")

@@ -124,6 +124,32 @@ def promote(args: argparse.Namespace, out: Console) -> int:
     return _finish(outcome, out, as_json=args.json)
 
 
+def restore(args: argparse.Namespace, out: Console) -> int:
+    """The recorded stable release and its routing back."""
+    denv = open_env(args)
+    reason = args.reason or "restore requested"
+    outcome = operations.restore(denv, reason, log=_log(out), pid=os.getpid())
+    return _finish(outcome, out, as_json=args.json)
+
+
+def stop(args: argparse.Namespace, out: Console) -> int:
+    """Stop the router and every instance of the environment."""
+    denv = open_env(args)
+    stopped = operations.stop(denv, args.reason or "stop requested", pid=os.getpid())
+    if args.json:
+        print(json.dumps({"stopped": list(stopped.targets), "notes": list(stopped.notes)}))
+    else:
+        for note in stopped.notes:
+            out.print(f"note: {note}", markup=False, highlight=False)
+        targets = ", ".join(stopped.targets)
+        out.print(
+            f"stopped {targets}; `pipelines restore` brings the stable release back",
+            markup=False,
+            highlight=False,
+        )
+    return EXIT_OK
+
+
 def _finish(outcome: Outcome, out: Console, *, as_json: bool) -> int:
     report = outcome.report
     if as_json:

@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.deploy.environment import DeployEnv
-from pipelines.deploy.events import DeployFinished, RollbackStarted, WatchFinished
+from pipelines.deploy.events import (
+    DeployFinished,
+    EnvironmentStopped,
+    RestoreStarted,
+    RollbackStarted,
+    WatchFinished,
+)
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.steps import describe
 from pipelines.errors import UsageError
@@ -90,6 +96,10 @@ def last_operation(denv: DeployEnv) -> str | None:
                 said = f"deploy {event.deploy}: {event.status.value}"
             case RollbackStarted() if event.release is not None:
                 said = f"rollback to {event.release}: {event.reason or 'requested'}"
+            case RestoreStarted():
+                said = f"restore of {event.release}: {event.reason or 'requested'}"
+            case EnvironmentStopped():
+                said = f"stopped: {event.reason or 'requested'}"
             case WatchFinished() if event.failed:
                 said = f"watch of {event.release} rolled back: {event.failed}"
     return said

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipelines.deploy.load import LOST_CAUSES, LoadGenerator, LoadResult, Request
+from pipelines.deploy.load import FAULT_HEADER, LOST_CAUSES, LoadGenerator, LoadResult, Request
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +36,10 @@ def server() -> Iterator[tuple[str, Counter[str]]]:
                 self.connection.close()  # no response at all: the client sees a reset
                 return
             status = {"ok": 200, "injected": 500}.get(turn) or int(turn)
-            body = b'{"error": "injected failure"}' if turn == "injected" else b"{}"
+            body = b"{}"
             self.send_response(status)
+            if turn == "injected":
+                self.send_header(FAULT_HEADER, "injected")
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -75,7 +77,7 @@ def test_lost_requests_are_counted_by_cause(server: tuple[str, Counter[str]]) ->
     assert sum(causes.values()) == len(result.lost)
     # The drill's own fault is a failure, never a loss.
     assert len(result.failed) - len(result.lost) == answered["injected"]
-    assert result.to_dict()["lost_by_cause"] == causes
+    assert result.summary().lost_by_cause == causes
 
 
 def test_a_client_that_gave_up_waiting_is_a_timeout() -> None:
