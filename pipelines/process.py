@@ -21,11 +21,16 @@ from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV
 RUNNER_ONLY = (REPORTS_ENV, ARTIFACTS_ENV)
 
 
+def command_line(argv: Sequence[str], *, why: str = "") -> str:
+    """``$ argv`` quoted so that it can be pasted into a shell; ``why`` follows as a shell
+    comment."""
+    return "$ " + shlex.join(argv) + (f"  # {why}" if why else "")
+
+
 def show_command(argv: Sequence[str], *, why: str = "") -> None:
-    """Write the command about to run to the log (standard output, where every stage's and
-    install step's output goes), quoted so that it can be pasted into a shell; ``why`` follows
-    as a shell comment."""
-    print("$ " + shlex.join(argv) + (f"  # {why}" if why else ""), flush=True)
+    """Write the command about to run to the log (standard output, where every stage's
+    output goes), as ``command_line`` spells it."""
+    print(command_line(argv, why=why), flush=True)
 
 
 class ToolNotFound(ToolError):

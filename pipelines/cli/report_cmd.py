@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 from dataclasses import asdict
@@ -21,7 +20,7 @@ from pipelines import atomic
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
-from pipelines.errors import EXIT_FAILED, EXIT_OK, ReportError, UsageError
+from pipelines.errors import EXIT_FAILED, EXIT_OK, ReportError, UsageError, did_you_mean
 from pipelines.layout import SARIF
 from pipelines.perf import (
     COMPARISON,
@@ -70,11 +69,9 @@ def _windowed(args: argparse.Namespace, now: datetime) -> tuple[History, Path, s
     config = project_config(args)
     if args.env not in config.environments:
         names = sorted(config.environments)
-        close = difflib.get_close_matches(args.env, names, n=1)
-        guess = f"did you mean {close[0]!r}? " if close else ""
         raise UsageError(
             f"--env: {args.env!r} is not an environment of {config.source}",
-            hint=f"{guess}environments: {', '.join(names)}",
+            hint=f"{did_you_mean(args.env, names)}environments: {', '.join(names)}",
         )
     history, artifacts, name = _load(args)
     return history, artifacts, name, start

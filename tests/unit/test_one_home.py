@@ -20,7 +20,7 @@ from pipelines.errors import ConfigError, UsageError, closest, did_you_mean
 from pipelines.flags.model import load_flags
 from pipelines.gate_rules import GateDecision
 from pipelines.plan import PlannedStage, StageCycle, build_plan, topological_order
-from pipelines.process import show_command
+from pipelines.process import command_line, show_command
 from pipelines.report.summary import gate_table, of_decision, tables
 from pipelines.runners import RUNNERS
 from pipelines.stages import STAGES
@@ -120,6 +120,17 @@ def test_the_median_is_the_stdlibs() -> None:
 
 
 def test_the_built_in_stages_are_declared_once() -> None:
-    # Their settings declare them; every one has its module in the stage registry.
-    assert BUILTIN_STAGES == ("install", "lint", "security", "test", "health", "gate")
+    # Their settings declare them, in order; every one has its module in the stage registry.
+    assert BUILTIN_STAGES[:4] == ("install", "lint", "security", "test")
     assert set(STAGES) == set(BUILTIN_STAGES)
+
+
+def test_a_report_for_an_unknown_environment_gets_the_one_suggestion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "dora", "-C", str(tmp_path), "--env", "prod"]) == 2
+    assert "did you mean 'production'? " in capsys.readouterr().err
+
+
+def test_a_command_line_is_spelled_once() -> None:
+    assert command_line(["pip", "install", "a b"], why="x") == "$ pip install 'a b'  # x"
