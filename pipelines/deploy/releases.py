@@ -36,7 +36,14 @@ def new_release(
     ignore = shutil.ignore_patterns(*service.exclude)
     staging.mkdir(parents=True)
     for entry in service.files:
-        origin = (denv.project / entry).resolve()
+        # Not resolved, and links copied as links: the checkout is the code under test, and
+        # a link it holds must never make the host copy what the link points to.
+        origin = denv.project / entry
+        if origin.is_symlink():
+            raise UsageError(
+                f"{denv.config.source}: service.files lists {entry!r}, which is a symbolic link",
+                hint="list the files and directories themselves",
+            )
         if not origin.exists():
             raise UsageError(
                 f"{denv.config.source}: service.files lists {entry!r}, "
@@ -44,10 +51,12 @@ def new_release(
                 hint="list files and directories of the project",
             )
         if origin.is_dir():
-            shutil.copytree(origin, staging / entry, ignore=ignore, dirs_exist_ok=True)
+            shutil.copytree(
+                origin, staging / entry, symlinks=True, ignore=ignore, dirs_exist_ok=True
+            )
         else:
             (staging / entry).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, staging / entry)
+            shutil.copy2(origin, staging / entry, follow_symlinks=False)
     staging.rename(target)  # a release is complete or absent
     return Release(
         release_id,

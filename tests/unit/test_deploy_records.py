@@ -368,3 +368,21 @@ def test_old_release_snapshots_are_pruned_but_never_stable_or_the_rollback_targe
     # r3 is stable, r2 is what a rollback goes back to, r7 is the last deploy's.
     assert removed == ["r1", "r4"]
     assert kept == ["r2", "r3", "r5", "r6", "r7"]
+
+
+def test_a_snapshot_never_copies_what_a_link_in_the_checkout_points_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    secret = tmp_path / "host-only"
+    secret.write_text("host secret\n")
+    (denv.project / "app.py").write_text("print('v1')\n")
+    (denv.project / "leak").symlink_to(secret)
+    release = new_release(denv, None, "0123456789abcdef")
+    copied = release.directory / "leak"
+    assert copied.is_symlink()  # kept as the link it is, never as the file behind it
+    assert not any(
+        "host secret" in p.read_text()
+        for p in release.directory.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    )
