@@ -12,6 +12,7 @@ from ci.main import Ci
 import pipelines
 from pipelines.audit import DeployAuditEntry
 from pipelines.deploy.events import DeployResumed, StepDone
+from pipelines.deploy.kubernetes.validate import crd_documents
 from pipelines.deploy.records import (
     ClientsSummary,
     DeployMetricsFile,
@@ -19,7 +20,6 @@ from pipelines.deploy.records import (
     Durations,
     MonitoringConfig,
 )
-from pipelines.deploy.kubernetes.validate import crd_documents
 from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
