@@ -1,7 +1,8 @@
 """portable-pipelines: one pipeline definition, run alike on a laptop, in Docker or in Dagger.
 
 The Python API (docs/python-api.md) is what ``__all__`` names: load a project's pipeline.yaml,
-plan one of its environments, and run it, with the same operations the command line calls::
+plan one of its environments, run it, and deploy, with the same operations the command line
+calls::
 
     from pathlib import Path
     import pipelines
@@ -17,7 +18,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import TYPE_CHECKING, Any
+
+# Not typing's: importing typing here would double the time `python -m pipelines` spends
+# before its Ctrl-C handling is in place (type checkers read any TYPE_CHECKING as true).
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -31,6 +35,9 @@ if importlib.util.find_spec("fcntl") is None:  # pragma: no cover - Linux and ma
 
 if TYPE_CHECKING:
     from pipelines.config import PipelineConfig, load_config
+    from pipelines.deploy import operations as deploys
+    from pipelines.deploy.environment import DeployEnv
+    from pipelines.deploy.operations import DeployRequest
     from pipelines.errors import ConfigError, PipelineError, UsageError
     from pipelines.operations.planning import project_plan
     from pipelines.operations.run import RunOutcome, RunRequest, run_pipeline
@@ -50,13 +57,20 @@ _HOMES = {
     "RunResult": "pipelines.runners.results",
     "RunStatus": "pipelines.runners.results",
     "StageRun": "pipelines.runners.results",
+    "DeployEnv": "pipelines.deploy.environment",
+    "DeployRequest": "pipelines.deploy.operations",
     "PipelineError": "pipelines.errors",
     "ConfigError": "pipelines.errors",
     "UsageError": "pipelines.errors",
 }
+# Modules that are public as a whole: the deploy operations (deploy, rollback, promote, watch,
+# drill) as ``pipelines.deploys.deploy(...)``, beside the ``pipelines.deploy`` package.
+_MODULES = {"deploys": "pipelines.deploy.operations"}
 
 __all__ = [
     "ConfigError",
+    "DeployEnv",
+    "DeployRequest",
     "PipelineConfig",
     "PipelineError",
     "Plan",
@@ -68,17 +82,21 @@ __all__ = [
     "StageRun",
     "UsageError",
     "__version__",
+    "deploys",
     "load_config",
     "project_plan",
     "run_pipeline",
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """A public name, imported from its module the first time it is asked for."""
-    if name not in _HOMES:
+    if name in _MODULES:
+        value: object = importlib.import_module(_MODULES[name])
+    elif name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    else:
         raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
     globals()[name] = value  # asked once: later lookups are plain attribute reads
     return value
 

@@ -9,12 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipelines import __version__, atomic
-from pipelines.errors import ToolError
+from pipelines import __version__, atomic, containment
 from pipelines.layout import COVERAGE, DECISION_ARTIFACT, GATE_DECISION, JUNIT, Layout, logical
 from pipelines.plan import Plan
-from pipelines.process import run_tool
 from pipelines.runners.results import RunResult, RunStatus
+from pipelines.source_tree import find_commit
 
 MANIFEST = "run-manifest.json"
 
@@ -53,16 +52,12 @@ class RunIdentity:
         return cls(run_id, started, find_commit(project, environ))
 
 
-def find_commit(project: Path, environ: Mapping[str, str]) -> str:
-    """The commit under test: CI variables first, then git, else 'unknown'."""
-    for name in ("GITHUB_SHA", "CI_COMMIT_SHA", "PIPELINES_COMMIT"):
-        if environ.get(name):
-            return environ[name]
-    try:
-        done = run_tool(["git", "rev-parse", "HEAD"], cwd=project, timeout=10)
-    except ToolError:  # git missing or hung: the run is still recorded
-        return "unknown"
-    return done.stdout.strip() if done.returncode == 0 else "unknown"
+@dataclass(frozen=True)
+class WrittenRun:
+    """Where a run's artifacts went, and the reports refused (a link where a file belongs)."""
+
+    directory: Path
+    refused: Mapping[str, str]
 
 
 def matches(layout: Layout, pattern: str) -> list[tuple[str, Path]]:
@@ -123,27 +118,35 @@ def write_run_artifacts(
     *,
     kept: tuple[str, ...] = (),
     audit: Mapping[str, Any] | None = None,
-) -> Path:
+) -> WrittenRun:
     """Write the manifest and copy the reports this run produced (and the files custom stages
     keep, under their own paths); every file is written atomically.
 
     Only stages that ran in this run contribute: a report left by an earlier run, of a stage
     not selected now, never passes for this run's. ``audit`` holds the heads of audit logs.
+    A report that is a link, or lies behind one, is refused and named, never followed.
     """
     target = layout.artifacts / identity.run_id
     ran = {s.name for s in result.stages if s.status in (RunStatus.PASSED, RunStatus.FAILED)}
     collected: dict[str, str] = {}
-    for source, name in COLLECTED.items():
-        path = layout.report(source)
-        if PurePosixPath(source).parts[1] in ran and path.is_file():
-            atomic.copy_file(path, target / name)
-            collected[name] = source
+    refused: dict[str, str] = {}
+    wanted = list(COLLECTED.items())
     for pattern in kept:
-        if PurePosixPath(pattern).parts[1] not in ran:
+        if PurePosixPath(pattern).parts[1] in ran:
+            wanted += [(logical_path, logical_path) for logical_path, _ in matches(layout, pattern)]
+    for source, name in wanted:
+        if PurePosixPath(source).parts[1] not in ran:
             continue
-        for logical_path, path in matches(layout, pattern):
-            atomic.copy_file(path, target / logical_path)
-            collected[logical_path] = logical_path
+        # A stage wrote these paths: a link there must not copy a host file into the run.
+        try:
+            with containment.open_regular(*layout.located(source)) as handle:
+                atomic.copy_stream(handle, target / name)
+        except FileNotFoundError:
+            continue
+        except containment.Refused as exc:
+            refused[source] = exc.strerror or "not a regular file"
+            continue
+        collected[name] = source
     manifest: dict[str, Any] = {
         "run_id": identity.run_id,
         "version": __version__,
@@ -157,7 +160,9 @@ def write_run_artifacts(
         "stages": [stage.to_dict() for stage in result.stages],
         "artifacts": collected,
     }
+    if refused:
+        manifest["refused"] = refused
     if audit:
         manifest["audit"] = dict(audit)
     atomic.write_json(target / MANIFEST, manifest)
-    return target
+    return WrittenRun(target, refused)

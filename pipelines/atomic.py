@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pipelines.errors import UsageError
 
@@ -41,14 +41,15 @@ def write_json(path: Path, payload: Any) -> None:
     write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
-def copy_file(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` atomically (streaming, so large reports stay cheap)."""
+def copy_stream(source: BinaryIO, target: Path) -> None:
+    """Copy an open file to ``target`` atomically (streaming, so large reports stay cheap;
+    the caller chose how it was opened, e.g. without following links)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, length=1024 * 1024)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out, length=1024 * 1024)
             out.flush()
             os.fsync(out.fileno())
         Path(tmp_name).replace(target)

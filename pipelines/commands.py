@@ -128,6 +128,17 @@ def lint_argv(
     return [*own, *args, *targets]
 
 
+def mypy_has_targets(tool: DeclaredTool, config: PipelineConfig, facts: ProjectFacts) -> bool:
+    """Whether anything names what mypy checks (without it mypy checks nothing and says so)."""
+    return bool(
+        config.lint.paths
+        or tool.pre_commit
+        or facts.mypy_targets_configured
+        or _names_targets(tool.args)
+        or facts.package_dirs
+    )
+
+
 def _names_targets(args: Sequence[str]) -> bool:
     """Whether the project's own arguments already say what to check."""
     return any(not a.startswith("-") for a in args)

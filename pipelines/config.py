@@ -42,7 +42,6 @@ CONFIG_FILE = "pipeline.yaml"
 Linter = Literal["ruff", "ruff-format", "black", "isort", "flake8", "mypy", "pyupgrade"]
 Scanner = Literal["bandit", "detect-secrets", "pip-audit"]
 RunIf = Literal["success", "always"]
-BUILTIN_STAGES = ("install", "lint", "security", "test", "health", "gate")
 RUN_IF: tuple[str, ...] = get_args(RunIf)
 DEFAULT_STAGE_TIMEOUT = 3600.0
 STAGE_PATTERN = LOWER_NAME
@@ -53,6 +52,11 @@ Argv = Annotated[tuple[Text, ...], Meta(min_length=1)]
 Percent = Annotated[float, Meta(ge=0, le=100)]
 Limit = Annotated[int, Meta(ge=0)] | None
 Seconds = Annotated[float, Meta(ge=1, le=86400)]
+# Variables passed to children from the invoking environment, by name or glob (tox-style).
+PassEnv = tuple[
+    Annotated[str, matching(r"[A-Za-z0-9_*?\[\]!]+", "a variable name or glob such as 'AWS_*'")],
+    ...,
+]
 
 
 class GateThresholds(Model, frozen=True):
@@ -129,12 +133,17 @@ class StageSettings(Model, frozen=True, kw_only=True):
     enabled: bool = True
     needs: tuple[StageName, ...] = ()
     env: dict[EnvVarName, ScalarText] = {}
+    pass_env: PassEnv = ()
     timeout: Seconds = DEFAULT_STAGE_TIMEOUT
 
     def common(self) -> StageSettings:
         """Only the settings every stage has."""
         return StageSettings(
-            enabled=self.enabled, needs=self.needs, env=self.env, timeout=self.timeout
+            enabled=self.enabled,
+            needs=self.needs,
+            env=self.env,
+            pass_env=self.pass_env,
+            timeout=self.timeout,
         )
 
 
@@ -209,12 +218,18 @@ class Stages(Model, frozen=True):
     gate: StageSettings = StageSettings()
 
 
+# The built-in stages, in the order of their settings (one declaration: ``Stages``).
+BUILTIN_STAGES: tuple[str, ...] = Stages.__struct_fields__
+
+
 class EnvironmentFile(Model, frozen=True):
     """An environment as pipeline.yaml declares it (its gate over the environment's own
     defaults: production is stricter)."""
 
     gate: GateThresholds = GateThresholds()
     env: dict[EnvVarName, ScalarText] = {}
+    # Variables its stages and deployed instances get from the invoking environment.
+    pass_env: PassEnv = ()
     health: HealthSettings = HealthSettings()
     # Stages this environment cannot run, each with the reason the plan shows.
     skip_stages: dict[StageName, Text] = {}
@@ -238,6 +253,9 @@ class PipelineFile(Model, frozen=True):
     # and artifacts/ in the project.
     reports: Text | None = None
     artifacts: Text | None = None
+    # Variables every stage and deployed instance gets from the invoking environment, by name
+    # or glob, beyond the defaults (docs/environment.md).
+    pass_env: PassEnv = ()
     # A Mapping (read-only): the loaded config holds its merged environments here.
     environments: Mapping[LowerName, EnvironmentFile] = {}
     monitoring: MonitoringSettings = MonitoringSettings()
@@ -386,6 +404,11 @@ def _environments(declared: PipelineFile, data: Any) -> dict[str, Environment]:
         environments[name] = Environment(
             **{**msgspec.structs.asdict(env), "gate": msgspec.structs.replace(base, **given)},
             name=name,
+        )
+    for name, environment in environments.items():
+        passed = declared.environments[name].pass_env if name in declared.environments else ()
+        environments[name] = msgspec.structs.replace(
+            environment, pass_env=tuple(dict.fromkeys((*declared.pass_env, *passed)))
         )
     return environments
 

@@ -11,6 +11,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # SIGTERM (CI cancellation, docker stop): stopped like an interrupt
 
 
 def closest(value: str, names: Iterable[str]) -> str | None:

@@ -124,6 +124,15 @@ class GateDecision:
         produces. A file that is not a decision raises KeyError, ValueError or TypeError."""
         if not isinstance(data, Mapping):
             raise TypeError("a decision is a JSON object")
+        try:
+            return cls._decoded(data)
+        except (AttributeError, OverflowError, IndexError) as exc:
+            # A value of the wrong kind deep inside (a list for an object, an infinite count):
+            # still "not a decision", in the words callers already handle.
+            raise ValueError(f"not a gate decision ({exc})") from exc
+
+    @classmethod
+    def _decoded(cls, data: Mapping[str, Any]) -> GateDecision:
         tests, coverage, findings = data.get("tests"), data.get("coverage"), data.get("findings")
         evidence = Evidence(
             tests=TestSummary.from_dict(tests) if tests else None,

@@ -99,7 +99,13 @@ class Layout:
 
     def report(self, path: str) -> Path:
         """Where a logical report path (``reports/<stage>/<file>``) really is."""
+        root, relative = self.located(path)
+        return root / relative
+
+    def located(self, path: str) -> tuple[Path, PurePosixPath]:
+        """A logical path as the trusted directory it lies in and the part below it that a
+        stage could have written (what the host walks without following links)."""
         parts = PurePosixPath(path).parts
         if parts[:1] != (REPORTS,):
-            return self.project / path
-        return self.reports.joinpath(*parts[1:])
+            return self.project, PurePosixPath(path)
+        return self.reports, PurePosixPath(*parts[1:])

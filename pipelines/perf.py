@@ -4,12 +4,14 @@ never reads as a slowdown."""
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from pipelines.errors import ReportError
 from pipelines.stats import median, p_value
@@ -58,30 +60,60 @@ class Compared:
         }
 
 
+class _Stats(msgspec.Struct):
+    # Raw timings (seconds); pytest-benchmark writes them with --benchmark-save-data.
+    data: list[Annotated[float, msgspec.Meta(ge=0)]] | None = None
+
+
+class _Benchmark(msgspec.Struct):
+    name: str
+    fullname: str | None = None
+    stats: _Stats = msgspec.field(default_factory=_Stats)
+
+
+class BenchmarkFile(msgspec.Struct):
+    """The part of a pytest-benchmark JSON file a comparison reads (other keys are ignored:
+    the file is pytest-benchmark's, not ours)."""
+
+    benchmarks: list[_Benchmark]
+
+
+INPUT_LIMIT = 256 * 1024 * 1024  # a benchmark file with raw timings; refuse what cannot be one
+
+
 def read_benchmarks(path: Path) -> dict[str, list[float]]:
-    """Each benchmark's raw timings from a pytest-benchmark JSON file."""
+    """Each benchmark's raw timings from a pytest-benchmark JSON file; a file of another
+    shape, or a timing that is not a finite number, is a ReportError naming it."""
+    hint = "write one with pytest --benchmark-json=PATH --benchmark-save-data"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        benchmarks = data["benchmarks"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        with path.open("rb") as handle:
+            raw = handle.read(INPUT_LIMIT + 1)
+        if len(raw) > INPUT_LIMIT:
+            raise ValueError(f"larger than {INPUT_LIMIT // (1024 * 1024)} MiB")
+        data = msgspec.json.decode(raw, type=BenchmarkFile)
+    except (OSError, ValueError, msgspec.DecodeError) as exc:
         raise ReportError(
-            str(path),
-            f"not a pytest-benchmark JSON file ({exc})",
-            hint="write one with pytest --benchmark-json=PATH --benchmark-save-data",
+            str(path), f"not a pytest-benchmark JSON file ({_reason(exc)})", hint=hint
         ) from exc
     found: dict[str, list[float]] = {}
-    for item in benchmarks:
-        name = str(item.get("fullname") or item.get("name"))
-        timings = (item.get("stats") or {}).get("data")
-        if not isinstance(timings, list) or len(timings) < 2:
+    for item in data.benchmarks:
+        name = item.fullname or item.name
+        timings = item.stats.data
+        if timings is None or len(timings) < 2:
             raise ReportError(
                 str(path),
                 f"benchmark {name!r} has no raw timings to compare",
                 hint="run pytest with --benchmark-save-data (a median alone cannot show "
                 "whether a difference is noise)",
             )
-        found[name] = [float(t) for t in timings]
+        if not all(math.isfinite(t) for t in timings):
+            raise ReportError(str(path), f"benchmark {name!r} has a timing that is not finite")
+        found[name] = list(timings)
     return found
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def compare(
@@ -113,7 +145,27 @@ def slowdowns(compared: Sequence[Compared]) -> dict[str, float]:
     return {c.name: round(c.slowdown_percent, 2) for c in compared if c.change is Change.SLOWER}
 
 
+class ComparisonFile(msgspec.Struct, kw_only=True):
+    """comparison.json: written by ``pipelines perf compare``, read by the gate."""
+
+    baseline: str
+    candidate: str
+    alpha: float
+    min_effect_percent: float
+    max_slowdown_percent: float | None
+    benchmarks: list[dict[str, Any]]
+    slowdowns: dict[str, float]
+    over_limit: dict[str, float]
+
+
 def read_slowdowns(path: Path) -> dict[str, float]:
-    """The slowdowns of a comparison.json this tool wrote."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {str(k): float(v) for k, v in data["slowdowns"].items()}
+    """The slowdowns of a comparison.json this tool wrote; ValueError when it is not one, or
+    when a slowdown is not a finite number (NaN must never read as "no slowdown")."""
+    try:
+        data = msgspec.json.decode(path.read_bytes(), type=ComparisonFile)
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from exc
+    bad = [name for name, value in data.slowdowns.items() if not math.isfinite(value)]
+    if bad:
+        raise ValueError(f"slowdown of {bad[0]!r} is not a finite number")
+    return dict(data.slowdowns)

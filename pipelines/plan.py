@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines import commands
-from pipelines.config import BUILTIN_STAGES, RUN_IF, PipelineConfig
+from pipelines.config import BUILTIN_STAGES, RUN_IF, PipelineConfig, StageSettings
 from pipelines.errors import ConfigError, UsageError, did_you_mean
 from pipelines.layout import COVERAGE, GATE_DECISION, JUNIT, REPORT_LOG, RESULT, SARIF, logical
 from pipelines.project_env import InstallPlan, install_plan
@@ -56,6 +56,9 @@ class PlannedStage:
     # inputs are unchanged), "daily" (answers that change with the world, such as known
     # vulnerabilities) or "never" (live answers: health checks, deploys).
     freshness: str = "cached"
+    # Variables the stage gets from the invoking environment beyond the defaults (names,
+    # globs): a runner builds the stage's environment from these (pipelines.child_env).
+    pass_env: tuple[str, ...] = ()
     # What the stage found in the project, for people to read (its linters and where each
     # version came from).
     notes: tuple[str, ...] = ()
@@ -74,6 +77,7 @@ class PlannedStage:
             "tools": [list(argv) for argv in self.tools],
             "source": self.source,
             "freshness": self.freshness,
+            "pass_env": list(self.pass_env),
             "notes": list(self.notes),
         }
 
@@ -92,6 +96,7 @@ class PlannedStage:
             tools=tuple(tuple(str(a) for a in argv) for argv in data.get("tools", ())),
             source=str(data.get("source", "read-only")),
             freshness=str(data.get("freshness", "cached")),
+            pass_env=tuple(str(p) for p in data.get("pass_env", ())),
             notes=tuple(str(n) for n in data.get("notes", ())),
         )
 
@@ -294,6 +299,7 @@ class _Builder:
                 (stage_command(name, self.env_name, self.config_file),),
                 needs=tuple(dict.fromkeys((*needs, *settings.needs))),
                 env={**self.base_env, **settings.env},
+                pass_env=self._pass_env(settings),
                 outputs=outputs,
                 run_if=run_if,
                 timeout=settings.timeout,
@@ -303,6 +309,10 @@ class _Builder:
                 notes=notes,
             )
         )
+
+    def _pass_env(self, settings: StageSettings) -> tuple[str, ...]:
+        environment = self.config.environment(self.env_name)
+        return tuple(dict.fromkeys((*environment.pass_env, *settings.pass_env)))
 
     def add_gate(self) -> None:
         """The gate judges every stage but those that come after it."""
@@ -319,6 +329,7 @@ class _Builder:
                 (stage_command("gate", self.env_name, self.config_file),),
                 needs=needs,
                 env={**self.base_env, **settings.env},
+                pass_env=self._pass_env(settings),
                 outputs=(GATE_DECISION,),
                 run_if="always",
                 timeout=settings.timeout,

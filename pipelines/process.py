@@ -21,11 +21,16 @@ from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV
 RUNNER_ONLY = (REPORTS_ENV, ARTIFACTS_ENV)
 
 
+def command_line(argv: Sequence[str], *, why: str = "") -> str:
+    """``$ argv`` quoted so that it can be pasted into a shell; ``why`` follows as a shell
+    comment."""
+    return "$ " + shlex.join(argv) + (f"  # {why}" if why else "")
+
+
 def show_command(argv: Sequence[str], *, why: str = "") -> None:
-    """Write the command about to run to the log (standard output, where every stage's and
-    install step's output goes), quoted so that it can be pasted into a shell; ``why`` follows
-    as a shell comment."""
-    print("$ " + shlex.join(argv) + (f"  # {why}" if why else ""), flush=True)
+    """Write the command about to run to the log (standard output, where every stage's
+    output goes), as ``command_line`` spells it."""
+    print(command_line(argv, why=why), flush=True)
 
 
 class ToolNotFound(ToolError):
@@ -78,19 +83,53 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
 
 
 def kill_session(leader: int) -> None:
-    """Kill every process of the session ``leader`` started: a stage and all its tools, even
-    those in process groups of their own."""
+    """Kill every process of the session ``leader`` started, and every descendant of it: a
+    stage and all its tools, even those in process groups or sessions of their own."""
+    doomed = {leader, *_session_members(leader), *_descendants(leader)}
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(leader, signal.SIGKILL)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _processes() -> dict[int, int]:
+    """Every process id with its parent's (nothing where /proc is missing)."""
+    parents: dict[int, int] = {}
     proc = Path("/proc")
     if not proc.is_dir():
-        return
+        return parents
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name (in parentheses) may hold spaces: the fields after it are fixed.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def _descendants(leader: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, parent in _processes().items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    pending = [leader]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def _session_members(leader: int) -> set[int]:
+    members = set()
+    for pid in _processes():
         with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-            if os.getsid(int(entry.name)) == leader:
-                os.kill(int(entry.name), signal.SIGKILL)
+            if os.getsid(pid) == leader:
+                members.add(pid)
+    return members
 
 
 def _start(argv: Sequence[str], **options: Any) -> subprocess.Popen[Any]:

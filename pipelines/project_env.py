@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pipelines import atomic
 from pipelines.commands import typing_requirements
 from pipelines.config import PipelineConfig
 from pipelines.errors import ConfigError, ToolError
-from pipelines.process import run_streaming, tool_path
+from pipelines.process import command_line, run_streaming, tool_path
 from pipelines.project_facts import (
     DEFINING_FILES,
     DEV_EXTRA,
@@ -318,7 +317,7 @@ def _say(output: BinaryIO, line: str) -> None:
 
 
 def _step(argv: list[str], project: Path, env: Mapping[str, str], output: BinaryIO) -> None:
-    _say(output, "$ " + shlex.join(argv))
+    _say(output, command_line(argv))
     done = run_streaming(argv, cwd=project, env=env, output=output)
     if done.returncode != 0:
         hint = (

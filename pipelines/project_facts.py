@@ -58,7 +58,6 @@ class ProjectFacts:
     bandit_exclude: tuple[str, ...] = ()
     secrets_baseline: str | None = None
     ruff_includes_markdown: bool = False
-    formats_code: bool = False  # ruff or black settings, or a formatter in pre-commit
     linters: tuple[DeclaredTool, ...] = ()  # the linters it declares, at their versions
     package_dirs: tuple[str, ...] = ()  # what mypy checks when nothing names its files
     typing_requirements: tuple[str, ...] = ()  # what its type checking needs installed
@@ -92,7 +91,6 @@ def read_facts(project: Path) -> ProjectFacts:
         bandit_config=_bandit_config(project, tool),
         bandit_exclude=_bandit_exclude(project, tool),
         secrets_baseline=".secrets.baseline" if (project / ".secrets.baseline").is_file() else None,
-        formats_code=_formats_code(project, tool),
         linters=discover(project),
         package_dirs=_package_dirs(project),
         typing_requirements=typing_requirements(project),
@@ -193,19 +191,6 @@ def _bandit_exclude(project: Path, tool: dict[str, Any]) -> tuple[str, ...]:
         return ()
     dirs = config.get("exclude_dirs", ())
     return tuple(str(d).strip("./") or str(d) for d in dirs) if isinstance(dirs, list) else ()
-
-
-def _formats_code(project: Path, tool: dict[str, Any]) -> bool:
-    """Whether the project formats its code with ruff or black (so their check applies)."""
-    if "ruff" in tool or "black" in tool:
-        return True
-    if any((project / name).is_file() for name in ("ruff.toml", ".ruff.toml")):
-        return True
-    pre_commit = project / ".pre-commit-config.yaml"
-    if pre_commit.is_file():
-        text = pre_commit.read_text(encoding="utf-8", errors="replace")
-        return "ruff-format" in text or "psf/black" in text or "id: black" in text
-    return False
 
 
 # Top-level directories that hold a project's tests, docs or examples, not its package.

@@ -75,6 +75,11 @@ UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DURATION_WORDS = "a duration such as 7d, 12h, 30m, 90s or 250ms"
 
 
+# The longest duration a command takes: windows and ages are dates, and a date a century
+# back or ahead is still one (a million weeks is not).
+LONGEST_DURATION = 36500 * 86400.0
+
+
 def parse_duration(text: str, where: str) -> float:
     """Seconds of a duration given on the command line (``15m``), or a UsageError."""
     seconds = _seconds(text.strip())
@@ -82,6 +87,11 @@ def parse_duration(text: str, where: str) -> float:
         raise UsageError(
             f"{where}: expected a duration such as 90s, 15m or 48h, got {text!r}",
             hint="a number followed by ms, s, m, h, d or w",
+        )
+    if seconds > LONGEST_DURATION:
+        raise UsageError(
+            f"{where}: {text!r} is longer than the 100 years a window may span",
+            hint="give a duration up to 36500d",
         )
     return seconds
 

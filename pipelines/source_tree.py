@@ -17,7 +17,6 @@ from pathlib import Path
 
 import msgspec
 
-from pipelines.artifacts import find_commit
 from pipelines.errors import ToolError
 from pipelines.process import run_tool
 
@@ -39,6 +38,18 @@ SKIPPED = frozenset(
         "node_modules",
     }
 )
+
+
+def find_commit(project: Path, environ: Mapping[str, str]) -> str:
+    """The commit under test: CI variables first, then git, else 'unknown'."""
+    for name in ("GITHUB_SHA", "CI_COMMIT_SHA", "PIPELINES_COMMIT"):
+        if environ.get(name):
+            return environ[name]
+    try:
+        done = run_tool(["git", "rev-parse", "HEAD"], cwd=project, timeout=10)
+    except ToolError:  # git missing or hung: the run is still recorded
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 class TreeState(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,7 +4,11 @@ Dagger calls the module's functions, OpenFeature the provider's methods; runners
 from their registry by name; ruamel.yaml reads the attribute set on its loader; tests read
 SARIF back; the JUnit outcome and the deploy settings' choices are compared as values; some
 fields of result.json are there for people and other tools, not for this SDK; Python calls a
-package's ``__getattr__`` and ``__dir__`` (the public API's names load on first use).
+package's ``__getattr__`` and ``__dir__`` (the public API's names load on first use); the
+base-image builder's path is what the tests hold setup.py's shipped files to.
+fields of result.json and comparison.json are there for people and other tools, not for this
+SDK; Python calls a package's ``__getattr__`` and ``__dir__`` (the public API's names load on
+first use).
 """
 
 from ci.main import Ci
@@ -23,11 +27,14 @@ from pipelines.deploy.records import (
 from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
+from pipelines.operations.run import run_pipeline
+from pipelines.perf import ComparisonFile
 from pipelines.reports.findings import read_sarif
 from pipelines.reports.junit import Outcome
 from pipelines.runners.docker import DockerRunner
 from pipelines.runners.local import LocalRunner
 from pipelines.stages.details import CustomDetails, TestDetails
+from pipelines.toolchain import BASE_IMAGE_BUILDER
 
 _ = (Ci.toolchain, Ci.ci, Ci.verdict, Ci.health, Ci.lint, Ci.security, Ci.test)
 _ = (Ci.deploy, Ci.rollback, Ci.rollback_drill, Ci.resume, Ci.promote, Ci.abort, Ci.status)
@@ -54,4 +61,9 @@ _ = (DrillReportFile.time_to_rollback_seconds,)
 _ = (ClientsSummary.failed_injected, ClientsSummary.by_version)
 _ = (DrillReportFile.detect_and_rollback_seconds, StepDone.promoted, DeployResumed.promoted)
 _ = (pipelines.__getattr__, pipelines.__dir__)
+# The documented Python API's run, and the base-image script an installed SDK ships: for
+# callers outside this package.
+_ = (run_pipeline, BASE_IMAGE_BUILDER)
+_ = (ComparisonFile.min_effect_percent, ComparisonFile.max_slowdown_percent)
+_ = ComparisonFile.over_limit
 _ = crd_documents  # the tests install our CRDs into their cluster with it

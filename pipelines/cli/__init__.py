@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines import __version__
+from pipelines.cli.arguments import percent, positive, probability
 from pipelines.cli.completion import (
     SHELLS,
     complete_if_asked,
@@ -23,12 +26,20 @@ from pipelines.cli.completion import (
     stage_names,
     stages_help,
 )
+from pipelines.cli.display import SafeConsole
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
 from pipelines.deploy.settings import StrategyKind
-from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PipelineError
+from pipelines.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    PipelineError,
+)
 from pipelines.reports.workflow_commands import neutralise
 from pipelines.runners import RUNNERS
+from pipelines.safe_text import terminal
 from pipelines.stages import STAGES
 
 # What the help lists comes from the registries, so it never falls behind them.
@@ -115,6 +126,14 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
     )
     run.add_argument("--runner", default="local", help=f"{_listing(RUNNERS)} (default: local)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed stage")
+    loudness = run.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print each stage's tool output as it runs, its name in front",
+    )
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print only the summary table")
     # Only `pipelines stage --help` reads the project, so a stage's own start stays fast.
     asks_help = "stage" in argv and bool({"-h", "--help"} & set(argv))
     stage = sub.add_parser(
@@ -247,6 +266,8 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     for name, text in (
         ("rollback", "back to the last release that passed"),
         ("promote", "continue a paused deploy"),
+        ("restore", "bring the recorded stable release and its routing back"),
+        ("stop", "stop the router and every instance of the environment"),
     ):
         parser = sub.add_parser(name, parents=[common, with_env, as_json], help=text)
         parser.add_argument("--reason", default=None, help="why (written to the audit log)")
@@ -281,7 +302,7 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     rollback.add_argument("--sla", default="15m", help="detect + roll back within (default 15m)")
     rollback.add_argument(
         "--rate",
-        type=float,
+        type=positive,
         default=50.0,
         help="client requests per second during the drill (default 50)",
     )
@@ -349,13 +370,13 @@ def _report_commands(sub: Any, shared: _Shared) -> None:
     )
     compare.add_argument("--baseline", required=True, metavar="JSON")
     compare.add_argument("--candidate", required=True, metavar="JSON")
-    compare.add_argument("--alpha", type=float, default=0.01, help="significance (0.01)")
+    compare.add_argument("--alpha", type=probability, default=0.01, help="significance (0.01)")
     compare.add_argument(
-        "--min-effect", type=float, default=5.0, help="percent between medians that matters (5)"
+        "--min-effect", type=percent, default=5.0, help="percent between medians that matters (5)"
     )
     compare.add_argument(
         "--max-slowdown",
-        type=float,
+        type=percent,
         default=None,
         help="percent slower that fails (default: the environment's gate.max_slowdown)",
     )
@@ -446,21 +467,46 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, and map every outcome to an exit code."""
-    out = Console(soft_wrap=True)  # plain lines stay whole in logs; tables still fit
-    err = Console(stderr=True, soft_wrap=True)
-    parser = build_parser(argv)
-    complete_if_asked(parser)
+    out = SafeConsole(soft_wrap=True)  # plain lines stay whole in logs; tables still fit
+    err = SafeConsole(stderr=True, soft_wrap=True)
+    terminated: list[int] = []
+    previous = _stop_on_sigterm(terminated)
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    # Under GitHub Actions nothing printed inside is read as a workflow command; the SDK's
-    # own annotations are printed after it.
-    with guarded(os.environ, machine_readable=bool(getattr(args, "json", False))):
+        parser = build_parser(argv)
+        complete_if_asked(parser)
         try:
-            return load_handler(args.command)(args, out)
-        except BaseException as raised:  # the boundary: every outcome becomes an exit code
-            return _exit_code(_unwrap(raised), err)
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        # Under GitHub Actions nothing printed inside is read as a workflow command; the SDK's
+        # own annotations are printed after it.
+        with guarded(os.environ, machine_readable=bool(getattr(args, "json", False))):
+            try:
+                code = load_handler(args.command)(args, out)
+            except BaseException as raised:  # the boundary: every outcome becomes an exit code
+                code = _exit_code(_unwrap(raised), err, terminated=bool(terminated))
+    except BaseException as raised:  # an interrupt before the command ran (or in the guard)
+        code = _exit_code(_unwrap(raised), err, terminated=bool(terminated))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
+
+
+def _stop_on_sigterm(terminated: list[int]) -> Any:
+    """Make SIGTERM (CI cancellation, docker stop) stop a command the way Ctrl-C does: stages
+    killed with everything they started, the manifest written, then exit 143."""
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        terminated.append(signum)
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
+            raise KeyboardInterrupt  # a background job ignores SIGINT: interrupt directly
+        # Whoever handles Ctrl-C now (the event loop cancels its tasks) handles this too.
+        signal.raise_signal(signal.SIGINT)
+
+    if threading.current_thread() is not threading.main_thread():
+        return None  # only the main thread may handle signals (a caller's worker thread)
+    return signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _unwrap(raised: BaseException) -> BaseException:
@@ -483,17 +529,18 @@ def _unwrap(raised: BaseException) -> BaseException:
     return leaves[0] if leaves else raised
 
 
-def _exit_code(raised: BaseException, err: Console) -> int:
+def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False) -> int:
     if isinstance(raised, PipelineError):
-        # Messages quote files and user input: never read them as markup.
+        # Messages quote files and user input: never markup, control characters escaped.
         # stderr may reach GitHub's log after the guard ends: no line may be a command.
-        message, hint = neutralise(raised.message), neutralise(raised.hint or "")
+        message = neutralise(terminal(raised.message))
+        hint = neutralise(terminal(raised.hint or ""))
         err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
         if hint:
             err.print(f"[dim]hint:[/] {escape(hint)}", highlight=False)
         return raised.exit_code
     if isinstance(raised, KeyboardInterrupt):
-        err.print("interrupted")
+        err.print("terminated" if terminated else "interrupted")
         return EXIT_INTERRUPTED
     if isinstance(raised, SystemExit | GeneratorExit):
         raise raised

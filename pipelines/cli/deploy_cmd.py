@@ -124,6 +124,32 @@ def promote(args: argparse.Namespace, out: Console) -> int:
     return _finish(outcome, out, as_json=args.json)
 
 
+def restore(args: argparse.Namespace, out: Console) -> int:
+    """The recorded stable release and its routing back."""
+    denv = open_env(args)
+    reason = args.reason or "restore requested"
+    outcome = operations.restore(denv, reason, log=_log(out), pid=os.getpid())
+    return _finish(outcome, out, as_json=args.json)
+
+
+def stop(args: argparse.Namespace, out: Console) -> int:
+    """Stop the router and every instance of the environment."""
+    denv = open_env(args)
+    stopped = operations.stop(denv, args.reason or "stop requested", pid=os.getpid())
+    if args.json:
+        print(json.dumps({"stopped": list(stopped.targets), "notes": list(stopped.notes)}))
+    else:
+        for note in stopped.notes:
+            out.print(f"note: {note}", markup=False, highlight=False)
+        targets = ", ".join(stopped.targets)
+        out.print(
+            f"stopped {targets}; `pipelines restore` brings the stable release back",
+            markup=False,
+            highlight=False,
+        )
+    return EXIT_OK
+
+
 def _finish(outcome: Outcome, out: Console, *, as_json: bool) -> int:
     report = outcome.report
     if as_json:
@@ -155,9 +181,11 @@ def status(args: argparse.Namespace, out: Console) -> int:
     """What runs in an environment and what happened last."""
     denv = open_env(args)
     data = environment_status(denv)
+    # Serving below capacity is an answer a script must not miss.
+    code = EXIT_FAILED if data["below_capacity"] else EXIT_OK
     if args.json:
         print(json.dumps(data, indent=2))
-        return EXIT_OK
+        return code
     last = data["last"]
     table = Table(title=f"{denv.environment.name}: stable {data['stable'] or 'none'}")
     for column in ("target", "entrypoint", "instance", "release", "traffic"):
@@ -184,5 +212,13 @@ def status(args: argparse.Namespace, out: Console) -> int:
                 markup=False,
                 highlight=False,
             )
+    if data["last_operation"]:
+        out.print(f"last operation: {data['last_operation']}", markup=False, highlight=False)
+    for name, target in data["targets"].items():
+        if target["down"]:
+            down = ", ".join(target["down"])
+            out.print(f"{name}: {down} get traffic but do not run", markup=False, highlight=False)
+    for line in data["below_capacity"]:
+        out.print(f"below capacity: {line}", markup=False, highlight=False)
     out.print(f"state: {denv.directory}", markup=False, highlight=False)
-    return EXIT_OK
+    return code

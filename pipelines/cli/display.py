@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from pipelines import safe_text
 from pipelines.runners.results import FINISHED, RunResult, RunStatus
 
 STYLE = {
@@ -27,25 +28,59 @@ STYLE = {
 }
 
 
+class SafeConsole(Console):
+    """A console whose printed strings never carry a control sequence (an ANSI escape in a
+    file name or a tool's message is shown escaped), whichever command prints them."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """Print like rich, with control characters of strings shown escaped."""
+        safe = [safe_text.lines(item) if isinstance(item, str) else item for item in objects]
+        super().print(*safe, **options)
+
+
 def add_row(table: Table, *cells: str | Text) -> None:
     """Add a row whose plain strings are data (a tool's output, a user's name), never
-    markup: ``list[str]`` stays ``list[str]``. Style a cell by passing a Text."""
-    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
+    markup: ``list[str]`` stays ``list[str]``, and control characters (an ANSI escape, a
+    carriage return, a newline that would fake a row) show escaped. Style a cell by passing
+    a Text."""
+    table.add_row(*(_cell(cell) for cell in cells))
+
+
+def _cell(cell: str | Text) -> Text:
+    if isinstance(cell, Text):
+        return Text(safe_text.terminal(cell.plain), style=cell.style)
+    return Text(safe_text.terminal(cell))
+
+
+def title(text: str) -> Text:
+    """A table title holding data (an environment from a file): never markup."""
+    return Text(safe_text.terminal(text))
 
 
 def show(out: Console, table: Table) -> None:
-    """Print a table; off a terminal (CI logs) as plain lines that never cut a value."""
+    """Print a table; off a terminal (CI logs) as plain lines that never cut a value.
+
+    Whichever command built it, its title and cells are data: a string is never read as
+    markup and its control characters show escaped."""
+    if isinstance(table.title, str):
+        table.title = title(table.title)
+    for column in table.columns:
+        # rich keeps a column's cells in this list; plain strings in it would be markup.
+        column._cells = [
+            _cell(value) if isinstance(value, str | Text) else value for value in column._cells
+        ]
     if out.is_terminal:
         out.print(table)
         return
     if table.title:
-        out.print(_plain(table.title), markup=False, highlight=False)
+        out.print(safe_text.terminal(_plain(table.title)), markup=False, highlight=False)
     columns = [[_plain(cell) for cell in column.cells] for column in table.columns]
     headers = [_plain(column.header) for column in table.columns]
     if table.show_header and any(headers):
         out.print(" | ".join(headers), markup=False, highlight=False, soft_wrap=True)
     for row in zip(*columns, strict=True):
-        line = " | ".join(row)
+        # Whoever built the table, a value never forges a line of the log.
+        line = " | ".join(safe_text.terminal(value) for value in row)
         out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -62,13 +97,29 @@ def _plain(value: Any) -> str:
 HEARTBEAT_SECONDS = 30.0
 
 
+def _is_tty(console: Console) -> bool:
+    isatty = getattr(console.file, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed file
+        return False
+
+
 class LiveStages:
     """One line per stage with its state and elapsed time; plain lines outside a terminal."""
 
     def __init__(
-        self, console: Console, stages: list[str], heartbeat: float = HEARTBEAT_SECONDS
+        self,
+        console: Console,
+        stages: list[str],
+        heartbeat: float = HEARTBEAT_SECONDS,
+        *,
+        animate: bool = True,
     ) -> None:
         self.console = console
+        # Redrawing needs a real terminal: FORCE_COLOR makes rich treat a pipe as one, and a
+        # CI log would fill with redraws.
+        self.animate = animate and console.is_terminal and _is_tty(console)
         self.state = dict.fromkeys(stages, RunStatus.PENDING)
         self.started: dict[str, float] = {}
         self.ended: dict[str, float] = {}
@@ -78,7 +129,7 @@ class LiveStages:
         self.beater: threading.Thread | None = None
 
     def __enter__(self) -> LiveStages:
-        if self.console.is_terminal:
+        if self.animate:
             self.live = Live(self, console=self.console, refresh_per_second=8, transient=True)
             self.live.__enter__()
         else:
@@ -93,7 +144,8 @@ class LiveStages:
             running = [n for n, s in self.state.items() if s is RunStatus.RUNNING]
             if running:
                 listing = ", ".join(f"{n} ({self._elapsed(n)})" for n in running)
-                self.console.print(f"still running: {listing}", markup=False, highlight=False)
+                line = safe_text.terminal(f"still running: {listing}")
+                self.console.print(line, markup=False, highlight=False)
 
     def __exit__(
         self,
@@ -118,7 +170,8 @@ class LiveStages:
         if self.live is None:
             elapsed = self._elapsed(name)
             suffix = f" ({elapsed})" if status in FINISHED and elapsed else ""
-            self.console.print(f"{name}: {status.value}{suffix}", highlight=False)
+            line = safe_text.terminal(f"{name}: {status.value}{suffix}")
+            self.console.print(line, markup=False, highlight=False)
 
     def _elapsed(self, name: str) -> str:
         if name not in self.started:

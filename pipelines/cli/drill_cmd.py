@@ -65,6 +65,10 @@ def _table(report: DrillReport) -> Table:
         ("client requests", str(clients.sent)),
         ("failed (injected fault)", str(len(clients.failed) - len(clients.lost))),
         ("lost (resets, router errors)", str(len(clients.lost))),
+        *(
+            (f"  lost: {cause.replace('_', ' ')}", str(count))
+            for cause, count in clients.lost_by_cause().items()
+        ),
         ("final state serves", ", ".join(report.final_versions) or "-"),
     ]
     for name, value in rows:

@@ -67,7 +67,7 @@ def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case 
             from pipelines.cli.schema_cmd import schema
 
             return schema
-        case "deploy" | "rollback" | "promote" | "status":
+        case "deploy" | "rollback" | "promote" | "status" | "restore" | "stop":
             from pipelines.cli import deploy_cmd
 
             handlers: dict[str, Handler] = {
@@ -75,6 +75,8 @@ def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case 
                 "rollback": deploy_cmd.rollback,
                 "promote": deploy_cmd.promote,
                 "status": deploy_cmd.status,
+                "restore": deploy_cmd.restore,
+                "stop": deploy_cmd.stop,
             }
             return handlers[command]
         case "watch":

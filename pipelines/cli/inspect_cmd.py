@@ -130,6 +130,12 @@ def plan(args: argparse.Namespace, out: Console) -> int:
             highlight=False,
             markup=False,
         )
+    if any("{files}" in argv for s in the_plan.stages for argv in s.tools):
+        out.print(
+            "{files}: the tracked Python files the pre-commit hook matches",
+            highlight=False,
+            markup=False,
+        )
     if any("{env}" in " ".join(argv) for s in the_plan.stages for argv in s.tools):
         out.print(
             "{env}: the project's own virtualenv, built by the install stage",

@@ -7,10 +7,11 @@ import argparse
 import json
 import os
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -19,9 +20,16 @@ from pipelines import atomic
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
-from pipelines.errors import EXIT_FAILED, EXIT_OK, ReportError, UsageError
+from pipelines.errors import EXIT_FAILED, EXIT_OK, ReportError, UsageError, did_you_mean
 from pipelines.layout import SARIF
-from pipelines.perf import COMPARISON, Change, compare, read_benchmarks, slowdowns
+from pipelines.perf import (
+    COMPARISON,
+    Change,
+    ComparisonFile,
+    compare,
+    read_benchmarks,
+    slowdowns,
+)
 from pipelines.report import compliance as pack
 from pipelines.report.dora import commit_times, dora
 from pipelines.report.history import History, RunRecord, read_history
@@ -29,6 +37,7 @@ from pipelines.report.html import render
 from pipelines.report.prune import plan_prune, prune
 from pipelines.report.summary import Summary, markdown, summary_of, tables
 from pipelines.reports.findings import Finding, read_sarif
+from pipelines.safe_text import terminal
 from pipelines.schema import parse_duration
 
 
@@ -52,6 +61,20 @@ def _load(args: argparse.Namespace) -> tuple[History, Path, str]:
     config = project_config(args)
     layout = project_layout(args, config)
     return read_history(layout.artifacts), layout.artifacts, config.name
+
+
+def _windowed(args: argparse.Namespace, now: datetime) -> tuple[History, Path, str, datetime]:
+    """The history, for an environment the pipeline declares, and the window's start."""
+    start = now - timedelta(seconds=parse_duration(args.since, "--since"))
+    config = project_config(args)
+    if args.env not in config.environments:
+        names = sorted(config.environments)
+        raise UsageError(
+            f"--env: {args.env!r} is not an environment of {config.source}",
+            hint=f"{did_you_mean(args.env, names)}environments: {', '.join(names)}",
+        )
+    history, artifacts, name = _load(args)
+    return history, artifacts, name, start
 
 
 def _run(history: History, run_id: str | None) -> RunRecord | None:
@@ -109,7 +132,7 @@ def _summary(args: argparse.Namespace, out: Console) -> int:
     if args.markdown:
         print(markdown(view), end="")
         return EXIT_OK
-    out.print(view.title, markup=False, highlight=False)
+    out.print(terminal(view.title), markup=False, highlight=False)
     for table in tables(view):
         show(out, table)
     return EXIT_OK
@@ -126,10 +149,8 @@ def _summary_json(view: Summary) -> dict[str, Any]:
 
 
 def _dora(args: argparse.Namespace, out: Console) -> int:
-    history, _, name = _load(args)
     now = datetime.now(UTC)
-    since = now.timestamp() - parse_duration(args.since, "--since")
-    start = datetime.fromtimestamp(since, UTC)
+    history, _, name, start = _windowed(args, now)
     times = commit_times(project_dir(args), history)
     metrics = dora(history, args.env, since=start, now=now, commit_time=times.get)
     if args.json:
@@ -155,9 +176,8 @@ def _dora(args: argparse.Namespace, out: Console) -> int:
 
 
 def _compliance(args: argparse.Namespace, out: Console) -> int:
-    history, artifacts, _ = _load(args)
     now = datetime.now(UTC)
-    start = datetime.fromtimestamp(now.timestamp() - parse_duration(args.since, "--since"), UTC)
+    history, artifacts, _, start = _windowed(args, now)
     log_path = artifacts / DEPLOY_AUDIT
     verification = (
         AuditLog(log_path, audit_key(os.environ)).verify() if log_path.is_file() else None
@@ -239,16 +259,17 @@ def perf(args: argparse.Namespace, out: Console) -> int:
         limit = config.environment(args.env).gate.max_slowdown
     found = slowdowns(compared)
     over = {name: pct for name, pct in found.items() if limit is not None and pct > limit}
-    report_data = {
-        "baseline": args.baseline,
-        "candidate": args.candidate,
-        "alpha": args.alpha,
-        "min_effect_percent": args.min_effect,
-        "max_slowdown_percent": limit,
-        "benchmarks": [c.to_dict() for c in compared],
-        "slowdowns": found,
-        "over_limit": over,
-    }
+    written = ComparisonFile(
+        baseline=args.baseline,
+        candidate=args.candidate,
+        alpha=args.alpha,
+        min_effect_percent=args.min_effect,
+        max_slowdown_percent=limit,
+        benchmarks=[c.to_dict() for c in compared],
+        slowdowns=found,
+        over_limit=over,
+    )
+    report_data = msgspec.to_builtins(written)
     atomic.write_json(
         atomic.writable_dir(layout.stage("perf"), "the comparison") / COMPARISON, report_data
     )

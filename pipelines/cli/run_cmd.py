@@ -10,8 +10,11 @@ from pathlib import Path
 from rich.console import Console
 
 from pipelines.cli.display import LiveStages, run_summary, show
+from pipelines.cli.follow import LogFollower
 from pipelines.cli.github_out import publish_run
-from pipelines.operations.run import RunOutcome, RunRequest, execute, prepare
+from pipelines.layout import LOG
+from pipelines.operations.run import PreparedRun, RunOutcome, RunRequest, execute, prepare
+from pipelines.runners.results import FINISHED, RunStatus
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
@@ -21,12 +24,34 @@ def run(args: argparse.Namespace, out: Console) -> int:
         outcome = execute(prepared)
         print(json.dumps(outcome.to_dict(), indent=2))
         return outcome.exit_code
-    with LiveStages(out, [s.name for s in prepared.plan.stages]) as live:
-        outcome = execute(prepared, live.on_event)
+    names = [s.name for s in prepared.plan.stages]
+    if args.quiet:
+        # Only the summary: no line per stage change, no heartbeat.
+        outcome = execute(prepared)
+    elif args.verbose:
+        outcome = _streamed(prepared, names, out)
+    else:
+        with LiveStages(out, names) as live:
+            outcome = execute(prepared, live.on_event)
     render(out, outcome)
     # Failing tests, gate reasons and findings as GitHub annotations, after the run's output.
     publish_run(prepared.layout, [stage.name for stage in outcome.result.stages], os.environ)
     return outcome.exit_code
+
+
+def _streamed(prepared: PreparedRun, names: list[str], out: Console) -> RunOutcome:
+    """The run with every stage's tool output printed as it comes (no redrawn table)."""
+    logs = {name: prepared.layout.stage(name) / LOG for name in names}
+    with LogFollower(out, logs) as follower, LiveStages(out, names, animate=False) as live:
+
+        def on_event(name: str, status: RunStatus) -> None:
+            if status is RunStatus.RUNNING:
+                follower.follow(name)
+            elif status in FINISHED:
+                follower.finish(name)
+            live.on_event(name, status)
+
+        return execute(prepared, on_event)
 
 
 def request_of(args: argparse.Namespace) -> RunRequest:

@@ -16,9 +16,10 @@ from pipelines.schema import parse_duration
 
 def watch(args: argparse.Namespace, out: Console) -> int:
     """Watch until the window ends (exit 0) or a failure rolled back (exit 1)."""
-    denv = open_env(args)
+    # The durations first: a bad one is a usage error before anything is opened.
     window = parse_duration(args.window, "--for")
     every = parse_duration(args.every, "--every")
+    denv = open_env(args)
     result = operations.watch(
         denv,
         window=window,

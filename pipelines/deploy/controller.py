@@ -21,6 +21,7 @@ from pipelines.deploy.events import (
     DeployResumed,
     DeployStarted,
     DeployStatus,
+    RestoreStarted,
     RollbackStarted,
     StableChanged,
     StepDone,
@@ -177,6 +178,27 @@ class Controller:
         self._rollback_all(report, back, [t.name for t in self.targets], keep_new=False)
         self.journal.append(StableChanged(release=back.id))
         report.status, report.reason = DeployStatus.ROLLED_BACK, reason
+        report.timeline.finished = self.clock.now()
+        return report
+
+    def restore(self, reason: str) -> DeployReport:
+        """Bring the recorded stable release back on every target, exactly as recorded (its
+        instances started where they are gone, all traffic routed to them)."""
+        state = self.journal.state()
+        stable = state.stable
+        if stable is None:
+            raise UsageError(
+                f"environment {self.env!r} has no stable release recorded to restore",
+                hint="deploy one first",
+            )
+        self._refuse_if_unfinished(state)
+        report = DeployReport(f"restore-{stable.id}-{self.env}", stable, stable, "restore")
+        report.timeline.started = report.timeline.decision = self.clock.now()
+        self.journal.append(RestoreStarted(release=stable.id, reason=reason))
+        self._rollback_all(report, stable, [t.name for t in self.targets], keep_new=False)
+        failed = [step for step in report.steps if not step.ok]
+        report.status = DeployStatus.FAILED if failed else DeployStatus.SUCCEEDED
+        report.reason = failed[0].detail if failed else reason
         report.timeline.finished = self.clock.now()
         return report
 

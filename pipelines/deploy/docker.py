@@ -7,11 +7,13 @@ a rollback never rebuilds.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.child_env import child_environment
 from pipelines.deploy.instances import ContainerRecord, Records, free_port
 from pipelines.deploy.local import fill, service_env
 from pipelines.deploy.target import Release, Running, TargetError, http_ok, wait_healthy
@@ -44,8 +46,10 @@ class DockerRuntime:
         env: Mapping[str, str],
         image: str,
         prefix: str,
+        pass_env: tuple[str, ...] = (),
     ) -> None:
         self.home, self.service, self.env = home, service, dict(env)
+        self.pass_env = pass_env
         self.image, self.prefix = image, prefix
         self.records = Records(home / "instances", ContainerRecord)
 
@@ -61,12 +65,17 @@ class DockerRuntime:
         self.records.directory.mkdir(parents=True, exist_ok=True)
         inside = self.service.container_port
         values = {"port": str(inside), "version": release.version, "instance": instance}
-        argv = ["run", "-d", "--name", f"{self.prefix}-{instance}"]
+        # The engine restarts an instance that crashes (a few times: one that keeps crashing
+        # stays down and fails its health check, which the deploy sees).
+        argv = ["run", "-d", "--restart", "on-failure:3", "--name", f"{self.prefix}-{instance}"]
         argv += ["-p", f"127.0.0.1:{port}:{inside}"]
-        for key, value in sorted(
-            service_env(self.env, self.service, release, values, inside).items()
-        ):
+        declared = service_env(self.env, self.service, release, values, inside)
+        for key, value in sorted(declared.items()):
             argv += ["-e", f"{key}={value}"]
+        # Passed by name: the docker CLI takes the value from its own environment.
+        passed = child_environment(os.environ, pass_env=self.pass_env, container=True)
+        for key in sorted(set(passed) - set(declared)):
+            argv += ["-e", key]
         argv.append(fill(self.image, values))  # the image's own command runs the service
         done = _docker(argv)
         if done.returncode != 0:
@@ -132,4 +141,5 @@ def runtime(context: TargetContext) -> DockerRuntime:
         env=context.env,
         image=context.service.image,
         prefix=prefix,
+        pass_env=context.pass_env,
     )

@@ -120,6 +120,7 @@ class DeployEnv:
                 project_slug=self.directory.parent.name,
                 source=str(self.config.source),
                 python=python,
+                pass_env=self.environment.pass_env,
             )
             key = f"environments.{self.environment.name}.deploy.targets[{index}]"
             found.append(build_target(item, context, key))

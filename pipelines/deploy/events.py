@@ -125,6 +125,20 @@ class DeployFinished(Event, frozen=True, kw_only=True, tag="deploy-finished"):
     reason: str = ""
 
 
+class RestoreStarted(Event, frozen=True, kw_only=True, tag="restore-started"):
+    """The recorded stable release (and its routing) is brought back as recorded."""
+
+    release: str
+    reason: str = ""
+
+
+class EnvironmentStopped(Event, frozen=True, kw_only=True, tag="environment-stopped"):
+    """The router and every instance were stopped (`pipelines stop`); the stable release
+    stays recorded, for `pipelines restore`."""
+
+    reason: str = ""
+
+
 class WatchStarted(Event, frozen=True, kw_only=True, tag="watch-started"):
     """A watch of ``release`` runs until ``until`` (seconds since the epoch)."""
 
@@ -162,6 +176,8 @@ JournalEvent = (
     | TrafficOnStable
     | StableChanged
     | DeployFinished
+    | RestoreStarted
+    | EnvironmentStopped
     | WatchStarted
     | WatchCheck
     | WatchFinished

@@ -17,11 +17,10 @@ from pipelines.deploy.records import ApprovalRecord, GateRecord
 from pipelines.deploy.settings import Approval
 from pipelines.errors import EXIT_FAILED, PipelineError
 from pipelines.gate_rules import GateDecision, GateStatus
-from pipelines.layout import DECISION, logical
+from pipelines.layout import DECISION, DECISION_ARTIFACT, logical
 from pipelines.source_tree import TreeState
 
 APPROVED_BY_ENV = "PIPELINES_APPROVED_BY"
-RUN_DECISION = "gate-decision.json"
 
 
 class DeployRefused(PipelineError):
@@ -44,7 +43,7 @@ def newest_decision(denv: DeployEnv) -> FoundDecision | None:
     working copy's report. A decision that exists but cannot be read refuses the deploy
     (an older open decision never stands in for a newer one nobody can read)."""
     candidates: list[tuple[Path, str | None]] = [
-        (manifest.parent / RUN_DECISION, manifest.parent.name)
+        (manifest.parent / DECISION_ARTIFACT, manifest.parent.name)
         for manifest in reversed(manifests(denv.layout.artifacts))
     ]
     candidates.append((denv.layout.report(logical("gate", DECISION)), None))

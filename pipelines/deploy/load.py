@@ -10,11 +10,21 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import anyio
 import httpx
 
 from pipelines.deploy.records import ClientsSummary
+
+# Set to `injected` by the service on a response that failed because a drill asked it to.
+FAULT_HEADER = "X-Pipelines-Fault"
+
+# Why a request got no response: the client gave up waiting, or the connection broke.
+NoResponse = Literal["timeout", "reset"]
+# Lost requests by cause, in the order reports show them: no response, then the router's own
+# errors (nginx answers 502, 503 or 504 when no instance does), then anything else.
+LOST_CAUSES = ("timeouts", "resets", "router_502", "router_503", "router_504", "other")
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,7 @@ class Request:
     status: int | None
     version: str | None
     injected: bool  # the service said the failure was injected (a drill's fault)
+    no_response: NoResponse | None = None
 
 
 @dataclass
@@ -49,6 +60,18 @@ class LoadResult:
         seamless switch has none."""
         return [r for r in self.failed if not r.injected]
 
+    def lost_by_cause(self) -> dict[str, int]:
+        """Lost requests counted by why they were lost (every cause, zeros included)."""
+        counts = dict.fromkeys(LOST_CAUSES, 0)
+        for request in self.lost:
+            if request.status is None:
+                counts["timeouts" if request.no_response == "timeout" else "resets"] += 1
+            elif f"router_{request.status}" in counts:
+                counts[f"router_{request.status}"] += 1
+            else:
+                counts["other"] += 1
+        return counts
+
     def summary(self) -> ClientsSummary:
         """Counts for reports."""
         versions: dict[str, int] = {}
@@ -60,6 +83,7 @@ class LoadResult:
             failed=len(self.failed),
             failed_injected=len(self.failed) - len(self.lost),
             lost=len(self.lost),
+            lost_by_cause=self.lost_by_cause(),
             by_version=versions,
         )
 
@@ -125,16 +149,20 @@ class LoadGenerator:
                 # so retry once on a fresh connection, as browsers do.
                 if attempt + 1 < attempts:
                     continue
-                self.result.requests.append(Request(at, None, None, injected=False))
+                self.result.requests.append(Request(at, None, None, False, "reset"))
+                return
+            except httpx.TimeoutException:
+                self.result.requests.append(Request(at, None, None, False, "timeout"))
                 return
             except httpx.HTTPError:
-                self.result.requests.append(Request(at, None, None, injected=False))
+                self.result.requests.append(Request(at, None, None, False, "reset"))
                 return
-            version, injected = None, False
+            # The service's contract: a failure injected on purpose says so in a header.
+            injected = response.headers.get(FAULT_HEADER, "").strip().lower() == "injected"
+            version = None
             try:
                 body = response.json()
                 version = body.get("version") if isinstance(body, dict) else None
-                injected = isinstance(body, dict) and body.get("error") == "injected failure"
             except ValueError:
                 pass
             self.result.requests.append(Request(at, response.status_code, version, injected))

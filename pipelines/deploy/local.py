@@ -7,17 +7,24 @@ under ``instances/`` the moment it starts, so a resumed deploy or a rollback fin
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.child_env import child_environment
 from pipelines.deploy.instances import ProcessRecord, Records, free_port
+from pipelines.deploy.processes import (
+    MARKER,
+    alive,
+    is_instance,
+    marked_processes,
+    marker_of,
+    start_time,
+    terminate,
+)
 from pipelines.deploy.target import Release, Running, TargetError, http_ok, wait_healthy
 from pipelines.errors import UsageError
 
@@ -27,20 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MARKER", "LocalRuntime", "free_port", "marked_processes", "runtime"]
 
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child if it exited
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (started by an earlier controller): ask the kernel
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # A zombie (state Z) has exited; where nothing reaps orphans it lingers as one.
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+# An instance log past this many bytes is rotated when the instance (re)starts.
+LOG_LIMIT = 10 * 1024 * 1024
 
 
 class _Detached(subprocess.Popen[bytes]):
@@ -49,26 +44,6 @@ class _Detached(subprocess.Popen[bytes]):
 
     def __del__(self) -> None:
         pass
-
-
-MARKER = "PIPELINES_INSTANCE"
-
-
-def marked_processes(prefix: str) -> list[int]:
-    """Processes whose MARKER variable starts with ``prefix`` (the kernel keeps a process's
-    environment, so they are found whoever started them)."""
-    wanted = f"{MARKER}={prefix}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if any(item.startswith(wanted) for item in environ.split(b"\0")):
-            found.append(int(entry.name))
-    return found
 
 
 def fill(text: str, values: Mapping[str, str]) -> str:
@@ -88,9 +63,11 @@ class LocalRuntime:
         service: ServiceSettings,
         env: Mapping[str, str],
         python: str | None = None,
+        pass_env: tuple[str, ...] = (),
     ) -> None:
         self.home, self.service = home, service
         self.env = dict(env)
+        self.pass_env = pass_env
         self.python = python or sys.executable
         self.records = Records(home / "instances", ProcessRecord)
 
@@ -104,17 +81,20 @@ class LocalRuntime:
         port = free_port()
         self.records.directory.mkdir(parents=True, exist_ok=True)
         pid, argv, log = self._launch(instance, release, port)
-        # Recorded the moment it exists: a controller that dies now still leaves its pid.
+        # Recorded the moment it exists: a controller that dies now still leaves its pid,
+        # with its start time, so a pid reused later by another process is never taken for it.
         self.records.write(
             instance,
-            ProcessRecord(release=release.id, port=port, pid=pid, argv=argv),
+            ProcessRecord(
+                release=release.id, port=port, pid=pid, argv=argv, started=start_time(pid)
+            ),
         )
         url = f"http://127.0.0.1:{port}"
         try:
             wait_healthy(
                 url + self.service.health_path,
                 self.service.start_timeout,
-                lambda: _alive(pid),
+                lambda: alive(pid),
                 f"instance {instance}",
                 lambda: _tail(log),
             )
@@ -133,10 +113,14 @@ class LocalRuntime:
         argv = [fill(part, values) for part in self.service.command or ()]
         if argv[0] in ("python", "python3"):
             argv[0] = self.python
-        env = {**os.environ, **self.service_env(release, values, port)}
+        # The declared child environment, never all of the caller's (docs/environment.md).
+        env = child_environment(
+            os.environ, pass_env=self.pass_env, declared=self.service_env(release, values, port)
+        )
         env[MARKER] = self.marker(instance)
         env.pop("PYTHONPATH", None)  # the release runs its own code, not the caller's
         log = self.records.directory / f"{instance}.log"
+        _rotate(log)
         with log.open("ab") as output:
             process = _Detached(  # argv from pipeline.yaml, no shell
                 argv,
@@ -154,41 +138,43 @@ class LocalRuntime:
         was never written (its controller killed in between) is still found."""
         return f"{self.home}/{instance}"
 
+    def _is_recorded(self, instance: str, record: ProcessRecord) -> bool:
+        return is_instance(record.pid, self.marker(instance), record.started)
+
     def stop(self, instance: str) -> None:
-        """SIGTERM, then SIGKILL after 5 s; forget the instance. Its unrecorded twins (left
-        by a controller killed between starting it and recording it) go too."""
+        """SIGTERM its process group, then SIGKILL after 5 s; forget the instance. Only
+        processes that carry its marker are signalled: the recorded one (when it is still
+        the process the record names), its children, and unrecorded twins left by a
+        controller killed between starting it and recording it."""
         record = self.records.read(instance)
-        pids = set(marked_processes(self.marker(instance)))
-        if record is not None:
+        # The marker is exact: r1-1 never matches r1-10.
+        pids = {pid for pid in marked_processes(self.marker(instance)) if
+                marker_of(pid) == self.marker(instance)}  # fmt: skip
+        if record is not None and self._is_recorded(instance, record):
             pids.add(record.pid)
-        for pid in pids:
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        for pid in pids:
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
+        terminate(pids)
         self.records.remove(instance)
+        # A stopped instance's logs go with it (a failed start already quoted their end).
+        for log in (f"{instance}.log", f"{instance}.log.1"):
+            (self.records.directory / log).unlink(missing_ok=True)
 
     def running(self) -> dict[str, Running]:
-        """Every recorded instance whose process is alive."""
-        return {
-            name: Running(name, record.release, f"http://127.0.0.1:{record.port}")
-            for name, record in self.records.all()
-            if _alive(record.pid)
-        }
+        """Every recorded instance whose process is alive and still the one recorded; a
+        record whose process is gone (or whose pid now names another process) is stale and
+        removed."""
+        found: dict[str, Running] = {}
+        for name, record in list(self.records.all()):
+            if self._is_recorded(name, record):
+                found[name] = Running(name, record.release, f"http://127.0.0.1:{record.port}")
+            elif not marked_processes(self.marker(name)):
+                self.records.remove(name)
+        return found
 
     def shutdown(self) -> None:
         """Stop every instance, recorded or not."""
         for name in list(self.running()):
             self.stop(name)
-        for pid in marked_processes(f"{self.home}/"):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        terminate(marked_processes(f"{self.home}/"), grace=0.0)
 
 
 def service_env(
@@ -213,13 +199,30 @@ def runtime(context: TargetContext) -> LocalRuntime:
             "[python, -m, myapp, --port, '{port}']}",
         )
     return LocalRuntime(
-        home=context.home, service=context.service, env=context.env, python=context.python
+        home=context.home,
+        service=context.service,
+        env=context.env,
+        python=context.python,
+        pass_env=context.pass_env,
     )
 
 
 def _tail(log: Path, limit: int = 600) -> str:
+    """The end of an instance's log, read in bounded memory (a log may be huge)."""
     try:
-        text = log.read_text(encoding="utf-8", errors="replace")
+        with log.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
+            text = handle.read(limit).decode("utf-8", errors="replace")
     except OSError:
         return "(no log)"
-    return text[-limit:].strip().replace("\n", " | ") or "(empty log)"
+    return text.strip().replace("\n", " | ") or "(empty log)"
+
+
+def _rotate(log: Path, limit: int = LOG_LIMIT) -> None:
+    """A log past ``limit`` bytes becomes ``<name>.1`` (replacing the older one), so a
+    restarted instance never appends to an ever-growing file."""
+    try:
+        if log.stat().st_size > limit:
+            log.replace(log.with_name(log.name + ".1"))
+    except FileNotFoundError:
+        pass

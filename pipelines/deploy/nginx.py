@@ -9,8 +9,11 @@ switch is measured until nginx really serves the new routing.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -30,20 +33,25 @@ if TYPE_CHECKING:
     from pipelines.deploy.registry import TargetContext
 
 ROUTE_PATH = "/__pipelines/route"
+LISTEN = re.compile(r"[0-9.]{7,15}:[0-9]{1,5}")
+SERVER = LISTEN
+# Characters a path in the config may hold: quoted, nothing in it can end the string, start
+# a variable or a block, or end the directive.
+SAFE_PATH = re.compile(r"[A-Za-z0-9_./@+=,:~ -]+")
 TEMPLATE = """\
 # Written by portable-pipelines; every change is checked with `nginx -t` before a reload.
 worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log warn;
+pid "{prefix}/nginx.pid";
+error_log "{prefix}/logs/error.log" warn;
 {user}
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
+    client_body_temp_path "{prefix}/tmp/body";
+    proxy_temp_path "{prefix}/tmp/proxy";
+    fastcgi_temp_path "{prefix}/tmp/fastcgi";
+    uwsgi_temp_path "{prefix}/tmp/uwsgi";
+    scgi_temp_path "{prefix}/tmp/scgi";
     upstream service {{
 {servers}
         keepalive 32;
@@ -62,10 +70,43 @@ http {{
             # An instance that just left (or died) is skipped: clients never see it.
             proxy_next_upstream error timeout http_502 http_503;
             proxy_connect_timeout 2s;
+            # Streamed, never buffered to disk: unprivileged workers need no temp files.
+            proxy_request_buffering off;
+            proxy_max_temp_file_size 0;
         }}
     }}
 }}
 """
+
+
+def safe_path(path: Path) -> str:
+    """``path`` as it may stand in the config (inside double quotes), or a usage error."""
+    text = str(path)
+    if not SAFE_PATH.fullmatch(text):
+        raise UsageError(
+            f"the deploy state directory {text!r} holds characters nginx's config cannot "
+            "carry safely",
+            hint="set PIPELINES_STATE_DIR to a path of letters, digits, '-', '_', '.', '/'",
+        )
+    return text
+
+
+def worker_user() -> str:
+    """Run as root, the workers (which talk to the network) drop to an unprivileged user."""
+    if os.geteuid() != 0:
+        return ""  # nginx cannot change users then: the workers run as we do
+    for user, group in (("nobody", "nogroup"), ("nobody", "nobody")):
+        try:
+            pwd.getpwnam(user)
+            grp.getgrnam(group)
+        except KeyError:
+            continue
+        return f"user {user} {group};"
+    raise UsageError(
+        "running as root, nginx's workers need an unprivileged user and there is no "
+        "'nobody' user with a 'nogroup' or 'nobody' group",
+        hint="create one, or deploy as an unprivileged user",
+    )
 
 
 def nginx_binary() -> str:
@@ -91,6 +132,11 @@ class Nginx:
     """One nginx instance that routes ``listen`` to weighted upstream servers."""
 
     def __init__(self, prefix: Path, listen: str) -> None:
+        if not LISTEN.fullmatch(listen):
+            raise UsageError(
+                f"nginx cannot listen on {listen!r}",
+                hint="deploy.targets[].listen is an address such as 127.0.0.1:18080",
+            )
         self.prefix, self.listen = prefix, listen
         self.binary = nginx_binary()
         self.conf = prefix / "nginx.conf"
@@ -98,8 +144,13 @@ class Nginx:
 
     def render(self, servers: Mapping[str, int], generation: int) -> str:
         """The config for these ``host:port`` servers and weights."""
+        for address, weight in servers.items():
+            if not SERVER.fullmatch(address) or not isinstance(weight, int) or weight < 0:
+                raise TargetError(f"refusing to route to {address!r} with weight {weight!r}")
+        # Passive health: a server that fails 3 times in a row is skipped for 5 s (the
+        # request that met it goes to the next one).
         lines = [
-            f"        server {address} weight={weight} max_fails=0;"
+            f"        server {address} weight={weight} max_fails=3 fail_timeout=5s;"
             for address, weight in sorted(servers.items())
             if weight > 0
         ]
@@ -107,8 +158,8 @@ class Nginx:
             lines = ["        server 127.0.0.1:9 down;"]
         route = json.dumps({"generation": generation, "servers": dict(sorted(servers.items()))})
         return TEMPLATE.format(
-            prefix=self.prefix,
-            user="user root;" if os.geteuid() == 0 else "",
+            prefix=safe_path(self.prefix),
+            user=worker_user(),
             servers="\n".join(lines),
             listen=self.listen,
             route_path=ROUTE_PATH,

@@ -16,11 +16,12 @@ from pipelines.deploy import codec
 from pipelines.deploy.controller import Clock, DeployReport
 from pipelines.deploy.drill import DrillReport, run_drill
 from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.events import EnvironmentStopped
 from pipelines.deploy.guards import DeployRefused, require_approval, require_open_gate
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.outcome import record
 from pipelines.deploy.records import DRILL_REPORT, ApprovalRecord, GateRecord
-from pipelines.deploy.releases import new_release
+from pipelines.deploy.releases import new_release, prune_releases
 from pipelines.deploy.settings import StrategyKind
 from pipelines.deploy.watch import WatchOutcome
 from pipelines.deploy.watch import watch as run_watch
@@ -55,6 +56,7 @@ class Outcome:
     def ok(self) -> bool:
         """A deploy succeeded; a rollback someone asked for rolled back."""
         wanted = DeployStatus.ROLLED_BACK if self.action == "rollback" else DeployStatus.SUCCEEDED
+        # A restore brings back what is recorded: it succeeded when every step did.
         return self.report.status is wanted
 
 
@@ -161,6 +163,9 @@ def deploy(
         release = new_release(denv, request.version, current.commit, source=current)
         log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
         report = denv.controller(log=log).deploy(release, strategy)
+        removed = prune_releases(denv, denv.environment.deploy.keep_releases)
+        if removed:
+            notes.lines.append(f"removed old release snapshots: {', '.join(removed)}")
     return _recorded(denv, report, "deploy", notes, approval=approval, gate=gate)
 
 
@@ -189,6 +194,52 @@ def promote(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
         denv.audit("promote", reason=reason)
         report = denv.controller(log=log).promote()
     return _recorded(denv, report, "promote", notes)
+
+
+def restore(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
+    """The recorded stable release and its routing back, as recorded (after a reboot, a
+    crash or `pipelines stop`). Like a rollback, never blocked by a damaged audit log."""
+    notes = _Notes()
+    damage = _audit_damage(denv)
+    with denv.journal.lock(f"restore of {denv.environment.name} by pid {pid}"):
+        notes.journal(denv)
+        if damage:
+            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
+        else:
+            denv.audit("restore", reason=reason)
+        report = denv.controller(log=log).restore(reason)
+    return _recorded(denv, report, "restore", notes, audit_damage=damage)
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What `pipelines stop` stopped."""
+
+    targets: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def stop(denv: DeployEnv, reason: str, *, pid: int) -> Stopped:
+    """Stop the router and every instance of every target; the stable release stays
+    recorded, so `pipelines restore` brings it back."""
+    notes = _Notes()
+    damage = _audit_damage(denv)
+    with denv.journal.lock(f"stop of {denv.environment.name} by pid {pid}"):
+        notes.journal(denv)
+        if damage:
+            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
+        else:
+            denv.audit("stop", reason=reason)
+        targets = denv.targets()
+        for target in targets:
+            target.shutdown()
+        denv.journal.append(EnvironmentStopped(reason=reason))
+    return Stopped(tuple(t.name for t in targets), tuple(notes.lines))
+
+
+def _audit_damage(denv: DeployEnv) -> str:
+    verification = denv.audit_log().verify()
+    return "" if verification.intact else f"{verification.path}: {verification.problems[0]}"
 
 
 def watch(denv: DeployEnv, *, window: float, every: float, clock: Clock, log: Log) -> WatchResult:

@@ -158,6 +158,8 @@ class ClientsSummary(msgspec.Struct, frozen=True, kw_only=True):
     failed: int = 0
     failed_injected: int = 0
     lost: int = 0
+    # Lost requests by cause: timeouts, resets, the router's own 502/503/504, other.
+    lost_by_cause: dict[str, int] = {}
     by_version: dict[str, int] = {}
 
 

@@ -4,7 +4,6 @@ the controller never know which they talk to."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TypeVar
 from pipelines.deploy import docker, local, nginx
 from pipelines.deploy.settings import DeployTarget, ServiceSettings
 from pipelines.deploy.target import RoutedRuntime, Router, Runtime
-from pipelines.errors import UsageError
+from pipelines.errors import UsageError, did_you_mean
 
 F = TypeVar("F")
 
@@ -31,6 +30,8 @@ class TargetContext:
     project_slug: str  # unique per checkout of the project (names in shared engines)
     source: str  # pipeline.yaml's path, for error messages
     python: str | None = None  # the interpreter a `python` service command means
+    # What instances take from the invoking environment beyond the defaults (child_env).
+    pass_env: tuple[str, ...] = ()
 
 
 RUNTIMES: dict[str, Callable[[TargetContext], Runtime]] = {
@@ -53,9 +54,7 @@ def build_target(settings: DeployTarget, context: TargetContext, key: str) -> Ro
 def _lookup(table: Mapping[str, F], name: str, where: str, what: str) -> F:
     if name in table:
         return table[name]
-    close = difflib.get_close_matches(name, list(table), n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
     raise UsageError(
         f"{where}: unknown {what} {name!r}",
-        hint=f"{hint}known: {', '.join(sorted(table))}",
+        hint=f"{did_you_mean(name, table)}known: {', '.join(sorted(table))}",
     )

@@ -61,6 +61,32 @@ def new_release(
     )
 
 
+def prune_releases(denv: DeployEnv, keep: int) -> list[str]:
+    """Remove release snapshots beyond the newest ``keep``; never the stable release, the
+    one a rollback goes back to, or those of the last deploy. Returns the ids removed."""
+    state = denv.journal.state()
+    protected = set(state.passed[-2:])
+    if state.stable is not None:
+        protected.add(state.stable.id)
+    if state.last is not None:
+        protected.add(state.last.release.id)
+        if state.last.previous is not None:
+            protected.add(state.last.previous.id)
+    home = denv.directory / "releases"
+    if not home.is_dir():
+        return []
+    found = sorted(
+        (entry for entry in home.iterdir() if entry.is_dir() and entry.name[1:].isdigit()),
+        key=lambda entry: int(entry.name[1:]),
+    )
+    removed = []
+    for entry in found[: max(0, len(found) - keep)]:
+        if entry.name not in protected and not entry.is_symlink():
+            shutil.rmtree(entry)
+            removed.append(entry.name)
+    return removed
+
+
 def project_version(project: Path) -> str | None:
     """``[project] version`` of pyproject.toml, when it is static."""
     try:

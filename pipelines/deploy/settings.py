@@ -6,6 +6,7 @@ Every default lives in the declared types below; the JSON Schema is emitted from
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import PurePosixPath
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -78,6 +79,19 @@ class ServiceSettings(Model, frozen=True):
     start_timeout: Annotated[float, Meta(ge=0.1, le=3600)] = 20.0
     # How a drill makes a release faulty: fault name -> the variables that cause it.
     faults: dict[FaultName, dict[EnvVarName, ScalarText]] = {}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for index, entry in enumerate(self.files):
+            # A release is a copy of the project: an entry leaving it would copy (or write)
+            # elsewhere on the host.
+            parts = PurePosixPath(entry).parts
+            if entry.startswith("/") or ".." in parts or "\\" in entry:
+                raise Invalid(
+                    f"{entry!r} is not a path inside the project",
+                    key=("files", index),
+                    hint="list files and directories relative to the project ('.' is all of it)",
+                )
 
 
 class Threshold(Model, frozen=True):
@@ -159,6 +173,8 @@ class DeploySettings(Model, frozen=True):
     strategy: StrategyKind = StrategyKind.ROLLING
     targets: Annotated[tuple[DeployTarget, ...], Meta(min_length=1)] = (DeployTarget(),)
     instances: Annotated[int, Meta(ge=1, le=64)] = 2
+    # Release snapshots kept on disk (the stable one and a rollback's are always kept).
+    keep_releases: Annotated[int, Meta(ge=2, le=1000)] = 5
     # canary traffic weights, rising to 100
     steps: Annotated[tuple[Annotated[float, Meta(ge=0.1, le=100)], ...], Meta(min_length=1)] = (
         10.0,

@@ -6,6 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.events import (
+    DeployFinished,
+    EnvironmentStopped,
+    RestoreStarted,
+    RollbackStarted,
+    WatchFinished,
+)
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.steps import describe
 from pipelines.errors import UsageError
@@ -44,19 +51,55 @@ def environment_status(denv: DeployEnv) -> dict[str, Any]:
             },
         }
     targets: dict[str, Any] = {}
+    wanted = denv.environment.deploy.instances
+    below: list[str] = []
+    # Mid-deploy the pools change size on purpose; capacity is judged between deploys.
+    settled = state.last is None or state.last.status not in (
+        DeployStatus.RUNNING,
+        DeployStatus.PAUSED,
+    )
     for target, settings in zip(denv.targets(), denv.environment.deploy.targets, strict=True):
+        running = target.running()
+        weights = target.routed()
+        # Routed but gone: an instance that died (the router still sends it its share).
+        down = sorted(name for name, weight in weights.items() if weight and name not in running)
+        serving = sum(1 for name, weight in weights.items() if weight and name in running)
+        if settled and state.stable is not None and serving < wanted:
+            below.append(f"{target.name}: {serving} of {wanted} instances serve")
         targets[target.name] = {
             "entrypoint": target.entrypoint(),
             "kind": settings.kind,
             "router": settings.router,
-            "running": {name: run.release for name, run in target.running().items()},
-            "weights": target.routed(),
+            "running": {name: run.release for name, run in running.items()},
+            "weights": weights,
+            "down": down,
+            "serving": serving,
         }
     return {
         "env": denv.environment.name,
+        "last_operation": last_operation(denv),
+        "below_capacity": below,
         "state": str(denv.directory),
         "stable": state.stable.id + f" ({state.stable.version})" if state.stable else None,
         "passed": state.passed,
         "last": last,
         "targets": targets,
     }
+
+
+def last_operation(denv: DeployEnv) -> str | None:
+    """The last thing that changed what the environment serves, in words."""
+    said = None
+    for event in denv.journal.entries():
+        match event:
+            case DeployFinished():
+                said = f"deploy {event.deploy}: {event.status.value}"
+            case RollbackStarted() if event.release is not None:
+                said = f"rollback to {event.release}: {event.reason or 'requested'}"
+            case RestoreStarted():
+                said = f"restore of {event.release}: {event.reason or 'requested'}"
+            case EnvironmentStopped():
+                said = f"stopped: {event.reason or 'requested'}"
+            case WatchFinished() if event.failed:
+                said = f"watch of {event.release} rolled back: {event.failed}"
+    return said

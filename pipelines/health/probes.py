@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -126,15 +127,35 @@ async def probe_tcp(probe: TcpProbe) -> ProbeOutcome:
 async def probe_command(check: HealthCheck, argv: Sequence[str]) -> ProbeOutcome:
     """Whether a command exits with the expected code (argv list, no shell)."""
     started = time.perf_counter()
-    done = await anyio.run_process(list(argv), check=False)
+    returncode, kept = await _run_keeping_tail(argv)
     latency = (time.perf_counter() - started) * 1000
-    if done.returncode == check.expect_exit:
-        return ProbeOutcome(True, f"exit {done.returncode}", latency)
-    output = (done.stderr or done.stdout or b"").decode(errors="replace").strip().splitlines()
+    if returncode == check.expect_exit:
+        return ProbeOutcome(True, f"exit {returncode}", latency)
+    output = kept.decode(errors="replace").strip().splitlines()
     tail = f": {output[-1][:200]}" if output else ""
-    return ProbeOutcome(
-        False, f"exit {done.returncode}, expected {check.expect_exit}{tail}", latency
+    return ProbeOutcome(False, f"exit {returncode}, expected {check.expect_exit}{tail}", latency)
+
+
+COMMAND_TAIL = 64 * 1024
+
+
+async def _run_keeping_tail(argv: Sequence[str]) -> tuple[int, bytes]:
+    """Run a check's command; keep only the end of its output (a chatty or hostile command
+    cannot fill the memory), all of which is still read so it never blocks on a full pipe."""
+    process = await anyio.open_process(
+        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+    kept = b""
+    try:
+        if process.stdout is not None:
+            async for chunk in process.stdout:
+                kept = (kept + chunk)[-COMMAND_TAIL:]
+        return await process.wait(), kept
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            process.kill()
+            await process.wait()
+        raise
 
 
 async def probe_promql(
@@ -142,21 +163,30 @@ async def probe_promql(
 ) -> ProbeOutcome:
     """An instant query whose (first) value must satisfy the comparison."""
     started = time.perf_counter()
-    response = await client.get(
+    async with client.stream(
+        "GET",
         f"{probe.url.rstrip('/')}/api/v1/query",
         params={"query": probe.query},
         timeout=check.timeout,
-    )
+    ) as response:
+        raw, complete = await _read_bounded(response)
     latency = (time.perf_counter() - started) * 1000
+    if not complete:
+        return ProbeOutcome(False, f"the answer is larger than {MAX_BODY} bytes", latency)
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
+        body = None
+    if not isinstance(body, dict):
         return ProbeOutcome(False, f"HTTP {response.status_code}, not a Prometheus answer", latency)
     if body.get("status") != "success":
         return ProbeOutcome(
             False, f"query failed: {body.get('error', response.status_code)}", latency
         )
-    value = _first_value(body.get("data", {}))
+    try:
+        value = _first_value(body.get("data") or {})
+    except (TypeError, KeyError, IndexError, AttributeError) as exc:
+        return ProbeOutcome(False, f"not a Prometheus answer ({type(exc).__name__})", latency)
     if value is None:
         return ProbeOutcome(False, "the query returned no data", latency)
     op, threshold = probe.op, probe.value

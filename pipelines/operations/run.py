@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines import artifacts, atomic
+from pipelines import artifacts, containment
 from pipelines.config import PipelineConfig, load_config
 from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
 from pipelines.flags.store import audit_log
@@ -128,10 +128,11 @@ def execute(prepared: PreparedRun, on_event: OnEvent | None = None) -> RunOutcom
         remove_stale_reports(layout, the_plan)
         result = prepared.runner.run(the_plan, fail_fast=request.fail_fast, on_event=on_event)
         notes = summarise(layout, result)
-        target = write_reports(prepared, identity, result)
+        written = write_reports(prepared, identity, result)
         notes = with_unmatched_artifacts(prepared, result, notes)
+        notes = with_refused_artifacts(written, notes)
     exported = () if result.interrupted else tuple(export_metrics(prepared))
-    return RunOutcome(the_plan, result, target, notes, exported)
+    return RunOutcome(the_plan, result, written.directory, notes, exported)
 
 
 def remove_stale_reports(layout: Layout, the_plan: Plan) -> None:
@@ -139,7 +140,10 @@ def remove_stale_reports(layout: Layout, the_plan: Plan) -> None:
     not leave the last run's gate decision beside its own partial reports."""
     for stage in the_plan.stages:
         for output in stage.outputs:
-            atomic.remove_report(layout.report(output))
+            containment.clear_report(*layout.located(output))
+
+
+NOTE_LIMIT = 4 * 1024 * 1024  # a result.json or decision.json is a few kilobytes
 
 
 def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
@@ -147,19 +151,21 @@ def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
     the gate's decision in one line."""
     notes: dict[str, str] = {}
     for stage in result.stages:
-        path = layout.stage(stage.name) / RESULT
-        if stage.status in (RunStatus.PASSED, RunStatus.FAILED) and path.is_file():
-            try:
-                summary = json.loads(path.read_text(encoding="utf-8")).get("summary")
-            except (OSError, ValueError):
-                continue
-            if summary:
-                notes[stage.name] = str(summary)
-    path = layout.report(GATE_DECISION)
-    if "gate" in {s.name for s in result.stages} and path.is_file():
+        if stage.status not in (RunStatus.PASSED, RunStatus.FAILED):
+            continue
+        # Read without following a link a stage left (and bounded): a note, never a host file.
+        data = containment.read_regular(layout.reports, f"{stage.name}/{RESULT}", limit=NOTE_LIMIT)
         try:
-            decision = GateDecision.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
+            summary = json.loads(data).get("summary") if data else None
+        except (ValueError, AttributeError):
+            continue
+        if summary:
+            notes[stage.name] = str(summary)
+    data = containment.read_regular(*layout.located(GATE_DECISION), limit=NOTE_LIMIT)
+    if "gate" in {s.name for s in result.stages} and data:
+        try:
+            decision = GateDecision.from_dict(json.loads(data))
+        except (ValueError, KeyError, TypeError):
             return notes
         warnings = [rule.name for rule in decision.rules if rule.verdict is Verdict.WARN]
         note = f"gate {decision.status.value}"
@@ -183,11 +189,22 @@ def with_unmatched_artifacts(
     return merged
 
 
+def with_refused_artifacts(written: artifacts.WrittenRun, notes: dict[str, str]) -> dict[str, str]:
+    """The notes with a warning for each report not collected because it was not a plain
+    file (a link a stage left)."""
+    merged = dict(notes)
+    for path, why in written.refused.items():
+        stage = path.split("/")[1]
+        warning = f"warning: {path} not collected ({why})"
+        merged[stage] = "; ".join(n for n in (merged.get(stage), warning) if n)
+    return merged
+
+
 def write_reports(
     prepared: PreparedRun, identity: artifacts.RunIdentity, result: RunResult
-) -> Path:
+) -> artifacts.WrittenRun:
     """Write the run's manifest and artifacts (with the flags audit log's head); return their
-    directory."""
+    directory and what was refused."""
     layout = prepared.layout
     kept = tuple(path for stage in prepared.config.custom for path in stage.artifacts)
     audit = audit_head(prepared.project / prepared.config.flags_file, prepared.request.flags_file)

@@ -10,6 +10,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from pipelines import safe_text
 from pipelines.audit import Verification
 from pipelines.deploy.records import ApprovalRecord
 from pipelines.gate_rules import GateDecision
@@ -153,7 +154,8 @@ def _rows(record: ChangeRecord) -> list[tuple[str, str]]:
 
 def markdown(records: list[ChangeRecord], env: str, period: str) -> str:
     """The pack in Markdown."""
-    lines = [f"# Change management evidence: {env}, {period}", ""]
+    # The environment and every value are data (a reason, an approver): never Markdown.
+    lines = [f"# Change management evidence: {safe_text.markdown(env)}, {period}", ""]
     lines += [f"- {control}" for control in CONTROLS]
     complete = sum(not r.missing for r in records)
     lines += ["", f"{len(records)} changes; {complete} with complete evidence.", ""]
@@ -162,7 +164,7 @@ def markdown(records: list[ChangeRecord], env: str, period: str) -> str:
     for record in records:
         lines += [f"## {record.entry.when.isoformat(timespec='seconds')}", ""]
         lines += ["| control point | evidence |", "|---|---|"]
-        lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in _rows(record)]
+        lines += [f"| {k} | {safe_text.markdown(v)} |" for k, v in _rows(record)]
         lines.append("")
     return "\n".join(lines)
 

@@ -219,6 +219,17 @@ def _moments(entry: DeployEntry, start: float) -> str:
     return table(("moment", "after start"), rows)
 
 
+def _causes(causes: Mapping[str, Any]) -> str:
+    """``(2 timeouts, 1 router 502)``: the causes that lost any request."""
+    named = [
+        f'<span data-cause="{escape(str(cause))}">{text(count)} '
+        f"{escape(str(cause).replace('_', ' '))}</span>"
+        for cause, count in causes.items()
+        if number(count)
+    ]
+    return f" ({', '.join(named)})" if named else ""
+
+
 def _drill(drill: Mapping[str, Any]) -> str:
     clients = _mapping(drill.get("clients"))
     verdict = "passed" if drill.get("passed") is True else "FAILED"
@@ -231,7 +242,8 @@ def _drill(drill: Mapping[str, Any]) -> str:
         f"{text(number(drill.get('time_to_detect_seconds')))} s, time to roll back "
         f"{text(number(drill.get('time_to_rollback_seconds')))} s (SLA "
         f"{text(number(drill.get('sla_seconds')))} s); {text(clients.get('lost', 0))} of "
-        f"{text(clients.get('sent', 0))} client requests lost.</p>"
+        f"{text(clients.get('sent', 0))} client requests lost"
+        f"{_causes(_mapping(clients.get('lost_by_cause')))}.</p>"
         + (f"<ul>{problems}</ul>" if problems else "")
     )
 

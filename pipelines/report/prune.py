@@ -10,10 +10,13 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+from pipelines import containment
 from pipelines.artifacts import MANIFEST
 from pipelines.deploy.records import DRILL_REPORT
 from pipelines.report.history import DEPLOY_MANIFEST, when_of
 from pipelines.retention import RetentionSettings
+
+MANIFEST_LIMIT = 16 * 1024 * 1024  # a manifest is a few kilobytes
 
 
 class Kind(StrEnum):
@@ -46,21 +49,23 @@ def classify(directory: Path, settings: RetentionSettings, now: datetime) -> Can
         age = (now - when_of(directory.name)).total_seconds()
     except ValueError:
         return None
-    if (directory / DRILL_REPORT).is_file():
+    if containment.is_regular(directory, DRILL_REPORT):
         return Candidate(directory, Kind.DRILL, None, age, settings.drills)
-    if (directory / DEPLOY_MANIFEST).is_file():
+    if containment.is_regular(directory, DEPLOY_MANIFEST):
         env = _env_of(directory / DEPLOY_MANIFEST)
         keep = settings.deploys_by_env.get(env or "", settings.deploys)
         return Candidate(directory, Kind.DEPLOY, env, age, keep)
-    if (directory / MANIFEST).is_file():
+    if containment.is_regular(directory, MANIFEST):
         return Candidate(directory, Kind.RUN, _env_of(directory / MANIFEST), age, settings.runs)
     return None
 
 
 def _env_of(path: Path) -> str | None:
+    # Read without following a link: a manifest that is one is not this tool's.
+    raw = containment.read_regular(path.parent, path.name, limit=MANIFEST_LIMIT)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
     return str(data.get("env")) if isinstance(data, dict) and data.get("env") else None
 
@@ -78,10 +83,12 @@ def plan_prune(artifacts: Path, settings: RetentionSettings, now: datetime) -> l
 
 
 def prune(candidates: list[Candidate]) -> list[Path]:
-    """Delete the expired ones; return what went."""
+    """Delete the expired ones; return what went. A link is never followed: one put in a
+    run directory's place since it was classified is left alone, and links inside a run
+    directory go with it, never what they point to."""
     gone = []
     for candidate in candidates:
-        if candidate.expired:
+        if candidate.expired and not candidate.path.is_symlink():
             shutil.rmtree(candidate.path)
             gone.append(candidate.path)
     return gone

@@ -11,6 +11,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from pipelines import safe_text
 from pipelines.gate_rules import GateDecision, GateStatus, Verdict
 from pipelines.report.history import History, RunRecord
 from pipelines.severity import Severity
@@ -67,7 +68,16 @@ def cell(value: Any) -> str:
 
 
 def _md(value: Any) -> str:
-    return cell(value).replace("|", "\\|")
+    return safe_text.markdown(cell(value))
+
+
+def _term(value: Any) -> Text:
+    """A terminal cell: data, never markup, its control characters shown escaped."""
+    return Text(safe_text.terminal(cell(value)))
+
+
+def _test(title: str) -> str:
+    return safe_text.capped(title)
 
 
 def markdown(summary: Summary) -> str:
@@ -77,15 +87,16 @@ def markdown(summary: Summary) -> str:
     if decision is not None:
         icon = "✅" if summary.gate_open else "❌"
         rows += [
-            f"### {icon} Gate {decision.status.value} ({decision.env})",
+            f"### {icon} Gate {decision.status.value} ({_md(decision.env)})",
             "",
             "| rule | measured | threshold | verdict |",
             "|---|---|---|---|",
         ]
         for rule in decision.rules:
-            threshold = f"{rule.comparison} {_md(rule.threshold)}"
+            threshold = f"{rule.comparison} {cell(rule.threshold)}"
             rows.append(
-                f"| {rule.name} | {_md(rule.measured)} | {threshold} | {rule.verdict.value} |"
+                f"| {_md(rule.name)} | {_md(rule.measured)} | {_md(threshold)} |"
+                f" {rule.verdict.value} |"
             )
         tests = decision.evidence.tests
         if tests:
@@ -97,20 +108,23 @@ def markdown(summary: Summary) -> str:
             if tests.failing:
                 # The pass rate may let failures through: name them so nobody reads "open"
                 # as "all tests passed".
-                names = ", ".join(_md(test.title) for test in tests.failing)
+                names = ", ".join(_md(_test(test.title)) for test in tests.failing)
                 rows += ["", f"Failing tests: {names}"]
             if tests.flaky_tests:
-                rows += ["", "Flaky tests: " + ", ".join(_md(t.title) for t in tests.flaky_tests)]
+                flaky = ", ".join(_md(_test(t.title)) for t in tests.flaky_tests)
+                rows += ["", f"Flaky tests: {flaky}"]
         findings = summary.findings()
         if findings:
-            rows += ["", "Findings: " + ", ".join(f"{n} {s}" for s, n in findings) + "."]
+            counted = ", ".join(f"{n} {_md(s)}" for s, n in findings)
+            rows += ["", f"Findings: {counted}."]
     if summary.stages:
         rows += ["", "| stage | status | time |", "|---|---|---|"]
-        rows += [f"| {s.name} | {s.status} | {s.seconds:.1f} s |" for s in summary.stages]
+        rows += [f"| {_md(s.name)} | {_md(s.status)} | {s.seconds:.1f} s |" for s in summary.stages]
     if summary.deploys:
         rows += ["", "| deploy | action | version | outcome | detail |", "|---|---|---|---|---|"]
         rows += [
-            f"| {d.run_id} | {d.action} | {_md(d.version)} | {d.outcome} | {_md(d.detail)} |"
+            f"| {_md(d.run_id)} | {_md(d.action)} | {_md(d.version)} | {_md(d.outcome)} |"
+            f" {_md(d.detail)} |"
             for d in summary.deploys
         ]
     return "\n".join(rows) + "\n"
@@ -128,16 +142,16 @@ def tables(summary: Summary) -> list[Table]:
             named.add_column("test")
             named.add_column("outcome")
             for test in tests.failing:
-                named.add_row(Text(test.title), Text("failed", style="bold red"))
+                named.add_row(_term(_test(test.title)), Text("failed", style="bold red"))
             for test in tests.flaky_tests:
-                named.add_row(Text(test.title), Text("flaky", style="yellow"))
+                named.add_row(_term(_test(test.title)), Text("flaky", style="yellow"))
             found.append(named)
     if summary.stages:
         stages = Table(title="stages")
         for column in ("stage", "status", "time"):
             stages.add_column(column)
         for line in summary.stages:
-            stages.add_row(Text(line.name), Text(line.status), Text(f"{line.seconds:.1f} s"))
+            stages.add_row(_term(line.name), _term(line.status), Text(f"{line.seconds:.1f} s"))
         found.append(stages)
     if summary.deploys:
         deploys = Table(title="deploys")
@@ -145,7 +159,7 @@ def tables(summary: Summary) -> list[Table]:
             deploys.add_column(column)
         for item in summary.deploys:
             values = (item.run_id, item.action, item.version, item.outcome, item.detail)
-            deploys.add_row(*(Text(value) for value in values))
+            deploys.add_row(*(_term(value) for value in values))
         found.append(deploys)
     return found
 
@@ -155,17 +169,19 @@ VERDICT_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.WARN: 
 
 def gate_table(decision: GateDecision) -> Table:
     """The gate's rules: what was measured against which threshold, the verdict and why."""
-    table = Table(title=f"gate ({decision.env}): {decision.status.value}")
+    title = f"gate ({safe_text.terminal(decision.env)}): {decision.status.value}"
+    table = Table(title=Text(title))
     for column in ("rule", "measured", "threshold", "verdict", "detail"):
         table.add_column(column)
     for rule in decision.rules:
-        # Every cell is a Text: names and details quote tools and files, never markup.
+        # Every cell is a Text: names and details quote tools and files, never markup, and
+        # their control characters show escaped.
         table.add_row(
-            Text(rule.name),
-            Text(cell(rule.measured)),
-            Text(f"{rule.comparison} {cell(rule.threshold)}"),
+            _term(rule.name),
+            _term(rule.measured),
+            _term(f"{rule.comparison} {cell(rule.threshold)}"),
             Text(rule.verdict.value, style=VERDICT_STYLE.get(rule.verdict, "dim")),
-            Text(rule.detail),
+            _term(rule.detail),
         )
     return table
 

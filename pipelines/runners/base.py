@@ -7,15 +7,17 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, Protocol
 
 import anyio
 
-from pipelines import atomic
+from pipelines import containment
+from pipelines.child_env import Masker
 from pipelines.layout import LOG, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import kill_session
+from pipelines.runners import source_guard
 from pipelines.runners.results import RunResult, RunStatus, StageRun
 
 OnEvent = Callable[[str, RunStatus], None]
@@ -51,6 +53,8 @@ class Command:
     cleanup: tuple[str, ...] = ()
     # The reason to give when ``argv`` exits with MISSING_EXECUTABLE.
     missing: str = ""
+    # Values masked in the stage's log (secret-looking variables the stage was passed).
+    secrets: tuple[str, ...] = ()
 
 
 BuildCommand = Callable[[PlannedStage, tuple[str, ...], int], Command]
@@ -61,7 +65,10 @@ def stage_executor(build: BuildCommand, project: Path) -> ExecuteStage:
     stage's log, the first failure ending the stage with a reason a person can act on."""
 
     async def execute(stage: PlannedStage, log: Path) -> tuple[int, str]:
-        with log.open("wb") as handle:
+        # The stage's directory is where a stage could have left a link to a host file.
+        with containment.write_new(
+            log.parent.parent, PurePath(log.parent.name, log.name)
+        ) as handle:
             for index, argv in enumerate(stage.run):
                 command = build(stage, argv, index)
                 try:
@@ -83,13 +90,20 @@ async def run_in_group(command: Command, log: BinaryIO) -> int:
     process = await anyio.open_process(
         command.argv,
         stdin=subprocess.DEVNULL,
-        stdout=log,
+        # With secrets to mask the output passes through us; otherwise straight to the log.
+        stdout=subprocess.PIPE if command.secrets else log,
         stderr=subprocess.STDOUT,
         cwd=command.cwd,
         env=command.env,
         start_new_session=True,
     )
     try:
+        if process.stdout is not None:
+            masker = Masker(command.secrets)
+            async for chunk in process.stdout:
+                log.write(masker.feed(chunk))
+            log.write(masker.flush())
+            log.flush()
         return await process.wait()
     except BaseException:
         kill_session(process.pid)
@@ -163,11 +177,11 @@ class Scheduler:
             async with limiter:
                 self.on_event(stage.name, RunStatus.RUNNING)
                 started = time.monotonic()
-                log = self.layout.stage(stage.name) / LOG
-                log.parent.mkdir(parents=True, exist_ok=True)
+                log = containment.ensure_directory(self.layout.reports, stage.name) / LOG
                 # Earlier outputs must not pass for this run's (the gate would read them).
                 for output in stage.outputs:
-                    atomic.remove_report(self.layout.report(output))
+                    containment.clear_report(*self.layout.located(output))
+                before = await anyio.to_thread.run_sync(source_guard.snapshot, self.layout.project)
                 exit_code, reason = 124, ""
                 # The runner's execute kills the stage's whole process group when cancelled.
                 with anyio.move_on_after(stage.timeout) as limit:
@@ -175,6 +189,9 @@ class Scheduler:
                 if limit.cancelled_caught:
                     exit_code, reason = 124, f"timed out after {stage.timeout:g} s"
                 status = RunStatus.PASSED if exit_code == 0 else RunStatus.FAILED
+                changed = await anyio.to_thread.run_sync(source_guard.changed_files, before)
+                if changed:
+                    status, reason = RunStatus.FAILED, _changed_reason(changed, reason)
                 self._finish(
                     StageRun(
                         stage.name,
@@ -197,6 +214,17 @@ class Scheduler:
     def _finish(self, run: StageRun) -> None:
         self.results[run.name] = run
         self.on_event(run.name, run.status)
+
+
+SHOWN_CHANGES = 10
+
+
+def _changed_reason(changed: list[str], reason: str) -> str:
+    names = ", ".join(changed[:SHOWN_CHANGES])
+    if len(changed) > SHOWN_CHANGES:
+        names += f" and {len(changed) - SHOWN_CHANGES} more"
+    said = f"changed tracked source files: {names}"
+    return f"{said}; {reason}" if reason else said
 
 
 def shown(path: Path, project: Path) -> str:

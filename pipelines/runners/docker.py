@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from pipelines.child_env import SDK_SECRETS, child_environment, secret_values
 from pipelines.errors import ToolError, UsageError
 from pipelines.layout import REPORTS, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
@@ -49,6 +50,7 @@ def docker_run_argv(
     name: str,
     user: str | None,
     reports: Path | None = None,
+    passed: Iterable[str] = (),
 ) -> list[str]:
     """The ``docker run`` command for one of a stage's commands.
 
@@ -86,7 +88,9 @@ def docker_run_argv(
         if config.startswith("/"):
             # A pipeline file outside the project reaches the stage at the same path.
             command += ["--volume", f"{config}:{config}:ro"]
-    for key in sorted(stage.env):
+    # The stage's declared environment (child_env): pipeline.yaml's values and what it passes.
+    # Those the runner sets itself stay the container's own.
+    for key in sorted({*stage.env, *passed} - {*CACHE_ENV, *identity, "HOME"}):
         command += ["--env", key]
     return [*command, image, *argv]
 
@@ -132,6 +136,11 @@ class DockerRunner:
 
     def _command(self, stage: PlannedStage, argv: tuple[str, ...], index: int) -> Command:
         name = f"pipelines-{self.run_id}-{stage.name}-{index}"
+        child = child_environment(
+            self.environ, pass_env=stage.pass_env, declared=stage.env, container=True
+        )
+        # The docker CLI needs ours (DOCKER_HOST, ...); the container gets only the names given.
+        cli_env = {k: v for k, v in self.environ.items() if k not in SDK_SECRETS}
         return Command(
             docker_run_argv(
                 stage,
@@ -141,12 +150,14 @@ class DockerRunner:
                 name=name,
                 user=self.user,
                 reports=self.layout.reports,
+                passed=child,
             ),
-            {**self.environ, **stage.env},
+            {**cli_env, **child},
             # Killing the docker CLI leaves the container running: remove it too.
             cleanup=("docker", "rm", "--force", name),
             # What the local runner says for a command that is not there.
             missing=f"{argv[0]}: not found in the toolchain image",
+            secrets=secret_values(child),
         )
 
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipelines.child_env import child_environment, secret_values
 from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import tool_path
@@ -44,11 +45,13 @@ class LocalRunner:
         self.project = project
         self.environ = dict(os.environ if environ is None else environ)
         self.layout = layout or Layout.of(project, self.environ)
-        # Every stage process writes where this run's layout says.
-        self.environ[REPORTS_ENV] = str(self.layout.reports)
-        self.environ[ARTIFACTS_ENV] = str(self.layout.artifacts)
-        # Tools installed next to this interpreter (a virtualenv) come first on PATH.
-        self.environ["PATH"] = tool_path(self.environ.get("PATH", os.defpath))
+        # Every stage process writes where this run's layout says, and finds the tools
+        # installed next to this interpreter (a virtualenv) first on PATH.
+        self.runner_env = {
+            REPORTS_ENV: str(self.layout.reports),
+            ARTIFACTS_ENV: str(self.layout.artifacts),
+            "PATH": tool_path(self.environ.get("PATH", os.defpath)),
+        }
         self.max_parallel = max_parallel or default_parallelism()
 
     def run(
@@ -66,5 +69,9 @@ class LocalRunner:
         )
 
     def _command(self, stage: PlannedStage, argv: tuple[str, ...], _index: int) -> Command:
-        env = {**self.environ, **stage.env}
-        return Command(host_command(argv, env["PATH"]), env, cwd=self.project)
+        # The stage gets the declared environment, never all of ours (docs/environment.md).
+        env = child_environment(self.environ, pass_env=stage.pass_env, declared=stage.env)
+        env.update(self.runner_env)
+        return Command(
+            host_command(argv, env["PATH"]), env, cwd=self.project, secrets=secret_values(env)
+        )

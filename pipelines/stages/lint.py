@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.commands import ALWAYS_EXCLUDED, FILES, lint_argv, lint_tools
+from pipelines.commands import ALWAYS_EXCLUDED, FILES, lint_argv, lint_tools, mypy_has_targets
 from pipelines.errors import ToolError
 from pipelines.process import Completed, run_tool, show_command
 from pipelines.project_facts import ProjectFacts, read_facts
@@ -95,6 +95,11 @@ def _result(
 def _check(
     context: StageContext, tool: DeclaredTool, argv: list[str], facts: ProjectFacts
 ) -> list[Finding]:
+    if tool.name == "mypy" and not mypy_has_targets(tool, context.config, facts):
+        raise ToolError(
+            "mypy has nothing to check",
+            hint="name its files in [tool.mypy] files (or lint.paths in pipeline.yaml)",
+        )
     bin_dir = tool_bin(tool, context.environ)
     executable = bin_dir / argv[0]
     if not executable.is_file():

@@ -210,3 +210,25 @@ def test_without_automatic_rollback_a_failed_canary_pauses_until_promoted(
         for line in (project / "artifacts/deploy-audit.jsonl").read_text().splitlines()
     ]
     assert "promote" in actions
+
+
+def test_stop_then_restore_brings_back_the_recorded_stable_release(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = deploy_project(tmp_path)
+    open_decision(project)
+    args = ["-C", str(project), "--env", "staging"]
+    assert deploy(project, "--version", "1.0.0") == 0
+    assert deploy(project, "--version", "2.0.0") == 0
+    assert main(["stop", *args, "--reason", "maintenance"]) == 0
+    with pytest.raises(OSError):
+        serves(project)  # nothing listens any more
+    capsys.readouterr()
+    assert main(["status", *args]) == 1  # below capacity, and it says why
+    assert "last operation: stopped: maintenance" in capsys.readouterr().out
+    assert main(["restore", *args]) == 0
+    assert serves(project) == "2.0.0"  # the recorded stable release, not an older one
+    assert set(routed(state)) == {"r2-0", "r2-1"}
+    capsys.readouterr()
+    assert main(["status", *args]) == 0
+    assert "last operation: restore of r2" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -214,6 +215,62 @@ def test_the_docker_target_deploys_and_rolls_back_behind_nginx(
             project, load_config(project), "staging", Layout.of(project), os.environ
         ).targets():
             target.shutdown()
+
+
+# Run inside the container: show the environment, then plant links to host files where the
+# host will copy a kept report and write the next run's log.
+PLANT = (
+    "import json, os, sys\n"
+    "open('reports/plant/env.json', 'w').write(json.dumps(dict(os.environ)))\n"
+    "secret, victim = sys.argv[1], sys.argv[2]\n"
+    "for name, to in (('kept.txt', secret), ('log.txt', victim)):\n"
+    "    path = 'reports/plant/' + name\n"
+    "    os.remove(path) if os.path.lexists(path) else None\n"
+    "    os.symlink(to, path)\n"
+)
+
+
+def test_a_container_stage_cannot_reach_host_files_or_the_sdks_secrets(tmp_path: Path) -> None:
+    outside = tmp_path / "host"
+    outside.mkdir()
+    secret, victim = outside / "id_rsa", outside / "profile"
+    secret.write_text("PRIVATE KEY")
+    victim.write_text("mine")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pipeline.yaml").write_text(
+        "stages:\n  install: {enabled: false}\n  lint: {enabled: false}\n"
+        "  security: {enabled: false}\n  test: {enabled: false}\n  gate: {enabled: false}\n"
+        "  plant:\n    python: tool\n    pass_env: [PASSED_ON]\n"
+        "    artifacts: [reports/plant/kept.txt]\n"
+        f"    run: [[python, -c, {json.dumps(PLANT)}, {secret}, {victim}]]\n"
+    )
+    environ = {
+        **os.environ,
+        "PIPELINES_AUDIT_KEY": "audit-key-value",
+        "CLOUD_SECRET_TOKEN": "cloud-token-value",
+        "PASSED_ON": "passed-value",
+    }
+    argv = [sys.executable, "-m", "pipelines", "run", "-C", str(project), "--json"]
+    for attempt in (1, 2):
+        done = subprocess.run(
+            [*argv, "--runner", "docker"],
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=1800,
+            check=False,
+        )
+        assert done.returncode == 0, (attempt, done.stdout, done.stderr)
+        result = json.loads(done.stdout)
+        # The second run's log replaced the link the first left instead of writing through it.
+        assert victim.read_text() == "mine"
+        env = json.loads((project / "reports" / "plant" / "env.json").read_text())
+        assert env["PASSED_ON"] == "passed-value"
+        assert not {"PIPELINES_AUDIT_KEY", "CLOUD_SECRET_TOKEN"} & set(env)
+        collected = Path(result["artifacts"])
+        assert all("PRIVATE KEY" not in p.read_text() for p in collected.rglob("*") if p.is_file())
+    assert secret.read_text() == "PRIVATE KEY"
 
 
 def test_a_project_s_own_tools_and_tests_give_the_same_counts_in_containers(

@@ -295,3 +295,25 @@ def test_check_names_must_be_unique(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert main(["validate", "-C", str(tmp_path)]) == 2
     assert "checks[1].name: 'api' is already the name of checks[0]" in capsys.readouterr().err
+
+
+def test_promql_answers_and_command_output_are_read_only_up_to_a_bound(target: Target) -> None:
+    chatty = (
+        "import sys\nfor _ in range(40000): sys.stdout.write('x' * 500 + '\\n')\n"
+        "print('last words'); sys.exit(3)"
+    )
+    settings = HealthSettings(
+        (
+            check(
+                "huge-answer",
+                "promql",
+                {"url": target.url + "/huge", "query": "up", "op": ">", "value": 0},
+            ),
+            check("chatty", "command", [sys.executable, "-c", chatty]),
+        )
+    )
+    results = {r.name: r for r in run_health("ci", settings).results}
+    assert results["huge-answer"].status is CheckStatus.FAILED
+    assert "larger than 1048576 bytes" in results["huge-answer"].detail
+    assert results["chatty"].status is CheckStatus.FAILED
+    assert results["chatty"].detail.endswith("exit 3, expected 0: last words")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
+from pipelines.cli.follow import LogTail
 
 PIPELINE = "name: shop\nstages:\n  docs:\n    run: [['true']]\n"
 
@@ -99,3 +100,82 @@ def test_completion_scripts_for_each_shell(shell: str, capsys: pytest.CaptureFix
     if shutil.which(shell) and shell != "fish":
         checked = subprocess.run([shell, "-n"], input=code, text=True, check=False)
         assert checked.returncode == 0
+
+
+WAITING_STAGE = """\
+name: shop
+project_env: {enabled: false}
+stages:
+  install: {enabled: false}
+  lint: {enabled: false}
+  security: {enabled: false}
+  test: {enabled: false}
+  gate: {enabled: false}
+  hello:
+    python: tool
+    run:
+      - - python
+        - -c
+        - |
+          import pathlib, sys, time
+          print("ready \\x1b[31mred", flush=True)
+          flag = pathlib.Path(sys.argv[1])
+          deadline = time.monotonic() + 120
+          while not flag.exists() and time.monotonic() < deadline:
+              time.sleep(0.05)
+          print("went on" if flag.exists() else "gave up", flush=True)
+        - FLAG
+"""
+
+
+def _waiting_project(tmp_path: Path) -> tuple[Path, Path]:
+    project = tmp_path / "shop"
+    project.mkdir()
+    flag = tmp_path / "go-on"
+    (project / "pipeline.yaml").write_text(WAITING_STAGE.replace("FLAG", str(flag)))
+    return project, flag
+
+
+def test_verbose_streams_a_stage_output_while_it_runs(tmp_path: Path) -> None:
+    project, flag = _waiting_project(tmp_path)
+    environ = {**os.environ, "FORCE_COLOR": "1"}  # into a pipe: still no redrawn display
+    with subprocess.Popen(
+        [sys.executable, "-m", "pipelines", "run", "-C", str(project), "-v", "hello"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environ,
+    ) as running:
+        assert running.stdout is not None
+        seen = []
+        for line in running.stdout:
+            seen.append(line)
+            if line.startswith("hello | ready"):
+                # The stage is still waiting for this file: its output came while it ran.
+                flag.touch()
+                break
+        seen += running.stdout.readlines()
+        assert running.wait(timeout=300) == 0
+    text = "".join(seen)
+    assert "hello | ready ?[31mred" in text  # a tool's escape is printed as text
+    assert "\x1b[31" not in text.replace("\x1b[32m", "")
+    assert "hello | went on" in text
+    assert "hello: running" in text  # plain lines, not a live table: FORCE_COLOR into a pipe
+    assert "\x1b[?25l" not in text  # no hidden cursor of a redrawing display
+    assert text.index("hello | went on") < text.index("hello: passed")
+
+
+def test_quiet_prints_only_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project, flag = _waiting_project(tmp_path)
+    flag.touch()
+    assert main(["run", "-C", str(project), "-q", "hello"]) == 0
+    out = capsys.readouterr().out
+    assert "hello: running" not in out and "ready" not in out
+    assert "hello | passed |" in out or "│ hello │ passed" in out
+
+
+def test_a_log_replaced_by_a_link_is_not_followed(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("do not print\n")
+    log = tmp_path / "log.txt"
+    log.symlink_to(secret)
+    assert LogTail(log).rest() == []

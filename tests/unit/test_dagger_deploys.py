@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ci" / "src"))
 
 from ci.containers import COPY_ARTIFACTS, recording_exit  # noqa: E402
-from ci.deploys import DRILL_STATE  # noqa: E402
+from ci.deploys import DRILL_STATE, KUBECONFIG  # noqa: E402
 from ci.main import Ci  # noqa: E402
 from ci.targets import OUTLIVES_EXEC, refuse_ephemeral, state_dir, targets_argv  # noqa: E402
 from ci.verdicts import DeployRefusedError  # noqa: E402
@@ -193,3 +193,24 @@ def test_artifacts_that_cannot_be_copied_never_change_the_outcome(tmp_path: Path
     )
     assert done.returncode == 0 and "artifacts were not copied out" in done.stderr
     assert code.read_text() == "1\n"  # the deploy's own exit code, not the copy's
+
+
+def test_a_kubernetes_target_gets_its_kubeconfig_as_a_secret_file() -> None:
+    kubeconfig = dag.set_secret("kubeconfig", "apiVersion: v1\n")
+    module = Ci(source=dag.directory(), kubeconfig=kubeconfig)
+    steps = chain(module.deploy_container(["pipelines", "deploy"], state=state_dir("acme/shop")))
+    assert ("withMountedSecret", {"path": KUBECONFIG, "source": kubeconfig}) in steps
+    assert ("withEnvVariable", {"name": "KUBECONFIG", "value": KUBECONFIG}) in steps
+    refuse_ephemeral("production", {"eu": "kubernetes"})  # its releases live in the cluster
+
+
+def test_an_environment_of_kubernetes_targets_is_let_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = project_with_targets(tmp_path, "kubernetes")
+    monkeypatch.setattr(Ci, "workspace", lambda self: HostExec(project))
+    module = Ci(source=dag.directory(), project="acme/shop")
+    assert anyio.run(module.deploy_state, "staging") == state_dir("acme/shop")
+    hints = typing.get_type_hints(Ci, include_extras=True)
+    for field in ("project", "kubeconfig", "secret_names", "secrets"):
+        assert any(isinstance(m, dagger.Doc) for m in hints[field].__metadata__), field

@@ -18,16 +18,17 @@ from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.controller import DeployReport, StepRecord
 from pipelines.deploy.drill import DrillReport, _judge
 from pipelines.deploy.environment import DeployEnv, state_root
+from pipelines.deploy.events import DeployFinished, DeployStarted
 from pipelines.deploy.guards import DeployRefused, require_approval, require_open_gate
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.load import LoadResult, Request
 from pipelines.deploy.nginx import Nginx
 from pipelines.deploy.outcome import deploy_metrics, record
 from pipelines.deploy.records import ApprovalRecord, ClientsSummary, DrillReportFile, GateRecord
-from pipelines.deploy.releases import new_release, project_version
+from pipelines.deploy.releases import new_release, project_version, prune_releases
 from pipelines.deploy.settings import AnalysisSettings, Approval
 from pipelines.deploy.steps import Route, Start
-from pipelines.deploy.target import Release
+from pipelines.deploy.target import Release, TargetError
 from pipelines.errors import UsageError
 from pipelines.layout import Layout
 from pipelines.metrics import build_registry
@@ -180,7 +181,19 @@ def test_a_drill_fails_on_lost_requests_a_missed_sla_or_the_wrong_final_state(
     assert "serves good, bad, not good" in problems
     data = report.file()
     assert data.clients == ClientsSummary(
-        sent=3, failed=2, failed_injected=1, lost=1, by_version={"good": 1, "bad": 1}
+        sent=3,
+        failed=2,
+        failed_injected=1,
+        lost=1,
+        lost_by_cause={
+            "timeouts": 0,
+            "resets": 1,
+            "router_502": 0,
+            "router_503": 0,
+            "router_504": 0,
+            "other": 0,
+        },
+        by_version={"good": 1, "bad": 1},
     )
     assert data.time_to_rollback_seconds == pytest.approx(0.2)
     assert codec.decode(codec.encode(data), DrillReportFile, "drill") == data
@@ -294,3 +307,64 @@ def test_an_unreadable_newest_decision_refuses_even_with_an_older_open_one(
     assert str(broken) in refused.value.message
     assert main(["deploy", "-C", str(denv.project), "--env", "staging"]) == 1
     assert str(broken) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "prefix", ['/tmp/x"; error_log /etc/passwd', "/tmp/$host", "/tmp/a{b}", "/tmp/a\nb", "/x;y"]
+)
+def test_nginx_refuses_a_state_path_its_config_cannot_carry(tmp_path: Path, prefix: str) -> None:
+    config = Nginx.__new__(Nginx)
+    config.prefix, config.listen = Path(prefix), "127.0.0.1:18080"
+    with pytest.raises(UsageError, match="cannot carry safely") as refused:
+        config.render({"127.0.0.1:1001": 1}, 1)
+    assert "PIPELINES_STATE_DIR" in refused.value.hint
+
+
+def test_nginx_quotes_paths_and_refuses_foreign_servers_and_addresses(tmp_path: Path) -> None:
+    config = Nginx.__new__(Nginx)
+    config.prefix, config.listen = tmp_path / "state dir", "127.0.0.1:18080"
+    text = config.render({"127.0.0.1:1001": 1}, 1)
+    assert f'pid "{tmp_path}/state dir/nginx.pid";' in text
+    assert "max_fails=3 fail_timeout=5s" in text  # passive health
+    assert "proxy_request_buffering off;" in text
+    for server in ("127.0.0.1:1001; include /etc/x", "backend:80", "127.0.0.1:80 backup"):
+        with pytest.raises(TargetError, match="refusing to route"):
+            config.render({server: 1}, 2)
+    with pytest.raises(UsageError, match="cannot listen on"):
+        Nginx(tmp_path, "0.0.0.0:80; user root")
+
+
+def test_nginx_workers_drop_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = Nginx.__new__(Nginx)
+    config.prefix, config.listen = tmp_path, "127.0.0.1:18080"
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    assert "user nobody nogroup;" in config.render({}, 1) or "user nobody nobody;" in (
+        config.render({}, 1)
+    )
+    assert "user root" not in config.render({}, 1)
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert "user " not in config.render({}, 1).split("events")[0]
+
+
+def test_old_release_snapshots_are_pruned_but_never_stable_or_the_rollback_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    journal = denv.journal
+    for number in range(1, 8):
+        release = Release(
+            f"r{number}", f"{number}.0", "c", denv.directory / "releases" / f"r{number}"
+        )
+        release.directory.mkdir(parents=True)
+        journal.append(
+            DeployStarted(
+                deploy=f"r{number}-staging", release=release, previous=None, strategy="canary"
+            )
+        )
+        status = DeployStatus.SUCCEEDED if number in (1, 2, 3) else DeployStatus.ROLLED_BACK
+        journal.append(DeployFinished(deploy=f"r{number}-staging", status=status))
+    removed = prune_releases(denv, keep=3)
+    kept = sorted(p.name for p in (denv.directory / "releases").iterdir())
+    # r3 is stable, r2 is what a rollback goes back to, r7 is the last deploy's.
+    assert removed == ["r1", "r4"]
+    assert kept == ["r2", "r3", "r5", "r6", "r7"]

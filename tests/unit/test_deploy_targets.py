@@ -3,6 +3,10 @@ gives them: the composition, the registry's errors, and the instance records."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +16,12 @@ import pytest
 from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.events import DeployFinished, DeployStarted, DeployStatus
 from pipelines.deploy.instances import ContainerRecord, ProcessRecord, Records
+from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.nginx import NginxRouter
+from pipelines.deploy.processes import MARKER, alive, marked_processes, start_time
+from pipelines.deploy.settings import ServiceSettings
 from pipelines.deploy.target import Backend, Release, RoutedRuntime, Running, TargetError
 from pipelines.errors import UsageError
 from pipelines.layout import Layout
@@ -133,3 +141,110 @@ def test_instance_records_are_declared_and_a_damaged_one_names_no_process(
     assert [name for name, _ in processes.all()] == ["r1-0"]
     containers = Records(tmp_path / "instances", ContainerRecord)
     assert containers.read("r1-0") is None  # a process record is not a container's
+
+
+def test_docker_instances_are_restarted_by_the_engine_when_they_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.deploy import docker  # noqa: PLC0415 - its engine call is replaced
+
+    calls: list[list[str]] = []
+
+    def engine(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        out = "c0ffee\n" if argv[0] == "run" else "true\n"
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    monkeypatch.setattr(docker, "_docker", engine)
+    monkeypatch.setattr(docker, "wait_healthy", lambda *a, **k: None)
+    service = ServiceSettings(image="shop:{version}")
+    runtime = docker.DockerRuntime(
+        home=tmp_path, service=service, env={}, image="shop:{version}", prefix="pp-shop"
+    )
+    runtime.start("r1-0", Release("r1", "1.0.0", "abc", tmp_path))
+    run = next(argv for argv in calls if argv[0] == "run")
+    assert run[run.index("--restart") + 1] == "on-failure:3"
+    assert run[-1] == "shop:1.0.0"
+
+
+def _runtime(home: Path) -> LocalRuntime:
+    return LocalRuntime(home=home, service=ServiceSettings(command=("python",)), env={})
+
+
+def test_a_recorded_pid_that_is_not_the_instance_is_never_signalled(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    stranger = subprocess.Popen(["sleep", "60"])  # alive, but no instance of ours
+    try:
+        runtime.records.directory.mkdir(parents=True)
+        record = ProcessRecord(release="r1", port=9, pid=stranger.pid, started=None)
+        runtime.records.write("r1-0", record)
+        assert runtime.running() == {}  # not trusted...
+        assert runtime.records.read("r1-0") is None  # ...and the stale record is gone
+        runtime.records.write("r1-0", record)
+        runtime.stop("r1-0")
+        assert stranger.poll() is None  # never signalled
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_stopping_an_instance_stops_the_processes_it_forked(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    forks = "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"
+    env = {**os.environ, MARKER: runtime.marker("r1-0")}
+    leader = subprocess.Popen([sys.executable, "-c", forks], env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(marked_processes(runtime.marker("r1-0"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        family = marked_processes(runtime.marker("r1-0"))
+        assert len(family) == 2
+        runtime.records.directory.mkdir(parents=True)
+        started = start_time(leader.pid)
+        runtime.records.write(
+            "r1-0", ProcessRecord(release="r1", port=9, pid=leader.pid, started=started)
+        )
+        assert set(runtime.running()) == {"r1-0"}
+        runtime.stop("r1-0")
+        leader.wait(timeout=30)
+        assert not [pid for pid in family if alive(pid)]
+        assert runtime.records.read("r1-0") is None
+    finally:
+        leader.kill()
+        leader.wait()
+
+
+def test_an_instance_log_is_read_in_bounded_memory_rotated_and_removed(tmp_path: Path) -> None:
+    from pipelines.deploy import local  # noqa: PLC0415 - its log helpers
+
+    log = tmp_path / "r1-0.log"
+    with log.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: 64 MB of zeros on no disk at all
+        handle.seek(0, os.SEEK_END)
+        handle.write(b"last words\n")
+    assert local._tail(log, limit=20).endswith("last words")
+    local._rotate(log, limit=1024)
+    assert not log.exists() and (tmp_path / "r1-0.log.1").is_file()
+    runtime = _runtime(tmp_path)
+    runtime.records.directory.mkdir(parents=True)
+    (runtime.records.directory / "r1-0.log").write_text("old output\n")
+    runtime.stop("r1-0")
+    assert not (runtime.records.directory / "r1-0.log").exists()
+
+
+def test_status_says_what_happened_last_and_fails_below_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _project(tmp_path, "{name: eu, listen: '127.0.0.1:9'}")
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path / "state"))
+    environ = {"PIPELINES_STATE_DIR": str(tmp_path / "state")}
+    denv = DeployEnv.open(project, load_config(project), "staging", Layout.of(project), environ)
+    release = Release("r1", "1.0", "abc", tmp_path)
+    started = DeployStarted(deploy="r1-staging", release=release, previous=None, strategy="")
+    denv.journal.append(started)
+    denv.journal.append(DeployFinished(deploy="r1-staging", status=DeployStatus.SUCCEEDED))
+    # The release is recorded as stable, but nothing runs (a reboot).
+    assert main(["status", "-C", str(project), "--env", "staging"]) == 1
+    shown = capsys.readouterr().out
+    assert "last operation: deploy r1-staging: succeeded" in shown
+    assert "below capacity: eu: 0 of 2 instances serve" in shown

@@ -109,7 +109,7 @@ def test_hostile_drill_and_deploy_evidence_stays_text() -> None:
         "problems": [HOSTILE],
         "reason": HOSTILE,
         "time_to_rollback_seconds": 0.5,
-        "clients": {"lost": 3, "sent": 10},
+        "clients": {"lost": 3, "sent": 10, "lost_by_cause": {HOSTILE: 2}},
     }
     # Values that are not of their declared type never reach the page: the file is refused.
     for field, value in (("exposed", HOSTILE), ("started", {"x": HOSTILE})):
@@ -150,6 +150,19 @@ def test_headings_say_what_happened() -> None:
     page = page_of(entry(drill={"passed": True}, metrics=canary_metrics()))
     assert '<span class="pass headline">drill passed' in page
     assert 'class="rolled-back' not in page
+
+
+def test_a_drill_says_why_requests_were_lost() -> None:
+    clients = {
+        "sent": 200,
+        "lost": 3,
+        "lost_by_cause": {"timeouts": 0, "resets": 1, "router_502": 2, "other": 0},
+    }
+    page = page_of(entry(drill={"passed": False, "clients": clients}))
+    assert "3 of 200 client requests lost (" in page
+    assert '<span data-cause="resets">1 resets</span>' in page
+    assert '<span data-cause="router_502">2 router 502</span>' in page
+    assert 'data-cause="timeouts"' not in page
 
 
 def test_moments_are_in_time_order() -> None:

@@ -108,3 +108,12 @@ def test_the_log_shows_the_argv_as_the_plan_does(
     logged = capsys.readouterr().out.splitlines()[0]
     assert logged.startswith("$ ruff check --no-fix --exit-zero")
     assert "# ruff " in logged
+
+
+def test_mypy_with_nothing_to_check_is_not_checked(tmp_path: Path) -> None:
+    (tmp_path / "mypy.ini").write_text("[mypy]\nstrict = True\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests/test_x.py").write_text("x: int = 1\n")
+    result = lint.run(context(tmp_path, "mypy"))
+    assert result.status is StageStatus.NOT_CHECKED
+    assert "mypy has nothing to check" in result.summary

@@ -14,13 +14,13 @@ from rich.console import Console
 from pipelines import stats
 from pipelines.cli import build_parser, main
 from pipelines.cli.display import show
-from pipelines.config import load_config
+from pipelines.config import BUILTIN_STAGES, load_config
 from pipelines.deploy.settings import StrategyKind
 from pipelines.errors import ConfigError, UsageError, closest, did_you_mean
 from pipelines.flags.model import load_flags
 from pipelines.gate_rules import GateDecision
 from pipelines.plan import PlannedStage, StageCycle, build_plan, topological_order
-from pipelines.process import show_command
+from pipelines.process import command_line, show_command
 from pipelines.report.summary import gate_table, of_decision, tables
 from pipelines.runners import RUNNERS
 from pipelines.stages import STAGES
@@ -117,3 +117,20 @@ def test_the_help_lists_what_the_registries_hold(capsys: pytest.CaptureFixture[s
 
 def test_the_median_is_the_stdlibs() -> None:
     assert stats.median is statistics.median
+
+
+def test_the_built_in_stages_are_declared_once() -> None:
+    # Their settings declare them, in order; every one has its module in the stage registry.
+    assert BUILTIN_STAGES[:4] == ("install", "lint", "security", "test")
+    assert set(STAGES) == set(BUILTIN_STAGES)
+
+
+def test_a_report_for_an_unknown_environment_gets_the_one_suggestion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "dora", "-C", str(tmp_path), "--env", "prod"]) == 2
+    assert "did you mean 'production'? " in capsys.readouterr().err
+
+
+def test_a_command_line_is_spelled_once() -> None:
+    assert command_line(["pip", "install", "a b"], why="x") == "$ pip install 'a b'  # x"

@@ -8,6 +8,7 @@ from textwrap import dedent
 
 import pytest
 
+from pipelines.cli import main
 from pipelines.commands import FILES, lint_commands, lint_tools
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
@@ -201,3 +202,16 @@ def test_a_hook_pinned_to_a_commit_takes_the_sdks_version_and_says_so(tmp_path: 
     (black,) = discover(tmp_path)
     assert black.version == SDK_PINS["black"]
     assert "is no version: the SDK's" in black.source
+
+
+def test_the_plan_says_what_it_found_and_what_files_stands_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, {".pre-commit-config.yaml": PRE_COMMIT})
+    assert main(["plan", "-C", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out
+    assert "found: ruff 0.4.4 from .pre-commit-config.yaml (rev v0.4.4)" in shown
+    assert (
+        "found: mypy 1.8.0 from .pre-commit-config.yaml (rev v1.8.0) with types-requests" in shown
+    )
+    assert "{files}: the tracked Python files the pre-commit hook matches" in shown

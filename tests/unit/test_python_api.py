@@ -32,7 +32,7 @@ def test_importing_the_package_loads_nothing_it_does_not_need() -> None:
 
 def test_the_docs_example_runs_and_prints_what_the_docs_say(tmp_path: Path) -> None:
     [example] = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
-    [shown] = re.findall(r"```text\n(.*?)```", DOC.read_text(), re.S)
+    shown = re.findall(r"```text\n(.*?)```", DOC.read_text(), re.S)[0]
     done = subprocess.run(
         [sys.executable, "-c", example],
         capture_output=True,

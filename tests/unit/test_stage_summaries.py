@@ -6,7 +6,10 @@ import sys
 from pathlib import Path
 from textwrap import dedent
 
+import pytest
+
 from pipelines.artifacts import matches
+from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.layout import Layout
 from pipelines.project_env import explain
@@ -100,3 +103,20 @@ def test_a_custom_stage_may_keep_its_whole_directory_or_a_glob(tmp_path: Path) -
     )
     (stage,) = load_config(tmp_path).custom
     assert stage.artifacts == ("reports/build", "reports/build/*.whl")
+
+
+def test_a_kept_pattern_that_matches_nothing_is_a_warning_in_the_run_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # the table's cell on one line
+    (tmp_path / "pipeline.yaml").write_text(
+        "project_env: {enabled: false}\n"
+        "stages:\n  build:\n"
+        f"    run: [[{sys.executable}, -c, \"open('reports/build/pkg-1.0.whl', 'w')\"]]\n"
+        '    python: tool\n    artifacts: ["reports/build/*.whl", "reports/build/*.tar.gz"]\n'
+    )
+    assert main(["run", "build", "-C", str(tmp_path)]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "warning: artifacts matched no file: reports/build/*.tar.gz" in shown
+    (run,) = (tmp_path / "artifacts").iterdir()
+    assert (run / "reports/build/pkg-1.0.whl").is_file()

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 # A drill starts and stops everything inside its one exec: its state stays in that exec
 # (never the state volume), so no PID it records is ever read by a later call.
 DRILL_STATE = "/tmp/pipelines-drill-state"  # noqa: S108 - inside the exec's own container
+KUBECONFIG = "/run/secrets/pipelines-kubeconfig"
 
 
 class DeployFunctions:
@@ -46,6 +47,7 @@ class DeployFunctions:
 
     if TYPE_CHECKING:  # provided by the module's object (its fields and its plan)
         project: str | None
+        kubeconfig: dagger.Secret | None
 
         def workspace(self) -> dagger.Container: ...
 
@@ -90,6 +92,10 @@ class DeployFunctions:
             container = container.with_secret_variable("PIPELINES_AUDIT_KEY", audit_key)
         if approved_by:
             container = container.with_env_variable("PIPELINES_APPROVED_BY", approved_by)
+        if self.kubeconfig is not None:  # a file only the exec can read, never a variable
+            container = container.with_mounted_secret(
+                KUBECONFIG, self.kubeconfig
+            ).with_env_variable("KUBECONFIG", KUBECONFIG)
         # Never from cache: a deploy acts on the world, so every call must really run.
         return container.with_(fresh("never")).with_exec(recording_exit(argv, then=COPY_ARTIFACTS))
 

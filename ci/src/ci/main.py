@@ -88,6 +88,10 @@ class Ci(DeployFunctions):
             "state and audit log apart from other projects' (default: the pipeline's name)"
         ),
     ] = None
+    kubeconfig: Annotated[
+        dagger.Secret | None,
+        Doc("kubeconfig of the cluster a kubernetes target deploys to (mounted as a secret file)"),
+    ] = None
     secret_names: Annotated[
         list[str] | None,
         Doc("Environment variable names of --secrets in every stage, in the same order"),

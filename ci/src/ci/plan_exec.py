@@ -20,9 +20,11 @@ import anyio
 PLAN_VERSION = 1
 # The stage keys of the plan (docs/schema/plan.schema.json) this module reads, and those it
 # leaves to the SDK: the image is always the toolchain here, tools and notes are for people to read,
-# and source says how a host runner mounts the tree. A test holds both against the schema.
+# source says how a host runner mounts the tree, and pass_env names what a host runner takes
+# from its own environment (an engine's containers get only the plan's env). A test holds both
+# against the schema.
 STAGE_KEYS_READ = ("name", "run", "needs", "env", "outputs", "run_if", "freshness", "timeout")
-STAGE_KEYS_IGNORED = ("image", "tools", "notes", "source")
+STAGE_KEYS_IGNORED = ("image", "tools", "notes", "source", "pass_env")
 R = TypeVar("R")
 
 

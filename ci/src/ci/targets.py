@@ -17,8 +17,8 @@ from collections.abc import Mapping
 
 from ci.verdicts import DeployRefusedError
 
-# Target kinds whose releases outlive the exec that deployed them. None of the SDK's
-# current kinds does; a cluster target (state and router in the cluster) will.
+# Target kinds whose releases outlive the exec that deployed them: a cluster target keeps its
+# releases, its router and its state (journal head, stable release, the lock) in the cluster.
 OUTLIVES_EXEC = frozenset({"kubernetes"})
 # Prints the deploy targets of an environment, {"name": "kind"}, from the project's config:
 # run by the toolchain's own Python, so this module still never imports the SDK.

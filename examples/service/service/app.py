@@ -82,6 +82,10 @@ class Service:
         )
 
 
+# A response to a request that failed on purpose (a drill's fault) carries this header.
+FAULT_HEADER = "X-Pipelines-Fault"
+
+
 def make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
     """A request handler class bound to ``service``."""
 
@@ -91,8 +95,9 @@ def make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             started = time.perf_counter()
             path = self.path.split("?", 1)[0]
+            injected = False
             if path == "/":
-                code, body, kind = self._root()
+                code, body, kind, injected = self._root()
             elif path == "/healthz":
                 code, body, kind = 200, _json({"status": "ok"}), "application/json"
             elif path == "/metrics":
@@ -103,19 +108,21 @@ def make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
             service.requests.labels(label, str(code)).inc()
             service.latency.labels(label).observe(time.perf_counter() - started)
             self.send_response(code)
+            if injected:  # the drill's contract: an injected failure says so in a header
+                self.send_header(FAULT_HEADER, "injected")
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        def _root(self) -> tuple[int, bytes, str]:
+        def _root(self) -> tuple[int, bytes, str, bool]:
             behaviour = service.behaviour
             if behaviour.latency_ms:
                 time.sleep(behaviour.latency_ms / 1000)
             if service.errors.next_fails():
-                return 500, _json({"error": "injected failure"}), "application/json"
+                return 500, _json({"error": "injected failure"}), "application/json", True
             payload = {"service": "example", "version": behaviour.version}
-            return 200, _json(payload), "application/json"
+            return 200, _json(payload), "application/json", False
 
         def log_message(self, format: str, *args: object) -> None:
             """Stay quiet: access logs would drown the pipeline's output."""

@@ -77,6 +77,11 @@ class ArgoController:
         report.reason = reason if report.status is DeployStatus.ROLLED_BACK else report.reason
         return report
 
+    def restore(self, reason: str) -> DeployReport:
+        """The cluster keeps the Rollout and Kubernetes restarts its pods, so there is nothing
+        to bring back but the stable release's traffic: the same as aborting the Rollout."""
+        return self.rollback(reason)
+
     def _again(self, action: ArgoAction) -> DeployReport:
         last = self.journal.state().last
         if last is None:

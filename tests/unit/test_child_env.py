@@ -1,0 +1,166 @@
+"""What a child gets of the invoking environment: the declared defaults, what pipeline.yaml
+passes, never the SDK's own secrets; secret-looking values passed to a stage are masked."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.child_env import MASK, Masker, child_environment
+from pipelines.config import load_config
+from pipelines.deploy.local import LocalRuntime
+from pipelines.deploy.settings import ServiceSettings
+from pipelines.deploy.target import Release
+from pipelines.plan import Plan, PlannedStage, build_plan
+from pipelines.runners.docker import docker_run_argv
+from pipelines.runners.local import LocalRunner
+
+HOST = {
+    "PATH": "/usr/bin",
+    "HOME": "/home/me",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "HTTPS_PROXY": "http://proxy:3128",
+    "SSL_CERT_FILE": "/etc/ssl/ca.pem",
+    "CI": "true",
+    "GITHUB_SHA": "abc123",
+    "GITHUB_TOKEN": "ghs_secret_token_value",
+    "CI_JOB_TOKEN": "gitlab-job-token",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-value",
+    "AWS_REGION": "eu-west-1",
+    "PIPELINES_AUDIT_KEY": "the-audit-key",
+    "PIPELINES_APPROVED_BY": "alice",
+    "PIPELINES_BASE_IMAGE": "base:1",
+    "SOMETHING_ELSE": "x",
+}
+
+
+def test_a_child_gets_the_defaults_and_no_credential() -> None:
+    env = child_environment(HOST)
+    assert env == {
+        key: HOST[key]
+        for key in (
+            "PATH",
+            "HOME",
+            "LANG",
+            "LC_ALL",
+            "HTTPS_PROXY",
+            "SSL_CERT_FILE",
+            "CI",
+            "GITHUB_SHA",
+            "PIPELINES_BASE_IMAGE",
+        )
+    }
+
+
+def test_pass_env_takes_names_and_globs_but_never_the_sdk_secrets() -> None:
+    env = child_environment(HOST, pass_env=("AWS_*", "GITHUB_TOKEN", "PIPELINES_*", "*"))
+    assert env["AWS_SECRET_ACCESS_KEY"] == HOST["AWS_SECRET_ACCESS_KEY"]
+    assert env["GITHUB_TOKEN"] == HOST["GITHUB_TOKEN"]
+    assert "PIPELINES_AUDIT_KEY" not in env
+    assert "PIPELINES_APPROVED_BY" not in env
+    declared = child_environment(HOST, declared={"PIPELINES_AUDIT_KEY": "x", "MODE": "fast"})
+    assert "PIPELINES_AUDIT_KEY" not in declared
+    assert declared["MODE"] == "fast"
+
+
+def test_a_container_gets_no_host_paths() -> None:
+    env = child_environment(HOST, pass_env=("AWS_REGION",), container=True)
+    assert env == {
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "CI": "true",
+        "GITHUB_SHA": "abc123",
+        "AWS_REGION": "eu-west-1",
+    }
+
+
+def test_masking_holds_across_chunk_boundaries() -> None:
+    masker = Masker(["s3cr3t-value", "s3cr3t"])
+    text = b"start s3cr3t-value middle s3cr3t end"
+    out = b"".join(masker.feed(text[i : i + 3]) for i in range(0, len(text), 3))
+    out += masker.flush()
+    assert out == f"start {MASK} middle {MASK} end".encode()
+
+
+PRINT_ENV = "import os, json; print(json.dumps(dict(os.environ), sort_keys=True))"
+
+
+def test_a_host_stage_sees_only_its_environment_and_its_log_masks_secrets(
+    tmp_path: Path,
+) -> None:
+    environ = {**HOST, "PATH": "/usr/bin:/bin"}
+    stage = PlannedStage(
+        "show", ((sys.executable, "-c", PRINT_ENV),), pass_env=("GITHUB_TOKEN", "AWS_REGION")
+    )
+    result = LocalRunner(tmp_path, environ=environ).run(Plan("p", "ci", (stage,)))
+    assert result.ok
+    log = (tmp_path / "reports" / "show" / "log.txt").read_text()
+    assert "AWS_REGION" in log
+    assert "aws-secret-value" not in log and "AWS_SECRET_ACCESS_KEY" not in log
+    assert "the-audit-key" not in log and "PIPELINES_APPROVED_BY" not in log
+    # Passed on purpose, so the stage has it, but no log the SDK writes shows it.
+    assert '"GITHUB_TOKEN": "***"' in log
+    assert "ghs_secret_token_value" not in log
+
+
+def test_pass_env_is_declared_at_the_top_per_environment_and_per_stage(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        "pass_env: [AWS_*]\n"
+        "environments:\n  staging:\n    pass_env: [DEPLOY_TOKEN]\n"
+        "stages:\n  lint:\n    pass_env: [RUFF_*]\n"
+    )
+    config = load_config(tmp_path)
+    stages = {s.name: s for s in build_plan(config, "staging").stages}
+    assert stages["lint"].pass_env == ("AWS_*", "DEPLOY_TOKEN", "RUFF_*")
+    assert stages["test"].pass_env == ("AWS_*", "DEPLOY_TOKEN")
+    assert {s.name: s for s in build_plan(config, "ci").stages}["test"].pass_env == ("AWS_*",)
+
+
+def test_a_container_is_given_passed_variables_by_name_only(tmp_path: Path) -> None:
+    stage = PlannedStage("test", (("pytest",),), env={"MODE": "x"})
+    passed = child_environment(HOST, pass_env=("AWS_REGION",), container=True)
+    argv = docker_run_argv(
+        stage, stage.run[0], image="i", project=tmp_path, name="n", user=None, passed=passed
+    )
+    given = {argv[i + 1] for i, arg in enumerate(argv) if arg == "--env"}
+    assert {"AWS_REGION", "MODE", "CI", "LANG"} <= given
+    assert not any("eu-west-1" in arg for arg in argv)  # values never on the command line
+    assert not {"PATH", "GITHUB_TOKEN", "PIPELINES_AUDIT_KEY"} & given
+
+
+def test_a_deployed_local_instance_gets_the_declared_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in HOST.items():
+        if key != "PATH":
+            monkeypatch.setenv(key, value)
+    dump = "import os, json; open('env.json', 'w').write(json.dumps(dict(os.environ)))"
+    service = ServiceSettings(command=("python", "-c", dump), env={"MODE": "{version}"})
+    runtime = LocalRuntime(
+        home=tmp_path / "home",
+        service=service,
+        env={"STAGE": "yes"},
+        pass_env=("AWS_REGION",),
+    )
+    release = Release("r1", "1.0", "c1", tmp_path / "release")
+    release.directory.mkdir()
+    runtime.records.directory.mkdir(parents=True)
+    runtime._launch("i1", release, 18080)
+    written = release.directory / "env.json"
+    deadline = time.monotonic() + 60
+    while not written.is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    env = json.loads(written.read_text())
+    assert (env["MODE"], env["STAGE"], env["PORT"], env["AWS_REGION"]) == (
+        "1.0",
+        "yes",
+        "18080",
+        "eu-west-1",
+    )
+    assert not {"AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "PIPELINES_AUDIT_KEY"} & set(env)
