@@ -6,14 +6,33 @@ from __future__ import annotations
 
 import shutil
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.deploy.environment import DeployEnv
+from pipelines.deploy.environment import DeployEnv, state_root
 from pipelines.deploy.target import Release
 from pipelines.errors import UsageError
 from pipelines.source_tree import TreeState
+
+
+def _sdk_places(denv: DeployEnv) -> set[Path]:
+    """The SDK's own state, reports and artifacts, wherever they are configured: never part
+    of a release, even where they lie inside the project."""
+    roots = {state_root(denv.environ), denv.layout.reports, denv.layout.artifacts}
+    return {path.resolve() for path in roots}
+
+
+def _ignoring(patterns: Iterable[str], places: set[Path]) -> Callable[[str, list[str]], set[str]]:
+    """shutil.copytree's ignore: the service's exclude patterns and the SDK's places."""
+    by_pattern = shutil.ignore_patterns(*patterns)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = set(by_pattern(directory, names))
+        here = Path(directory).resolve()
+        return skipped | {name for name in names if here / name in places}
+
+    return ignore
 
 
 def new_release(
@@ -33,7 +52,7 @@ def new_release(
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     service = denv.config.service
-    ignore = shutil.ignore_patterns(*service.exclude)
+    ignore = _ignoring(service.exclude, _sdk_places(denv))
     staging.mkdir(parents=True)
     for entry in service.files:
         # Not resolved, and links copied as links: the checkout is the code under test, and

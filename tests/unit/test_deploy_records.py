@@ -386,3 +386,24 @@ def test_a_snapshot_never_copies_what_a_link_in_the_checkout_points_to(
         for p in release.directory.rglob("*")
         if p.is_file() and not p.is_symlink()
     )
+
+
+def test_a_snapshot_leaves_out_the_sdks_state_reports_and_artifacts_inside_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    # The state, and so the releases themselves, inside the project: a copy must not recurse.
+    state = denv.project / ".state"
+    environ = {"PIPELINES_STATE_DIR": str(state), "PIPELINES_ACTOR": "ci-bot"}
+    layout = Layout.of(denv.project, {})
+    denv = DeployEnv.open(denv.project, denv.config, "staging", layout, environ)
+    (denv.project / "app.py").write_text("print('v1')\n")
+    for place in (layout.reports, layout.artifacts):
+        (place / "old").mkdir(parents=True)
+    release = new_release(denv, None, "0123456789abcdef")
+    assert (release.directory / "app.py").is_file()
+    assert sorted(p.name for p in release.directory.iterdir()) == [
+        "app.py",
+        "pipeline.yaml",
+        "pyproject.toml",
+    ]
