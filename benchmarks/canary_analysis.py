@@ -28,12 +28,12 @@ from pathlib import Path
 
 import msgspec
 
-from pipelines.config import load_config
+from pipelines.config.deploy import AnalysisSettings, StrategyKind
+from pipelines.config.pipeline import load_config
 from pipelines.deploy import codec
 from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.drill import run_drill
 from pipelines.deploy.environment import DeployEnv
-from pipelines.deploy.settings import AnalysisSettings, StrategyKind
 from pipelines.deploy.strategies import Verdict
 from pipelines.layout import Layout
 

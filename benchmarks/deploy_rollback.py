@@ -25,11 +25,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipelines.config.deploy import ServiceSettings
 from pipelines.deploy.instances import free_port
 from pipelines.deploy.load import LoadGenerator
 from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.nginx import ROUTE_PATH, NginxRouter
-from pipelines.deploy.settings import ServiceSettings
 from pipelines.deploy.target import Release, RoutedRuntime
 
 TARGET_SECONDS = 0.5

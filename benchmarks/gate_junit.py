@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from pipelines.reports.junit import read_junit
+from pipelines.readers.junit import read_junit
 
 TARGET_RATIO = 1.5
 TARGET_PEAK_MB = 100.0

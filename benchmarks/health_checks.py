@@ -18,8 +18,8 @@ import time
 
 import httpx
 
+from pipelines.config.health import CheckStatus, HealthCheck, HealthSettings
 from pipelines.health.run import run_health
-from pipelines.health.spec import CheckStatus, HealthCheck, HealthSettings
 
 TARGET_SECONDS = 1.5
 

@@ -26,14 +26,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines.commands import FILES, lint_argv, lint_tools, pytest_command, security_commands
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.plan import Plan, PlannedStage
-from pipelines.project_env import ensure, install_plan
-from pipelines.project_facts import read_facts
+from pipelines.project.commands import (
+    FILES,
+    lint_argv,
+    lint_tools,
+    pytest_command,
+    security_commands,
+)
+from pipelines.project.environment import ensure, install_plan
+from pipelines.project.facts import read_facts
+from pipelines.project.tool_env import tool_bin
 from pipelines.runners.local import LocalRunner
 from pipelines.stages.lint import hook_files
-from pipelines.tool_env import tool_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "service"

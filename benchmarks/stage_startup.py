@@ -28,13 +28,13 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "service"
 STAGE = (
     "import pipelines.cli.stage_cmd\n"
     "from pathlib import Path\n"
-    "from pipelines.config import load_config\n"
+    "from pipelines.config.pipeline import load_config\n"
     f"load_config(Path({str(EXAMPLE)!r}))\n"
 )
 FLOOR = f"import yaml\nyaml.safe_load(open({str(EXAMPLE / 'pipeline.yaml')!r}).read())\n"

@@ -34,7 +34,7 @@ if importlib.util.find_spec("fcntl") is None:  # pragma: no cover - Linux and ma
     )
 
 if TYPE_CHECKING:
-    from pipelines.config import PipelineConfig, load_config
+    from pipelines.config.pipeline import PipelineConfig, load_config
     from pipelines.deploy import operations as deploys
     from pipelines.deploy.environment import DeployEnv
     from pipelines.deploy.operations import DeployRequest
@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 
 # Each public name and the module that defines it.
 _HOMES = {
-    "load_config": "pipelines.config",
-    "PipelineConfig": "pipelines.config",
+    "load_config": "pipelines.config.pipeline",
+    "PipelineConfig": "pipelines.config.pipeline",
     "project_plan": "pipelines.operations.planning",
     "Plan": "pipelines.plan",
     "PlannedStage": "pipelines.plan",

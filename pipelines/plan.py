@@ -12,12 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines import commands
-from pipelines.config import BUILTIN_STAGES, RUN_IF, PipelineConfig, StageSettings
+from pipelines.config.pipeline import BUILTIN_STAGES, RUN_IF, PipelineConfig, StageSettings
 from pipelines.errors import ConfigError, UsageError, did_you_mean
 from pipelines.layout import COVERAGE, GATE_DECISION, JUNIT, REPORT_LOG, RESULT, SARIF, logical
-from pipelines.project_env import InstallPlan, install_plan
-from pipelines.project_facts import ProjectFacts
+from pipelines.project import commands
+from pipelines.project.environment import InstallPlan, install_plan
+from pipelines.project.facts import ProjectFacts
 
 PLAN_VERSION = 1
 # How long a caching runner may reuse a stage's result (``PlannedStage.freshness``).

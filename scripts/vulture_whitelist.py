@@ -15,6 +15,7 @@ from ci.main import Ci
 
 import pipelines
 from pipelines.audit import DeployAuditEntry
+from pipelines.config.deploy import Approval
 from pipelines.deploy.events import DeployResumed, StepDone
 from pipelines.deploy.kubernetes.validate import crd_documents
 from pipelines.deploy.records import (
@@ -24,13 +25,12 @@ from pipelines.deploy.records import (
     Durations,
     MonitoringConfig,
 )
-from pipelines.deploy.settings import Approval
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
+from pipelines.gate.perf import ComparisonFile
 from pipelines.operations.run import run_pipeline
-from pipelines.perf import ComparisonFile
-from pipelines.reports.findings import read_sarif
-from pipelines.reports.junit import Outcome
+from pipelines.readers.findings import read_sarif
+from pipelines.readers.junit import Outcome
 from pipelines.runners.docker import DockerRunner
 from pipelines.runners.local import LocalRunner
 from pipelines.stages.details import CustomDetails, TestDetails

@@ -32,39 +32,39 @@ FLOORS: dict[str, int] = {
     "pipelines.layout": 0,
     "pipelines.process": 0,
     "pipelines.severity": 0,
-    "pipelines.envvars": 0,
+    "pipelines.config.envvars": 0,
     "pipelines.stats": 0,
-    "pipelines.yaml_source": 0,
-    "pipelines.reports": 1,  # the readers (JUnit, coverage, SARIF, report logs)
-    "pipelines.schema": 1,
-    "pipelines.retention": 2,
-    "pipelines.health.spec": 2,
-    "pipelines.deploy.settings": 2,
-    "pipelines.config": 3,
+    "pipelines.config.yaml_source": 0,
+    "pipelines.readers": 1,  # the readers (JUnit, coverage, SARIF, report logs)
+    "pipelines.config.schema": 1,
+    "pipelines.config.retention": 2,
+    "pipelines.config.health": 2,
+    "pipelines.config.deploy": 2,
+    "pipelines.config.pipeline": 3,
     "pipelines.flags": 4,
-    "pipelines.project_facts": 4,
-    "pipelines.project_linters": 4,
-    "pipelines.tool_groups": 4,
-    "pipelines.tool_env": 4,
-    "pipelines.commands": 4,
-    "pipelines.project_env": 4,
-    "pipelines.gate_rules": 4,
-    "pipelines.perf": 4,
+    "pipelines.project.facts": 4,
+    "pipelines.project.linters": 4,
+    "pipelines.project.tool_groups": 4,
+    "pipelines.project.tool_env": 4,
+    "pipelines.project.commands": 4,
+    "pipelines.project.environment": 4,
+    "pipelines.gate.rules": 4,
+    "pipelines.gate.perf": 4,
     "pipelines.audit": 4,
     "pipelines.source_tree": 4,  # the commit and tree a decision judged and a deploy ships
     "pipelines.plan": 5,
-    "pipelines.json_schemas": 5,  # the schemas of pipeline.yaml, flags.yaml and the plan
+    "pipelines.config.json_schemas": 5,  # the schemas of pipeline.yaml, flags.yaml and the plan
     "pipelines.runners": 6,
     "pipelines.runlock": 6,
     "pipelines.toolchain": 6,
     "pipelines.artifacts": 6,
-    "pipelines.metrics": 6,
-    "pipelines.monitoring": 6,
+    "pipelines.monitoring.metrics": 6,
+    "pipelines.monitoring.stack": 6,
     "pipelines.health": 6,
     "pipelines.stages": 7,
     "pipelines.report": 8,
-    "pipelines.reports.github": 8,  # a writer: GitHub annotations and step summaries
-    "pipelines.reports.workflow_commands": 1,  # escaping for workflow commands: no imports
+    "pipelines.report.github": 8,  # a writer: GitHub annotations and step summaries
+    "pipelines.report.workflow_commands": 1,  # escaping for workflow commands: no imports
     # The deploy files' declared types and the pure core they describe (steps, the analysis'
     # measurements, releases): the report readers decode them without the deploy machinery.
     "pipelines.deploy.steps": 5,
@@ -84,13 +84,13 @@ FLOORS: dict[str, int] = {
 # The readers: depending on nothing else in the package (they parse hostile files alone),
 # but for the error every boundary knows (ReportError, so a bad report is exit 1 with its
 # path) and the one severity vocabulary that SARIF levels are mapped onto.
-READERS = "pipelines.reports"
-NOT_READERS = ("pipelines.reports.github",)
+READERS = "pipelines.readers"
+NOT_READERS = ("pipelines.report.github",)
 READERS_MAY_USE = ("pipelines.errors", "pipelines.severity")
 # Pure code: no subprocess, no network. Each named module, or every module of a part.
 PURE = (
     "pipelines.plan",
-    "pipelines.gate_rules",
+    "pipelines.gate.rules",
     "pipelines.deploy.strategies",
     "pipelines.deploy.steps",
     "pipelines.deploy.analysis",

@@ -29,7 +29,7 @@ from pipelines.cli.completion import (
 from pipelines.cli.display import SafeConsole
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
-from pipelines.deploy.settings import StrategyKind
+from pipelines.config.deploy import StrategyKind
 from pipelines.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -37,7 +37,7 @@ from pipelines.errors import (
     EXIT_USAGE,
     PipelineError,
 )
-from pipelines.reports.workflow_commands import neutralise
+from pipelines.report.workflow_commands import neutralise
 from pipelines.runners import RUNNERS
 from pipelines.safe_text import terminal
 from pipelines.stages import STAGES

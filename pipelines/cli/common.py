@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.config import PipelineConfig, load_config
+from pipelines.config.pipeline import PipelineConfig, load_config
 from pipelines.layout import Layout, project_directory
 from pipelines.stages.base import StageContext
 

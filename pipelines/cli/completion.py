@@ -18,7 +18,7 @@ PROGRAM = "pipelines"
 
 
 def _config(parsed_args: argparse.Namespace) -> Any:
-    from pipelines.config import load_config
+    from pipelines.config.pipeline import load_config
     from pipelines.errors import PipelineError
 
     project = Path(getattr(parsed_args, "project", None) or ".")
@@ -31,7 +31,7 @@ def _config(parsed_args: argparse.Namespace) -> Any:
 
 def stage_names(*, prefix: str, parsed_args: argparse.Namespace, **_: object) -> list[str]:
     """Every built-in and custom stage of the project."""
-    from pipelines.config import BUILTIN_STAGES
+    from pipelines.config.pipeline import BUILTIN_STAGES
 
     config = _config(parsed_args)
     names: Iterable[str] = config.stage_names if config is not None else BUILTIN_STAGES
@@ -47,7 +47,7 @@ def environment_names(*, prefix: str, parsed_args: argparse.Namespace, **_: obje
 
 def stages_help(argv: list[str]) -> str:
     """The stages ``pipelines stage`` accepts in the project ``argv`` names (for its help)."""
-    from pipelines.config import BUILTIN_STAGES
+    from pipelines.config.pipeline import BUILTIN_STAGES
 
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("-C", "--project", default=".")

@@ -14,11 +14,11 @@ from rich.text import Text
 
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
+from pipelines.config.deploy import StrategyKind
 from pipelines.deploy import operations
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.operations import DeployRequest, Outcome
-from pipelines.deploy.settings import StrategyKind
 from pipelines.deploy.status import environment_status
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 

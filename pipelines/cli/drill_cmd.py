@@ -10,12 +10,12 @@ from rich.table import Table
 
 from pipelines.cli.deploy_cmd import open_env
 from pipelines.cli.display import add_row, show
+from pipelines.config.deploy import StrategyKind
+from pipelines.config.schema import parse_duration
 from pipelines.deploy import codec, operations
 from pipelines.deploy.drill import DrillReport
 from pipelines.deploy.records import DRILL_REPORT
-from pipelines.deploy.settings import StrategyKind
 from pipelines.errors import EXIT_FAILED, EXIT_OK
-from pipelines.schema import parse_duration
 
 
 def drill(args: argparse.Namespace, out: Console) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipelines.reports.workflow_commands import neutralise
+from pipelines.report.workflow_commands import neutralise
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 CHUNK = 64 * 1024

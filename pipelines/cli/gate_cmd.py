@@ -13,9 +13,9 @@ from pipelines.cli.common import project_config, project_dir, stage_context
 from pipelines.cli.display import show
 from pipelines.cli.guard import emit
 from pipelines.errors import EXIT_FAILED, EXIT_OK
-from pipelines.gate_rules import GateStatus
+from pipelines.gate.rules import GateStatus
+from pipelines.report import github
 from pipelines.report.summary import gate_table
-from pipelines.reports import github
 from pipelines.stages import gate as gate_stage
 
 

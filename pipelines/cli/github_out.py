@@ -16,12 +16,12 @@ from rich.console import Console
 from pipelines.cli.common import project_config, project_layout
 from pipelines.cli.guard import emit
 from pipelines.errors import EXIT_OK, PipelineError
-from pipelines.gate_rules import GateDecision
+from pipelines.gate.rules import GateDecision
 from pipelines.layout import DECISION, RESULT, Layout, logical
+from pipelines.readers.findings import Finding
+from pipelines.report import github
 from pipelines.report.summary import markdown, of_decision
-from pipelines.reports import github
-from pipelines.reports.findings import Finding
-from pipelines.reports.workflow_commands import in_github_actions, neutralise
+from pipelines.report.workflow_commands import in_github_actions, neutralise
 from pipelines.stages.base import read_result
 
 

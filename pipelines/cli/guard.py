@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from pipelines.reports import workflow_commands as wc
+from pipelines.report import workflow_commands as wc
 
 # Annotations a command produced, printed once its output is over (after the guard).
 _pending: list[str] = []

@@ -12,8 +12,8 @@ from rich.text import Text
 
 from pipelines.cli.common import project_config, stage_context
 from pipelines.cli.display import add_row, show
+from pipelines.config.health import HealthDetails
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
-from pipelines.health.spec import HealthDetails
 from pipelines.stages.health import run as run_stage
 
 STYLE = {"passed": "green", "failed": "bold red", "timeout": "yellow"}

@@ -11,8 +11,8 @@ from rich.console import Console
 
 from pipelines.cli.common import project_config, project_dir
 from pipelines.cli.planning import project_plan
-from pipelines.config import PipelineConfig
-from pipelines.deploy.settings import StrategyKind
+from pipelines.config.deploy import StrategyKind
+from pipelines.config.pipeline import PipelineConfig
 from pipelines.errors import EXIT_OK, ConfigError, UsageError
 from pipelines.flags.model import load_flags
 from pipelines.plan import build_plan

@@ -17,7 +17,7 @@ from pipelines.cli.display import add_row, show
 from pipelines.cli.health_cmd import report_table
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.health.run import run_health
-from pipelines.monitoring import render, stack_checks, validate
+from pipelines.monitoring.stack import render, stack_checks, validate
 
 
 def monitoring(args: argparse.Namespace, out: Console) -> int:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from pipelines.cli.common import flags_path, project_config, project_dir
-from pipelines.config import PipelineConfig
+from pipelines.config.pipeline import PipelineConfig
 from pipelines.operations.planning import project_plan as plan_of
 from pipelines.plan import Plan
 

@@ -20,9 +20,9 @@ from pipelines import atomic
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
+from pipelines.config.schema import parse_duration
 from pipelines.errors import EXIT_FAILED, EXIT_OK, ReportError, UsageError, did_you_mean
-from pipelines.layout import SARIF
-from pipelines.perf import (
+from pipelines.gate.perf import (
     COMPARISON,
     Change,
     ComparisonFile,
@@ -30,15 +30,15 @@ from pipelines.perf import (
     read_benchmarks,
     slowdowns,
 )
+from pipelines.layout import SARIF
+from pipelines.readers.findings import Finding, read_sarif
 from pipelines.report import compliance as pack
 from pipelines.report.dora import commit_times, dora
 from pipelines.report.history import History, RunRecord, read_history
 from pipelines.report.html import render
 from pipelines.report.prune import plan_prune, prune
 from pipelines.report.summary import Summary, markdown, summary_of, tables
-from pipelines.reports.findings import Finding, read_sarif
 from pipelines.safe_text import terminal
-from pipelines.schema import parse_duration
 
 
 def report(args: argparse.Namespace, out: Console) -> int:

@@ -6,8 +6,8 @@ import argparse
 
 from rich.console import Console
 
+from pipelines.config.json_schemas import schema_text
 from pipelines.errors import EXIT_OK
-from pipelines.json_schemas import schema_text
 
 
 def schema(args: argparse.Namespace, out: Console) -> int:

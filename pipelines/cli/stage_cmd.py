@@ -45,8 +45,8 @@ def stage(args: argparse.Namespace, out: Console) -> int:
         # Only the gate shows a decision: other stages never import the tables.
         from pipelines.cli.display import show
         from pipelines.cli.guard import emit
+        from pipelines.report import github
         from pipelines.report.summary import gate_table
-        from pipelines.reports import github
 
         show(out, gate_table(decision))
         emit(github.publish(decision, os.environ))

@@ -8,10 +8,10 @@ import json
 from rich.console import Console
 
 from pipelines.cli.deploy_cmd import open_env
+from pipelines.config.schema import parse_duration
 from pipelines.deploy import operations
 from pipelines.deploy.controller import RealClock
 from pipelines.errors import EXIT_FAILED, EXIT_OK
-from pipelines.schema import parse_duration
 
 
 def watch(args: argparse.Namespace, out: Console) -> int:

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import msgspec
 
-from pipelines.deploy.settings import AnalysisSettings, Threshold
+from pipelines.config.deploy import AnalysisSettings, Threshold
 from pipelines.deploy.strategies import Verdict
 from pipelines.stats import median, p_value
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pipelines.config.deploy import DeploySettings, ServiceSettings, StrategyKind
 from pipelines.deploy.analysis import AnalysisRun, Measurement, error_measurement, judge
 from pipelines.deploy.events import (
     AnalysisTaken,
@@ -31,7 +32,6 @@ from pipelines.deploy.events import (
 )
 from pipelines.deploy.journal import DeployRecord, EnvState, Journal
 from pipelines.deploy.records import StepRecord, Timeline
-from pipelines.deploy.settings import DeploySettings, ServiceSettings, StrategyKind
 from pipelines.deploy.sources import MeasureError, MetricSource
 from pipelines.deploy.steps import (
     Analyse,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import msgspec
 
+from pipelines.config.deploy import StrategyKind
 from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.instances import free_port
@@ -21,7 +22,6 @@ from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.load import LoadGenerator, LoadResult
 from pipelines.deploy.records import DrillReportFile
 from pipelines.deploy.releases import new_release
-from pipelines.deploy.settings import StrategyKind
 from pipelines.errors import UsageError
 
 GOOD, FAULTY = "drill-good", "drill-faulty"

@@ -19,7 +19,7 @@ import msgspec
 from pipelines import atomic
 from pipelines.actor import actor
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, DeployAuditEntry, audit_key
-from pipelines.config import Environment, PipelineConfig
+from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.deploy.controller import Clock, Controller, RealClock
 from pipelines.deploy.journal import Journal
 from pipelines.deploy.kubernetes.settings import KUBERNETES
@@ -32,8 +32,8 @@ from pipelines.flags.evaluate import evaluate
 from pipelines.flags.model import load_flags
 from pipelines.health.run import run_health
 from pipelines.layout import Layout
-from pipelines.project_env import ensure, install_plan
-from pipelines.project_facts import read_facts
+from pipelines.project.environment import ensure, install_plan
+from pipelines.project.facts import read_facts
 
 if TYPE_CHECKING:  # the kubernetes package imports this module's neighbours at run time
     from pipelines.deploy.kubernetes.argo_controller import ArgoController

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipelines.config import Environment, PipelineConfig
+from pipelines.config.pipeline import Environment, PipelineConfig
+from pipelines.config.schema import to_builtins
 from pipelines.deploy import codec
 from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.records import (
@@ -24,7 +25,6 @@ from pipelines.deploy.records import (
     MonitoringConfig,
     ServicePaths,
 )
-from pipelines.schema import to_builtins
 
 __all__ = ["MANIFEST", "METRICS", "MONITORING", "write_evidence"]
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from pipelines.actor import actor
 from pipelines.artifacts import manifests
+from pipelines.config.deploy import Approval
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.records import ApprovalRecord, GateRecord
-from pipelines.deploy.settings import Approval
 from pipelines.errors import EXIT_FAILED, PipelineError
-from pipelines.gate_rules import GateDecision, GateStatus
+from pipelines.gate.rules import GateDecision, GateStatus
 from pipelines.layout import DECISION, DECISION_ARTIFACT, logical
 from pipelines.source_tree import TreeState
 

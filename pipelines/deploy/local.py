@@ -29,8 +29,8 @@ from pipelines.deploy.target import Release, Running, TargetError, http_ok, wait
 from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
+    from pipelines.config.deploy import ServiceSettings
     from pipelines.deploy.registry import TargetContext
-    from pipelines.deploy.settings import ServiceSettings
 
 __all__ = ["MARKER", "LocalRuntime", "free_port", "marked_processes", "runtime"]
 

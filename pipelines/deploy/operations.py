@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from pipelines.config.deploy import StrategyKind
 from pipelines.deploy import codec
 from pipelines.deploy.controller import Clock, DeployReport
 from pipelines.deploy.drill import DrillReport, run_drill
@@ -22,7 +23,6 @@ from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.outcome import record
 from pipelines.deploy.records import DRILL_REPORT, ApprovalRecord, GateRecord
 from pipelines.deploy.releases import new_release, prune_releases
-from pipelines.deploy.settings import StrategyKind
 from pipelines.deploy.watch import WatchOutcome
 from pipelines.deploy.watch import watch as run_watch
 from pipelines.errors import UsageError

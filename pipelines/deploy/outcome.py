@@ -15,7 +15,7 @@ from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.evidence import write_evidence
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.records import ApprovalRecord, GateRecord
-from pipelines.metrics import RunMetrics, build_registry, push, write_textfile
+from pipelines.monitoring.metrics import RunMetrics, build_registry, push, write_textfile
 
 DEPLOY_TEXTFILE = "deploy_metrics.prom"
 

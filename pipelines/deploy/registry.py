@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from pipelines.config.deploy import DeployTarget, ServiceSettings
 from pipelines.deploy import docker, local, nginx
-from pipelines.deploy.settings import DeployTarget, ServiceSettings
 from pipelines.deploy.target import RoutedRuntime, Router, Runtime
 from pipelines.errors import UsageError, did_you_mean
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pipelines.deploy.settings import DeploySettings, StrategyKind
+from pipelines.config.deploy import DeploySettings, StrategyKind
 from pipelines.deploy.steps import Analyse, Hold, Route, Smoke, Start, Step, Stop
 
 

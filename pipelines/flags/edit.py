@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from pipelines.config.yaml_source import parse_yaml
 from pipelines.flags.model import FlagValue, build
-from pipelines.yaml_source import parse_yaml
 
 
 def updated_text(text: str, path: Path, name: str, env: str, value: FlagValue) -> str:

@@ -11,10 +11,19 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import Meta
 
+from pipelines.config.schema import (
+    Duration,
+    Invalid,
+    LowerName,
+    Model,
+    Moment,
+    Text,
+    decode,
+    matching,
+)
+from pipelines.config.yaml_source import KeyPath, Source, read_yaml_file
 from pipelines.errors import ConfigError, UsageError, did_you_mean
 from pipelines.flags.rollout import Rollout
-from pipelines.schema import Duration, Invalid, LowerName, Model, Moment, Text, decode, matching
-from pipelines.yaml_source import KeyPath, Source, read_yaml_file
 
 FlagValue = bool | int | float | str
 TYPES: dict[str, tuple[type, ...]] = {

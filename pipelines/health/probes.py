@@ -14,8 +14,8 @@ from typing import Any
 import anyio
 import httpx
 
-from pipelines.envvars import expand_env
-from pipelines.health.spec import HealthCheck, HttpProbe, PromqlProbe, TcpProbe
+from pipelines.config.envvars import expand_env
+from pipelines.config.health import HealthCheck, HttpProbe, PromqlProbe, TcpProbe
 
 # A health endpoint answers in bytes, not megabytes: read no more than this of a body.
 MAX_BODY = 1024 * 1024

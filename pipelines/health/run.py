@@ -9,15 +9,15 @@ import time
 import anyio
 import httpx
 
-from pipelines.errors import PipelineError
-from pipelines.health.probes import Probe, ProbeOutcome, run_probe
-from pipelines.health.spec import (
+from pipelines.config.health import (
     CheckResult,
     CheckStatus,
     HealthCheck,
     HealthReport,
     HealthSettings,
 )
+from pipelines.errors import PipelineError
+from pipelines.health.probes import Probe, ProbeOutcome, run_probe
 
 
 async def run_checks(env: str, settings: HealthSettings, probe: Probe = run_probe) -> HealthReport:

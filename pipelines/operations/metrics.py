@@ -9,11 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.artifacts import manifests
-from pipelines.config import PipelineConfig
+from pipelines.config.pipeline import PipelineConfig
 from pipelines.errors import UsageError
-from pipelines.gate_rules import GateDecision
+from pipelines.gate.rules import GateDecision
 from pipelines.layout import GATE_DECISION, Layout
-from pipelines.metrics import TEXTFILE_NAME, build_registry, from_reports, push, write_textfile
+from pipelines.monitoring.metrics import (
+    TEXTFILE_NAME,
+    build_registry,
+    from_reports,
+    push,
+    write_textfile,
+)
 
 
 def export_metrics(

@@ -6,13 +6,13 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.config import PipelineConfig
+from pipelines.config.pipeline import PipelineConfig
 from pipelines.flags.evaluate import as_environment
 from pipelines.flags.model import load_flags
 from pipelines.plan import Plan, build_plan
 from pipelines.process import tool_path
-from pipelines.project_env import installer
-from pipelines.project_facts import read_facts
+from pipelines.project.environment import installer
+from pipelines.project.facts import read_facts
 
 
 def project_plan(

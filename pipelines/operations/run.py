@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines import artifacts, containment
-from pipelines.config import PipelineConfig, load_config
+from pipelines.config.pipeline import PipelineConfig, load_config
 from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
 from pipelines.flags.store import audit_log
-from pipelines.gate_rules import GateDecision, Verdict
+from pipelines.gate.rules import GateDecision, Verdict
 from pipelines.layout import GATE_DECISION, RESULT, Layout, project_directory
 from pipelines.operations.planning import project_plan
 from pipelines.plan import Plan

@@ -13,7 +13,7 @@ from typing import Any
 from pipelines import safe_text
 from pipelines.audit import Verification
 from pipelines.deploy.records import ApprovalRecord
-from pipelines.gate_rules import GateDecision
+from pipelines.gate.rules import GateDecision
 from pipelines.layout import DECISION_ARTIFACT
 from pipelines.report.dora import DEPLOYS
 from pipelines.report.history import DeployEntry, History, read_json

@@ -23,7 +23,7 @@ from pipelines.deploy.records import (
 )
 from pipelines.deploy.records import MANIFEST as MANIFEST_FILE
 from pipelines.deploy.records import METRICS as METRICS_FILE
-from pipelines.gate_rules import GateDecision
+from pipelines.gate.rules import GateDecision
 from pipelines.layout import DECISION_ARTIFACT
 
 DEPLOY_MANIFEST = MANIFEST_FILE

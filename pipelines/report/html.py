@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from pipelines.readers.findings import Finding
 from pipelines.report.deploy_view import deploy_section, table
 from pipelines.report.history import DeployEntry, History, RunRecord
 from pipelines.report.summary import Summary, cell
 from pipelines.report.svg import Bar, Series, gantt, lines
-from pipelines.reports.findings import Finding
 from pipelines.severity import Severity
 
 # Nothing runs and nothing loads: no script, no remote style, font, image, frame or form.

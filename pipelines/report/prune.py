@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pipelines import containment
 from pipelines.artifacts import MANIFEST
+from pipelines.config.retention import RetentionSettings
 from pipelines.deploy.records import DRILL_REPORT
 from pipelines.report.history import DEPLOY_MANIFEST, when_of
-from pipelines.retention import RetentionSettings
 
 MANIFEST_LIMIT = 16 * 1024 * 1024  # a manifest is a few kilobytes
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines import safe_text
-from pipelines.gate_rules import GateDecision, GateStatus, Verdict
+from pipelines.gate.rules import GateDecision, GateStatus, Verdict
 from pipelines.report.history import History, RunRecord
 from pipelines.severity import Severity
 

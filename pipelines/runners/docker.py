@@ -18,7 +18,7 @@ from pipelines.errors import ToolError, UsageError
 from pipelines.layout import REPORTS, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import run_tool
-from pipelines.project_env import PROJECT_ID, PROJECT_NAME
+from pipelines.project.environment import PROJECT_ID, PROJECT_NAME
 from pipelines.runners.base import (
     Command,
     OnEvent,

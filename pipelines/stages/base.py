@@ -13,12 +13,12 @@ from typing import Generic, TypeVar
 import msgspec
 
 from pipelines import atomic
-from pipelines.config import Environment, PipelineConfig
+from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.errors import ReportError, UsageError
 from pipelines.layout import RESULT, Layout
-from pipelines.project_env import ProjectEnv, ensure, install_plan
-from pipelines.project_facts import read_facts
-from pipelines.reports.findings import Finding
+from pipelines.project.environment import ProjectEnv, ensure, install_plan
+from pipelines.project.facts import read_facts
+from pipelines.readers.findings import Finding
 
 D = TypeVar("D")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 
-from pipelines.commands import python_argv
-from pipelines.config import CustomStage
+from pipelines.config.pipeline import CustomStage
 from pipelines.errors import ToolError
 from pipelines.process import run_streaming, show_command
+from pipelines.project.commands import python_argv
 from pipelines.stages.base import StageContext, StageResult, StageStatus, project_environment
 from pipelines.stages.details import CustomDetails
 

@@ -7,14 +7,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipelines import atomic
+from pipelines.config.health import CheckStatus, HealthDetails
 from pipelines.errors import ReportError, UsageError
-from pipelines.gate_rules import Evidence, GateDecision, GateStatus, evaluate
-from pipelines.health.spec import CheckStatus, HealthDetails
+from pipelines.gate.perf import COMPARISON, read_slowdowns
+from pipelines.gate.rules import Evidence, GateDecision, GateStatus, evaluate
 from pipelines.layout import COVERAGE, GATE_DECISION, JUNIT, REPORT_LOG, RESULT, logical
-from pipelines.perf import COMPARISON, read_slowdowns
-from pipelines.reports.coverage import Coverage, read_coverage
-from pipelines.reports.junit import TestSummary, identity_hash, read_junit
-from pipelines.reports.reportlog import junit_identities, read_reportlog
+from pipelines.readers.coverage import Coverage, read_coverage
+from pipelines.readers.junit import TestSummary, identity_hash, read_junit
+from pipelines.readers.reportlog import junit_identities, read_reportlog
 from pipelines.source_tree import tree_state
 from pipelines.stages.base import StageContext, StageResult, StageStatus, read_result
 from pipelines.stages.details import GateDetails, SecurityDetails

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from pipelines.config.health import HealthDetails
 from pipelines.health.run import run_health
-from pipelines.health.spec import HealthDetails
 from pipelines.stages.base import StageContext, StageResult, StageStatus
 
 

@@ -4,8 +4,8 @@ stages that run the project's code."""
 from __future__ import annotations
 
 from pipelines.errors import ToolError
-from pipelines.project_env import ensure, install_plan
-from pipelines.project_facts import read_facts
+from pipelines.project.environment import ensure, install_plan
+from pipelines.project.facts import read_facts
 from pipelines.stages.base import StageContext, StageResult, StageStatus
 from pipelines.stages.details import InstallDetails
 

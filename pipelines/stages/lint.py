@@ -15,12 +15,19 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.commands import ALWAYS_EXCLUDED, FILES, lint_argv, lint_tools, mypy_has_targets
 from pipelines.errors import ToolError
 from pipelines.process import Completed, run_tool, show_command
-from pipelines.project_facts import ProjectFacts, read_facts
-from pipelines.project_linters import DeclaredTool
-from pipelines.reports.findings import Finding
+from pipelines.project.commands import (
+    ALWAYS_EXCLUDED,
+    FILES,
+    lint_argv,
+    lint_tools,
+    mypy_has_targets,
+)
+from pipelines.project.facts import ProjectFacts, read_facts
+from pipelines.project.linters import DeclaredTool
+from pipelines.project.tool_env import tool_bin
+from pipelines.readers.findings import Finding
 from pipelines.stages.base import (
     READ_ONLY_SAFE_ENV,
     StageContext,
@@ -30,7 +37,6 @@ from pipelines.stages.base import (
 )
 from pipelines.stages.details import LintDetails
 from pipelines.stages.lint_output import PARSERS, ToolBroke
-from pipelines.tool_env import tool_bin
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipelines.errors import ToolError
 from pipelines.process import Completed
-from pipelines.reports.findings import Finding
+from pipelines.readers.findings import Finding
 from pipelines.severity import Severity
 from pipelines.stages.base import relative
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines import atomic
-from pipelines.commands import pip_audit_uses_project_env, security_commands
 from pipelines.errors import ToolError
 from pipelines.layout import SARIF
 from pipelines.process import run_tool, show_command
-from pipelines.project_facts import ProjectFacts, read_facts
-from pipelines.reports.findings import Finding, to_sarif
+from pipelines.project.commands import pip_audit_uses_project_env, security_commands
+from pipelines.project.facts import ProjectFacts, read_facts
+from pipelines.readers.findings import Finding, to_sarif
 from pipelines.severity import Severity
 from pipelines.stages.base import (
     READ_ONLY_SAFE_ENV,

@@ -9,12 +9,12 @@ import sys
 import msgspec
 
 from pipelines import atomic
-from pipelines.commands import pytest_command
 from pipelines.errors import ReportError, ToolError
 from pipelines.layout import COVERAGE, JUNIT, REPORT_LOG
 from pipelines.process import run_streaming, show_command
-from pipelines.project_facts import read_facts
-from pipelines.reports.junit import read_junit
+from pipelines.project.commands import pytest_command
+from pipelines.project.facts import read_facts
+from pipelines.readers.junit import read_junit
 from pipelines.stages.base import (
     READ_ONLY_SAFE_ENV,
     StageContext,

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from pipelines.cli import main
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.load import LoadGenerator
 from pipelines.layout import Layout

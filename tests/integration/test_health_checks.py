@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from pipelines.cli import main
+from pipelines.config.health import CheckStatus, HealthCheck, HealthSettings
 from pipelines.health.run import run_health
-from pipelines.health.spec import CheckStatus, HealthCheck, HealthSettings
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from pipelines.config import load_config
+from pipelines.config.deploy import StrategyKind
+from pipelines.config.pipeline import load_config
 from pipelines.deploy.kubernetes.argo import Reading
 from pipelines.deploy.kubernetes.client import KubeClient
 from pipelines.deploy.kubernetes.handoff import abort, apply_and_follow, follow, promote
@@ -35,7 +36,6 @@ from pipelines.deploy.kubernetes.lease import LeaseLock
 from pipelines.deploy.kubernetes.render import render_target, scope_of
 from pipelines.deploy.kubernetes.state import JOURNAL_KEY, STABLE_KEY
 from pipelines.deploy.kubernetes.validate import crd_documents
-from pipelines.deploy.settings import StrategyKind
 from tests.integration.kubernetes_cluster import Cluster
 from tests.integration.servers import free_port, need, server, wait_until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.monitoring import SAMPLE_VALUES, render
+from pipelines.monitoring.stack import SAMPLE_VALUES, render
 from tests.integration.servers import need
 
 pytestmark = pytest.mark.integration

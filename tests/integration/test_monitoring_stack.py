@@ -22,12 +22,12 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipelines.cli import main
+from pipelines.config.deploy import AnalysisSettings
+from pipelines.config.health import CheckStatus, HealthCheck, HealthSettings
 from pipelines.deploy.analysis import judge
-from pipelines.deploy.settings import AnalysisSettings
 from pipelines.deploy.sources import MeasureError, PrometheusSource
 from pipelines.deploy.strategies import Verdict
 from pipelines.health.run import run_health
-from pipelines.health.spec import CheckStatus, HealthCheck, HealthSettings
 from tests.integration.deploy_project import deploy_project, open_decision, stop_everything
 from tests.integration.servers import (
     Receiver,

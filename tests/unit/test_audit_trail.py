@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.audit import AuditLog, Transaction, entry_hash
 from pipelines.cli import main
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.stages import security
 from pipelines.stages.base import StageContext
 

@@ -9,9 +9,9 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.errors import ReportError
-from pipelines.reports.coverage import read_coverage
-from pipelines.reports.junit import read_junit
-from pipelines.reports.reportlog import read_reportlog
+from pipelines.readers.coverage import read_coverage
+from pipelines.readers.junit import read_junit
+from pipelines.readers.reportlog import read_reportlog
 from tests.unit.junit_samples import case, suites
 
 Write = Callable[[str, str | bytes], Path]

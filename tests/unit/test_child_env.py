@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.child_env import MASK, Masker, child_environment
-from pipelines.config import load_config
+from pipelines.config.deploy import ServiceSettings
+from pipelines.config.pipeline import load_config
 from pipelines.deploy.local import LocalRuntime
-from pipelines.deploy.settings import ServiceSettings
 from pipelines.deploy.target import Release
 from pipelines.plan import Plan, PlannedStage, build_plan
 from pipelines.runners.docker import docker_run_argv

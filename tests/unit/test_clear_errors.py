@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.config import from_data
+from pipelines.config.pipeline import from_data
+from pipelines.config.yaml_source import Source
 from pipelines.errors import ConfigError
-from pipelines.perf import read_slowdowns
-from pipelines.yaml_source import Source
+from pipelines.gate.perf import read_slowdowns
 from tests.unit.test_reports_history import _benchmark_file, _samples
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipelines.cli import inspect_cmd, main
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.errors import ConfigError
 from pipelines.stages import lint
 from pipelines.stages.base import StageContext, StageStatus

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.errors import ConfigError
 from pipelines.flags.model import load_flags
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines.config import EnvironmentFile, PipelineFile, from_data
+from pipelines.config.pipeline import EnvironmentFile, PipelineFile, from_data
+from pipelines.config.schema import to_builtins
+from pipelines.config.yaml_source import KeyPath, Source
 from pipelines.errors import ConfigError
 from pipelines.flags.model import build
-from pipelines.schema import to_builtins
-from pipelines.yaml_source import KeyPath, Source
 
 ROOT = Path(__file__).resolve().parents[2]
 # Values of every kind YAML can give, including the awkward ones.

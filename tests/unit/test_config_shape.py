@@ -15,15 +15,15 @@ from typing import Any
 import msgspec
 import pytest
 
-from pipelines.config import (
+from pipelines.config.pipeline import (
     BUILTIN_STAGES,
     CustomStageFile,
     PipelineConfig,
     PipelineFile,
     from_data,
 )
-from pipelines.schema import decode
-from pipelines.yaml_source import Source, read_yaml_file
+from pipelines.config.schema import decode
+from pipelines.config.yaml_source import Source, read_yaml_file
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = [ROOT / "pipeline.yaml", ROOT / "examples" / "service" / "pipeline.yaml"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.toolchain import CONTEXT_DIRS, CONTEXT_FILES
 
 ROOT = Path(__file__).resolve().parents[2]

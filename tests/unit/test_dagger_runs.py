@@ -175,9 +175,9 @@ def test_the_upload_ignores_what_git_ignores_but_keeps_the_reports_package() -> 
     assert not missing, f"add to IGNORED: {missing}"
     for must in ("examples/*/reports", "examples/*/artifacts", "**/*.egg-info", ".git"):
         assert must in IGNORED
-    # `reports` and `artifacts` only at the top: pipelines/reports is a package.
+    # `reports` and `artifacts` only at the top: pipelines/readers is a package.
     assert not [p for p in IGNORED if p.endswith("/reports") and not p.startswith("examples/")]
-    assert (ROOT / "pipelines" / "reports" / "__init__.py").is_file()
+    assert (ROOT / "pipelines" / "readers" / "__init__.py").is_file()
 
 
 def test_one_stage_container_can_be_opened_after_its_commands(

@@ -7,6 +7,7 @@ import random
 
 from msgspec.structs import replace
 
+from pipelines.config.deploy import AnalysisSettings, Threshold
 from pipelines.deploy.analysis import (
     AnalysisRun,
     Classification,
@@ -14,7 +15,6 @@ from pipelines.deploy.analysis import (
     error_measurement,
     judge,
 )
-from pipelines.deploy.settings import AnalysisSettings, Threshold
 from pipelines.deploy.strategies import Verdict
 
 SETTINGS = AnalysisSettings()

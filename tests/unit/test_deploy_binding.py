@@ -11,10 +11,10 @@ import msgspec
 import pytest
 
 from pipelines.cli import main
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.deploy import operations
 from pipelines.deploy.environment import DeployEnv
-from pipelines.gate_rules import GateDecision
+from pipelines.gate.rules import GateDecision
 from pipelines.layout import Layout
 from pipelines.source_tree import TreeState, tree_digest, tree_state
 

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from msgspec.structs import replace
 
-from pipelines.deploy.analysis import Sample
-from pipelines.deploy.codec import DamagedFile
-from pipelines.deploy.controller import Controller
-from pipelines.deploy.events import StableChanged
-from pipelines.deploy.journal import DeployStatus, Journal
-from pipelines.deploy.settings import (
+from pipelines.config.deploy import (
     AnalysisSettings,
     DeploySettings,
     ServiceSettings,
     StrategyKind,
 )
+from pipelines.deploy.analysis import Sample
+from pipelines.deploy.codec import DamagedFile
+from pipelines.deploy.controller import Controller
+from pipelines.deploy.events import StableChanged
+from pipelines.deploy.journal import DeployStatus, Journal
 from pipelines.deploy.sources import MeasureError
 from pipelines.deploy.steps import Start
 from pipelines.deploy.target import Release, Running, TargetError

@@ -12,7 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipelines.cli import main
-from pipelines.config import load_config
+from pipelines.config.deploy import AnalysisSettings, Approval
+from pipelines.config.pipeline import load_config
+from pipelines.config.schema import parse_duration
 from pipelines.deploy import codec
 from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.controller import DeployReport, StepRecord
@@ -26,14 +28,12 @@ from pipelines.deploy.nginx import Nginx
 from pipelines.deploy.outcome import deploy_metrics, record
 from pipelines.deploy.records import ApprovalRecord, ClientsSummary, DrillReportFile, GateRecord
 from pipelines.deploy.releases import new_release, project_version, prune_releases
-from pipelines.deploy.settings import AnalysisSettings, Approval
 from pipelines.deploy.steps import Route, Start
 from pipelines.deploy.target import Release, TargetError
 from pipelines.errors import UsageError
 from pipelines.layout import Layout
-from pipelines.metrics import build_registry
+from pipelines.monitoring.metrics import build_registry
 from pipelines.report.history import read_history, when_of
-from pipelines.schema import parse_duration
 
 
 def _report(tmp_path: Path, status: DeployStatus) -> DeployReport:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import load_config
-from pipelines.deploy.settings import Approval, StrategyKind
+from pipelines.config.deploy import Approval, StrategyKind
+from pipelines.config.pipeline import load_config
 from pipelines.errors import ConfigError
 
 

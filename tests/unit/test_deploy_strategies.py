@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
-from pipelines.deploy.settings import DeploySettings, StrategyKind
+from pipelines.config.deploy import DeploySettings, StrategyKind
 from pipelines.deploy.steps import (
     Analyse,
     Hold,

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.config import load_config
+from pipelines.config.deploy import ServiceSettings
+from pipelines.config.pipeline import load_config
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.events import DeployFinished, DeployStarted, DeployStatus
 from pipelines.deploy.instances import ContainerRecord, ProcessRecord, Records
 from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.nginx import NginxRouter
 from pipelines.deploy.processes import MARKER, alive, marked_processes, start_time
-from pipelines.deploy.settings import ServiceSettings
 from pipelines.deploy.target import Backend, Release, RoutedRuntime, Running, TargetError
 from pipelines.errors import UsageError
 from pipelines.layout import Layout

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.envvars import expand_env
+from pipelines.config.envvars import expand_env
+from pipelines.config.health import CheckStatus, HealthCheck, HealthSettings
 from pipelines.errors import UsageError
 from pipelines.health.run import run_health
-from pipelines.health.spec import CheckStatus, HealthCheck, HealthSettings
 from pipelines.severity import Severity
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.config import GateThresholds, load_config
-from pipelines.gate_rules import Evidence, GateDecision, GateStatus, Verdict, evaluate
-from pipelines.reports.coverage import Coverage
-from pipelines.reports.junit import TestSummary
+from pipelines.config.pipeline import GateThresholds, load_config
+from pipelines.gate.rules import Evidence, GateDecision, GateStatus, Verdict, evaluate
+from pipelines.readers.coverage import Coverage
+from pipelines.readers.junit import TestSummary
 
 COVERAGE = Coverage(
     "c.xml", lines_covered=90, lines_valid=100, branches_covered=5, branches_valid=10

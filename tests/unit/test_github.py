@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from pipelines.cli import main
-from pipelines.config import GateThresholds
+from pipelines.config.pipeline import GateThresholds
 from pipelines.errors import UsageError
-from pipelines.gate_rules import Evidence, GateDecision, GateStatus, Verdict, evaluate
-from pipelines.reports import github
-from pipelines.reports.junit import Outcome, TestCase, TestSummary
+from pipelines.gate.rules import Evidence, GateDecision, GateStatus, Verdict, evaluate
+from pipelines.readers.junit import Outcome, TestCase, TestSummary
+from pipelines.report import github
 from tests.pipeline_files import ONLY_OWN_STAGES
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.monitoring import DATASOURCE_REF, MIN_SCHEMA_VERSION, dashboard_problems
+from pipelines.monitoring.stack import DATASOURCE_REF, MIN_SCHEMA_VERSION, dashboard_problems
 
 DASHBOARD = (
     Path(__file__).resolve().parents[2] / "containers/monitoring/grafana/dashboards/pipeline.json"

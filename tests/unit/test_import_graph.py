@@ -55,9 +55,10 @@ def test_each_kind_of_breach_is_named_with_its_line(tmp_path: Path) -> None:
             "a.py": "import pipelines.b\n",
             "b.py": "def f():\n    from pipelines import a\n",
             "plan.py": "import subprocess\nfrom urllib.request import urlopen\n",
-            "reports/__init__.py": "",
-            "reports/junit.py": "from pipelines.errors import E\nfrom pipelines.plan import P\n",
-            "config.py": "def load():\n    from pipelines.cli import main\n",
+            "readers/__init__.py": "",
+            "readers/junit.py": "from pipelines.errors import E\nfrom pipelines.plan import P\n",
+            "config/__init__.py": "",
+            "config/pipeline.py": "def load():\n    from pipelines.cli import main\n",
             "cli/__init__.py": "",
             "layout.py": (
                 "from typing import TYPE_CHECKING\n"
@@ -69,11 +70,14 @@ def test_each_kind_of_breach_is_named_with_its_line(tmp_path: Path) -> None:
     assert "pipelines.plan:1: pure code imports subprocess" in found
     assert "pipelines.plan:2: pure code imports urllib.request" in found
     assert (
-        "pipelines.reports.junit:2: a reader imports pipelines.plan (readers stand alone)" in found
+        "pipelines.readers.junit:2: a reader imports pipelines.plan (readers stand alone)" in found
     )
     assert not any("junit:1" in line for line in found)  # errors: the one allowed
-    assert "pipelines.config:2: imports pipelines.cli (nothing imports the command line)" in found
-    assert "pipelines.config:2: imports pipelines.cli, a higher floor (11 > 3)" in found
+    assert (
+        "pipelines.config.pipeline:2: imports pipelines.cli (nothing imports the command line)"
+        in found
+    )
+    assert "pipelines.config.pipeline:2: imports pipelines.cli, a higher floor (11 > 3)" in found
     assert "import cycle: pipelines.a <-> pipelines.b" in found
     assert not any(line.startswith("pipelines.layout") for line in found)  # never runs
 

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from pipelines.cli import main
-from pipelines.config import load_config
+from pipelines.config.health import HealthCheck
+from pipelines.config.json_schemas import KINDS, schema_document, schema_text
+from pipelines.config.pipeline import load_config
 from pipelines.errors import ConfigError
-from pipelines.health.spec import HealthCheck
-from pipelines.json_schemas import KINDS, schema_document, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
 

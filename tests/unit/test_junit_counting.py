@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pipelines.reports.junit import identity_hash, read_junit
-from pipelines.reports.reportlog import junit_identities, read_reportlog
+from pipelines.readers.junit import identity_hash, read_junit
+from pipelines.readers.reportlog import junit_identities, read_reportlog
 from tests.unit.junit_samples import ERROR, FAIL, SKIP, case, suites
 
 Write = Callable[[str, str | bytes], Path]

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from pipelines.cli import main
-from pipelines.config import PipelineConfig, load_config
+from pipelines.config.deploy import StrategyKind
+from pipelines.config.pipeline import PipelineConfig, load_config
 from pipelines.deploy.kubernetes import argo, validate
 from pipelines.deploy.kubernetes.render import render_environment
-from pipelines.deploy.settings import StrategyKind
 
 SERVICE = (
     "name: shop\n"

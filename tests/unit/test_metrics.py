@@ -8,12 +8,18 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipelines.config import GateThresholds
+from pipelines.config.pipeline import GateThresholds
 from pipelines.errors import UsageError
-from pipelines.gate_rules import Evidence, GateDecision, evaluate
-from pipelines.metrics import RunMetrics, build_registry, check_label, check_name, from_reports
-from pipelines.reports.coverage import Coverage
-from pipelines.reports.junit import TestSummary
+from pipelines.gate.rules import Evidence, GateDecision, evaluate
+from pipelines.monitoring.metrics import (
+    RunMetrics,
+    build_registry,
+    check_label,
+    check_name,
+    from_reports,
+)
+from pipelines.readers.coverage import Coverage
+from pipelines.readers.junit import TestSummary
 
 
 @pytest.mark.parametrize("name", ["pipeline_tests", "pipeline_stage_duration_seconds"])

@@ -14,11 +14,11 @@ from rich.console import Console
 from pipelines import stats
 from pipelines.cli import build_parser, main
 from pipelines.cli.display import show
-from pipelines.config import BUILTIN_STAGES, load_config
-from pipelines.deploy.settings import StrategyKind
+from pipelines.config.deploy import StrategyKind
+from pipelines.config.pipeline import BUILTIN_STAGES, load_config
 from pipelines.errors import ConfigError, UsageError, closest, did_you_mean
 from pipelines.flags.model import load_flags
-from pipelines.gate_rules import GateDecision
+from pipelines.gate.rules import GateDecision
 from pipelines.plan import PlannedStage, StageCycle, build_plan, topological_order
 from pipelines.process import command_line, show_command
 from pipelines.report.summary import gate_table, of_decision, tables

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.errors import ConfigError, UsageError
 from pipelines.plan import Plan, PlannedStage, build_plan, topological_order
 

@@ -9,12 +9,12 @@ from textwrap import dedent
 import pytest
 
 from pipelines.cli import main
-from pipelines.commands import FILES, lint_commands, lint_tools
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.errors import ConfigError
 from pipelines.plan import build_plan
-from pipelines.project_facts import read_facts
-from pipelines.project_linters import SDK_PINS, discover, sdk_version
+from pipelines.project.commands import FILES, lint_commands, lint_tools
+from pipelines.project.facts import read_facts
+from pipelines.project.linters import SDK_PINS, discover, sdk_version
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import project_env
-from pipelines.commands import lint_commands, lint_tools, pytest_command, security_commands
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.errors import ConfigError
 from pipelines.plan import build_plan
 from pipelines.process import run_tool
-from pipelines.project_env import install_plan
-from pipelines.project_facts import read_facts
-from pipelines.reports.junit import read_junit
+from pipelines.project import environment as project_env
+from pipelines.project.commands import lint_commands, lint_tools, pytest_command, security_commands
+from pipelines.project.environment import install_plan
+from pipelines.project.facts import read_facts
+from pipelines.readers.junit import read_junit
 from pipelines.stages import security
 from pipelines.stages.base import StageContext
 

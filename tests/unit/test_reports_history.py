@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from pipelines.cli import main
-from pipelines.gate_rules import GateDecision
-from pipelines.perf import Change, compare
+from pipelines.gate.perf import Change, compare
+from pipelines.gate.rules import GateDecision
 from pipelines.report.dora import dora
+from pipelines.report.github import publish
 from pipelines.report.history import read_history
-from pipelines.reports.github import publish
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

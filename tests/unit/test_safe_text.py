@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.cli.display import SafeConsole, add_row, run_summary, show
-from pipelines.gate_rules import GateDecision
+from pipelines.gate.rules import GateDecision
 from pipelines.report import compliance
 from pipelines.report.history import DeployEntry
 from pipelines.report.summary import DeployLine, Summary, markdown, tables

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.reports.findings import Finding, read_sarif, to_sarif
+from pipelines.readers.findings import Finding, read_sarif, to_sarif
 from pipelines.severity import Severity
 from pipelines.stages import security
 from tests.unit.test_security_stage import fake_pip_audit, project

@@ -7,12 +7,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from pipelines.config import load_config
-from pipelines.deploy.settings import DeploySettings
+from pipelines.config.deploy import DeploySettings
+from pipelines.config.pipeline import load_config
+from pipelines.config.retention import Keep
+from pipelines.config.schema import describe, to_builtins
 from pipelines.errors import ConfigError
 from pipelines.flags.model import load_flags
-from pipelines.retention import Keep
-from pipelines.schema import describe, to_builtins
 
 
 @pytest.mark.parametrize(

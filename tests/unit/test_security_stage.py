@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.process import Completed
-from pipelines.reports.findings import read_sarif
+from pipelines.readers.findings import read_sarif
 from pipelines.stages import gate, security
 from pipelines.stages.base import StageContext, StageStatus
 

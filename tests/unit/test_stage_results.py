@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.config import load_config
-from pipelines.health.spec import CheckResult, CheckStatus, HealthDetails
-from pipelines.reports.findings import Finding
+from pipelines.config.health import CheckResult, CheckStatus, HealthDetails
+from pipelines.config.pipeline import load_config
+from pipelines.readers.findings import Finding
 from pipelines.severity import Severity
 from pipelines.stages.base import StageContext, StageResult, StageStatus, read_result
 from pipelines.stages.details import ScannerRecord, SecurityDetails

@@ -10,9 +10,9 @@ import pytest
 
 from pipelines.artifacts import matches
 from pipelines.cli import main
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.layout import Layout
-from pipelines.project_env import explain
+from pipelines.project.environment import explain
 from pipelines.stages import test
 from pipelines.stages.base import StageContext, StageStatus
 

@@ -14,7 +14,7 @@ from dagger import dag
 WORKDIR = "/src"
 # DefaultPath does not honour .gitignore: these mirror it (and what no stage should read),
 # so output left by a local run never changes a stage's inputs. Top-level only for `reports`
-# and `artifacts`: `pipelines/reports` is a package.
+# and `artifacts`: a package may hold a directory of that name.
 IGNORED = [
     ".git",
     ".venv",

@@ -25,7 +25,7 @@ OUTLIVES_EXEC = frozenset({"kubernetes"})
 TARGETS_SCRIPT = """\
 import json, sys
 from pathlib import Path
-from pipelines.config import load_config
+from pipelines.config.pipeline import load_config
 from pipelines.errors import PipelineError
 try:
     config = load_config(Path.cwd(), Path(sys.argv[2]) if sys.argv[2] else None)

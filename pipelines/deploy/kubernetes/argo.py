@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pipelines.config.deploy import AnalysisSettings, DeploySettings, StrategyKind, Threshold
 from pipelines.deploy.kubernetes.manifests import Obj, Scope, pod_template
-from pipelines.deploy.settings import AnalysisSettings, DeploySettings, StrategyKind, Threshold
 from pipelines.errors import UsageError
 
 ARGO = "argoproj.io/v1alpha1"

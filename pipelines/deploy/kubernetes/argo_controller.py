@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pipelines.config import Environment, PipelineConfig
+from pipelines.config.deploy import DeployTarget, StrategyKind
+from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.events import DeployFinished, DeployPaused, DeployStarted, DeployStatus
 from pipelines.deploy.journal import Journal
 from pipelines.deploy.kubernetes.argo import Reading, RolloutStatus
 from pipelines.deploy.kubernetes.wiring import ArgoAction, hand_off
-from pipelines.deploy.settings import DeployTarget, StrategyKind
 from pipelines.deploy.target import Release, Target
 from pipelines.errors import UsageError
 

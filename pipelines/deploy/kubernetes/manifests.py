@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.config.deploy import ServiceSettings
 from pipelines.deploy.kubernetes.settings import KubernetesSettings
-from pipelines.deploy.settings import ServiceSettings
 from pipelines.errors import UsageError
 
 Obj = dict[str, Any]

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import yaml
 
-from pipelines.config import Environment, PipelineConfig
+from pipelines.config.deploy import DeployTarget, StrategyKind
+from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.deploy.kubernetes import argo
 from pipelines.deploy.kubernetes.manifests import Obj, Scope, deployment, http_route, service
 from pipelines.deploy.kubernetes.settings import KUBERNETES, KubernetesSettings, Router
-from pipelines.deploy.settings import DeployTarget, StrategyKind
 
 
 def scope_of(config: PipelineConfig, environment: Environment, target: DeployTarget) -> Scope:

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar
 import msgspec
 from msgspec import Meta
 
-from pipelines.schema import Duration, Model, Text, default_duration, matching
+from pipelines.config.schema import Duration, Model, Text, default_duration, matching
 
 KUBERNETES = "kubernetes"  # the target kind (deploy.targets[].kind)
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"

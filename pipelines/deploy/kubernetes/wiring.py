@@ -8,7 +8,8 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from pipelines.config import Environment, PipelineConfig
+from pipelines.config.deploy import DeployTarget, StrategyKind
+from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.deploy.kubernetes import handoff
 from pipelines.deploy.kubernetes.argo import RolloutStatus
 from pipelines.deploy.kubernetes.client import KubeClient
@@ -17,7 +18,6 @@ from pipelines.deploy.kubernetes.render import kubernetes_targets, render_target
 from pipelines.deploy.kubernetes.settings import Router
 from pipelines.deploy.kubernetes.state import ClusterJournal
 from pipelines.deploy.kubernetes.target import KubernetesTarget
-from pipelines.deploy.settings import DeployTarget, StrategyKind
 from pipelines.deploy.target import Release
 from pipelines.errors import UsageError
 

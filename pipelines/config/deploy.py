@@ -12,8 +12,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta
 
-from pipelines.deploy.kubernetes.settings import KUBERNETES, KubernetesSettings
-from pipelines.schema import (
+from pipelines.config.schema import (
     LOWER_NAME,
     Duration,
     EnvVarName,
@@ -26,6 +25,7 @@ from pipelines.schema import (
     default_duration,
     matching,
 )
+from pipelines.deploy.kubernetes.settings import KUBERNETES, KubernetesSettings
 
 
 class StrategyKind(StrEnum):

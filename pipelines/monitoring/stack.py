@@ -15,12 +15,12 @@ from typing import Any
 import yaml
 
 from pipelines import atomic
-from pipelines.config import MonitoringSettings
-from pipelines.envvars import expand_env
+from pipelines.config.envvars import expand_env
+from pipelines.config.health import HealthCheck, HealthSettings, HttpProbe
+from pipelines.config.pipeline import MonitoringSettings
+from pipelines.config.schema import ScalarText
 from pipelines.errors import ToolError, UsageError
-from pipelines.health.spec import HealthCheck, HealthSettings, HttpProbe
 from pipelines.process import ToolNotFound, run_tool
-from pipelines.schema import ScalarText
 
 GRAFANA_INTERVALS = re.compile(r"\$__(rate_)?interval|\$__range")
 # Placeholder values used only to check the structure of alertmanager.yml.

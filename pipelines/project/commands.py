@@ -10,10 +10,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from pipelines.config import PipelineConfig
+from pipelines.config.pipeline import PipelineConfig
 from pipelines.layout import COVERAGE, JUNIT, REPORT_LOG, REPORTS
-from pipelines.project_facts import ProjectFacts
-from pipelines.project_linters import PACKAGES, DeclaredTool, sdk_version
+from pipelines.project.facts import ProjectFacts
+from pipelines.project.linters import PACKAGES, DeclaredTool, sdk_version
 
 ENV_PYTHON = "{env}/bin/python"
 # Generated or vendored trees no scanner should read, whatever the config says.

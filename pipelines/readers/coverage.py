@@ -9,7 +9,7 @@ from typing import Any
 from lxml import etree
 
 from pipelines.errors import ReportError
-from pipelines.reports.safexml import check_prolog, safe_iterparse
+from pipelines.readers.safexml import check_prolog, safe_iterparse
 
 
 @dataclass(frozen=True)

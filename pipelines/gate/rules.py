@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 
-from pipelines.config import GateThresholds
-from pipelines.reports.coverage import Coverage
-from pipelines.reports.junit import TestSummary
+from pipelines.config.pipeline import GateThresholds
+from pipelines.readers.coverage import Coverage
+from pipelines.readers.junit import TestSummary
 from pipelines.severity import LIMITED
 from pipelines.source_tree import TreeState
 

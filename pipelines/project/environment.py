@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipelines import atomic
-from pipelines.commands import typing_requirements
-from pipelines.config import PipelineConfig
+from pipelines.config.pipeline import PipelineConfig
 from pipelines.errors import ConfigError, ToolError
 from pipelines.process import command_line, run_streaming, tool_path
-from pipelines.project_facts import (
+from pipelines.project.commands import typing_requirements
+from pipelines.project.facts import (
     DEFINING_FILES,
     DEV_EXTRA,
     TEST_EXTRAS,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ReportError
-from pipelines.reports.safexml import feed_file
+from pipelines.readers.safexml import feed_file
 
 BUCKETS = 256
 DETAIL_LIMIT = 100

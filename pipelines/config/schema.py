@@ -24,8 +24,8 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 import msgspec
 
+from pipelines.config.yaml_source import KeyPath, Source
 from pipelines.errors import ConfigError, UsageError, did_you_mean
-from pipelines.yaml_source import KeyPath, Source
 
 T = TypeVar("T")
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import UsageError
-from pipelines.gate_rules import GateDecision, GateStatus
+from pipelines.gate.rules import GateDecision, GateStatus
+from pipelines.readers.findings import Finding
+from pipelines.readers.junit import TestCase
 from pipelines.report.summary import markdown, of_decision
-from pipelines.reports.findings import Finding
-from pipelines.reports.junit import TestCase
-from pipelines.reports.workflow_commands import escape_data, escape_property, in_github_actions
+from pipelines.report.workflow_commands import escape_data, escape_property, in_github_actions
 from pipelines.severity import Severity
 
 # GitHub shows at most 10 errors and 10 warnings (and 10 notices) of a step: more are dropped

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ConfigError
-from pipelines.project_linters import DeclaredTool, discover, typing_requirements
-from pipelines.tool_groups import tool_groups
+from pipelines.project.linters import DeclaredTool, discover, typing_requirements
+from pipelines.project.tool_groups import tool_groups
 
 # requirement files under the names projects commonly use, most specific first.
 REQUIREMENT_FILES = (

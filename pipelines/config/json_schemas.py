@@ -10,10 +10,10 @@ from typing import Any
 
 import msgspec
 
-from pipelines.config import RUN_IF, CustomStageFile, PipelineFile
+from pipelines.config.pipeline import RUN_IF, CustomStageFile, PipelineFile
+from pipelines.config.schema import json_schema
 from pipelines.flags.model import FlagsFile
 from pipelines.plan import FRESHNESS, PLAN_VERSION, PlannedStage
-from pipelines.schema import json_schema
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 KINDS = ("pipeline", "flags", "plan")

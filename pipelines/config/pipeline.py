@@ -17,11 +17,10 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 import msgspec
 from msgspec import Meta
 
-from pipelines.deploy.settings import DeploySettings, ServiceSettings
-from pipelines.errors import ConfigError, closest, did_you_mean
-from pipelines.health.spec import HealthSettings
-from pipelines.retention import RetentionSettings
-from pipelines.schema import (
+from pipelines.config.deploy import DeploySettings, ServiceSettings
+from pipelines.config.health import HealthSettings
+from pipelines.config.retention import RetentionSettings
+from pipelines.config.schema import (
     LOWER_NAME,
     EnvVarName,
     Invalid,
@@ -35,8 +34,9 @@ from pipelines.schema import (
     suggest,
     to_builtins,
 )
+from pipelines.config.yaml_source import Source, read_yaml_file
+from pipelines.errors import ConfigError, closest, did_you_mean
 from pipelines.severity import LIMITED, Severity
-from pipelines.yaml_source import Source, read_yaml_file
 
 CONFIG_FILE = "pipeline.yaml"
 Linter = Literal["ruff", "ruff-format", "black", "isort", "flake8", "mypy", "pyupgrade"]

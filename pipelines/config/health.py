@@ -9,8 +9,8 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 from msgspec import Meta
 
-from pipelines.schema import Invalid, Model, ScalarText, Text, Url, decode, matching
-from pipelines.yaml_source import Source
+from pipelines.config.schema import Invalid, Model, ScalarText, Text, Url, decode, matching
+from pipelines.config.yaml_source import Source
 
 KINDS = ("http", "tcp", "command", "promql")
 Comparison = Literal["<", "<=", ">", ">=", "==", "!="]

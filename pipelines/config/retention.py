@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import msgspec
 
-from pipelines.schema import Duration, LowerName, Model, default_duration
+from pipelines.config.schema import Duration, LowerName, Model, default_duration
 
 DAY = 86400.0
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from pipelines import atomic
 from pipelines.errors import ToolError
 from pipelines.process import run_tool, tool_path
-from pipelines.project_env import cache_root, explain, installer, locked
-from pipelines.project_linters import DeclaredTool, sdk_version
+from pipelines.project.environment import cache_root, explain, installer, locked
+from pipelines.project.linters import DeclaredTool, sdk_version
 
 READY = ".pipelines-tool-ready.json"
 INSTALL_TIMEOUT = 600.0

@@ -1,0 +1,1 @@
+"""Pure rules over measured evidence, and the performance comparison."""

@@ -1,0 +1,1 @@
+"""Prometheus exposition and sinks, and the monitoring stack's config."""

@@ -1,0 +1,1 @@
+"""What a project declares (facts, tool groups, its own linters) and its own environment."""
