@@ -8,13 +8,12 @@ win: a stage passes a tool its own defaults only where the project has none.
 from __future__ import annotations
 
 import configparser
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ConfigError
-from pipelines.project.linters import DeclaredTool, discover, typing_requirements
+from pipelines.project.linters import DeclaredTool, discover, read_toml, typing_requirements
 from pipelines.project.tool_groups import tool_groups
 
 # requirement files under the names projects commonly use, most specific first.
@@ -65,7 +64,7 @@ class ProjectFacts:
 
 def read_facts(project: Path) -> ProjectFacts:
     """Read the facts of ``project``; a pyproject.toml that is not TOML is a ConfigError."""
-    pyproject = _read_toml(project / "pyproject.toml")
+    pyproject = read_toml(project / "pyproject.toml")
     setup_cfg = _read_ini(project / "setup.cfg")
     tool = pyproject.get("tool", {}) if isinstance(pyproject.get("tool"), dict) else {}
     declared = pyproject.get("project", {})
@@ -98,15 +97,6 @@ def read_facts(project: Path) -> ProjectFacts:
         in str(tool.get("ruff", {}).get("include", ""))
         + str(tool.get("ruff", {}).get("extend-include", "")),
     )
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax") from exc
 
 
 def _read_ini(path: Path) -> configparser.ConfigParser:

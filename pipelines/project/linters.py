@@ -109,9 +109,19 @@ def sdk_version(package: str) -> str | None:
     return SDK_PINS.get(package)
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file of the project as data ({} when it is missing); bad TOML is a config error."""
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax") from exc
+
+
 def discover(project: Path) -> tuple[DeclaredTool, ...]:
     """Every linter the project declares, first declaration of a version winning."""
-    pyproject = _toml(project / "pyproject.toml")
+    pyproject = read_toml(project / "pyproject.toml")
     tool = pyproject.get("tool", {}) if isinstance(pyproject.get("tool"), dict) else {}
     found: dict[str, DeclaredTool] = {}
     for declared in (
@@ -134,7 +144,7 @@ def discover(project: Path) -> tuple[DeclaredTool, ...]:
 
 def typing_requirements(project: Path) -> tuple[str, ...]:
     """The project's typing dependencies (a typing group or extra) that mypy needs."""
-    pyproject = _toml(project / "pyproject.toml")
+    pyproject = read_toml(project / "pyproject.toml")
     found: list[str] = []
     for table in (
         pyproject.get("dependency-groups"),
@@ -144,15 +154,6 @@ def typing_requirements(project: Path) -> tuple[str, ...]:
             for name in TYPING_GROUPS:
                 found += [r for r in table.get(name, ()) if isinstance(r, str)]
     return tuple(dict.fromkeys(found))
-
-
-def _toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax") from exc
 
 
 def _get(table: Any, *keys: str) -> Any:
