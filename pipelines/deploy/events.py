@@ -4,10 +4,12 @@ so no reader ever looks an event up by a string key."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 import msgspec
 
+from pipelines.deploy import codec
 from pipelines.deploy.analysis import MeasurementSummary
 from pipelines.deploy.steps import Step
 from pipelines.deploy.target import Release
@@ -182,3 +184,22 @@ JournalEvent = (
     | WatchCheck
     | WatchFinished
 )
+
+
+_DECODER = msgspec.json.Decoder(JournalEvent, dec_hook=codec.dec_hook)
+
+
+def decode_events(lines: Iterable[bytes | str], where: str, hint: str) -> list[JournalEvent]:
+    """Journal lines as events (blank lines skipped); a line that is not an event is a damaged
+    file named with its line, never skipped: the journal decides what runs."""
+    found: list[JournalEvent] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            found.append(_DECODER.decode(line))
+        except msgspec.DecodeError as exc:
+            raise codec.DamagedFile(
+                f"{where}:{number}: not a journal event ({exc})", hint=hint
+            ) from None
+    return found

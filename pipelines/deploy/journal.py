@@ -31,6 +31,7 @@ from pipelines.deploy.events import (
     StepDone,
     StepStarted,
     TargetPlanned,
+    decode_events,
 )
 from pipelines.deploy.steps import Step
 from pipelines.deploy.target import Release
@@ -41,7 +42,6 @@ __all__ = ["DeployStatus", "EnvState", "Journal", "fold"]
 JOURNAL = "journal.jsonl"
 LOCK = "deploy.lock"
 E = TypeVar("E", bound=JournalEvent)
-_DECODER = msgspec.json.Decoder(JournalEvent, dec_hook=codec.dec_hook)
 
 
 class Journal:
@@ -107,19 +107,12 @@ class Journal:
             return []
         except OSError as exc:
             raise codec.DamagedFile(f"{self.path}: cannot be read: {exc}") from None
-        found: list[JournalEvent] = []
-        for number, line in enumerate(data.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                found.append(_DECODER.decode(line))
-            except msgspec.DecodeError as exc:
-                raise codec.DamagedFile(
-                    f"{self.path}:{number}: not a journal event ({exc})",
-                    hint="the journal decides what runs: restore it from a copy, or move it "
-                    "aside and `pipelines restore` the environment",
-                ) from None
-        return found
+        return decode_events(
+            data.splitlines(),
+            str(self.path),
+            "the journal decides what runs: restore it from a copy, or move it "
+            "aside and `pipelines restore` the environment",
+        )
 
     def state(self) -> EnvState:
         """The environment as the journal tells it."""

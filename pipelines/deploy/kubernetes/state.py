@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from pipelines.deploy import codec
-from pipelines.deploy.events import JournalEvent
+from pipelines.deploy.events import JournalEvent, decode_events
 from pipelines.deploy.journal import Journal, fold
 from pipelines.deploy.kubernetes.client import KubeClient, KubernetesError
 from pipelines.deploy.kubernetes.lease import LeaseLock, identity
@@ -29,7 +29,6 @@ STABLE_KEY = "stable.json"
 MAX_JOURNAL_BYTES = 900_000
 CONFLICT_RETRIES = 5
 E = TypeVar("E", bound=JournalEvent)
-_DECODER = msgspec.json.Decoder(JournalEvent, dec_hook=codec.dec_hook)
 
 
 class StateTooLarge(KubernetesError):
@@ -135,15 +134,6 @@ class ClusterJournal(Journal):
 
 
 def _decode(text: str, where: str) -> list[JournalEvent]:
-    found: list[JournalEvent] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            found.append(_DECODER.decode(line))
-        except msgspec.DecodeError as exc:
-            raise codec.DamagedFile(
-                f"{where}:{number}: not a journal event ({exc})",
-                hint="the journal decides what runs: restore the ConfigMap from a copy",
-            ) from None
-    return found
+    return decode_events(
+        text.splitlines(), where, "the journal decides what runs: restore the ConfigMap from a copy"
+    )
