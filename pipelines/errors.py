@@ -12,6 +12,7 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # SIGTERM (CI cancellation, docker stop): stopped like an interrupt
+EXIT_CLOSED_OUTPUT = 141  # the reader of stdout went away (`| head`), as a shell's SIGPIPE
 
 
 def closest(value: str, names: Iterable[str]) -> str | None:

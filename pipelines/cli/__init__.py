@@ -31,6 +31,7 @@ from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
 from pipelines.config.deploy import StrategyKind
 from pipelines.errors import (
+    EXIT_CLOSED_OUTPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -544,6 +545,12 @@ def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False)
         return EXIT_INTERRUPTED
     if isinstance(raised, SystemExit | GeneratorExit):
         raise raised
+    if isinstance(raised, BrokenPipeError):
+        # `pipelines ... | head` closed the pipe: not an error of ours. What is still buffered
+        # goes nowhere, so the interpreter's last flush does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_OUTPUT
     # Anything unexpected is recorded, never hidden.
     with tempfile.NamedTemporaryFile(
         "w", prefix="pipelines-crash-", suffix=".txt", delete=False

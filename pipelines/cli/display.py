@@ -37,6 +37,12 @@ class SafeConsole(Console):
         safe = [safe_text.lines(item) if isinstance(item, str) else item for item in objects]
         super().print(*safe, **options)
 
+    def on_broken_pipe(self) -> None:
+        """The reader went away (`| head`): quiet from now on, and the CLI's boundary gives the
+        same exit code as for any other closed output (rich's own choice is a bare exit 1)."""
+        self.quiet = True
+        raise BrokenPipeError
+
 
 def add_row(table: Table, *cells: str | Text) -> None:
     """Add a row whose plain strings are data (a tool's output, a user's name), never

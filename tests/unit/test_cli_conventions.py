@@ -179,3 +179,21 @@ def test_a_log_replaced_by_a_link_is_not_followed(tmp_path: Path) -> None:
     log = tmp_path / "log.txt"
     log.symlink_to(secret)
     assert LogTail(log).rest() == []
+
+
+@pytest.mark.parametrize("command", [["schema", "pipeline"], ["schema", "plan"]])
+def test_a_reader_that_goes_away_is_not_an_internal_error(command: list[str]) -> None:
+    # `pipelines ... | head`: the pipe closes before everything is written.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.read(1)
+    process.stdout.close()
+    with process.stderr:
+        errors = process.stderr.read().decode()
+    assert process.wait(timeout=120) in (0, 141)  # all written before the close, or 141
+    assert "internal error" not in errors and "Traceback" not in errors, errors
