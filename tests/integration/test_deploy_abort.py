@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.audit import DEPLOY_AUDIT
 from pipelines.cli import main
 from tests.integration.deploy_project import deploy_project, open_decision, routed, serves
 
@@ -78,6 +79,8 @@ def test_abort_from_another_process_rolls_a_running_canary_back(
             deploy.kill()
             deploy.wait()
     _assert_on_stable(args, state, capsys)
+    audit = [json.loads(line) for line in _read(next(Path(args[1]).rglob(DEPLOY_AUDIT)))]
+    assert [(e["action"], e.get("reason")) for e in audit][-1] == ("abort", "bad config")
     capsys.readouterr()
     assert main(["abort", *args]) == 2
     assert "nothing to abort in staging" in capsys.readouterr().err
@@ -107,3 +110,7 @@ def test_abort_after_a_killed_controller_rolls_the_unfinished_deploy_back(
     assert main(["abort", *args, "--reason", "controller died"]) == 0
     assert "aborted: controller died" in capsys.readouterr().out
     _assert_on_stable(args, state, capsys)
+
+
+def _read(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.strip()]
