@@ -264,6 +264,10 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
         help="deploy without an open gate decision (needs --reason; audited)",
     )
     deploy.add_argument("--reason", default=None, help="why (written to the audit log)")
+    deploy.epilog = (
+        "SIGTERM (or `pipelines abort`) during a deploy rolls it back at once, all traffic on "
+        "the stable release; the deploy then exits 1."
+    )
     for name, text in (
         ("rollback", "back to the last release that passed"),
         ("promote", "continue a paused deploy"),
@@ -272,6 +276,18 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     ):
         parser = sub.add_parser(name, parents=[common, with_env, as_json], help=text)
         parser.add_argument("--reason", default=None, help="why (written to the audit log)")
+    abort = sub.add_parser(
+        "abort",
+        parents=[common, with_env, as_json],
+        help="stop the running or unfinished deploy: all traffic back on the stable release",
+    )
+    abort.add_argument("--reason", default=None, help="why (written to the audit log)")
+    abort.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        help="seconds to wait for a running deploy to roll back (default: 120)",
+    )
     sub.add_parser(
         "status", parents=[common, with_env, as_json], help="what runs in an environment"
     )

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -15,7 +19,9 @@ from rich.text import Text
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
 from pipelines.config.deploy import StrategyKind
+from pipelines.deploy import abort as abort_request
 from pipelines.deploy import operations
+from pipelines.deploy.controller import RealClock
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.operations import DeployRequest, Outcome
@@ -74,14 +80,60 @@ def deploy(args: argparse.Namespace, out: Console) -> int:
         force_reason=args.reason if args.force else None,
         resume=args.resume,
     )
-    outcome = operations.deploy(
-        denv,
-        request,
-        confirm=_confirm(out, denv.environment.name),
-        log=_log(out),
-        pid=os.getpid(),
-    )
+    with _abort_on_sigterm(denv):
+        outcome = operations.deploy(
+            denv,
+            request,
+            confirm=_confirm(out, denv.environment.name),
+            log=_log(out),
+            pid=os.getpid(),
+        )
     return _finish(outcome, out, as_json=args.json)
+
+
+@contextmanager
+def _abort_on_sigterm(denv: DeployEnv) -> Iterator[None]:
+    """SIGTERM during a deploy is an abort: the controller rolls back at once (traffic on the
+    stable release) and the deploy exits 1, as for `pipelines abort`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        abort_request.request_abort(denv.directory, "SIGTERM", f"pid {os.getpid()}")
+
+    previous: Any = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def abort(args: argparse.Namespace, out: Console) -> int:
+    """Stop the running (or unfinished) deploy: all traffic back on the stable release."""
+    denv = open_env(args)
+    reason = args.reason or "abort requested"
+    if args.wait <= 0:
+        raise UsageError(f"--wait must be above 0, got {args.wait:g}")
+    aborted = operations.abort(
+        denv, reason, log=_log(out), pid=os.getpid(), wait=args.wait, clock=RealClock()
+    )
+    if aborted.outcome is not None:
+        return _finish(aborted.outcome, out, as_json=args.json)
+    if args.json:
+        summary = {
+            "status": aborted.status.value,
+            "deploy": aborted.deploy,
+            "reason": aborted.reason,
+            "by_controller": aborted.by_controller,
+        }
+        print(json.dumps(summary))
+    else:
+        status = Text(aborted.status.value, style=STYLE[aborted.status])
+        out.print(Text.assemble(f"{aborted.deploy}: ", status, f" {aborted.reason}".rstrip()))
+        if not aborted.ok:
+            out.print("the deploy ended before the abort took effect", highlight=False)
+    return EXIT_OK if aborted.ok else EXIT_FAILED
 
 
 def _render(denv: DeployEnv, args: argparse.Namespace) -> int:

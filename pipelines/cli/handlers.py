@@ -67,7 +67,7 @@ def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case 
             from pipelines.cli.schema_cmd import schema
 
             return schema
-        case "deploy" | "rollback" | "promote" | "status" | "restore" | "stop":
+        case "deploy" | "rollback" | "promote" | "status" | "restore" | "stop" | "abort":
             from pipelines.cli import deploy_cmd
 
             handlers: dict[str, Handler] = {
@@ -77,6 +77,7 @@ def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case 
                 "status": deploy_cmd.status,
                 "restore": deploy_cmd.restore,
                 "stop": deploy_cmd.stop,
+                "abort": deploy_cmd.abort,
             }
             return handlers[command]
         case "watch":

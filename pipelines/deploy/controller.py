@@ -116,6 +116,8 @@ class Controller:
     log: Callable[[str], None] = lambda line: None
     # The environment's critical health checks: "" when they pass, else what failed.
     health: Callable[[], str] = lambda: ""
+    # An abort asked for (`pipelines abort`, SIGTERM): "" while none is, else why.
+    aborted: Callable[[], str] = lambda: ""
 
     # --- commands -------------------------------------------------------------------------
 
@@ -270,6 +272,9 @@ class Controller:
     def _drive(self, report: DeployReport, target: Target, steps: list[Step], start: int) -> Next:
         for index in range(start, len(steps)):
             step = steps[index]
+            why = self.aborted()
+            if why:
+                return self._abort(report, target, index, why)
             self.journal.append(StepStarted(target=target.name, index=index))
             self.log(f"{target.name}: {describe(step)}")
             began = self.clock.now()
@@ -277,6 +282,9 @@ class Controller:
             report.steps.append(
                 StepRecord(target.name, step, self.clock.now() - began, outcome.ok, outcome.detail)
             )
+            why = "" if outcome.ok else self.aborted()
+            if why:
+                return self._abort(report, target, index, why)
             decision = after(outcome, self.auto_rollback)
             if decision is not Next.CONTINUE:
                 report.reason = f"{target.name}: {describe(step)}: {outcome.detail}"
@@ -292,6 +300,30 @@ class Controller:
                 return decision
             self.journal.append(StepDone(target=target.name, index=index))
         return Next.CONTINUE
+
+    def _abort(self, report: DeployReport, target: Target, index: int, why: str) -> Next:
+        """An abort: all traffic back on stable at once, whatever ``auto_rollback`` says."""
+        report.reason = f"aborted: {why}"
+        report.timeline.decision = self.clock.now()
+        self.journal.append(
+            Decision(
+                target=target.name, index=index, next=Next.ROLLBACK.value, reason=report.reason
+            )
+        )
+        self.log(f"{target.name}: {report.reason}")
+        return Next.ROLLBACK
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep ``seconds`` through the clock, looking for an abort at least once a second;
+        True when one was asked for."""
+        deadline = self.clock.now() + seconds
+        while True:
+            if self.aborted():
+                return True
+            remaining = deadline - self.clock.now()
+            if remaining <= 0:
+                return False
+            self.clock.sleep(min(remaining, 1.0))
 
     def _execute(  # noqa: PLR0911 - one case per kind of step
         self, report: DeployReport, target: Target, step: Step
@@ -359,6 +391,9 @@ class Controller:
             except MeasureError as exc:
                 measurement = error_measurement(str(exc), self.clock.now())
             report.measurements.append(measurement)
+            why = self.aborted()
+            if why:
+                return StepOutcome(False, detail=f"aborted: {why}")
             self.journal.append(
                 AnalysisTaken(
                     target=target.name, weight=step.weight, measurement=measurement.summary()
@@ -391,7 +426,8 @@ class Controller:
             remaining = deadline - self.clock.now()
             if remaining <= 0:
                 return StepOutcome(True)
-            self.clock.sleep(min(remaining, self.settings.analysis.interval))
+            if self._wait(min(remaining, self.settings.analysis.interval)):
+                return StepOutcome(False, detail="aborted")
 
     # --- rollback -------------------------------------------------------------------------
 

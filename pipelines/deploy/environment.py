@@ -20,6 +20,7 @@ from pipelines import atomic
 from pipelines.actor import actor
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, DeployAuditEntry, audit_key
 from pipelines.config.pipeline import Environment, PipelineConfig
+from pipelines.deploy import abort
 from pipelines.deploy.controller import Clock, Controller, RealClock
 from pipelines.deploy.journal import Journal
 from pipelines.deploy.kubernetes.settings import KUBERNETES
@@ -190,7 +191,13 @@ class DeployEnv:
             auto_rollback=self.auto_rollback(),
             log=log,
             health=self.critical_health,
+            aborted=self.abort_reason,
         )
+
+    def abort_reason(self) -> str:
+        """Why an abort of the running deploy was asked for, "" when none was."""
+        request = abort.pending(self.directory)
+        return (request.reason or "abort requested") if request is not None else ""
 
     def critical_health(self) -> str:
         """Run the environment's health checks: "" when every critical one passes."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import msgspec
 
 from pipelines.config.deploy import StrategyKind
+from pipelines.deploy import abort as abort_request
 from pipelines.deploy import codec
 from pipelines.deploy.controller import Clock, DeployReport
 from pipelines.deploy.drill import DrillReport, run_drill
@@ -55,7 +56,8 @@ class Outcome:
     @property
     def ok(self) -> bool:
         """A deploy succeeded; a rollback someone asked for rolled back."""
-        wanted = DeployStatus.ROLLED_BACK if self.action == "rollback" else DeployStatus.SUCCEEDED
+        asked = self.action in ("rollback", "abort")
+        wanted = DeployStatus.ROLLED_BACK if asked else DeployStatus.SUCCEEDED
         # A restore brings back what is recorded: it succeeded when every step did.
         return self.report.status is wanted
 
@@ -132,6 +134,7 @@ def deploy(
         notes.journal(denv)
         if request.resume:
             report = denv.controller(log=log).resume()
+            abort_request.clear(denv.directory)
             return _recorded(denv, report, "resume", notes)
         current = tree_state(denv.project, denv.environ)
         gate: GateRecord
@@ -163,6 +166,7 @@ def deploy(
         release = new_release(denv, request.version, current.commit, source=current)
         log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
         report = denv.controller(log=log).deploy(release, strategy)
+        abort_request.clear(denv.directory)  # acted on (or too late: the deploy had finished)
         removed = prune_releases(denv, denv.environment.deploy.keep_releases)
         if removed:
             notes.lines.append(f"removed old release snapshots: {', '.join(removed)}")
@@ -193,6 +197,7 @@ def promote(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
         notes.journal(denv)
         denv.audit("promote", reason=reason)
         report = denv.controller(log=log).promote()
+        abort_request.clear(denv.directory)
     return _recorded(denv, report, "promote", notes)
 
 
@@ -209,6 +214,87 @@ def restore(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
             denv.audit("restore", reason=reason)
         report = denv.controller(log=log).restore(reason)
     return _recorded(denv, report, "restore", notes, audit_damage=damage)
+
+
+@dataclass(frozen=True)
+class Aborted:
+    """What `pipelines abort` did: the running controller rolled back (``outcome`` None,
+    ``report`` the journal's last deploy), or it rolled back an unfinished deploy itself."""
+
+    deploy: str
+    status: DeployStatus
+    reason: str
+    by_controller: bool
+    outcome: Outcome | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The abort took effect: the deploy ended rolled back."""
+        return self.status is DeployStatus.ROLLED_BACK
+
+
+def abort(
+    denv: DeployEnv,
+    reason: str,
+    *,
+    log: Log,
+    pid: int,
+    wait: float,
+    clock: Clock,
+) -> Aborted:
+    """Stop the environment's deploy: a running controller is asked to (it rolls back and
+    releases the lock, waited for up to ``wait`` seconds); an unfinished deploy with no
+    controller (paused, or interrupted by a crash) is rolled back here. Audited like a
+    rollback, and like it never blocked by a damaged audit log."""
+    name = denv.environment.name
+    last = denv.journal.state().last
+    if last is None or last.status not in (DeployStatus.RUNNING, DeployStatus.PAUSED):
+        what = (
+            "no deploy was recorded"
+            if last is None
+            else (f"the last deploy {last.id} finished: {last.status.value}")
+        )
+        raise UsageError(f"nothing to abort in {name}; {what}", hint="see `pipelines status`")
+    abort_request.request_abort(denv.directory, reason, f"pid {pid}")
+    deadline = clock.now() + wait
+    while True:
+        try:
+            return _abort_locked(denv, reason, log=log, pid=pid)
+        except UsageError as exc:
+            if "another deploy of this environment is running" not in exc.message:
+                abort_request.clear(denv.directory)
+                raise
+            if clock.now() >= deadline:
+                abort_request.clear(denv.directory)
+                raise UsageError(
+                    f"the deploy of {name} did not stop within {wait:g} s of the abort request",
+                    hint="see `pipelines status`; `pipelines abort` again waits once more",
+                ) from None
+        clock.sleep(0.5)
+
+
+def _abort_locked(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Aborted:
+    notes = _Notes()
+    damage = _audit_damage(denv)
+    why = f"aborted: {reason}"
+    with denv.journal.lock(f"abort of {denv.environment.name} by pid {pid}"):
+        notes.journal(denv)
+        handled = abort_request.pending(denv.directory) is None
+        abort_request.clear(denv.directory)
+        if damage:
+            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
+        else:
+            denv.audit("abort", reason=reason)
+        last = denv.journal.state().last
+        unfinished = last is not None and last.status in (
+            DeployStatus.RUNNING,
+            DeployStatus.PAUSED,
+        )
+        if last is not None and (handled or not unfinished):
+            return Aborted(last.id, last.status, last.reason, by_controller=True)
+        report = denv.controller(log=log).rollback(why)
+    outcome = _recorded(denv, report, "abort", notes, audit_damage=damage)
+    return Aborted(report.deploy, report.status, report.reason, False, outcome)
 
 
 @dataclass(frozen=True)

@@ -360,3 +360,63 @@ def test_a_journal_written_by_an_earlier_version_still_tells_the_story(tmp_path:
     assert state.stable is not None and state.stable.directory == Path("/x")
     assert state.last is not None and state.last.targets["local"].steps[0] == Start("r1-0")
     assert state.passed == ["r1"]
+
+
+@dataclass
+class CountingClock(FakeClock):
+    sleeps: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        super().sleep(seconds)
+
+
+@pytest.mark.parametrize("auto_rollback", [True, False])
+def test_an_abort_mid_analysis_puts_traffic_on_stable_at_once(
+    env: tuple[Journal, FakeTarget], tmp_path: Path, auto_rollback: bool
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    script = Script()
+    aborting = controller(journal, [target], script)
+    aborting.auto_rollback = auto_rollback  # an abort rolls back whatever this says
+    aborting.aborted = lambda: "bad config" if script.calls >= 1 else ""
+    report = aborting.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.CANARY)
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert report.reason == "aborted: bad config"
+    assert set(target.weights) == {"r1-0", "r1-1"}
+    assert set(target.instances) == {"r1-0", "r1-1"}
+    last = journal.state().last
+    assert last is not None and last.status is DeployStatus.ROLLED_BACK
+    assert last.reason == "aborted: bad config"
+    assert journal.state().stable.id == "r1"  # type: ignore[union-attr]
+
+
+def test_an_abort_before_a_step_starts_none_of_the_new_release(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    aborting = controller(journal, [target])
+    aborting.aborted = lambda: "operator"
+    report = aborting.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.ROLLING)
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert report.timeline.exposed is None
+    assert set(target.weights) == {"r1-0", "r1-1"}
+
+
+def test_a_hold_looks_for_an_abort_every_second(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    clock = CountingClock()
+    holding = controller(journal, [target], keep_old_for=30.0)
+    holding.clock = clock
+    holding.aborted = lambda: "stop" if sum(clock.sleeps) >= 3.0 else ""
+    report = holding.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.BLUE_GREEN)
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert report.reason == "aborted: stop"
+    assert clock.sleeps and max(clock.sleeps) <= 1.0
+    assert sum(clock.sleeps) < 30.0
+    assert set(target.weights) == {"r1-0", "r1-1"}
