@@ -15,6 +15,7 @@ from ci.main import Ci
 
 import pipelines
 from pipelines.audit import DeployAuditEntry
+from pipelines.cli.display import SafeConsole
 from pipelines.config.deploy import Approval
 from pipelines.deploy.events import DeployResumed, StepDone
 from pipelines.deploy.kubernetes.validate import crd_documents
@@ -61,6 +62,8 @@ _ = (DrillReportFile.time_to_rollback_seconds,)
 _ = (ClientsSummary.failed_injected, ClientsSummary.by_version)
 _ = (DrillReportFile.detect_and_rollback_seconds, StepDone.promoted, DeployResumed.promoted)
 _ = (pipelines.__getattr__, pipelines.__dir__)
+# rich calls it when the reader of the output went away.
+_ = (SafeConsole.on_broken_pipe,)
 # The documented Python API's run, and the base-image script an installed SDK ships: for
 # callers outside this package.
 _ = (run_pipeline, BASE_IMAGE_BUILDER)
