@@ -177,14 +177,10 @@ def rollback(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
     """Back to the last release that passed. An emergency: a damaged audit log never blocks
     it; the outcome then points at the damage instead of an audit entry."""
     notes = _Notes()
-    verification = denv.audit_log().verify()
-    damage = "" if verification.intact else f"{verification.path}: {verification.problems[0]}"
+    damage = _audit_damage(denv)
     with denv.journal.lock(f"rollback of {denv.environment.name} by pid {pid}"):
         notes.journal(denv)
-        if damage:
-            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
-        else:
-            denv.audit("rollback", reason=reason)
+        _audit_emergency(denv, notes, damage, "rollback", reason)
         report = denv.controller(log=log).rollback(reason)
     return _recorded(denv, report, "rollback", notes, audit_damage=damage)
 
@@ -208,10 +204,7 @@ def restore(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
     damage = _audit_damage(denv)
     with denv.journal.lock(f"restore of {denv.environment.name} by pid {pid}"):
         notes.journal(denv)
-        if damage:
-            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
-        else:
-            denv.audit("restore", reason=reason)
+        _audit_emergency(denv, notes, damage, "restore", reason)
         report = denv.controller(log=log).restore(reason)
     return _recorded(denv, report, "restore", notes, audit_damage=damage)
 
@@ -281,10 +274,7 @@ def _abort_locked(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Aborte
         notes.journal(denv)
         handled = abort_request.pending(denv.directory) is None
         abort_request.clear(denv.directory)
-        if damage:
-            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
-        else:
-            denv.audit("abort", reason=reason)
+        _audit_emergency(denv, notes, damage, "abort", reason)
         last = denv.journal.state().last
         unfinished = last is not None and last.status in (
             DeployStatus.RUNNING,
@@ -312,10 +302,7 @@ def stop(denv: DeployEnv, reason: str, *, pid: int) -> Stopped:
     damage = _audit_damage(denv)
     with denv.journal.lock(f"stop of {denv.environment.name} by pid {pid}"):
         notes.journal(denv)
-        if damage:
-            notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
-        else:
-            denv.audit("stop", reason=reason)
+        _audit_emergency(denv, notes, damage, "stop", reason)
         targets = denv.targets()
         for target in targets:
             target.shutdown()
@@ -326,6 +313,15 @@ def stop(denv: DeployEnv, reason: str, *, pid: int) -> Stopped:
 def _audit_damage(denv: DeployEnv) -> str:
     verification = denv.audit_log().verify()
     return "" if verification.intact else f"{verification.path}: {verification.problems[0]}"
+
+
+def _audit_emergency(denv: DeployEnv, notes: _Notes, damage: str, action: str, reason: str) -> None:
+    """Audit an emergency action (rollback, restore, abort, stop), which a damaged audit log
+    never blocks: then the damage is noted instead of an entry written on top of it."""
+    if damage:
+        notes.lines.append(f"the deploy audit log does not verify, not written: {damage}")
+    else:
+        denv.audit(action, reason=reason)
 
 
 def watch(denv: DeployEnv, *, window: float, every: float, clock: Clock, log: Log) -> WatchResult:
