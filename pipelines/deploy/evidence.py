@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipelines import codec
 from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.config.schema import to_builtins
-from pipelines.deploy import codec
 from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.records import (
     MANIFEST,

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines import codec
 from pipelines.artifacts import MANIFEST
-from pipelines.deploy import codec
-from pipelines.deploy.codec import DamagedFile
+from pipelines.codec import DamagedFile
 from pipelines.deploy.records import (
     DRILL_REPORT,
     DeployManifest,

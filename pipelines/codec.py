@@ -1,6 +1,6 @@
-"""Reading and writing the deploy wing's files as their declared types (msgspec Structs): one
-encoder and one decoder, so writer and reader can never disagree, and a file that is not what
-its type declares is an error naming the file."""
+"""Reading and writing the SDK's files as their declared types (msgspec Structs): one encoder
+and one decoder, so writer and reader can never disagree, and a file that is not what its type
+declares is an error naming the file and the field."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ T = TypeVar("T")
 
 
 class DamagedFile(PipelineError):
-    """A deploy file exists but is not what its type declares (torn, edited, or written by
-    a version of this tool that is not understood): never guessed at."""
+    """A file the SDK wrote exists but is not what its type declares (torn, edited, or written
+    by a version of this tool that is not understood): never guessed at."""
 
 
 def _enc_hook(value: Any) -> Any:
