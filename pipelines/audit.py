@@ -26,7 +26,8 @@ from typing import Any
 
 import msgspec
 
-from pipelines import atomic
+from pipelines import atomic, codec
+from pipelines.codec import DamagedFile
 from pipelines.errors import ConfigError
 
 GENESIS = "0" * 64
@@ -77,16 +78,31 @@ def entry_hash(entry: Mapping[str, Any], key: bytes | None = None) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class Head:
-    """Where a log ends: how many entries, and the hash of the last one."""
+class Head(msgspec.Struct, frozen=True):
+    """Where a log ends: how many entries, and the hash of the last one (the head file)."""
 
     entries: int
     hash: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for the head file and run manifests."""
-        return {"entries": self.entries, "hash": self.hash}
+
+class RecordedHead(msgspec.Struct, frozen=True):
+    """A log's head as a run manifest records it, with the log it belongs to."""
+
+    entries: int
+    hash: str
+    log: str = ""
+
+
+class RunAudit(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The heads of the audit logs a run manifest records (``audit``)."""
+
+    flags: RecordedHead | None = None
+
+
+class _ManifestAudit(msgspec.Struct):
+    """The part of a run manifest that concerns the audit logs."""
+
+    audit: RunAudit = RunAudit()
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,7 @@ class Verification:
             "entries": self.entries,
             "intact": self.intact,
             "problems": list(self.problems),
-            "head": self.head.to_dict(),
+            "head": msgspec.to_builtins(self.head),
         }
 
 
@@ -241,7 +257,7 @@ class Transaction:
             handle.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
             handle.flush()
         self.state.entries.append(entry)
-        atomic.write_json(self.log.head_path, self.state.head.to_dict())
+        atomic.write_json(self.log.head_path, msgspec.to_builtins(self.state.head))
         return entry
 
 
@@ -255,11 +271,12 @@ def verify_against(
     problems = []
     for manifest in manifests:
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-            head = data["audit"]["flags"]
-            count, last = int(head["entries"]), str(head["hash"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a run that recorded no audit head says nothing about the log
+            head = codec.read(manifest, _ManifestAudit).audit.flags
+        except DamagedFile:
+            head = None
+        if head is None:
+            continue  # a run that recorded no readable audit head says nothing about the log
+        count, last = head.entries, head.hash
         if count > verification.entries:
             problems.append(
                 f"{manifest}: recorded {count} entries; the log has {verification.entries} "

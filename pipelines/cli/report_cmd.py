@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipelines import atomic
+from pipelines import atomic, codec
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
@@ -141,7 +141,7 @@ def _summary(args: argparse.Namespace, out: Console) -> int:
 def _summary_json(view: Summary) -> dict[str, Any]:
     return {
         "title": view.title,
-        "gate": None if view.decision is None else view.decision.to_dict(),
+        "gate": None if view.decision is None else codec.to_builtins(view.decision),
         "findings": dict(view.findings()),
         "stages": [asdict(stage) for stage in view.stages],
         "deploys": [asdict(deploy) for deploy in view.deploys],

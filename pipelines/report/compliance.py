@@ -10,13 +10,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pipelines import safe_text
+from pipelines import codec, safe_text
 from pipelines.audit import Verification
 from pipelines.deploy.records import ApprovalRecord
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import REDECIDE, GateDecision
 from pipelines.layout import DECISION_ARTIFACT
 from pipelines.report.dora import DEPLOYS
-from pipelines.report.history import DeployEntry, History, read_json
+from pipelines.report.history import DeployEntry, History
 
 CONTROLS = (
     "SOC 2 CC8.1: changes are authorised, tested, approved and implemented under control",
@@ -64,7 +64,7 @@ def _gate(
     if path is None or not path.is_file():
         missing.append(f"the gate decision's run artifacts are gone ({run_id or gate.path})")
         return f"{gate.status or '?'} ({gate.path or '?'}), its artifacts are gone", None
-    decision = GateDecision.from_dict(read_json(path))
+    decision = codec.read(path, GateDecision, hint=REDECIDE)
     if not gate.commit:
         missing.append("the deploy recorded no commit or tree the gate decision judged")
     if entry.manifest.dirty:

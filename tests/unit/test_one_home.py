@@ -18,7 +18,7 @@ from pipelines.config.deploy import StrategyKind
 from pipelines.config.pipeline import BUILTIN_STAGES, load_config
 from pipelines.errors import ConfigError, UsageError, closest, did_you_mean
 from pipelines.flags.model import load_flags
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import decision_of
 from pipelines.plan import PlannedStage, StageCycle, build_plan, topological_order
 from pipelines.process import command_line, show_command
 from pipelines.report.summary import gate_table, of_decision, tables
@@ -80,9 +80,7 @@ def test_the_gate_command_shows_the_one_gate_table(
     (tmp_path / "pipeline.yaml").write_text("stages:\n  security: {enabled: false}\n")
     assert main(["gate", "-C", str(tmp_path), "--junit", "j.xml"]) == 0
     shown = capsys.readouterr().out.splitlines()
-    decision = GateDecision.from_dict(
-        json.loads((tmp_path / "reports/gate/decision.json").read_text())
-    )
+    decision = decision_of(json.loads((tmp_path / "reports/gate/decision.json").read_text()))
     buffer = io.StringIO()
     show(Console(file=buffer, force_terminal=False), tables(of_decision(decision))[0])
     assert shown[: len(buffer.getvalue().splitlines())] == buffer.getvalue().splitlines()
