@@ -265,7 +265,7 @@ def perf(args: argparse.Namespace, out: Console) -> int:
         alpha=args.alpha,
         min_effect_percent=args.min_effect,
         max_slowdown_percent=limit,
-        benchmarks=[c.to_dict() for c in compared],
+        benchmarks=compared,
         slowdowns=found,
         over_limit=over,
     )
