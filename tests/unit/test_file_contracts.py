@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from pipelines import codec
 from pipelines.artifacts import MANIFEST, RunManifest, read_manifest
 from pipelines.cli import main
 from pipelines.codec import DamagedFile
-from pipelines.config.pipeline import GateThresholds
+from pipelines.config.deploy import AnalysisSettings, StepTime
+from pipelines.config.pipeline import GateThresholds, MonitoringSettings
+from pipelines.deploy.records import AnalysisRecord, EndpointsRecord
 from pipelines.errors import EXIT_USAGE
 from pipelines.gate.rules import Evidence, GateDecision, evaluate
 from pipelines.readers.coverage import Coverage
@@ -88,3 +91,20 @@ def test_a_run_manifest_reads_back_and_a_damaged_one_is_named(tmp_path: Path) ->
     assert history.runs == []
     [problem] = history.problems
     assert str(path) in problem and "$.stages[0].status" in problem
+
+
+def test_the_monitoring_record_keeps_every_setting_in_force() -> None:
+    # A setting added to the config reaches monitoring-config.json, or this fails.
+    analysis = {f.name for f in msgspec.structs.fields(AnalysisSettings)}
+    assert {f.name for f in msgspec.structs.fields(AnalysisRecord)} == analysis
+    endpoints = {f.name for f in msgspec.structs.fields(MonitoringSettings)} - {"config_dir"}
+    assert {f.name for f in msgspec.structs.fields(EndpointsRecord)} == endpoints
+
+    settings = AnalysisSettings(interval=StepTime(90.0), max_p95_ms=None)
+    written = codec.to_builtins(AnalysisRecord.of(settings))
+    assert written["interval"] == 90.0 and written["max_error_rate"] == {"value": 5.0, "op": ">"}
+    assert "max_p95_ms" not in written and "prometheus" not in written
+    monitoring = MonitoringSettings(prometheus="http://127.0.0.1:9090")
+    assert codec.to_builtins(EndpointsRecord.of(monitoring)) == {
+        "prometheus": "http://127.0.0.1:9090"
+    }
