@@ -19,7 +19,7 @@ import hmac
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,29 +105,18 @@ class _ManifestAudit(msgspec.Struct):
     audit: RunAudit = RunAudit()
 
 
-@dataclass(frozen=True)
-class Verification:
-    """The outcome of checking a log: intact, or the problems found (line by line)."""
+class Verification(msgspec.Struct, frozen=True):
+    """The outcome of checking a log: intact (nothing was edited, inserted or removed), or
+    the problems found (line by line)."""
 
     path: str
     entries: int
     problems: tuple[str, ...]
-    head: Head = field(default_factory=lambda: Head(0, GENESIS))
+    head: Head = Head(0, GENESIS)
+    intact: bool = True
 
-    @property
-    def intact(self) -> bool:
-        """True when nothing was edited, inserted or removed."""
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for --json."""
-        return {
-            "path": self.path,
-            "entries": self.entries,
-            "intact": self.intact,
-            "problems": list(self.problems),
-            "head": msgspec.to_builtins(self.head),
-        }
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "intact", not self.problems)
 
 
 @dataclass

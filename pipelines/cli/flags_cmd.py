@@ -10,10 +10,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipelines import codec
 from pipelines.actor import actor
 from pipelines.artifacts import manifests
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key, verify_against
@@ -152,7 +154,9 @@ def audit(args: argparse.Namespace, out: Console) -> int:
         runs = manifests(against)
         problems = [*result.problems, *_against_runs(log, against)]
     if args.json:
-        print(json.dumps({**result.to_dict(), "intact": not problems, "problems": problems}))
+        # The log's own problems and those found against the manifests (intact follows).
+        verified = msgspec.structs.replace(result, problems=tuple(problems))
+        print(json.dumps(codec.to_builtins(verified)))
     elif not problems:
         noun = "entry" if result.entries == 1 else "entries"
         kind = "deploy" if args.deploys else "run"

@@ -33,7 +33,7 @@ from pipelines.gate.perf import (
 from pipelines.layout import SARIF
 from pipelines.readers.findings import Finding, read_sarif
 from pipelines.report import compliance as pack
-from pipelines.report.dora import commit_times, dora
+from pipelines.report.dora import DoraReport, commit_times, dora
 from pipelines.report.history import History, RunRecord, read_history
 from pipelines.report.html import render
 from pipelines.report.prune import plan_prune, prune
@@ -154,16 +154,7 @@ def _dora(args: argparse.Namespace, out: Console) -> int:
     times = commit_times(project_dir(args), history)
     metrics = dora(history, args.env, since=start, now=now, commit_time=times.get)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "env": args.env,
-                    "since": start.isoformat(),
-                    "metrics": [m.to_dict() for m in metrics],
-                },
-                indent=2,
-            )
-        )
+        print(codec.encode_indented(DoraReport.of(args.env, start, metrics)))
         return EXIT_OK
     table = Table(title=f"DORA metrics of {name} ({args.env}, last {args.since})")
     for column in ("metric", "value", "bucket", "from"):
