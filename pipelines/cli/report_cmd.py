@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,19 +43,14 @@ from pipelines.safe_text import terminal
 
 
 def report(args: argparse.Namespace, out: Console) -> int:
-    """Dispatch ``report html|summary|github|dora|compliance``."""
-    match args.report_command:
-        case "html":
-            return _html(args, out)
-        case "summary":
-            return _summary(args, out)
-        case "github":
-            from pipelines.cli.github_out import report_github
+    """Run ``report KIND`` (a kind of ``REPORTS``)."""
+    return REPORTS[args.report_command](args, out)
 
-            return report_github(args, out)
-        case "dora":
-            return _dora(args, out)
-    return _compliance(args, out)
+
+def _github(args: argparse.Namespace, out: Console) -> int:
+    from pipelines.cli.github_out import report_github
+
+    return report_github(args, out)
 
 
 def _load(args: argparse.Namespace) -> tuple[History, Path, str]:
@@ -194,6 +190,16 @@ def _compliance(args: argparse.Namespace, out: Console) -> int:
             highlight=False,
         )
     return EXIT_OK
+
+
+# Every ``pipelines report KIND`` by its name (its arguments: ``cli._report_commands``).
+REPORTS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+    "html": _html,
+    "summary": _summary,
+    "github": _github,
+    "dora": _dora,
+    "compliance": _compliance,
+}
 
 
 def artifacts_prune(args: argparse.Namespace, out: Console) -> int:

@@ -5,6 +5,7 @@ and the key that is wrong, never an internal error."""
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import msgspec
@@ -16,6 +17,8 @@ from pipelines.cli import main
 from pipelines.codec import DamagedFile
 from pipelines.config.deploy import AnalysisSettings, StepTime
 from pipelines.config.pipeline import GateThresholds, MonitoringSettings
+from pipelines.deploy.events import Event, JournalEvent, WatchFinished
+from pipelines.deploy.journal import Journal
 from pipelines.deploy.records import AnalysisRecord, EndpointsRecord
 from pipelines.errors import EXIT_USAGE
 from pipelines.gate.rules import Evidence, GateDecision, evaluate
@@ -108,3 +111,18 @@ def test_the_monitoring_record_keeps_every_setting_in_force() -> None:
     assert codec.to_builtins(EndpointsRecord.of(monitoring)) == {
         "prometheus": "http://127.0.0.1:9090"
     }
+
+
+def _kinds(base: type) -> set[type]:
+    found = set()
+    for kind in base.__subclasses__():
+        found |= {kind} | _kinds(kind)
+    return found
+
+
+def test_every_journal_event_kind_is_one_the_journal_reads(tmp_path: Path) -> None:
+    # A kind declared but left out of the union would be written and then refuse to decode.
+    assert _kinds(Event) == set(typing.get_args(JournalEvent))
+    journal = Journal(tmp_path / "state")
+    written = journal.append(WatchFinished(release="r1", failed="p95 1200ms > 1000ms"))
+    assert journal.entries() == [written] and written.at

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rich.console import Console
 from pipelines import stats
 from pipelines.cli import build_parser, main
 from pipelines.cli.display import show
+from pipelines.cli.report_cmd import REPORTS
 from pipelines.config.deploy import StrategyKind
 from pipelines.config.pipeline import BUILTIN_STAGES, load_config
 from pipelines.errors import ConfigError, UsageError, closest, did_you_mean
@@ -111,6 +113,14 @@ def test_the_help_lists_what_the_registries_hold(capsys: pytest.CaptureFixture[s
             parser.parse_args(argv)
         error = capsys.readouterr().err
         assert all(f"'{name}'" in error for name in strategies)
+
+
+def test_every_report_kind_has_its_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["report", "nope"])
+    offered = re.search(r"choose from (.*)\)", capsys.readouterr().err)
+    assert offered is not None
+    assert {name.strip(" '") for name in offered[1].split(",")} == set(REPORTS)
 
 
 def test_the_median_is_the_stdlibs() -> None:
