@@ -32,11 +32,11 @@ from pipelines.config.pipeline import load_config
 from pipelines.deploy.kubernetes.argo import Reading
 from pipelines.deploy.kubernetes.client import KubeClient
 from pipelines.deploy.kubernetes.handoff import abort, apply_and_follow, follow, promote
-from pipelines.deploy.kubernetes.lease import LeaseLock
+from pipelines.deploy.kubernetes.lease import LeaseLock, micro_time
 from pipelines.deploy.kubernetes.render import render_target, scope_of
 from pipelines.deploy.kubernetes.state import JOURNAL_KEY, STABLE_KEY
 from pipelines.deploy.kubernetes.validate import crd_documents
-from tests.integration.kubernetes_cluster import Cluster
+from tests.integration.kubernetes_cluster import Cluster, describe
 from tests.integration.servers import free_port, need, server, wait_until
 
 pytestmark = pytest.mark.integration
@@ -132,6 +132,8 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{secrets.token_hex(4)}"
     cluster.client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
+    # Shown only beside a failing test (pytest prints a failed test's captured teardown).
+    print(describe(cluster, name))
     cluster.client.delete("Namespace", None, name)
 
 
@@ -178,8 +180,10 @@ def write_project(
                                 "router": router,
                                 "gateway": "infra/public",
                                 "probes": False,  # hollow nodes: no kubelet reaches a pod
-                                "lease_duration": "3s",
-                                "ready_timeout": "120s",
+                                # Long enough for a starved controller to renew in time;
+                                # a dead holder's lease is expired by expire_lease().
+                                "lease_duration": "60s",
+                                "ready_timeout": "300s",
                             },
                         }
                     ],
@@ -263,6 +267,15 @@ def settles(client: KubeClient, namespace: str, releases: set[str], *, pods: int
         )
 
     wait_until(settled, 300, f"Deployments of exactly {sorted(releases)} with {pods} pods")
+
+
+def expire_lease(client: KubeClient, namespace: str) -> None:
+    """Age the deploy lock's Lease past its duration, as if its holder had stopped renewing
+    an hour ago (waiting it out would race a busy machine)."""
+    found = client.get("Lease", namespace, "shop-production-deploy-lock")
+    assert found is not None and found["spec"].get("holderIdentity")
+    found["spec"]["renewTime"] = micro_time(time.time() - 3600)
+    client.replace(found)
 
 
 def contains(stored: Any, rendered: Any) -> bool:
@@ -394,14 +407,14 @@ def test_a_second_deploy_is_refused_while_the_lease_is_held_and_takes_over_when_
         namespace=namespace,
         name="shop-production-deploy-lock",
         holder="other-host/4242: deploy of production",
-        duration=3,
+        duration=600,
     )
-    lease.acquire()  # and never renewed: this holder "died"
+    lease.acquire()  # a live holder
     refused = deploy(cluster, project, "5.0")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "other-host/4242" in refused.stderr
     assert not deployments(cluster.client, namespace)
-    time.sleep(4)  # past leaseDurationSeconds
+    expire_lease(cluster.client, namespace)  # the holder died and its lease ran out
     taken = deploy(cluster, project, "5.0")
     assert taken.returncode == 0, taken.stdout + taken.stderr
     stored = cluster.client.get("Lease", namespace, "shop-production-deploy-lock")
@@ -451,7 +464,7 @@ def test_a_killed_controller_is_resumed_or_rolled_back_from_another_process(
     elsewhere = write_project(
         tmp_path / "b", namespace, strategy="canary", prometheus=prom, interval="1s"
     )
-    time.sleep(4)  # the dead controller's lease expires
+    expire_lease(cluster.client, namespace)  # the dead controller's lease runs out
     if then == "resume":
         done = cli(cluster, elsewhere, "deploy", "--resume")
         assert done.returncode == 0, done.stdout + done.stderr
