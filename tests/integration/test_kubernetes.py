@@ -355,6 +355,59 @@ def test_rolling_deploys_replace_the_release_and_keep_state_in_the_cluster(
     settles(cluster.client, namespace, {"r1"})
 
 
+def cordoned(client: KubeClient, on: bool) -> None:
+    """Mark every node unschedulable (or schedulable again), as when the nodes are lost."""
+    for node in client.request("GET", "/api/v1/nodes").get("items") or []:
+        client.request(
+            "PATCH",
+            f"/api/v1/nodes/{node['metadata']['name']}",
+            body={"spec": {"unschedulable": on}},
+            content_type="application/merge-patch+json",
+        )
+
+
+def test_blue_green_switches_at_once_and_status_reports_a_pod_the_cluster_cannot_replace(
+    cluster: Cluster, crds: Cluster, prometheus: tuple[str, str], namespace: str, tmp_path: Path
+) -> None:
+    prom, gateway = prometheus
+    for version in ("7.0", "7.1"):
+        push(gateway, version, error_rate=0.1, p95_ms=30)
+    wait_until(lambda: scraped(prom, "7.1"), 60, "the metrics to be scraped")
+    project = write_project(tmp_path, namespace, strategy="blue-green", prometheus=prom)
+    assert deploy(cluster, project, "7.0").returncode == 0
+    done = deploy(cluster, project, "7.1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert selected(cluster.client, namespace, "stable") == "r2"
+    assert weights(cluster.client, namespace)[1] == 0  # one switch: no canary weight
+    settles(cluster.client, namespace, {"r2"})
+    planned = [e for e in journal(cluster.client, namespace) if e["event"] == "target-planned"]
+    routes = [
+        sorted(name for name, weight in step["weights"] if weight)
+        for step in planned[-1]["steps"]
+        if step["kind"] == "route"
+    ]
+    # The new pool takes all traffic in one switch: no step shares it between the pools.
+    assert ["r2-0", "r2-1"] in routes, routes
+    assert all(not any(n.startswith("r1") for n in r) for r in routes if "r2-0" in r), routes
+    healthy = cli(cluster, project, "status", "--json")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+
+    # A pod goes and no node can take its replacement: the environment serves below capacity.
+    cordoned(cluster.client, True)
+    try:
+        pods = cluster.client.list("Pod", namespace, f"{RELEASE}=r2")
+        cluster.client.delete("Pod", namespace, pods[0]["metadata"]["name"])
+        wait_until(lambda: available(cluster.client, namespace, "r2") < 2, 120, "a pod to go")
+        below = cli(cluster, project, "status", "--json")
+        assert below.returncode == 1, below.stdout + below.stderr
+        answer = json.loads(below.stdout)
+        assert answer["below_capacity"] == ["cluster: 1 of 2 instances serve"], answer
+        assert len(answer["targets"]["cluster"]["down"]) == 1
+    finally:
+        cordoned(cluster.client, False)
+    settles(cluster.client, namespace, {"r2"})  # the cluster replaces it once a node can
+
+
 def test_a_canary_that_fails_on_prometheus_is_rolled_back_by_the_router(
     cluster: Cluster, crds: Cluster, prometheus: tuple[str, str], namespace: str, tmp_path: Path
 ) -> None:
