@@ -21,6 +21,8 @@ from pipelines.artifacts import manifests
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key, verify_against
 from pipelines.cli.common import flags_path, project_config, project_layout
 from pipelines.cli.display import add_row, show
+from pipelines.codec import DamagedFile
+from pipelines.deploy.records import DeployManifest
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.flags.evaluate import as_environment, evaluate
 from pipelines.flags.model import FlagSet, load_flags
@@ -176,12 +178,10 @@ def _against_deploys(log: AuditLog, manifests_: list[Path]) -> list[str]:
     problems = []
     for path in manifests_:
         try:
-            head = json.loads(path.read_text(encoding="utf-8")).get("audit") or {}
-        except (OSError, ValueError, AttributeError):
-            problems.append(f"{path}: unreadable")
+            head = codec.read(path, DeployManifest).audit
+        except DamagedFile as exc:
+            problems.append(f"unreadable: {exc.message}")
             continue
-        if head and entries.get(head.get("seq")) != head.get("hash"):
-            problems.append(
-                f"entry {head.get('seq')} recorded by {path.parent.name} is gone or changed"
-            )
+        if head is not None and head.seq is not None and entries.get(head.seq) != head.hash:
+            problems.append(f"entry {head.seq} recorded by {path.parent.name} is gone or changed")
     return problems
