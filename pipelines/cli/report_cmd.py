@@ -7,10 +7,8 @@ import argparse
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from rich.console import Console
@@ -31,6 +29,7 @@ from pipelines.gate.perf import (
     read_benchmarks,
     slowdowns,
 )
+from pipelines.gate.rules import GateDecision
 from pipelines.layout import SARIF
 from pipelines.readers.findings import Finding, read_sarif
 from pipelines.report import compliance as pack
@@ -38,7 +37,14 @@ from pipelines.report.dora import DoraReport, commit_times, dora
 from pipelines.report.history import History, RunRecord, read_history
 from pipelines.report.html import render
 from pipelines.report.prune import plan_prune, prune
-from pipelines.report.summary import Summary, markdown, summary_of, tables
+from pipelines.report.summary import (
+    DeployLine,
+    StageLine,
+    Summary,
+    markdown,
+    summary_of,
+    tables,
+)
 from pipelines.safe_text import terminal
 
 
@@ -123,7 +129,7 @@ def _summary(args: argparse.Namespace, out: Console) -> int:
     history, _, _ = _load(args)
     view = summary_of(history, _run(history, args.run))
     if args.json:
-        print(json.dumps(_summary_json(view), indent=2))
+        print(json.dumps(codec.to_builtins(_summary_json(view)), indent=2))
         return EXIT_OK
     if args.markdown:
         print(markdown(view), end="")
@@ -134,14 +140,24 @@ def _summary(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-def _summary_json(view: Summary) -> dict[str, Any]:
-    return {
-        "title": view.title,
-        "gate": None if view.decision is None else codec.to_builtins(view.decision),
-        "findings": dict(view.findings()),
-        "stages": [asdict(stage) for stage in view.stages],
-        "deploys": [asdict(deploy) for deploy in view.deploys],
-    }
+class _SummaryReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``report summary --json`` prints."""
+
+    title: str
+    gate: GateDecision | None
+    findings: dict[str, int]  # by severity, most severe first
+    stages: tuple[StageLine, ...]
+    deploys: tuple[DeployLine, ...]
+
+
+def _summary_json(view: Summary) -> _SummaryReport:
+    return _SummaryReport(
+        title=view.title,
+        gate=view.decision,
+        findings=dict(view.findings()),
+        stages=view.stages,
+        deploys=view.deploys,
+    )
 
 
 def _dora(args: argparse.Namespace, out: Console) -> int:
@@ -179,12 +195,12 @@ def _compliance(args: argparse.Namespace, out: Console) -> int:
     atomic.writable_dir(target, "the evidence pack")
     atomic.write_text(target / "compliance.md", pack.markdown(records, args.env, period))
     atomic.write_text(target / "compliance.html", pack.html(records, args.env, period))
+    done = pack.summary(records, target)
     if args.json:
-        print(json.dumps({**pack.summary(records), "out": str(target)}, indent=2))
+        print(json.dumps(codec.to_builtins(done), indent=2))
     else:
-        done = pack.summary(records)
         out.print(
-            f"{done['changes']} changes to {args.env}, {done['complete']} with complete "
+            f"{done.changes} changes to {args.env}, {done.complete} with complete "
             f"evidence; wrote {target}/compliance.md and .html",
             markup=False,
             highlight=False,

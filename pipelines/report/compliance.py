@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import Any
+
+import msgspec
 
 from pipelines import codec, safe_text
 from pipelines.audit import Verification
@@ -199,10 +200,20 @@ def html(records: list[ChangeRecord], env: str, period: str) -> str:
     )
 
 
-def summary(records: list[ChangeRecord]) -> dict[str, Any]:
-    """Counts for --json."""
-    return {
-        "changes": len(records),
-        "complete": sum(not r.missing for r in records),
-        "missing": {r.entry.run_id: r.missing for r in records if r.missing},
-    }
+class PackSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What an evidence pack holds, in counts (``report compliance --json``)."""
+
+    changes: int
+    complete: int  # changes with every piece of evidence
+    missing: dict[str, list[str]]  # run id -> what its change lacks
+    out: str  # the directory the pack was written to
+
+
+def summary(records: list[ChangeRecord], out: Path) -> PackSummary:
+    """The pack's counts."""
+    return PackSummary(
+        changes=len(records),
+        complete=sum(not r.missing for r in records),
+        missing={r.entry.run_id: list(r.missing) for r in records if r.missing},
+        out=str(out),
+    )
