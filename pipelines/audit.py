@@ -211,14 +211,16 @@ class AuditLog:
         if not self.head_path.exists():
             return [] if count == 0 else [f"{self.head_path}: missing"]
         try:
-            head = json.loads(self.head_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = self.head_path.read_bytes()
+        except OSError:
             return [f"{self.head_path}: unreadable"]
-        if not isinstance(head, dict):
-            return [f"{self.head_path}: not a head record"]
-        if head.get("entries") != count or (count and head.get("hash") != last):
+        try:
+            head = codec.decode(data, Head, str(self.head_path))
+        except DamagedFile as exc:
+            return [f"not a head record: {exc.message}"]
+        if head.entries != count or (count and head.hash != last):
             return [
-                f"the log ends at entry {count}, its head says {head.get('entries')}: "
+                f"the log ends at entry {count}, its head says {head.entries}: "
                 "entries were removed or added"
             ]
         return []

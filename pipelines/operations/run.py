@@ -3,7 +3,6 @@ decide the exit status. Each step is a function of its own; ``run_pipeline`` lis
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,6 +167,12 @@ def remove_stale_reports(layout: Layout, the_plan: Plan) -> None:
 NOTE_LIMIT = 4 * 1024 * 1024  # a result.json or decision.json is a few kilobytes
 
 
+class _Summary(msgspec.Struct):
+    """The one field of a stage's result.json (``stages.base.StageResult``) a note needs."""
+
+    summary: str = ""
+
+
 def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
     """Each stage's own summary line (from its result.json), e.g. scanners not checked, and
     the gate's decision in one line."""
@@ -177,12 +182,14 @@ def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
             continue
         # Read without following a link a stage left (and bounded): a note, never a host file.
         data = containment.read_regular(layout.reports, f"{stage.name}/{RESULT}", limit=NOTE_LIMIT)
-        try:
-            summary = json.loads(data).get("summary") if data else None
-        except (ValueError, AttributeError):
+        if not data:
             continue
+        try:
+            summary = codec.decode(data, _Summary, stage.name).summary
+        except DamagedFile:
+            continue  # the stage's own outcome says what went wrong
         if summary:
-            notes[stage.name] = str(summary)
+            notes[stage.name] = summary
     data = containment.read_regular(*layout.located(GATE_DECISION), limit=NOTE_LIMIT)
     if "gate" in {s.name for s in result.stages} and data:
         try:
