@@ -28,6 +28,7 @@ from pipelines.deploy.records import (
 )
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
+from pipelines.flags.store import FlagEntry
 from pipelines.gate.perf import ComparisonFile
 from pipelines.gate.rules import decision_of
 from pipelines.operations.run import run_pipeline
@@ -75,3 +76,5 @@ _ = crd_documents  # the tests install our CRDs into their cluster with it
 # Gate decision: fields written for people and other tools; a decision from parsed JSON
 # (what a Python caller or a test holds).
 _ = (Coverage.line_percent, Coverage.branch_percent, TestSummary.sources, decision_of)
+# The flags audit log's chain field: checked over the entry as written, by AuditLog.verify.
+_ = (FlagEntry.prev,)

@@ -26,7 +26,7 @@ from pipelines.deploy.records import DeployManifest
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.flags.evaluate import as_environment, evaluate
 from pipelines.flags.model import FlagSet, load_flags
-from pipelines.flags.store import audit_log, set_flag
+from pipelines.flags.store import audit_log, flag_entry, set_flag
 
 
 def _load(args: argparse.Namespace) -> FlagSet:
@@ -71,7 +71,7 @@ def flags(args: argparse.Namespace, out: Console) -> int:
         )
         out.print(
             f"{change.flag} in {change.env}: {change.old} -> {change.new} "
-            f"(audit entry {change.entry['seq']})",
+            f"(audit entry {change.entry.seq})",
             highlight=False,
             markup=False,
         )
@@ -111,12 +111,9 @@ def _history(path: Path, args: argparse.Namespace, out: Console) -> int:
     table = Table(title=f"flag changes ({args.env or 'all environments'})")
     for column in ("#", "time", "who", "flag", "env", "old", "new", "reason"):
         table.add_column(column)
-    for e in entries:
-        add_row(
-            table,
-            *(str(e.get(k, "")) for k in ("seq", "time", "actor", "flag", "env", "old", "new")),
-            str(e.get("reason", "")),
-        )
+    for raw in entries:
+        e = flag_entry(raw, f"{log.path}: entry {raw.get('seq')}")
+        add_row(table, str(e.seq), e.time, e.actor, e.flag, e.env, str(e.old), str(e.new), e.reason)
     show(out, table)
     if not check.intact:
         out.print(
