@@ -44,10 +44,10 @@ class RuleResult(msgspec.Struct, frozen=True):
     """One rule: what was measured, against which threshold, and the verdict."""
 
     name: str
-    measured: float | int | str | None = None
-    threshold: float | int | str | None = None
-    comparison: str = ""
-    verdict: Verdict = Verdict.INFO
+    measured: float | int | str | None
+    threshold: float | int | str | None
+    comparison: str
+    verdict: Verdict
     detail: str = ""
 
 
