@@ -84,6 +84,28 @@ def test_a_run_manifest_reads_back_and_a_damaged_one_is_named(tmp_path: Path) ->
     manifest = RunManifest(run_id=RUN_ID, env="ci", status="passed", stages=stages)
     path = codec.write(tmp_path / RUN_ID / MANIFEST, manifest)
     data = json.loads(path.read_text())
+    assert list(data) == [
+        "run_id",
+        "version",
+        "pipeline",
+        "env",
+        "commit",
+        "timestamp",
+        "runner",
+        "status",
+        "duration_seconds",
+        "stages",
+        "artifacts",
+    ]
+    assert list(data["stages"][0]) == [
+        "name",
+        "status",
+        "duration_seconds",
+        "exit_code",
+        "log",
+        "reason",
+        "started",
+    ]
     assert data["stages"][0]["duration_seconds"] == 1.235
     assert "refused" not in data and "audit" not in data
     assert read_manifest(path) == manifest
