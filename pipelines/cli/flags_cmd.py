@@ -46,7 +46,7 @@ def flags(args: argparse.Namespace, out: Console) -> int:
     if action == "get":
         result = evaluate(_load(args).flag(args.name), args.env, now, args.key)
         if args.json:
-            print(json.dumps(result.to_dict()))
+            print(json.dumps(result._asdict()))
         else:
             out.print(f"{result.value}", highlight=False, markup=False)
         return EXIT_OK
@@ -86,7 +86,7 @@ def flags(args: argparse.Namespace, out: Console) -> int:
 def _list(loaded: FlagSet, args: argparse.Namespace, out: Console, now: datetime) -> int:
     results = [evaluate(flag, args.env, now) for flag in loaded.flags.values()]
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps([r._asdict() for r in results], indent=2))
         return EXIT_OK
     table = Table(title=f"flags ({args.env})")
     table.add_column("flag", no_wrap=True)

@@ -20,7 +20,7 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def plan_schema() -> dict[str, Any]:
-    """The plan's JSON form: ``Plan.to_dict`` around ``PlannedStage``'s own schema."""
+    """The plan's JSON form: ``Plan`` around ``PlannedStage``'s own schema."""
     stage_schema = msgspec.json.schema(PlannedStage)
     stage = stage_schema["$defs"]["PlannedStage"]
     stage["additionalProperties"] = False
