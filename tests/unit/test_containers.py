@@ -14,6 +14,8 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.config.pipeline import load_config
+from pipelines.project.commands import lint_tools
+from pipelines.project.facts import read_facts
 from pipelines.toolchain import CONTEXT_DIRS, CONTEXT_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,3 +175,12 @@ def test_init_ignores_what_a_run_writes_and_says_so(
     assert "added artifacts/ to .gitignore" in capsys.readouterr().out
     assert main(["init", "-C", str(project), "--force"]) == 0
     assert ".gitignore" not in capsys.readouterr().out
+
+
+def test_init_leaves_the_linters_to_what_the_project_declares(tmp_path: Path) -> None:
+    (tmp_path / "requirements-dev.txt").write_text("black==24.8.0\nflake8==7.1.1\n")
+    (tmp_path / "setup.cfg").write_text("[flake8]\nmax-line-length = 100\n")
+    assert main(["init", "-C", str(tmp_path)]) == 0
+    config = load_config(tmp_path)
+    tools = [tool.name for tool in lint_tools(config, read_facts(tmp_path))]
+    assert tools == ["black", "flake8"]
