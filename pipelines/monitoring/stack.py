@@ -54,7 +54,18 @@ def render_alertmanager(template: Path, environ: Mapping[str, str]) -> str:
 
 def render(config_dir: Path, out: Path, environ: Mapping[str, str]) -> Path:
     """Write the rendered alertmanager.yml, readable by its owner only (it holds secrets)."""
-    text = render_alertmanager(config_dir / "alertmanager.yml", environ)
+    template = config_dir / "alertmanager.yml"
+    if not template.is_file():
+        raise UsageError(
+            f"{config_dir}: no alertmanager.yml here",
+            hint="pass the monitoring directory with --dir",
+        )
+    if out.exists() and not out.is_dir():
+        raise UsageError(
+            f"--out {out}: not a directory",
+            hint="name the directory to write alertmanager.yml into",
+        )
+    text = render_alertmanager(template, environ)
     target = out / "alertmanager.yml"
     atomic.write_text(target, text)
     target.chmod(0o600)

@@ -114,3 +114,21 @@ def test_service_files_outside_the_project_are_a_config_error(entry: str) -> Non
     data = {"version": 1, "service": {"files": [".", entry]}}
     with pytest.raises(ConfigError, match=r"service\.files\[1\]|service\.files\.1"):
         from_data(data, Source("pipeline.yaml"))
+
+
+def test_monitoring_render_without_the_config_or_into_a_file_is_a_usage_error(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rendered"
+    assert main(["monitoring", "render", "-C", str(project), "--out", str(out)]) == 2
+    assert "no alertmanager.yml here" in capsys.readouterr().err
+    config_dir = tmp_path / "monitoring"
+    config_dir.mkdir()
+    (config_dir / "alertmanager.yml").write_text("route: {receiver: x}\n")
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    argv = ["monitoring", "render", "-C", str(project), "--dir", str(config_dir)]
+    assert main([*argv, "--out", str(taken)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert main([*argv, "--out", str(out)]) == 0
+    assert (out / "alertmanager.yml").stat().st_mode & 0o777 == 0o600
