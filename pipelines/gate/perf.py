@@ -12,7 +12,7 @@ from typing import Annotated
 
 import msgspec
 
-from pipelines.errors import ReportError
+from pipelines.errors import ReportError, UsageError
 from pipelines.stats import median, p_value
 
 COMPARISON = "comparison.json"  # written under reports/perf/, read by the gate
@@ -71,7 +71,8 @@ INPUT_LIMIT = 256 * 1024 * 1024  # a benchmark file with raw timings; refuse wha
 
 def read_benchmarks(path: Path) -> dict[str, list[float]]:
     """Each benchmark's raw timings from a pytest-benchmark JSON file; a file of another
-    shape, or a timing that is not a finite number, is a ReportError naming it."""
+    shape, or a timing that is not a finite number, is a ReportError naming it; a missing
+    file is a UsageError."""
     hint = "write one with pytest --benchmark-json=PATH --benchmark-save-data"
     try:
         with path.open("rb") as handle:
@@ -79,6 +80,9 @@ def read_benchmarks(path: Path) -> dict[str, list[float]]:
         if len(raw) > INPUT_LIMIT:
             raise ValueError(f"larger than {INPUT_LIMIT // (1024 * 1024)} MiB")
         data = msgspec.json.decode(raw, type=BenchmarkFile)
+    except FileNotFoundError as exc:
+        # A path mistyped on the command line is a usage error, as the gate's report paths are.
+        raise UsageError(f"{path}: no such file", hint="check the path") from exc
     except (OSError, ValueError, msgspec.DecodeError) as exc:
         raise ReportError(
             str(path), f"not a pytest-benchmark JSON file ({_reason(exc)})", hint=hint

@@ -67,6 +67,16 @@ def test_perf_inputs_of_the_wrong_shape_are_named(
     assert str(bad) in capsys.readouterr().err
 
 
+def test_perf_compare_with_a_missing_file_is_a_usage_error(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _benchmark_file(tmp_path / "a.json", _samples(1, 1e-3))
+    missing = tmp_path / "missing.json"
+    argv = ["perf", "compare", "-C", str(project), "--baseline", str(base)]
+    assert main([*argv, "--candidate", str(missing)]) == 2
+    assert f"{missing}: no such file" in capsys.readouterr().err
+
+
 def test_a_nan_slowdown_never_reads_as_unchanged(tmp_path: Path) -> None:
     comparison = tmp_path / "comparison.json"
     written = (
