@@ -136,6 +136,8 @@ class Scheduler:
     results: dict[str, StageRun] = field(default_factory=dict)
 
     interrupted: bool = False
+    # Set when a failure cancelled the rest; an interrupt (Ctrl-C, SIGTERM) cancels them too.
+    failed_fast: bool = False
     began: float = 0.0
 
     def run(self) -> tuple[StageRun, ...]:
@@ -204,10 +206,11 @@ class Scheduler:
                     )
                 )
             if status is RunStatus.FAILED and self.fail_fast:
+                self.failed_fast = True
                 scope.cancel()
         finally:
             if stage.name not in self.results:
-                reason = "fail-fast" if scope.cancel_called else "interrupted"
+                reason = "fail-fast" if self.failed_fast else "interrupted"
                 self._finish(StageRun(stage.name, RunStatus.CANCELLED, reason=reason))
             finished[stage.name].set()
 

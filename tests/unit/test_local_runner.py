@@ -87,6 +87,20 @@ def test_fail_fast_cancels_running_stages(tmp_path: Path) -> None:
     assert statuses["after"] is RunStatus.CANCELLED
 
 
+def test_stages_cancelled_by_fail_fast_or_by_an_interrupt_say_which(tmp_path: Path) -> None:
+    slow = stage("slow", "import time; time.sleep(30)")
+    failed = LocalRunner(tmp_path).run(
+        Plan("p", "ci", (stage("quick-fail", "raise SystemExit(3)"), slow)), fail_fast=True
+    )
+    assert {s.name: s.reason for s in failed.stages}["slow"] == "fail-fast"
+    # The stage interrupts the run as Ctrl-C (or SIGTERM, which the CLI turns into it) does.
+    interrupt = "import os, signal, time; os.kill(os.getppid(), signal.SIGINT); time.sleep(30)"
+    stopped = LocalRunner(tmp_path).run(Plan("p", "ci", (stage("stop", interrupt), slow)))
+    assert stopped.interrupted
+    reasons = {s.name: (s.status, s.reason) for s in stopped.stages}
+    assert reasons["slow"] == (RunStatus.CANCELLED, "interrupted")
+
+
 def test_a_missing_command_fails_the_stage_with_a_reason(tmp_path: Path) -> None:
     result = LocalRunner(tmp_path).run(
         Plan("p", "ci", (PlannedStage("x", (("no-such-tool-here",),)),))
