@@ -92,8 +92,11 @@ class Plan(msgspec.Struct, frozen=True):
         for stage in self.stages:
             if stage.name == name:
                 return stage
-        names = ", ".join(s.name for s in self.stages)
-        raise UsageError(f"unknown stage {name!r}", hint=f"stages in this plan: {names}")
+        names = [s.name for s in self.stages]
+        raise UsageError(
+            f"unknown stage {name!r}",
+            hint=f"{did_you_mean(name, names)}stages in this plan: {', '.join(names)}",
+        )
 
     def select(self, names: Sequence[str]) -> Plan:
         """Keep only the named stages; needs outside the selection count as satisfied."""

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from pipelines.cli.common import project_config, stage_context
-from pipelines.errors import UsageError
+from pipelines.errors import UsageError, did_you_mean
 from pipelines.stages import STAGES, load_stage
 from pipelines.stages.base import StageResult
 
@@ -20,7 +20,10 @@ def stage(args: argparse.Namespace, out: Console) -> int:
     custom = {stage.name: stage for stage in config.custom}
     if args.name not in STAGES and args.name not in custom:
         names = [*STAGES, *custom]
-        raise UsageError(f"unknown stage {args.name!r}", hint="stages: " + ", ".join(names))
+        raise UsageError(
+            f"unknown stage {args.name!r}",
+            hint=did_you_mean(args.name, names) + "stages: " + ", ".join(names),
+        )
     context = stage_context(args, config, args.env)
     decision = None
     result: StageResult[Any]

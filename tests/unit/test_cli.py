@@ -45,6 +45,9 @@ def test_unknown_env_and_stage_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["run", "nope", "-C", str(tmp_path)]) == 2
     assert main(["run", "-C", str(tmp_path), "--runner", "k8s"]) == 2
     assert main(["plan", "-C", str(tmp_path / "missing")]) == 2
+    capsys.readouterr()
+    assert main(["stage", "tset", "-C", str(tmp_path)]) == 2
+    assert "hint: did you mean 'test'? stages: " in capsys.readouterr().err
 
 
 def test_gate_decides_from_explicit_reports(

@@ -56,6 +56,9 @@ def test_select_keeps_named_stages_and_drops_outside_needs(tmp_path: Path) -> No
     assert plan.stage("gate").needs == ("test",)
     with pytest.raises(UsageError, match="unknown stage 'deploy'"):
         plan.select(["deploy"])
+    with pytest.raises(UsageError) as typo:
+        plan.select(["tset"])
+    assert typo.value.hint == "did you mean 'test'? stages in this plan: test, gate"
 
 
 def test_topological_order_puts_needs_first() -> None:
