@@ -211,6 +211,22 @@ def ensure_toolchain(spec: ToolchainSpec, layout: Layout, environ: Mapping[str, 
         if done.returncode != 0:
             raise ToolError(
                 f"building the toolchain image failed: {done.last_line()}",
-                hint=f"the whole build output is in {log}",
+                hint=build_failure_hint(done.stdout + done.stderr, spec, log),
             )
         return tag
+
+
+# What pip and apt print when a proxy or firewall re-signs TLS with a CA the image lacks.
+UNTRUSTED_TLS = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed")
+
+
+def build_failure_hint(output: str, spec: ToolchainSpec, log: Path) -> str:
+    """Where the build output is, and the setting to change when the image did not trust
+    the network's TLS certificates."""
+    where = f"the whole build output is in {log}"
+    if spec.ca_bundle is None and any(marker in output for marker in UNTRUSTED_TLS):
+        return (
+            "the image does not trust this network's TLS certificates: set "
+            f"PIPELINES_CA_BUNDLE to a PEM file of its CA (docs/runners.md); {where}"
+        )
+    return where

@@ -9,7 +9,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.errors import UsageError
 from pipelines.plan import PlannedStage
-from pipelines.runners.docker import docker_run_argv
+from pipelines.runners.docker import build_failure_hint, docker_run_argv
 from pipelines.toolchain import ToolchainSpec, build_context, image_tag, sdk_root
 
 
@@ -97,3 +97,16 @@ def test_each_host_checkout_keeps_its_own_environment_in_the_shared_volume(
     first, second = identity(tmp_path / "a" / "shop"), identity(tmp_path / "b" / "shop")
     assert first["PIPELINES_PROJECT_NAME"] == second["PIPELINES_PROJECT_NAME"] == "shop"
     assert first["PIPELINES_PROJECT_ID"] != second["PIPELINES_PROJECT_ID"]
+
+
+def test_a_build_that_does_not_trust_the_network_names_the_ca_setting(tmp_path: Path) -> None:
+    log = tmp_path / "toolchain-build.log"
+    output = "Could not fetch URL https://pypi.org/simple/anyio/: ... CERTIFICATE_VERIFY_FAILED"
+    hint = build_failure_hint(output, ToolchainSpec(sdk_root(), "base:1"), log)
+    assert "set PIPELINES_CA_BUNDLE" in hint
+    assert str(log) in hint
+    ca = tmp_path / "ca.pem"
+    with_ca = build_failure_hint(output, ToolchainSpec(sdk_root(), "base:1", ca), log)
+    assert with_ca == f"the whole build output is in {log}"
+    other = build_failure_hint("E: no space left", ToolchainSpec(sdk_root(), "base:1"), log)
+    assert other == f"the whole build output is in {log}"
