@@ -265,8 +265,11 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
     deploy.add_argument("--reason", default=None, help="why (written to the audit log)")
     deploy.epilog = (
-        "SIGTERM (or `pipelines abort`) during a deploy rolls it back at once, all traffic on "
-        "the stable release; the deploy then exits 1."
+        "A new release is analysed against the recorded stable one: when that does not serve "
+        "(a reboot, `pipelines stop`), the deploy restores it first, and refuses (exit 1) when "
+        "the restore fails (`pipelines restore` brings it back). SIGTERM (or `pipelines "
+        "abort`) during a deploy rolls it back at once, all traffic on the stable release; "
+        "the deploy then exits 1."
     )
     for name, text in (
         ("rollback", "back to the last release that passed"),

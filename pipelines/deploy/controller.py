@@ -204,6 +204,22 @@ class Controller:
         report.timeline.finished = self.clock.now()
         return report
 
+    def stable_down(self) -> list[str]:
+        """Where the recorded stable release does not serve (its instances gone, its router
+        stopped), one line per target; empty when it serves everywhere, or when no release
+        was ever recorded (a first deploy)."""
+        stable = self.journal.state().stable
+        if stable is None:
+            return []
+        down: list[str] = []
+        for target in self.targets:
+            running = target.running()
+            if not any(r.release == stable.id for r in running.values()):
+                down.append(f"{target.name}: no instance of {stable.id} runs")
+            elif not target.routed():
+                down.append(f"{target.name}: its router does not serve")
+        return down
+
     def _last(self, status: DeployStatus, wanted: str) -> DeployRecord:
         """The last deploy, which must be in ``status``."""
         record = self.journal.state().last
@@ -240,6 +256,15 @@ class Controller:
             progress = planned.get(target.name)
             if progress is None:
                 stable = self._stable_instances(target, report.previous)
+                if report.previous is not None and not stable:
+                    # Never a "first release" by accident: it would skip every analysis.
+                    report.reason = (
+                        f"{target.name}: the stable release {report.previous.id} does not run; "
+                        "`pipelines restore` brings it back"
+                    )
+                    report.timeline.decision = self.clock.now()
+                    self._rollback_all(report, report.previous, touched[:-1], keep_new=False)
+                    return self._finish(report, DeployStatus.FAILED, report.reason)
                 steps = deploy_steps(self.settings, strategy, stable, report.release.id)
                 self.journal.append(
                     TargetPlanned(target=target.name, steps=list(steps), stable=list(stable))

@@ -15,7 +15,7 @@ import msgspec
 from pipelines.config.deploy import StrategyKind
 from pipelines.deploy import abort as abort_request
 from pipelines.deploy import codec
-from pipelines.deploy.controller import Clock, DeployReport
+from pipelines.deploy.controller import Clock, Controller, DeployReport
 from pipelines.deploy.drill import DrillReport, run_drill
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.events import EnvironmentStopped
@@ -163,14 +163,42 @@ def deploy(
         approval = require_approval(denv, confirm)
         if approval.required:
             denv.audit("approve", by=approval.by, via=approval.via, run=approval.run)
+        controller = denv.controller(log=log)
+        if isinstance(controller, Controller):
+            _restore_stable(denv, controller, notes, log)
         release = new_release(denv, request.version, current.commit, source=current)
         log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
-        report = denv.controller(log=log).deploy(release, strategy)
+        report = controller.deploy(release, strategy)
         abort_request.clear(denv.directory)  # acted on (or too late: the deploy had finished)
         removed = prune_releases(denv, denv.environment.deploy.keep_releases)
         if removed:
             notes.lines.append(f"removed old release snapshots: {', '.join(removed)}")
     return _recorded(denv, report, "deploy", notes, approval=approval, gate=gate)
+
+
+def _restore_stable(denv: DeployEnv, controller: Controller, notes: _Notes, log: Log) -> None:
+    """A new release is judged against the stable one, so the stable one must serve: where
+    it does not (a reboot, `pipelines stop`), it is restored first (audited, with evidence of
+    its own), and a restore that fails refuses the deploy."""
+    stable = denv.journal.state().stable
+    down = controller.stable_down()
+    if stable is None or not down:
+        return
+    name = denv.environment.name
+    reason = f"before a deploy: the stable release does not serve ({'; '.join(down)})"
+    log(f"{name}: {reason}: restoring {stable.id} ({stable.version}) first")
+    denv.audit("restore", reason=reason)
+    report = controller.restore(reason)
+    recorded = record(denv, report, action="restore", approval=None, gate=None)
+    if report.status is not DeployStatus.SUCCEEDED:
+        raise DeployRefused(
+            f"the stable release {stable.id} ({stable.version}) of {name} does not serve "
+            f"({down[0]}) and restoring it failed: {report.reason}; nothing was deployed "
+            "(a new release is analysed against the stable one)",
+            hint=f"see {recorded.evidence}, then `pipelines restore --env {name}` brings it "
+            "back; deploy again once it serves",
+        )
+    notes.lines.append(f"restored the stable release {stable.id} first ({'; '.join(down)})")
 
 
 def rollback(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:

@@ -420,3 +420,30 @@ def test_a_hold_looks_for_an_abort_every_second(
     assert clock.sleeps and max(clock.sleeps) <= 1.0
     assert sum(clock.sleeps) < 30.0
     assert set(target.weights) == {"r1-0", "r1-1"}
+
+
+def test_a_deploy_never_takes_a_stable_release_that_does_not_run_for_a_first_one(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    target.instances.clear()  # gone (a reboot) between the check and the plan
+    deployer = controller(journal, [target])
+    assert deployer.stable_down() == ["local: no instance of r1 runs"]
+    report = deployer.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.CANARY)
+    assert report.status is DeployStatus.FAILED
+    assert "`pipelines restore` brings it back" in report.reason
+    assert not target.instances  # nothing of r2 was started unjudged
+    state = journal.state()
+    assert state.stable is not None and state.stable.id == "r1"
+
+
+def test_a_first_deploy_is_one_where_no_release_was_ever_recorded(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    assert controller(journal, [target]).stable_down() == []
+    first_release(journal, target, tmp_path)
+    assert controller(journal, [target]).stable_down() == []
+    target.weights.clear()
+    assert controller(journal, [target]).stable_down() == ["local: its router does not serve"]
