@@ -251,6 +251,8 @@ class Controller:
     ) -> DeployReport:
         planned = record.targets if record is not None else {}
         touched: list[str] = []
+        # Before any exposure: the first measurement must not pay for loading the source.
+        self.source.prepare()
         for target in self.targets:
             touched.append(target.name)
             progress = planned.get(target.name)
@@ -304,8 +306,9 @@ class Controller:
             self.log(f"{target.name}: {describe(step)}")
             began = self.clock.now()
             outcome = self._execute(report, target, step)
+            ended = self.clock.now()  # when the step's outcome was known: the decision's time
             report.steps.append(
-                StepRecord(target.name, step, self.clock.now() - began, outcome.ok, outcome.detail)
+                StepRecord(target.name, step, ended - began, outcome.ok, outcome.detail)
             )
             why = "" if outcome.ok else self.aborted()
             if why:
@@ -314,8 +317,8 @@ class Controller:
             if decision is not Next.CONTINUE:
                 report.reason = f"{target.name}: {describe(step)}: {outcome.detail}"
                 if report.timeline.fault_seen is None:
-                    report.timeline.fault_seen = self.clock.now()
-                report.timeline.decision = self.clock.now()
+                    report.timeline.fault_seen = ended
+                report.timeline.decision = ended
                 self.journal.append(
                     Decision(
                         target=target.name, index=index, next=decision.value, reason=report.reason
@@ -415,6 +418,8 @@ class Controller:
                 )
             except MeasureError as exc:
                 measurement = error_measurement(str(exc), self.clock.now())
+            if measurement.verdict is not Verdict.SUCCESSFUL and report.timeline.fault_seen is None:
+                report.timeline.fault_seen = self.clock.now()  # judged now, not when sampled
             report.measurements.append(measurement)
             why = self.aborted()
             if why:
@@ -425,8 +430,6 @@ class Controller:
                 )
             )
             self.log(f"{target.name}: analysis {measurement.verdict.value}: {measurement.detail}")
-            if measurement.verdict is not Verdict.SUCCESSFUL and report.timeline.fault_seen is None:
-                report.timeline.fault_seen = measurement.at
             unhealthy = self.health()
             if unhealthy:  # a failed critical health check ends the analysis at once
                 report.timeline.fault_seen = report.timeline.fault_seen or self.clock.now()

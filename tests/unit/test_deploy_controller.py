@@ -16,7 +16,7 @@ from pipelines.config.deploy import (
     ServiceSettings,
     StrategyKind,
 )
-from pipelines.deploy.analysis import Sample
+from pipelines.deploy.analysis import Measurement, Sample, judge
 from pipelines.deploy.codec import DamagedFile
 from pipelines.deploy.controller import Controller
 from pipelines.deploy.events import StableChanged
@@ -89,6 +89,10 @@ class Script:
 
     items: list[Sample | BaseException | Exception] = field(default_factory=list)
     calls: int = 0
+    prepared: int = 0
+
+    def prepare(self) -> None:
+        self.prepared += 1
 
     def measure(
         self, new: Sequence[str], stable: Sequence[str], seconds: float, versions: tuple[str, str]
@@ -447,3 +451,47 @@ def test_a_first_deploy_is_one_where_no_release_was_ever_recorded(
     assert controller(journal, [target]).stable_down() == []
     target.weights.clear()
     assert controller(journal, [target]).stable_down() == ["local: its router does not serve"]
+
+
+def test_the_source_is_ready_before_the_new_release_is_exposed(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    script = Script()
+    seen: list[int] = []
+    route = target.route
+
+    def route_and_see(weights: Mapping[str, int]) -> float:
+        seen.append(script.prepared)  # how often it was prepared when traffic moved
+        return route(weights)
+
+    target.route = route_and_see  # type: ignore[method-assign]  # a spy on the routing
+    controller(journal, [target], script).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.CANARY
+    )
+    assert seen and seen[0] == 1
+
+
+def test_fault_seen_is_stamped_when_the_judgement_is_made(
+    env: tuple[Journal, FakeTarget], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    deployer = controller(journal, [target], Script([BAD]))
+    clock = deployer.clock
+    assert isinstance(clock, FakeClock)
+    judged: list[float] = []
+
+    def slow_judge(*args: object, **kwargs: object) -> Measurement:
+        clock.sleep(3.0)  # a judgement that takes its time (loading what it needs, ...)
+        judged.append(clock.now())
+        return judge(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("pipelines.deploy.controller.judge", slow_judge)
+    report = deployer.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.CANARY)
+    assert report.status is DeployStatus.ROLLED_BACK
+    timeline = report.timeline
+    assert timeline.exposed is not None and timeline.fault_seen is not None
+    assert timeline.fault_seen >= judged[0]  # not the moment the sample was handed over
+    assert timeline.exposed <= timeline.fault_seen <= timeline.decision  # type: ignore[operator]
