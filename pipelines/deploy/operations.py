@@ -189,7 +189,9 @@ def _restore_stable(denv: DeployEnv, controller: Controller, notes: _Notes, log:
     log(f"{name}: {reason}: restoring {stable.id} ({stable.version}) first")
     denv.audit("restore", reason=reason)
     report = controller.restore(reason)
-    recorded = record(denv, report, action="restore", approval=None, gate=None)
+    recorded = record(
+        denv, report, action="restore", approval=None, gate=None, export_metrics=False
+    )
     if report.status is not DeployStatus.SUCCEEDED:
         raise DeployRefused(
             f"the stable release {stable.id} ({stable.version}) of {name} does not serve "
@@ -234,7 +236,8 @@ def restore(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
         notes.journal(denv)
         _audit_emergency(denv, notes, damage, "restore", reason)
         report = denv.controller(log=log).restore(reason)
-    return _recorded(denv, report, "restore", notes, audit_damage=damage)
+    # No deploy or rollback gauges: bringing back what was recorded is neither.
+    return _recorded(denv, report, "restore", notes, audit_damage=damage, export_metrics=False)
 
 
 @dataclass(frozen=True)
@@ -402,8 +405,15 @@ def _recorded(
     approval: ApprovalRecord | None = None,
     gate: GateRecord | None = None,
     audit_damage: str = "",
+    export_metrics: bool = True,
 ) -> Outcome:
     recorded = record(
-        denv, report, action=action, approval=approval, gate=gate, audit_damage=audit_damage
+        denv,
+        report,
+        action=action,
+        approval=approval,
+        gate=gate,
+        audit_damage=audit_damage,
+        export_metrics=export_metrics,
     )
     return Outcome(action, report, recorded.evidence, recorded.metrics, tuple(notes.lines))
