@@ -279,6 +279,17 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     ):
         parser = sub.add_parser(name, parents=[common, with_env, as_json], help=text)
         parser.add_argument("--reason", default=None, help="why (written to the audit log)")
+        if name == "promote":
+            parser.add_argument(
+                "--full",
+                action="store_true",
+                help="promote all the way: skip the remaining analyses, pauses and weights",
+            )
+            parser.epilog = (
+                "A deploy pauses at a canary step {pause: null}, before a blue-green switch "
+                "with auto_promote: false, on an inconclusive analysis, or after a failure "
+                "with automatic rollback off; promote continues it."
+            )
     abort = sub.add_parser(
         "abort",
         parents=[common, with_env, as_json],

@@ -172,7 +172,7 @@ def promote(args: argparse.Namespace, out: Console) -> int:
     """Continue a paused deploy."""
     denv = open_env(args)
     reason = args.reason or "promoted by hand"
-    outcome = operations.promote(denv, reason, log=_log(out), pid=os.getpid())
+    outcome = operations.promote(denv, reason, log=_log(out), pid=os.getpid(), full=args.full)
     return _finish(outcome, out, as_json=args.json)
 
 

@@ -36,6 +36,7 @@ from pipelines.deploy.sources import MeasureError, MetricSource
 from pipelines.deploy.steps import (
     Analyse,
     Hold,
+    Pause,
     Route,
     Smoke,
     Start,
@@ -51,6 +52,7 @@ from pipelines.deploy.strategies import (
     deploy_steps,
     instance_names,
     rollback_steps,
+    skipped_by_full_promotion,
 )
 from pipelines.deploy.target import Release, Target, TargetError
 from pipelines.errors import UsageError
@@ -147,13 +149,14 @@ class Controller:
         report = self._report(record)
         return self._run(report, StrategyKind(record.strategy), record)
 
-    def promote(self) -> DeployReport:
-        """Continue a paused deploy past the step that paused it."""
+    def promote(self, *, full: bool = False) -> DeployReport:
+        """Continue a paused deploy past the step that paused it (``full``: all the way,
+        skipping the analyses and pauses still ahead)."""
         record = self._last(DeployStatus.PAUSED, "paused deploy to promote")
         for name, progress in record.targets.items():
             if progress.started >= progress.done and progress.done < len(progress.steps):
                 self.journal.append(StepDone(target=name, index=progress.done, promoted=True))
-        self.journal.append(DeployResumed(deploy=record.id, promoted=True))
+        self.journal.append(DeployResumed(deploy=record.id, promoted=True, full=full))
         return self._run(
             self._report(record), StrategyKind(record.strategy), self.journal.state().last
         )
@@ -274,7 +277,8 @@ class Controller:
                 todo, start = list(steps), 0
             else:
                 todo, start = progress.steps, progress.done
-            decision = self._drive(report, target, todo, start)
+            full = record is not None and record.full
+            decision = self._drive(report, target, todo, start, full=full)
             if decision is Next.PAUSE:
                 self.journal.append(DeployPaused(deploy=report.deploy, reason=report.reason))
                 report.status = DeployStatus.PAUSED
@@ -296,12 +300,18 @@ class Controller:
         running = target.running()
         return tuple(sorted(n for n, r in running.items() if r.release == previous.id))
 
-    def _drive(self, report: DeployReport, target: Target, steps: list[Step], start: int) -> Next:
+    def _drive(
+        self, report: DeployReport, target: Target, steps: list[Step], start: int, *, full: bool
+    ) -> Next:
         for index in range(start, len(steps)):
             step = steps[index]
             why = self.aborted()
             if why:
                 return self._abort(report, target, index, why)
+            if full and skipped_by_full_promotion(steps, index):
+                self.log(f"{target.name}: skipped by the full promotion: {describe(step)}")
+                self.journal.append(StepDone(target=target.name, index=index, promoted=True))
+                continue
             self.journal.append(StepStarted(target=target.name, index=index))
             self.log(f"{target.name}: {describe(step)}")
             began = self.clock.now()
@@ -316,9 +326,10 @@ class Controller:
             decision = after(outcome, self.auto_rollback)
             if decision is not Next.CONTINUE:
                 report.reason = f"{target.name}: {describe(step)}: {outcome.detail}"
-                if report.timeline.fault_seen is None:
-                    report.timeline.fault_seen = ended
-                report.timeline.decision = ended
+                if not outcome.paused:  # a planned pause is no fault and needs no decision
+                    if report.timeline.fault_seen is None:
+                        report.timeline.fault_seen = ended
+                    report.timeline.decision = ended
                 self.journal.append(
                     Decision(
                         target=target.name, index=index, next=decision.value, reason=report.reason
@@ -376,6 +387,11 @@ class Controller:
                     return self._analyse(report, target, step)
                 case Hold(seconds, new):
                     return self._hold(target, seconds, new)
+                case Pause(None):
+                    return StepOutcome(True, detail="waiting for `pipelines promote`", paused=True)
+                case Pause(seconds):
+                    aborted = self._wait(seconds or 0.0)
+                    return StepOutcome(not aborted, detail="aborted" if aborted else "")
         except TargetError as exc:
             return StepOutcome(False, detail=str(exc))
 

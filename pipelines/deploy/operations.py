@@ -215,14 +215,15 @@ def rollback(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
     return _recorded(denv, report, "rollback", notes, audit_damage=damage)
 
 
-def promote(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
-    """Continue a paused deploy past the step that paused it."""
+def promote(denv: DeployEnv, reason: str, *, log: Log, pid: int, full: bool = False) -> Outcome:
+    """Continue a paused deploy past the step that paused it (``full``: all the way, its
+    remaining analyses and pauses skipped)."""
     notes = _Notes()
     require_intact_audit(denv)
     with denv.journal.lock(f"promote of {denv.environment.name} by pid {pid}"):
         notes.journal(denv)
-        denv.audit("promote", reason=reason)
-        report = denv.controller(log=log).promote()
+        denv.audit("promote", reason=f"{reason} (full promotion)" if full else reason)
+        report = denv.controller(log=log).promote(full=full)
         abort_request.clear(denv.directory)
     return _recorded(denv, report, "promote", notes)
 

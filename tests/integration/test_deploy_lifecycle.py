@@ -72,3 +72,53 @@ def test_a_stable_release_that_cannot_be_restored_refuses_the_deploy(
     assert "the stable release r1 (1.0.0) of staging does not serve" in err
     assert "pipelines restore --env staging" in err
     assert not list(state.glob("*/staging/targets/local/instances/r2-*.json"))
+
+
+def test_blue_green_waits_for_promote_before_the_switch_and_analyses_after_it(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = deploy_project(
+        tmp_path, strategy="blue-green", auto_promote=False, post_promotion_analysis=True
+    )
+    open_decision(project)
+    args = ["-C", str(project), "--env", "staging"]
+    assert main(["deploy", *args, "--version", "1.0.0"]) == 0  # a first deploy: no gate
+    assert main(["deploy", *args, "--version", "2.0.0"]) == 1  # paused before the switch
+    assert serves(project) == "1.0.0"
+    capsys.readouterr()
+    assert main(["status", *args, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["last"]["status"] == "paused"
+    assert status["last"]["progress"]["local"]["current"] == "pause until `pipelines promote`"
+    assert {"r2-0", "r2-1"} <= set(status["targets"]["local"]["running"])
+    assert main(["promote", *args, "--reason", "looked at it"]) == 0
+    assert serves(project) == "2.0.0"
+    evidence = sorted((project / "artifacts").glob("*/deployment-metrics.json"))[-1]
+    analysed = [
+        step["description"] for step in json.loads(evidence.read_text())["steps"]
+        if step["step"]["kind"] == "analyse"
+    ]  # fmt: skip
+    assert analysed == ["analyse r2-0+r2-1 at 100% against r1-0+r1-1"]  # after the switch
+
+
+def test_a_canary_pause_is_continued_by_a_full_promotion(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = deploy_project(tmp_path, steps=[25, {"pause": None}, 50, 75, 100])
+    open_decision(project)
+    args = ["-C", str(project), "--env", "staging"]
+    assert main(["deploy", *args, "--version", "1.0.0"]) == 0
+    assert main(["deploy", *args, "--version", "2.0.0"]) == 1  # paused at 25%
+    assert set(_served_versions(project)) == {"1.0.0", "2.0.0"}
+    capsys.readouterr()
+    assert main(["promote", *args, "--full", "--json"]) == 0
+    outcome = json.loads(capsys.readouterr().out.splitlines()[-1])
+    metrics = json.loads((Path(outcome["evidence"]) / "deployment-metrics.json").read_text())
+    assert metrics["analysis"] == []  # nothing analysed at 50% or 75%
+    assert set(_served_versions(project)) == {"2.0.0"}
+    audit = (project / "artifacts/deploy-audit.jsonl").read_text()
+    assert "(full promotion)" in audit
+
+
+def _served_versions(project: Path, requests: int = 40) -> list[str]:
+    return [serves(project) for _ in range(requests)]

@@ -12,8 +12,10 @@ from msgspec.structs import replace
 
 from pipelines.config.deploy import (
     AnalysisSettings,
+    CanaryPause,
     DeploySettings,
     ServiceSettings,
+    StepTime,
     StrategyKind,
 )
 from pipelines.deploy.analysis import Measurement, Sample, judge
@@ -495,3 +497,87 @@ def test_fault_seen_is_stamped_when_the_judgement_is_made(
     assert timeline.exposed is not None and timeline.fault_seen is not None
     assert timeline.fault_seen >= judged[0]  # not the moment the sample was handed over
     assert timeline.exposed <= timeline.fault_seen <= timeline.decision  # type: ignore[operator]
+
+
+def _weights_of(target: FakeTarget) -> set[str]:
+    return {name.split("-")[0] for name, weight in target.weights.items() if weight}
+
+
+def test_a_canary_pause_waits_for_promote_and_then_carries_on(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    steps = (25.0, CanaryPause(StepTime(30.0)), 50.0, CanaryPause(None), 100.0)
+    deployer = controller(journal, [target], steps=steps)
+    clock = deployer.clock
+    assert isinstance(clock, FakeClock)
+    began = clock.now()
+    report = deployer.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.CANARY)
+    assert report.status is DeployStatus.PAUSED
+    assert "pause until `pipelines promote`" in report.reason
+    assert clock.now() - began >= 30.0  # the timed pause waited
+    assert report.timeline.fault_seen is None and report.timeline.decision is None
+    assert _weights_of(target) == {"r1", "r2"}  # at 50%, as the pause found it
+    promoted = controller(journal, [target], steps=steps).promote()
+    assert promoted.status is DeployStatus.SUCCEEDED
+    assert _weights_of(target) == {"r2"}
+
+
+def test_a_full_promotion_skips_the_analyses_and_weights_still_ahead(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    steps = (10.0, CanaryPause(None), 25.0, 50.0, 100.0)
+    controller(journal, [target], steps=steps).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.CANARY
+    )
+    script = Script()
+    routes: list[dict[str, int]] = []
+    route = target.route
+
+    def spy(weights: Mapping[str, int]) -> float:
+        routes.append(dict(weights))
+        return route(weights)
+
+    target.route = spy  # type: ignore[method-assign]  # a spy on the routing
+    report = controller(journal, [target], script, steps=steps).promote(full=True)
+    assert report.status is DeployStatus.SUCCEEDED
+    assert script.calls == 0  # no analysis at 25% or 50%
+    assert [set(weights) for weights in routes] == [{"r2-0", "r2-1"}]  # straight to 100%
+    last = journal.state().last
+    assert last is not None and last.full
+
+
+def test_blue_green_without_auto_promote_waits_before_the_switch(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    report = controller(journal, [target], auto_promote=False).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.BLUE_GREEN
+    )
+    assert report.status is DeployStatus.PAUSED
+    assert {"r2-0", "r2-1"} <= set(target.instances)  # started, smoke-tested, analysed
+    assert _weights_of(target) == {"r1"}  # and not switched to
+    assert report.timeline.exposed is None
+    promoted = controller(journal, [target], auto_promote=False).promote()
+    assert promoted.status is DeployStatus.SUCCEEDED
+    assert set(target.instances) == {"r2-0", "r2-1"}
+
+
+def test_a_post_promotion_analysis_that_fails_switches_back(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    # The pre-promotion analysis passes; the one after the switch fails.
+    script = Script([GOOD, BAD])
+    report = controller(journal, [target], script, post_promotion_analysis=True).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.BLUE_GREEN
+    )
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert "analyse r2-0+r2-1 at 100%" in report.reason
+    assert report.timeline.exposed is not None  # it had all the traffic
+    assert set(target.instances) == {"r1-0", "r1-1"} and _weights_of(target) == {"r1"}

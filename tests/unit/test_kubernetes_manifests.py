@@ -279,3 +279,32 @@ def test_the_published_schema_knows_the_kubernetes_settings() -> None:
     text = json.dumps(schema)
     assert "argo-rollouts" in text
     assert "lease_duration" in text
+
+
+def test_argo_gets_the_pauses_the_manual_gate_and_the_post_promotion_analysis(
+    tmp_path: Path,
+) -> None:
+    config = project(
+        tmp_path,
+        "            {router: argo-rollouts}\n",
+        PROMETHEUS + "      auto_promote: false\n      post_promotion_analysis: true\n",
+    )
+    text = (tmp_path / "pipeline.yaml").read_text()
+    (tmp_path / "pipeline.yaml").write_text(
+        text.replace("steps: [10, 50, 100]", "steps: [10, {pause: 90s}, 50, {pause: null}, 100]")
+    )
+    config = load_config(tmp_path)
+    objects = by_kind(render_environment(config, config.environment("production")))
+    steps = objects["Rollout"][0]["spec"]["strategy"]["canary"]["steps"]
+    assert [next(iter(step)) for step in steps] == [
+        "setWeight", "analysis", "pause", "setWeight", "analysis", "pause",
+    ]  # fmt: skip
+    assert steps[2] == {"pause": {"duration": "90s"}} and steps[5] == {"pause": {}}
+    objects = by_kind(
+        render_environment(
+            config, config.environment("production"), strategy=StrategyKind.BLUE_GREEN
+        )
+    )
+    blue_green = objects["Rollout"][0]["spec"]["strategy"]["blueGreen"]
+    assert blue_green["autoPromotionEnabled"] is False
+    assert len(blue_green["postPromotionAnalysis"]["templates"]) == 2
