@@ -120,6 +120,26 @@ def nginx_binary() -> str:
     return found
 
 
+class RoutingRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One routing as it was handed to nginx: its generation, its servers and the instance
+    names behind them. Written before the reload it describes, so that whatever the
+    controller's fate, the generation nginx answers with can be told in instance names."""
+
+    generation: int
+    servers: dict[str, int]
+    names: dict[str, int] = {}
+
+
+class RoutingRecords(msgspec.Struct, frozen=True, kw_only=True):
+    """The last few routings handed to nginx, newest last."""
+
+    records: list[RoutingRecord] = []
+
+
+# The routing nginx serves and the one about to replace it, with room for one more.
+KEEP_RECORDS = 3
+
+
 def _accepting(pid: int) -> bool:
     """True while an nginx worker runs and has not been told to shut down."""
     try:
@@ -141,6 +161,7 @@ class Nginx:
         self.binary = nginx_binary()
         self.conf = prefix / "nginx.conf"
         self.state = prefix / "route.json"
+        self.records = prefix / "routing.json"
 
     def render(self, servers: Mapping[str, int], generation: int) -> str:
         """The config for these ``host:port`` servers and weights."""
@@ -174,11 +195,44 @@ class Nginx:
             return 0, {}
         return int(data["generation"]), {str(k): int(v) for k, v in data["servers"].items()}
 
-    def apply(self, servers: Mapping[str, int]) -> float:
-        """Check, install and load a routing; return the seconds until nginx serves it."""
+    def routings(self) -> list[RoutingRecord]:
+        """The routings recorded before their reloads, newest last ([] when unreadable: then
+        nothing can be told in names, and the live answer's addresses still can)."""
+        try:
+            data = self.records.read_bytes()
+        except OSError:
+            return []
+        try:
+            return msgspec.json.decode(data, type=RoutingRecords).records
+        except msgspec.DecodeError:
+            return []
+
+    def live(self) -> tuple[int, dict[str, int]] | None:
+        """The generation and servers nginx itself answers with now (None: it does not)."""
+        try:
+            # http://, built from a checked address: no other scheme can reach here.
+            with urllib.request.urlopen(  # nosec B310
+                f"http://{self.listen}{ROUTE_PATH}", timeout=2
+            ) as response:
+                data = json.loads(response.read())
+            return int(data["generation"]), {str(k): int(v) for k, v in data["servers"].items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def apply(self, servers: Mapping[str, int], names: Mapping[str, int] | None = None) -> float:
+        """Check, record, install and load a routing (``names``: the instances behind the
+        servers); return the seconds until nginx serves it."""
         for name in ("logs", "tmp"):
             (self.prefix / name).mkdir(parents=True, exist_ok=True)
-        generation = self.current()[0] + 1
+        known = self.routings()
+        live = self.live()
+        # Above every generation ever handed over or served: a reload the last controller
+        # sent but never confirmed must not share its number with this one.
+        generation = 1 + max(
+            self.current()[0],
+            known[-1].generation if known else 0,
+            live[0] if live else 0,
+        )
         candidate = self.prefix / "nginx.conf.new"
         atomic.write_text(candidate, self.render(servers, generation))
         checked = subprocess.run(
@@ -189,6 +243,13 @@ class Nginx:
         )
         if checked.returncode != 0:
             raise TargetError(f"nginx refused the new routing: {checked.stderr.strip()}")
+        record = RoutingRecord(
+            generation=generation, servers=dict(servers), names=dict(names or {})
+        )
+        kept = [r for r in known if r.generation < generation][-(KEEP_RECORDS - 1) :]
+        atomic.write_bytes(
+            self.records, msgspec.json.encode(RoutingRecords(records=[*kept, record]))
+        )
         started = time.monotonic()
         candidate.replace(self.conf)
         master = self.pid()
@@ -282,21 +343,38 @@ class NginxRouter:
         self.weights = home / "weights.json"
 
     def route(self, backends: Sequence[Backend]) -> float:
-        """Point nginx at these instances."""
+        """Point nginx at these instances (recorded by name before the reload)."""
         servers = {b.instance.url.removeprefix("http://"): b.weight for b in backends}
-        seconds = self.nginx.apply(servers)
-        by_name = {b.instance.name: b.weight for b in backends}
-        atomic.write_bytes(self.weights, msgspec.json.encode(dict(sorted(by_name.items()))))
+        by_name = dict(sorted((b.instance.name, b.weight) for b in backends))
+        seconds = self.nginx.apply(servers, by_name)
+        self._write_weights(by_name)
         return seconds
 
     def routed(self) -> dict[str, int]:
-        """The weights nginx routes with now ({} while it does not run)."""
+        """The weights nginx routes with now, by instance name ({} while it does not serve):
+        the generation nginx answers with, told in names by the record written before its
+        reload; ``weights.json`` is brought in line when a controller died before it was."""
         if self.nginx.pid() is None:
             return {}
+        live = self.nginx.live()
+        if live is None:
+            return {}
+        generation, _ = live
+        for record in self.nginx.routings():
+            if record.generation == generation and (record.names or not record.servers):
+                if record.names != self._read_weights():
+                    self._write_weights(record.names)
+                return dict(record.names)
+        return self._read_weights()  # a routing from before records were kept
+
+    def _read_weights(self) -> dict[str, int]:
         try:
             return msgspec.json.decode(self.weights.read_bytes(), type=dict[str, int])
         except (OSError, msgspec.DecodeError):
             return {}
+
+    def _write_weights(self, by_name: Mapping[str, int]) -> None:
+        atomic.write_bytes(self.weights, msgspec.json.encode(dict(sorted(by_name.items()))))
 
     def entrypoint(self) -> str:
         """nginx's address."""

@@ -15,6 +15,7 @@ from pipelines.deploy.events import (
 )
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.steps import describe
+from pipelines.deploy.watch import Health, instance_health
 from pipelines.errors import UsageError
 
 
@@ -63,7 +64,18 @@ def environment_status(denv: DeployEnv) -> dict[str, Any]:
         weights = target.routed()
         # Routed but gone: an instance that died (the router still sends it its share).
         down = sorted(name for name, weight in weights.items() if weight and name not in running)
-        serving = sum(1 for name, weight in weights.items() if weight and name in running)
+        # Routed and running, but no answer in time: hung (passive health skips it).
+        health = denv.config.service.health_path
+        hung = sorted(
+            name
+            for name, weight in weights.items()
+            if weight
+            and name in running
+            and instance_health(target, running, name, health) is not Health.OK
+        )
+        serving = sum(
+            1 for name, weight in weights.items() if weight and name in running and name not in hung
+        )
         if settled and state.stable is not None and serving < wanted:
             below.append(f"{target.name}: {serving} of {wanted} instances serve")
         targets[target.name] = {
@@ -73,6 +85,7 @@ def environment_status(denv: DeployEnv) -> dict[str, Any]:
             "running": {name: run.release for name, run in running.items()},
             "weights": weights,
             "down": down,
+            "unhealthy": hung,
             "serving": serving,
         }
     return {

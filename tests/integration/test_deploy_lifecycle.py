@@ -1,18 +1,26 @@
 """What a deploy does around its strategy, against real nginx and real processes: a stable
-release that no longer runs is restored before a new one is judged against it."""
+release that no longer runs is restored before a new one is judged against it, pauses and
+manual gates wait for promote, and the routing a dead controller left is told as nginx
+serves it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipelines.cli import main
+from pipelines.deploy.nginx import Nginx
 from tests.integration.deploy_project import (
     deploy_project,
     open_decision,
+    routed,
     serves,
     stop_everything,
 )
@@ -122,3 +130,72 @@ def test_a_canary_pause_is_continued_by_a_full_promotion(
 
 def _served_versions(project: Path, requests: int = 40) -> list[str]:
     return [serves(project) for _ in range(requests)]
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing on the way out may catch it."""
+
+
+def test_a_controller_killed_right_after_a_reload_leaves_status_telling_what_nginx_serves(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    project = deploy_project(tmp_path, strategy="blue-green")
+    open_decision(project)
+    args = ["-C", str(project), "--env", "staging"]
+    assert main(["deploy", *args, "--version", "1.0.0"]) == 0
+    reload = Nginx._run
+
+    def reload_and_die(self: Nginx, argv: list[str]) -> None:
+        reload(self, argv)
+        if "reload" not in argv:
+            return
+        # The switch took: nginx serves only the new generation (its old worker gone)...
+        newest = self.routings()[-1].generation
+        deadline, answers = time.monotonic() + 60, 0
+        while answers < 20:
+            assert time.monotonic() < deadline, "nginx never served the new routing alone"
+            live = self.live()
+            answers = answers + 1 if live and live[0] == newest else 0
+            time.sleep(0.02)
+        raise Killed  # ...and the controller dies before it wrote down what it did
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Nginx, "_run", reload_and_die)
+        assert main(["deploy", *args, "--version", "2.0.0"]) != 0
+    assert serves(project) == "2.0.0"
+    capsys.readouterr()
+    assert main(["status", *args, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["last"]["interrupted"] is True
+    assert set(status["targets"]["local"]["weights"]) == {"r2-0", "r2-1"}  # what nginx serves
+    assert set(routed(state)) == {"r2-0", "r2-1"}  # and the weights file says so again
+    assert main(["rollback", *args, "--reason", "controller died"]) == 0
+    assert serves(project) == "1.0.0"
+    assert set(routed(state)) == {"r1-0", "r1-1"}
+
+
+def test_status_and_watch_name_a_hung_instance(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = deploy_project(tmp_path)
+    open_decision(project)
+    args = ["-C", str(project), "--env", "staging"]
+    assert main(["deploy", *args, "--version", "1.0.0"]) == 0
+    assert main(["deploy", *args, "--version", "2.0.0"]) == 0
+    record = next(state.glob("*/staging/targets/local/instances/r2-1.json"))
+    pid = json.loads(record.read_text())["pid"]
+    os.kill(pid, signal.SIGSTOP)  # it runs, and answers nothing
+    try:
+        capsys.readouterr()
+        assert main(["status", *args, "--json"]) == 1  # serving below capacity
+        status = json.loads(capsys.readouterr().out)
+        assert status["targets"]["local"]["unhealthy"] == ["r2-1"]
+        assert status["below_capacity"] == ["local: 1 of 2 instances serve"]
+        assert main(["watch", *args, "--for", "30s", "--every", "250ms", "--json"]) == 1
+        outcome = json.loads(capsys.readouterr().out)
+        assert "r2-1 is hung" in outcome["failure"] and outcome["rolled_back"]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    assert serves(project) == "1.0.0"
