@@ -353,16 +353,17 @@ class Controller:
         return Next.ROLLBACK
 
     def _wait(self, seconds: float) -> bool:
-        """Sleep ``seconds`` through the clock, looking for an abort at least once a second;
-        True when one was asked for."""
+        """Sleep ``seconds`` through the clock, looking for an abort at least once a second
+        and once an analysis interval; True when one was asked for."""
         deadline = self.clock.now() + seconds
+        every = min(1.0, self.settings.analysis.interval)
         while True:
             if self.aborted():
                 return True
             remaining = deadline - self.clock.now()
             if remaining <= 0:
                 return False
-            self.clock.sleep(min(remaining, 1.0))
+            self.clock.sleep(min(remaining, every))
 
     def _execute(  # noqa: PLR0911 - one case per kind of step
         self, report: DeployReport, target: Target, step: Step

@@ -27,6 +27,7 @@ from pipelines.deploy.releases import new_release, prune_releases
 from pipelines.deploy.watch import WatchOutcome
 from pipelines.deploy.watch import watch as run_watch
 from pipelines.errors import UsageError
+from pipelines.runlock import LockHeld
 from pipelines.source_tree import tree_state
 
 Log = Callable[[str], None]
@@ -282,20 +283,22 @@ def abort(
         raise UsageError(f"nothing to abort in {name}; {what}", hint="see `pipelines status`")
     abort_request.request_abort(denv.directory, reason, f"pid {pid}")
     deadline = clock.now() + wait
+    # The controller sees the request within one analysis interval: look as often.
+    every = min(0.5, denv.environment.deploy.analysis.interval)
     while True:
         try:
             return _abort_locked(denv, reason, log=log, pid=pid)
-        except UsageError as exc:
-            if "another deploy of this environment is running" not in exc.message:
-                abort_request.clear(denv.directory)
-                raise
+        except LockHeld:  # the running controller still holds the lock: it is rolling back
             if clock.now() >= deadline:
                 abort_request.clear(denv.directory)
                 raise UsageError(
                     f"the deploy of {name} did not stop within {wait:g} s of the abort request",
                     hint="see `pipelines status`; `pipelines abort` again waits once more",
                 ) from None
-        clock.sleep(0.5)
+        except UsageError:  # nothing to abort after all (it finished, it was refused, ...)
+            abort_request.clear(denv.directory)
+            raise
+        clock.sleep(every)
 
 
 def _abort_locked(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Aborted:

@@ -16,7 +16,7 @@ from pipelines.deploy.events import (
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.steps import describe
 from pipelines.deploy.watch import Health, instance_health
-from pipelines.errors import UsageError
+from pipelines.runlock import LockHeld
 
 
 def environment_status(denv: DeployEnv) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def environment_status(denv: DeployEnv) -> dict[str, Any]:
             try:
                 with denv.journal.lock("status"):
                     interrupted = True  # nobody holds the lock: its controller died
-            except UsageError:
+            except LockHeld:
                 interrupted = False
         last = {
             "id": deploy.id,
