@@ -139,6 +139,8 @@ class DeployTarget(Model, frozen=True):
     kind: LowerName = "local"
     router: LowerName = "nginx"
     listen: Address = "127.0.0.1:18080"
+    # blue-green: where the new pool answers before the switch (the router's preview address)
+    preview_listen: Address | None = None
     # kind: kubernetes only: the namespace, router, Gateway and cluster access.
     kubernetes: KubernetesSettings | None = None
 
@@ -149,6 +151,18 @@ class DeployTarget(Model, frozen=True):
                 f"target {self.name!r} has kubernetes settings but kind {self.kind!r}",
                 key=("kubernetes",),
                 hint="set kind: kubernetes, or remove the kubernetes settings",
+            )
+        if self.preview_listen is not None and self.preview_listen == self.listen:
+            raise Invalid(
+                f"target {self.name!r} previews on the address it serves on",
+                key=("preview_listen",),
+                hint="give the preview an address of its own",
+            )
+        if self.preview_listen is not None and self.kind == KUBERNETES:
+            raise Invalid(
+                f"target {self.name!r} is of kind kubernetes: its preview is the canary Service",
+                key=("preview_listen",),
+                hint="remove preview_listen",
             )
         if self.kind == KUBERNETES and self.router != "nginx":
             raise Invalid(

@@ -37,6 +37,7 @@ from pipelines.deploy.steps import (
     Analyse,
     Hold,
     Pause,
+    Preview,
     Route,
     Smoke,
     Start,
@@ -270,7 +271,12 @@ class Controller:
                     report.timeline.decision = self.clock.now()
                     self._rollback_all(report, report.previous, touched[:-1], keep_new=False)
                     return self._finish(report, DeployStatus.FAILED, report.reason)
-                steps = deploy_steps(self.settings, strategy, stable, report.release.id)
+                preview = any(
+                    t.name == target.name and t.preview_listen for t in self.settings.targets
+                )
+                steps = deploy_steps(
+                    self.settings, strategy, stable, report.release.id, preview=preview
+                )
                 self.journal.append(
                     TargetPlanned(target=target.name, steps=list(steps), stable=list(stable))
                 )
@@ -388,6 +394,11 @@ class Controller:
                     return self._analyse(report, target, step)
                 case Hold(seconds, new):
                     return self._hold(target, seconds, new)
+                case Preview(instances):
+                    url = target.preview(instances)
+                    if url:
+                        self.log(f"{target.name}: {'+'.join(instances)} preview at {url}")
+                    return StepOutcome(True, detail=f"preview at {url}" if url else "")
                 case Pause(None):
                     return StepOutcome(True, detail="waiting for `pipelines promote`", paused=True)
                 case Pause(seconds):

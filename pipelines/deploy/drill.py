@@ -87,7 +87,11 @@ class DrillReport:
 def drill_env(denv: DeployEnv) -> DeployEnv:
     """The environment's settings in a state directory of its own, on free ports."""
     targets = tuple(
-        msgspec.structs.replace(target, listen=f"127.0.0.1:{free_port()}")
+        msgspec.structs.replace(
+            target,
+            listen=f"127.0.0.1:{free_port()}",
+            preview_listen=f"127.0.0.1:{free_port()}" if target.preview_listen else None,
+        )
         for target in denv.environment.deploy.targets
     )
     environment = msgspec.structs.replace(

@@ -122,6 +122,7 @@ class DeployEnv:
                 source=str(self.config.source),
                 python=python,
                 pass_env=self.environment.pass_env,
+                preview_listen=item.preview_listen,
             )
             key = f"environments.{self.environment.name}.deploy.targets[{index}]"
             found.append(build_target(item, context, key))

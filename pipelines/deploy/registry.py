@@ -32,6 +32,7 @@ class TargetContext:
     python: str | None = None  # the interpreter a `python` service command means
     # What instances take from the invoking environment beyond the defaults (child_env).
     pass_env: tuple[str, ...] = ()
+    preview_listen: str | None = None  # where a router previews the new pool (blue-green)
 
 
 RUNTIMES: dict[str, Callable[[TargetContext], Runtime]] = {

@@ -50,13 +50,20 @@ class Hold(_Step, frozen=True, tag="hold"):
     new: tuple[str, ...]
 
 
+class Preview(_Step, frozen=True, tag="preview"):
+    """Let the target's preview address reach these instances (a blue-green's new pool,
+    before the switch), the service's traffic untouched."""
+
+    instances: tuple[str, ...]
+
+
 class Pause(_Step, frozen=True, tag="pause"):
     """Wait ``seconds`` with the traffic as it is, or (None) until `pipelines promote`."""
 
     seconds: float | None = None
 
 
-Step = Start | Stop | Route | Smoke | Analyse | Hold | Pause
+Step = Start | Stop | Route | Smoke | Analyse | Hold | Pause | Preview
 
 
 def describe(step: Step) -> str:  # noqa: PLR0911 - one line per kind of step
@@ -74,6 +81,8 @@ def describe(step: Step) -> str:  # noqa: PLR0911 - one line per kind of step
             return f"analyse {'+'.join(new)} at {weight:g}% against {'+'.join(stable)}"
         case Hold(seconds, new):
             return f"hold the old pool {seconds:g} s while {'+'.join(new)} serves"
+        case Preview(instances):
+            return f"preview {'+'.join(instances)}"
         case Pause(None):
             return "pause until `pipelines promote`"
         case Pause(seconds):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pipelines.config.deploy import CanaryPause, DeploySettings, StrategyKind
-from pipelines.deploy.steps import Analyse, Hold, Pause, Route, Smoke, Start, Step, Stop
+from pipelines.deploy.steps import Analyse, Hold, Pause, Preview, Route, Smoke, Start, Step, Stop
 
 
 def instance_names(release_id: str, count: int) -> tuple[str, ...]:
@@ -38,8 +38,11 @@ def deploy_steps(
     strategy: StrategyKind,
     stable: tuple[str, ...],
     release_id: str,
+    *,
+    preview: bool = False,
 ) -> tuple[Step, ...]:
-    """Every step that takes an environment from ``stable`` to ``release_id``."""
+    """Every step that takes an environment from ``stable`` to ``release_id`` (``preview``:
+    the target has a preview address for a blue-green's new pool)."""
     new = instance_names(release_id, settings.instances)
     smoke = (Smoke(new),) if settings.smoke else ()
     if not stable:  # the first release: nothing to compare with or to keep serving
@@ -48,7 +51,8 @@ def deploy_steps(
         case StrategyKind.ROLLING:
             return _rolling(new, stable, bool(smoke))
         case StrategyKind.BLUE_GREEN:
-            return _blue_green(settings, new, stable, smoke)
+            shown = (Preview(new),) if preview else ()
+            return _blue_green(settings, new, stable, (*smoke, *shown))
         case StrategyKind.CANARY:
             return _canary(settings, new, stable, smoke)
 

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tests.integration.deploy_project import (
     serves,
     stop_everything,
 )
+from tests.integration.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -88,11 +90,17 @@ def test_blue_green_waits_for_promote_before_the_switch_and_analyses_after_it(
     project = deploy_project(
         tmp_path, strategy="blue-green", auto_promote=False, post_promotion_analysis=True
     )
+    config = yaml.safe_load((project / "pipeline.yaml").read_text())
+    preview = f"127.0.0.1:{free_port()}"
+    config["environments"]["staging"]["deploy"]["targets"][0]["preview_listen"] = preview
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     open_decision(project)
     args = ["-C", str(project), "--env", "staging"]
     assert main(["deploy", *args, "--version", "1.0.0"]) == 0  # a first deploy: no gate
     assert main(["deploy", *args, "--version", "2.0.0"]) == 1  # paused before the switch
     assert serves(project) == "1.0.0"
+    with urllib.request.urlopen(f"http://{preview}/", timeout=10) as answer:
+        assert json.load(answer)["version"] == "2.0.0"  # the new pool, before anyone else
     capsys.readouterr()
     assert main(["status", *args, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)

@@ -14,6 +14,7 @@ from pipelines.config.deploy import (
     AnalysisSettings,
     CanaryPause,
     DeploySettings,
+    DeployTarget,
     ServiceSettings,
     StepTime,
     StrategyKind,
@@ -80,6 +81,10 @@ class FakeTarget:
 
     def entrypoint(self) -> str:
         return "http://router"
+
+    def preview(self, instances: Sequence[str]) -> str:
+        self.previewed = tuple(instances)
+        return "http://preview"
 
     def shutdown(self) -> None:
         self.instances.clear()
@@ -581,3 +586,17 @@ def test_a_post_promotion_analysis_that_fails_switches_back(
     assert "analyse r2-0+r2-1 at 100%" in report.reason
     assert report.timeline.exposed is not None  # it had all the traffic
     assert set(target.instances) == {"r1-0", "r1-1"} and _weights_of(target) == {"r1"}
+
+
+def test_a_blue_green_new_pool_is_previewed_before_the_switch(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    deployer = controller(journal, [target], auto_promote=False)
+    previewing = (DeployTarget(name="local", preview_listen="127.0.0.1:19999"),)
+    deployer.settings = replace(deployer.settings, targets=previewing)
+    report = deployer.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.BLUE_GREEN)
+    assert report.status is DeployStatus.PAUSED
+    assert target.previewed == ("r2-0", "r2-1")
+    assert _weights_of(target) == {"r1"}

@@ -149,6 +149,7 @@ def test_nginx_config_lists_only_weighted_servers_and_answers_its_generation(
 ) -> None:
     config = Nginx.__new__(Nginx)  # rendering needs no nginx binary
     config.prefix, config.listen, config.state = tmp_path, "127.0.0.1:18080", tmp_path / "r.json"
+    config.preview_listen = None
     text = config.render({"127.0.0.1:1001": 90, "127.0.0.1:1002": 10, "127.0.0.1:1003": 0}, 7)
     assert "server 127.0.0.1:1001 weight=90" in text
     assert "server 127.0.0.1:1002 weight=10" in text
@@ -157,6 +158,13 @@ def test_nginx_config_lists_only_weighted_servers_and_answers_its_generation(
     assert "proxy_next_upstream error timeout" in text
     assert "server 127.0.0.1:9 down" in config.render({}, 8)
     assert config.current() == (0, {})
+    assert "listen 127.0.0.1:18090" not in text  # no preview address unless one is set
+    config.preview_listen = "127.0.0.1:18090"
+    previewing = config.render({"127.0.0.1:1001": 1}, 9, {"127.0.0.1:1004": 1})
+    preview_block = previewing.split("upstream preview", 1)[1]
+    assert "listen 127.0.0.1:18090" in preview_block
+    assert "server 127.0.0.1:1004 weight=1" in preview_block
+    assert "1001" not in preview_block
 
 
 def test_a_drill_fails_on_lost_requests_a_missed_sla_or_the_wrong_final_state(
@@ -314,6 +322,7 @@ def test_an_unreadable_newest_decision_refuses_even_with_an_older_open_one(
 def test_nginx_refuses_a_state_path_its_config_cannot_carry(tmp_path: Path, prefix: str) -> None:
     config = Nginx.__new__(Nginx)
     config.prefix, config.listen = Path(prefix), "127.0.0.1:18080"
+    config.preview_listen = None
     with pytest.raises(UsageError, match="cannot carry safely") as refused:
         config.render({"127.0.0.1:1001": 1}, 1)
     assert "PIPELINES_STATE_DIR" in refused.value.hint
@@ -322,6 +331,7 @@ def test_nginx_refuses_a_state_path_its_config_cannot_carry(tmp_path: Path, pref
 def test_nginx_quotes_paths_and_refuses_foreign_servers_and_addresses(tmp_path: Path) -> None:
     config = Nginx.__new__(Nginx)
     config.prefix, config.listen = tmp_path / "state dir", "127.0.0.1:18080"
+    config.preview_listen = None
     text = config.render({"127.0.0.1:1001": 1}, 1)
     assert f'pid "{tmp_path}/state dir/nginx.pid";' in text
     assert "max_fails=3 fail_timeout=5s" in text  # passive health
@@ -336,6 +346,7 @@ def test_nginx_quotes_paths_and_refuses_foreign_servers_and_addresses(tmp_path: 
 def test_nginx_workers_drop_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = Nginx.__new__(Nginx)
     config.prefix, config.listen = tmp_path, "127.0.0.1:18080"
+    config.preview_listen = None
     monkeypatch.setattr("os.geteuid", lambda: 0)
     assert "user nobody nogroup;" in config.render({}, 1) or "user nobody nobody;" in (
         config.render({}, 1)
