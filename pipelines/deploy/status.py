@@ -8,6 +8,9 @@ from typing import Any
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.events import (
     DeployFinished,
+    DeployPaused,
+    DeployResumed,
+    DeployStarted,
     EnvironmentStopped,
     RestoreStarted,
     RollbackStarted,
@@ -105,6 +108,12 @@ def last_operation(denv: DeployEnv) -> str | None:
     said = None
     for event in denv.journal.entries():
         match event:
+            case DeployStarted():
+                said = f"deploy {event.deploy}: running"
+            case DeployPaused():
+                said = f"deploy {event.deploy}: paused ({event.reason or 'waits for promote'})"
+            case DeployResumed():
+                said = f"deploy {event.deploy}: " + ("promoted" if event.promoted else "resumed")
             case DeployFinished():
                 said = f"deploy {event.deploy}: {event.status.value}"
             case RollbackStarted() if event.release is not None:

@@ -106,6 +106,7 @@ def test_blue_green_waits_for_promote_before_the_switch_and_analyses_after_it(
     status = json.loads(capsys.readouterr().out)
     assert status["last"]["status"] == "paused"
     assert status["last"]["progress"]["local"]["current"] == "pause until `pipelines promote`"
+    assert status["last_operation"].startswith("deploy r2-staging: paused")
     assert {"r2-0", "r2-1"} <= set(status["targets"]["local"]["running"])
     assert main(["promote", *args, "--reason", "looked at it"]) == 0
     assert serves(project) == "2.0.0"
