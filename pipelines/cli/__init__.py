@@ -267,9 +267,11 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     deploy.epilog = (
         "A new release is analysed against the recorded stable one: when that does not serve "
         "(a reboot, `pipelines stop`), the deploy restores it first, and refuses (exit 1) when "
-        "the restore fails (`pipelines restore` brings it back). SIGTERM (or `pipelines "
-        "abort`) during a deploy rolls it back at once, all traffic on the stable release; "
-        "the deploy then exits 1."
+        "the restore fails (`pipelines restore` brings it back). A deploy that pauses (a "
+        "canary step {pause: null}, a blue-green with auto_promote: false, an inconclusive "
+        "analysis) exits 1 and waits for `pipelines promote` (--full: all the way). SIGTERM "
+        "(or `pipelines abort`) during a deploy rolls it back at once, all traffic on the "
+        "stable release; the deploy then exits 1."
     )
     for name, text in (
         ("rollback", "back to the last release that passed"),
