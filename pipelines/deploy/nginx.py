@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from pipelines import atomic
+from pipelines.deploy import routing
+from pipelines.deploy.routing import RoutingRecord
 from pipelines.deploy.target import Backend, TargetError
 from pipelines.errors import UsageError
 
@@ -153,27 +155,6 @@ def _server_lines(servers: Mapping[str, int]) -> str:
     return "\n".join(lines or ["        server 127.0.0.1:9 down;"])
 
 
-class RoutingRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One routing as it was handed to nginx: its generation, its servers and the instance
-    names behind them. Written before the reload it describes, so that whatever the
-    controller's fate, the generation nginx answers with can be told in instance names."""
-
-    generation: int
-    servers: dict[str, int]
-    names: dict[str, int] = {}
-    preview: dict[str, int] = {}  # the preview address's servers
-
-
-class RoutingRecords(msgspec.Struct, frozen=True, kw_only=True):
-    """The last few routings handed to nginx, newest last."""
-
-    records: list[RoutingRecord] = []
-
-
-# The routing nginx serves and the one about to replace it, with room for one more.
-KEEP_RECORDS = 3
-
-
 def _accepting(pid: int) -> bool:
     """True while an nginx worker runs and has not been told to shut down."""
     try:
@@ -227,16 +208,8 @@ class Nginx:
         return int(data["generation"]), {str(k): int(v) for k, v in data["servers"].items()}
 
     def routings(self) -> list[RoutingRecord]:
-        """The routings recorded before their reloads, newest last ([] when unreadable: then
-        nothing can be told in names, and the live answer's addresses still can)."""
-        try:
-            data = self.records.read_bytes()
-        except OSError:
-            return []
-        try:
-            return msgspec.json.decode(data, type=RoutingRecords).records
-        except msgspec.DecodeError:
-            return []
+        """The routings recorded before their reloads, newest last."""
+        return routing.read(self.records)
 
     def live(self) -> tuple[int, dict[str, int]] | None:
         """The generation and servers nginx itself answers with now (None: it does not)."""
@@ -288,10 +261,7 @@ class Nginx:
             names=dict(names or {}),
             preview=dict(preview),
         )
-        kept = [r for r in known if r.generation < generation][-(KEEP_RECORDS - 1) :]
-        atomic.write_bytes(
-            self.records, msgspec.json.encode(RoutingRecords(records=[*kept, record]))
-        )
+        routing.write(self.records, [*known, record])
         started = time.monotonic()
         candidate.replace(self.conf)
         master = self.pid()

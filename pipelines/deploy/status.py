@@ -3,6 +3,7 @@ targets really run (``pipelines status``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pipelines.deploy.environment import DeployEnv
@@ -18,6 +19,7 @@ from pipelines.deploy.events import (
 )
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.steps import describe
+from pipelines.deploy.target import Running, Target
 from pipelines.deploy.watch import Health, instance_health
 from pipelines.runlock import LockHeld
 
@@ -72,9 +74,7 @@ def environment_status(denv: DeployEnv) -> dict[str, Any]:
         hung = sorted(
             name
             for name, weight in weights.items()
-            if weight
-            and name in running
-            and instance_health(target, running, name, health) is not Health.OK
+            if weight and name in running and not _answers(target, running, name, health)
         )
         serving = sum(
             1 for name, weight in weights.items() if weight and name in running and name not in hung
@@ -125,3 +125,9 @@ def last_operation(denv: DeployEnv) -> str | None:
             case WatchFinished() if event.failed:
                 said = f"watch of {event.release} rolled back: {event.failed}"
     return said
+
+
+def _answers(target: Target, running: Mapping[str, Running], name: str, path: str) -> bool:
+    """True when the instance answers ``path``; asked twice before it counts as not
+    answering, so a slow moment on a busy machine is not reported as a hang."""
+    return any(instance_health(target, running, name, path) is Health.OK for _ in range(2))

@@ -15,7 +15,7 @@ from pipelines.cli import main
 from pipelines.config.deploy import AnalysisSettings, Approval
 from pipelines.config.pipeline import load_config
 from pipelines.config.schema import parse_duration
-from pipelines.deploy import codec
+from pipelines.deploy import codec, routing
 from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.controller import DeployReport, StepRecord
 from pipelines.deploy.drill import DrillReport, _judge
@@ -28,6 +28,7 @@ from pipelines.deploy.nginx import Nginx
 from pipelines.deploy.outcome import deploy_metrics, record
 from pipelines.deploy.records import ApprovalRecord, ClientsSummary, DrillReportFile, GateRecord
 from pipelines.deploy.releases import new_release, project_version, prune_releases
+from pipelines.deploy.routing import RoutingRecord
 from pipelines.deploy.steps import Route, Start
 from pipelines.deploy.target import Release, TargetError
 from pipelines.errors import UsageError
@@ -417,3 +418,19 @@ def test_a_snapshot_leaves_out_the_sdks_state_reports_and_artifacts_inside_the_p
         "pipeline.yaml",
         "pyproject.toml",
     ]
+
+
+def test_routing_records_keep_the_newest_and_replace_a_generation_handed_over_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "routing.json"
+    assert routing.read(path) == []
+    for generation in (1, 2, 3, 4):
+        routing.write(path, [*routing.read(path), RoutingRecord(generation=generation, servers={})])
+    assert [r.generation for r in routing.read(path)] == [2, 3, 4]
+    # A record of a generation already kept replaces it (never two answers for one number).
+    again = RoutingRecord(generation=4, servers={"127.0.0.1:1001": 1}, names={"r2-0": 1})
+    routing.write(path, [*routing.read(path), again])
+    assert routing.read(path)[-1] == again and len(routing.read(path)) == 3
+    path.write_text("{torn")
+    assert routing.read(path) == []
