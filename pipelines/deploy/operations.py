@@ -201,7 +201,10 @@ def _restore_stable(denv: DeployEnv, controller: Controller, notes: _Notes, log:
             hint=f"see {recorded.evidence}, then `pipelines restore --env {name}` brings it "
             "back; deploy again once it serves",
         )
-    notes.lines.append(f"restored the stable release {stable.id} first ({'; '.join(down)})")
+    notes.lines.append(
+        f"restored the stable release {stable.id} first ({'; '.join(down)}); "
+        f"its evidence: {recorded.evidence}"
+    )
 
 
 def rollback(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
