@@ -5,16 +5,16 @@ annotations and the summary of an exported reports directory (what the Dagger mo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Mapping
-from typing import Any
 
 import msgspec
 from rich.console import Console
 
+from pipelines import codec
 from pipelines.cli.common import project_config, project_layout
 from pipelines.cli.guard import emit
+from pipelines.codec import DamagedFile
 from pipelines.errors import EXIT_OK, PipelineError
 from pipelines.gate.rules import GateDecision
 from pipelines.layout import DECISION, RESULT, Layout, logical
@@ -32,10 +32,9 @@ def run_annotations(layout: Layout, stages: list[str]) -> list[github.Annotation
     decision_path = layout.report(logical("gate", DECISION))
     if decision_path.is_file():
         try:
-            data: Any = json.loads(decision_path.read_text(encoding="utf-8"))
-            found += github.decision_annotations(GateDecision.from_dict(data))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            found.append(github.Annotation("warning", f"{decision_path}: unreadable ({exc})"))
+            found += github.decision_annotations(codec.read(decision_path, GateDecision))
+        except DamagedFile as exc:
+            found.append(github.Annotation("warning", f"unreadable: {exc.message}"))
     findings: list[Finding] = []
     for name in stages:
         path = layout.stage(name) / RESULT
@@ -69,10 +68,9 @@ def report_github(args: argparse.Namespace, out: Console) -> int:
     if args.summary:
         decision_path = layout.report(logical("gate", DECISION))
         try:
-            data: Any = json.loads(decision_path.read_text(encoding="utf-8"))
-            text = markdown(of_decision(GateDecision.from_dict(data)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            text = f"No gate decision in the reports ({decision_path}: {exc}).\n"
+            text = markdown(of_decision(codec.read(decision_path, GateDecision)))
+        except DamagedFile as exc:
+            text = f"No gate decision in the reports ({exc.message}).\n"
         # The summary is also echoed to the log by CI steps that capture it.
         out.print(neutralise(text), highlight=False, markup=False, end="")
         return EXIT_OK

@@ -17,7 +17,7 @@ from pathlib import Path
 import msgspec
 from prometheus_client import CollectorRegistry, Gauge
 
-from pipelines.deploy import codec
+from pipelines import codec
 from pipelines.monitoring.metrics import check_name
 
 SERIES = "deploy-series.json"

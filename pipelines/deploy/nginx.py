@@ -40,6 +40,16 @@ SERVER = LISTEN
 # Characters a path in the config may hold: quoted, nothing in it can end the string, start
 # a variable or a block, or end the directive.
 SAFE_PATH = re.compile(r"[A-Za-z0-9_./@+=,:~ -]+")
+
+
+class RouteRecord(msgspec.Struct, frozen=True):
+    """A routing: the config's generation and its servers' weights (``route.json``, and what
+    nginx answers on ``ROUTE_PATH``)."""
+
+    generation: int
+    servers: dict[str, int]  # host:port -> weight
+
+
 TEMPLATE = """\
 # Written by portable-pipelines; every change is checked with `nginx -t` before a reload.
 worker_processes 1;
@@ -183,7 +193,9 @@ class Nginx:
         self, servers: Mapping[str, int], generation: int, preview: Mapping[str, int] | None = None
     ) -> str:
         """The config for these ``host:port`` servers and weights (and the preview's)."""
-        route = json.dumps({"generation": generation, "servers": dict(sorted(servers.items()))})
+        route = json.dumps(
+            msgspec.to_builtins(RouteRecord(generation, dict(sorted(servers.items()))))
+        )
         previewing = ""
         if self.preview_listen is not None:
             previewing = PREVIEW.format(
@@ -202,10 +214,10 @@ class Nginx:
     def current(self) -> tuple[int, dict[str, int]]:
         """The generation and servers of the live config."""
         try:
-            data = json.loads(self.state.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return 0, {}
-        return int(data["generation"]), {str(k): int(v) for k, v in data["servers"].items()}
+            live = msgspec.json.decode(self.state.read_bytes(), type=RouteRecord)
+        except (OSError, msgspec.DecodeError):
+            return 0, {}  # none yet, or damaged: the next routing starts the count again
+        return live.generation, live.servers
 
     def routings(self) -> list[RoutingRecord]:
         """The routings recorded before their reloads, newest last."""
@@ -218,10 +230,10 @@ class Nginx:
             with urllib.request.urlopen(  # nosec B310
                 f"http://{self.listen}{ROUTE_PATH}", timeout=2
             ) as response:
-                data = json.loads(response.read())
-            return int(data["generation"]), {str(k): int(v) for k, v in data["servers"].items()}
-        except (OSError, ValueError, KeyError, TypeError):
+                served = msgspec.json.decode(response.read(), type=RouteRecord)
+        except (OSError, msgspec.DecodeError):
             return None
+        return served.generation, served.servers
 
     def apply(
         self,
@@ -274,7 +286,7 @@ class Nginx:
             # every new connection meet the new routing.
             self._wait_until_draining(old)
         self._wait_for(generation)
-        atomic.write_json(self.state, {"generation": generation, "servers": dict(servers)})
+        atomic.write_json(self.state, msgspec.to_builtins(RouteRecord(generation, dict(servers))))
         return time.monotonic() - started
 
     def _wait_for(self, generation: int, timeout: float = 10.0) -> None:
@@ -284,9 +296,10 @@ class Nginx:
             try:
                 # http://, built above: no other scheme can reach here.
                 with urllib.request.urlopen(url, timeout=1) as response:  # nosec B310
-                    if json.loads(response.read())["generation"] >= generation:
+                    served = msgspec.json.decode(response.read(), type=RouteRecord)
+                    if served.generation >= generation:
                         return
-            except (OSError, ValueError, KeyError):
+            except (OSError, msgspec.DecodeError):
                 pass
             time.sleep(0.005)
         raise TargetError(f"nginx on {self.listen} did not serve routing {generation} in time")
