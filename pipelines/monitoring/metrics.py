@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+from prometheus_client import CollectorRegistry, Gauge, generate_latest, push_to_gateway
 
+from pipelines import atomic
 from pipelines.errors import ToolError, UsageError
 from pipelines.gate.rules import GateDecision, GateStatus
 from pipelines.runners.results import RunStatus, StageRun
@@ -155,9 +156,20 @@ def _flag(value: bool | None) -> float | None:
 
 
 def write_textfile(registry: CollectorRegistry, path: Path) -> Path:
-    """Write the textfile atomically (prometheus-client writes a temporary file, then renames)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_to_textfile(str(path), registry)
+    """Write the textfile atomically; a place it cannot be written is a usage error."""
+    if path.is_dir():
+        raise UsageError(
+            f"{path}: the metrics textfile is a directory",
+            hint="name a file, such as DIR/test_metrics.prom (--textfile, metrics.textfile)",
+        )
+    try:
+        # The temporary file ends in .tmp, which node_exporter's textfile collector ignores.
+        atomic.write_bytes(path, generate_latest(registry))
+    except OSError as exc:
+        raise UsageError(
+            f"{path}: the metrics textfile cannot be written ({exc.strerror or exc})",
+            hint="choose a writable place (--textfile, metrics.textfile)",
+        ) from exc
     return path
 
 

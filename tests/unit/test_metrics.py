@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
@@ -18,6 +19,7 @@ from pipelines.monitoring.metrics import (
     check_label,
     check_name,
     from_reports,
+    write_textfile,
 )
 from pipelines.readers.coverage import Coverage
 from pipelines.readers.junit import TestSummary
@@ -104,3 +106,18 @@ def test_metrics_from_a_decision() -> None:
     assert measured.coverage_ratio == pytest.approx(0.9)
     assert measured.gate_open is True
     assert measured.stage_durations == {"test": 3.5}
+
+
+def test_the_textfile_is_written_whole_and_a_place_it_cannot_go_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    registry = build_registry(RunMetrics(pipeline="p", env="ci", gate_open=True))
+    target = tmp_path / "textfile" / "test_metrics.prom"
+    assert write_textfile(registry, target) == target
+    assert target.read_bytes() == generate_latest(registry)
+    assert [p.name for p in target.parent.iterdir()] == ["test_metrics.prom"]
+    with pytest.raises(UsageError, match="is a directory"):
+        write_textfile(registry, tmp_path)
+    with pytest.raises(UsageError, match="cannot be written"):
+        write_textfile(registry, target / "below-a-file.prom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["textfile"]
