@@ -35,6 +35,8 @@ def decide(
     """Gather evidence and decide. Explicit paths must exist; default ones may be missing."""
     explicit = bool(junit)
     for path in [*junit, *([coverage] if coverage else []), *reportlog]:
+        if path.is_dir():
+            raise UsageError(f"{path}: a directory, not a report file", hint="name the file")
         if not path.is_file():
             raise UsageError(f"{path}: no such report file", hint="check the path")
     junit_paths = list(junit) or _default_junit(context)

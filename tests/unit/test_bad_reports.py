@@ -154,6 +154,8 @@ def test_gate_with_a_missing_report_is_a_usage_error(
     err = capsys.readouterr().err
     assert "nope.xml: no such report file" in err
     assert "Traceback" not in err
+    assert main(["gate", "-C", str(tmp_path), "--coverage", str(tmp_path)]) == 2
+    assert f"{tmp_path}: a directory, not a report file" in capsys.readouterr().err
 
 
 def test_coverage_above_100_percent_is_refused(tmp_path: Path) -> None:
