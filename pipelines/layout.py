@@ -87,11 +87,19 @@ class Layout:
         directory's, like ``--config``), else as ``of`` resolves them from the ``configured``
         reports and artifacts (pipeline.yaml's keys)."""
         layout = cls.of(project, reports=configured[0], artifacts=configured[1])
-        return cls(
+        chosen = cls(
             project,
             reports.resolve() if reports else layout.reports,
             artifacts.resolve() if artifacts else layout.artifacts,
         )
+        for option, path in (("--reports", chosen.reports), ("--artifacts", chosen.artifacts)):
+            # A file there would read as an empty history and fail only when written to.
+            if path.exists() and not path.is_dir():
+                raise UsageError(
+                    f"{option} {path}: exists and is not a directory",
+                    hint=f"move the file out of the way, or pass {option} DIR",
+                )
+        return chosen
 
     def stage(self, name: str) -> Path:
         """A stage's report directory."""

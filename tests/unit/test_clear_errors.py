@@ -142,3 +142,21 @@ def test_monitoring_render_without_the_config_or_into_a_file_is_a_usage_error(
     assert "not a directory" in capsys.readouterr().err
     assert main([*argv, "--out", str(out)]) == 0
     assert (out / "alertmanager.yml").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["report", "html"], ["report", "dora"], ["artifacts", "prune"], ["run", "lint"]],
+)
+@pytest.mark.parametrize("option", ["--reports", "--artifacts"])
+def test_a_file_given_as_the_reports_or_artifacts_directory_is_a_usage_error(
+    project: Path,
+    tmp_path: Path,
+    command: list[str],
+    option: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    assert main([*command, "-C", str(project), option, str(taken)]) == 2
+    assert f"{option} {taken}: exists and is not a directory" in capsys.readouterr().err
