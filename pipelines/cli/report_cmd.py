@@ -126,6 +126,8 @@ def _findings(path: Path) -> list[Finding]:
 
 
 def _summary(args: argparse.Namespace, out: Console) -> int:
+    if args.json and args.markdown:
+        raise UsageError("--json and --markdown ask for two formats", hint="choose one")
     history, _, _ = _load(args)
     view = summary_of(history, _run(history, args.run))
     if args.json:

@@ -160,3 +160,9 @@ def test_a_file_given_as_the_reports_or_artifacts_directory_is_a_usage_error(
     taken.write_text("")
     assert main([*command, "-C", str(project), option, str(taken)]) == 2
     assert f"{option} {taken}: exists and is not a directory" in capsys.readouterr().err
+
+
+def test_report_summary_takes_one_format(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["report", "summary", "-C", str(project), "--json", "--markdown"]
+    assert main(argv) == 2
+    assert "--json and --markdown" in capsys.readouterr().err
