@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx
 
+from pipelines.child_env import child_environment
 from pipelines.config.envvars import expand_env
 from pipelines.config.health import HealthCheck, HttpProbe, PromqlProbe, TcpProbe
 
@@ -143,7 +144,12 @@ async def _run_keeping_tail(argv: Sequence[str]) -> tuple[int, bytes]:
     """Run a check's command; keep only the end of its output (a chatty or hostile command
     cannot fill the memory), all of which is still read so it never blocks on a full pipe."""
     process = await anyio.open_process(
-        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # pipeline.yaml names the command: it gets the declared defaults, never our secrets.
+        env=child_environment(os.environ),
     )
     kept = b""
     try:

@@ -8,13 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 from pipelines.child_env import MASK, Masker, child_environment
 from pipelines.config.deploy import ServiceSettings
+from pipelines.config.health import HealthCheck
 from pipelines.config.pipeline import load_config
 from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.target import Release
+from pipelines.health.probes import probe_command
 from pipelines.plan import Plan, PlannedStage, build_plan
 from pipelines.runners.docker import docker_run_argv
 from pipelines.runners.local import LocalRunner
@@ -164,3 +167,18 @@ def test_a_deployed_local_instance_gets_the_declared_environment(
         "eu-west-1",
     )
     assert not {"AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "PIPELINES_AUDIT_KEY"} & set(env)
+
+
+def test_a_command_health_check_gets_no_secret_of_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PIPELINES_AUDIT_KEY", "the-callers-audit-key")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_the_callers_token")
+    code = (
+        "import os, sys; print(os.environ.get('PIPELINES_AUDIT_KEY'),"
+        " os.environ.get('GITHUB_TOKEN'), 'PATH' in os.environ); sys.exit(3)"
+    )
+    check = HealthCheck(name="env", command=(sys.executable, "-c", code))
+    outcome = anyio.run(probe_command, check, check.command or ())
+    assert not outcome.ok
+    assert outcome.detail == "exit 3, expected 0: None None True"
