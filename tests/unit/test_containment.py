@@ -212,3 +212,16 @@ def test_a_reports_link_in_the_checkout_cannot_lead_out_of_it(
     (project / "artifacts").symlink_to(outside)
     assert main(["run", "-C", str(project), "--json"]) == 2
     assert "artifacts" in capsys.readouterr().err
+
+
+def test_the_metrics_textfile_never_replaces_a_file_that_is_not_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "authorized_keys"
+    victim.write_text("ssh-ed25519 mine")
+    project = _project(tmp_path)
+    yaml = (project / "pipeline.yaml").read_text()
+    (project / "pipeline.yaml").write_text(f"metrics: {{textfile: {victim}}}\n" + yaml)
+    assert main(["run", "-C", str(project), "--json"]) == 2
+    assert "metrics.textfile" in capsys.readouterr().err
+    assert victim.read_text() == "ssh-ed25519 mine"
