@@ -46,8 +46,9 @@ def _project_own(project: Path, place: Path, key: str, source: str) -> None:
     and collects from these: a project that could point them at ``~/.config``, or at its
     own ``.git`` (``hooks/``), would have the host do that to the caller's files.
     """
-    home = Path(os.path.abspath(project))
-    lexical = Path(os.path.abspath(place))
+    # Lexically first (a link is judged below, by where it really leads).
+    home = Path(os.path.normpath(Path.cwd() / project))
+    lexical = Path(os.path.normpath(Path.cwd() / place))
     hint = f"pass --{key} DIR on the command line to use a directory elsewhere"
     if lexical == home or not lexical.is_relative_to(home):
         raise UsageError(

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.child_env import MASK
 from pipelines.cli import main
-from pipelines.errors import UsageError
+from pipelines.errors import ToolError, UsageError
+from pipelines.layout import Layout
 from pipelines.plan import PlannedStage
-from pipelines.runners.docker import docker_run_argv
+from pipelines.runners.docker import docker_run_argv, ensure_toolchain
 from pipelines.toolchain import ToolchainSpec, build_context, image_tag, sdk_root
 
 
@@ -97,3 +99,36 @@ def test_each_host_checkout_keeps_its_own_environment_in_the_shared_volume(
     first, second = identity(tmp_path / "a" / "shop"), identity(tmp_path / "b" / "shop")
     assert first["PIPELINES_PROJECT_NAME"] == second["PIPELINES_PROJECT_NAME"] == "shop"
     assert first["PIPELINES_PROJECT_ID"] != second["PIPELINES_PROJECT_ID"]
+
+
+FAKE_DOCKER = """#!/bin/sh
+case "$1 $2" in
+  "image inspect") exit 1 ;;
+esac
+echo "step 1: using proxy with $DEPLOY_TOKEN"
+echo "failed at $DEPLOY_TOKEN" >&2
+exit 1
+"""
+
+
+def test_the_toolchain_build_log_masks_secrets_and_never_writes_through_a_link(
+    tmp_path: Path,
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    victim = tmp_path / "bashrc"
+    victim.write_text("mine")
+    project = tmp_path / "project"
+    (project / "reports").mkdir(parents=True)
+    (project / "reports" / "toolchain-build.log").symlink_to(victim)
+    environ = {"PATH": f"{bin_dir}:/usr/bin:/bin", "DEPLOY_TOKEN": "s3cr3t-deploy-token"}
+    with pytest.raises(ToolError, match="building the toolchain image failed") as raised:
+        ensure_toolchain(ToolchainSpec(sdk_root(), "base:1"), Layout.of(project, {}), environ)
+    assert "s3cr3t-deploy-token" not in raised.value.message
+    assert victim.read_text() == "mine"
+    log = project / "reports" / "toolchain-build.log"
+    assert not log.is_symlink()
+    text = log.read_text()
+    assert "s3cr3t-deploy-token" not in text and MASK in text
