@@ -153,3 +153,9 @@ class Masker:
         out.append(buffer[position:cut])
         self.held = buffer[cut:]
         return b"".join(out)
+
+
+def masked(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by the mask."""
+    masker = Masker(secrets)
+    return (masker.feed(text.encode()) + masker.flush()).decode(errors="replace")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.child_env import child_environment
+from pipelines.child_env import child_environment, masked, secret_values
 from pipelines.deploy.instances import ContainerRecord, Records, free_port
 from pipelines.deploy.local import fill, service_env
 from pipelines.deploy.target import Release, Running, TargetError, http_ok, wait_healthy
@@ -91,7 +91,7 @@ class DockerRuntime:
                 self.service.start_timeout,
                 lambda: _alive(container),
                 f"instance {instance}",
-                lambda: _docker(["logs", "--tail", "20", container]).stderr[-600:],
+                lambda: _logs_tail(container, secret_values({**declared, **passed})),
             )
         except TargetError:
             self.stop(instance)
@@ -119,6 +119,12 @@ class DockerRuntime:
         """Remove every recorded container."""
         for name, _ in list(self.records.all()):
             self.stop(name)
+
+
+def _logs_tail(container: str, secrets: tuple[str, ...]) -> str:
+    """The end of a container's output (both streams), its secrets masked."""
+    done = _docker(["logs", "--tail", "20", container])
+    return masked(done.stdout + done.stderr, secrets)[-600:].strip() or "(empty log)"
 
 
 def _alive(container: str) -> bool:

@@ -4,6 +4,7 @@ gives them: the composition, the registry's errors, and the instance records."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -13,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.child_env import MASK
 from pipelines.cli import main
 from pipelines.config.deploy import ServiceSettings
 from pipelines.config.pipeline import load_config
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.events import DeployFinished, DeployStarted, DeployStatus
 from pipelines.deploy.instances import ContainerRecord, ProcessRecord, Records
-from pipelines.deploy.local import LocalRuntime
+from pipelines.deploy.local import LocalRuntime, _tail
 from pipelines.deploy.nginx import NginxRouter
 from pipelines.deploy.processes import MARKER, alive, marked_processes, start_time
 from pipelines.deploy.target import Backend, Release, RoutedRuntime, Running, TargetError
@@ -248,3 +250,36 @@ def test_status_says_what_happened_last_and_fails_below_capacity(
     shown = capsys.readouterr().out
     assert "last operation: deploy r1-staging: succeeded" in shown
     assert "below capacity: eu: 0 of 2 instances serve" in shown
+
+
+def test_an_instance_log_tail_shows_no_secret_even_cut_at_its_start(tmp_path: Path) -> None:
+    log = tmp_path / "i1.log"
+    shown_once = "s3cr3t-db-password"
+    log.write_text(f"Traceback ...\nKeyError: connecting with {shown_once} failed\n")
+    for limit in range(5, 60):
+        shown = _tail(log, limit=limit, secrets=(shown_once,))
+        assert not any(shown_once[i:] in shown for i in range(len(shown_once) - 3)), limit
+    assert MASK in _tail(log, secrets=(shown_once,))
+
+
+def test_an_instance_log_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    service = ServiceSettings(command=(sys.executable, "-c", "print('up')"))
+    runtime = LocalRuntime(home=tmp_path / "home", service=service, env={})
+    release = Release("r1", "1.0", "c1", tmp_path / "release")
+    release.directory.mkdir()
+    runtime.records.directory.mkdir(parents=True)
+    _pid, _argv, log = runtime._launch("i1", release, 18081)
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_an_instance_that_prints_its_secret_and_dies_is_reported_masked(tmp_path: Path) -> None:
+    code = "import os; print('cannot connect with', os.environ['DB_TOKEN']); raise SystemExit(1)"
+    service = ServiceSettings(command=(sys.executable, "-c", code), start_timeout=120)
+    runtime = LocalRuntime(home=tmp_path / "home", service=service, env={"DB_TOKEN": "s3cr3t-db"})
+    release = Release("r1", "1.0", "c1", tmp_path / "release")
+    release.directory.mkdir()
+    with pytest.raises(TargetError, match="exited before it was healthy") as raised:
+        runtime.start("i1", release)
+    assert "s3cr3t-db" not in str(raised.value) and f"cannot connect with {MASK}" in str(
+        raised.value
+    )
