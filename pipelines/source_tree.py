@@ -61,8 +61,9 @@ class TreeState(msgspec.Struct, frozen=True, kw_only=True):
     dirty: bool | None = None
 
 
-def _files(root: Path) -> Iterator[tuple[str, Path]]:
-    """Every file and link under ``root`` by its relative path, in a stable order."""
+def project_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """Every file and link under ``root`` by its relative path, in a stable order: what is
+    judged and shipped, without what runs and tools write."""
     for directory, dirs, files in os.walk(root, followlinks=False):
         here = Path(directory)
         top = here == root
@@ -87,7 +88,7 @@ def _files(root: Path) -> Iterator[tuple[str, Path]]:
 def tree_digest(root: Path) -> str:
     """sha256 over every file's relative path and content (a link: its target text)."""
     digest = hashlib.sha256()
-    for relative, path in sorted(_files(root)):
+    for relative, path in sorted(project_files(root)):
         if path.is_symlink():
             body = b"link:" + str(path.readlink()).encode("utf-8", "surrogateescape")
         elif path.is_file():

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines import safe_text
-from pipelines.runners.results import FINISHED, RunResult, RunStatus
+from pipelines.runners.results import FINISHED, TRACKED, RunResult, RunStatus
 
 STYLE = {
     RunStatus.PENDING: "dim",
@@ -201,6 +201,11 @@ class LiveStages:
 def run_summary(result: RunResult, notes: Mapping[str, str] | None = None) -> Table:
     """The final table of a run; ``notes`` are the stages' own one-line summaries."""
     table = Table(title=f"pipeline run ({result.runner}, {result.duration:.1f}s)")
+    if result.source_check != TRACKED:
+        # Said where it is read: the usual check did not apply, and what did instead.
+        table.caption = Text(
+            f"source checked for changes: {safe_text.terminal(result.source_check)}"
+        )
     for column in ("stage", "status", "time", "details"):
         table.add_column(column)
     for stage in result.stages:

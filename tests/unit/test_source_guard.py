@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from pipelines.cli.display import run_summary
 from pipelines.plan import Plan, PlannedStage
 from pipelines.runners.local import LocalRunner
 from pipelines.runners.results import RunStatus
@@ -27,6 +29,9 @@ def checkout(tmp_path: Path) -> Path:
     subprocess.run([*git, "commit", "-qm", "initial"], check=True)
     (tmp_path / "notes.txt").write_text("changed since the commit\n")
     return tmp_path
+
+
+REWRITE = "import pathlib; pathlib.Path('src/app.py').write_text('print(1)\\n')"
 
 
 def run(project: Path, code: str) -> tuple[RunStatus, str]:
@@ -62,6 +67,46 @@ def test_an_uncommitted_file_changed_again_by_a_stage_counts(checkout: Path) -> 
     assert (status, reason) == (RunStatus.FAILED, "changed tracked source files: notes.txt")
 
 
-def test_outside_a_git_checkout_there_is_nothing_to_compare(tmp_path: Path) -> None:
-    assert snapshot(tmp_path) is None
-    assert run(tmp_path, "open('x.py', 'w').write('1')") == (RunStatus.PASSED, "")
+def test_outside_a_git_checkout_every_file_is_compared_and_the_table_says_so(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "app.py").write_text("print('app')\n")
+    (tmp_path / "reports" / "old").mkdir(parents=True)
+    (tmp_path / "reports" / "old" / "log.txt").write_text("old")
+    assert snapshot(tmp_path).without_git.startswith("fatal: not a git repository")
+    touched = "import os; os.utime('app.py'); open('x.py', 'w').write('1')"
+    assert run(tmp_path, touched) == (RunStatus.PASSED, "")
+    status, reason = run(tmp_path, "open('app.py', 'a').write('# mine')")
+    assert (status, reason) == (RunStatus.FAILED, "changed tracked source files: app.py")
+    stage = PlannedStage("check", ((sys.executable, "-c", "pass"),))
+    result = LocalRunner(tmp_path).run(Plan("p", "ci", (stage,)))
+    out = Console(width=200, record=True)
+    out.print(run_summary(result))
+    shown = " ".join(out.export_text().split())  # the caption wraps to the table's width
+    assert "source checked for changes: every file (git cannot list" in shown
+
+
+@pytest.mark.parametrize(
+    "git",
+    [
+        "",  # git is not installed
+        "#!/bin/sh\necho 'fatal: detected dubious ownership in repository' >&2\nexit 128\n",
+    ],
+)
+def test_where_git_cannot_run_the_check_still_holds(
+    checkout: Path, tmp_path_factory: pytest.TempPathFactory, git: str
+) -> None:
+    bin_dir = tmp_path_factory.mktemp("bin")
+    if git:
+        (bin_dir / "git").write_text(git)
+        (bin_dir / "git").chmod(0o755)
+    stage = PlannedStage("check", ((sys.executable, "-c", REWRITE),))
+    environ = {"PATH": str(bin_dir)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", str(bin_dir))
+        result = LocalRunner(checkout, environ=environ).run(Plan("p", "ci", (stage,)))
+    (done,) = result.stages
+    assert done.status is RunStatus.FAILED
+    assert done.reason.startswith("changed tracked source files: src/app.py")
+    said = "git is not installed" if not git else "detected dubious ownership"
+    assert said in result.source_check
