@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from rich.console import Console
 
+from pipelines import containment
 from pipelines.cli.common import project_config, project_layout
 from pipelines.cli.guard import emit
 from pipelines.errors import EXIT_OK, PipelineError
@@ -22,7 +23,19 @@ from pipelines.readers.findings import Finding
 from pipelines.report import github
 from pipelines.report.summary import markdown, of_decision
 from pipelines.report.workflow_commands import in_github_actions, neutralise
-from pipelines.stages.base import read_result
+from pipelines.stages.base import decode_result
+
+REPORT_LIMIT = 64 * 1024 * 1024  # a result.json or decision.json is a few kilobytes
+
+
+def _report(layout: Layout, stage: str, name: str) -> bytes | None:
+    """A stage's report, read without following a link a stage left (a host file is never
+    published), bounded; None when it is not there. Refused: a link, a FIFO, a device."""
+    try:
+        with containment.open_regular(layout.reports, f"{stage}/{name}") as handle:
+            return handle.read(REPORT_LIMIT)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def run_annotations(layout: Layout, stages: list[str]) -> list[github.Annotation]:
@@ -30,19 +43,26 @@ def run_annotations(layout: Layout, stages: list[str]) -> list[github.Annotation
     stage's findings at their location. A report that cannot be read is one warning."""
     found: list[github.Annotation] = []
     decision_path = layout.report(logical("gate", DECISION))
-    if decision_path.is_file():
-        try:
-            data: Any = json.loads(decision_path.read_text(encoding="utf-8"))
+    try:
+        raw = _report(layout, "gate", DECISION)
+        if raw is not None:
+            data: Any = json.loads(raw)
             found += github.decision_annotations(GateDecision.from_dict(data))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            found.append(github.Annotation("warning", f"{decision_path}: unreadable ({exc})"))
+    except containment.Refused as exc:
+        found.append(github.Annotation("warning", f"{decision_path}: {exc.strerror}"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        found.append(github.Annotation("warning", f"{decision_path}: unreadable ({exc})"))
     findings: list[Finding] = []
     for name in stages:
         path = layout.stage(name) / RESULT
-        if not path.is_file():
-            continue
         try:
-            findings += read_result(path, msgspec.Raw).findings
+            raw = _report(layout, name, RESULT)
+            if raw is not None:
+                findings += decode_result(raw, str(path), msgspec.Raw).findings
+        except containment.Refused as exc:
+            found.append(github.Annotation("warning", f"{path}: {exc.strerror}", name))
+        except OSError as exc:
+            found.append(github.Annotation("warning", f"{path}: unreadable ({exc})", name))
         except PipelineError as exc:
             found.append(github.Annotation("warning", exc.message, name))
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -57,7 +77,7 @@ def reported_stages(layout: Layout) -> list[str]:
     return sorted(
         entry.name
         for entry in layout.reports.iterdir()
-        if entry.is_dir() and not entry.is_symlink() and (entry / RESULT).is_file()
+        if entry.is_dir() and not entry.is_symlink() and (entry / RESULT).exists()
     )
 
 
@@ -69,7 +89,7 @@ def report_github(args: argparse.Namespace, out: Console) -> int:
     if args.summary:
         decision_path = layout.report(logical("gate", DECISION))
         try:
-            data: Any = json.loads(decision_path.read_text(encoding="utf-8"))
+            data: Any = json.loads(_report(layout, "gate", DECISION) or b"")
             text = markdown(of_decision(GateDecision.from_dict(data)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             text = f"No gate decision in the reports ({decision_path}: {exc}).\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,24 @@ def test_json_output_stays_json_under_github_actions(
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     assert main(["plan", "-C", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == 1
+
+
+def test_annotations_never_read_a_report_through_a_link_a_stage_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Host files that happen to parse as reports (another checkout's, say): a stage (in a
+    # container too) links to them, and the host must not publish what they hold.
+    write_reports(tmp_path / "elsewhere")
+    host = tmp_path / "elsewhere" / "reports"
+    for stage, name in (("security", "result.json"), ("gate", "decision.json")):
+        text = (host / stage / name).read_text().replace("password", "HOST-ONLY")
+        (host / stage / name).write_text(text.replace("pass_rate", "HOST-ONLY"))
+        (tmp_path / "reports" / stage).mkdir(parents=True)
+        (tmp_path / "reports" / stage / name).symlink_to(host / stage / name)
+    (tmp_path / "reports" / "lint").mkdir()
+    os.mkfifo(tmp_path / "reports" / "lint" / "result.json")  # would hang a plain read
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert main(["report", "github", "-C", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "HOST-ONLY" not in out
+    assert "reports/gate/decision.json: is a symbolic link" in out
