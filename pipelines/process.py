@@ -19,6 +19,13 @@ from pipelines.errors import ToolError
 from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV
 
 RUNNER_ONLY = (REPORTS_ENV, ARTIFACTS_ENV)
+# git run by the host in a checkout the code under test could have written (a stage that
+# may write the tree, a checkout from elsewhere): its .git/config and hooks name commands
+# git would run here, with our whole environment. These turn off the ones that reading
+# commands (ls-files, diff-files, status, rev-parse, show) would run, and keep git from
+# writing the index (which runs the post-index-change hook).
+GIT = ("git", "-c", "core.fsmonitor=false", "-c", f"core.hooksPath={os.devnull}")
+GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0"}
 
 
 def command_line(argv: Sequence[str], *, why: str = "") -> str:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.process import GIT, GIT_ENV
 from pipelines.source_tree import project_files
 
 GIT_TIMEOUT = 120.0
@@ -60,8 +61,9 @@ class _GitFailed(Exception):
 def _git(root: Path, *argv: str) -> bytes:
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), *argv],
+            [*GIT, "-C", str(root), *argv],
             capture_output=True,
+            env={**os.environ, **GIT_ENV},
             timeout=GIT_TIMEOUT,
             stdin=subprocess.DEVNULL,
             check=False,

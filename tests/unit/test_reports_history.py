@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.gate.perf import Change, compare
 from pipelines.gate.rules import GateDecision
-from pipelines.report.dora import dora
+from pipelines.report.dora import commit_times, dora
 from pipelines.report.github import publish
 from pipelines.report.history import read_history
 
@@ -309,3 +310,16 @@ def test_report_summary_and_html_read_the_newest_run(
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert main(["report", "html", "-C", str(project), "--run", "nope"]) == 2
     assert (tmp_path / "r.html").exists()
+
+
+def test_a_commit_read_back_from_the_artifacts_never_reaches_git_as_an_option(
+    tmp_path: Path,
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("mine")
+    artifacts = tmp_path / "artifacts"
+    write_deploy(artifacts, NOW, commit=f"--output={victim}")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    times = commit_times(tmp_path, read_history(artifacts))
+    assert times == {f"--output={victim}": None}
+    assert victim.read_text() == "mine"

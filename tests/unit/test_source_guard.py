@@ -3,6 +3,7 @@ them, writes untracked files or touches a file without changing it passes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pipelines.plan import Plan, PlannedStage
 from pipelines.runners.local import LocalRunner
 from pipelines.runners.results import RunStatus
 from pipelines.runners.source_guard import snapshot
+from pipelines.source_tree import find_commit, tree_state
 
 
 @pytest.fixture
@@ -110,3 +112,25 @@ def test_where_git_cannot_run_the_check_still_holds(
     assert done.reason.startswith("changed tracked source files: src/app.py")
     said = "git is not installed" if not git else "detected dubious ownership"
     assert said in result.source_check
+
+
+def test_the_hosts_git_runs_no_command_the_checkouts_git_config_names(
+    checkout: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # What a stage that may write the tree could leave in .git: git would run them on the
+    # host, with the caller's whole environment.
+    marker = tmp_path_factory.mktemp("out") / "ran"
+    hook = checkout / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho ran >> {marker}\n")
+    hook.chmod(0o755)
+    git = ["git", "-C", str(checkout), "config"]
+    subprocess.run([*git, "core.fsmonitor", str(hook)], check=True)
+    hooks = checkout / ".git" / "hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / "post-index-change").write_text(hook.read_text())
+    (hooks / "post-index-change").chmod(0o755)
+    os.utime(checkout / "README.md")  # makes git look at the index again
+    snapshot(checkout)
+    tree_state(checkout, {})
+    find_commit(checkout, {})
+    assert not marker.exists()
