@@ -64,9 +64,12 @@ def docker_run_argv(
         command += ["--user", user]
     # Build backends write metadata into the tree (egg-info): only such stages get it writable.
     access = "rw" if stage.source == "read-write" else "ro"
+    command += ["--volume", f"{project}:{WORKDIR}:{access}"]
+    if access == "rw" and os.path.lexists(project / ".git"):
+        # The host runs git in the checkout: its config and hooks name commands git runs
+        # there (core.fsmonitor, a hook), so no stage may write them.
+        command += ["--volume", f"{project / '.git'}:{WORKDIR}/.git:ro"]
     command += [
-        "--volume",
-        f"{project}:{WORKDIR}:{access}",
         "--volume",
         f"{(reports or project / REPORTS) / stage.name}:{WORKDIR}/{REPORTS}/{stage.name}",
         "--volume",

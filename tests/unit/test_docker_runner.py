@@ -82,6 +82,18 @@ def test_the_install_stage_may_write_the_source_and_an_outside_config_is_mounted
     assert f"{tmp_path}:/src:rw" in argv
     assert "/etc/ci/strict.yaml:/etc/ci/strict.yaml:ro" in argv
     assert "portable-pipelines-cache:/cache" in argv
+    assert not any(".git" in arg for arg in argv)  # not a git checkout: nothing to cover
+
+
+def test_a_stage_that_may_write_the_tree_gets_git_read_only(tmp_path: Path) -> None:
+    # The host runs git there: a .git/config or hook written by a stage would run on the host.
+    (tmp_path / ".git").mkdir()
+    install = PlannedStage("install", (("pipelines", "stage", "install"),), source="read-write")
+    argv = docker_run_argv(
+        install, install.run[0], image="img:1", project=tmp_path, name="n", user=None
+    )
+    mounts = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--volume"]
+    assert mounts.index(f"{tmp_path}:/src:rw") < mounts.index(f"{tmp_path}/.git:/src/.git:ro")
 
 
 def test_each_host_checkout_keeps_its_own_environment_in_the_shared_volume(
