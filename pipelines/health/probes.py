@@ -17,6 +17,7 @@ import httpx
 from pipelines.child_env import child_environment
 from pipelines.config.envvars import expand_env
 from pipelines.config.health import HealthCheck, HttpProbe, PromqlProbe, TcpProbe
+from pipelines.process import kill_session
 
 # A health endpoint answers in bytes, not megabytes: read no more than this of a body.
 MAX_BODY = 1024 * 1024
@@ -150,6 +151,8 @@ async def _run_keeping_tail(argv: Sequence[str]) -> tuple[int, bytes]:
         stderr=subprocess.STDOUT,
         # pipeline.yaml names the command: it gets the declared defaults, never our secrets.
         env=child_environment(os.environ),
+        # Its own session: on a timeout it is ended with everything it started.
+        start_new_session=True,
     )
     kept = b""
     try:
@@ -159,7 +162,7 @@ async def _run_keeping_tail(argv: Sequence[str]) -> tuple[int, bytes]:
         return await process.wait(), kept
     except BaseException:
         with anyio.CancelScope(shield=True):
-            process.kill()
+            kill_session(process.pid)
             await process.wait()
         raise
 

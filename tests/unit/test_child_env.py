@@ -17,7 +17,7 @@ from pipelines.config.health import HealthCheck
 from pipelines.config.pipeline import load_config
 from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.target import Release
-from pipelines.health.probes import probe_command
+from pipelines.health.probes import _run_keeping_tail, probe_command
 from pipelines.plan import Plan, PlannedStage, build_plan
 from pipelines.runners.docker import docker_run_argv
 from pipelines.runners.local import LocalRunner
@@ -182,3 +182,29 @@ def test_a_command_health_check_gets_no_secret_of_the_caller(
     outcome = anyio.run(probe_command, check, check.command or ())
     assert not outcome.ok
     assert outcome.detail == "exit 3, expected 0: None None True"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie is dead, only not reaped (by init, here)
+
+
+def test_a_command_check_stopped_at_its_timeout_leaves_nothing_running(tmp_path: Path) -> None:
+    started = tmp_path / "pid"
+    code = (
+        "import subprocess, sys, time; child = subprocess.Popen(['sleep', '300']);"
+        f"open({str(started)!r}, 'w').write(str(child.pid)); time.sleep(300)"
+    )
+
+    async def stopped_once_it_has_started() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_run_keeping_tail, (sys.executable, "-c", code))
+            while not started.is_file() or not started.read_text():
+                await anyio.sleep(0.05)
+            group.cancel_scope.cancel()  # what the check's timeout does
+
+    anyio.run(stopped_once_it_has_started)
+    assert not _running(int(started.read_text()))
