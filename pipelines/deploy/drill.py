@@ -19,12 +19,16 @@ from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.instances import free_port
 from pipelines.deploy.journal import DeployStatus
+from pipelines.deploy.kubernetes.settings import KUBERNETES
 from pipelines.deploy.load import LoadGenerator, LoadResult
 from pipelines.deploy.records import DrillReportFile
 from pipelines.deploy.releases import new_release
 from pipelines.errors import UsageError
 
 GOOD, FAULTY = "drill-good", "drill-faulty"
+# Target kinds whose state is found by name where every process sees it (not beside the
+# environment's state directory), so a drill cannot run apart from the real environment.
+SHARED_KINDS = frozenset({KUBERNETES})
 
 
 @dataclass
@@ -86,6 +90,17 @@ class DrillReport:
 
 def drill_env(denv: DeployEnv) -> DeployEnv:
     """The environment's settings in a state directory of its own, on free ports."""
+    shared = [t.name for t in denv.environment.deploy.targets if t.kind in SHARED_KINDS]
+    if shared:
+        # Its objects, state and lock are the environment's own, found by name in the cluster:
+        # a drill there would deploy its faulty release to what the environment serves.
+        raise UsageError(
+            f"{denv.config.source}: environments.{denv.environment.name} deploys to "
+            f"{', '.join(shared)} (kind kubernetes): a rollback drill runs beside an "
+            "environment on this machine only, and cannot keep apart from a cluster's",
+            hint="drill an environment with local or docker targets and the same strategy "
+            "and analysis settings (docs/kubernetes.md, 'Drills')",
+        )
     targets = tuple(
         msgspec.structs.replace(target, listen=f"127.0.0.1:{free_port()}")
         for target in denv.environment.deploy.targets

@@ -279,3 +279,21 @@ def test_the_published_schema_knows_the_kubernetes_settings() -> None:
     text = json.dumps(schema)
     assert "argo-rollouts" in text
     assert "lease_duration" in text
+
+
+def test_a_drill_refuses_a_cluster_environment_before_it_touches_the_cluster(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        "version: 1\n" + SERVICE + "  faults: {errors: {FAIL_RATE: '0.5'}}\n"
+        "environments:\n  production:\n    deploy:\n"
+        "      targets: [{name: cluster, kind: kubernetes, kubernetes: {gateway: infra/gw}}]\n"
+    )
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    code = main(
+        ["drill", "rollback", "-C", str(tmp_path), "--env", "production", "--fault", "errors"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "cluster (kind kubernetes)" in err and "local or docker targets" in err
