@@ -209,7 +209,12 @@ def run_summary(result: RunResult, notes: Mapping[str, str] | None = None) -> Ta
     for column in ("stage", "status", "time", "details"):
         table.add_column(column)
     for stage in result.stages:
-        detail = (notes or {}).get(stage.name) or stage.reason
+        note = (notes or {}).get(stage.name, "")
+        detail = note or stage.reason
+        if note and stage.reason and stage.status is RunStatus.FAILED:
+            # Why the runner failed it (changed source files, a timeout) is not in the note
+            # the stage wrote about itself ("1 command(s) passed"): both are shown.
+            detail = f"{stage.reason}; {note}"
         add_row(
             table,
             stage.name,

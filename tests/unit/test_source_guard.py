@@ -3,6 +3,7 @@ them, writes untracked files or touches a file without changing it passes."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,12 +12,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from pipelines.cli import main
 from pipelines.cli.display import run_summary
 from pipelines.plan import Plan, PlannedStage
 from pipelines.runners.local import LocalRunner
 from pipelines.runners.results import RunStatus
 from pipelines.runners.source_guard import snapshot
 from pipelines.source_tree import find_commit, tree_state
+from tests.pipeline_files import ONLY_OWN_STAGES
 
 
 @pytest.fixture
@@ -134,3 +137,23 @@ def test_the_hosts_git_runs_no_command_the_checkouts_git_config_names(
     tree_state(checkout, {})
     find_commit(checkout, {})
     assert not marker.exists()
+
+
+def test_the_run_table_says_why_a_stage_that_changed_the_source_failed(
+    checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stage's own note ("1 command(s) passed") must not hide the runner's reason; the
+    # file's name (anything git can track) is shown escaped.
+    name = "evil\x1b[2J\n::error::forged [bold red]x[-].py"
+    (checkout / name).write_text("1\n")
+    subprocess.run(["git", "-C", str(checkout), "add", "."], check=True)
+    code = f"open({name!r}, 'a').write('2')"
+    (checkout / "pipeline.yaml").write_text(
+        ONLY_OWN_STAGES + "  gate: {enabled: false}\n  edit:\n    python: tool\n"
+        f"    run: [[python, -c, {json.dumps(code)}]]\n"
+    )
+    assert main(["run", "-C", str(checkout), "-q"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "changed tracked source files: evil\\x1b[2J\\n::error::forged [bold red]x[-].py" in out
+    assert "1 command(s) passed" in out
+    assert "\x1b[2J" not in out
