@@ -50,7 +50,7 @@ def run_annotations(layout: Layout, stages: list[str]) -> list[github.Annotation
             found += github.decision_annotations(GateDecision.from_dict(data))
     except containment.Refused as exc:
         found.append(github.Annotation("warning", f"{decision_path}: {exc.strerror}"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         found.append(github.Annotation("warning", f"{decision_path}: unreadable ({exc})"))
     findings: list[Finding] = []
     for name in stages:
@@ -91,7 +91,7 @@ def report_github(args: argparse.Namespace, out: Console) -> int:
         try:
             data: Any = json.loads(_report(layout, "gate", DECISION) or b"")
             text = markdown(of_decision(GateDecision.from_dict(data)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             text = f"No gate decision in the reports ({decision_path}: {exc}).\n"
         # The summary is also echoed to the log by CI steps that capture it.
         out.print(neutralise(text), highlight=False, markup=False, end="")

@@ -52,7 +52,7 @@ def newest_decision(denv: DeployEnv) -> FoundDecision | None:
             continue  # a run without a gate stage decided nothing
         try:
             decision = GateDecision.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise DeployRefused(
                 f"the newest gate decision {path} cannot be read ({exc}); no older decision "
                 "stands in for it",

@@ -90,7 +90,7 @@ def _body_problem(probe: HttpProbe, text: str) -> str:
     if probe.json_path is not None:
         try:
             found = json_lookup(json.loads(text), probe.json_path)
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, RecursionError):
             return f"no JSON field {probe.json_path!r}"
         wanted = probe.json_equals
         if wanted is not None and _text(found) != str(wanted):
@@ -184,7 +184,7 @@ async def probe_promql(
         return ProbeOutcome(False, f"the answer is larger than {MAX_BODY} bytes", latency)
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
         return ProbeOutcome(False, f"HTTP {response.status_code}, not a Prometheus answer", latency)

@@ -67,7 +67,7 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     """A JSON object this tool wrote, or a clear error naming the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise UsageError(
             f"{path}: cannot be read as {what} ({exc})", hint="run the pipeline again"
         ) from exc

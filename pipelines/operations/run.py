@@ -158,7 +158,7 @@ def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
         data = containment.read_regular(layout.reports, f"{stage.name}/{RESULT}", limit=NOTE_LIMIT)
         try:
             summary = json.loads(data).get("summary") if data else None
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             continue
         if summary:
             notes[stage.name] = str(summary)
@@ -166,7 +166,7 @@ def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
     if "gate" in {s.name for s in result.stages} and data:
         try:
             decision = GateDecision.from_dict(json.loads(data))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return notes
         warnings = [rule.name for rule in decision.rules if rule.verdict is Verdict.WARN]
         note = f"gate {decision.status.value}"

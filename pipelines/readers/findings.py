@@ -133,7 +133,7 @@ def read_sarif(path: Path) -> list[Finding]:
     """Read findings from any SARIF 2.1.0 log (ours or another tool's)."""
     try:
         data = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ReportError(str(path), f"is not a readable SARIF JSON file: {exc}") from exc
     if not isinstance(data, dict) or data.get("version") != "2.1.0":
         raise ReportError(str(path), "is not a SARIF 2.1.0 log")

@@ -127,7 +127,10 @@ class History:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from a file this tool wrote (ValueError when it is not one)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError as exc:  # nested deeper than a parser goes: not ours
+        raise ValueError("nested too deeply") from exc
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data

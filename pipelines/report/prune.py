@@ -65,7 +65,7 @@ def _env_of(path: Path) -> str | None:
     raw = containment.read_regular(path.parent, path.name, limit=MANIFEST_LIMIT)
     try:
         data = json.loads(raw) if raw is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return str(data.get("env")) if isinstance(data, dict) and data.get("env") else None
 

@@ -108,7 +108,7 @@ def decode_result(raw: bytes, where: str, details: type[D]) -> StageResult[D]:
     anything else is a ReportError."""
     try:
         return msgspec.json.decode(raw, type=StageResult[details])  # type: ignore[valid-type]
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise ReportError(where, f"is not a stage result written by this tool ({exc})") from exc
 
 
