@@ -136,6 +136,7 @@ class Scheduler:
     results: dict[str, StageRun] = field(default_factory=dict)
 
     interrupted: bool = False
+    failed_fast: bool = False
     began: float = 0.0
     # How the stages were checked for changing the source: by git's tracked files, unless
     # git could not list them here.
@@ -215,10 +216,12 @@ class Scheduler:
                     )
                 )
             if status is RunStatus.FAILED and self.fail_fast:
+                self.failed_fast = True
                 scope.cancel()
         finally:
             if stage.name not in self.results:
-                reason = "fail-fast" if scope.cancel_called else "interrupted"
+                # Ctrl-C and SIGTERM cancel the same scope: only our own cancel is fail-fast.
+                reason = "fail-fast" if self.failed_fast else "interrupted"
                 self._finish(StageRun(stage.name, RunStatus.CANCELLED, reason=reason))
             finished[stage.name].set()
 
