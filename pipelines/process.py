@@ -73,8 +73,8 @@ def tool_path(path: str) -> str:
     return os.pathsep.join([bin_dir, path])
 
 
-def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    merged = {**os.environ, **(env or {})}
+def _merged_env(env: Mapping[str, str] | None, *, inherit: bool = True) -> dict[str, str]:
+    merged = {**(os.environ if inherit else {}), **(env or {})}
     merged["PATH"] = tool_path(merged.get("PATH", os.defpath))
     # Where this run's reports go is for this stage alone: a tool that runs pipelines itself
     # (a project's own tests of a pipeline) must not write into this run.
@@ -197,18 +197,20 @@ def run_streaming(
     env: Mapping[str, str] | None = None,
     keep_lines: int = 400,
     output: BinaryIO | None = None,
+    inherit: bool = True,
 ) -> Completed:
     """Run ``argv`` with its output passed straight through to ``output`` (default: ours,
     the stage log) as it comes, keeping its last lines to explain a failure. stderr is
     merged into stdout.
 
     It has no timeout of its own: the runner's stage timeout ends the stage's whole session.
+    Without ``inherit``, ``env`` is the whole environment (none of ours is added).
     """
     started = time.monotonic()
     proc = _start(
         argv,
         cwd=cwd,
-        env=_merged_env(env),
+        env=_merged_env(env, inherit=inherit),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

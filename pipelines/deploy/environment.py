@@ -19,6 +19,7 @@ import msgspec
 from pipelines import atomic
 from pipelines.actor import actor
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, DeployAuditEntry, audit_key
+from pipelines.child_env import child_environment
 from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.deploy import abort
 from pipelines.deploy.controller import Clock, Controller, RealClock
@@ -219,8 +220,11 @@ class DeployEnv:
         # The build's log goes to a file of the environment's state: stdout is the command's
         # own (JSON) answer, and nothing else in the process is redirected meanwhile.
         self.directory.mkdir(parents=True, exist_ok=True)
+        # The build runs the project's own code (its build backend, project_env.install): it
+        # gets a child's declared environment, never the audit key or an approval.
+        declared = child_environment(self.environ, pass_env=self.environment.pass_env)
         with (self.directory / PROJECT_ENV_LOG).open("ab") as log:
-            env, _ = ensure(self.project, plan, self.environ, output=log)
+            env, _ = ensure(self.project, plan, declared, output=log)
         return str(env.python)
 
     def audit(self, action: str, **fields: Any) -> AuditHead:

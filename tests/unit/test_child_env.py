@@ -4,6 +4,7 @@ passes, never the SDK's own secrets; secret-looking values passed to a stage are
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,9 +16,11 @@ from pipelines.child_env import MASK, Masker, child_environment
 from pipelines.config.deploy import ServiceSettings
 from pipelines.config.health import HealthCheck
 from pipelines.config.pipeline import load_config
+from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.target import Release
 from pipelines.health.probes import _run_keeping_tail, probe_command
+from pipelines.layout import Layout
 from pipelines.plan import Plan, PlannedStage, build_plan
 from pipelines.runners.docker import docker_run_argv
 from pipelines.runners.local import LocalRunner
@@ -208,3 +211,28 @@ def test_a_command_check_stopped_at_its_timeout_leaves_nothing_running(tmp_path:
 
     anyio.run(stopped_once_it_has_started)
     assert not _running(int(started.read_text()))
+
+
+def test_building_the_project_environment_for_a_deploy_gets_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The build runs the project's own code: its build backend, or project_env.install.
+    project = tmp_path / "shop"
+    project.mkdir()
+    written = str(tmp_path / "env.json")
+    dump = f"import os, json; open({written!r}, 'w').write(json.dumps(dict(os.environ)))"
+    (project / "pipeline.yaml").write_text(
+        "version: 1\nname: shop\n"
+        f"project_env: {{install: [[python, -c, {json.dumps(dump)}]]}}\n"
+        "service: {command: [python, -m, shop, --port, '{port}']}\n"
+    )
+    secrets = {"PIPELINES_AUDIT_KEY": "the-audit-key", "CLOUD_TOKEN": "cloud-token-value"}
+    for key, value in {**secrets, "PIPELINES_STATE_DIR": str(tmp_path / "state")}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PIPELINES_CACHE_DIR", str(tmp_path / "cache"))
+    config = load_config(project)
+    denv = DeployEnv.open(project, config, "staging", Layout.of(project, {}), dict(os.environ))
+    assert denv.python() is not None
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert "PATH" in env
+    assert not set(secrets) & set(env)
