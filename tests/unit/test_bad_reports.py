@@ -177,3 +177,12 @@ def test_deeply_nested_json_reports_and_answers_are_refused_not_crashed(write: W
     # A deployed instance's health answer is code under test too.
     probe = HttpProbe(url="http://127.0.0.1:1/healthz", json_path="status")
     assert _body_problem(probe, NESTED) == "no JSON field 'status'"
+
+
+def test_a_sarif_file_past_its_limit_is_refused_not_loaded(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipelines.readers.findings.MAX_SARIF_BYTES", 1000)
+    log = '{"version": "2.1.0", "runs": [], "padding": "' + "x" * 2000 + '"}'
+    with pytest.raises(ReportError, match="is larger than 1000 bytes"):
+        read_sarif(write("security.sarif", log))
