@@ -200,12 +200,13 @@ class LiveStages:
 
 def run_summary(result: RunResult, notes: Mapping[str, str] | None = None) -> Table:
     """The final table of a run; ``notes`` are the stages' own one-line summaries."""
-    table = Table(title=f"pipeline run ({result.runner}, {result.duration:.1f}s)")
-    if result.source_check != TRACKED:
-        # Said where it is read: the usual check did not apply, and what did instead.
-        table.caption = Text(
-            f"source checked for changes: {safe_text.terminal(result.source_check)}"
-        )
+    # Said where it is read when the usual check did not apply, and what did instead (as
+    # plain text: git's words may hold what rich would read as markup).
+    said = f"source checked for changes: {safe_text.terminal(result.source_check)}"
+    table = Table(
+        title=f"pipeline run ({result.runner}, {result.duration:.1f}s)",
+        caption=None if result.source_check == TRACKED else Text(said),
+    )
     for column in ("stage", "status", "time", "details"):
         table.add_column(column)
     for stage in result.stages:
