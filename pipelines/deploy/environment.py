@@ -74,6 +74,7 @@ class DeployEnv:
     layout: Layout
     directory: Path
     environ: Mapping[str, str]
+    drill: bool = False  # a rollback drill's copy of the environment (deploy/drill.py)
 
     @classmethod
     def open(
@@ -119,6 +120,7 @@ class DeployEnv:
                 python=python,
                 pass_env=self.environment.pass_env,
                 environ=self.environ,
+                drill=self.drill,
             )
             key = f"environments.{self.environment.name}.deploy.targets[{index}]"
             found.append(build_target(item, context, key))

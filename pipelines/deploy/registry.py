@@ -37,6 +37,7 @@ class TargetContext:
     pass_env: tuple[str, ...] = ()
     # The invoking environment (where a cluster's kubeconfig is found).
     environ: Mapping[str, str] = field(default_factory=dict)
+    drill: bool = False  # built for a rollback drill beside the environment
 
 
 RUNTIMES: dict[str, Callable[[TargetContext], Runtime]] = {

@@ -476,6 +476,42 @@ def test_a_second_deploy_is_refused_while_the_lease_is_held_and_takes_over_when_
     assert not stored["spec"].get("holderIdentity")  # released when the deploy finished
 
 
+def test_a_drill_on_the_cluster_keeps_apart_from_the_environment_and_cleans_up(
+    cluster: Cluster, crds: Cluster, prometheus: tuple[str, str], namespace: str, tmp_path: Path
+) -> None:
+    prom, gateway = prometheus
+    push(gateway, "9.0", error_rate=0.1, p95_ms=30)
+    push(gateway, "drill-good", error_rate=0.1, p95_ms=30)
+    push(gateway, "drill-faulty", error_rate=40.0, p95_ms=30)
+    wait_until(lambda: scraped(prom, "drill-faulty"), 60, "the metrics to be scraped")
+    project = write_project(tmp_path, namespace, strategy="canary", prometheus=prom)
+    config = yaml.safe_load((project / "pipeline.yaml").read_text())
+    config["service"]["faults"] = {"errors": {"FAIL_RATE": "0.5"}}
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert deploy(cluster, project, "9.0").returncode == 0
+    settles(cluster.client, namespace, {"r1"})
+
+    done = cli(cluster, project, "drill", "rollback", "--fault", "errors", "--rate", "0", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["passed"], report["problems"]
+    assert report["outcome"] == "rolled-back"
+    assert report["time_to_detect_seconds"] is not None
+    assert report["clients_measured"] is False
+    assert report["final_versions"] == ["drill-good"]  # what the drill's router answered
+
+    # The environment serves what it served; the drill left nothing in the namespace.
+    assert set(deployments(cluster.client, namespace)) == {"r1"}
+    assert selected(cluster.client, namespace, "stable") == "r1"
+    assert weights(cluster.client, namespace)[1] == 0
+    drill_objects = "app.kubernetes.io/name=shop-production-drill"
+    for kind in ("Deployment", "Service", "HTTPRoute"):
+        assert not cluster.client.list(kind, namespace, drill_objects), kind
+    assert cluster.client.get("ConfigMap", namespace, "shop-production-drill-deploy-state") is None
+    assert cluster.client.get("Lease", namespace, "shop-production-drill-deploy-lock") is None
+    assert cluster.client.get("ConfigMap", namespace, "shop-production-deploy-state") is not None
+
+
 @pytest.mark.parametrize("then", ["resume", "rollback"])
 def test_a_killed_controller_is_resumed_or_rolled_back_from_another_process(
     cluster: Cluster,

@@ -49,7 +49,14 @@ def make_target(target: DeployTarget, context: TargetContext) -> KubernetesTarge
     return KubernetesTarget(
         target.name,
         client=client_for(target, context.environ),
-        scope=Scope(context.app, context.env_name, target.cluster, context.service, context.env),
+        scope=Scope(
+            context.app,
+            context.env_name,
+            target.cluster,
+            context.service,
+            context.env,
+            drill=context.drill,
+        ),
         ready_timeout=target.cluster.ready_timeout,
     )
 
