@@ -5,6 +5,7 @@ own snapshot."""
 from __future__ import annotations
 
 import shutil
+import stat
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -31,6 +32,16 @@ def _named_places(denv: DeployEnv) -> dict[Path, str]:
     return {path.resolve(): what for path, what in named.items()}
 
 
+def _special(path: Path) -> bool:
+    """A FIFO, socket or device (what a stage may leave in the tree): nothing a release
+    ships, and copying one would hang or fail."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return True  # gone meanwhile
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
+
+
 def _refuse(denv: DeployEnv, entry: str, why: str, hint: str) -> UsageError:
     return UsageError(f"{denv.config.source}: service.files lists {entry!r}, {why}", hint=hint)
 
@@ -55,6 +66,8 @@ def _check_entry(denv: DeployEnv, entry: str, places: dict[Path, str]) -> Path:
         raise _refuse(
             denv, entry, "which is a symbolic link", "list the files and directories themselves"
         )
+    if origin.exists() and _special(origin):
+        raise _refuse(denv, entry, "which is not a file or directory", "list files and directories")
     if not origin.exists():
         raise _refuse(
             denv,
@@ -82,7 +95,7 @@ def _ignoring(patterns: Iterable[str], places: set[Path]) -> Callable[[str, list
     def ignore(directory: str, names: list[str]) -> set[str]:
         skipped = set(by_pattern(directory, names))
         here = Path(directory).resolve()
-        return skipped | {name for name in names if here / name in places}
+        return skipped | {name for name in names if here / name in places or _special(here / name)}
 
     return ignore
 
