@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.errors import MarkupError
 from rich.live import Live
 from rich.table import Table
-from rich.text import Text
+from rich.text import Span, Text
 
 from pipelines import safe_text
 from pipelines.runners.results import FINISHED, TRACKED, RunResult, RunStatus
@@ -33,8 +33,9 @@ class SafeConsole(Console):
     file name or a tool's message is shown escaped), whichever command prints them."""
 
     def print(self, *objects: Any, **options: Any) -> None:
-        """Print like rich, with control characters of strings shown escaped."""
-        safe = [safe_text.lines(item) if isinstance(item, str) else item for item in objects]
+        """Print like rich, with control characters of strings (and of styled texts, which
+        carry a reason or a tool's words as often) shown escaped."""
+        safe = [_safe(item) for item in objects]
         super().print(*safe, **options)
 
     def on_broken_pipe(self) -> None:
@@ -42,6 +43,20 @@ class SafeConsole(Console):
         same exit code as for any other closed output (rich's own choice is a bare exit 1)."""
         self.quiet = True
         raise BrokenPipeError
+
+
+def _safe(item: Any) -> Any:
+    if isinstance(item, str):
+        return safe_text.lines(item)
+    if not isinstance(item, Text) or safe_text.lines(item.plain) == item.plain:
+        return item
+    # Escaped piece by piece between the styles' edges, so every piece keeps its styles.
+    edges = sorted({edge for span in item.spans for edge in (span.start, span.end)})
+    escaped = Text(style=item.style, end=item.end, justify=item.justify)
+    for piece in item.divide(edge for edge in edges if 0 < edge < len(item.plain)):
+        text = safe_text.lines(piece.plain)
+        escaped.append_text(Text(text, spans=[Span(0, len(text), s.style) for s in piece.spans]))
+    return escaped
 
 
 def add_row(table: Table, *cells: str | Text) -> None:
