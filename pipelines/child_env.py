@@ -60,11 +60,20 @@ HOST_ONLY = (
     *("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"),
     *("NODE_EXTRA_CA_CERTS", "PIPELINES_*"),
 )
+# CI metadata globs also match the runner's command files: GitHub applies what a step writes
+# there to every later step (a variable such as LD_PRELOAD, a PATH entry, an output). Never a
+# default; pass_env may name one.
+COMMAND_FILES = frozenset(
+    {"GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"}
+)
 # What the SDK itself reads as a secret or an authority: never a child's, whatever is passed.
 SDK_SECRETS = frozenset({"PIPELINES_AUDIT_KEY", "PIPELINES_APPROVED_BY"})
 # A name with one of these words holds a credential: a default glob never passes it, and a
 # value passed by name is masked in every log the SDK writes.
-SECRET_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE")
+SECRET_WORDS = (
+    *("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDS", "AUTH"),
+    *("PRIVATE", "JWT", "COOKIE"),
+)
 SECRET_NAME = re.compile("|".join(SECRET_WORDS), re.IGNORECASE)
 MASK = "***"
 # Shorter values are too common to mask without garbling logs (and too weak to be secrets).
@@ -84,7 +93,7 @@ def _default(name: str, container: bool) -> bool:
     """Whether a child gets ``name`` without pipeline.yaml asking for it."""
     if container and _matches(name, HOST_ONLY):
         return False
-    return _matches(name, DEFAULT_PASS) and not looks_secret(name)
+    return _matches(name, DEFAULT_PASS) and not looks_secret(name) and name not in COMMAND_FILES
 
 
 def child_environment(

@@ -108,6 +108,16 @@ def report_github(args: argparse.Namespace, out: Console) -> int:
 
 def publish_run(layout: Layout, stages: list[str], environ: Mapping[str, str]) -> None:
     """After ``pipelines run`` under GitHub Actions: its annotations, printed after its
-    output."""
-    if in_github_actions(environ):
-        emit(github.capped(run_annotations(layout, stages)))
+    output, and the gate's summary and outputs in the step's files. Written here, not by the
+    gate stage: no stage is given GitHub's command files (child_env)."""
+    if not in_github_actions(environ):
+        return
+    emit(github.capped(run_annotations(layout, stages)))
+    if "gate" in stages:
+        try:
+            raw = _report(layout, "gate", DECISION)
+            decision = GateDecision.from_dict(json.loads(raw)) if raw is not None else None
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            decision = None  # run_annotations warned about it
+        if decision is not None:
+            github.write_files(decision, environ)

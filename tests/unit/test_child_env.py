@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from pipelines.child_env import MASK, Masker, child_environment
+from pipelines.child_env import MASK, Masker, child_environment, secret_values
 from pipelines.config.deploy import ServiceSettings
 from pipelines.config.health import HealthCheck
 from pipelines.config.pipeline import load_config
@@ -236,3 +236,24 @@ def test_building_the_project_environment_for_a_deploy_gets_no_secret(
     env = json.loads((tmp_path / "env.json").read_text())
     assert "PATH" in env
     assert not set(secrets) & set(env)
+
+
+def test_ci_command_files_and_job_tokens_never_reach_a_child_by_default() -> None:
+    # GitHub reads these files after the step: a line in GITHUB_ENV sets a variable for every
+    # later step (LD_PRELOAD, NODE_OPTIONS), one in GITHUB_OUTPUT forges an output.
+    runner = {
+        "GITHUB_ENV": "/home/runner/work/_temp/_runner_file_commands/set_env_1",
+        "GITHUB_OUTPUT": "/home/runner/work/_temp/_runner_file_commands/set_output_1",
+        "GITHUB_PATH": "/home/runner/work/_temp/_runner_file_commands/add_path_1",
+        "GITHUB_STATE": "/home/runner/work/_temp/_runner_file_commands/save_state_1",
+        "GITHUB_STEP_SUMMARY": "/home/runner/work/_temp/_runner_file_commands/step_summary_1",
+        "CI_JOB_JWT": "eyJhbGciOi.the-gitlab-oidc-token",
+        "CI_JOB_JWT_V2": "eyJhbGciOi.the-gitlab-oidc-token-v2",
+        "GITHUB_REPOSITORY": "shop/shop",
+    }
+    env = child_environment(runner)
+    assert env == {"GITHUB_REPOSITORY": "shop/shop"}
+    # Passed by name they go, as anything does (and a JWT's value is masked in logs).
+    passed = child_environment(runner, pass_env=("GITHUB_STEP_SUMMARY", "CI_JOB_JWT"))
+    assert set(passed) == {"GITHUB_REPOSITORY", "GITHUB_STEP_SUMMARY", "CI_JOB_JWT"}
+    assert secret_values(passed) == (runner["CI_JOB_JWT"],)
