@@ -30,6 +30,7 @@ from pipelines.cli.display import SafeConsole
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
 from pipelines.config.deploy import StrategyKind
+from pipelines.config.json_schemas import KINDS as SCHEMA_KINDS
 from pipelines.errors import (
     EXIT_CLOSED_OUTPUT,
     EXIT_INTERNAL,
@@ -185,7 +186,7 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
         "schema",
         help="print the JSON Schema of pipeline.yaml or flags.yaml (for editors), or the plan's",
     )
-    schema.add_argument("kind", choices=["pipeline", "flags", "plan"])
+    schema.add_argument("kind", choices=SCHEMA_KINDS)
 
 
 def _operations_commands(sub: Any, shared: _Shared) -> None:

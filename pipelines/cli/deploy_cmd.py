@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pipelines import codec
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
 from pipelines.config.deploy import StrategyKind
@@ -234,43 +235,43 @@ def status(args: argparse.Namespace, out: Console) -> int:
     denv = open_env(args)
     data = environment_status(denv)
     # Serving below capacity is an answer a script must not miss.
-    code = EXIT_FAILED if data["below_capacity"] else EXIT_OK
+    code = EXIT_FAILED if data.below_capacity else EXIT_OK
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(codec.to_builtins(data), indent=2))
         return code
-    last = data["last"]
-    table = Table(title=f"{denv.environment.name}: stable {data['stable'] or 'none'}")
+    last = data.last
+    table = Table(title=f"{denv.environment.name}: stable {data.stable or 'none'}")
     for column in ("target", "entrypoint", "instance", "release", "traffic"):
         table.add_column(column)
-    for name, target in data["targets"].items():
-        weights = target["weights"]
-        for instance, release in target["running"].items():
+    for name, target in data.targets.items():
+        weights = target.weights
+        for instance, release in target.running.items():
             total = sum(weights.values())
             share = weights.get(instance)
             traffic = f"{100 * share / total:.0f}%" if share and total else "-"
-            add_row(table, name, target["entrypoint"], instance, release, traffic)
+            add_row(table, name, target.entrypoint, instance, release, traffic)
     show(out, table)
     if last is not None:
-        line = f"last deploy {last['id']} ({last['version']}, {last['strategy']}): {last['status']}"
+        line = f"last deploy {last.id} ({last.version}, {last.strategy}): {last.status}"
         out.print(line, markup=False, highlight=False)
-        for name, progress in last["progress"].items():
-            step = f"  {name}: step {progress['done']}/{progress['total']}"
-            out.print(f"{step} {progress['current'] or ''}", markup=False, highlight=False)
-        if last["reason"]:
-            out.print(f"  reason: {last['reason']}", markup=False, highlight=False)
-        if last["interrupted"]:
+        for name, progress in last.progress.items():
+            step = f"  {name}: step {progress.done}/{progress.total}"
+            out.print(f"{step} {progress.current or ''}", markup=False, highlight=False)
+        if last.reason:
+            out.print(f"  reason: {last.reason}", markup=False, highlight=False)
+        if last.interrupted:
             out.print(
                 "  its controller is gone: `pipelines deploy --resume` or `pipelines rollback`",
                 markup=False,
                 highlight=False,
             )
-    if data["last_operation"]:
-        out.print(f"last operation: {data['last_operation']}", markup=False, highlight=False)
-    for name, target in data["targets"].items():
-        if target["down"]:
-            down = ", ".join(target["down"])
+    if data.last_operation:
+        out.print(f"last operation: {data.last_operation}", markup=False, highlight=False)
+    for name, target in data.targets.items():
+        if target.down:
+            down = ", ".join(target.down)
             out.print(f"{name}: {down} get traffic but do not run", markup=False, highlight=False)
-    for line in data["below_capacity"]:
+    for line in data.below_capacity:
         out.print(f"below capacity: {line}", markup=False, highlight=False)
     out.print(f"state: {denv.directory}", markup=False, highlight=False)
     return code

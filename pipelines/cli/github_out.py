@@ -5,17 +5,16 @@ annotations and the summary of an exported reports directory (what the Dagger mo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Mapping
-from typing import Any
 
 import msgspec
 from rich.console import Console
 
-from pipelines import containment
+from pipelines import codec, containment
 from pipelines.cli.common import project_config, project_layout
 from pipelines.cli.guard import emit
+from pipelines.codec import DamagedFile
 from pipelines.errors import EXIT_OK, PipelineError
 from pipelines.gate.rules import GateDecision
 from pipelines.layout import DECISION, RESULT, Layout, logical
@@ -46,12 +45,12 @@ def run_annotations(layout: Layout, stages: list[str]) -> list[github.Annotation
     try:
         raw = _report(layout, "gate", DECISION)
         if raw is not None:
-            data: Any = json.loads(raw)
-            found += github.decision_annotations(GateDecision.from_dict(data))
-    except containment.Refused as exc:
-        found.append(github.Annotation("warning", f"{decision_path}: {exc.strerror}"))
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        found.append(github.Annotation("warning", f"{decision_path}: unreadable ({exc})"))
+            decision = codec.decode(raw, GateDecision, str(decision_path))
+            found += github.decision_annotations(decision)
+    except OSError as exc:  # a link, FIFO or device there is Refused
+        found.append(github.Annotation("warning", f"{decision_path}: {exc.strerror or exc}"))
+    except DamagedFile as exc:
+        found.append(github.Annotation("warning", f"unreadable: {exc.message}"))
     findings: list[Finding] = []
     for name in stages:
         path = layout.stage(name) / RESULT
@@ -89,10 +88,14 @@ def report_github(args: argparse.Namespace, out: Console) -> int:
     if args.summary:
         decision_path = layout.report(logical("gate", DECISION))
         try:
-            data: Any = json.loads(_report(layout, "gate", DECISION) or b"")
-            text = markdown(of_decision(GateDecision.from_dict(data)))
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
-            text = f"No gate decision in the reports ({decision_path}: {exc}).\n"
+            raw = _report(layout, "gate", DECISION)
+            if raw is None:
+                raise DamagedFile(f"{decision_path}: not there")
+            text = markdown(of_decision(codec.decode(raw, GateDecision, str(decision_path))))
+        except OSError as exc:  # a link, FIFO or device there is Refused
+            text = f"No gate decision in the reports ({decision_path}: {exc.strerror or exc}).\n"
+        except DamagedFile as exc:
+            text = f"No gate decision in the reports ({exc.message}).\n"
         # The summary is also echoed to the log by CI steps that capture it.
         out.print(neutralise(text), highlight=False, markup=False, end="")
         return EXIT_OK
@@ -116,8 +119,8 @@ def publish_run(layout: Layout, stages: list[str], environ: Mapping[str, str]) -
     if "gate" in stages:
         try:
             raw = _report(layout, "gate", DECISION)
-            decision = GateDecision.from_dict(json.loads(raw)) if raw is not None else None
-        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            decision = codec.decode(raw, GateDecision, "") if raw is not None else None
+        except (OSError, DamagedFile):
             decision = None  # run_annotations warned about it
         if decision is not None:
             github.write_files(decision, environ)

@@ -124,9 +124,9 @@ def plan(args: argparse.Namespace, out: Console) -> int:
             out.print(f"    found: {note}", highlight=False, markup=False)
         for argv in stage.tools:
             out.print(f"    runs: {shlex.join(argv)}", highlight=False, markup=False)
-    for name, reason in the_plan.skipped:
+    for skipped in the_plan.skipped:
         out.print(
-            f"{name}: not run in environment {the_plan.env!r}: {reason}",
+            f"{skipped.name}: not run in environment {the_plan.env!r}: {skipped.reason}",
             highlight=False,
             markup=False,
         )

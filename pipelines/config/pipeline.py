@@ -32,7 +32,6 @@ from pipelines.config.schema import (
     decode,
     matching,
     suggest,
-    to_builtins,
 )
 from pipelines.config.yaml_source import Source, read_yaml_file
 from pipelines.errors import ConfigError, closest, did_you_mean
@@ -86,11 +85,6 @@ class GateThresholds(Model, frozen=True):
                     key=("max_findings", severity.value),
                     hint=f"limit one of: {names}",
                 )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for the plan and the gate decision."""
-        data: dict[str, Any] = to_builtins(self)
-        return data
 
 
 class MonitoringSettings(Model, frozen=True):

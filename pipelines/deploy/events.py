@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import msgspec
 
-from pipelines.deploy import codec
+from pipelines import codec
 from pipelines.deploy.analysis import MeasurementSummary
 from pipelines.deploy.steps import Step
 from pipelines.deploy.target import Release

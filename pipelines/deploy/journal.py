@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import msgspec
 
-from pipelines.deploy import codec
+from pipelines import codec
 from pipelines.deploy.events import (
     DeployFinished,
     DeployPaused,

@@ -38,6 +38,16 @@ SERVER = LISTEN
 # Characters a path in the config may hold: quoted, nothing in it can end the string, start
 # a variable or a block, or end the directive.
 SAFE_PATH = re.compile(r"[A-Za-z0-9_./@+=,:~ -]+")
+
+
+class RouteRecord(msgspec.Struct, frozen=True):
+    """A routing: the config's generation and its servers' weights (``route.json``, and what
+    nginx answers on ``ROUTE_PATH``)."""
+
+    generation: int
+    servers: dict[str, int]  # host:port -> weight
+
+
 TEMPLATE = """\
 # Written by portable-pipelines; every change is checked with `nginx -t` before a reload.
 worker_processes 1;
@@ -156,7 +166,9 @@ class Nginx:
         ]
         if not lines:  # nothing to route to: answer 503 rather than refuse the config
             lines = ["        server 127.0.0.1:9 down;"]
-        route = json.dumps({"generation": generation, "servers": dict(sorted(servers.items()))})
+        route = json.dumps(
+            msgspec.to_builtins(RouteRecord(generation, dict(sorted(servers.items()))))
+        )
         return TEMPLATE.format(
             prefix=safe_path(self.prefix),
             user=worker_user(),
@@ -169,10 +181,10 @@ class Nginx:
     def current(self) -> tuple[int, dict[str, int]]:
         """The generation and servers of the live config."""
         try:
-            data = json.loads(self.state.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return 0, {}
-        return int(data["generation"]), {str(k): int(v) for k, v in data["servers"].items()}
+            live = msgspec.json.decode(self.state.read_bytes(), type=RouteRecord)
+        except (OSError, msgspec.DecodeError):
+            return 0, {}  # none yet, or damaged: the next routing starts the count again
+        return live.generation, live.servers
 
     def apply(self, servers: Mapping[str, int]) -> float:
         """Check, install and load a routing; return the seconds until nginx serves it."""
@@ -201,7 +213,7 @@ class Nginx:
             # every new connection meet the new routing.
             self._wait_until_draining(old)
         self._wait_for(generation)
-        atomic.write_json(self.state, {"generation": generation, "servers": dict(servers)})
+        atomic.write_json(self.state, msgspec.to_builtins(RouteRecord(generation, dict(servers))))
         return time.monotonic() - started
 
     def _wait_for(self, generation: int, timeout: float = 10.0) -> None:
@@ -211,9 +223,10 @@ class Nginx:
             try:
                 # http://, built above: no other scheme can reach here.
                 with urllib.request.urlopen(url, timeout=1) as response:  # nosec B310
-                    if json.loads(response.read())["generation"] >= generation:
+                    served = msgspec.json.decode(response.read(), type=RouteRecord)
+                    if served.generation >= generation:
                         return
-            except (OSError, ValueError, KeyError):
+            except (OSError, msgspec.DecodeError):
                 pass
             time.sleep(0.005)
         raise TargetError(f"nginx on {self.listen} did not serve routing {generation} in time")

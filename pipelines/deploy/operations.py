@@ -12,9 +12,9 @@ from pathlib import Path
 
 import msgspec
 
+from pipelines import codec
 from pipelines.config.deploy import StrategyKind
 from pipelines.deploy import abort as abort_request
-from pipelines.deploy import codec
 from pipelines.deploy.controller import Clock, DeployReport
 from pipelines.deploy.drill import DrillReport, run_drill
 from pipelines.deploy.environment import DeployEnv

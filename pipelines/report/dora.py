@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+
+import msgspec
 
 from pipelines.process import GIT, GIT_ENV, run_tool
 from pipelines.report.history import DeployEntry, History
@@ -20,8 +20,7 @@ DEPLOYS = ("deploy", "resume", "promote")
 ROLLBACKS = ("rollback", "watch-rollback")
 
 
-@dataclass(frozen=True)
-class Metric:
+class Metric(msgspec.Struct, frozen=True):
     """One DORA metric: its value, its bucket, and what it was computed from."""
 
     name: str
@@ -30,15 +29,22 @@ class Metric:
     bucket: str
     basis: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """For --json."""
-        return {
-            "name": self.name,
-            "value": None if self.value is None else round(self.value, 4),
-            "unit": self.unit,
-            "bucket": self.bucket,
-            "basis": self.basis,
-        }
+
+class DoraReport(msgspec.Struct, frozen=True):
+    """What ``pipelines report dora --json`` prints (values to four decimals)."""
+
+    env: str
+    since: str  # ISO 8601
+    metrics: tuple[Metric, ...]
+
+    @classmethod
+    def of(cls, env: str, since: datetime, metrics: Sequence[Metric]) -> DoraReport:
+        """The report of ``metrics``."""
+        rounded = tuple(
+            m if m.value is None else msgspec.structs.replace(m, value=round(m.value, 4))
+            for m in metrics
+        )
+        return cls(env, since.isoformat(), rounded)
 
 
 def _bucket(value: float | None, limits: Sequence[tuple[float, str]], worst: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from msgspec.structs import replace
 
+from pipelines.codec import DamagedFile
 from pipelines.config.deploy import (
     AnalysisSettings,
     DeploySettings,
@@ -17,7 +18,6 @@ from pipelines.config.deploy import (
     StrategyKind,
 )
 from pipelines.deploy.analysis import Sample
-from pipelines.deploy.codec import DamagedFile
 from pipelines.deploy.controller import Controller
 from pipelines.deploy.events import StableChanged
 from pipelines.deploy.journal import DeployStatus, Journal

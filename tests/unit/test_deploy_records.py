@@ -13,11 +13,11 @@ import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipelines import codec
 from pipelines.cli import main
 from pipelines.config.deploy import AnalysisSettings, Approval
 from pipelines.config.pipeline import load_config
 from pipelines.config.schema import parse_duration
-from pipelines.deploy import codec
 from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.controller import DeployReport, StepRecord
 from pipelines.deploy.drill import DrillReport, _judge

@@ -18,12 +18,14 @@ from pipelines.child_env import MASK
 from pipelines.cli import main
 from pipelines.config.deploy import ServiceSettings
 from pipelines.config.pipeline import load_config
+from pipelines.deploy import registry
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.events import DeployFinished, DeployStarted, DeployStatus
 from pipelines.deploy.instances import ContainerRecord, ProcessRecord, Records
 from pipelines.deploy.local import LocalRuntime, _tail
 from pipelines.deploy.nginx import NginxRouter
 from pipelines.deploy.processes import MARKER, alive, marked_processes, start_time
+from pipelines.deploy.registry import TargetContext
 from pipelines.deploy.target import Backend, Release, RoutedRuntime, Running, TargetError
 from pipelines.errors import UsageError
 from pipelines.layout import Layout
@@ -130,6 +132,24 @@ def test_local_and_docker_targets_share_the_nginx_router(tmp_path: Path) -> None
     assert isinstance(target, RoutedRuntime)
     assert isinstance(target.router, NginxRouter)
     assert type(target.runtime).__name__ == "DockerRuntime"
+
+
+def test_a_new_router_is_a_factory_and_one_registry_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What docs/development.md says adding a router takes: nothing but the entry.
+    made: list[TargetContext] = []
+
+    def weights_router(context: TargetContext) -> Weights:
+        made.append(context)
+        return Weights()
+
+    monkeypatch.setitem(registry.ROUTERS, "weights", weights_router)
+    project = _project(tmp_path, "{name: eu, router: weights, listen: '127.0.0.1:18099'}")
+    (target,) = _targets(project, tmp_path)
+    assert isinstance(target, RoutedRuntime) and isinstance(target.router, Weights)
+    assert [(c.name, c.listen) for c in made] == [("eu", "127.0.0.1:18099")]
+    assert type(target.runtime) is LocalRuntime
 
 
 def test_instance_records_are_declared_and_a_damaged_one_names_no_process(

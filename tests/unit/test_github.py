@@ -12,7 +12,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.config.pipeline import GateThresholds
 from pipelines.errors import UsageError
-from pipelines.gate.rules import Evidence, GateDecision, GateStatus, Verdict, evaluate
+from pipelines.gate.rules import Evidence, GateStatus, Verdict, decision_of, evaluate
 from pipelines.readers.junit import Outcome, TestCase, TestSummary
 from pipelines.report import github
 from tests.pipeline_files import ONLY_OWN_STAGES
@@ -54,7 +54,7 @@ def decision(failing: int = 0) -> dict[str, Any]:
 
 
 def test_nothing_is_written_outside_github(tmp_path: Path) -> None:
-    assert github.publish(GateDecision.from_dict(decision(3)), {}) == []
+    assert github.publish(decision_of(decision(3)), {}) == []
 
 
 def test_summary_outputs_and_annotations(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_summary_outputs_and_annotations(tmp_path: Path) -> None:
         "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_OUTPUT": str(output),
     }
-    lines = github.publish(GateDecision.from_dict(decision(12)), env)
+    lines = github.publish(decision_of(decision(12)), env)
     # GitHub shows 10 errors of a step: the rest is counted in one notice.
     assert [line.split(" ")[0] for line in lines] == ["::error"] * 10 + ["::notice"]
     assert lines[-1] == "::notice title=more::3 more annotations: see the job summary"
@@ -83,7 +83,7 @@ def test_failing_tests_in_an_open_gate_are_warnings_and_are_named(tmp_path: Path
     open_with_failures = {**decision(2), "status": "open", "reasons": []}
     summary = tmp_path / "summary.md"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
-    lines = github.publish(GateDecision.from_dict(open_with_failures), env)
+    lines = github.publish(decision_of(open_with_failures), env)
     assert lines[0].startswith("::warning file=tests/test_a.py,title=tests.test_a.test_0::")
     assert "Failing tests: tests.test_a.test_0, tests.test_a.test_1" in summary.read_text()
 
@@ -100,7 +100,7 @@ def test_an_open_gate_with_failures_warns_in_the_decision() -> None:
 def test_a_summary_file_that_is_a_directory_is_a_usage_error(tmp_path: Path) -> None:
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path)}
     with pytest.raises(UsageError, match="GITHUB_STEP_SUMMARY cannot be written"):
-        github.publish(GateDecision.from_dict(decision(1)), env)
+        github.publish(decision_of(decision(1)), env)
 
 
 FORGED = "::set-output name=gate::open"

@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.gate.perf import Change, compare
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import decision_of
 from pipelines.readers.findings import Finding, to_sarif
 from pipelines.report.dora import commit_times, dora
 from pipelines.report.github import publish
@@ -291,7 +291,7 @@ def test_the_compliance_pack_states_missing_evidence(
 def test_the_github_summary_is_the_summary_view(tmp_path: Path) -> None:
     step_summary = tmp_path / "summary.md"
     environ = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step_summary)}
-    publish(GateDecision.from_dict(decision()), environ)
+    publish(decision_of(decision()), environ)
     text = step_summary.read_text()
     assert "### ✅ Gate open (production)" in text
     assert "Flaky tests: t.test_sometimes" in text or "Flaky tests: test_sometimes" in text

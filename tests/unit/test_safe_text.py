@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines.cli.display import SafeConsole, add_row, run_summary, show
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import GateDecision, decision_of
 from pipelines.report import compliance
 from pipelines.report.history import DeployEntry
 from pipelines.report.summary import DeployLine, Summary, markdown, tables
@@ -40,7 +40,7 @@ def hostile_decision(name: str) -> GateDecision:
     data: dict[str, Any] = decision(failing=1)
     data["env"] = name
     data["tests"]["failing"][0]["name"] = name
-    return GateDecision.from_dict(data)
+    return decision_of(data)
 
 
 def rendered(text: str) -> str:
@@ -113,7 +113,7 @@ def test_test_names_are_capped_where_they_are_shown() -> None:
     long_name = "test_" + "x" * 1000
     data: dict[str, Any] = decision(failing=1)
     data["tests"]["failing"][0]["name"] = long_name
-    text = markdown(Summary("t", GateDecision.from_dict(data)))
+    text = markdown(Summary("t", decision_of(data)))
     assert "x" * MAX_TEST_NAME not in text
     assert len(capped(long_name)) == MAX_TEST_NAME
     assert capped("short") == "short"
