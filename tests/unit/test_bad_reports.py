@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pipelines import codec
 from pipelines.cli import main
+from pipelines.codec import DamagedFile
 from pipelines.config.health import HttpProbe
 from pipelines.errors import ReportError
 from pipelines.health.probes import _body_problem
@@ -186,3 +189,9 @@ def test_a_sarif_file_past_its_limit_is_refused_not_loaded(
     log = '{"version": "2.1.0", "runs": [], "padding": "' + "x" * 2000 + '"}'
     with pytest.raises(ReportError, match="is larger than 1000 bytes"):
         read_sarif(write("security.sarif", log))
+
+
+def test_any_declared_file_nested_too_deeply_is_a_damaged_file() -> None:
+    # Where a declared type holds free-form JSON (details, evidence), the decoder recurses.
+    with pytest.raises(DamagedFile, match=r"result\.json: cannot be read as .*nested too deeply"):
+        codec.decode('{"details": ' + NESTED + "}", dict[str, Any], "result.json")
