@@ -172,7 +172,9 @@ def test_docker_instances_are_restarted_by_the_engine_when_they_crash(
 
     calls: list[list[str]] = []
 
-    def engine(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def engine(
+        argv: list[str], timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         calls.append(argv)
         out = "c0ffee\n" if argv[0] == "run" else "true\n"
         return subprocess.CompletedProcess(argv, 0, out, "")
@@ -303,3 +305,31 @@ def test_an_instance_that_prints_its_secret_and_dies_is_reported_masked(tmp_path
     assert "s3cr3t-db" not in str(raised.value) and f"cannot connect with {MASK}" in str(
         raised.value
     )
+
+
+def test_a_docker_instances_values_never_show_in_a_process_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.deploy import docker  # noqa: PLC0415 - its engine call is replaced
+
+    calls: list[tuple[list[str], dict[str, str]]] = []
+
+    def engine(
+        argv: list[str], timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        calls.append((argv, dict(env or {})))
+        out = "c0ffee\n" if argv[0] == "run" else "true\n"
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    monkeypatch.setattr(docker, "_docker", engine)
+    monkeypatch.setattr(docker, "wait_healthy", lambda *a, **k: None)
+    # pipeline.yaml's env may expand a variable of the caller's (${DATABASE_URL}).
+    env = {"DATABASE_URL": "postgres://app:s3cr3t@db/app"}
+    runtime = docker.DockerRuntime(
+        home=tmp_path, service=ServiceSettings(image="shop"), env=env, image="shop", prefix="pp"
+    )
+    runtime.start("r1-0", Release("r1", "1.0.0", "abc", tmp_path))
+    argv, given = next(call for call in calls if call[0][0] == "run")
+    assert not any("s3cr3t" in arg for arg in argv)
+    assert argv[argv.index("DATABASE_URL") - 1] == "-e"  # by name: the CLI takes the value
+    assert given["DATABASE_URL"] == env["DATABASE_URL"] and given["PORT"] == "8080"
