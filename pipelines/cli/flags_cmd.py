@@ -112,7 +112,13 @@ def _history(path: Path, args: argparse.Namespace, out: Console) -> int:
     for column in ("#", "time", "who", "flag", "env", "old", "new", "reason"):
         table.add_column(column)
     for raw in entries:
-        e = flag_entry(raw, f"{log.path}: entry {raw.get('seq')}")
+        try:
+            e = flag_entry(raw, f"{log.path}: entry {raw.get('seq')}")
+        except DamagedFile as exc:
+            # Shown, not refused: an edited log is read to find out what was done to it (and
+            # its hash no longer matches, so the warning below says it cannot be trusted).
+            add_row(table, str(raw.get("seq", "?")), "", "", f"(not a flag change: {exc.message})")
+            continue
         add_row(table, str(e.seq), e.time, e.actor, e.flag, e.env, str(e.old), str(e.new), e.reason)
     show(out, table)
     if not check.intact:
