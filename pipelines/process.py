@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pipelines.child_env import SDK_SECRETS
 from pipelines.errors import ToolError
 from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV
 
@@ -75,6 +76,10 @@ def tool_path(path: str) -> str:
 
 def _merged_env(env: Mapping[str, str] | None, *, inherit: bool = True) -> dict[str, str]:
     merged = {**(os.environ if inherit else {}), **(env or {})}
+    # Read in this process only: no tool, stage command or installer is given them, however
+    # this process was started (a runner's stage, or `pipelines stage` in a CI step).
+    for secret in SDK_SECRETS:
+        merged.pop(secret, None)
     merged["PATH"] = tool_path(merged.get("PATH", os.defpath))
     # Where this run's reports go is for this stage alone: a tool that runs pipelines itself
     # (a project's own tests of a pipeline) must not write into this run.

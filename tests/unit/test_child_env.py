@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from pipelines.child_env import MASK, Masker, child_environment, secret_values
+from pipelines.cli import main
 from pipelines.config.deploy import ServiceSettings
 from pipelines.config.health import HealthCheck
 from pipelines.config.pipeline import load_config
@@ -257,3 +258,20 @@ def test_ci_command_files_and_job_tokens_never_reach_a_child_by_default() -> Non
     passed = child_environment(runner, pass_env=("GITHUB_STEP_SUMMARY", "CI_JOB_JWT"))
     assert set(passed) == {"GITHUB_REPOSITORY", "GITHUB_STEP_SUMMARY", "CI_JOB_JWT"}
     assert secret_values(passed) == (runner["CI_JOB_JWT"],)
+
+
+def test_a_stage_run_directly_gives_its_tools_none_of_the_sdks_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pipelines stage NAME` in a CI step of its own: no runner chose its environment.
+    written = tmp_path / "env.json"
+    dump = f"import os, json; open({str(written)!r}, 'w').write(json.dumps(dict(os.environ)))"
+    (tmp_path / "pipeline.yaml").write_text(
+        f"stages:\n  dump:\n    python: tool\n    run: [[python, -c, {json.dumps(dump)}]]\n"
+    )
+    monkeypatch.setenv("PIPELINES_AUDIT_KEY", "the-audit-key")
+    monkeypatch.setenv("PIPELINES_APPROVED_BY", "alice")
+    assert main(["stage", "dump", "-C", str(tmp_path)]) == 0
+    env = json.loads(written.read_text())
+    assert "PATH" in env
+    assert not {"PIPELINES_AUDIT_KEY", "PIPELINES_APPROVED_BY"} & set(env)
