@@ -26,7 +26,7 @@ from pipelines.deploy.controller import RealClock
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.operations import DeployRequest, Outcome
-from pipelines.deploy.status import environment_status
+from pipelines.deploy.status import EnvironmentStatus, environment_status
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 STYLE = {
@@ -173,7 +173,7 @@ def promote(args: argparse.Namespace, out: Console) -> int:
     """Continue a paused deploy."""
     denv = open_env(args)
     reason = args.reason or "promoted by hand"
-    outcome = operations.promote(denv, reason, log=_log(out), pid=os.getpid())
+    outcome = operations.promote(denv, reason, log=_log(out), pid=os.getpid(), full=args.full)
     return _finish(outcome, out, as_json=args.json)
 
 
@@ -267,11 +267,23 @@ def status(args: argparse.Namespace, out: Console) -> int:
             )
     if data.last_operation:
         out.print(f"last operation: {data.last_operation}", markup=False, highlight=False)
-    for name, target in data.targets.items():
-        if target.down:
-            down = ", ".join(target.down)
-            out.print(f"{name}: {down} get traffic but do not run", markup=False, highlight=False)
+    for line in _instance_problems(data):
+        out.print(line, markup=False, highlight=False)
     for line in data.below_capacity:
         out.print(f"below capacity: {line}", markup=False, highlight=False)
     out.print(f"state: {denv.directory}", markup=False, highlight=False)
     return code
+
+
+def _instance_problems(data: EnvironmentStatus) -> list[str]:
+    """Instances that get traffic but are dead, hung or failing, one line per target."""
+    lines = []
+    for name, target in data.targets.items():
+        if target.down:
+            lines.append(f"{name}: {', '.join(target.down)} get traffic but do not run")
+        if target.unhealthy:
+            lines.append(
+                f"{name}: {', '.join(target.unhealthy)} run and get traffic but do not "
+                "answer their health path"
+            )
+    return lines

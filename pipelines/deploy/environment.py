@@ -121,6 +121,7 @@ class DeployEnv:
                 pass_env=self.environment.pass_env,
                 environ=self.environ,
                 drill=self.drill,
+                preview_listen=item.preview_listen,
             )
             key = f"environments.{self.environment.name}.deploy.targets[{index}]"
             found.append(build_target(item, context, key))

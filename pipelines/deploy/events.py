@@ -92,10 +92,12 @@ class DeployPaused(Event, frozen=True, kw_only=True, tag="deploy-paused"):
 
 
 class DeployResumed(Event, frozen=True, kw_only=True, tag="deploy-resumed"):
-    """A deploy continues (after a crash, or promoted past a pause)."""
+    """A deploy continues (after a crash, or promoted past a pause; ``full``: promoted all
+    the way, its remaining analyses and pauses skipped)."""
 
     deploy: str
     promoted: bool = False
+    full: bool = False
 
 
 class RollbackStarted(Event, frozen=True, kw_only=True, tag="rollback-started"):

@@ -3,11 +3,16 @@ targets really run (``pipelines status``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.events import (
     DeployFinished,
+    DeployPaused,
+    DeployResumed,
+    DeployStarted,
     EnvironmentStopped,
     RestoreStarted,
     RollbackStarted,
@@ -15,7 +20,9 @@ from pipelines.deploy.events import (
 )
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.steps import describe
-from pipelines.errors import UsageError
+from pipelines.deploy.target import Running, Target
+from pipelines.deploy.watch import Health, instance_health
+from pipelines.runlock import LockHeld
 
 
 class Progress(msgspec.Struct, frozen=True):
@@ -49,7 +56,8 @@ class TargetStatus(msgspec.Struct, frozen=True, kw_only=True):
     router: str
     running: dict[str, str]  # instance -> release
     weights: dict[str, int]  # instance -> traffic weight
-    down: list[str]  # routed but not running
+    down: list[str]  # routed but not running (dead)
+    unhealthy: list[str] = []  # routed and running, but not answering their health path
     serving: int
 
 
@@ -77,7 +85,7 @@ def environment_status(denv: DeployEnv) -> EnvironmentStatus:
             try:
                 with denv.journal.lock("status"):
                     interrupted = True  # nobody holds the lock: its controller died
-            except UsageError:
+            except LockHeld:
                 interrupted = False
         last = LastDeploy(
             id=deploy.id,
@@ -111,7 +119,16 @@ def environment_status(denv: DeployEnv) -> EnvironmentStatus:
         weights = target.routed()
         # Routed but gone: an instance that died (the router still sends it its share).
         down = sorted(name for name, weight in weights.items() if weight and name not in running)
-        serving = sum(1 for name, weight in weights.items() if weight and name in running)
+        # Routed and running, but no answer in time: hung (passive health skips it).
+        health = denv.config.service.health_path
+        hung = sorted(
+            name
+            for name, weight in weights.items()
+            if weight and name in running and not _answers(target, running, name, health)
+        )
+        serving = sum(
+            1 for name, weight in weights.items() if weight and name in running and name not in hung
+        )
         if settled and state.stable is not None and serving < wanted:
             below.append(f"{target.name}: {serving} of {wanted} instances serve")
         targets[target.name] = TargetStatus(
@@ -121,6 +138,7 @@ def environment_status(denv: DeployEnv) -> EnvironmentStatus:
             running={name: run.release for name, run in running.items()},
             weights=weights,
             down=down,
+            unhealthy=hung,
             serving=serving,
         )
     return EnvironmentStatus(
@@ -140,6 +158,12 @@ def last_operation(denv: DeployEnv) -> str | None:
     said = None
     for event in denv.journal.entries():
         match event:
+            case DeployStarted():
+                said = f"deploy {event.deploy}: running"
+            case DeployPaused():
+                said = f"deploy {event.deploy}: paused ({event.reason or 'waits for promote'})"
+            case DeployResumed():
+                said = f"deploy {event.deploy}: " + ("promoted" if event.promoted else "resumed")
             case DeployFinished():
                 said = f"deploy {event.deploy}: {event.status.value}"
             case RollbackStarted() if event.release is not None:
@@ -151,3 +175,9 @@ def last_operation(denv: DeployEnv) -> str | None:
             case WatchFinished() if event.failed:
                 said = f"watch of {event.release} rolled back: {event.failed}"
     return said
+
+
+def _answers(target: Target, running: Mapping[str, Running], name: str, path: str) -> bool:
+    """True when the instance answers ``path``; asked twice before it counts as not
+    answering, so a slow moment on a busy machine is not reported as a hang."""
+    return any(instance_health(target, running, name, path) is Health.OK for _ in range(2))

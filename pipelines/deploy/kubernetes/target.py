@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pipelines.deploy.kubernetes.client import KubeClient, KubernetesError
@@ -150,6 +150,11 @@ class KubernetesTarget:
             return f"http://{self.scope.settings.hostnames[0]}"
         stable = self.scope.service_name("stable")
         return f"http://{stable}.{self.scope.namespace}.svc:{self.scope.settings.service_port}"
+
+    def preview(self, instances: Sequence[str]) -> str:
+        """No preview address here (an Argo Rollouts hand-off has its previewService)."""
+        del instances
+        return ""
 
     def shutdown(self) -> None:
         """Delete every object of this environment (tests and drills clean up with this)."""
