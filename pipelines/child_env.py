@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
+from typing import BinaryIO
 
 # What every child gets from the invoking environment, when set there.
 DEFAULT_PASS = (
@@ -168,3 +169,26 @@ def masked(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every one of ``secrets`` replaced by the mask."""
     masker = Masker(secrets)
     return (masker.feed(text.encode()) + masker.flush()).decode(errors="replace")
+
+
+class MaskedOutput:
+    """A binary stream that writes to ``target`` with ``secrets`` masked (``finish`` writes
+    what was held back at the end)."""
+
+    def __init__(self, target: BinaryIO, secrets: Iterable[str]) -> None:
+        self.target = target
+        self.masker = Masker(secrets)
+
+    def write(self, data: bytes) -> int:
+        """Write ``data``, masked; the count is of the bytes given."""
+        self.target.write(self.masker.feed(bytes(data)))
+        return len(data)
+
+    def flush(self) -> None:
+        """Flush what could be written so far."""
+        self.target.flush()
+
+    def finish(self) -> None:
+        """Write the held-back tail, masked."""
+        self.target.write(self.masker.flush())
+        self.target.flush()

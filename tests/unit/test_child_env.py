@@ -20,6 +20,7 @@ from pipelines.config.pipeline import load_config
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.target import Release
+from pipelines.errors import ToolError
 from pipelines.health.probes import _run_keeping_tail, probe_command
 from pipelines.layout import Layout
 from pipelines.plan import Plan, PlannedStage, build_plan
@@ -275,3 +276,26 @@ def test_a_stage_run_directly_gives_its_tools_none_of_the_sdks_secrets(
     env = json.loads(written.read_text())
     assert "PATH" in env
     assert not {"PIPELINES_AUDIT_KEY", "PIPELINES_APPROVED_BY"} & set(env)
+
+
+def test_a_deploys_project_environment_build_masks_what_it_was_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    leak = "import os, sys; print('index auth', os.environ['DEPLOY_TOKEN']); sys.exit(1)"
+    (project / "pipeline.yaml").write_text(
+        "version: 1\nname: shop\npass_env: [DEPLOY_TOKEN]\n"
+        f"project_env: {{install: [[python, -c, {json.dumps(leak)}]]}}\n"
+        "service: {command: [python, -m, shop, --port, '{port}']}\n"
+    )
+    monkeypatch.setenv("DEPLOY_TOKEN", "s3cr3t-deploy-token")
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PIPELINES_CACHE_DIR", str(tmp_path / "cache"))
+    config = load_config(project)
+    denv = DeployEnv.open(project, config, "staging", Layout.of(project, {}), dict(os.environ))
+    with pytest.raises(ToolError) as failed:
+        denv.python()
+    assert "s3cr3t-deploy-token" not in failed.value.message
+    log = (denv.directory / "project-env.log").read_text()
+    assert "s3cr3t-deploy-token" not in log and f"index auth {MASK}" in log
