@@ -235,3 +235,4 @@ def test_stop_then_restore_brings_back_the_recorded_stable_release(
     capsys.readouterr()
     assert main(["status", *args]) == 0
     assert "last operation: restore of r2" in capsys.readouterr().out
+

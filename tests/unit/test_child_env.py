@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -299,3 +301,24 @@ def test_a_deploys_project_environment_build_masks_what_it_was_passed(
     assert "s3cr3t-deploy-token" not in failed.value.message
     log = (denv.directory / "project-env.log").read_text()
     assert "s3cr3t-deploy-token" not in log and f"index auth {MASK}" in log
+
+
+def test_nginx_gets_the_default_child_environment_never_the_callers_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.deploy import nginx  # noqa: PLC0415
+
+    monkeypatch.setenv("PIPELINES_AUDIT_KEY", "audit-key")
+    monkeypatch.setenv("CLOUD_API_TOKEN", "cloud-token")
+    seen: list[dict[str, str] | None] = []
+
+    def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(kwargs.get("env"))
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(nginx.subprocess, "run", run)
+    monkeypatch.setattr(nginx, "nginx_binary", lambda: "/usr/sbin/nginx")
+    nginx.Nginx(tmp_path, "127.0.0.1:18080")._run(["/usr/sbin/nginx", "-s", "reload"])
+    assert len(seen) == 1 and seen[0] is not None
+    assert "PIPELINES_AUDIT_KEY" not in seen[0] and "CLOUD_API_TOKEN" not in seen[0]
+    assert "PATH" in seen[0]
