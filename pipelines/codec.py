@@ -54,6 +54,8 @@ def decode(data: bytes | str, kind: type[T], where: str, *, hint: str = RESTORE)
         return msgspec.json.decode(data, type=kind, dec_hook=dec_hook)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise DamagedFile(f"{where}: cannot be read as {_name(kind)}: {exc}", hint=hint) from None
+    except RecursionError:  # nested deeper than the decoder goes: no file of ours is
+        raise DamagedFile(f"{where}: cannot be read as {_name(kind)}: nested too deeply") from None
 
 
 def convert(data: object, kind: type[T], where: str, *, hint: str = RESTORE) -> T:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipelines import atomic, codec
+from pipelines import atomic, codec, containment
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
@@ -101,7 +101,7 @@ def _html(args: argparse.Namespace, out: Console) -> int:
     layout = project_layout(args, project_config(args))
     # The reports directory holds the newest run's findings only.
     newest = run is not None and history.runs and run is history.runs[-1]
-    findings = _findings(layout.stage("security") / SARIF) if newest else []
+    findings = _findings(layout.reports, f"security/{SARIF}") if newest else []
     text = render(
         history,
         run,
@@ -118,9 +118,12 @@ def _html(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-def _findings(path: Path) -> list[Finding]:
+def _findings(root: Path, relative: str) -> list[Finding]:
+    # Reached without a link a stage left: a host file is never shown in the report.
+    if not containment.is_regular(root, relative):
+        return []
     try:
-        return read_sarif(path) if path.is_file() and not path.is_symlink() else []
+        return read_sarif(root / relative)
     except (ReportError, AttributeError, TypeError, ValueError):
         return []  # the gate decision's counts still stand; the list only names them
 

@@ -100,7 +100,11 @@ class MonitoringSettings(Model, frozen=True):
 class MetricsSettings(Model, frozen=True):
     """Where a run's metrics go: a node_exporter textfile and/or a Pushgateway."""
 
-    textfile: Text | None = None
+    # node_exporter reads only *.prom files: the host never replaces any other file with one
+    # (a pipeline.yaml naming ~/.bashrc or authorized_keys here).
+    textfile: (
+        Annotated[str, matching(r".+\.prom", "a node_exporter textfile (NAME.prom)")] | None
+    ) = None
     pushgateway: Url | None = None
     job: Annotated[str, matching(r"[a-zA-Z_][a-zA-Z0-9_]*", "a Prometheus job name")] = "pipelines"
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from pipelines import atomic
+from pipelines.child_env import child_environment
 from pipelines.deploy import routing
 from pipelines.deploy.routing import RoutingRecord
 from pipelines.deploy.target import Backend, TargetError
@@ -264,6 +265,7 @@ class Nginx:
             capture_output=True,
             text=True,
             check=False,
+            env=_nginx_env(),
         )
         if checked.returncode != 0:
             raise TargetError(f"nginx refused the new routing: {checked.stderr.strip()}")
@@ -335,7 +337,7 @@ class Nginx:
             time.sleep(0.002)
 
     def _run(self, argv: list[str]) -> None:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, env=_nginx_env())
         if done.returncode != 0:
             raise TargetError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
 
@@ -424,3 +426,9 @@ class NginxRouter:
 def router(context: TargetContext) -> NginxRouter:
     """The registry's factory."""
     return NginxRouter(context.home, context.listen, context.preview_listen)
+
+
+def _nginx_env() -> dict[str, str]:
+    """nginx runs only our config, but its master outlives this process: it gets the default
+    child environment, never the caller's secrets (the audit key, tokens)."""
+    return child_environment(os.environ)

@@ -128,6 +128,7 @@ def prepare(request: RunRequest) -> PreparedRun:
         configured=(config.reports_dir, config.artifacts_dir),
         reports=request.reports,
         artifacts=request.artifacts,
+        source=config.source,
     )
     return PreparedRun(
         request, project, config, layout, the_plan, runner_class(project, layout=layout)

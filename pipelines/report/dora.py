@@ -3,6 +3,7 @@ performance bucket of each (the thresholds of the DORA State of DevOps reports).
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import msgspec
 
-from pipelines.process import run_tool
+from pipelines.process import GIT, GIT_ENV, run_tool
 from pipelines.report.history import DeployEntry, History
 
 DAY = 86400.0
+COMMIT_ID = re.compile(r"[0-9a-fA-F]{4,64}")
 DEPLOYS = ("deploy", "resume", "promote")
 ROLLBACKS = ("rollback", "watch-rollback")
 
@@ -169,8 +171,10 @@ def commit_times(project: Path, history: History) -> dict[str, datetime | None]:
         if commit in found:
             continue
         moment = None
-        if commit and commit not in ("unknown", "drill"):
-            done = run_tool(["git", "show", "-s", "--format=%cI", commit], cwd=project, timeout=10)
+        # Only a commit id reaches git (a value read back from a file could be an option).
+        if COMMIT_ID.fullmatch(commit or ""):
+            argv = [*GIT, "show", "-s", "--format=%cI", commit]
+            done = run_tool(argv, cwd=project, timeout=10, env=GIT_ENV)
             if done.returncode == 0 and done.stdout.strip():
                 moment = datetime.fromisoformat(done.stdout.strip())
         if moment is None:

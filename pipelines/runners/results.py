@@ -19,6 +19,8 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"  # stopped by --fail-fast
 
 
+# The usual check that no stage changed the source: git's list of tracked files.
+TRACKED = "tracked files"
 FINISHED = frozenset({RunStatus.PASSED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED})
 
 
@@ -48,6 +50,8 @@ class RunResult:
     stages: tuple[StageRun, ...]
     duration: float
     interrupted: bool = False  # Ctrl-C: the stages that had not finished were cancelled
+    # What was compared to see that no stage changed the source (shown under the run table).
+    source_check: str = TRACKED
 
     @property
     def ok(self) -> bool:

@@ -4,6 +4,8 @@ metrics, the nginx config, a drill's verdict and the CLI's refusals."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -419,6 +421,69 @@ def test_a_snapshot_leaves_out_the_sdks_state_reports_and_artifacts_inside_the_p
         "pipeline.yaml",
         "pyproject.toml",
     ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ("up/shop", "a symbolic link on the way"),  # up -> .. : the project seen from its parent
+        ("up", "which is a symbolic link"),
+        (".state", "the SDK's own state"),
+        (".state/shop-x", "the SDK's own state"),
+        ("reports", "the SDK's own reports"),
+        ("pipe", "which is not a file or directory"),
+    ],
+)
+def test_service_files_naming_the_project_a_parent_or_the_state_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: str, said: str
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / "pipeline.yaml").write_text(
+        f"version: 1\nname: shop\nservice: {{files: [app.py, '{entry}']}}\n"
+    )
+    (project / "app.py").write_text("print('v1')\n")
+    (project / "up").symlink_to("..")
+    os.mkfifo(project / "pipe")
+    (project / ".state" / "shop-x").mkdir(parents=True)
+    (project / "reports").mkdir()
+    environ = {"PIPELINES_STATE_DIR": str(project / ".state"), "PIPELINES_ACTOR": "ci-bot"}
+    monkeypatch.setenv("PIPELINES_STATE_DIR", environ["PIPELINES_STATE_DIR"])
+    denv = DeployEnv.open(project, load_config(project), "staging", Layout.of(project, {}), environ)
+    with pytest.raises(UsageError) as refused:
+        new_release(denv, None, "0123456789abcdef")
+    assert "pipeline.yaml: service.files lists" in refused.value.message
+    assert repr(entry) in refused.value.message and said in refused.value.message
+    assert not (denv.directory / "releases").exists()
+
+
+def test_a_state_directory_that_holds_the_whole_project_still_snapshots_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / "pipeline.yaml").write_text("version: 1\nname: shop\n")
+    (project / "app.py").write_text("print('v1')\n")
+    environ = {"PIPELINES_STATE_DIR": str(tmp_path), "PIPELINES_ACTOR": "ci-bot"}
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path))
+    denv = DeployEnv.open(project, load_config(project), "staging", Layout.of(project, {}), environ)
+    release = new_release(denv, None, "0123456789abcdef")
+    assert (release.directory / "app.py").is_file()
+
+
+def test_a_fifo_or_socket_in_the_checkout_is_left_out_of_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stage that may write the tree can leave one; copying it would hang or fail.
+    denv = _env(tmp_path, monkeypatch)
+    (denv.project / "app.py").write_text("print('v1')\n")
+    (denv.project / "run").mkdir()
+    os.mkfifo(denv.project / "run" / "pipe")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(denv.project / "run" / "sock"))
+        release = new_release(denv, None, "0123456789abcdef")
+    assert (release.directory / "app.py").is_file()
+    assert list((release.directory / "run").iterdir()) == []
 
 
 def test_routing_records_keep_the_newest_and_replace_a_generation_handed_over_again(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,55 @@ def test_json_output_stays_json_under_github_actions(
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     assert main(["plan", "-C", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == 1
+
+
+def test_annotations_never_read_a_report_through_a_link_a_stage_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Host files that happen to parse as reports (another checkout's, say): a stage (in a
+    # container too) links to them, and the host must not publish what they hold.
+    write_reports(tmp_path / "elsewhere")
+    host = tmp_path / "elsewhere" / "reports"
+    for stage, name in (("security", "result.json"), ("gate", "decision.json")):
+        text = (host / stage / name).read_text().replace("password", "HOST-ONLY")
+        (host / stage / name).write_text(text.replace("pass_rate", "HOST-ONLY"))
+        (tmp_path / "reports" / stage).mkdir(parents=True)
+        (tmp_path / "reports" / stage / name).symlink_to(host / stage / name)
+    (tmp_path / "reports" / "lint").mkdir()
+    os.mkfifo(tmp_path / "reports" / "lint" / "result.json")  # would hang a plain read
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert main(["report", "github", "-C", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "HOST-ONLY" not in out
+    assert "reports/gate/decision.json: is a symbolic link" in out
+
+
+def test_no_stage_gets_githubs_command_files_and_the_run_writes_the_summary_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {name: tmp_path / name.lower() for name in ("GITHUB_ENV", "GITHUB_OUTPUT")}
+    files["GITHUB_STEP_SUMMARY"] = tmp_path / "summary.md"
+    for name, path in files.items():
+        path.write_text("")
+        monkeypatch.setenv(name, str(path))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    # A test that would set LD_PRELOAD for every later step of the job, and forge an output.
+    forge = (
+        "import os\n"
+        "for name, line in (('GITHUB_ENV', 'LD_PRELOAD=/tmp/evil.so'),"
+        " ('GITHUB_OUTPUT', 'gate=open')):\n"
+        "    if os.environ.get(name):\n"
+        "        open(os.environ[name], 'a').write(line + '\\n')\n"
+    )
+    (tmp_path / "test_forge.py").write_text(f"def test_forge():\n    exec({forge!r})\n")
+    (tmp_path / "pipeline.yaml").write_text(
+        "stages:\n  install: {enabled: false}\n  lint: {enabled: false}\n"
+        "  security: {enabled: false}\n"
+        "environments:\n  ci:\n    gate: {min_pass_rate: 100, min_coverage: 0}\n"
+    )
+    assert main(["run", "-C", str(tmp_path), "-q"]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert "LD_PRELOAD" not in files["GITHUB_ENV"].read_text()
+    outputs = files["GITHUB_OUTPUT"].read_text()
+    assert outputs.count("gate=") == 1  # the run's own, from its gate decision
+    assert "Gate" in files["GITHUB_STEP_SUMMARY"].read_text()

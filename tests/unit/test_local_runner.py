@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
 
+import anyio
+
+from pipelines.layout import Layout
 from pipelines.plan import Plan, PlannedStage
+from pipelines.runners.base import Scheduler
 from pipelines.runners.local import LocalRunner
 from pipelines.runners.results import RunStatus
 
@@ -87,20 +92,6 @@ def test_fail_fast_cancels_running_stages(tmp_path: Path) -> None:
     assert statuses["after"] is RunStatus.CANCELLED
 
 
-def test_stages_cancelled_by_fail_fast_or_by_an_interrupt_say_which(tmp_path: Path) -> None:
-    slow = stage("slow", "import time; time.sleep(30)")
-    failed = LocalRunner(tmp_path).run(
-        Plan("p", "ci", (stage("quick-fail", "raise SystemExit(3)"), slow)), fail_fast=True
-    )
-    assert {s.name: s.reason for s in failed.stages}["slow"] == "fail-fast"
-    # The stage interrupts the run as Ctrl-C (or SIGTERM, which the CLI turns into it) does.
-    interrupt = "import os, signal, time; os.kill(os.getppid(), signal.SIGINT); time.sleep(30)"
-    stopped = LocalRunner(tmp_path).run(Plan("p", "ci", (stage("stop", interrupt), slow)))
-    assert stopped.interrupted
-    reasons = {s.name: (s.status, s.reason) for s in stopped.stages}
-    assert reasons["slow"] == (RunStatus.CANCELLED, "interrupted")
-
-
 def test_a_missing_command_fails_the_stage_with_a_reason(tmp_path: Path) -> None:
     result = LocalRunner(tmp_path).run(
         Plan("p", "ci", (PlannedStage("x", (("no-such-tool-here",),)),))
@@ -157,3 +148,21 @@ def test_a_stage_past_its_timeout_fails_and_leaves_no_process(tmp_path: Path) ->
             return
         time.sleep(0.02)
     raise AssertionError(f"the stage's child outlived its timeout (state {state})")
+
+
+def test_stages_stopped_by_an_interrupt_say_so_not_fail_fast(tmp_path: Path) -> None:
+    # What SIGTERM does too: the CLI turns it into SIGINT for the running event loop.
+    async def execute(planned: PlannedStage, _log: Path) -> tuple[int, str]:
+        if planned.name == "interrupts":
+            signal.raise_signal(signal.SIGINT)
+        await anyio.sleep(60)
+        return 0, ""
+
+    plan = Plan(
+        "p", "ci", (PlannedStage("interrupts", (("x",),)), PlannedStage("waits", (("x",),)))
+    )
+    scheduler = Scheduler(plan, Layout.of(tmp_path, {}), execute)
+    runs = {run.name: run for run in scheduler.run()}
+    assert scheduler.interrupted
+    assert {run.status for run in runs.values()} == {RunStatus.CANCELLED}
+    assert {run.reason for run in runs.values()} == {"interrupted"}

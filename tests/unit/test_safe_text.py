@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pipelines.cli.display import SafeConsole, add_row, run_summary, show
 from pipelines.gate.rules import GateDecision, decision_of
@@ -131,3 +132,16 @@ def test_whatever_a_command_prints_carries_no_control_sequence() -> None:
         "reports/\x1b]0;owned\x07x.xml: not collected\nnext line", markup=False, highlight=False
     )
     assert buffer.getvalue() == "reports/\\x1b]0;owned\\x07x.xml: not collected\nnext line\n"
+
+
+def test_a_styled_line_with_a_reason_from_outside_carries_no_control_sequence() -> None:
+    # `pipelines deploy` prints "<deploy>: <status> <reason>" as styled text; the reason may
+    # quote an instance's own output.
+    buffer = io.StringIO()
+    out = SafeConsole(file=buffer, force_terminal=True, color_system="standard", width=200)
+    reason = "instance r2-0 exited before it was healthy: \x1b[2J\x1b]0;owned\x1b\\ fine"
+    out.print(Text.assemble("r2-staging: ", Text("failed", style="red"), f" {reason}"))
+    shown = buffer.getvalue()
+    assert "\x1b[2J" not in shown and "\x1b]" not in shown
+    assert "\\x1b[2J\\x1b]0;owned\\x1b\\ fine" in shown
+    assert "\x1b[31mfailed\x1b[0m" in shown  # our own style stays

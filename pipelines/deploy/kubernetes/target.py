@@ -81,16 +81,11 @@ class KubernetesTarget:
         self._apply_release(release, version, env, live, image=str(template["image"]))
 
     def answers(self, instance: str, path: str) -> bool:
-        """Whether ``instance`` is among the release's available pods (the kubelet's probes
-        on health_path decide; no request is sent from here to a pod)."""
+        """Whether ``instance`` counts among its release's available pods (the kubelet's
+        probes on health_path decide; no request is sent from here to a pod). A release with
+        one pod of two available has one instance that answers, not none."""
         del path
-        release = release_of(instance)
-        current = self._deployment(release)
-        if current is None or instance not in self._live(release):
-            return False
-        return int((current.get("status") or {}).get("availableReplicas") or 0) >= len(
-            self._live(release)
-        )
+        return instance in self.running()
 
     def running(self) -> dict[str, Running]:
         """Every live instance whose release has its pods available."""
