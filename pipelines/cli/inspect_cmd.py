@@ -136,6 +136,13 @@ def plan(args: argparse.Namespace, out: Console) -> int:
             highlight=False,
             markup=False,
         )
+    if any("{python}" in argv for s in the_plan.stages for argv in s.tools):
+        out.print(
+            "{python}: the interpreter running pipelines where the stage runs "
+            "(project_env.python names another)",
+            highlight=False,
+            markup=False,
+        )
     if any("{env}" in " ".join(argv) for s in the_plan.stages for argv in s.tools):
         out.print(
             "{env}: the project's own virtualenv, built by the install stage",

@@ -37,6 +37,7 @@ from pipelines.project.facts import (
 )
 
 PYTHON = "{env}/bin/python"  # how the plan shows the environment's interpreter
+RUNNING_PYTHON = "{python}"  # how the plan shows the interpreter the environment is built with
 # Set by container runners: the host checkout's identity and name (every project is /src
 # inside), and "1" where projects of unknown identity share one cache (never prune there).
 PROJECT_ID = "PIPELINES_PROJECT_ID"
@@ -74,7 +75,9 @@ class InstallPlan:
 
     def commands_shown(self, installer: str) -> list[list[str]]:
         """The commands, as the plan shows them (``{env}`` is the environment's directory)."""
-        python = self.python or "python3"
+        # Without a choice, the interpreter running `pipelines` where the stage runs (the
+        # host's or a container's), which a plan made elsewhere cannot name.
+        python = self.python or RUNNING_PYTHON
         if installer == "uv":
             shown = [["uv", "venv", "--seed", "--python", python, "{env}"]]
         else:

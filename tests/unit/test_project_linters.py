@@ -215,3 +215,19 @@ def test_the_plan_says_what_it_found_and_what_files_stands_for(
         "found: mypy 1.8.0 from .pre-commit-config.yaml (rev v1.8.0) with types-requests" in shown
     )
     assert "{files}: the tracked Python files the pre-commit hook matches" in shown
+
+
+def test_the_plan_names_the_interpreter_the_environment_is_built_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "p"\nversion = "1"\n'})
+    first = build_plan(load_config(tmp_path), "ci").stage("install").tools[0]
+    # Not a stand-in name: the build uses the interpreter running pipelines, wherever it runs.
+    assert "{python}" in first and "python3" not in first
+    assert main(["plan", "-C", str(tmp_path)]) == 0
+    assert "{python}: the interpreter running pipelines where the stage runs" in (
+        capsys.readouterr().out
+    )
+    write(tmp_path, {"pipeline.yaml": "project_env: {python: /usr/bin/python3.11}\n"})
+    chosen = build_plan(load_config(tmp_path), "ci").stage("install").tools[0]
+    assert "/usr/bin/python3.11" in chosen
