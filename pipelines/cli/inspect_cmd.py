@@ -13,7 +13,7 @@ from pipelines.cli.common import project_config, project_dir
 from pipelines.cli.planning import project_plan
 from pipelines.config.deploy import StrategyKind
 from pipelines.config.pipeline import PipelineConfig
-from pipelines.errors import EXIT_OK, ConfigError, UsageError
+from pipelines.errors import EXIT_OK, ConfigError, UsageError, did_you_mean
 from pipelines.flags.model import load_flags
 from pipelines.plan import build_plan
 
@@ -33,9 +33,12 @@ def validate(args: argparse.Namespace, out: Console) -> int:
             {env for f in flags.flags.values() for env in f.environments} - set(config.environments)
         )
         if unknown:
+            named = ", ".join(repr(env) for env in unknown)
+            said = f"environment {named} is" if len(unknown) == 1 else f"environments {named} are"
             raise ConfigError(
-                f"{flags_path}: environments {', '.join(unknown)} are not in {config.source}",
-                hint="declare them under 'environments' in pipeline.yaml, or fix the name",
+                f"{flags_path}: {said} not in {config.source}",
+                hint=did_you_mean(unknown[0], config.environments)
+                + "declare it under 'environments' in pipeline.yaml, or fix the name",
             )
         flags_count = len(flags.flags)
     kubernetes = _validate_kubernetes(config)

@@ -310,7 +310,9 @@ def test_validate_checks_the_flags_file_too(
     text = (flag_project / "flags.yaml").read_text().replace("staging: true", "stagin: true", 1)
     (flag_project / "flags.yaml").write_text(text)
     assert main(["validate", "-C", str(flag_project)]) == 2
-    assert "environments stagin are not in" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "environment 'stagin' is not in" in err
+    assert "hint: did you mean 'staging'?" in err
     (flag_project / "flags.yaml").write_text("version: 1\nflags:\n  X:\n    type: colour\n")
     assert main(["validate", "-C", str(flag_project)]) == 2
     assert "flags.X.type: expected one of" in capsys.readouterr().err
