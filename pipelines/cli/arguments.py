@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 
 def _number(text: str) -> float:
@@ -41,3 +42,12 @@ def non_negative(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text!r}")
     return value
+
+
+def http_url(text: str) -> str:
+    """An http(s) URL with a host (what pipeline.yaml's URL settings accept)."""
+    if not re.fullmatch(r"https?://[^\s/]+\S*", text):
+        raise argparse.ArgumentTypeError(
+            f"expected an http(s) URL such as http://pushgateway:9091, got {text!r}"
+        )
+    return text

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines import __version__
-from pipelines.cli.arguments import non_negative, percent, probability
+from pipelines.cli.arguments import http_url, non_negative, percent, probability
 from pipelines.cli.completion import (
     SHELLS,
     environment_names,
@@ -184,7 +184,9 @@ def _operations_commands(sub: Any, shared: _Shared) -> None:
         metavar="PATH",
         help="node_exporter textfile (default: reports/metrics/test_metrics.prom)",
     )
-    metrics.add_argument("--pushgateway", default=None, metavar="URL", help="Pushgateway URL")
+    metrics.add_argument(
+        "--pushgateway", default=None, metavar="URL", type=http_url, help="Pushgateway URL"
+    )
     metrics.add_argument("--job", default=None, help="Pushgateway job (default: pipelines)")
     monitoring_dir = argparse.ArgumentParser(add_help=False)
     monitoring_dir.add_argument(

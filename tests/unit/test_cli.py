@@ -196,3 +196,11 @@ def test_a_missing_linter_is_not_checked(tmp_path: Path, monkeypatch: pytest.Mon
     result = lint.run(StageContext(tmp_path, load_config(tmp_path), "ci"))
     assert result.status is StageStatus.NOT_CHECKED
     assert f"not checked: mypy: mypy is not installed in {empty}" in result.summary
+
+
+def test_a_pushgateway_that_is_not_a_url_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pipeline.yaml").write_text("version: 1\n")
+    assert main(["metrics", "-C", str(tmp_path), "--pushgateway", "pushgateway:9091"]) == 2
+    assert "expected an http(s) URL" in capsys.readouterr().err
