@@ -6,15 +6,10 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 import threading
-import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pipelines import __version__
 from pipelines.cli.arguments import percent, positive, probability
@@ -26,7 +21,6 @@ from pipelines.cli.completion import (
     stage_names,
     stages_help,
 )
-from pipelines.cli.display import SafeConsole
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
 from pipelines.config.deploy import StrategyKind
@@ -42,6 +36,9 @@ from pipelines.report.workflow_commands import neutralise
 from pipelines.runners import RUNNERS
 from pipelines.safe_text import terminal
 from pipelines.stages import STAGES
+
+if TYPE_CHECKING:  # rich loads only where a command prints through it (not `pipelines stage`)
+    from rich.console import Console
 
 # What the help lists comes from the registries, so it never falls behind them.
 STRATEGIES = [kind.value for kind in StrategyKind]
@@ -135,20 +132,7 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
         help="print each stage's tool output as it runs, its name in front",
     )
     loudness.add_argument("-q", "--quiet", action="store_true", help="print only the summary table")
-    # Only `pipelines stage --help` reads the project, so a stage's own start stays fast.
-    asks_help = "stage" in argv and bool({"-h", "--help"} & set(argv))
-    stage = sub.add_parser(
-        "stage",
-        parents=[common, with_env],
-        help="run one stage's work here",
-        epilog=stages_help(argv) if asks_help else None,
-    )
-    offer(
-        stage.add_argument(
-            "name", help=f"{_listing(STAGES)}, or one of the project's own (listed below)"
-        ),
-        stage_names,
-    )
+    _stage_command(sub, shared, argv)
     gate = sub.add_parser(
         "gate",
         parents=[common, with_env, as_json],
@@ -186,6 +170,23 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
         help="print the JSON Schema of pipeline.yaml or flags.yaml (for editors), or the plan's",
     )
     schema.add_argument("kind", choices=["pipeline", "flags", "plan"])
+
+
+def _stage_command(sub: Any, shared: _Shared, argv: list[str]) -> None:
+    # Only `pipelines stage --help` reads the project, so a stage's own start stays fast.
+    asks_help = "stage" in argv and bool({"-h", "--help"} & set(argv))
+    stage = sub.add_parser(
+        "stage",
+        parents=[shared.common, shared.with_env],
+        help="run one stage's work here",
+        epilog=stages_help(argv) if asks_help else None,
+    )
+    offer(
+        stage.add_argument(
+            "name", help=f"{_listing(STAGES)}, or one of the project's own (listed below)"
+        ),
+        stage_names,
+    )
 
 
 def _operations_commands(sub: Any, shared: _Shared) -> None:
@@ -484,30 +485,70 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, and map every outcome to an exit code."""
-    out = SafeConsole(soft_wrap=True)  # plain lines stay whole in logs; tables still fit
-    err = SafeConsole(stderr=True, soft_wrap=True)
     terminated: list[int] = []
     previous = _stop_on_sigterm(terminated)
     try:
-        parser = build_parser(argv)
-        complete_if_asked(parser)
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
-            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        args = _parse(list(sys.argv[1:] if argv is None else argv))
+        if isinstance(args, int):
+            return args
         # Under GitHub Actions nothing printed inside is read as a workflow command; the SDK's
         # own annotations are printed after it.
         with guarded(os.environ, machine_readable=bool(getattr(args, "json", False))):
             try:
-                code = load_handler(args.command)(args, out)
+                code = _dispatch(args)
             except BaseException as raised:  # the boundary: every outcome becomes an exit code
-                code = _exit_code(_unwrap(raised), err, terminated=bool(terminated))
+                code = _exit_code(_unwrap(raised), terminated=bool(terminated))
     except BaseException as raised:  # an interrupt before the command ran (or in the guard)
-        code = _exit_code(_unwrap(raised), err, terminated=bool(terminated))
+        code = _exit_code(_unwrap(raised), terminated=bool(terminated))
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
+
+
+class _NotQuick(Exception):
+    """The stage command line needs the whole parser (to explain a usage error)."""
+
+
+class _QuickParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotQuick(message)
+
+
+def _parse(words: list[str]) -> argparse.Namespace | int:
+    """The parsed command line, or the exit code of a usage error or help (argparse printed
+    it). `pipelines stage` runs once per stage: its command line is parsed by a parser of that
+    command alone, the same options, instead of building every command's."""
+    quick = words[:1] == ["stage"] and not {"-h", "--help"} & set(words)
+    if quick and "_ARGCOMPLETE" not in os.environ:
+        parser = _QuickParser(prog="pipelines")
+        _stage_command(parser.add_subparsers(dest="command", required=True), _shared(), words)
+        try:
+            return parser.parse_args(words)
+        except _NotQuick:
+            pass  # the whole parser says what is wrong, with every command's usage
+    whole = build_parser(words)
+    complete_if_asked(whole)
+    try:
+        return whole.parse_args(words)
+    except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "stage":
+        # Plain lines only: a stage process does not load rich unless it shows a table.
+        from pipelines.cli.stage_cmd import run_stage
+
+        return run_stage(args)
+    return load_handler(args.command)(args, _console())
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from pipelines.cli.display import SafeConsole
+
+    # soft_wrap: plain lines stay whole in logs; tables still fit.
+    return SafeConsole(stderr=stderr, soft_wrap=True)
 
 
 def _stop_on_sigterm(terminated: list[int]) -> Any:
@@ -546,7 +587,12 @@ def _unwrap(raised: BaseException) -> BaseException:
     return leaves[0] if leaves else raised
 
 
-def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False) -> int:
+def _exit_code(raised: BaseException, *, terminated: bool = False) -> int:
+    if isinstance(raised, SystemExit | GeneratorExit):
+        raise raised
+    from rich.markup import escape
+
+    err = _console(stderr=True)
     if isinstance(raised, PipelineError):
         # Messages quote files and user input: never markup, control characters escaped.
         # stderr may reach GitHub's log after the guard ends: no line may be a command.
@@ -559,8 +605,6 @@ def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False)
     if isinstance(raised, KeyboardInterrupt):
         err.print("terminated" if terminated else "interrupted")
         return EXIT_INTERRUPTED
-    if isinstance(raised, SystemExit | GeneratorExit):
-        raise raised
     if isinstance(raised, BrokenPipeError):
         # `pipelines ... | head` closed the pipe: not an error of ours. What is still buffered
         # goes nowhere, so the interpreter's last flush does not fail a second time.
@@ -568,6 +612,9 @@ def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_CLOSED_OUTPUT
     # Anything unexpected is recorded, never hidden.
+    import tempfile
+    import traceback
+
     with tempfile.NamedTemporaryFile(
         "w", prefix="pipelines-crash-", suffix=".txt", delete=False
     ) as handle:
