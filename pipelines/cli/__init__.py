@@ -116,7 +116,13 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
     sub.add_parser(
         "validate", parents=[shared.project, as_json], help="check pipeline.yaml and flags.yaml"
     )
-    sub.add_parser("plan", parents=[common, with_env, as_json], help="print the plan")
+    plan = sub.add_parser("plan", parents=[common, with_env, as_json], help="print the plan")
+    plan.add_argument(
+        "--runner",
+        default=None,
+        help=f"also say where {_listing(RUNNERS)} would run the stages, with which Python "
+        "(docker: the toolchain image, built unless it exists)",
+    )
     run = sub.add_parser("run", parents=[common, with_env, as_json], help="run the pipeline")
     offer(
         run.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages"),

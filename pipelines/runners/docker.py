@@ -161,6 +161,34 @@ class DockerRunner:
         )
 
 
+# Written by containers/toolchain.Dockerfile when the image is built.
+PYTHON_VERSION_FILE = "/etc/pipelines-python-version"
+
+
+def toolchain_python(image: str, environ: Mapping[str, str]) -> str:
+    """The version of the Python every stage runs with in ``image`` (``3.11.2``)."""
+    done = run_tool(
+        ["docker", "run", "--rm", "--entrypoint", "cat", image, PYTHON_VERSION_FILE],
+        cwd=Path.cwd(),
+        env=dict(environ),
+        timeout=120,
+    )
+    version = done.stdout.strip()
+    if done.returncode != 0 or not version:
+        raise ToolError(
+            f"{image}: cannot read its Python version ({PYTHON_VERSION_FILE}): {done.last_line()}",
+            hint="remove the image (docker image rm) so the next run builds it again",
+        )
+    return version
+
+
+def describe_toolchain(layout: Layout, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The toolchain image stages would run in (built now unless it exists) and its Python."""
+    check_engine(environ)
+    image = ensure_toolchain(ToolchainSpec.from_env(environ), layout, environ)
+    return image, toolchain_python(image, environ)
+
+
 def check_engine(environ: Mapping[str, str]) -> None:
     """Fail with a usage error (exit 2) when no Docker engine answers."""
     try:

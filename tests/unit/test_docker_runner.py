@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,31 @@ def test_each_host_checkout_keeps_its_own_environment_in_the_shared_volume(
     first, second = identity(tmp_path / "a" / "shop"), identity(tmp_path / "b" / "shop")
     assert first["PIPELINES_PROJECT_NAME"] == second["PIPELINES_PROJECT_NAME"] == "shop"
     assert first["PIPELINES_PROJECT_ID"] != second["PIPELINES_PROJECT_ID"]
+
+
+def test_the_plan_for_the_docker_runner_states_the_toolchain_image_and_its_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An engine that has the image and answers the version file the Dockerfile writes.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        'case "$1 $*" in\n'
+        '  *"/etc/pipelines-python-version"*) echo 3.12.7 ;;\n'
+        "  version*) echo 27.0 ;;\n"
+        "esac\n"
+        "exit 0\n"
+    )
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    project = tmp_path / "project"
+    project.mkdir()
+    assert main(["plan", "-C", str(project), "--runner", "docker", "--json"]) == 0
+    runner = json.loads(capsys.readouterr().out)["runner"]
+    assert runner["name"] == "docker"
+    assert runner["python"] == "3.12.7"
+    assert runner["image"].startswith("portable-pipelines-toolchain:")
+    assert main(["plan", "-C", str(project), "--runner", "docker"]) == 0
+    assert f"runner: docker, image {runner['image']}, Python 3.12.7" in capsys.readouterr().out
