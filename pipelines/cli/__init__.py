@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pipelines import __version__
-from pipelines.cli.arguments import percent, positive, probability
+from pipelines.cli.arguments import non_negative, percent, probability
 from pipelines.cli.completion import (
     SHELLS,
     complete_if_asked,
@@ -326,9 +326,10 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     rollback.add_argument("--sla", default="15m", help="detect + roll back within (default 15m)")
     rollback.add_argument(
         "--rate",
-        type=positive,
+        type=non_negative,
         default=50.0,
-        help="client requests per second during the drill (default 50)",
+        help="client requests per second during the drill (default 50; 0 sends none, for "
+        "a cluster this machine cannot reach: the router's answer is then the final state)",
     )
 
 

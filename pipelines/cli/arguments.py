@@ -35,9 +35,9 @@ def percent(text: str) -> float:
     return value
 
 
-def positive(text: str) -> float:
-    """A finite number above 0 (a rate)."""
+def non_negative(text: str) -> float:
+    """A finite number of 0 or more (a rate where 0 means none)."""
     value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text!r}")
     return value

@@ -62,12 +62,18 @@ def _table(report: DrillReport) -> Table:
         ("time to roll back", _seconds(back)),
         ("detect + roll back", _seconds(None if detect is None or back is None else detect + back)),
         ("SLA", _seconds(report.sla_seconds)),
-        ("client requests", str(clients.sent)),
-        ("failed (injected fault)", str(len(clients.failed) - len(clients.lost))),
-        ("lost (resets, router errors)", str(len(clients.lost))),
         *(
-            (f"  lost: {cause.replace('_', ' ')}", str(count))
-            for cause, count in clients.lost_by_cause().items()
+            [
+                ("client requests", str(clients.sent)),
+                ("failed (injected fault)", str(len(clients.failed) - len(clients.lost))),
+                ("lost (resets, router errors)", str(len(clients.lost))),
+                *(
+                    (f"  lost: {cause.replace('_', ' ')}", str(count))
+                    for cause, count in clients.lost_by_cause().items()
+                ),
+            ]
+            if report.clients_measured
+            else [("client requests", "none sent (--rate 0): lost requests not measured")]
         ),
         ("final state serves", ", ".join(report.final_versions) or "-"),
     ]

@@ -7,9 +7,8 @@ environment's real settings (strategy, analysis, limits) without touching what i
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import msgspec
@@ -19,6 +18,9 @@ from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.instances import free_port
 from pipelines.deploy.journal import DeployStatus
+from pipelines.deploy.kubernetes.manifests import DRILL_HEADER
+from pipelines.deploy.kubernetes.settings import KUBERNETES, Router
+from pipelines.deploy.kubernetes.target import release_of
 from pipelines.deploy.load import LoadGenerator, LoadResult
 from pipelines.deploy.records import DrillReportFile
 from pipelines.deploy.releases import new_release
@@ -39,6 +41,7 @@ class DrillReport:
     load: LoadResult = field(default_factory=LoadResult)
     final_versions: tuple[str, ...] = ()
     problems: list[str] = field(default_factory=list)
+    clients_measured: bool = True  # False: no client load was sent (--rate 0)
 
     @property
     def time_to_detect(self) -> float | None:
@@ -80,21 +83,39 @@ class DrillReport:
             reason=deploy.reason if deploy else "",
             timeline=deploy.timeline if deploy else None,
             clients=self.load.summary(),
+            clients_measured=self.clients_measured,
             final_versions=list(self.final_versions),
         )
 
 
 def drill_env(denv: DeployEnv) -> DeployEnv:
-    """The environment's settings in a state directory of its own, on free ports."""
+    """The environment's settings in a state directory of its own, on free ports. With a
+    kubernetes target, also under a name of its own (``<env>-drill``): its Deployments,
+    Services, journal and Lease are apart from the environment's, and its HTTPRoute takes only
+    requests that carry the drill's header."""
+    handed_off = [
+        t.name
+        for t in denv.environment.deploy.targets
+        if t.kind == KUBERNETES and t.cluster.router is Router.ARGO_ROLLOUTS
+    ]
+    if handed_off:
+        raise UsageError(
+            f"{denv.config.source}: environments.{denv.environment.name} hands its deploys "
+            f"to Argo Rollouts ({', '.join(handed_off)}): Argo's own analysis decides its "
+            "rollbacks, so there is no rollback of ours to rehearse",
+            hint="drill an environment with a gateway-api or replicas router, or local or "
+            "docker targets, and the same strategy and analysis settings",
+        )
     targets = tuple(
         msgspec.structs.replace(target, listen=f"127.0.0.1:{free_port()}")
         for target in denv.environment.deploy.targets
     )
-    environment = msgspec.structs.replace(
-        denv.environment, deploy=msgspec.structs.replace(denv.environment.deploy, targets=targets)
-    )
+    deploy = msgspec.structs.replace(denv.environment.deploy, targets=targets)
+    environment = msgspec.structs.replace(denv.environment, deploy=deploy)
+    if any(t.kind == KUBERNETES for t in targets):
+        environment = msgspec.structs.replace(environment, name=environment.name + "-drill")
     directory = denv.directory.with_name(denv.directory.name + "-drill")
-    return replace(denv, environment=environment, directory=directory)
+    return replace(denv, environment=environment, directory=directory, drill=True)
 
 
 def run_drill(
@@ -106,7 +127,9 @@ def run_drill(
     rate: float,
     log: Callable[[str], None],
 ) -> DrillReport:
-    """Good release, then the faulty one under load; check and time the rollback."""
+    """Good release, then the faulty one under load; check and time the rollback. With
+    ``rate`` 0 no client load is sent (a cluster this machine cannot reach): the final state
+    is then what the router answers, and lost requests are not measured."""
     faults = denv.config.service.faults
     if fault not in faults:
         raise UsageError(
@@ -119,11 +142,11 @@ def run_drill(
         )
     report = DrillReport(denv.environment.name, strategy.value, fault, sla_seconds)
     drill = drill_env(denv)
-    old = drill.directory
-    if old.exists():  # a drill that died: stop what it left, start afresh
+    journal = drill.journal
+    if drill.directory.exists() or journal.entries():  # a drill that died: start afresh
         for target in drill.targets():
             target.shutdown()
-        shutil.rmtree(old)
+        journal.discard()
     controller = drill.controller(log=log)
     controller.auto_rollback = True  # a drill checks the automatic rollback itself
     targets = controller.targets
@@ -133,26 +156,40 @@ def run_drill(
         if first.status is not DeployStatus.SUCCEEDED:
             report.problems.append(f"the good release did not deploy: {first.reason}")
             return report
-        entry = targets[0].entrypoint() + denv.config.service.probe_path
         faulty = new_release(drill, FAULTY, "drill", dict(faults[fault]))
-        with LoadGenerator(entry, rate) as load:
-            time.sleep(0.5)  # steady traffic before the fault
+        if rate > 0:
+            entry = targets[0].entrypoint() + denv.config.service.probe_path
+            header = {DRILL_HEADER: drill.environment.name}
+            with LoadGenerator(entry, rate, headers=header) as load:
+                time.sleep(0.5)  # steady traffic before the fault
+                report.deploy = controller.deploy(faulty, strategy)
+                time.sleep(0.5)  # and after the rollback
+            report.load = load.result
+            path = denv.config.service.probe_path
+            report.final_versions = _versions(targets[0].entrypoint(), path, header)
+        else:
+            report.clients_measured = False
             report.deploy = controller.deploy(faulty, strategy)
-            time.sleep(0.5)  # and after the rollback
-        report.load = load.result
-        report.final_versions = _versions(targets[0].entrypoint(), denv.config.service.probe_path)
+            versions = {good.id: good.version, faulty.id: faulty.version}
+            routed = {
+                release_of(name) for target in targets for name, w in target.routed().items() if w
+            }
+            report.final_versions = tuple(sorted(versions.get(r, r) for r in routed))
         _judge(report, good.version)
     finally:
         for target in targets:
             target.shutdown()
+        journal.discard()
     return report
 
 
-def _versions(entrypoint: str, path: str, count: int = 20) -> tuple[str, ...]:
+def _versions(
+    entrypoint: str, path: str, headers: Mapping[str, str], count: int = 20
+) -> tuple[str, ...]:
     import httpx  # noqa: PLC0415 - only a drill asks
 
     seen: set[str] = set()
-    with httpx.Client(timeout=5.0) as client:
+    with httpx.Client(timeout=5.0, headers=dict(headers)) as client:
         for _ in range(count):
             try:
                 body = client.get(entrypoint + path).json()

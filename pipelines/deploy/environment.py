@@ -73,6 +73,7 @@ class DeployEnv:
     layout: Layout
     directory: Path
     environ: Mapping[str, str]
+    drill: bool = False  # a rollback drill's copy of the environment (deploy/drill.py)
 
     @classmethod
     def open(
@@ -102,17 +103,12 @@ class DeployEnv:
         return Journal(self.directory)
 
     def targets(self, python: str | None = None) -> list[Target]:
-        """The configured targets, in wave order, each built from the registry (a kubernetes
-        target is one object: its pods and its router live in the same cluster)."""
+        """The configured targets, in wave order, each built from the registry."""
         found: list[Target] = []
         for index, item in enumerate(self.environment.deploy.targets):
-            if item.kind == KUBERNETES:
-                from pipelines.deploy.kubernetes.wiring import make_target  # noqa: PLC0415
-
-                found.append(make_target(self.config, self.environment, item, self.environ))
-                continue
             context = TargetContext(
                 name=item.name,
+                app=self.config.name,
                 home=self.directory / "targets" / item.name,
                 listen=item.listen,
                 service=self.config.service,
@@ -122,6 +118,8 @@ class DeployEnv:
                 source=str(self.config.source),
                 python=python,
                 pass_env=self.environment.pass_env,
+                environ=self.environ,
+                drill=self.drill,
             )
             key = f"environments.{self.environment.name}.deploy.targets[{index}]"
             found.append(build_target(item, context, key))

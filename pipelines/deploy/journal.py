@@ -10,6 +10,7 @@ an event makes the journal unreadable, and nothing is decided from it.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ class Journal:
         self.directory = directory
         self.path = directory / JOURNAL
         self.repaired = ""  # what opening it cut off (a line torn by a crash), if anything
+
+    def discard(self) -> None:
+        """Forget the environment's journal and state (a rollback drill's, when it is done)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     @contextmanager
     def lock(self, description: str) -> Iterator[None]:

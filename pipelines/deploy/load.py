@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -92,9 +93,11 @@ class LoadGenerator:
     """Sends ``rate`` GET requests per second to ``url`` in a background thread."""
 
     def __init__(
-        self, url: str, rate: float, *, keepalive: bool = False, retry: bool = True
-    ) -> None:
+        self, url: str, rate: float, *, keepalive: bool = False, retry: bool = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.url, self.rate, self.keepalive, self.retry = url, rate, keepalive, retry
+        self.headers = dict(headers or {})
         self.result = LoadResult()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="load", daemon=True)
@@ -120,7 +123,7 @@ class LoadGenerator:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=keep)
         transport = httpx.AsyncHTTPTransport(retries=0, limits=limits)
         async with (
-            httpx.AsyncClient(timeout=10.0, transport=transport) as client,
+            httpx.AsyncClient(timeout=10.0, transport=transport, headers=self.headers) as client,
             anyio.create_task_group() as group,
         ):
             started = time.monotonic()

@@ -344,8 +344,11 @@ def drill(
 ) -> DrillResult:
     """A timed rehearsal of an automatic rollback, beside the environment; its report is
     kept with the evidence (no metrics: a drill's rollback must not page anyone)."""
-    if rate <= 0:
-        raise UsageError(f"--rate must be above 0, got {rate:g}")
+    if rate < 0:
+        raise UsageError(
+            f"--rate must be 0 or more, got {rate:g}",
+            hint="0 sends no client load (a cluster this machine cannot reach)",
+        )
     chosen = strategy or denv.environment.deploy.strategy
     report = run_drill(
         denv, strategy=chosen, fault=fault, sla_seconds=sla_seconds, rate=rate, log=log

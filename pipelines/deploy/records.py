@@ -179,4 +179,6 @@ class DrillReportFile(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = ""
     timeline: Timeline | None = None
     clients: ClientsSummary = msgspec.field(default_factory=ClientsSummary)
+    # False when no client load was sent (--rate 0): lost requests were not measured.
+    clients_measured: bool = True
     final_versions: list[str] = []

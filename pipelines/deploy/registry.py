@@ -1,17 +1,19 @@
 """Every runtime and router by the name pipeline.yaml gives it (``deploy.targets[].kind`` and
 ``.router``): a new one is one module with a factory and one entry here; the strategies and
-the controller never know which they talk to."""
+the controller never know which they talk to. A kind whose instances and traffic split are one
+system (a cluster's pods and the Services in front of them) is a whole target instead."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from pipelines.config.deploy import DeployTarget, ServiceSettings
 from pipelines.deploy import docker, local, nginx
-from pipelines.deploy.target import RoutedRuntime, Router, Runtime
+from pipelines.deploy.kubernetes.settings import KUBERNETES
+from pipelines.deploy.target import RoutedRuntime, Router, Runtime, Target
 from pipelines.errors import UsageError, did_you_mean
 
 F = TypeVar("F")
@@ -22,6 +24,7 @@ class TargetContext:
     """What a factory is given to build one target's runtime or router."""
 
     name: str  # the target's name in pipeline.yaml
+    app: str  # the project's name in pipeline.yaml
     home: Path  # the target's own state directory (records, the router's files)
     listen: str  # the address clients reach the router on
     service: ServiceSettings
@@ -32,6 +35,9 @@ class TargetContext:
     python: str | None = None  # the interpreter a `python` service command means
     # What instances take from the invoking environment beyond the defaults (child_env).
     pass_env: tuple[str, ...] = ()
+    # The invoking environment (where a cluster's kubeconfig is found).
+    environ: Mapping[str, str] = field(default_factory=dict)
+    drill: bool = False  # built for a rollback drill beside the environment
 
 
 RUNTIMES: dict[str, Callable[[TargetContext], Runtime]] = {
@@ -43,18 +49,40 @@ ROUTERS: dict[str, Callable[[TargetContext], Router]] = {
 }
 
 
-def build_target(settings: DeployTarget, context: TargetContext, key: str) -> RoutedRuntime:
+def _kubernetes(settings: DeployTarget, context: TargetContext) -> Target:
+    # Imported when used: the cluster client is not needed by an environment without one.
+    from pipelines.deploy.kubernetes.wiring import make_target  # noqa: PLC0415
+
+    return make_target(settings, context)
+
+
+# Kinds that are a whole target (their ``router`` key is not used: pipeline.yaml refuses it).
+WHOLE_TARGETS: dict[str, Callable[[DeployTarget, TargetContext], Target]] = {
+    KUBERNETES: _kubernetes,
+}
+
+
+def target_kinds() -> list[str]:
+    """Every ``deploy.targets[].kind`` this SDK knows."""
+    return sorted({*RUNTIMES, *WHOLE_TARGETS})
+
+
+def build_target(settings: DeployTarget, context: TargetContext, key: str) -> Target:
     """The target ``settings`` declares; an unknown kind or router is a usage error naming
     ``key`` (``environments.prod.deploy.targets[0]``)."""
-    make_runtime = _lookup(RUNTIMES, settings.kind, f"{context.source}: {key}.kind", "runtime")
-    make_router = _lookup(ROUTERS, settings.router, f"{context.source}: {key}.router", "router")
+    whole = WHOLE_TARGETS.get(settings.kind)
+    if whole is not None:
+        return whole(settings, context)
+    where = f"{context.source}: {key}"
+    make_runtime = _lookup(RUNTIMES, settings.kind, f"{where}.kind", "runtime", target_kinds())
+    make_router = _lookup(ROUTERS, settings.router, f"{where}.router", "router", sorted(ROUTERS))
     return RoutedRuntime(settings.name, make_runtime(context), make_router(context))
 
 
-def _lookup(table: Mapping[str, F], name: str, where: str, what: str) -> F:
+def _lookup(table: Mapping[str, F], name: str, where: str, what: str, known: list[str]) -> F:
     if name in table:
         return table[name]
     raise UsageError(
         f"{where}: unknown {what} {name!r}",
-        hint=f"{did_you_mean(name, table)}known: {', '.join(sorted(table))}",
+        hint=f"{did_you_mean(name, known)}known: {', '.join(known)}",
     )

@@ -13,11 +13,13 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -31,6 +33,13 @@ BUILD_SCRIPT = ROOT / "scripts" / "k8s" / "build.sh"
 BINARIES_ENV = "PIPELINES_K8S_BIN"
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubemark")
 HOLLOW_NODES = 2
+# etcd's data on tmpfs where there is one: on a busy machine with a slow disk, etcd's fsyncs
+# stall the API server long enough for the nodes' heartbeats to lapse.
+MEMORY_DIR = Path("/dev/shm")
+# A hollow node is a process on this machine, not a host that can vanish: when a busy machine
+# starves its kubelet for a while, the node must not be declared lost (which marks every pod
+# on it unready and later evicts it), so the grace period is far longer than any test.
+NODE_MONITOR_GRACE = "30m"
 
 
 @dataclass(frozen=True)
@@ -155,13 +164,17 @@ def control_plane(directory: Path, bin_dir: Path) -> Iterator[Cluster]:
     peer_url = f"http://127.0.0.1:{ports['peer']}"
     kubeconfig = directory / "kubeconfig"
     with ExitStack() as stack:
+        memory = MEMORY_DIR if MEMORY_DIR.is_dir() and os.access(MEMORY_DIR, os.W_OK) else None
+        etcd_data = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="pipelines-etcd-", dir=memory))
+        )
         etcd_log = directory / "etcd.log"
         etcd = stack.enter_context(
             _process(
                 [
                     "etcd",
                     "--name=default",
-                    f"--data-dir={directory / 'etcd'}",
+                    f"--data-dir={etcd_data}",
                     f"--listen-client-urls={etcd_url}",
                     f"--advertise-client-urls={etcd_url}",
                     f"--listen-peer-urls={peer_url}",
@@ -216,6 +229,8 @@ def control_plane(directory: Path, bin_dir: Path) -> Iterator[Cluster]:
                     f"--service-account-private-key-file={sa_key}",
                     f"--root-ca-file={ca}",
                     "--use-service-account-credentials=false",
+                    f"--node-monitor-grace-period={NODE_MONITOR_GRACE}",
+                    f"--pod-eviction-timeout={NODE_MONITOR_GRACE}",
                     "--v=0",
                 ],
                 cm_log,
@@ -262,3 +277,50 @@ def control_plane(directory: Path, bin_dir: Path) -> Iterator[Cluster]:
                 raise AssertionError("the hollow nodes were not Ready within 180 s")
             time.sleep(0.3)
         yield Cluster(kubeconfig, client, server, directory)
+
+
+def describe(cluster: Cluster, namespace: str) -> str:
+    """What the cluster says about its nodes and one namespace's pods, Deployments and events,
+    with the tails of the component logs: printed beside a failing test, because what failed
+    on a busy machine cannot be looked at afterwards."""
+    client, lines = cluster.client, []
+    try:
+        for node in client.request("GET", "/api/v1/nodes").get("items") or []:
+            ready: dict[str, Any] = next(
+                (
+                    c
+                    for c in (node.get("status") or {}).get("conditions") or []
+                    if c.get("type") == "Ready"
+                ),
+                {},
+            )
+            taints = [t.get("key") for t in (node.get("spec") or {}).get("taints") or []]
+            lines.append(
+                f"node {node['metadata']['name']}: Ready={ready.get('status')} "
+                f"({ready.get('reason')}, heartbeat {ready.get('lastHeartbeatTime')}) "
+                f"taints={taints}"
+            )
+        pods = client.request("GET", f"/api/v1/namespaces/{namespace}/pods").get("items") or []
+        for pod in pods:
+            status = pod.get("status") or {}
+            conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+            deleting = " deleting" if pod["metadata"].get("deletionTimestamp") else ""
+            lines.append(
+                f"pod {pod['metadata']['name']}: {status.get('phase')}{deleting} on "
+                f"{(pod.get('spec') or {}).get('nodeName')} conditions={conditions}"
+            )
+        for item in client.list("Deployment", namespace):
+            lines.append(f"deployment {item['metadata']['name']}: {item.get('status')}")
+        events = client.request("GET", f"/api/v1/namespaces/{namespace}/events").get("items")
+        for event in (events or [])[-20:]:
+            lines.append(
+                f"event {event.get('lastTimestamp')} {event.get('reason')} "
+                f"{(event.get('involvedObject') or {}).get('name')}: {event.get('message')}"
+            )
+    except KubernetesError as exc:
+        lines.append(f"the API server did not answer: {exc}")
+    for log in sorted(cluster.directory.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-8:]
+        lines.append(f"--- {log.name} (last {len(tail)} lines)")
+        lines.extend(tail)
+    return "\n".join(lines)

@@ -61,7 +61,7 @@ def server(argv: list[str], ready_url: str, log: Path) -> Iterator[subprocess.Po
     with log.open("wb") as output:
         process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: answers(ready_url) or process.poll() is not None, 30, ready_url)
+        wait_until(lambda: answers(ready_url) or process.poll() is not None, 120, ready_url)
         if process.poll() is not None:
             raise AssertionError(f"{argv[0]} exited: {log.read_text()[-2000:]}")
         yield process

@@ -32,11 +32,11 @@ from pipelines.config.pipeline import load_config
 from pipelines.deploy.kubernetes.argo import Reading
 from pipelines.deploy.kubernetes.client import KubeClient
 from pipelines.deploy.kubernetes.handoff import abort, apply_and_follow, follow, promote
-from pipelines.deploy.kubernetes.lease import LeaseLock
+from pipelines.deploy.kubernetes.lease import LeaseLock, micro_time
 from pipelines.deploy.kubernetes.render import render_target, scope_of
 from pipelines.deploy.kubernetes.state import JOURNAL_KEY, STABLE_KEY
 from pipelines.deploy.kubernetes.validate import crd_documents
-from tests.integration.kubernetes_cluster import Cluster
+from tests.integration.kubernetes_cluster import Cluster, describe
 from tests.integration.servers import free_port, need, server, wait_until
 
 pytestmark = pytest.mark.integration
@@ -132,6 +132,8 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{secrets.token_hex(4)}"
     cluster.client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
+    # Shown only beside a failing test (pytest prints a failed test's captured teardown).
+    print(describe(cluster, name))
     cluster.client.delete("Namespace", None, name)
 
 
@@ -178,8 +180,10 @@ def write_project(
                                 "router": router,
                                 "gateway": "infra/public",
                                 "probes": False,  # hollow nodes: no kubelet reaches a pod
-                                "lease_duration": "3s",
-                                "ready_timeout": "120s",
+                                # Long enough for a starved controller to renew in time;
+                                # a dead holder's lease is expired by expire_lease().
+                                "lease_duration": "60s",
+                                "ready_timeout": "300s",
                             },
                         }
                     ],
@@ -265,6 +269,15 @@ def settles(client: KubeClient, namespace: str, releases: set[str], *, pods: int
     wait_until(settled, 300, f"Deployments of exactly {sorted(releases)} with {pods} pods")
 
 
+def expire_lease(client: KubeClient, namespace: str) -> None:
+    """Age the deploy lock's Lease past its duration, as if its holder had stopped renewing
+    an hour ago (waiting it out would race a busy machine)."""
+    found = client.get("Lease", namespace, "shop-production-deploy-lock")
+    assert found is not None and found["spec"].get("holderIdentity")
+    found["spec"]["renewTime"] = micro_time(time.time() - 3600)
+    client.replace(found)
+
+
 def contains(stored: Any, rendered: Any) -> bool:
     """Everything we rendered is in what the server stored (it may add defaults)."""
     if isinstance(rendered, dict):
@@ -342,6 +355,59 @@ def test_rolling_deploys_replace_the_release_and_keep_state_in_the_cluster(
     settles(cluster.client, namespace, {"r1"})
 
 
+def cordoned(client: KubeClient, on: bool) -> None:
+    """Mark every node unschedulable (or schedulable again), as when the nodes are lost."""
+    for node in client.request("GET", "/api/v1/nodes").get("items") or []:
+        client.request(
+            "PATCH",
+            f"/api/v1/nodes/{node['metadata']['name']}",
+            body={"spec": {"unschedulable": on}},
+            content_type="application/merge-patch+json",
+        )
+
+
+def test_blue_green_switches_at_once_and_status_reports_a_pod_the_cluster_cannot_replace(
+    cluster: Cluster, crds: Cluster, prometheus: tuple[str, str], namespace: str, tmp_path: Path
+) -> None:
+    prom, gateway = prometheus
+    for version in ("7.0", "7.1"):
+        push(gateway, version, error_rate=0.1, p95_ms=30)
+    wait_until(lambda: scraped(prom, "7.1"), 60, "the metrics to be scraped")
+    project = write_project(tmp_path, namespace, strategy="blue-green", prometheus=prom)
+    assert deploy(cluster, project, "7.0").returncode == 0
+    done = deploy(cluster, project, "7.1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert selected(cluster.client, namespace, "stable") == "r2"
+    assert weights(cluster.client, namespace)[1] == 0  # one switch: no canary weight
+    settles(cluster.client, namespace, {"r2"})
+    planned = [e for e in journal(cluster.client, namespace) if e["event"] == "target-planned"]
+    routes = [
+        sorted(name for name, weight in step["weights"] if weight)
+        for step in planned[-1]["steps"]
+        if step["kind"] == "route"
+    ]
+    # The new pool takes all traffic in one switch: no step shares it between the pools.
+    assert ["r2-0", "r2-1"] in routes, routes
+    assert all(not any(n.startswith("r1") for n in r) for r in routes if "r2-0" in r), routes
+    healthy = cli(cluster, project, "status", "--json")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+
+    # A pod goes and no node can take its replacement: the environment serves below capacity.
+    cordoned(cluster.client, True)
+    try:
+        pods = cluster.client.list("Pod", namespace, f"{RELEASE}=r2")
+        cluster.client.delete("Pod", namespace, pods[0]["metadata"]["name"])
+        wait_until(lambda: available(cluster.client, namespace, "r2") < 2, 120, "a pod to go")
+        below = cli(cluster, project, "status", "--json")
+        assert below.returncode == 1, below.stdout + below.stderr
+        answer = json.loads(below.stdout)
+        assert answer["below_capacity"] == ["cluster: 1 of 2 instances serve"], answer
+        assert len(answer["targets"]["cluster"]["down"]) == 1
+    finally:
+        cordoned(cluster.client, False)
+    settles(cluster.client, namespace, {"r2"})  # the cluster replaces it once a node can
+
+
 def test_a_canary_that_fails_on_prometheus_is_rolled_back_by_the_router(
     cluster: Cluster, crds: Cluster, prometheus: tuple[str, str], namespace: str, tmp_path: Path
 ) -> None:
@@ -394,20 +460,56 @@ def test_a_second_deploy_is_refused_while_the_lease_is_held_and_takes_over_when_
         namespace=namespace,
         name="shop-production-deploy-lock",
         holder="other-host/4242: deploy of production",
-        duration=3,
+        duration=600,
     )
-    lease.acquire()  # and never renewed: this holder "died"
+    lease.acquire()  # a live holder
     refused = deploy(cluster, project, "5.0")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "other-host/4242" in refused.stderr
     assert not deployments(cluster.client, namespace)
-    time.sleep(4)  # past leaseDurationSeconds
+    expire_lease(cluster.client, namespace)  # the holder died and its lease ran out
     taken = deploy(cluster, project, "5.0")
     assert taken.returncode == 0, taken.stdout + taken.stderr
     stored = cluster.client.get("Lease", namespace, "shop-production-deploy-lock")
     assert stored is not None
     assert stored["spec"]["leaseTransitions"] >= 1
     assert not stored["spec"].get("holderIdentity")  # released when the deploy finished
+
+
+def test_a_drill_on_the_cluster_keeps_apart_from_the_environment_and_cleans_up(
+    cluster: Cluster, crds: Cluster, prometheus: tuple[str, str], namespace: str, tmp_path: Path
+) -> None:
+    prom, gateway = prometheus
+    push(gateway, "9.0", error_rate=0.1, p95_ms=30)
+    push(gateway, "drill-good", error_rate=0.1, p95_ms=30)
+    push(gateway, "drill-faulty", error_rate=40.0, p95_ms=30)
+    wait_until(lambda: scraped(prom, "drill-faulty"), 60, "the metrics to be scraped")
+    project = write_project(tmp_path, namespace, strategy="canary", prometheus=prom)
+    config = yaml.safe_load((project / "pipeline.yaml").read_text())
+    config["service"]["faults"] = {"errors": {"FAIL_RATE": "0.5"}}
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert deploy(cluster, project, "9.0").returncode == 0
+    settles(cluster.client, namespace, {"r1"})
+
+    done = cli(cluster, project, "drill", "rollback", "--fault", "errors", "--rate", "0", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["passed"], report["problems"]
+    assert report["outcome"] == "rolled-back"
+    assert report["time_to_detect_seconds"] is not None
+    assert report["clients_measured"] is False
+    assert report["final_versions"] == ["drill-good"]  # what the drill's router answered
+
+    # The environment serves what it served; the drill left nothing in the namespace.
+    assert set(deployments(cluster.client, namespace)) == {"r1"}
+    assert selected(cluster.client, namespace, "stable") == "r1"
+    assert weights(cluster.client, namespace)[1] == 0
+    drill_objects = "app.kubernetes.io/name=shop-production-drill"
+    for kind in ("Deployment", "Service", "HTTPRoute"):
+        assert not cluster.client.list(kind, namespace, drill_objects), kind
+    assert cluster.client.get("ConfigMap", namespace, "shop-production-drill-deploy-state") is None
+    assert cluster.client.get("Lease", namespace, "shop-production-drill-deploy-lock") is None
+    assert cluster.client.get("ConfigMap", namespace, "shop-production-deploy-state") is not None
 
 
 @pytest.mark.parametrize("then", ["resume", "rollback"])
@@ -451,7 +553,7 @@ def test_a_killed_controller_is_resumed_or_rolled_back_from_another_process(
     elsewhere = write_project(
         tmp_path / "b", namespace, strategy="canary", prometheus=prom, interval="1s"
     )
-    time.sleep(4)  # the dead controller's lease expires
+    expire_lease(cluster.client, namespace)  # the dead controller's lease runs out
     if then == "resume":
         done = cli(cluster, elsewhere, "deploy", "--resume")
         assert done.returncode == 0, done.stdout + done.stderr

@@ -185,7 +185,7 @@ def test_push_scrape_query_and_alert(stack: Stack, tmp_path: Path) -> None:
         == 0
     )
     selector = 'pipeline_test_pass_ratio{pipeline="shop", env="production", job="pipelines"}'
-    wait_until(lambda: bool(query(stack.prometheus, selector)), 30, "the scraped pass ratio")
+    wait_until(lambda: bool(query(stack.prometheus, selector)), 120, "the scraped pass ratio")
     assert float(query(stack.prometheus, selector)[0]["value"][1]) == pytest.approx(0.9)
     flaky = query(stack.prometheus, 'pipeline_tests{pipeline="shop", outcome="flaky"}')
     assert float(flaky[0]["value"][1]) == 1
@@ -198,7 +198,7 @@ def test_push_scrape_query_and_alert(stack: Stack, tmp_path: Path) -> None:
             if a["labels"].get("alertname") == "PipelinePassRateBelowGate"
         ]
 
-    wait_until(lambda: bool(delivered()), 60, "the alert at the webhook receiver")
+    wait_until(lambda: bool(delivered()), 180, "the alert at the webhook receiver")
     alert = delivered()[0]
     assert alert["labels"]["pipeline"] == "shop"
     assert alert["labels"]["env"] == "production"
@@ -224,7 +224,7 @@ def test_promql_health_checks_against_prometheus(stack: Stack) -> None:
         {"url": stack.prometheus, "query": "no_such_metric", "op": "<", "value": 1},
         critical=False,
     )
-    wait_until(lambda: bool(query(stack.prometheus, 'up{job="pushgateway"}')), 30, "a scrape")
+    wait_until(lambda: bool(query(stack.prometheus, 'up{job="pushgateway"}')), 120, "a scrape")
     results = {r.name: r for r in run_health("ci", HealthSettings((up, low, missing))).results}
     assert results["prometheus-up"].status is CheckStatus.PASSED
     assert results["impossible"].detail == "value 1 > 5: no"
@@ -388,7 +388,7 @@ def test_a_rolled_back_deploy_fires_the_deploy_alerts(
         stop_everything(state)
     selector = 'pipeline_last_deploy_success{pipeline="example-service", env="staging"} == 0'
     # The first deploy's success may still be the scraped value for a moment.
-    wait_until(lambda: bool(query(stack.prometheus, selector)), 30, "the failed deploy scraped")
+    wait_until(lambda: bool(query(stack.prometheus, selector)), 120, "the failed deploy scraped")
     assert query(stack.prometheus, selector)[0]["metric"]["job"] == "pipelines-deploy"
 
     def fired() -> set[str]:
@@ -422,7 +422,7 @@ def test_a_canary_judged_from_prometheus(stack: Stack) -> None:
         timeout=5,
     )
     probe = 'checkout_error_percent{version="2.0"}'
-    wait_until(lambda: bool(query(stack.prometheus, probe)), 30, "the scraped canary metrics")
+    wait_until(lambda: bool(query(stack.prometheus, probe)), 120, "the scraped canary metrics")
     new, stable = source.measure([], [], 0.0, ("2.0", "1.0"))
     assert new.rate() == 30 and new.p95() == 40
     measurement = judge(new, stable, AnalysisSettings())

@@ -149,7 +149,7 @@ def test_a_hanging_stage_is_killed_at_its_timeout(tmp_path: Path, cache: Path) -
         "      - [python, -c, 'import subprocess, time; "
         'subprocess.Popen(["sleep", "300"]); time.sleep(300)\']\n'
     )
-    code, run = run_pipeline(project, "--env", "ci", timeout=60)
+    code, run = run_pipeline(project, "--env", "ci", timeout=600)
     assert code == 1
     hang = next(s for s in run["stages"] if s["name"] == "hang")
     assert hang["status"] == "failed"

@@ -5,6 +5,7 @@ Rollout's status maps to our outcomes."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from pipelines.cli import main
 from pipelines.config.deploy import StrategyKind
 from pipelines.config.pipeline import PipelineConfig, load_config
 from pipelines.deploy.kubernetes import argo, validate
-from pipelines.deploy.kubernetes.render import render_environment
+from pipelines.deploy.kubernetes.manifests import DRILL_HEADER, http_route
+from pipelines.deploy.kubernetes.render import render_environment, scope_of
 
 SERVICE = (
     "name: shop\n"
@@ -279,3 +281,36 @@ def test_the_published_schema_knows_the_kubernetes_settings() -> None:
     text = json.dumps(schema)
     assert "argo-rollouts" in text
     assert "lease_duration" in text
+
+
+def test_a_drill_refuses_an_environment_handed_to_argo(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        "version: 1\n" + SERVICE + "  faults: {errors: {FAIL_RATE: '0.5'}}\n"
+        "environments:\n  production:\n    deploy:\n      strategy: canary\n"
+        "      targets: [{name: c, kind: kubernetes, kubernetes: {router: argo-rollouts}}]\n"
+    )
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    argv = ["drill", "rollback", "-C", str(tmp_path), "--env", "production", "--fault", "errors"]
+    assert main(argv) == 2
+    assert "Argo's own analysis decides its rollbacks" in capsys.readouterr().err
+
+
+def test_a_drill_route_takes_only_requests_with_the_drill_header(tmp_path: Path) -> None:
+    config = project(tmp_path, GATEWAY)
+    environment = config.environment("production")
+    target = environment.deploy.targets[0]
+    drill = replace(scope_of(config, environment, target), environment="production-drill")
+    route = http_route(replace(drill, drill=True), 100, 0)
+    assert route["metadata"]["name"] == "shop-production-drill"
+    assert route["spec"]["rules"][0]["matches"] == [
+        {
+            "path": {"type": "PathPrefix", "value": "/"},
+            "headers": [{"type": "Exact", "name": DRILL_HEADER, "value": "production-drill"}],
+        }
+    ]
+    assert validate.check([route]) == []  # our CRD declares the header match
+    plain = http_route(scope_of(config, environment, target), 100, 0)
+    assert "headers" not in plain["spec"]["rules"][0]["matches"][0]

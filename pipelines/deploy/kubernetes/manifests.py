@@ -25,6 +25,9 @@ LABEL_VERSION = "app.kubernetes.io/version"
 LABEL_ENV = "portable-pipelines.dev/environment"
 LABEL_RELEASE = "portable-pipelines.dev/release"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
+# A rollback drill's HTTPRoute matches only requests with this header (its value: the drill
+# environment's name), so the Gateway never gives a drill's releases anyone else's traffic.
+DRILL_HEADER = "X-Pipelines-Drill"
 CONTAINER = "service"
 
 
@@ -52,6 +55,7 @@ class Scope:
     settings: KubernetesSettings
     service: ServiceSettings
     env: Mapping[str, str] = field(default_factory=dict)  # the environment's variables
+    drill: bool = False  # a rollback drill's objects: its route takes only drill traffic
 
     @property
     def namespace(self) -> str:
@@ -182,11 +186,14 @@ def gateway_parent(scope: Scope) -> Obj:
 
 def http_route(scope: Scope, stable_weight: int, canary_weight: int) -> Obj:
     """The HTTPRoute splitting traffic between the stable and canary Services by weight."""
+    match: Obj = {"path": {"type": "PathPrefix", "value": "/"}}
+    if scope.drill:
+        match["headers"] = [{"type": "Exact", "name": DRILL_HEADER, "value": scope.environment}]
     spec: Obj = {
         "parentRefs": [gateway_parent(scope)],
         "rules": [
             {
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "matches": [match],
                 "backendRefs": [
                     _backend(scope, "stable", stable_weight),
                     _backend(scope, "canary", canary_weight),

@@ -56,6 +56,12 @@ class ClusterJournal(Journal):
         self.client, self.scope, self.lease_seconds = client, scope, lease_seconds
         self.held: LeaseLock | None = None
 
+    def discard(self) -> None:
+        """Delete the journal's ConfigMap and the Lease, and what is kept on this machine."""
+        self.client.delete("ConfigMap", self.scope.namespace, state_name(self.scope))
+        self.client.delete("Lease", self.scope.namespace, lease_name(self.scope))
+        super().discard()
+
     @contextmanager
     def lock(self, description: str) -> Iterator[None]:
         """One controller per environment, wherever it runs (LeaseBusy, exit 2, otherwise)."""

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.config.deploy import DeployTarget, StrategyKind
 from pipelines.config.pipeline import Environment, PipelineConfig
@@ -14,11 +15,15 @@ from pipelines.deploy.kubernetes import handoff
 from pipelines.deploy.kubernetes.argo import RolloutStatus
 from pipelines.deploy.kubernetes.client import KubeClient
 from pipelines.deploy.kubernetes.kubeconfig import kubeconfig_path, load_credentials
+from pipelines.deploy.kubernetes.manifests import Scope
 from pipelines.deploy.kubernetes.render import kubernetes_targets, render_target, scope_of
 from pipelines.deploy.kubernetes.settings import Router
 from pipelines.deploy.kubernetes.state import ClusterJournal
 from pipelines.deploy.kubernetes.target import KubernetesTarget
 from pipelines.deploy.target import Release
+
+if TYPE_CHECKING:  # the registry imports this module when a kubernetes target is built
+    from pipelines.deploy.registry import TargetContext
 from pipelines.errors import UsageError
 
 
@@ -33,11 +38,8 @@ def client_for(target: DeployTarget, environ: Mapping[str, str]) -> KubeClient:
     return _client(kubeconfig_path(environ, settings.kubeconfig), settings.context)
 
 
-def make_target(
-    config: PipelineConfig, environment: Environment, target: DeployTarget,
-    environ: Mapping[str, str],
-) -> KubernetesTarget:  # fmt: skip
-    """The target the controller drives."""
+def make_target(target: DeployTarget, context: TargetContext) -> KubernetesTarget:
+    """The target the controller drives (the registry's entry for kind kubernetes)."""
     if target.cluster.router is Router.ARGO_ROLLOUTS:
         raise UsageError(
             f"target {target.name!r} hands deploys to Argo Rollouts: `pipelines deploy` "
@@ -46,8 +48,15 @@ def make_target(
         )
     return KubernetesTarget(
         target.name,
-        client=client_for(target, environ),
-        scope=scope_of(config, environment, target),
+        client=client_for(target, context.environ),
+        scope=Scope(
+            context.app,
+            context.env_name,
+            target.cluster,
+            context.service,
+            context.env,
+            drill=context.drill,
+        ),
         ready_timeout=target.cluster.ready_timeout,
     )
 
