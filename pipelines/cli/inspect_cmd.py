@@ -119,11 +119,11 @@ def plan(args: argparse.Namespace, out: Console) -> int:
     if args.runner is not None:
         choose_runner(args.runner)
         facts = runner_facts(args.runner, project_layout(args, config), os.environ)
-    if args.json:
-        data = the_plan.to_dict()
-        if facts is not None:
-            data["runner"] = facts.to_dict()
-        print(json.dumps(data, indent=2))
+    if args.json and facts is None:
+        print(the_plan.to_json())
+        return EXIT_OK
+    if args.json and facts is not None:
+        print(json.dumps({**the_plan.to_dict(), "runner": facts.to_dict()}, indent=2))
         return EXIT_OK
     if facts is not None:
         image = f", image {facts.image}" if facts.image else ""
