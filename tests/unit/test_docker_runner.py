@@ -27,7 +27,8 @@ def test_source_is_read_only_and_only_the_stage_reports_are_writable(tmp_path: P
     )
     assert argv[:6] == ["docker", "run", "--rm", "--init", "--name", "pipelines-x-test-0"]
     assert f"{tmp_path}:/src:ro" in argv
-    assert f"{tmp_path}/reports/test:/src/reports/test" in argv
+    assert f"{tmp_path}/reports:/reports:ro" in argv
+    assert f"{tmp_path}/reports/test:/reports/test" in argv
     assert argv[argv.index("--user") + 1] == "1000:1000"
     # Values stay out of the argv: docker reads them from its own environment.
     envs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--env"]
