@@ -28,9 +28,9 @@ from pathlib import Path
 
 import msgspec
 
+from pipelines import codec
 from pipelines.config.deploy import AnalysisSettings, StrategyKind
 from pipelines.config.pipeline import load_config
-from pipelines.deploy import codec
 from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.drill import run_drill
 from pipelines.deploy.environment import DeployEnv

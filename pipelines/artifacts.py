@@ -7,15 +7,43 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from pipelines import __version__, atomic, containment
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from pipelines import __version__, atomic, codec, containment
+from pipelines.audit import RunAudit
 from pipelines.layout import COVERAGE, DECISION_ARTIFACT, GATE_DECISION, JUNIT, Layout, logical
 from pipelines.plan import Plan
-from pipelines.runners.results import RunResult, RunStatus
+from pipelines.runners.results import RunResult, RunStatus, StageRun
 from pipelines.source_tree import find_commit
 
 MANIFEST = "run-manifest.json"
+
+
+class RunManifest(msgspec.Struct, frozen=True, kw_only=True):
+    """``artifacts/<run-id>/run-manifest.json``: what ran, where, with which outcome, and
+    the files kept. ``refused`` and ``audit`` are written only when there is something to
+    say."""
+
+    run_id: str
+    version: str = ""
+    pipeline: str = ""
+    env: str
+    commit: str = "unknown"
+    timestamp: str | None = None  # ISO 8601, when the run started
+    runner: str = ""
+    status: str  # passed, failed or interrupted
+    duration_seconds: float = 0.0
+    stages: tuple[StageRun, ...] = ()
+    artifacts: dict[str, str] = {}  # name among the artifacts -> the report it was copied from
+    refused: dict[str, str] | UnsetType = UNSET  # report -> why it was not copied
+    audit: RunAudit | UnsetType = UNSET
+
+
+def read_manifest(path: Path) -> RunManifest:
+    """A run manifest (DamagedFile naming it, and the key, when it is not one)."""
+    return codec.read(path, RunManifest, hint="run the pipeline again")
 
 
 def manifests(artifacts: Path) -> list[Path]:
@@ -117,7 +145,7 @@ def write_run_artifacts(
     result: RunResult,
     *,
     kept: tuple[str, ...] = (),
-    audit: Mapping[str, Any] | None = None,
+    audit: RunAudit | None = None,
 ) -> WrittenRun:
     """Write the manifest and copy the reports this run produced (and the files custom stages
     keep, under their own paths); every file is written atomically.
@@ -147,22 +175,20 @@ def write_run_artifacts(
             refused[source] = exc.strerror or "not a regular file"
             continue
         collected[name] = source
-    manifest: dict[str, Any] = {
-        "run_id": identity.run_id,
-        "version": __version__,
-        "pipeline": plan.pipeline,
-        "env": plan.env,
-        "commit": identity.commit,
-        "timestamp": identity.started.isoformat(),
-        "runner": result.runner,
-        "status": result.status,
-        "duration_seconds": round(result.duration, 3),
-        "stages": [stage.to_dict() for stage in result.stages],
-        "artifacts": collected,
-    }
-    if refused:
-        manifest["refused"] = refused
-    if audit:
-        manifest["audit"] = dict(audit)
-    atomic.write_json(target / MANIFEST, manifest)
+    manifest = RunManifest(
+        run_id=identity.run_id,
+        version=__version__,
+        pipeline=plan.pipeline,
+        env=plan.env,
+        commit=identity.commit,
+        timestamp=identity.started.isoformat(),
+        runner=result.runner,
+        status=result.status,
+        duration_seconds=round(result.duration, 3),
+        stages=result.stages,
+        artifacts=collected,
+        refused=refused or UNSET,
+        audit=audit if audit is not None and audit.flags is not None else UNSET,
+    )
+    codec.write(target / MANIFEST, manifest)
     return WrittenRun(target, refused)

@@ -19,14 +19,15 @@ import hmac
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from pipelines import atomic
+from pipelines import atomic, codec
+from pipelines.codec import DamagedFile
 from pipelines.errors import ConfigError
 
 GENESIS = "0" * 64
@@ -77,41 +78,45 @@ def entry_hash(entry: Mapping[str, Any], key: bytes | None = None) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class Head:
-    """Where a log ends: how many entries, and the hash of the last one."""
+class Head(msgspec.Struct, frozen=True):
+    """Where a log ends: how many entries, and the hash of the last one (the head file)."""
 
     entries: int
     hash: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for the head file and run manifests."""
-        return {"entries": self.entries, "hash": self.hash}
+
+class RecordedHead(msgspec.Struct, frozen=True):
+    """A log's head as a run manifest records it, with the log it belongs to."""
+
+    entries: int
+    hash: str
+    log: str = ""
 
 
-@dataclass(frozen=True)
-class Verification:
-    """The outcome of checking a log: intact, or the problems found (line by line)."""
+class RunAudit(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The heads of the audit logs a run manifest records (``audit``)."""
+
+    flags: RecordedHead | None = None
+
+
+class _ManifestAudit(msgspec.Struct):
+    """The part of a run manifest that concerns the audit logs."""
+
+    audit: RunAudit = RunAudit()
+
+
+class Verification(msgspec.Struct, frozen=True):
+    """The outcome of checking a log: intact (nothing was edited, inserted or removed), or
+    the problems found (line by line)."""
 
     path: str
     entries: int
     problems: tuple[str, ...]
-    head: Head = field(default_factory=lambda: Head(0, GENESIS))
+    head: Head = Head(0, GENESIS)
+    intact: bool = True
 
-    @property
-    def intact(self) -> bool:
-        """True when nothing was edited, inserted or removed."""
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for --json."""
-        return {
-            "path": self.path,
-            "entries": self.entries,
-            "intact": self.intact,
-            "problems": list(self.problems),
-            "head": self.head.to_dict(),
-        }
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "intact", not self.problems)
 
 
 @dataclass
@@ -206,14 +211,16 @@ class AuditLog:
         if not self.head_path.exists():
             return [] if count == 0 else [f"{self.head_path}: missing"]
         try:
-            head = json.loads(self.head_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = self.head_path.read_bytes()
+        except OSError:
             return [f"{self.head_path}: unreadable"]
-        if not isinstance(head, dict):
-            return [f"{self.head_path}: not a head record"]
-        if head.get("entries") != count or (count and head.get("hash") != last):
+        try:
+            head = codec.decode(data, Head, str(self.head_path))
+        except DamagedFile as exc:
+            return [f"not a head record: {exc.message}"]
+        if head.entries != count or (count and head.hash != last):
             return [
-                f"the log ends at entry {count}, its head says {head.get('entries')}: "
+                f"the log ends at entry {count}, its head says {head.entries}: "
                 "entries were removed or added"
             ]
         return []
@@ -241,7 +248,7 @@ class Transaction:
             handle.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
             handle.flush()
         self.state.entries.append(entry)
-        atomic.write_json(self.log.head_path, self.state.head.to_dict())
+        atomic.write_json(self.log.head_path, msgspec.to_builtins(self.state.head))
         return entry
 
 
@@ -255,11 +262,12 @@ def verify_against(
     problems = []
     for manifest in manifests:
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-            head = data["audit"]["flags"]
-            count, last = int(head["entries"]), str(head["hash"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a run that recorded no audit head says nothing about the log
+            head = codec.read(manifest, _ManifestAudit).audit.flags
+        except DamagedFile:
+            head = None
+        if head is None:
+            continue  # a run that recorded no readable audit head says nothing about the log
+        count, last = head.entries, head.hash
         if count > verification.entries:
             problems.append(
                 f"{manifest}: recorded {count} entries; the log has {verification.entries} "

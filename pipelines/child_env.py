@@ -13,6 +13,7 @@ import fnmatch
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from typing import BinaryIO
 
 # What every child gets from the invoking environment, when set there.
 DEFAULT_PASS = (
@@ -61,11 +62,20 @@ HOST_ONLY = (
     *("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"),
     *("NODE_EXTRA_CA_CERTS", "PIPELINES_*"),
 )
+# CI metadata globs also match the runner's command files: GitHub applies what a step writes
+# there to every later step (a variable such as LD_PRELOAD, a PATH entry, an output). Never a
+# default; pass_env may name one.
+COMMAND_FILES = frozenset(
+    {"GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"}
+)
 # What the SDK itself reads as a secret or an authority: never a child's, whatever is passed.
 SDK_SECRETS = frozenset({"PIPELINES_AUDIT_KEY", "PIPELINES_APPROVED_BY"})
 # A name with one of these words holds a credential: a default glob never passes it, and a
 # value passed by name is masked in every log the SDK writes.
-SECRET_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE")
+SECRET_WORDS = (
+    *("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDS", "AUTH"),
+    *("PRIVATE", "JWT", "COOKIE"),
+)
 SECRET_NAME = re.compile("|".join(SECRET_WORDS), re.IGNORECASE)
 MASK = "***"
 # Shorter values are too common to mask without garbling logs (and too weak to be secrets).
@@ -86,7 +96,7 @@ def _default(name: str, container: bool) -> bool:
     """Whether a child gets ``name`` without pipeline.yaml asking for it."""
     if container and _matches(name, HOST_ONLY):
         return False
-    return _matches(name, DEFAULT_PASS) and not looks_secret(name)
+    return _matches(name, DEFAULT_PASS) and not looks_secret(name) and name not in COMMAND_FILES
 
 
 def child_environment(
@@ -155,3 +165,32 @@ class Masker:
         out.append(buffer[position:cut])
         self.held = buffer[cut:]
         return b"".join(out)
+
+
+def masked(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by the mask."""
+    masker = Masker(secrets)
+    return (masker.feed(text.encode()) + masker.flush()).decode(errors="replace")
+
+
+class MaskedOutput:
+    """A binary stream that writes to ``target`` with ``secrets`` masked (``finish`` writes
+    what was held back at the end)."""
+
+    def __init__(self, target: BinaryIO, secrets: Iterable[str]) -> None:
+        self.target = target
+        self.masker = Masker(secrets)
+
+    def write(self, data: bytes) -> int:
+        """Write ``data``, masked; the count is of the bytes given."""
+        self.target.write(self.masker.feed(bytes(data)))
+        return len(data)
+
+    def flush(self) -> None:
+        """Flush what could be written so far."""
+        self.target.flush()
+
+    def finish(self) -> None:
+        """Write the held-back tail, masked."""
+        self.target.write(self.masker.flush())
+        self.target.flush()

@@ -5,7 +5,8 @@ reads, copies, writes or removes a file: ``reports/test/junit.xml -> ~/.ssh/id_r
 a host secret into the run's artifacts, ``reports/lint/log.txt -> ~/.bashrc`` would have the
 host overwrite it. So every such path is walked from a trusted root one component at a time
 with ``O_NOFOLLOW`` and ``dir_fd``: a link anywhere below the root is refused (or, for what the
-host itself writes, removed), never followed. Links in the root itself are the user's choice.
+host itself writes, removed), never followed. A root the project chose never leads out of it
+(``Layout.chosen``); one given on the command line is the caller's choice.
 """
 
 from __future__ import annotations

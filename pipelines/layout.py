@@ -53,6 +53,31 @@ def project_directory(path: Path) -> Path:
     return path.resolve()
 
 
+def _project_own(project: Path, place: Path, key: str, source: str) -> None:
+    """Refuse a reports or artifacts directory the project's own files chose outside it.
+
+    The host clears, writes, mounts writable into containers (a stage's reports directory)
+    and collects from these: a project that could point them at ``~/.config``, or at its
+    own ``.git`` (``hooks/``), would have the host do that to the caller's files.
+    """
+    # Lexically first (a link is judged below, by where it really leads).
+    home = Path(os.path.normpath(Path.cwd() / project))
+    lexical = Path(os.path.normpath(Path.cwd() / place))
+    hint = f"pass --{key} DIR on the command line to use a directory elsewhere"
+    if lexical == home or not lexical.is_relative_to(home):
+        raise UsageError(
+            f"{source}: {key}: {place} is not a directory inside the project", hint=hint
+        )
+    if lexical.relative_to(home).parts[0] == ".git":
+        raise UsageError(f"{source}: {key}: {place} is inside the project's .git", hint=hint)
+    real = lexical.resolve()
+    if real == home.resolve() or not real.is_relative_to(home.resolve()):
+        raise UsageError(
+            f"{place}: {key} would lead out of the project through a symbolic link (to {real})",
+            hint=f"remove the link, or {hint}",
+        )
+
+
 def logical(stage: str, name: str) -> str:
     """The plan's spelling of a stage's report: ``reports/<stage>/<name>``."""
     return f"{REPORTS}/{stage}/{name}"
@@ -96,11 +121,20 @@ class Layout:
         configured: tuple[str | None, str | None] = (None, None),
         reports: Path | None = None,
         artifacts: Path | None = None,
+        source: str = "pipeline.yaml",
     ) -> Layout:
         """The directories given explicitly (the command line; relative ones are the current
         directory's, like ``--config``), else as ``of`` resolves them from the ``configured``
-        reports and artifacts (pipeline.yaml's keys)."""
+        reports and artifacts (pipeline.yaml's keys, named ``source``), which must be
+        directories of the project's own."""
         layout = cls.of(project, reports=configured[0], artifacts=configured[1])
+        for key, given, variable, place in (
+            (REPORTS, reports, REPORTS_ENV, layout.reports),
+            (ARTIFACTS, artifacts, ARTIFACTS_ENV, layout.artifacts),
+        ):
+            # The command line and a runner's environment are the caller's own choice.
+            if given is None and not os.environ.get(variable):
+                _project_own(project, place, key, source)
         return cls(
             project,
             reports.resolve() if reports else layout.reports,

@@ -7,11 +7,13 @@ between this package and the Dagger module in ``ci/``.
 from __future__ import annotations
 
 import graphlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Final, Literal
 
+import msgspec
+
+from pipelines import codec
 from pipelines.config.pipeline import BUILTIN_STAGES, RUN_IF, PipelineConfig, StageSettings
 from pipelines.errors import ConfigError, UsageError, did_you_mean
 from pipelines.layout import COVERAGE, GATE_DECISION, JUNIT, REPORT_LOG, RESULT, SARIF, logical
@@ -19,7 +21,7 @@ from pipelines.project import commands
 from pipelines.project.environment import InstallPlan, install_plan
 from pipelines.project.facts import ProjectFacts
 
-PLAN_VERSION = 1
+PLAN_VERSION: Final = 1
 # How long a caching runner may reuse a stage's result (``PlannedStage.freshness``).
 FRESHNESS = ("cached", "daily", "never")
 
@@ -33,14 +35,13 @@ class StageCycle(ConfigError):
         self.cycle = cycle
 
 
-@dataclass(frozen=True)
-class PlannedStage:
+class PlannedStage(msgspec.Struct, frozen=True):
     """One node of the DAG: what to run (argv lists), after what, with which env and outputs."""
 
     name: str
     run: tuple[tuple[str, ...], ...]
     needs: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: dict[str, str] = {}
     outputs: tuple[str, ...] = ()
     image: str = "toolchain"
     # "always" runs the stage once its needs have finished, whatever their outcome: the gate
@@ -63,76 +64,28 @@ class PlannedStage:
     # version came from).
     notes: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise to the plan contract."""
-        return {
-            "name": self.name,
-            "needs": list(self.needs),
-            "run": [list(argv) for argv in self.run],
-            "env": dict(self.env),
-            "outputs": list(self.outputs),
-            "image": self.image,
-            "run_if": self.run_if,
-            "timeout": self.timeout,
-            "tools": [list(argv) for argv in self.tools],
-            "source": self.source,
-            "freshness": self.freshness,
-            "pass_env": list(self.pass_env),
-            "notes": list(self.notes),
-        }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PlannedStage:
-        """Read a stage back from its JSON form."""
-        return cls(
-            name=str(data["name"]),
-            run=tuple(tuple(str(a) for a in argv) for argv in data["run"]),
-            needs=tuple(str(n) for n in data.get("needs", ())),
-            env={str(k): str(v) for k, v in dict(data.get("env", {})).items()},
-            outputs=tuple(str(o) for o in data.get("outputs", ())),
-            image=str(data.get("image", "toolchain")),
-            run_if=str(data.get("run_if", "success")),
-            timeout=float(data["timeout"]) if data.get("timeout") is not None else None,
-            tools=tuple(tuple(str(a) for a in argv) for argv in data.get("tools", ())),
-            source=str(data.get("source", "read-only")),
-            freshness=str(data.get("freshness", "cached")),
-            pass_env=tuple(str(p) for p in data.get("pass_env", ())),
-            notes=tuple(str(n) for n in data.get("notes", ())),
-        )
+class SkippedStage(msgspec.Struct, frozen=True):
+    """A stage the environment does not run, and why."""
+
+    name: str
+    reason: str
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The stages of one pipeline for one environment, in a valid topological order."""
+class Plan(msgspec.Struct, frozen=True):
+    """The stages of one pipeline for one environment, in a valid topological order: the
+    plan contract (``plan_of`` reads it back)."""
 
     pipeline: str
     env: str
     stages: tuple[PlannedStage, ...]
     # Stages the environment does not run, with the reason: said, never skipped silently.
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise to the plan contract (what ``pipelines plan --json`` prints)."""
-        return {
-            "version": PLAN_VERSION,
-            "pipeline": self.pipeline,
-            "env": self.env,
-            "stages": [stage.to_dict() for stage in self.stages],
-            "skipped": [{"name": name, "reason": reason} for name, reason in self.skipped],
-        }
+    skipped: tuple[SkippedStage, ...] = ()
+    version: Literal[1] = PLAN_VERSION
 
     def to_json(self) -> str:
-        """The plan as indented JSON."""
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        """Read a plan back from its JSON form, checking its DAG."""
-        stages = tuple(PlannedStage.from_dict(s) for s in data["stages"])
-        skipped = tuple((str(s["name"]), str(s["reason"])) for s in data.get("skipped", ()))
-        return cls(
-            str(data["pipeline"]), str(data["env"]), tuple(topological_order(stages)), skipped
-        )
+        """The plan as indented JSON (what ``pipelines plan --json`` prints)."""
+        return codec.encode_indented(self)
 
     def stage(self, name: str) -> PlannedStage:
         """Return the named stage or raise a UsageError listing the stages."""
@@ -148,15 +101,18 @@ class Plan:
             return self
         wanted = {self.stage(name).name for name in names}
         kept = tuple(
-            PlannedStage(**{**_fields(s), "needs": tuple(n for n in s.needs if n in wanted)})
+            msgspec.structs.replace(s, needs=tuple(n for n in s.needs if n in wanted))
             for s in self.stages
             if s.name in wanted
         )
         return Plan(self.pipeline, self.env, kept, self.skipped)
 
 
-def _fields(stage: PlannedStage) -> dict[str, Any]:
-    return {name: getattr(stage, name) for name in stage.__dataclass_fields__}
+def plan_of(data: object, where: str = "the plan") -> Plan:
+    """A plan from its JSON form (already parsed), its DAG checked; DamagedFile naming
+    ``where`` and the key when it is not a plan."""
+    plan = codec.convert(data, Plan, where)
+    return msgspec.structs.replace(plan, stages=tuple(topological_order(plan.stages)))
 
 
 def stage_command(name: str, env: str, config_file: str | None = None) -> tuple[str, ...]:
@@ -235,7 +191,9 @@ def build_plan(
         config.name,
         env_name,
         tuple(builder.ordered()),
-        tuple(sorted(environment.skip_stages.items())),
+        tuple(
+            SkippedStage(name, reason) for name, reason in sorted(environment.skip_stages.items())
+        ),
     )
 
 
@@ -347,7 +305,7 @@ class _Builder:
                 if need not in known and need not in disabled:
                     raise self._error(stage.name, f"needs {need!r}, which is not a stage", known)
             needs = tuple(n for n in stage.needs if n in known)
-            kept.append(PlannedStage(**{**_fields(stage), "needs": needs}))
+            kept.append(msgspec.structs.replace(stage, needs=needs))
         try:
             return topological_order(kept)
         except StageCycle as exc:

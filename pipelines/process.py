@@ -15,10 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pipelines.child_env import SDK_SECRETS
 from pipelines.errors import ToolError
 from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV
 
 RUNNER_ONLY = (REPORTS_ENV, ARTIFACTS_ENV)
+# git run by the host in a checkout the code under test could have written (a stage that
+# may write the tree, a checkout from elsewhere): its .git/config and hooks name commands
+# git would run here, with our whole environment. These turn off the ones that reading
+# commands (ls-files, diff-files, status, rev-parse, show) would run, and keep git from
+# writing the index (which runs the post-index-change hook).
+GIT = ("git", "-c", "core.fsmonitor=false", "-c", f"core.hooksPath={os.devnull}")
+GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0"}
 
 
 def command_line(argv: Sequence[str], *, why: str = "") -> str:
@@ -66,8 +74,12 @@ def tool_path(path: str) -> str:
     return os.pathsep.join([bin_dir, path])
 
 
-def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    merged = {**os.environ, **(env or {})}
+def _merged_env(env: Mapping[str, str] | None, *, inherit: bool = True) -> dict[str, str]:
+    merged = {**(os.environ if inherit else {}), **(env or {})}
+    # Read in this process only: no tool, stage command or installer is given them, however
+    # this process was started (a runner's stage, or `pipelines stage` in a CI step).
+    for secret in SDK_SECRETS:
+        merged.pop(secret, None)
     merged["PATH"] = tool_path(merged.get("PATH", os.defpath))
     # Where this run's reports go is for this stage alone: a tool that runs pipelines itself
     # (a project's own tests of a pipeline) must not write into this run.
@@ -190,18 +202,20 @@ def run_streaming(
     env: Mapping[str, str] | None = None,
     keep_lines: int = 400,
     output: BinaryIO | None = None,
+    inherit: bool = True,
 ) -> Completed:
     """Run ``argv`` with its output passed straight through to ``output`` (default: ours,
     the stage log) as it comes, keeping its last lines to explain a failure. stderr is
     merged into stdout.
 
     It has no timeout of its own: the runner's stage timeout ends the stage's whole session.
+    Without ``inherit``, ``env`` is the whole environment (none of ours is added).
     """
     started = time.monotonic()
     proc = _start(
         argv,
         cwd=cwd,
-        env=_merged_env(env),
+        env=_merged_env(env, inherit=inherit),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -20,6 +20,10 @@ from pipelines.errors import UsageError
 LOCK_FILE = ".run.lock"
 
 
+class LockHeld(UsageError):
+    """Another process holds the lock (exit 2): what a caller that waits for it looks for."""
+
+
 @contextlib.contextmanager
 def run_lock(reports: Path, description: str) -> Iterator[None]:
     """Hold the project's run lock, or raise a UsageError naming the run that holds it."""
@@ -34,7 +38,7 @@ def run_lock(reports: Path, description: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def held_lock(path: Path, description: str, *, busy: str, hint: str) -> Iterator[None]:
-    """Hold the advisory lock ``path``, or raise a UsageError (``busy``, naming the holder)."""
+    """Hold the advisory lock ``path``, or raise LockHeld (``busy``, naming the holder)."""
     reports = path.parent
     try:
         reports.mkdir(parents=True, exist_ok=True)
@@ -54,7 +58,7 @@ def held_lock(path: Path, description: str, *, busy: str, hint: str) -> Iterator
         except BlockingIOError as exc:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise UsageError(f"{reports}: {busy} ({holder})", hint=hint) from exc
+            raise LockHeld(f"{reports}: {busy} ({holder})", hint=hint) from exc
         handle.seek(0)
         handle.truncate()
         started = datetime.now(UTC).isoformat(timespec="seconds")

@@ -18,7 +18,7 @@ from pathlib import Path
 import msgspec
 
 from pipelines.errors import ToolError
-from pipelines.process import run_tool
+from pipelines.process import GIT, GIT_ENV, run_tool
 
 # Written by runs and tools, not part of what is judged or shipped.
 OUTPUTS = frozenset({"reports", "artifacts"})  # at the top of the project only
@@ -46,7 +46,7 @@ def find_commit(project: Path, environ: Mapping[str, str]) -> str:
         if environ.get(name):
             return environ[name]
     try:
-        done = run_tool(["git", "rev-parse", "HEAD"], cwd=project, timeout=10)
+        done = run_tool([*GIT, "rev-parse", "HEAD"], cwd=project, timeout=10, env=GIT_ENV)
     except ToolError:  # git missing or hung: the run is still recorded
         return "unknown"
     return done.stdout.strip() if done.returncode == 0 else "unknown"
@@ -61,8 +61,9 @@ class TreeState(msgspec.Struct, frozen=True, kw_only=True):
     dirty: bool | None = None
 
 
-def _files(root: Path) -> Iterator[tuple[str, Path]]:
-    """Every file and link under ``root`` by its relative path, in a stable order."""
+def project_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """Every file and link under ``root`` by its relative path, in a stable order: what is
+    judged and shipped, without what runs and tools write."""
     for directory, dirs, files in os.walk(root, followlinks=False):
         here = Path(directory)
         top = here == root
@@ -87,7 +88,7 @@ def _files(root: Path) -> Iterator[tuple[str, Path]]:
 def tree_digest(root: Path) -> str:
     """sha256 over every file's relative path and content (a link: its target text)."""
     digest = hashlib.sha256()
-    for relative, path in sorted(_files(root)):
+    for relative, path in sorted(project_files(root)):
         if path.is_symlink():
             body = b"link:" + str(path.readlink()).encode("utf-8", "surrogateescape")
         elif path.is_file():
@@ -100,7 +101,9 @@ def tree_digest(root: Path) -> str:
 
 def _dirty(project: Path) -> bool | None:
     try:
-        done = run_tool(["git", "status", "--porcelain", "--", "."], cwd=project, timeout=30)
+        done = run_tool(
+            [*GIT, "status", "--porcelain", "--", "."], cwd=project, timeout=30, env=GIT_ENV
+        )
     except ToolError:
         return None
     if done.returncode != 0:

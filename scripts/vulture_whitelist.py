@@ -28,10 +28,13 @@ from pipelines.deploy.records import (
 )
 from pipelines.flags.edit import YAML
 from pipelines.flags.openfeature import PipelinesProvider
+from pipelines.flags.store import FlagEntry
 from pipelines.gate.perf import ComparisonFile
+from pipelines.gate.rules import decision_of
 from pipelines.operations.run import run_pipeline
+from pipelines.readers.coverage import Coverage
 from pipelines.readers.findings import read_sarif
-from pipelines.readers.junit import Outcome
+from pipelines.readers.junit import Outcome, TestSummary
 from pipelines.runners.docker import DockerRunner
 from pipelines.runners.local import LocalRunner
 from pipelines.stages.details import CustomDetails, TestDetails
@@ -70,3 +73,8 @@ _ = (run_pipeline, BASE_IMAGE_BUILDER)
 _ = (ComparisonFile.min_effect_percent, ComparisonFile.max_slowdown_percent)
 _ = ComparisonFile.over_limit
 _ = crd_documents  # the tests install our CRDs into their cluster with it
+# Gate decision: fields written for people and other tools; a decision from parsed JSON
+# (what a Python caller or a test holds).
+_ = (Coverage.line_percent, Coverage.branch_percent, TestSummary.sources, decision_of)
+# The flags audit log's chain field: checked over the entry as written, by AuditLog.verify.
+_ = (FlagEntry.prev,)

@@ -35,6 +35,7 @@ FLOORS: dict[str, int] = {
     "pipelines.config.envvars": 0,
     "pipelines.stats": 0,
     "pipelines.config.yaml_source": 0,
+    "pipelines.codec": 0,  # every file the SDK writes and reads back, as its declared type
     "pipelines.readers": 1,  # the readers (JUnit, coverage, SARIF, report logs)
     "pipelines.config.schema": 1,
     "pipelines.config.retention": 2,
@@ -73,7 +74,6 @@ FLOORS: dict[str, int] = {
     "pipelines.deploy.analysis": 5,
     "pipelines.deploy.target": 5,
     "pipelines.deploy.records": 5,
-    "pipelines.deploy.codec": 5,
     "pipelines.deploy.kubernetes.settings": 2,
     "pipelines.deploy": 9,
     "pipelines.scaffold": 9,

@@ -24,6 +24,7 @@ from pipelines.cli.completion import (
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
 from pipelines.config.deploy import StrategyKind
+from pipelines.config.json_schemas import KINDS as SCHEMA_KINDS
 from pipelines.errors import (
     EXIT_CLOSED_OUTPUT,
     EXIT_INTERNAL,
@@ -175,7 +176,7 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
         "schema",
         help="print the JSON Schema of pipeline.yaml or flags.yaml (for editors), or the plan's",
     )
-    schema.add_argument("kind", choices=["pipeline", "flags", "plan"])
+    schema.add_argument("kind", choices=SCHEMA_KINDS)
 
 
 def _stage_command(sub: Any, shared: _Shared, argv: list[str]) -> None:
@@ -272,8 +273,13 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
     deploy.add_argument("--reason", default=None, help="why (written to the audit log)")
     deploy.epilog = (
-        "SIGTERM (or `pipelines abort`) during a deploy rolls it back at once, all traffic on "
-        "the stable release; the deploy then exits 1."
+        "A new release is analysed against the recorded stable one: when that does not serve "
+        "(a reboot, `pipelines stop`), the deploy restores it first, and refuses (exit 1) when "
+        "the restore fails (`pipelines restore` brings it back). A deploy that pauses (a "
+        "canary step {pause: null}, a blue-green with auto_promote: false, an inconclusive "
+        "analysis) exits 1 and waits for `pipelines promote` (--full: all the way). SIGTERM "
+        "(or `pipelines abort`) during a deploy rolls it back at once, all traffic on the "
+        "stable release; the deploy then exits 1."
     )
     for name, text in (
         ("rollback", "back to the last release that passed"),
@@ -283,6 +289,17 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     ):
         parser = sub.add_parser(name, parents=[common, with_env, as_json], help=text)
         parser.add_argument("--reason", default=None, help="why (written to the audit log)")
+        if name == "promote":
+            parser.add_argument(
+                "--full",
+                action="store_true",
+                help="promote all the way: skip the remaining analyses, pauses and weights",
+            )
+            parser.epilog = (
+                "A deploy pauses at a canary step {pause: null}, before a blue-green switch "
+                "with auto_promote: false, on an inconclusive analysis, or after a failure "
+                "with automatic rollback off; promote continues it."
+            )
     abort = sub.add_parser(
         "abort",
         parents=[common, with_env, as_json],

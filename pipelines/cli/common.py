@@ -30,6 +30,7 @@ def project_layout(args: argparse.Namespace, config: PipelineConfig) -> Layout:
         configured=(config.reports_dir, config.artifacts_dir),
         reports=Path(args.reports) if args.reports else None,
         artifacts=Path(args.artifacts) if args.artifacts else None,
+        source=config.source,
     )
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pipelines import codec
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
 from pipelines.config.deploy import StrategyKind
@@ -25,7 +26,7 @@ from pipelines.deploy.controller import RealClock
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.operations import DeployRequest, Outcome
-from pipelines.deploy.status import environment_status
+from pipelines.deploy.status import EnvironmentStatus, environment_status
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 STYLE = {
@@ -172,7 +173,7 @@ def promote(args: argparse.Namespace, out: Console) -> int:
     """Continue a paused deploy."""
     denv = open_env(args)
     reason = args.reason or "promoted by hand"
-    outcome = operations.promote(denv, reason, log=_log(out), pid=os.getpid())
+    outcome = operations.promote(denv, reason, log=_log(out), pid=os.getpid(), full=args.full)
     return _finish(outcome, out, as_json=args.json)
 
 
@@ -234,43 +235,55 @@ def status(args: argparse.Namespace, out: Console) -> int:
     denv = open_env(args)
     data = environment_status(denv)
     # Serving below capacity is an answer a script must not miss.
-    code = EXIT_FAILED if data["below_capacity"] else EXIT_OK
+    code = EXIT_FAILED if data.below_capacity else EXIT_OK
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(codec.to_builtins(data), indent=2))
         return code
-    last = data["last"]
-    table = Table(title=f"{denv.environment.name}: stable {data['stable'] or 'none'}")
+    last = data.last
+    table = Table(title=f"{denv.environment.name}: stable {data.stable or 'none'}")
     for column in ("target", "entrypoint", "instance", "release", "traffic"):
         table.add_column(column)
-    for name, target in data["targets"].items():
-        weights = target["weights"]
-        for instance, release in target["running"].items():
+    for name, target in data.targets.items():
+        weights = target.weights
+        for instance, release in target.running.items():
             total = sum(weights.values())
             share = weights.get(instance)
             traffic = f"{100 * share / total:.0f}%" if share and total else "-"
-            add_row(table, name, target["entrypoint"], instance, release, traffic)
+            add_row(table, name, target.entrypoint, instance, release, traffic)
     show(out, table)
     if last is not None:
-        line = f"last deploy {last['id']} ({last['version']}, {last['strategy']}): {last['status']}"
+        line = f"last deploy {last.id} ({last.version}, {last.strategy}): {last.status}"
         out.print(line, markup=False, highlight=False)
-        for name, progress in last["progress"].items():
-            step = f"  {name}: step {progress['done']}/{progress['total']}"
-            out.print(f"{step} {progress['current'] or ''}", markup=False, highlight=False)
-        if last["reason"]:
-            out.print(f"  reason: {last['reason']}", markup=False, highlight=False)
-        if last["interrupted"]:
+        for name, progress in last.progress.items():
+            step = f"  {name}: step {progress.done}/{progress.total}"
+            out.print(f"{step} {progress.current or ''}", markup=False, highlight=False)
+        if last.reason:
+            out.print(f"  reason: {last.reason}", markup=False, highlight=False)
+        if last.interrupted:
             out.print(
                 "  its controller is gone: `pipelines deploy --resume` or `pipelines rollback`",
                 markup=False,
                 highlight=False,
             )
-    if data["last_operation"]:
-        out.print(f"last operation: {data['last_operation']}", markup=False, highlight=False)
-    for name, target in data["targets"].items():
-        if target["down"]:
-            down = ", ".join(target["down"])
-            out.print(f"{name}: {down} get traffic but do not run", markup=False, highlight=False)
-    for line in data["below_capacity"]:
+    if data.last_operation:
+        out.print(f"last operation: {data.last_operation}", markup=False, highlight=False)
+    for line in _instance_problems(data):
+        out.print(line, markup=False, highlight=False)
+    for line in data.below_capacity:
         out.print(f"below capacity: {line}", markup=False, highlight=False)
     out.print(f"state: {denv.directory}", markup=False, highlight=False)
     return code
+
+
+def _instance_problems(data: EnvironmentStatus) -> list[str]:
+    """Instances that get traffic but are dead, hung or failing, one line per target."""
+    lines = []
+    for name, target in data.targets.items():
+        if target.down:
+            lines.append(f"{name}: {', '.join(target.down)} get traffic but do not run")
+        if target.unhealthy:
+            lines.append(
+                f"{name}: {', '.join(target.unhealthy)} run and get traffic but do not "
+                "answer their health path"
+            )
+    return lines

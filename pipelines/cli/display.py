@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.errors import MarkupError
 from rich.live import Live
 from rich.table import Table
-from rich.text import Text
+from rich.text import Span, Text
 
 from pipelines import safe_text
-from pipelines.runners.results import FINISHED, RunResult, RunStatus
+from pipelines.runners.results import FINISHED, TRACKED, RunResult, RunStatus
 
 STYLE = {
     RunStatus.PENDING: "dim",
@@ -33,8 +33,9 @@ class SafeConsole(Console):
     file name or a tool's message is shown escaped), whichever command prints them."""
 
     def print(self, *objects: Any, **options: Any) -> None:
-        """Print like rich, with control characters of strings shown escaped."""
-        safe = [safe_text.lines(item) if isinstance(item, str) else item for item in objects]
+        """Print like rich, with control characters of strings (and of styled texts, which
+        carry a reason or a tool's words as often) shown escaped."""
+        safe = [_safe(item) for item in objects]
         super().print(*safe, **options)
 
     def on_broken_pipe(self) -> None:
@@ -42,6 +43,20 @@ class SafeConsole(Console):
         same exit code as for any other closed output (rich's own choice is a bare exit 1)."""
         self.quiet = True
         raise BrokenPipeError
+
+
+def _safe(item: Any) -> Any:
+    if isinstance(item, str):
+        return safe_text.lines(item)
+    if not isinstance(item, Text) or safe_text.lines(item.plain) == item.plain:
+        return item
+    # Escaped piece by piece between the styles' edges, so every piece keeps its styles.
+    edges = sorted({edge for span in item.spans for edge in (span.start, span.end)})
+    escaped = Text(style=item.style, end=item.end, justify=item.justify)
+    for piece in item.divide(edge for edge in edges if 0 < edge < len(item.plain)):
+        text = safe_text.lines(piece.plain)
+        escaped.append_text(Text(text, spans=[Span(0, len(text), s.style) for s in piece.spans]))
+    return escaped
 
 
 def add_row(table: Table, *cells: str | Text) -> None:
@@ -200,11 +215,22 @@ class LiveStages:
 
 def run_summary(result: RunResult, notes: Mapping[str, str] | None = None) -> Table:
     """The final table of a run; ``notes`` are the stages' own one-line summaries."""
-    table = Table(title=f"pipeline run ({result.runner}, {result.duration:.1f}s)")
+    # Said where it is read when the usual check did not apply, and what did instead (as
+    # plain text: git's words may hold what rich would read as markup).
+    said = f"source checked for changes: {safe_text.terminal(result.source_check)}"
+    table = Table(
+        title=f"pipeline run ({result.runner}, {result.duration:.1f}s)",
+        caption=None if result.source_check == TRACKED else Text(said),
+    )
     for column in ("stage", "status", "time", "details"):
         table.add_column(column)
     for stage in result.stages:
-        detail = (notes or {}).get(stage.name) or stage.reason
+        note = (notes or {}).get(stage.name, "")
+        detail = note or stage.reason
+        if note and stage.reason and stage.status is RunStatus.FAILED:
+            # Why the runner failed it (changed source files, a timeout) is not in the note
+            # the stage wrote about itself ("1 command(s) passed"): both are shown.
+            detail = f"{stage.reason}; {note}"
         add_row(
             table,
             stage.name,

@@ -8,11 +8,12 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from pipelines import codec
 from pipelines.cli.deploy_cmd import open_env
 from pipelines.cli.display import add_row, show
 from pipelines.config.deploy import StrategyKind
 from pipelines.config.schema import parse_duration
-from pipelines.deploy import codec, operations
+from pipelines.deploy import operations
 from pipelines.deploy.drill import DrillReport
 from pipelines.deploy.records import DRILL_REPORT
 from pipelines.errors import EXIT_FAILED, EXIT_OK

@@ -10,19 +10,23 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipelines import codec
 from pipelines.actor import actor
 from pipelines.artifacts import manifests
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key, verify_against
 from pipelines.cli.common import flags_path, project_config, project_layout
 from pipelines.cli.display import add_row, show
+from pipelines.codec import DamagedFile
+from pipelines.deploy.records import DeployManifest
 from pipelines.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipelines.flags.evaluate import as_environment, evaluate
 from pipelines.flags.model import FlagSet, load_flags
-from pipelines.flags.store import audit_log, set_flag
+from pipelines.flags.store import audit_log, flag_entry, set_flag
 
 
 def _load(args: argparse.Namespace) -> FlagSet:
@@ -42,7 +46,7 @@ def flags(args: argparse.Namespace, out: Console) -> int:
     if action == "get":
         result = evaluate(_load(args).flag(args.name), args.env, now, args.key)
         if args.json:
-            print(json.dumps(result.to_dict()))
+            print(json.dumps(result._asdict()))
         else:
             out.print(f"{result.value}", highlight=False, markup=False)
         return EXIT_OK
@@ -67,7 +71,7 @@ def flags(args: argparse.Namespace, out: Console) -> int:
         )
         out.print(
             f"{change.flag} in {change.env}: {change.old} -> {change.new} "
-            f"(audit entry {change.entry['seq']})",
+            f"(audit entry {change.entry.seq})",
             highlight=False,
             markup=False,
         )
@@ -82,7 +86,7 @@ def flags(args: argparse.Namespace, out: Console) -> int:
 def _list(loaded: FlagSet, args: argparse.Namespace, out: Console, now: datetime) -> int:
     results = [evaluate(flag, args.env, now) for flag in loaded.flags.values()]
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps([r._asdict() for r in results], indent=2))
         return EXIT_OK
     table = Table(title=f"flags ({args.env})")
     table.add_column("flag", no_wrap=True)
@@ -107,12 +111,15 @@ def _history(path: Path, args: argparse.Namespace, out: Console) -> int:
     table = Table(title=f"flag changes ({args.env or 'all environments'})")
     for column in ("#", "time", "who", "flag", "env", "old", "new", "reason"):
         table.add_column(column)
-    for e in entries:
-        add_row(
-            table,
-            *(str(e.get(k, "")) for k in ("seq", "time", "actor", "flag", "env", "old", "new")),
-            str(e.get("reason", "")),
-        )
+    for raw in entries:
+        try:
+            e = flag_entry(raw, f"{log.path}: entry {raw.get('seq')}")
+        except DamagedFile as exc:
+            # Shown, not refused: an edited log is read to find out what was done to it (and
+            # its hash no longer matches, so the warning below says it cannot be trusted).
+            add_row(table, str(raw.get("seq", "?")), "", "", f"(not a flag change: {exc.message})")
+            continue
+        add_row(table, str(e.seq), e.time, e.actor, e.flag, e.env, str(e.old), str(e.new), e.reason)
     show(out, table)
     if not check.intact:
         out.print(
@@ -152,7 +159,9 @@ def audit(args: argparse.Namespace, out: Console) -> int:
         runs = manifests(against)
         problems = [*result.problems, *_against_runs(log, against)]
     if args.json:
-        print(json.dumps({**result.to_dict(), "intact": not problems, "problems": problems}))
+        # The log's own problems and those found against the manifests (intact follows).
+        verified = msgspec.structs.replace(result, problems=tuple(problems))
+        print(json.dumps(codec.to_builtins(verified)))
     elif not problems:
         noun = "entry" if result.entries == 1 else "entries"
         kind = "deploy" if args.deploys else "run"
@@ -172,12 +181,10 @@ def _against_deploys(log: AuditLog, manifests_: list[Path]) -> list[str]:
     problems = []
     for path in manifests_:
         try:
-            head = json.loads(path.read_text(encoding="utf-8")).get("audit") or {}
-        except (OSError, ValueError, AttributeError):
-            problems.append(f"{path}: unreadable")
+            head = codec.read(path, DeployManifest).audit
+        except DamagedFile as exc:
+            problems.append(f"unreadable: {exc.message}")
             continue
-        if head and entries.get(head.get("seq")) != head.get("hash"):
-            problems.append(
-                f"entry {head.get('seq')} recorded by {path.parent.name} is gone or changed"
-            )
+        if head is not None and head.seq is not None and entries.get(head.seq) != head.hash:
+            problems.append(f"entry {head.seq} recorded by {path.parent.name} is gone or changed")
     return problems

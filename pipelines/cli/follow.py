@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,11 +41,19 @@ class LogTail:
         if self.fd is None or seen.st_ino != self.inode or seen.st_size < self.offset:
             self.close()  # a new run's log, or the same file started over
             try:
-                self.fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             except OSError:
                 return []
-            self.inode, self.offset, self.pending = os.fstat(self.fd).st_ino, 0, b""
-        data = os.pread(self.fd, CHUNK, self.offset)
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode):  # a FIFO or a directory put in its place
+                os.close(fd)
+                return []
+            self.fd, self.inode, self.offset, self.pending = fd, opened.st_ino, 0, b""
+        try:
+            data = os.pread(self.fd, CHUNK, self.offset)
+        except OSError:  # the file went bad under us: nothing more to show from it
+            self.close()
+            return []
         self.offset += len(data)
         *lines, self.pending = (self.pending + data).split(b"\n")
         return [line.decode("utf-8", "replace") for line in lines]

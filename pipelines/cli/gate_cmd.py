@@ -9,6 +9,7 @@ import os
 from rich.console import Console
 from rich.markup import escape
 
+from pipelines import codec
 from pipelines.cli.common import project_config, project_dir, stage_context
 from pipelines.cli.display import show
 from pipelines.cli.guard import emit
@@ -33,7 +34,7 @@ def gate(args: argparse.Namespace, out: Console) -> int:
     )
     gate_stage.write_decision(context, decision)
     if args.json:
-        print(json.dumps(decision.to_dict(), indent=2))
+        print(json.dumps(codec.to_builtins(decision), indent=2))
     else:
         show(out, gate_table(decision))
         tests = decision.evidence.tests

@@ -3,8 +3,10 @@ random token, and only the SDK's own annotations are printed after it."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
+from typing import Any, TextIO, cast
 
 from pipelines.report import workflow_commands as wc
 
@@ -15,6 +17,20 @@ _pending: list[str] = []
 def emit(lines: list[str]) -> None:
     """Print these annotations after the command's output, where GitHub reads them."""
     _pending.extend(lines)
+
+
+class _JsonOut:
+    """Standard output whose JSON text holds no ``##[`` (GitHub reads one anywhere in a line
+    as a workflow command, and ``--json`` output runs outside the guard)."""
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        return self.target.write(wc.neutralise_json(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
 
 
 @contextmanager
@@ -32,10 +48,14 @@ def guarded(environ: Mapping[str, str], *, machine_readable: bool = False) -> It
             _pending.clear()
         return
     token = wc.stop_token()
-    if not machine_readable:
+    if machine_readable:
+        guard: AbstractContextManager[object] = redirect_stdout(cast(TextIO, _JsonOut(sys.stdout)))
+    else:
+        guard = nullcontext()
         print(wc.stop_commands(token), flush=True)
     try:
-        yield
+        with guard:
+            yield
     finally:
         if not machine_readable:
             print(wc.resume_commands(token), flush=True)

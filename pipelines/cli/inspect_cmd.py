@@ -123,7 +123,7 @@ def plan(args: argparse.Namespace, out: Console) -> int:
         print(the_plan.to_json())
         return EXIT_OK
     if args.json and facts is not None:
-        print(json.dumps({**the_plan.to_dict(), "runner": facts.to_dict()}, indent=2))
+        print(json.dumps({**json.loads(the_plan.to_json()), "runner": facts.to_dict()}, indent=2))
         return EXIT_OK
     if facts is not None:
         image = f", image {facts.image}" if facts.image else ""
@@ -140,9 +140,9 @@ def plan(args: argparse.Namespace, out: Console) -> int:
             out.print(f"    found: {note}", highlight=False, markup=False)
         for argv in stage.tools:
             out.print(f"    runs: {shlex.join(argv)}", highlight=False, markup=False)
-    for name, reason in the_plan.skipped:
+    for skipped in the_plan.skipped:
         out.print(
-            f"{name}: not run in environment {the_plan.env!r}: {reason}",
+            f"{skipped.name}: not run in environment {the_plan.env!r}: {skipped.reason}",
             highlight=False,
             markup=False,
         )

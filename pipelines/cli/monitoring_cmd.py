@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pipelines import codec
 from pipelines.cli.common import project_config, project_dir
 from pipelines.cli.display import add_row, show
 from pipelines.cli.health_cmd import report_table
@@ -28,7 +29,7 @@ def monitoring(args: argparse.Namespace, out: Console) -> int:
     if args.monitoring_command == "validate":
         findings = validate(config_dir)
         if args.json:
-            print(json.dumps([f.to_dict() for f in findings], indent=2))
+            print(codec.encode_indented(findings))
         else:
             table = Table(title=f"monitoring config ({config_dir})")
             for column in ("check", "result", "detail"):

@@ -6,17 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import asdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipelines import atomic
+from pipelines import atomic, codec, containment
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, audit_key
 from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.display import add_row, show
@@ -30,31 +29,34 @@ from pipelines.gate.perf import (
     read_benchmarks,
     slowdowns,
 )
+from pipelines.gate.rules import GateDecision
 from pipelines.layout import SARIF
 from pipelines.readers.findings import Finding, read_sarif
 from pipelines.report import compliance as pack
-from pipelines.report.dora import commit_times, dora
+from pipelines.report.dora import DoraReport, commit_times, dora
 from pipelines.report.history import History, RunRecord, read_history
 from pipelines.report.html import render
 from pipelines.report.prune import plan_prune, prune
-from pipelines.report.summary import Summary, markdown, summary_of, tables
+from pipelines.report.summary import (
+    DeployLine,
+    StageLine,
+    Summary,
+    markdown,
+    summary_of,
+    tables,
+)
 from pipelines.safe_text import terminal
 
 
 def report(args: argparse.Namespace, out: Console) -> int:
-    """Dispatch ``report html|summary|github|dora|compliance``."""
-    match args.report_command:
-        case "html":
-            return _html(args, out)
-        case "summary":
-            return _summary(args, out)
-        case "github":
-            from pipelines.cli.github_out import report_github
+    """Run ``report KIND`` (a kind of ``REPORTS``)."""
+    return REPORTS[args.report_command](args, out)
 
-            return report_github(args, out)
-        case "dora":
-            return _dora(args, out)
-    return _compliance(args, out)
+
+def _github(args: argparse.Namespace, out: Console) -> int:
+    from pipelines.cli.github_out import report_github
+
+    return report_github(args, out)
 
 
 def _load(args: argparse.Namespace) -> tuple[History, Path, str]:
@@ -99,7 +101,7 @@ def _html(args: argparse.Namespace, out: Console) -> int:
     layout = project_layout(args, project_config(args))
     # The reports directory holds the newest run's findings only.
     newest = run is not None and history.runs and run is history.runs[-1]
-    findings = _findings(layout.stage("security") / SARIF) if newest else []
+    findings = _findings(layout.reports, f"security/{SARIF}") if newest else []
     text = render(
         history,
         run,
@@ -116,9 +118,12 @@ def _html(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-def _findings(path: Path) -> list[Finding]:
+def _findings(root: Path, relative: str) -> list[Finding]:
+    # Reached without a link a stage left: a host file is never shown in the report.
+    if not containment.is_regular(root, relative):
+        return []
     try:
-        return read_sarif(path) if path.is_file() and not path.is_symlink() else []
+        return read_sarif(root / relative)
     except (ReportError, AttributeError, TypeError, ValueError):
         return []  # the gate decision's counts still stand; the list only names them
 
@@ -127,7 +132,7 @@ def _summary(args: argparse.Namespace, out: Console) -> int:
     history, _, _ = _load(args)
     view = summary_of(history, _run(history, args.run))
     if args.json:
-        print(json.dumps(_summary_json(view), indent=2))
+        print(json.dumps(codec.to_builtins(_summary_json(view)), indent=2))
         return EXIT_OK
     if args.markdown:
         print(markdown(view), end="")
@@ -138,14 +143,24 @@ def _summary(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-def _summary_json(view: Summary) -> dict[str, Any]:
-    return {
-        "title": view.title,
-        "gate": None if view.decision is None else view.decision.to_dict(),
-        "findings": dict(view.findings()),
-        "stages": [asdict(stage) for stage in view.stages],
-        "deploys": [asdict(deploy) for deploy in view.deploys],
-    }
+class _SummaryReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``report summary --json`` prints."""
+
+    title: str
+    gate: GateDecision | None
+    findings: dict[str, int]  # by severity, most severe first
+    stages: tuple[StageLine, ...]
+    deploys: tuple[DeployLine, ...]
+
+
+def _summary_json(view: Summary) -> _SummaryReport:
+    return _SummaryReport(
+        title=view.title,
+        gate=view.decision,
+        findings=dict(view.findings()),
+        stages=view.stages,
+        deploys=view.deploys,
+    )
 
 
 def _dora(args: argparse.Namespace, out: Console) -> int:
@@ -154,16 +169,7 @@ def _dora(args: argparse.Namespace, out: Console) -> int:
     times = commit_times(project_dir(args), history)
     metrics = dora(history, args.env, since=start, now=now, commit_time=times.get)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "env": args.env,
-                    "since": start.isoformat(),
-                    "metrics": [m.to_dict() for m in metrics],
-                },
-                indent=2,
-            )
-        )
+        print(codec.encode_indented(DoraReport.of(args.env, start, metrics)))
         return EXIT_OK
     table = Table(title=f"DORA metrics of {name} ({args.env}, last {args.since})")
     for column in ("metric", "value", "bucket", "from"):
@@ -192,17 +198,27 @@ def _compliance(args: argparse.Namespace, out: Console) -> int:
     atomic.writable_dir(target, "the evidence pack")
     atomic.write_text(target / "compliance.md", pack.markdown(records, args.env, period))
     atomic.write_text(target / "compliance.html", pack.html(records, args.env, period))
+    done = pack.summary(records, target)
     if args.json:
-        print(json.dumps({**pack.summary(records), "out": str(target)}, indent=2))
+        print(json.dumps(codec.to_builtins(done), indent=2))
     else:
-        done = pack.summary(records)
         out.print(
-            f"{done['changes']} changes to {args.env}, {done['complete']} with complete "
+            f"{done.changes} changes to {args.env}, {done.complete} with complete "
             f"evidence; wrote {target}/compliance.md and .html",
             markup=False,
             highlight=False,
         )
     return EXIT_OK
+
+
+# Every ``pipelines report KIND`` by its name (its arguments: ``cli._report_commands``).
+REPORTS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+    "html": _html,
+    "summary": _summary,
+    "github": _github,
+    "dora": _dora,
+    "compliance": _compliance,
+}
 
 
 def artifacts_prune(args: argparse.Namespace, out: Console) -> int:
@@ -265,7 +281,7 @@ def perf(args: argparse.Namespace, out: Console) -> int:
         alpha=args.alpha,
         min_effect_percent=args.min_effect,
         max_slowdown_percent=limit,
-        benchmarks=[c.to_dict() for c in compared],
+        benchmarks=compared,
         slowdowns=found,
         over_limit=over,
     )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 from rich.console import Console
 
+from pipelines import codec
 from pipelines.cli.display import LiveStages, run_summary, show
 from pipelines.cli.follow import LogFollower
 from pipelines.layout import LOG
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
     prepared = prepare(request_of(args))
     if args.json:
         outcome = execute(prepared)
-        print(json.dumps(outcome.to_dict(), indent=2))
+        print(codec.encode_indented(outcome.report()))
         return outcome.exit_code
     names = [s.name for s in prepared.plan.stages]
     if args.quiet:
@@ -76,7 +76,8 @@ def render(out: Console, outcome: RunOutcome) -> None:
     """The summary table, where the artifacts are, what did not run and what was exported."""
     show(out, run_summary(outcome.result, outcome.notes))
     out.print(f"artifacts: {outcome.artifacts}", highlight=False, markup=False)
-    for name, reason in outcome.plan.skipped:
-        out.print(f"{name}: not run in {outcome.plan.env}: {reason}", highlight=False, markup=False)
+    for skipped in outcome.plan.skipped:
+        line = f"{skipped.name}: not run in {outcome.plan.env}: {skipped.reason}"
+        out.print(line, highlight=False, markup=False)
     for note in outcome.exported:
         out.print(note, highlight=False, markup=False)

@@ -1,4 +1,4 @@
-"""``pipelines schema pipeline|flags``: the JSON Schema of a config file, for editors."""
+"""``pipelines schema KIND``: the JSON Schema of a config file (for editors) or of the plan."""
 
 from __future__ import annotations
 

@@ -137,6 +137,8 @@ class DeployTarget(Model, frozen=True):
     kind: LowerName = "local"
     router: LowerName = "nginx"
     listen: Address = "127.0.0.1:18080"
+    # blue-green: where the new pool answers before the switch (the router's preview address)
+    preview_listen: Address | None = None
     # kind: kubernetes only: the namespace, router, Gateway and cluster access.
     kubernetes: KubernetesSettings | None = None
 
@@ -147,6 +149,18 @@ class DeployTarget(Model, frozen=True):
                 f"target {self.name!r} has kubernetes settings but kind {self.kind!r}",
                 key=("kubernetes",),
                 hint="set kind: kubernetes, or remove the kubernetes settings",
+            )
+        if self.preview_listen is not None and self.preview_listen == self.listen:
+            raise Invalid(
+                f"target {self.name!r} previews on the address it serves on",
+                key=("preview_listen",),
+                hint="give the preview an address of its own",
+            )
+        if self.preview_listen is not None and self.kind == KUBERNETES:
+            raise Invalid(
+                f"target {self.name!r} is of kind kubernetes: its preview is the canary Service",
+                key=("preview_listen",),
+                hint="remove preview_listen",
             )
         if self.kind == KUBERNETES and self.router != "nginx":
             raise Invalid(
@@ -163,6 +177,16 @@ class DeployTarget(Model, frozen=True):
         return self.kubernetes or KubernetesSettings()
 
 
+class CanaryPause(Model, frozen=True):
+    """A canary step that waits: ``{pause: 30s}`` for that long, ``{pause: null}`` until
+    `pipelines promote`."""
+
+    pause: StepTime | None = None
+
+
+Weight = Annotated[float, Meta(ge=0.1, le=100)]
+
+
 class DeploySettings(Model, frozen=True):
     """How an environment deploys."""
 
@@ -173,8 +197,8 @@ class DeploySettings(Model, frozen=True):
     instances: Annotated[int, Meta(ge=1, le=64)] = 2
     # Release snapshots kept on disk (the stable one and a rollback's are always kept).
     keep_releases: Annotated[int, Meta(ge=2, le=1000)] = 5
-    # canary traffic weights, rising to 100
-    steps: Annotated[tuple[Annotated[float, Meta(ge=0.1, le=100)], ...], Meta(min_length=1)] = (
+    # canary traffic weights, rising to 100; a pause between them waits (or waits for promote)
+    steps: Annotated[tuple[Weight | CanaryPause, ...], Meta(min_length=1)] = (
         10.0,
         25.0,
         50.0,
@@ -184,6 +208,10 @@ class DeploySettings(Model, frozen=True):
         StepTime, 30.0
     )  # blue-green: the old pool stays for a switch back
     pre_promotion_analysis: bool = True
+    # blue-green: false waits for `pipelines promote` before the switch (after the analysis)
+    auto_promote: bool = True
+    # blue-green: analyse the new pool after the switch, while the old one is kept
+    post_promotion_analysis: bool = False
     auto_rollback: bool = True
     auto_rollback_flag: Text | None = None  # a flag whose value here turns it on or off
     approval: Approval = Approval.NONE
@@ -195,10 +223,20 @@ class DeploySettings(Model, frozen=True):
         names = [target.name for target in self.targets]
         if len(set(names)) != len(names):
             raise Invalid("two targets have the same name", key=("targets",))
-        steps = list(self.steps)
-        if steps != sorted(set(steps)) or steps[-1] != 100:
+        weights = self.weights()
+        if not weights or weights != sorted(set(weights)) or weights[-1] != 100:
             raise Invalid(
-                f"canary steps must rise and end at 100, got {steps}",
+                f"canary steps must rise and end at 100, got {weights}",
                 key=("steps",),
-                hint="for example steps: [10, 25, 50, 100]",
+                hint="for example steps: [10, 25, {pause: 30s}, 50, 100]",
             )
+        if not isinstance(self.steps[-1], float):
+            raise Invalid(
+                "canary steps end at 100: a pause after all traffic moved waits for nothing",
+                key=("steps",),
+                hint="put the pause before the last weight",
+            )
+
+    def weights(self) -> list[float]:
+        """The canary's traffic weights, without its pauses."""
+        return [step for step in self.steps if isinstance(step, float)]

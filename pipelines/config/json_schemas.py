@@ -6,6 +6,7 @@ module reads, tested from both sides against the published file."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -16,11 +17,10 @@ from pipelines.flags.model import FlagsFile
 from pipelines.plan import FRESHNESS, PLAN_VERSION, PlannedStage
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-KINDS = ("pipeline", "flags", "plan")
 
 
 def plan_schema() -> dict[str, Any]:
-    """The plan's JSON form: ``Plan.to_dict`` around ``PlannedStage``'s own schema."""
+    """The plan's JSON form: ``Plan`` around ``PlannedStage``'s own schema."""
     stage_schema = msgspec.json.schema(PlannedStage)
     stage = stage_schema["$defs"]["PlannedStage"]
     stage["additionalProperties"] = False
@@ -63,16 +63,27 @@ def plan_schema() -> dict[str, Any]:
     }
 
 
+def _config_schema(kind: str, *types: type) -> Callable[[], dict[str, Any]]:
+    def document() -> dict[str, Any]:
+        title = f"portable-pipelines {kind}.yaml"
+        return {"$schema": SCHEMA_DIALECT, "title": title, **json_schema(*types)}
+
+    return document
+
+
+# Every published schema by kind (``pipelines schema KIND``, docs/schema/KIND.schema.json).
+SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "pipeline": _config_schema("pipeline", PipelineFile, CustomStageFile),
+    "flags": _config_schema("flags", FlagsFile),
+    "plan": plan_schema,
+}
+KINDS = tuple(SCHEMAS)
+
+
 def schema_document(kind: str) -> dict[str, Any]:
     """The JSON Schema of ``pipeline`` (pipeline.yaml), ``flags`` (flags.yaml) or ``plan``
     (what ``pipelines plan --json`` prints)."""
-    if kind == "plan":
-        return plan_schema()
-    title = f"portable-pipelines {kind}.yaml"
-    schema = (
-        json_schema(PipelineFile, CustomStageFile) if kind == "pipeline" else json_schema(FlagsFile)
-    )
-    return {"$schema": SCHEMA_DIALECT, "title": title, **schema}
+    return SCHEMAS[kind]()
 
 
 def schema_text(kind: str) -> str:

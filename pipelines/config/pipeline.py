@@ -30,7 +30,6 @@ from pipelines.config.schema import (
     decode,
     matching,
     suggest,
-    to_builtins,
 )
 from pipelines.config.yaml_source import Source, read_yaml_file
 from pipelines.errors import ConfigError, closest, did_you_mean
@@ -85,11 +84,6 @@ class GateThresholds(Model, frozen=True):
                     hint=f"limit one of: {names}",
                 )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for the plan and the gate decision."""
-        data: dict[str, Any] = to_builtins(self)
-        return data
-
 
 class MonitoringSettings(Model, frozen=True):
     """Where the monitoring stack answers, and where its configuration lives."""
@@ -104,7 +98,11 @@ class MonitoringSettings(Model, frozen=True):
 class MetricsSettings(Model, frozen=True):
     """Where a run's metrics go: a node_exporter textfile and/or a Pushgateway."""
 
-    textfile: Text | None = None
+    # node_exporter reads only *.prom files: the host never replaces any other file with one
+    # (a pipeline.yaml naming ~/.bashrc or authorized_keys here).
+    textfile: (
+        Annotated[str, matching(r".+\.prom", "a node_exporter textfile (NAME.prom)")] | None
+    ) = None
     pushgateway: Url | None = None
     job: Annotated[str, matching(r"[a-zA-Z_][a-zA-Z0-9_]*", "a Prometheus job name")] = "pipelines"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 
-from pipelines.deploy import codec
+from pipelines import codec
 
 ABORT = "abort-request.json"
 

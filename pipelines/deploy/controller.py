@@ -36,6 +36,8 @@ from pipelines.deploy.sources import MeasureError, MetricSource
 from pipelines.deploy.steps import (
     Analyse,
     Hold,
+    Pause,
+    Preview,
     Route,
     Smoke,
     Start,
@@ -51,6 +53,7 @@ from pipelines.deploy.strategies import (
     deploy_steps,
     instance_names,
     rollback_steps,
+    skipped_by_full_promotion,
 )
 from pipelines.deploy.target import Release, Target, TargetError
 from pipelines.errors import UsageError
@@ -147,13 +150,14 @@ class Controller:
         report = self._report(record)
         return self._run(report, StrategyKind(record.strategy), record)
 
-    def promote(self) -> DeployReport:
-        """Continue a paused deploy past the step that paused it."""
+    def promote(self, *, full: bool = False) -> DeployReport:
+        """Continue a paused deploy past the step that paused it (``full``: all the way,
+        skipping the analyses and pauses still ahead)."""
         record = self._last(DeployStatus.PAUSED, "paused deploy to promote")
         for name, progress in record.targets.items():
             if progress.started >= progress.done and progress.done < len(progress.steps):
                 self.journal.append(StepDone(target=name, index=progress.done, promoted=True))
-        self.journal.append(DeployResumed(deploy=record.id, promoted=True))
+        self.journal.append(DeployResumed(deploy=record.id, promoted=True, full=full))
         return self._run(
             self._report(record), StrategyKind(record.strategy), self.journal.state().last
         )
@@ -204,6 +208,22 @@ class Controller:
         report.timeline.finished = self.clock.now()
         return report
 
+    def stable_down(self) -> list[str]:
+        """Where the recorded stable release does not serve (its instances gone, its router
+        stopped), one line per target; empty when it serves everywhere, or when no release
+        was ever recorded (a first deploy)."""
+        stable = self.journal.state().stable
+        if stable is None:
+            return []
+        down: list[str] = []
+        for target in self.targets:
+            running = target.running()
+            if not any(r.release == stable.id for r in running.values()):
+                down.append(f"{target.name}: no instance of {stable.id} runs")
+            elif not target.routed():
+                down.append(f"{target.name}: its router does not serve")
+        return down
+
     def _last(self, status: DeployStatus, wanted: str) -> DeployRecord:
         """The last deploy, which must be in ``status``."""
         record = self.journal.state().last
@@ -235,19 +255,36 @@ class Controller:
     ) -> DeployReport:
         planned = record.targets if record is not None else {}
         touched: list[str] = []
+        # Before any exposure: the first measurement must not pay for loading the source.
+        self.source.prepare()
         for target in self.targets:
             touched.append(target.name)
             progress = planned.get(target.name)
             if progress is None:
                 stable = self._stable_instances(target, report.previous)
-                steps = deploy_steps(self.settings, strategy, stable, report.release.id)
+                if report.previous is not None and not stable:
+                    # Never a "first release" by accident: it would skip every analysis.
+                    report.reason = (
+                        f"{target.name}: the stable release {report.previous.id} does not run; "
+                        "`pipelines restore` brings it back"
+                    )
+                    report.timeline.decision = self.clock.now()
+                    self._rollback_all(report, report.previous, touched[:-1], keep_new=False)
+                    return self._finish(report, DeployStatus.FAILED, report.reason)
+                preview = any(
+                    t.name == target.name and t.preview_listen for t in self.settings.targets
+                )
+                steps = deploy_steps(
+                    self.settings, strategy, stable, report.release.id, preview=preview
+                )
                 self.journal.append(
                     TargetPlanned(target=target.name, steps=list(steps), stable=list(stable))
                 )
                 todo, start = list(steps), 0
             else:
                 todo, start = progress.steps, progress.done
-            decision = self._drive(report, target, todo, start)
+            full = record is not None and record.full
+            decision = self._drive(report, target, todo, start, full=full)
             if decision is Next.PAUSE:
                 self.journal.append(DeployPaused(deploy=report.deploy, reason=report.reason))
                 report.status = DeployStatus.PAUSED
@@ -269,18 +306,25 @@ class Controller:
         running = target.running()
         return tuple(sorted(n for n, r in running.items() if r.release == previous.id))
 
-    def _drive(self, report: DeployReport, target: Target, steps: list[Step], start: int) -> Next:
+    def _drive(
+        self, report: DeployReport, target: Target, steps: list[Step], start: int, *, full: bool
+    ) -> Next:
         for index in range(start, len(steps)):
             step = steps[index]
             why = self.aborted()
             if why:
                 return self._abort(report, target, index, why)
+            if full and skipped_by_full_promotion(steps, index):
+                self.log(f"{target.name}: skipped by the full promotion: {describe(step)}")
+                self.journal.append(StepDone(target=target.name, index=index, promoted=True))
+                continue
             self.journal.append(StepStarted(target=target.name, index=index))
             self.log(f"{target.name}: {describe(step)}")
             began = self.clock.now()
             outcome = self._execute(report, target, step)
+            ended = self.clock.now()  # when the step's outcome was known: the decision's time
             report.steps.append(
-                StepRecord(target.name, step, self.clock.now() - began, outcome.ok, outcome.detail)
+                StepRecord(target.name, step, ended - began, outcome.ok, outcome.detail)
             )
             why = "" if outcome.ok else self.aborted()
             if why:
@@ -288,9 +332,10 @@ class Controller:
             decision = after(outcome, self.auto_rollback)
             if decision is not Next.CONTINUE:
                 report.reason = f"{target.name}: {describe(step)}: {outcome.detail}"
-                if report.timeline.fault_seen is None:
-                    report.timeline.fault_seen = self.clock.now()
-                report.timeline.decision = self.clock.now()
+                if not outcome.paused:  # a planned pause is no fault and needs no decision
+                    if report.timeline.fault_seen is None:
+                        report.timeline.fault_seen = ended
+                    report.timeline.decision = ended
                 self.journal.append(
                     Decision(
                         target=target.name, index=index, next=decision.value, reason=report.reason
@@ -314,16 +359,17 @@ class Controller:
         return Next.ROLLBACK
 
     def _wait(self, seconds: float) -> bool:
-        """Sleep ``seconds`` through the clock, looking for an abort at least once a second;
-        True when one was asked for."""
+        """Sleep ``seconds`` through the clock, looking for an abort at least once a second
+        and once an analysis interval; True when one was asked for."""
         deadline = self.clock.now() + seconds
+        every = min(1.0, self.settings.analysis.interval)
         while True:
             if self.aborted():
                 return True
             remaining = deadline - self.clock.now()
             if remaining <= 0:
                 return False
-            self.clock.sleep(min(remaining, 1.0))
+            self.clock.sleep(min(remaining, every))
 
     def _execute(  # noqa: PLR0911 - one case per kind of step
         self, report: DeployReport, target: Target, step: Step
@@ -348,6 +394,16 @@ class Controller:
                     return self._analyse(report, target, step)
                 case Hold(seconds, new):
                     return self._hold(target, seconds, new)
+                case Preview(instances):
+                    url = target.preview(instances)
+                    if url:
+                        self.log(f"{target.name}: {'+'.join(instances)} preview at {url}")
+                    return StepOutcome(True, detail=f"preview at {url}" if url else "")
+                case Pause(None):
+                    return StepOutcome(True, detail="waiting for `pipelines promote`", paused=True)
+                case Pause(seconds):
+                    aborted = self._wait(seconds or 0.0)
+                    return StepOutcome(not aborted, detail="aborted" if aborted else "")
         except TargetError as exc:
             return StepOutcome(False, detail=str(exc))
 
@@ -390,6 +446,8 @@ class Controller:
                 )
             except MeasureError as exc:
                 measurement = error_measurement(str(exc), self.clock.now())
+            if measurement.verdict is not Verdict.SUCCESSFUL and report.timeline.fault_seen is None:
+                report.timeline.fault_seen = self.clock.now()  # judged now, not when sampled
             report.measurements.append(measurement)
             why = self.aborted()
             if why:
@@ -400,8 +458,6 @@ class Controller:
                 )
             )
             self.log(f"{target.name}: analysis {measurement.verdict.value}: {measurement.detail}")
-            if measurement.verdict is not Verdict.SUCCESSFUL and report.timeline.fault_seen is None:
-                report.timeline.fault_seen = measurement.at
             unhealthy = self.health()
             if unhealthy:  # a failed critical health check ends the analysis at once
                 report.timeline.fault_seen = report.timeline.fault_seen or self.clock.now()

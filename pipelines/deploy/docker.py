@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.child_env import child_environment
+from pipelines.child_env import child_environment, masked, secret_values
 from pipelines.deploy.instances import ContainerRecord, Records, free_port
 from pipelines.deploy.local import fill, service_env
 from pipelines.deploy.target import Release, Running, TargetError, http_ok, wait_healthy
@@ -24,10 +24,18 @@ if TYPE_CHECKING:
     from pipelines.deploy.registry import TargetContext
 
 
-def _docker(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _docker(
+    argv: list[str], timeout: float = 60, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``docker ARGV``; ``env`` adds variables the CLI passes on by name (``-e NAME``)."""
     try:
         return subprocess.run(
-            ["docker", *argv], capture_output=True, text=True, check=False, timeout=timeout
+            ["docker", *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            env={**os.environ, **env} if env else None,
         )
     except FileNotFoundError as exc:
         raise TargetError("docker is not installed (the docker runtime needs an engine)") from exc
@@ -70,14 +78,13 @@ class DockerRuntime:
         argv = ["run", "-d", "--restart", "on-failure:3", "--name", f"{self.prefix}-{instance}"]
         argv += ["-p", f"127.0.0.1:{port}:{inside}"]
         declared = service_env(self.env, self.service, release, values, inside)
-        for key, value in sorted(declared.items()):
-            argv += ["-e", f"{key}={value}"]
-        # Passed by name: the docker CLI takes the value from its own environment.
+        # Every variable by name: the docker CLI takes the value from its own environment,
+        # so none shows in a process listing (a value may come from the caller's, expanded).
         passed = child_environment(os.environ, pass_env=self.pass_env, container=True)
-        for key in sorted(set(passed) - set(declared)):
+        for key in sorted({*passed, *declared}):
             argv += ["-e", key]
         argv.append(fill(self.image, values))  # the image's own command runs the service
-        done = _docker(argv)
+        done = _docker(argv, env={**passed, **declared})
         if done.returncode != 0:
             raise TargetError(f"docker run of {instance} failed: {done.stderr.strip()}")
         container = done.stdout.strip()
@@ -91,7 +98,7 @@ class DockerRuntime:
                 self.service.start_timeout,
                 lambda: _alive(container),
                 f"instance {instance}",
-                lambda: _docker(["logs", "--tail", "20", container]).stderr[-600:],
+                lambda: _logs_tail(container, secret_values({**declared, **passed})),
             )
         except TargetError:
             self.stop(instance)
@@ -119,6 +126,12 @@ class DockerRuntime:
         """Remove every recorded container."""
         for name, _ in list(self.records.all()):
             self.stop(name)
+
+
+def _logs_tail(container: str, secrets: tuple[str, ...]) -> str:
+    """The end of a container's output (both streams), its secrets masked."""
+    done = _docker(["logs", "--tail", "20", container])
+    return masked(done.stdout + done.stderr, secrets)[-600:].strip() or "(empty log)"
 
 
 def _alive(container: str) -> bool:

@@ -107,7 +107,11 @@ def drill_env(denv: DeployEnv) -> DeployEnv:
             "docker targets, and the same strategy and analysis settings",
         )
     targets = tuple(
-        msgspec.structs.replace(target, listen=f"127.0.0.1:{free_port()}")
+        msgspec.structs.replace(
+            target,
+            listen=f"127.0.0.1:{free_port()}",
+            preview_listen=f"127.0.0.1:{free_port()}" if target.preview_listen else None,
+        )
         for target in denv.environment.deploy.targets
     )
     deploy = msgspec.structs.replace(denv.environment.deploy, targets=targets)

@@ -12,13 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import msgspec
 
 from pipelines import atomic
 from pipelines.actor import actor
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, DeployAuditEntry, audit_key
+from pipelines.child_env import MaskedOutput, child_environment, masked, secret_values
 from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.deploy import abort
 from pipelines.deploy.controller import Clock, Controller, RealClock
@@ -28,7 +29,7 @@ from pipelines.deploy.records import AuditHead
 from pipelines.deploy.registry import TargetContext, build_target
 from pipelines.deploy.sources import MetricSource, ProbeSource, PrometheusSource
 from pipelines.deploy.target import Target
-from pipelines.errors import UsageError
+from pipelines.errors import ToolError, UsageError
 from pipelines.flags.evaluate import evaluate
 from pipelines.flags.model import load_flags
 from pipelines.health.run import run_health
@@ -120,6 +121,7 @@ class DeployEnv:
                 pass_env=self.environment.pass_env,
                 environ=self.environ,
                 drill=self.drill,
+                preview_listen=item.preview_listen,
             )
             key = f"environments.{self.environment.name}.deploy.targets[{index}]"
             found.append(build_target(item, context, key))
@@ -221,8 +223,18 @@ class DeployEnv:
         # The build's log goes to a file of the environment's state: stdout is the command's
         # own (JSON) answer, and nothing else in the process is redirected meanwhile.
         self.directory.mkdir(parents=True, exist_ok=True)
+        # The build runs the project's own code (its build backend, project_env.install): it
+        # gets a child's declared environment, never the audit key or an approval.
+        declared = child_environment(self.environ, pass_env=self.environment.pass_env)
+        hidden = secret_values(declared)  # what it was passed is masked, as in a stage's log
         with (self.directory / PROJECT_ENV_LOG).open("ab") as log:
-            env, _ = ensure(self.project, plan, self.environ, output=log)
+            output = MaskedOutput(log, hidden)
+            try:
+                env, _ = ensure(self.project, plan, declared, output=cast(BinaryIO, output))
+            except ToolError as exc:
+                raise ToolError(masked(exc.message, hidden), hint=exc.hint) from exc
+            finally:
+                output.finish()
         return str(env.python)
 
     def audit(self, action: str, **fields: Any) -> AuditHead:

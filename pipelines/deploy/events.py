@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import msgspec
 
-from pipelines.deploy import codec
+from pipelines import codec
 from pipelines.deploy.analysis import MeasurementSummary
 from pipelines.deploy.steps import Step
 from pipelines.deploy.target import Release
@@ -92,10 +92,12 @@ class DeployPaused(Event, frozen=True, kw_only=True, tag="deploy-paused"):
 
 
 class DeployResumed(Event, frozen=True, kw_only=True, tag="deploy-resumed"):
-    """A deploy continues (after a crash, or promoted past a pause)."""
+    """A deploy continues (after a crash, or promoted past a pause; ``full``: promoted all
+    the way, its remaining analyses and pauses skipped)."""
 
     deploy: str
     promoted: bool = False
+    full: bool = False
 
 
 class RollbackStarted(Event, frozen=True, kw_only=True, tag="rollback-started"):

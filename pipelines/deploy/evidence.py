@@ -7,19 +7,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipelines import codec
 from pipelines.config.pipeline import Environment, PipelineConfig
-from pipelines.config.schema import to_builtins
-from pipelines.deploy import codec
 from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.records import (
     MANIFEST,
     METRICS,
     MONITORING,
+    AnalysisRecord,
     ApprovalRecord,
     AuditHead,
     DeployManifest,
     DeployMetricsFile,
     Durations,
+    EndpointsRecord,
     GateRecord,
     HealthCheckRecord,
     MonitoringConfig,
@@ -88,22 +89,10 @@ def write_evidence(
             for c in environment.health.checks
         ],
         service=ServicePaths(config.service.health_path, config.service.probe_path),
-        analysis={
-            key: value
-            # Seconds, not the duration as written: this file is read by programs.
-            for key, value in {
-                **to_builtins(deploy.analysis),
-                "interval": float(deploy.analysis.interval),
-            }.items()
-            if value is not None
-        },
+        analysis=AnalysisRecord.of(deploy.analysis),
         auto_rollback=deploy.auto_rollback,
         auto_rollback_flag=deploy.auto_rollback_flag,
-        endpoints={
-            key: value
-            for key, value in to_builtins(config.monitoring).items()
-            if value is not None and key != "config_dir"
-        },
+        endpoints=EndpointsRecord.of(config.monitoring),
     )
     codec.write(directory / MANIFEST, manifest)
     codec.write(directory / METRICS, metrics)

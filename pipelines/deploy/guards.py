@@ -5,13 +5,14 @@ lets a deploy through."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines import codec
 from pipelines.actor import actor
 from pipelines.artifacts import manifests
+from pipelines.codec import DamagedFile
 from pipelines.config.deploy import Approval
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.records import ApprovalRecord, GateRecord
@@ -51,10 +52,10 @@ def newest_decision(denv: DeployEnv) -> FoundDecision | None:
         if not path.exists() and not path.is_symlink():
             continue  # a run without a gate stage decided nothing
         try:
-            decision = GateDecision.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            decision = codec.read(path, GateDecision)
+        except DamagedFile as exc:
             raise DeployRefused(
-                f"the newest gate decision {path} cannot be read ({exc}); no older decision "
+                f"the newest gate decision cannot be read ({exc.message}); no older decision "
                 "stands in for it",
                 hint=f"run `pipelines run --env {denv.environment.name}` again (or deploy with "
                 "--force --reason WHY, which is audited)",

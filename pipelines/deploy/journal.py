@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import msgspec
 
-from pipelines.deploy import codec
+from pipelines import codec
 from pipelines.deploy.events import (
     DeployFinished,
     DeployPaused,
@@ -146,6 +146,7 @@ class DeployRecord:
     reason: str = ""
     started_at: str = ""
     finished_at: str = ""
+    full: bool = False  # promoted with --full: the rest skips analyses and pauses
 
 
 @dataclass
@@ -193,6 +194,7 @@ def fold(events: Sequence[JournalEvent]) -> EnvState:
                 last.status, last.reason = DeployStatus.PAUSED, event.reason
             case DeployResumed() if last:
                 last.status = DeployStatus.RUNNING
+                last.full = last.full or event.full  # a resume after it stays full
             case StableChanged():
                 state.stable = state.releases.get(event.release)
                 if event.release in state.passed:  # a rollback: later releases no longer count

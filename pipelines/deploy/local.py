@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.child_env import child_environment
+from pipelines.child_env import child_environment, masked, secret_values
 from pipelines.deploy.instances import ProcessRecord, Records, free_port
 from pipelines.deploy.processes import (
     MARKER,
@@ -81,6 +81,8 @@ class LocalRuntime:
         port = free_port()
         self.records.directory.mkdir(parents=True, exist_ok=True)
         pid, argv, log = self._launch(instance, release, port)
+        # What the instance was passed under a secret-looking name never reaches a message.
+        hidden = secret_values(self.instance_env(instance, release, port))
         # Recorded the moment it exists: a controller that dies now still leaves its pid,
         # with its start time, so a pid reused later by another process is never taken for it.
         self.records.write(
@@ -96,7 +98,7 @@ class LocalRuntime:
                 self.service.start_timeout,
                 lambda: alive(pid),
                 f"instance {instance}",
-                lambda: _tail(log),
+                lambda: _tail(log, secrets=hidden),
             )
         except TargetError:
             self.stop(instance)
@@ -107,21 +109,30 @@ class LocalRuntime:
         """The instance's variables: the environment's, the service's, the release's."""
         return service_env(self.env, self.service, release, values, port)
 
+    def instance_env(self, instance: str, release: Release, port: int) -> dict[str, str]:
+        """The declared child environment of an instance, never all of the caller's
+        (docs/environment.md)."""
+        values = {"port": str(port), "version": release.version, "instance": instance}
+        env = child_environment(
+            os.environ, pass_env=self.pass_env, declared=self.service_env(release, values, port)
+        )
+        env[MARKER] = self.marker(instance)
+        env.pop("PYTHONPATH", None)  # the release runs its own code, not the caller's
+        return env
+
     def _launch(self, instance: str, release: Release, port: int) -> tuple[int, list[str], Path]:
         """A host process from the release's snapshot, in a session of its own."""
         values = {"port": str(port), "version": release.version, "instance": instance}
         argv = [fill(part, values) for part in self.service.command or ()]
         if argv[0] in ("python", "python3"):
             argv[0] = self.python
-        # The declared child environment, never all of the caller's (docs/environment.md).
-        env = child_environment(
-            os.environ, pass_env=self.pass_env, declared=self.service_env(release, values, port)
-        )
-        env[MARKER] = self.marker(instance)
-        env.pop("PYTHONPATH", None)  # the release runs its own code, not the caller's
+        env = self.instance_env(instance, release, port)
         log = self.records.directory / f"{instance}.log"
         _rotate(log)
-        with log.open("ab") as output:
+        # The instance writes what it likes there (its secrets too): for the owner's eyes.
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "ab") as output:
             process = _Detached(  # argv from pipeline.yaml, no shell
                 argv,
                 cwd=release.directory,
@@ -207,15 +218,19 @@ def runtime(context: TargetContext) -> LocalRuntime:
     )
 
 
-def _tail(log: Path, limit: int = 600) -> str:
-    """The end of an instance's log, read in bounded memory (a log may be huge)."""
+def _tail(log: Path, limit: int = 600, secrets: tuple[str, ...] = ()) -> str:
+    """The end of an instance's log, read in bounded memory (a log may be huge), with
+    ``secrets`` masked."""
+    # A secret cut in two at the start must still be masked whole: read that much more.
+    reach = limit + max((len(secret.encode()) for secret in secrets), default=0)
     try:
         with log.open("rb") as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
-            text = handle.read(limit).decode("utf-8", errors="replace")
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - reach))
+            data = handle.read(reach)
     except OSError:
         return "(no log)"
-    return text.strip().replace("\n", " | ") or "(empty log)"
+    shown = masked(data.decode("utf-8", errors="replace"), secrets)[-limit:]
+    return shown.strip().replace("\n", " | ") or "(empty log)"
 
 
 def _rotate(log: Path, limit: int = LOG_LIMIT) -> None:

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from pipelines import atomic
+from pipelines.deploy import routing
+from pipelines.deploy.routing import RoutingRecord
 from pipelines.deploy.target import Backend, TargetError
 from pipelines.errors import UsageError
 
@@ -38,6 +40,16 @@ SERVER = LISTEN
 # Characters a path in the config may hold: quoted, nothing in it can end the string, start
 # a variable or a block, or end the directive.
 SAFE_PATH = re.compile(r"[A-Za-z0-9_./@+=,:~ -]+")
+
+
+class RouteRecord(msgspec.Struct, frozen=True):
+    """A routing: the config's generation and its servers' weights (``route.json``, and what
+    nginx answers on ``ROUTE_PATH``)."""
+
+    generation: int
+    servers: dict[str, int]  # host:port -> weight
+
+
 TEMPLATE = """\
 # Written by portable-pipelines; every change is checked with `nginx -t` before a reload.
 worker_processes 1;
@@ -75,7 +87,25 @@ http {{
             proxy_max_temp_file_size 0;
         }}
     }}
-}}
+{preview}}}
+"""
+# The new pool's own address before a blue-green switch (the same proxying as the service's).
+PREVIEW = """\
+    upstream preview {{
+{servers}
+    }}
+    server {{
+        listen {listen};
+        location / {{
+            proxy_pass http://preview;
+            proxy_http_version 1.1;
+            proxy_set_header Host $host;
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_connect_timeout 2s;
+            proxy_request_buffering off;
+            proxy_max_temp_file_size 0;
+        }}
+    }}
 """
 
 
@@ -120,6 +150,21 @@ def nginx_binary() -> str:
     return found
 
 
+def _server_lines(servers: Mapping[str, int]) -> str:
+    """An upstream's servers: checked, with passive health (a server that fails 3 times in
+    a row is skipped for 5 s, the request that met it going to the next one)."""
+    for address, weight in servers.items():
+        if not SERVER.fullmatch(address) or not isinstance(weight, int) or weight < 0:
+            raise TargetError(f"refusing to route to {address!r} with weight {weight!r}")
+    lines = [
+        f"        server {address} weight={weight} max_fails=3 fail_timeout=5s;"
+        for address, weight in sorted(servers.items())
+        if weight > 0
+    ]
+    # Nothing to route to: answer 502 rather than refuse the config.
+    return "\n".join(lines or ["        server 127.0.0.1:9 down;"])
+
+
 def _accepting(pid: int) -> bool:
     """True while an nginx worker runs and has not been told to shut down."""
     try:
@@ -131,56 +176,89 @@ def _accepting(pid: int) -> bool:
 class Nginx:
     """One nginx instance that routes ``listen`` to weighted upstream servers."""
 
-    def __init__(self, prefix: Path, listen: str) -> None:
-        if not LISTEN.fullmatch(listen):
-            raise UsageError(
-                f"nginx cannot listen on {listen!r}",
-                hint="deploy.targets[].listen is an address such as 127.0.0.1:18080",
-            )
-        self.prefix, self.listen = prefix, listen
+    def __init__(self, prefix: Path, listen: str, preview_listen: str | None = None) -> None:
+        for address in (listen, preview_listen or listen):
+            if not LISTEN.fullmatch(address):
+                raise UsageError(
+                    f"nginx cannot listen on {address!r}",
+                    hint="deploy.targets[].listen is an address such as 127.0.0.1:18080",
+                )
+        self.prefix, self.listen, self.preview_listen = prefix, listen, preview_listen
         self.binary = nginx_binary()
         self.conf = prefix / "nginx.conf"
         self.state = prefix / "route.json"
+        self.records = prefix / "routing.json"
 
-    def render(self, servers: Mapping[str, int], generation: int) -> str:
-        """The config for these ``host:port`` servers and weights."""
-        for address, weight in servers.items():
-            if not SERVER.fullmatch(address) or not isinstance(weight, int) or weight < 0:
-                raise TargetError(f"refusing to route to {address!r} with weight {weight!r}")
-        # Passive health: a server that fails 3 times in a row is skipped for 5 s (the
-        # request that met it goes to the next one).
-        lines = [
-            f"        server {address} weight={weight} max_fails=3 fail_timeout=5s;"
-            for address, weight in sorted(servers.items())
-            if weight > 0
-        ]
-        if not lines:  # nothing to route to: answer 503 rather than refuse the config
-            lines = ["        server 127.0.0.1:9 down;"]
-        route = json.dumps({"generation": generation, "servers": dict(sorted(servers.items()))})
+    def render(
+        self, servers: Mapping[str, int], generation: int, preview: Mapping[str, int] | None = None
+    ) -> str:
+        """The config for these ``host:port`` servers and weights (and the preview's)."""
+        route = json.dumps(
+            msgspec.to_builtins(RouteRecord(generation, dict(sorted(servers.items()))))
+        )
+        previewing = ""
+        if self.preview_listen is not None:
+            previewing = PREVIEW.format(
+                servers=_server_lines(preview or {}), listen=self.preview_listen
+            )
         return TEMPLATE.format(
             prefix=safe_path(self.prefix),
             user=worker_user(),
-            servers="\n".join(lines),
+            servers=_server_lines(servers),
             listen=self.listen,
             route_path=ROUTE_PATH,
             route=route.replace("'", ""),
+            preview=previewing,
         )
 
     def current(self) -> tuple[int, dict[str, int]]:
         """The generation and servers of the live config."""
         try:
-            data = json.loads(self.state.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return 0, {}
-        return int(data["generation"]), {str(k): int(v) for k, v in data["servers"].items()}
+            live = msgspec.json.decode(self.state.read_bytes(), type=RouteRecord)
+        except (OSError, msgspec.DecodeError):
+            return 0, {}  # none yet, or damaged: the next routing starts the count again
+        return live.generation, live.servers
 
-    def apply(self, servers: Mapping[str, int]) -> float:
-        """Check, install and load a routing; return the seconds until nginx serves it."""
+    def routings(self) -> list[RoutingRecord]:
+        """The routings recorded before their reloads, newest last."""
+        return routing.read(self.records)
+
+    def live(self) -> tuple[int, dict[str, int]] | None:
+        """The generation and servers nginx itself answers with now (None: it does not)."""
+        try:
+            # http://, built from a checked address: no other scheme can reach here.
+            with urllib.request.urlopen(  # nosec B310
+                f"http://{self.listen}{ROUTE_PATH}", timeout=2
+            ) as response:
+                served = msgspec.json.decode(response.read(), type=RouteRecord)
+        except (OSError, msgspec.DecodeError):
+            return None
+        return served.generation, served.servers
+
+    def apply(
+        self,
+        servers: Mapping[str, int],
+        names: Mapping[str, int] | None = None,
+        preview: Mapping[str, int] | None = None,
+    ) -> float:
+        """Check, record, install and load a routing (``names``: the instances behind the
+        servers; ``preview``: the preview address's servers, by default the recorded ones);
+        return the seconds until nginx serves it."""
         for name in ("logs", "tmp"):
             (self.prefix / name).mkdir(parents=True, exist_ok=True)
-        generation = self.current()[0] + 1
+        known = self.routings()
+        live = self.live()
+        # Above every generation ever handed over or served: a reload the last controller
+        # sent but never confirmed must not share its number with this one.
+        generation = 1 + max(
+            self.current()[0],
+            known[-1].generation if known else 0,
+            live[0] if live else 0,
+        )
+        if preview is None:
+            preview = known[-1].preview if known else {}
         candidate = self.prefix / "nginx.conf.new"
-        atomic.write_text(candidate, self.render(servers, generation))
+        atomic.write_text(candidate, self.render(servers, generation, preview))
         checked = subprocess.run(
             [*self.base_argv(), "-t", "-q", "-c", str(candidate)],
             capture_output=True,
@@ -189,6 +267,13 @@ class Nginx:
         )
         if checked.returncode != 0:
             raise TargetError(f"nginx refused the new routing: {checked.stderr.strip()}")
+        record = RoutingRecord(
+            generation=generation,
+            servers=dict(servers),
+            names=dict(names or {}),
+            preview=dict(preview),
+        )
+        routing.write(self.records, [*known, record])
         started = time.monotonic()
         candidate.replace(self.conf)
         master = self.pid()
@@ -201,7 +286,7 @@ class Nginx:
             # every new connection meet the new routing.
             self._wait_until_draining(old)
         self._wait_for(generation)
-        atomic.write_json(self.state, {"generation": generation, "servers": dict(servers)})
+        atomic.write_json(self.state, msgspec.to_builtins(RouteRecord(generation, dict(servers))))
         return time.monotonic() - started
 
     def _wait_for(self, generation: int, timeout: float = 10.0) -> None:
@@ -211,9 +296,10 @@ class Nginx:
             try:
                 # http://, built above: no other scheme can reach here.
                 with urllib.request.urlopen(url, timeout=1) as response:  # nosec B310
-                    if json.loads(response.read())["generation"] >= generation:
+                    served = msgspec.json.decode(response.read(), type=RouteRecord)
+                    if served.generation >= generation:
                         return
-            except (OSError, ValueError, KeyError):
+            except (OSError, msgspec.DecodeError):
                 pass
             time.sleep(0.005)
         raise TargetError(f"nginx on {self.listen} did not serve routing {generation} in time")
@@ -276,31 +362,59 @@ class NginxRouter:
     """The ``nginx`` router: one nginx per target, under ``<home>/nginx``; the weights it
     routes with, by instance name, in ``<home>/weights.json``."""
 
-    def __init__(self, home: Path, listen: str) -> None:
+    def __init__(self, home: Path, listen: str, preview_listen: str | None = None) -> None:
         self.home = home
-        self.nginx = Nginx(home / "nginx", listen)
+        self.nginx = Nginx(home / "nginx", listen, preview_listen)
         self.weights = home / "weights.json"
 
     def route(self, backends: Sequence[Backend]) -> float:
-        """Point nginx at these instances."""
+        """Point nginx at these instances (recorded by name before the reload)."""
         servers = {b.instance.url.removeprefix("http://"): b.weight for b in backends}
-        seconds = self.nginx.apply(servers)
-        by_name = {b.instance.name: b.weight for b in backends}
-        atomic.write_bytes(self.weights, msgspec.json.encode(dict(sorted(by_name.items()))))
+        by_name = dict(sorted((b.instance.name, b.weight) for b in backends))
+        seconds = self.nginx.apply(servers, by_name)
+        self._write_weights(by_name)
         return seconds
 
     def routed(self) -> dict[str, int]:
-        """The weights nginx routes with now ({} while it does not run)."""
+        """The weights nginx routes with now, by instance name ({} while it does not serve):
+        the generation nginx answers with, told in names by the record written before its
+        reload; ``weights.json`` is brought in line when a controller died before it was."""
         if self.nginx.pid() is None:
             return {}
+        live = self.nginx.live()
+        if live is None:
+            return {}
+        generation, _ = live
+        for record in self.nginx.routings():
+            if record.generation == generation and (record.names or not record.servers):
+                if record.names != self._read_weights():
+                    self._write_weights(record.names)
+                return dict(record.names)
+        return self._read_weights()  # a routing from before records were kept
+
+    def _read_weights(self) -> dict[str, int]:
         try:
             return msgspec.json.decode(self.weights.read_bytes(), type=dict[str, int])
         except (OSError, msgspec.DecodeError):
             return {}
 
+    def _write_weights(self, by_name: Mapping[str, int]) -> None:
+        atomic.write_bytes(self.weights, msgspec.json.encode(dict(sorted(by_name.items()))))
+
     def entrypoint(self) -> str:
         """nginx's address."""
         return f"http://{self.nginx.listen}"
+
+    def preview(self, backends: Sequence[Backend]) -> str:
+        """Point the preview address at these instances, the service's routing unchanged."""
+        if self.nginx.preview_listen is None:
+            return ""
+        known = self.nginx.routings()
+        servers = known[-1].servers if known else {}
+        names = known[-1].names if known else self._read_weights()
+        previewed = {b.instance.url.removeprefix("http://"): b.weight for b in backends}
+        self.nginx.apply(servers, names, previewed)
+        return f"http://{self.nginx.preview_listen}"
 
     def shutdown(self) -> None:
         """Stop nginx."""
@@ -309,4 +423,4 @@ class NginxRouter:
 
 def router(context: TargetContext) -> NginxRouter:
     """The registry's factory."""
-    return NginxRouter(context.home, context.listen)
+    return NginxRouter(context.home, context.listen, context.preview_listen)

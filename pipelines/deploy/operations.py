@@ -12,10 +12,10 @@ from pathlib import Path
 
 import msgspec
 
+from pipelines import codec
 from pipelines.config.deploy import StrategyKind
 from pipelines.deploy import abort as abort_request
-from pipelines.deploy import codec
-from pipelines.deploy.controller import Clock, DeployReport
+from pipelines.deploy.controller import Clock, Controller, DeployReport
 from pipelines.deploy.drill import DrillReport, run_drill
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.events import EnvironmentStopped
@@ -27,6 +27,7 @@ from pipelines.deploy.releases import new_release, prune_releases
 from pipelines.deploy.watch import WatchOutcome
 from pipelines.deploy.watch import watch as run_watch
 from pipelines.errors import UsageError
+from pipelines.runlock import LockHeld
 from pipelines.source_tree import tree_state
 
 Log = Callable[[str], None]
@@ -163,14 +164,47 @@ def deploy(
         approval = require_approval(denv, confirm)
         if approval.required:
             denv.audit("approve", by=approval.by, via=approval.via, run=approval.run)
+        controller = denv.controller(log=log)
+        if isinstance(controller, Controller):
+            _restore_stable(denv, controller, notes, log)
         release = new_release(denv, request.version, current.commit, source=current)
         log(f"deploying {release.version} ({release.id}) to {denv.environment.name}: {strategy}")
-        report = denv.controller(log=log).deploy(release, strategy)
+        report = controller.deploy(release, strategy)
         abort_request.clear(denv.directory)  # acted on (or too late: the deploy had finished)
         removed = prune_releases(denv, denv.environment.deploy.keep_releases)
         if removed:
             notes.lines.append(f"removed old release snapshots: {', '.join(removed)}")
     return _recorded(denv, report, "deploy", notes, approval=approval, gate=gate)
+
+
+def _restore_stable(denv: DeployEnv, controller: Controller, notes: _Notes, log: Log) -> None:
+    """A new release is judged against the stable one, so the stable one must serve: where
+    it does not (a reboot, `pipelines stop`), it is restored first (audited, with evidence of
+    its own), and a restore that fails refuses the deploy."""
+    stable = denv.journal.state().stable
+    down = controller.stable_down()
+    if stable is None or not down:
+        return
+    name = denv.environment.name
+    reason = f"before a deploy: the stable release does not serve ({'; '.join(down)})"
+    log(f"{name}: {reason}: restoring {stable.id} ({stable.version}) first")
+    denv.audit("restore", reason=reason)
+    report = controller.restore(reason)
+    recorded = record(
+        denv, report, action="restore", approval=None, gate=None, export_metrics=False
+    )
+    if report.status is not DeployStatus.SUCCEEDED:
+        raise DeployRefused(
+            f"the stable release {stable.id} ({stable.version}) of {name} does not serve "
+            f"({down[0]}) and restoring it failed: {report.reason}; nothing was deployed "
+            "(a new release is analysed against the stable one)",
+            hint=f"see {recorded.evidence}, then `pipelines restore --env {name}` brings it "
+            "back; deploy again once it serves",
+        )
+    notes.lines.append(
+        f"restored the stable release {stable.id} first ({'; '.join(down)}); "
+        f"its evidence: {recorded.evidence}"
+    )
 
 
 def rollback(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
@@ -185,14 +219,15 @@ def rollback(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
     return _recorded(denv, report, "rollback", notes, audit_damage=damage)
 
 
-def promote(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
-    """Continue a paused deploy past the step that paused it."""
+def promote(denv: DeployEnv, reason: str, *, log: Log, pid: int, full: bool = False) -> Outcome:
+    """Continue a paused deploy past the step that paused it (``full``: all the way, its
+    remaining analyses and pauses skipped)."""
     notes = _Notes()
     require_intact_audit(denv)
     with denv.journal.lock(f"promote of {denv.environment.name} by pid {pid}"):
         notes.journal(denv)
-        denv.audit("promote", reason=reason)
-        report = denv.controller(log=log).promote()
+        denv.audit("promote", reason=f"{reason} (full promotion)" if full else reason)
+        report = denv.controller(log=log).promote(full=full)
         abort_request.clear(denv.directory)
     return _recorded(denv, report, "promote", notes)
 
@@ -206,7 +241,8 @@ def restore(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Outcome:
         notes.journal(denv)
         _audit_emergency(denv, notes, damage, "restore", reason)
         report = denv.controller(log=log).restore(reason)
-    return _recorded(denv, report, "restore", notes, audit_damage=damage)
+    # No deploy or rollback gauges: bringing back what was recorded is neither.
+    return _recorded(denv, report, "restore", notes, audit_damage=damage, export_metrics=False)
 
 
 @dataclass(frozen=True)
@@ -250,20 +286,22 @@ def abort(
         raise UsageError(f"nothing to abort in {name}; {what}", hint="see `pipelines status`")
     abort_request.request_abort(denv.directory, reason, f"pid {pid}")
     deadline = clock.now() + wait
+    # The controller sees the request within one analysis interval: look as often.
+    every = min(0.5, denv.environment.deploy.analysis.interval)
     while True:
         try:
             return _abort_locked(denv, reason, log=log, pid=pid)
-        except UsageError as exc:
-            if "another deploy of this environment is running" not in exc.message:
-                abort_request.clear(denv.directory)
-                raise
+        except LockHeld:  # the running controller still holds the lock: it is rolling back
             if clock.now() >= deadline:
                 abort_request.clear(denv.directory)
                 raise UsageError(
                     f"the deploy of {name} did not stop within {wait:g} s of the abort request",
                     hint="see `pipelines status`; `pipelines abort` again waits once more",
                 ) from None
-        clock.sleep(0.5)
+        except UsageError:  # nothing to abort after all (it finished, it was refused, ...)
+            abort_request.clear(denv.directory)
+            raise
+        clock.sleep(every)
 
 
 def _abort_locked(denv: DeployEnv, reason: str, *, log: Log, pid: int) -> Aborted:
@@ -377,8 +415,15 @@ def _recorded(
     approval: ApprovalRecord | None = None,
     gate: GateRecord | None = None,
     audit_damage: str = "",
+    export_metrics: bool = True,
 ) -> Outcome:
     recorded = record(
-        denv, report, action=action, approval=approval, gate=gate, audit_damage=audit_damage
+        denv,
+        report,
+        action=action,
+        approval=approval,
+        gate=gate,
+        audit_damage=audit_damage,
+        export_metrics=export_metrics,
     )
     return Outcome(action, report, recorded.evidence, recorded.metrics, tuple(notes.lines))

@@ -1,21 +1,25 @@
 """After a deploy, a rollback or a drill: the audit entry, the evidence files and the deploy
-metrics (textfile and Pushgateway, as the pipeline's own metrics), so the alert rules on
-``pipeline_last_deploy_success`` and ``pipeline_last_rollback_timestamp_seconds`` fire."""
+metrics (``deploy.metrics``: a textfile of every environment's series, and the Pushgateway),
+so the alert rules on ``pipeline_last_deploy_success`` and
+``pipeline_last_rollback_timestamp_seconds`` fire."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipelines.artifacts import RunIdentity
+from pipelines.deploy import metrics as deploy_series
 from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.evidence import write_evidence
 from pipelines.deploy.journal import DeployStatus
+from pipelines.deploy.metrics import DeployGauges
 from pipelines.deploy.records import ApprovalRecord, GateRecord
-from pipelines.monitoring.metrics import RunMetrics, build_registry, push, write_textfile
+from pipelines.monitoring.metrics import RunMetrics, push, write_textfile
 
 DEPLOY_TEXTFILE = "deploy_metrics.prom"
 
@@ -28,16 +32,16 @@ class Recorded:
     metrics: tuple[str, ...]
 
 
-def deploy_metrics(pipeline: str, env: str, report: DeployReport) -> RunMetrics:
+def deploy_metrics(pipeline: str, env: str, report: DeployReport) -> DeployGauges:
     """The deploy and rollback gauges of one outcome."""
     timeline = report.timeline
     rolled_back = report.rolled_back
     rollback_seconds = None
     if rolled_back and timeline.decision is not None and timeline.cleanup is not None:
         rollback_seconds = timeline.cleanup - timeline.decision
-    return RunMetrics(
-        pipeline,
-        env,
+    return DeployGauges(
+        pipeline=pipeline,
+        env=env,
         deploy_seconds=(timeline.finished or timeline.started) - timeline.started,
         deploy_succeeded=report.status is DeployStatus.SUCCEEDED,
         rollback_seconds=rollback_seconds,
@@ -57,9 +61,10 @@ def record(
     export_metrics: bool = True,
     audit_damage: str = "",
 ) -> Recorded:
-    """Audit, evidence and metrics of one outcome (a drill exports none: its rollback must
-    not page anyone). With ``audit_damage`` (an emergency went past a damaged audit log)
-    nothing is appended to the log and the evidence points at the damage instead."""
+    """Audit, evidence and metrics of one outcome. A drill exports no metrics (its rollback
+    must not page anyone), nor does a restore (neither a deploy nor a rollback). With
+    ``audit_damage`` (an emergency went past a damaged audit log) nothing is appended to the
+    log and the evidence points at the damage instead."""
     head = None
     if not audit_damage:
         head = denv.audit(
@@ -87,15 +92,23 @@ def record(
     if not export_metrics:
         return Recorded(evidence, ())
     measured = deploy_metrics(denv.config.name, denv.environment.name, report)
-    registry = build_registry(measured)
+    series, note = deploy_series.update(denv.directory.parent, measured, time.time())
     settings = denv.config.metrics
     if settings.textfile:
         path = (denv.project / settings.textfile).with_name(DEPLOY_TEXTFILE)
     else:
         path = denv.layout.stage("metrics") / DEPLOY_TEXTFILE
-    done = [f"wrote {write_textfile(registry, path)}"]
+    everyone = deploy_series.registry(list(series.envs.values()))
+    done = [f"wrote {write_textfile(everyone, path)}", *([note] if note else [])]
     if settings.pushgateway:
-        # Their own group: a deploy must not replace the last run's metrics.
-        push(registry, settings.pushgateway, f"{settings.job}-deploy", measured)
+        # Their own group: a deploy must not replace the last run's metrics. The group is
+        # this environment's, so only its series (with a rollback still in its window).
+        mine = deploy_series.registry([series.envs[measured.env]])
+        push(
+            mine,
+            settings.pushgateway,
+            f"{settings.job}-deploy",
+            RunMetrics(measured.pipeline, measured.env),
+        )
         done.append(f"pushed to {settings.pushgateway}")
     return Recorded(evidence, tuple(done))

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import msgspec
 
+from pipelines.config.deploy import AnalysisSettings, Threshold
+from pipelines.config.pipeline import MonitoringSettings
+from pipelines.config.schema import to_builtins
 from pipelines.deploy.analysis import MeasurementSummary
 from pipelines.deploy.steps import Step, describe
 from pipelines.deploy.target import Release
@@ -138,17 +141,64 @@ class ServicePaths(msgspec.Struct, frozen=True):
     probe_path: str
 
 
+class AnalysisRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The analysis settings in force (``deploy.analysis``), for programs: the interval in
+    seconds, and a setting left unset (a limit, a URL, a query) not written."""
+
+    interval: float
+    count: int
+    requests: int
+    min_requests: int
+    max_error_rate: Threshold | None = None
+    max_p95_ms: Threshold | None = None
+    compare: bool
+    alpha: float
+    tolerance: float
+    latency_tolerance_ms: float
+    error_rate_tolerance: float
+    failure_limit: int
+    inconclusive_limit: int
+    error_limit: int
+    prometheus: str | None = None
+    error_rate_query: str | None = None
+    latency_query: str | None = None
+
+    @classmethod
+    def of(cls, settings: AnalysisSettings) -> AnalysisRecord:
+        """The record of ``settings``."""
+        as_written = {**to_builtins(settings), "interval": float(settings.interval)}
+        return msgspec.convert(as_written, cls)
+
+
+class EndpointsRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Where the monitoring stack answered (``monitoring``, without its config directory);
+    an endpoint not configured is not written."""
+
+    prometheus: str | None = None
+    alertmanager: str | None = None
+    pushgateway: str | None = None
+    grafana: str | None = None
+
+    @classmethod
+    def of(cls, settings: MonitoringSettings) -> EndpointsRecord:
+        """The record of ``settings``."""
+        return cls(
+            prometheus=settings.prometheus,
+            alertmanager=settings.alertmanager,
+            pushgateway=settings.pushgateway,
+            grafana=settings.grafana,
+        )
+
+
 class MonitoringConfig(msgspec.Struct, frozen=True, kw_only=True):
     """monitoring-config.json: the monitoring in force when the deploy ran."""
 
     health_checks: list[HealthCheckRecord] = []
     service: ServicePaths | None = None
-    # The analysis settings and monitoring endpoints as configured (their declared types
-    # live in the config; here they are kept as written, for people and auditors).
-    analysis: dict[str, object] = {}
+    analysis: AnalysisRecord | None = None  # None in files from before it was kept
     auto_rollback: bool = True
     auto_rollback_flag: str | None = None
-    endpoints: dict[str, object] = {}
+    endpoints: EndpointsRecord = EndpointsRecord()
 
 
 class ClientsSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -38,6 +38,7 @@ class TargetContext:
     # The invoking environment (where a cluster's kubeconfig is found).
     environ: Mapping[str, str] = field(default_factory=dict)
     drill: bool = False  # built for a rollback drill beside the environment
+    preview_listen: str | None = None  # where a router previews the new pool (blue-green)
 
 
 RUNTIMES: dict[str, Callable[[TargetContext], Runtime]] = {

@@ -5,10 +5,11 @@ own snapshot."""
 from __future__ import annotations
 
 import shutil
+import stat
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pipelines.deploy.environment import DeployEnv, state_root
 from pipelines.deploy.target import Release
@@ -19,8 +20,72 @@ from pipelines.source_tree import TreeState
 def _sdk_places(denv: DeployEnv) -> set[Path]:
     """The SDK's own state, reports and artifacts, wherever they are configured: never part
     of a release, even where they lie inside the project."""
-    roots = {state_root(denv.environ), denv.layout.reports, denv.layout.artifacts}
-    return {path.resolve() for path in roots}
+    return set(_named_places(denv))
+
+
+def _named_places(denv: DeployEnv) -> dict[Path, str]:
+    named = {
+        denv.layout.artifacts: "artifacts",
+        denv.layout.reports: "reports",
+        state_root(denv.environ): "state",
+    }
+    return {path.resolve(): what for path, what in named.items()}
+
+
+def _special(path: Path) -> bool:
+    """A FIFO, socket or device (what a stage may leave in the tree): nothing a release
+    ships, and copying one would hang or fail."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return True  # gone meanwhile
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
+
+
+def _refuse(denv: DeployEnv, entry: str, why: str, hint: str) -> UsageError:
+    return UsageError(f"{denv.config.source}: service.files lists {entry!r}, {why}", hint=hint)
+
+
+def _check_entry(denv: DeployEnv, entry: str, places: dict[Path, str]) -> Path:
+    """The project path of one service.files entry, once it is known to be the project's
+    own: reached without a link (a link on the way can name a parent, the project itself
+    or anything on the host), and neither the SDK's state, reports or artifacts nor
+    inside them (a snapshot of the state holds the snapshot being made: it never ends)."""
+    origin = denv.project / entry
+    walked = denv.project
+    for part in PurePosixPath(entry).parts[:-1]:
+        walked = walked / part
+        if walked.is_symlink():
+            raise _refuse(
+                denv,
+                entry,
+                f"with a symbolic link on the way ({walked.relative_to(denv.project)})",
+                "list the files and directories themselves",
+            )
+    if origin.is_symlink():
+        raise _refuse(
+            denv, entry, "which is a symbolic link", "list the files and directories themselves"
+        )
+    if origin.exists() and _special(origin):
+        raise _refuse(denv, entry, "which is not a file or directory", "list files and directories")
+    if not origin.exists():
+        raise _refuse(
+            denv,
+            entry,
+            f"which {denv.project} does not have",
+            "list files and directories of the project",
+        )
+    real, home = origin.resolve(), denv.project.resolve()
+    for place, what in places.items():
+        # A place that holds the whole project (PIPELINES_STATE_DIR=~) holds no entry of it.
+        if real == place or (real.is_relative_to(place) and place.is_relative_to(home)):
+            raise _refuse(
+                denv,
+                entry,
+                f"which is the SDK's own {what} ({place})",
+                "list the service's own files; the SDK's places are never part of a release",
+            )
+    return origin
 
 
 def _ignoring(patterns: Iterable[str], places: set[Path]) -> Callable[[str, list[str]], set[str]]:
@@ -30,7 +95,7 @@ def _ignoring(patterns: Iterable[str], places: set[Path]) -> Callable[[str, list
     def ignore(directory: str, names: list[str]) -> set[str]:
         skipped = set(by_pattern(directory, names))
         here = Path(directory).resolve()
-        return skipped | {name for name in names if here / name in places}
+        return skipped | {name for name in names if here / name in places or _special(here / name)}
 
     return ignore
 
@@ -45,6 +110,10 @@ def new_release(
 ) -> Release:
     """Snapshot the project's files into ``releases/<id>/`` (kept for rollbacks);
     ``source`` is the tree it was made from (its digest and whether it was dirty)."""
+    # Every entry checked before anything is made. Links are copied as links: the checkout
+    # is the code under test, and a link it holds must never make the host copy its target.
+    places = _named_places(denv)
+    origins = {entry: _check_entry(denv, entry, places) for entry in denv.config.service.files}
     release_id = denv.journal.state().next_release_id()
     while (denv.directory / "releases" / release_id).exists():  # a crash left one
         release_id = f"r{int(release_id[1:]) + 1}"
@@ -54,21 +123,7 @@ def new_release(
     service = denv.config.service
     ignore = _ignoring(service.exclude, _sdk_places(denv))
     staging.mkdir(parents=True)
-    for entry in service.files:
-        # Not resolved, and links copied as links: the checkout is the code under test, and
-        # a link it holds must never make the host copy what the link points to.
-        origin = denv.project / entry
-        if origin.is_symlink():
-            raise UsageError(
-                f"{denv.config.source}: service.files lists {entry!r}, which is a symbolic link",
-                hint="list the files and directories themselves",
-            )
-        if not origin.exists():
-            raise UsageError(
-                f"{denv.config.source}: service.files lists {entry!r}, "
-                f"which {denv.project} does not have",
-                hint="list files and directories of the project",
-            )
+    for entry, origin in origins.items():
         if origin.is_dir():
             shutil.copytree(
                 origin, staging / entry, symlinks=True, ignore=ignore, dirs_exist_ok=True

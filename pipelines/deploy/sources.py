@@ -31,6 +31,11 @@ class MetricSource(Protocol):
         """``new``/``stable`` are instance URLs; ``versions`` the new and stable versions."""
         ...
 
+    def prepare(self) -> None:
+        """Load what measuring needs (modules, event loop machinery) before the new release
+        is exposed, so that the first measurement's time is spent measuring."""
+        ...
+
 
 class ProbeSource:
     """Steady probe traffic to every instance of both pools, spread over the interval."""
@@ -44,6 +49,10 @@ class ProbeSource:
         """Send ``requests`` requests to each pool, evenly spaced over ``seconds``."""
         del versions  # instances are addressed directly
         return anyio.run(self._measure, list(new), list(stable), seconds)
+
+    def prepare(self) -> None:
+        """Run the event loop once: its backend is imported on first use."""
+        anyio.run(anyio.sleep, 0)
 
     async def _measure(
         self, new: list[str], stable: list[str], seconds: float
@@ -117,6 +126,9 @@ class PrometheusSource:
         del new, stable
         time.sleep(seconds)
         return self._sample(versions[0]), self._sample(versions[1]) if versions[1] else None
+
+    def prepare(self) -> None:
+        """Nothing to load: the queries use the client imported with this module."""
 
     def _sample(self, version: str) -> Sample:
         rate = self._query(self.error_rate_query, version)

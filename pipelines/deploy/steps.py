@@ -50,10 +50,23 @@ class Hold(_Step, frozen=True, tag="hold"):
     new: tuple[str, ...]
 
 
-Step = Start | Stop | Route | Smoke | Analyse | Hold
+class Preview(_Step, frozen=True, tag="preview"):
+    """Let the target's preview address reach these instances (a blue-green's new pool,
+    before the switch), the service's traffic untouched."""
+
+    instances: tuple[str, ...]
 
 
-def describe(step: Step) -> str:
+class Pause(_Step, frozen=True, tag="pause"):
+    """Wait ``seconds`` with the traffic as it is, or (None) until `pipelines promote`."""
+
+    seconds: float | None = None
+
+
+Step = Start | Stop | Route | Smoke | Analyse | Hold | Pause | Preview
+
+
+def describe(step: Step) -> str:  # noqa: PLR0911 - one line per kind of step
     """One line for logs and ``status``."""
     match step:
         case Start(instance):
@@ -68,3 +81,9 @@ def describe(step: Step) -> str:
             return f"analyse {'+'.join(new)} at {weight:g}% against {'+'.join(stable)}"
         case Hold(seconds, new):
             return f"hold the old pool {seconds:g} s while {'+'.join(new)} serves"
+        case Preview(instances):
+            return f"preview {'+'.join(instances)}"
+        case Pause(None):
+            return "pause until `pipelines promote`"
+        case Pause(seconds):
+            return f"pause {seconds:g} s"

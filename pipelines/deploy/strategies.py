@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pipelines.config.deploy import DeploySettings, StrategyKind
-from pipelines.deploy.steps import Analyse, Hold, Route, Smoke, Start, Step, Stop
+from pipelines.config.deploy import CanaryPause, DeploySettings, StrategyKind
+from pipelines.deploy.steps import Analyse, Hold, Pause, Preview, Route, Smoke, Start, Step, Stop
 
 
 def instance_names(release_id: str, count: int) -> tuple[str, ...]:
@@ -38,8 +38,11 @@ def deploy_steps(
     strategy: StrategyKind,
     stable: tuple[str, ...],
     release_id: str,
+    *,
+    preview: bool = False,
 ) -> tuple[Step, ...]:
-    """Every step that takes an environment from ``stable`` to ``release_id``."""
+    """Every step that takes an environment from ``stable`` to ``release_id`` (``preview``:
+    the target has a preview address for a blue-green's new pool)."""
     new = instance_names(release_id, settings.instances)
     smoke = (Smoke(new),) if settings.smoke else ()
     if not stable:  # the first release: nothing to compare with or to keep serving
@@ -48,7 +51,8 @@ def deploy_steps(
         case StrategyKind.ROLLING:
             return _rolling(new, stable, bool(smoke))
         case StrategyKind.BLUE_GREEN:
-            return _blue_green(settings, new, stable, smoke)
+            shown = (Preview(new),) if preview else ()
+            return _blue_green(settings, new, stable, (*smoke, *shown))
         case StrategyKind.CANARY:
             return _canary(settings, new, stable, smoke)
 
@@ -80,12 +84,18 @@ def _blue_green(
     stable: tuple[str, ...],
     smoke: tuple[Step, ...],
 ) -> tuple[Step, ...]:
-    analysis = (Analyse(new, stable, 0.0),) if settings.pre_promotion_analysis else ()
+    before = (Analyse(new, stable, 0.0),) if settings.pre_promotion_analysis else ()
+    # Argo Rollouts' autoPromotionEnabled: false, a person promotes the switch.
+    gate = () if settings.auto_promote else (Pause(None),)
+    # With all traffic on the new pool and the old one still up, a failure is a switch back.
+    after_switch = (Analyse(new, stable, 100.0),) if settings.post_promotion_analysis else ()
     return (
         *(Start(name) for name in new),
         *smoke,
-        *analysis,
+        *before,
+        *gate,
         Route(tuple((name, 1) for name in new)),
+        *after_switch,
         Hold(settings.keep_old_for, new),
         *(Stop(name) for name in stable),
     )
@@ -99,11 +109,30 @@ def _canary(
 ) -> tuple[Step, ...]:
     steps: list[Step] = [*(Start(name) for name in new), *smoke]
     for weight in settings.steps:
+        if isinstance(weight, CanaryPause):
+            steps.append(Pause(None if weight.pause is None else float(weight.pause)))
+            continue
         steps.append(split(new, stable, weight))
         if weight < 100:
             steps.append(Analyse(new, stable, weight))
     steps.extend(Stop(name) for name in stable)
     return tuple(steps)
+
+
+def skipped_by_full_promotion(steps: list[Step], index: int) -> bool:
+    """``promote --full`` (Argo Rollouts' full promotion): analyses and pauses are skipped,
+    and so is a traffic weight that another one replaces before anything else happens (a
+    canary goes straight to 100%; a rolling update still routes before each stop)."""
+    step = steps[index]
+    if isinstance(step, Analyse | Pause):
+        return True
+    if not isinstance(step, Route):
+        return False
+    for later in steps[index + 1 :]:
+        if isinstance(later, Analyse | Pause):
+            continue
+        return isinstance(later, Route)
+    return False
 
 
 def rollback_steps(
@@ -142,13 +171,14 @@ class StepOutcome:
     ok: bool
     verdict: Verdict | None = None
     detail: str = ""
+    paused: bool = False  # a planned pause: wait for `promote` (no fault)
 
 
 def after(outcome: StepOutcome, auto_rollback: bool) -> Next:
     """The decision after a step. An error never promotes; an inconclusive analysis waits
     for a person; a failure rolls back (or, with automatic rollback off, puts traffic back
     on stable and waits)."""
-    if outcome.verdict is Verdict.INCONCLUSIVE:
+    if outcome.paused or outcome.verdict is Verdict.INCONCLUSIVE:
         return Next.PAUSE
     failed = not outcome.ok or outcome.verdict in (Verdict.FAILED, Verdict.ERROR)
     if not failed:

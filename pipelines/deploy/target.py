@@ -98,6 +98,11 @@ class Router(Protocol):
         """The URL clients use."""
         ...
 
+    def preview(self, backends: Sequence[Backend]) -> str:
+        """Send the preview address's traffic to these backends (the new pool of a blue-green
+        deploy, before the switch); its URL, "" when the router has none."""
+        ...
+
     def shutdown(self) -> None:
         """Stop routing (drills and tests clean up with this)."""
         ...
@@ -141,6 +146,11 @@ class Target(Protocol):
 
     def entrypoint(self) -> str:
         """The URL clients use (through the router)."""
+        ...
+
+    def preview(self, instances: Sequence[str]) -> str:
+        """Let the preview address reach these instances (and only them); its URL, "" when
+        the target has no preview address."""
         ...
 
     def shutdown(self) -> None:
@@ -189,6 +199,11 @@ class RoutedRuntime:
     def entrypoint(self) -> str:
         """The router's address."""
         return self.router.entrypoint()
+
+    def preview(self, instances: Sequence[str]) -> str:
+        """The router previews the running ones of these instances."""
+        running = self.runtime.running()
+        return self.router.preview([Backend(running[n], 1) for n in instances if n in running])
 
     def shutdown(self) -> None:
         """The router first, so no client is sent to an instance that is going away."""

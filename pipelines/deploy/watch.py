@@ -7,12 +7,15 @@ on until the same deadline instead of starting a new 48 hours.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from pipelines.deploy.controller import Clock, DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.events import WatchCheck, WatchFinished, WatchStarted
+from pipelines.deploy.target import Running, Target
 from pipelines.errors import UsageError
 
 
@@ -27,8 +30,31 @@ class WatchOutcome:
     replaced: bool = False  # a newer deploy took over
 
 
+class Health(StrEnum):
+    """How an instance that gets traffic is doing."""
+
+    OK = "ok"
+    DEAD = "dead"  # its process (container, pod) is gone
+    HUNG = "hung"  # it runs but does not answer in time
+    FAILING = "failing"  # it answers, but not 2xx
+
+
+# An answer that fails after this long is a hang (a target's health probe gives up at 2 s).
+HUNG_AFTER = 1.5
+
+
+def instance_health(target: Target, running: Mapping[str, Running], name: str, path: str) -> Health:
+    """Whether ``name`` runs and answers ``path`` with 2xx, and if not, how it fails."""
+    if name not in running:
+        return Health.DEAD
+    began = time.monotonic()
+    if target.answers(name, path):
+        return Health.OK
+    return Health.HUNG if time.monotonic() - began >= HUNG_AFTER else Health.FAILING
+
+
 def check_once(denv: DeployEnv) -> str:
-    """Empty when everything passes, else what failed."""
+    """Empty when everything passes, else what failed (naming dead and hung instances)."""
     state = denv.journal.state()
     stable = state.stable
     if stable is None:
@@ -42,10 +68,13 @@ def check_once(denv: DeployEnv) -> str:
         if not routed:
             return f"{target.name}: no instance of {stable.id} serves"
         for name in routed:
-            if name not in running:
-                return f"{target.name}: {name} gets traffic but is not running"
             for path in (service.health_path, *denv.environment.deploy.smoke):
-                if not target.answers(name, path):
+                health = instance_health(target, running, name, path)
+                if health is Health.DEAD:
+                    return f"{target.name}: {name} is dead: it gets traffic but is not running"
+                if health is Health.HUNG:
+                    return f"{target.name}: {name} is hung: {path} gave no answer in time"
+                if health is Health.FAILING:
                     return f"{target.name}: {name} failed {path}"
     return denv.critical_health()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from pipelines.flags.model import Flag, FlagSet, FlagValue
 from pipelines.flags.rollout import normalized_value
@@ -30,15 +30,6 @@ class Evaluation(NamedTuple):
     value: FlagValue
     reason: Reason
     percent: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for --json."""
-        return {
-            "flag": self.flag,
-            "value": self.value,
-            "reason": self.reason.value,
-            "percent": self.percent,
-        }
 
 
 def evaluate(flag: Flag, env: str, now: datetime, key: str | None = None) -> Evaluation:

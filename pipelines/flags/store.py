@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from pipelines import atomic
+import msgspec
+
+from pipelines import atomic, codec
 from pipelines.audit import AuditLog
 from pipelines.errors import UsageError
 from pipelines.flags.edit import updated_text
@@ -22,6 +23,34 @@ def audit_log(flags_path: Path, key: bytes | None = None) -> AuditLog:
     return AuditLog(flags_path.with_name(AUDIT_FILE), key)
 
 
+class FlagChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A flag change as its audit entry records it: who set which flag where, from what to
+    what, and why."""
+
+    actor: str
+    flag: str
+    env: str
+    old: FlagValue | None
+    new: FlagValue
+    reason: str
+
+
+class FlagEntry(FlagChange, frozen=True, kw_only=True):
+    """An entry of the flags audit log: the change and what the log adds (its place in the
+    chain; the chain itself is checked over the entry as written, ``AuditLog.verify``)."""
+
+    seq: int
+    time: str  # ISO 8601
+    prev: str
+    hash: str
+    signed: bool = False
+
+
+def flag_entry(entry: Mapping[str, object], where: str) -> FlagEntry:
+    """An entry of the flags audit log as its declared type (DamagedFile naming ``where``)."""
+    return codec.convert(entry, FlagEntry, where, hint="run `pipelines audit verify`")
+
+
 @dataclass(frozen=True)
 class Change:
     """A recorded flag change."""
@@ -30,7 +59,7 @@ class Change:
     env: str
     old: FlagValue | None
     new: FlagValue
-    entry: Mapping[str, Any]
+    entry: FlagEntry
 
 
 def set_flag(
@@ -52,12 +81,12 @@ def set_flag(
     new = parse_value(flag, text)
     current = flag.environments.get(env)
     old = current.value if current else None
-    record = {"actor": who, "flag": name, "env": env, "old": old, "new": new}
+    record = FlagChange(actor=who, flag=name, env=env, old=old, new=new, reason=reason.strip())
     with audit_log(flags.path, key).transaction() as transaction:
         original = flags.path.read_text(encoding="utf-8")
         atomic.write_text(flags.path, updated_text(original, flags.path, name, env, new))
         try:
-            entry = transaction.append({**record, "reason": reason.strip()}, now=now)
+            written = transaction.append(msgspec.to_builtins(record), now=now)
         except OSError as exc:
             atomic.write_text(flags.path, original)  # no entry, no change
             raise UsageError(
@@ -68,4 +97,4 @@ def set_flag(
         except BaseException:
             atomic.write_text(flags.path, original)
             raise
-    return Change(name, env, old, new, entry)
+    return Change(name, env, old, new, flag_entry(written, str(transaction.log.path)))

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
@@ -27,37 +26,26 @@ class Change(StrEnum):
     UNCHANGED = "unchanged"
 
 
-@dataclass(frozen=True)
-class Compared:
-    """One benchmark in both runs."""
+class Compared(msgspec.Struct, frozen=True, kw_only=True):
+    """One benchmark in both runs (an entry of comparison.json's ``benchmarks``). ``ratio``
+    (candidate median over baseline median, above 1: slower) and ``slowdown_percent`` (0
+    unless significantly slower) are computed from the medians."""
 
     name: str
     baseline_median: float
     candidate_median: float
+    ratio: float = 1.0
     p_value: float
     change: Change
+    slowdown_percent: float = 0.0
 
-    @property
-    def ratio(self) -> float:
-        """Candidate median over baseline median (above 1: slower)."""
-        return self.candidate_median / self.baseline_median if self.baseline_median else 1.0
-
-    @property
-    def slowdown_percent(self) -> float:
-        """How much slower, in percent (0 unless significantly slower)."""
-        return 100 * (self.ratio - 1) if self.change is Change.SLOWER else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """For comparison.json and --json."""
-        return {
-            "name": self.name,
-            "baseline_median": self.baseline_median,
-            "candidate_median": self.candidate_median,
-            "ratio": round(self.ratio, 4),
-            "p_value": round(self.p_value, 6),
-            "change": self.change.value,
-            "slowdown_percent": round(self.slowdown_percent, 2),
-        }
+    def __post_init__(self) -> None:
+        base, new = self.baseline_median, self.candidate_median
+        ratio = new / base if base else 1.0
+        slower = 100 * (ratio - 1) if self.change is Change.SLOWER else 0.0
+        msgspec.structs.force_setattr(self, "ratio", round(ratio, 4))
+        msgspec.structs.force_setattr(self, "p_value", round(self.p_value, 6))
+        msgspec.structs.force_setattr(self, "slowdown_percent", round(slower, 2))
 
 
 class _Stats(msgspec.Struct):
@@ -136,7 +124,9 @@ def compare(
             change, p = Change.SLOWER, slower
         elif effect >= min_effect and faster < alpha and new < old:
             change, p = Change.FASTER, faster
-        results.append(Compared(name, old, new, p, change))
+        results.append(
+            Compared(name=name, baseline_median=old, candidate_median=new, p_value=p, change=change)
+        )
     return results
 
 
@@ -153,7 +143,7 @@ class ComparisonFile(msgspec.Struct, kw_only=True):
     alpha: float
     min_effect_percent: float
     max_slowdown_percent: float | None
-    benchmarks: list[dict[str, Any]]
+    benchmarks: list[Compared]
     slowdowns: dict[str, float]
     over_limit: dict[str, float]
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
+from pipelines import codec
 from pipelines.config.pipeline import GateThresholds
 from pipelines.readers.coverage import Coverage
 from pipelines.readers.junit import TestSummary
@@ -28,6 +29,10 @@ class Verdict(StrEnum):
     INFO = "info"  # measured, no threshold configured
 
 
+# What to do about a decision file that cannot be read.
+REDECIDE = "run the pipeline (or `pipelines gate`) again"
+
+
 class GateStatus(StrEnum):
     """Whether a deploy may proceed."""
 
@@ -35,8 +40,7 @@ class GateStatus(StrEnum):
     CLOSED = "closed"
 
 
-@dataclass(frozen=True)
-class RuleResult:
+class RuleResult(msgspec.Struct, frozen=True):
     """One rule: what was measured, against which threshold, and the verdict."""
 
     name: str
@@ -45,29 +49,6 @@ class RuleResult:
     comparison: str
     verdict: Verdict
     detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for decision.json."""
-        return {
-            "name": self.name,
-            "measured": self.measured,
-            "threshold": self.threshold,
-            "comparison": self.comparison,
-            "verdict": self.verdict.value,
-            "detail": self.detail,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RuleResult:
-        """Read a rule back from decision.json."""
-        return cls(
-            str(data["name"]),
-            data.get("measured"),
-            data.get("threshold"),
-            str(data.get("comparison", "")),
-            Verdict(data["verdict"]),
-            str(data.get("detail", "")),
-        )
 
 
 @dataclass(frozen=True)
@@ -85,75 +66,72 @@ class Evidence:
     slowdowns: Mapping[str, float] | None = None  # benchmark -> % slower; None = not compared
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    """The gate's outcome with every rule that led to it."""
+class GateDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """The gate's outcome with every rule that led to it, and the measurements it judged:
+    decision.json is this type. ``reasons`` is computed from the rules (kept in the file for
+    people and CI logs; recomputed on reading)."""
 
     env: str
     status: GateStatus
-    rules: tuple[RuleResult, ...]
-    evidence: Evidence
-    # The commit and tree the decision judged (None in decisions from before it was kept).
-    release: TreeState | None = None
+    reasons: list[str] = []
+    rules: tuple[RuleResult, ...] = ()
+    tests: TestSummary | None = None
+    coverage: Coverage | None = None
+    findings: dict[str, int] | None = None  # count by severity; {} scanned, None not scanned
+    unchecked_scanners: dict[str, str] = {}  # scanner -> reason
+    problems: tuple[str, ...] = ()  # unreadable or missing reports, one line each
+    slowdowns: dict[str, float] | None = None  # benchmark -> % slower; None = not compared
+    # The commit and tree the decision judged; left out of decisions made before it was kept
+    # (and of a decision not yet bound to one).
+    bound: TreeState | UnsetType = msgspec.field(default=UNSET, name="release")
+
+    def __post_init__(self) -> None:
+        reasons = [_reason(rule) for rule in self.rules if rule.verdict is Verdict.FAIL]
+        msgspec.structs.force_setattr(self, "reasons", reasons)
+
+    @classmethod
+    def judged(
+        cls, env: str, status: GateStatus, rules: tuple[RuleResult, ...], evidence: Evidence
+    ) -> GateDecision:
+        """The decision on ``evidence`` (what it records of it)."""
+        return cls(
+            env=env,
+            status=status,
+            rules=rules,
+            tests=evidence.tests,
+            coverage=evidence.coverage,
+            findings=None if evidence.findings is None else dict(evidence.findings),
+            unchecked_scanners=dict(evidence.unchecked_scanners),
+            problems=evidence.problems,
+            slowdowns=None if evidence.slowdowns is None else dict(evidence.slowdowns),
+        )
 
     @property
-    def reasons(self) -> list[str]:
-        """One line per failing rule, for terminals and CI logs."""
-        return [_reason(rule) for rule in self.rules if rule.verdict is Verdict.FAIL]
+    def release(self) -> TreeState | None:
+        """The commit and tree the decision judged (None in decisions from before it was kept)."""
+        return None if isinstance(self.bound, UnsetType) else self.bound
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise as decision.json."""
-        evidence = self.evidence
-        return {
-            "env": self.env,
-            "status": self.status.value,
-            "reasons": self.reasons,
-            "rules": [rule.to_dict() for rule in self.rules],
-            "tests": evidence.tests.to_dict() if evidence.tests else None,
-            "coverage": evidence.coverage.to_dict() if evidence.coverage else None,
-            "findings": dict(evidence.findings) if evidence.findings is not None else None,
-            "unchecked_scanners": dict(evidence.unchecked_scanners),
-            "problems": list(evidence.problems),
-            "slowdowns": None if evidence.slowdowns is None else dict(evidence.slowdowns),
-            **({} if self.release is None else {"release": msgspec.to_builtins(self.release)}),
-        }
+    def bound_to(self, release: TreeState) -> GateDecision:
+        """The same decision, bound to the commit and tree it judged."""
+        return msgspec.structs.replace(self, bound=release)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GateDecision:
-        """Decode decision.json once, at the file boundary, into the same types the gate
-        produces. A file that is not a decision raises KeyError, ValueError or TypeError."""
-        if not isinstance(data, Mapping):
-            raise TypeError("a decision is a JSON object")
-        try:
-            return cls._decoded(data)
-        except (AttributeError, OverflowError, IndexError) as exc:
-            # A value of the wrong kind deep inside (a list for an object, an infinite count):
-            # still "not a decision", in the words callers already handle.
-            raise ValueError(f"not a gate decision ({exc})") from exc
-
-    @classmethod
-    def _decoded(cls, data: Mapping[str, Any]) -> GateDecision:
-        tests, coverage, findings = data.get("tests"), data.get("coverage"), data.get("findings")
-        evidence = Evidence(
-            tests=TestSummary.from_dict(tests) if tests else None,
-            coverage=Coverage.from_dict(coverage) if coverage else None,
-            # {} is "scanned, nothing found"; only null means "not scanned".
-            findings=None if findings is None else {str(k): int(v) for k, v in findings.items()},
-            unchecked_scanners=dict(data.get("unchecked_scanners") or {}),
-            problems=tuple(str(p) for p in data.get("problems", ())),
-            slowdowns=(
-                None
-                if data.get("slowdowns") is None
-                else {str(k): float(v) for k, v in data["slowdowns"].items()}
-            ),
+    @property
+    def evidence(self) -> Evidence:
+        """The measurements the decision records, as the gate's evidence."""
+        return Evidence(
+            tests=self.tests,
+            coverage=self.coverage,
+            findings=self.findings,
+            unchecked_scanners=self.unchecked_scanners,
+            problems=self.problems,
+            slowdowns=self.slowdowns,
         )
-        rules = tuple(RuleResult.from_dict(rule) for rule in data["rules"])
-        release = data.get("release")
-        try:
-            bound = None if release is None else msgspec.convert(release, TreeState)
-        except msgspec.ValidationError as exc:
-            raise ValueError(f"release: {exc}") from None
-        return cls(str(data["env"]), GateStatus(data["status"]), rules, evidence, bound)
+
+
+def decision_of(data: object, where: str = "the gate decision") -> GateDecision:
+    """A decision from its JSON form (already parsed); DamagedFile naming ``where`` and the
+    key when it is not one."""
+    return codec.convert(data, GateDecision, where, hint=REDECIDE)
 
 
 def _reason(rule: RuleResult) -> str:
@@ -190,7 +168,7 @@ def evaluate(env: str, evidence: Evidence, thresholds: GateThresholds) -> GateDe
     ]
     failed = any(rule.verdict is Verdict.FAIL for rule in rules)
     status = GateStatus.CLOSED if failed else GateStatus.OPEN
-    return GateDecision(env, status, tuple(rules), evidence)
+    return GateDecision.judged(env, status, tuple(rules), evidence)
 
 
 def _reports_rule(evidence: Evidence) -> RuleResult:

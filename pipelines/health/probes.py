@@ -14,8 +14,10 @@ from typing import Any
 import anyio
 import httpx
 
+from pipelines.child_env import child_environment
 from pipelines.config.envvars import expand_env
 from pipelines.config.health import HealthCheck, HttpProbe, PromqlProbe, TcpProbe
+from pipelines.process import kill_session
 
 # A health endpoint answers in bytes, not megabytes: read no more than this of a body.
 MAX_BODY = 1024 * 1024
@@ -88,7 +90,7 @@ def _body_problem(probe: HttpProbe, text: str) -> str:
     if probe.json_path is not None:
         try:
             found = json_lookup(json.loads(text), probe.json_path)
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, RecursionError):
             return f"no JSON field {probe.json_path!r}"
         wanted = probe.json_equals
         if wanted is not None and _text(found) != str(wanted):
@@ -143,7 +145,14 @@ async def _run_keeping_tail(argv: Sequence[str]) -> tuple[int, bytes]:
     """Run a check's command; keep only the end of its output (a chatty or hostile command
     cannot fill the memory), all of which is still read so it never blocks on a full pipe."""
     process = await anyio.open_process(
-        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # pipeline.yaml names the command: it gets the declared defaults, never our secrets.
+        env=child_environment(os.environ),
+        # Its own session: on a timeout it is ended with everything it started.
+        start_new_session=True,
     )
     kept = b""
     try:
@@ -153,7 +162,7 @@ async def _run_keeping_tail(argv: Sequence[str]) -> tuple[int, bytes]:
         return await process.wait(), kept
     except BaseException:
         with anyio.CancelScope(shield=True):
-            process.kill()
+            kill_session(process.pid)
             await process.wait()
         raise
 
@@ -175,7 +184,7 @@ async def probe_promql(
         return ProbeOutcome(False, f"the answer is larger than {MAX_BODY} bytes", latency)
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
         return ProbeOutcome(False, f"HTTP {response.status_code}, not a Prometheus answer", latency)

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_t
 
 from pipelines.errors import ToolError, UsageError
 from pipelines.gate.rules import GateDecision, GateStatus
+from pipelines.runners.results import RunStatus, StageRun
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -176,12 +177,12 @@ def from_reports(
     pipeline: str,
     env: str,
     decision: GateDecision | None,
-    stages: Sequence[Mapping[str, object]],
+    stages: Sequence[StageRun],
     finished_at: float | None = None,
 ) -> RunMetrics:
     """Measure a run from its gate decision and the stages of its run manifest."""
-    durations = {str(s["name"]): float(str(s.get("duration_seconds", 0))) for s in stages}
-    passed = {str(s["name"]): s.get("status") == "passed" for s in stages}
+    durations = {s.name: s.duration for s in stages}
+    passed = {s.name: s.status is RunStatus.PASSED for s in stages}
     if decision is None:
         return RunMetrics(pipeline, env, durations, passed, finished_at=finished_at)
     tests, coverage = decision.evidence.tests, decision.evidence.coverage

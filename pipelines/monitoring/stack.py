@@ -8,10 +8,10 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from pipelines import atomic
@@ -39,17 +39,12 @@ DATASOURCE_REF = "${" + DATASOURCE_VARIABLE + "}"
 MIN_SCHEMA_VERSION = 39
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One validation step: what was checked and whether it passed."""
 
     check: str
     ok: bool
     detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for --json."""
-        return {"check": self.check, "ok": self.ok, "detail": self.detail}
 
 
 def render_alertmanager(template: Path, environ: Mapping[str, str]) -> str:

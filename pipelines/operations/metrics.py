@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
-from pipelines.artifacts import manifests
+from pipelines import codec
+from pipelines.artifacts import manifests, read_manifest
+from pipelines.audit import RunAudit
 from pipelines.config.pipeline import PipelineConfig
 from pipelines.errors import UsageError
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import REDECIDE, GateDecision
 from pipelines.layout import GATE_DECISION, Layout
 from pipelines.monitoring.metrics import (
     TEXTFILE_NAME,
@@ -38,20 +37,14 @@ def export_metrics(
             f"{decision_path}: no gate decision to measure",
             hint="run the pipeline (or `pipelines gate`) first",
         )
-    data = _read_json(decision_path, "a gate decision")
+    decision = codec.read(decision_path, GateDecision, hint=REDECIDE)  # decoded once, at the file
     runs = manifests(layout.artifacts)
-    manifest = _read_json(runs[-1], "a run manifest") if runs else {}
-    try:
-        decision = GateDecision.from_dict(data)  # decoded once, at the file
-        measured = from_reports(config.name, env, decision, manifest.get("stages", []), time.time())
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise UsageError(
-            f"{decision_path}: not a gate decision written by this tool ({exc!r})",
-            hint="run the pipeline (or `pipelines gate`) again",
-        ) from exc
-    head = manifest.get("audit", {}).get("flags", {}).get("entries")
-    if isinstance(head, int):
-        measured = replace(measured, audit_entries=head)
+    manifest = read_manifest(runs[-1]) if runs else None
+    stages = manifest.stages if manifest else ()
+    measured = from_reports(config.name, env, decision, stages, time.time())
+    audit = manifest.audit if manifest else None
+    if isinstance(audit, RunAudit) and audit.flags is not None:
+        measured = replace(measured, audit_entries=audit.flags.entries)
     registry = build_registry(measured)
     done = []
     if textfile or not pushgateway:
@@ -61,16 +54,3 @@ def export_metrics(
         push(registry, pushgateway, job, measured)
         done.append(f"pushed to {pushgateway} (job={job}, pipeline={config.name}, env={env})")
     return done
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    """A JSON object this tool wrote, or a clear error naming the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(
-            f"{path}: cannot be read as {what} ({exc})", hint="run the pipeline again"
-        ) from exc
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: not {what}", hint="run the pipeline again")
-    return data

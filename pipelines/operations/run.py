@@ -3,14 +3,17 @@ decide the exit status. Each step is a function of its own; ``run_pipeline`` lis
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pipelines import artifacts, containment
+import msgspec
+
+from pipelines import artifacts, codec, containment
+from pipelines.audit import RecordedHead, RunAudit
+from pipelines.codec import DamagedFile
 from pipelines.config.cache import load_cached
 from pipelines.config.pipeline import PipelineConfig
 from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
@@ -18,10 +21,10 @@ from pipelines.flags.store import audit_log
 from pipelines.gate.rules import GateDecision, Verdict
 from pipelines.layout import GATE_DECISION, RESULT, Layout, project_directory
 from pipelines.operations.planning import project_plan
-from pipelines.plan import Plan
+from pipelines.plan import Plan, SkippedStage
 from pipelines.runlock import run_lock
 from pipelines.runners import RUNNERS, load_runner
-from pipelines.runners.results import RunResult, RunStatus
+from pipelines.runners.results import RunResult, RunStatus, StageRun
 
 if TYPE_CHECKING:  # the Protocol's module imports anyio; a run loads it with its runner
     from pipelines.runners.base import Runner
@@ -79,10 +82,28 @@ class RunOutcome:
             return EXIT_INTERRUPTED
         return EXIT_OK if self.result.ok else EXIT_FAILED
 
-    def to_dict(self) -> dict[str, Any]:
+    def report(self) -> RunReport:
         """What ``pipelines run --json`` prints."""
-        skipped = [{"name": name, "reason": reason} for name, reason in self.plan.skipped]
-        return {**self.result.to_dict(), "skipped": skipped, "artifacts": str(self.artifacts)}
+        result = self.result
+        return RunReport(
+            runner=result.runner,
+            status=result.status,
+            duration_seconds=round(result.duration, 3),
+            stages=result.stages,
+            skipped=self.plan.skipped,
+            artifacts=str(self.artifacts),
+        )
+
+
+class RunReport(msgspec.Struct, frozen=True, kw_only=True):
+    """A run as ``pipelines run --json`` prints it."""
+
+    runner: str
+    status: str  # passed, failed or interrupted
+    duration_seconds: float
+    stages: tuple[StageRun, ...]
+    skipped: tuple[SkippedStage, ...]
+    artifacts: str  # the run's directory among the artifacts
 
 
 def run_pipeline(request: RunRequest, on_event: OnEvent | None = None) -> RunOutcome:
@@ -109,6 +130,7 @@ def prepare(request: RunRequest) -> PreparedRun:
         configured=(config.reports_dir, config.artifacts_dir),
         reports=request.reports,
         artifacts=request.artifacts,
+        source=config.source,
     )
     return PreparedRun(
         request, project, config, layout, the_plan, runner_class(project, layout=layout)
@@ -148,6 +170,12 @@ def remove_stale_reports(layout: Layout, the_plan: Plan) -> None:
 NOTE_LIMIT = 4 * 1024 * 1024  # a result.json or decision.json is a few kilobytes
 
 
+class _Summary(msgspec.Struct):
+    """The one field of a stage's result.json (``stages.base.StageResult``) a note needs."""
+
+    summary: str = ""
+
+
 def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
     """Each stage's own summary line (from its result.json), e.g. scanners not checked, and
     the gate's decision in one line."""
@@ -157,17 +185,19 @@ def summarise(layout: Layout, result: RunResult) -> dict[str, str]:
             continue
         # Read without following a link a stage left (and bounded): a note, never a host file.
         data = containment.read_regular(layout.reports, f"{stage.name}/{RESULT}", limit=NOTE_LIMIT)
-        try:
-            summary = json.loads(data).get("summary") if data else None
-        except (ValueError, AttributeError):
+        if not data:
             continue
+        try:
+            summary = codec.decode(data, _Summary, stage.name).summary
+        except DamagedFile:
+            continue  # the stage's own outcome says what went wrong
         if summary:
-            notes[stage.name] = str(summary)
+            notes[stage.name] = summary
     data = containment.read_regular(*layout.located(GATE_DECISION), limit=NOTE_LIMIT)
     if "gate" in {s.name for s in result.stages} and data:
         try:
-            decision = GateDecision.from_dict(json.loads(data))
-        except (ValueError, KeyError, TypeError):
+            decision = codec.decode(data, GateDecision, str(layout.report(GATE_DECISION)))
+        except DamagedFile:
             return notes
         warnings = [rule.name for rule in decision.rules if rule.verdict is Verdict.WARN]
         note = f"gate {decision.status.value}"
@@ -221,14 +251,14 @@ def write_reports(
         ) from exc
 
 
-def audit_head(configured: Path, given: Path | None = None) -> dict[str, Any]:
+def audit_head(configured: Path, given: Path | None = None) -> RunAudit:
     """The head of the flags audit log, recorded in the manifest so that a log rolled back
     or replaced later no longer matches this run's record."""
     log = audit_log(given or configured)
     if not log.path.exists():
-        return {}
+        return RunAudit()
     head = log.verify().head
-    return {"flags": {"log": str(log.path), **head.to_dict()}}
+    return RunAudit(flags=RecordedHead(head.entries, head.hash, str(log.path)))
 
 
 def export_metrics(prepared: PreparedRun) -> list[str]:

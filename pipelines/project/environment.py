@@ -309,7 +309,8 @@ def _say(output: BinaryIO, line: str) -> None:
 
 def _step(argv: list[str], project: Path, env: Mapping[str, str], output: BinaryIO) -> None:
     _say(output, command_line(argv))
-    done = run_streaming(argv, cwd=project, env=env, output=output)
+    # ``env`` is built from the caller's environment: nothing more of ours is added to it.
+    done = run_streaming(argv, cwd=project, env=env, output=output, inherit=False)
     if done.returncode != 0:
         hint = (
             "the whole output is in the install stage's log; fix the project's "

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import msgspec
 from lxml import etree
 
 from pipelines.errors import ReportError
 from pipelines.readers.safexml import check_prolog, safe_iterparse
 
 
-@dataclass(frozen=True)
-class Coverage:
-    """Covered and valid lines and branches of one Cobertura report."""
+class Coverage(msgspec.Struct, frozen=True):
+    """Covered and valid lines and branches of one Cobertura report. The percentages are
+    computed from the counts (kept in the file for people; recomputed on reading)."""
 
-    source: str
-    lines_covered: int
-    lines_valid: int
-    branches_covered: int
-    branches_valid: int
+    source: str = ""
+    lines_covered: int = 0
+    lines_valid: int = 0
+    branches_covered: int = 0
+    branches_valid: int = 0
+    line_percent: float | None = None
+    branch_percent: float | None = None
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "line_percent", self.percent("line"))
+        msgspec.structs.force_setattr(self, "branch_percent", self.percent("branch"))
 
     def percent(self, metric: str) -> float | None:
         """Line or branch coverage in percent; None when there is nothing to measure."""
@@ -30,24 +35,6 @@ class Coverage:
             else (self.branches_covered, self.branches_valid)
         )
         return 100.0 * covered / valid if valid else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for the gate decision."""
-        return {
-            "source": self.source,
-            "lines_covered": self.lines_covered,
-            "lines_valid": self.lines_valid,
-            "branches_covered": self.branches_covered,
-            "branches_valid": self.branches_valid,
-            "line_percent": self.percent("line"),
-            "branch_percent": self.percent("branch"),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Coverage:
-        """Read coverage back from a decision."""
-        counts = ("lines_covered", "lines_valid", "branches_covered", "branches_valid")
-        return cls(str(data.get("source", "")), *(int(data.get(name, 0)) for name in counts))
 
 
 def read_coverage(path: Path) -> Coverage:

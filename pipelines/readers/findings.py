@@ -129,11 +129,19 @@ def _sarif_result(finding: Finding) -> dict[str, Any]:
     return result
 
 
+# Far above what a scanner writes for a large project; a bigger file is refused, not loaded.
+MAX_SARIF_BYTES = 256 * 1024 * 1024
+
+
 def read_sarif(path: Path) -> list[Finding]:
     """Read findings from any SARIF 2.1.0 log (ours or another tool's)."""
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SARIF_BYTES + 1)
+        if len(raw) > MAX_SARIF_BYTES:
+            raise ReportError(str(path), f"is larger than {MAX_SARIF_BYTES} bytes")
+        data = json.loads(raw)
+    except (OSError, ValueError, RecursionError) as exc:
         raise ReportError(str(path), f"is not a readable SARIF JSON file: {exc}") from exc
     if not isinstance(data, dict) or data.get("version") != "2.1.0":
         raise ReportError(str(path), "is not a SARIF 2.1.0 log")

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
+
+import msgspec
 
 from pipelines.errors import ReportError
 from pipelines.readers.safexml import feed_file
@@ -31,31 +33,34 @@ _INTERESTING_LIMIT = 20 * DETAIL_LIMIT
 _MESSAGE_LIMIT = 500
 
 
-class Outcome(IntEnum):
-    """Final outcome of a logical test; a larger value wins when reports are merged."""
+class Outcome(StrEnum):
+    """Final outcome of a logical test; a later one (``RANK``) wins when reports are merged."""
 
-    SKIPPED = 0
-    XFAILED = 1  # an expected failure (pytest's xfail): neither run to a verdict nor skipped
-    PASSED = 2
-    FLAKY = 3
-    ERROR = 4
-    FAILED = 5
+    SKIPPED = "skipped"
+    XFAILED = "xfailed"  # an expected failure (pytest's xfail): not run to a verdict, not skipped
+    PASSED = "passed"
+    FLAKY = "flaky"
+    ERROR = "error"
+    FAILED = "failed"
 
 
+# Outcomes in the order they win a merge; the reader works on these ranks (plain ints).
+BY_RANK = tuple(Outcome)
+RANK = {outcome: rank for rank, outcome in enumerate(BY_RANK)}
 _CHILD_OUTCOMES = {"failure": Outcome.FAILED, "error": Outcome.ERROR, "skipped": Outcome.SKIPPED}
 _FLAKY_MARKERS = frozenset({"flakyFailure", "flakyError", "rerunFailure", "rerunError"})
 
 
-@dataclass(frozen=True)
-class TestCase:
-    """A test a report names: its identity, final outcome and (for failures) message."""
+class TestCase(msgspec.Struct, frozen=True):
+    """A test a report names: its identity, final outcome and (for failures) message. A file
+    that leaves the outcome out names a failing test (the only kind older files listed)."""
 
-    __test__ = False  # not a pytest test class, whatever its name
+    __test__: ClassVar[bool] = False  # not a pytest test class, whatever its name
 
     classname: str
     name: str
-    file: str
-    outcome: Outcome
+    file: str = ""
+    outcome: Outcome = Outcome.FAILED
     message: str = ""
 
     @property
@@ -63,36 +68,13 @@ class TestCase:
         """``classname.name``, the way CI systems show a test."""
         return f"{self.classname}.{self.name}" if self.classname else self.name
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for reports."""
-        data: dict[str, Any] = {
-            "classname": self.classname,
-            "name": self.name,
-            "outcome": self.outcome.name.lower(),
-        }
-        if self.file:
-            data["file"] = self.file
-        if self.message:
-            data["message"] = self.message
-        return data
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TestCase:
-        """Read a test back from a decision."""
-        return cls(
-            str(data.get("classname", "")),
-            str(data["name"]),
-            str(data.get("file", "")),
-            Outcome[str(data.get("outcome", "failed")).upper()],
-            str(data.get("message", "")),
-        )
+class TestSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """Counts over logical tests, plus the failing and flaky tests by name (bounded).
+    ``executed`` and ``pass_rate`` are computed from the counts (and kept in the file for
+    people and other tools; what a file says for them is recomputed on reading)."""
 
-
-@dataclass(frozen=True)
-class TestSummary:
-    """Counts over logical tests, plus the failing and flaky tests by name (bounded)."""
-
-    __test__ = False  # not a pytest test class, whatever its name
+    __test__: ClassVar[bool] = False  # not a pytest test class, whatever its name
 
     passed: int = 0
     failed: int = 0
@@ -100,7 +82,11 @@ class TestSummary:
     skipped: int = 0
     xfailed: int = 0
     flaky: int = 0
+    # Tests that ran to a verdict: passed (flaky included), failed and errors.
+    executed: int = 0
     records: int = 0
+    # Percentage of executed tests that passed; None when nothing executed.
+    pass_rate: float | None = None
     sources: tuple[str, ...] = ()
     failing: tuple[TestCase, ...] = ()
     flaky_tests: tuple[TestCase, ...] = ()
@@ -109,47 +95,11 @@ class TestSummary:
     shared_names: tuple[str, ...] = ()
     shared_name_count: int = 0
 
-    @property
-    def executed(self) -> int:
-        """Tests that ran to a verdict: passed (flaky included), failed and errors."""
-        return self.passed + self.failed + self.errors
-
-    @property
-    def pass_rate(self) -> float | None:
-        """Percentage of executed tests that passed; None when nothing executed."""
-        return 100.0 * self.passed / self.executed if self.executed else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for the gate decision."""
-        return {
-            "passed": self.passed,
-            "failed": self.failed,
-            "errors": self.errors,
-            "skipped": self.skipped,
-            "xfailed": self.xfailed,
-            "flaky": self.flaky,
-            "executed": self.executed,
-            "records": self.records,
-            "pass_rate": self.pass_rate,
-            "sources": list(self.sources),
-            "failing": [t.to_dict() for t in self.failing],
-            "flaky_tests": [t.to_dict() for t in self.flaky_tests],
-            "shared_names": list(self.shared_names),
-            "shared_name_count": self.shared_name_count,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TestSummary:
-        """Read a summary back from a decision (what ``to_dict`` wrote)."""
-        counts = ("passed", "failed", "errors", "skipped", "xfailed", "flaky", "records")
-        return cls(
-            **{name: int(data.get(name, 0)) for name in counts},
-            sources=tuple(str(s) for s in data.get("sources", ())),
-            failing=tuple(TestCase.from_dict(t) for t in data.get("failing", ())),
-            flaky_tests=tuple(TestCase.from_dict(t) for t in data.get("flaky_tests", ())),
-            shared_names=tuple(str(n) for n in data.get("shared_names", ())),
-            shared_name_count=int(data.get("shared_name_count", 0)),
-        )
+    def __post_init__(self) -> None:
+        executed = self.passed + self.failed + self.errors
+        msgspec.structs.force_setattr(self, "executed", executed)
+        rate = 100.0 * self.passed / executed if executed else None
+        msgspec.structs.force_setattr(self, "pass_rate", rate)
 
 
 def identity_hash(classname: str, name: str, file: str = "") -> int:
@@ -160,8 +110,8 @@ def identity_hash(classname: str, name: str, file: str = "") -> int:
 
 
 # Plain ints in the hot path: IntEnum arithmetic and comparisons cost a Python call each.
-_SKIPPED, _XFAILED, _PASSED, _FLAKY, _ERROR, _FAILED = (int(o) for o in Outcome)
-_CHILD_INTS = {tag: int(outcome) for tag, outcome in _CHILD_OUTCOMES.items()}
+_SKIPPED, _XFAILED, _PASSED, _FLAKY, _ERROR, _FAILED = range(len(BY_RANK))
+_CHILD_INTS = {tag: RANK[outcome] for tag, outcome in _CHILD_OUTCOMES.items()}
 _MASK = BUCKETS - 1
 _DETAILS_KEPT = 10 * DETAIL_LIMIT
 
@@ -278,7 +228,7 @@ class _RecordReader(_CaseReader):
         # Failures, flaky markers and adjacent repeats (how reruns are written) get names.
         if len(records.details) < _DETAILS_KEPT:
             records.details[key] = TestCase(
-                classname, name, file, Outcome(outcome), message[:_MESSAGE_LIMIT]
+                classname, name, file, BY_RANK[outcome], message[:_MESSAGE_LIMIT]
             )
 
 
@@ -393,7 +343,7 @@ def read_junit(
         if len(interesting) < _INTERESTING_LIMIT:
             for key in candidates[bucket].intersection(merged):
                 if merged[key] >= _FLAKY:
-                    interesting[key] = Outcome(merged[key])
+                    interesting[key] = BY_RANK[merged[key]]
     failing, flaky_tests = _name_tests(files, interesting)
     return TestSummary(
         passed=totals[_PASSED] + totals[_FLAKY],
@@ -425,7 +375,9 @@ def _name_tests(
     named: dict[int, TestCase] = {}
     for records in files:
         for key, case in records.details.items():
-            if key in interesting and (key not in named or case.outcome >= named[key].outcome):
+            if key in interesting and (
+                key not in named or RANK[case.outcome] >= RANK[named[key].outcome]
+            ):
                 named[key] = case
     missing: set[int] = set()
     for is_flaky in (True, False):
@@ -445,7 +397,7 @@ def _name_tests(
         ),
         key=lambda t: (t.file, t.classname, t.name),
     )
-    failing = [t for t in finals if t.outcome >= Outcome.ERROR][:DETAIL_LIMIT]
+    failing = [t for t in finals if RANK[t.outcome] >= RANK[Outcome.ERROR]][:DETAIL_LIMIT]
     flaky = [t for t in finals if t.outcome == Outcome.FLAKY][:DETAIL_LIMIT]
     return tuple(failing), tuple(flaky)
 

@@ -28,7 +28,7 @@ def read_reportlog(path: Path) -> RerunSummary:
                     continue
                 try:
                     record = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                     raise ReportError(f"{path}:{number}", "is not a JSON record") from exc
                 if not isinstance(record, dict) or record.get("$report_type") != "TestReport":
                     continue

@@ -8,15 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import Any
 
-from pipelines import safe_text
+import msgspec
+
+from pipelines import codec, safe_text
 from pipelines.audit import Verification
 from pipelines.deploy.records import ApprovalRecord
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import REDECIDE, GateDecision
 from pipelines.layout import DECISION_ARTIFACT
 from pipelines.report.dora import DEPLOYS
-from pipelines.report.history import DeployEntry, History, read_json
+from pipelines.report.history import DeployEntry, History
 
 CONTROLS = (
     "SOC 2 CC8.1: changes are authorised, tested, approved and implemented under control",
@@ -64,7 +65,7 @@ def _gate(
     if path is None or not path.is_file():
         missing.append(f"the gate decision's run artifacts are gone ({run_id or gate.path})")
         return f"{gate.status or '?'} ({gate.path or '?'}), its artifacts are gone", None
-    decision = GateDecision.from_dict(read_json(path))
+    decision = codec.read(path, GateDecision, hint=REDECIDE)
     if not gate.commit:
         missing.append("the deploy recorded no commit or tree the gate decision judged")
     if entry.manifest.dirty:
@@ -199,10 +200,20 @@ def html(records: list[ChangeRecord], env: str, period: str) -> str:
     )
 
 
-def summary(records: list[ChangeRecord]) -> dict[str, Any]:
-    """Counts for --json."""
-    return {
-        "changes": len(records),
-        "complete": sum(not r.missing for r in records),
-        "missing": {r.entry.run_id: r.missing for r in records if r.missing},
-    }
+class PackSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What an evidence pack holds, in counts (``report compliance --json``)."""
+
+    changes: int
+    complete: int  # changes with every piece of evidence
+    missing: dict[str, list[str]]  # run id -> what its change lacks
+    out: str  # the directory the pack was written to
+
+
+def summary(records: list[ChangeRecord], out: Path) -> PackSummary:
+    """The pack's counts."""
+    return PackSummary(
+        changes=len(records),
+        complete=sum(not r.missing for r in records),
+        missing={r.entry.run_id: list(r.missing) for r in records if r.missing},
+        out=str(out),
+    )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from pipelines.deploy import codec
+from pipelines import codec
 from pipelines.report.history import DeployEntry
 from pipelines.report.svg import Marker, Series, lines
 

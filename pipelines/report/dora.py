@@ -3,23 +3,24 @@ performance bucket of each (the thresholds of the DORA State of DevOps reports).
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from pipelines.process import run_tool
+import msgspec
+
+from pipelines.process import GIT, GIT_ENV, run_tool
 from pipelines.report.history import DeployEntry, History
 
 DAY = 86400.0
+COMMIT_ID = re.compile(r"[0-9a-fA-F]{4,64}")
 DEPLOYS = ("deploy", "resume", "promote")
 ROLLBACKS = ("rollback", "watch-rollback")
 
 
-@dataclass(frozen=True)
-class Metric:
+class Metric(msgspec.Struct, frozen=True):
     """One DORA metric: its value, its bucket, and what it was computed from."""
 
     name: str
@@ -28,15 +29,22 @@ class Metric:
     bucket: str
     basis: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """For --json."""
-        return {
-            "name": self.name,
-            "value": None if self.value is None else round(self.value, 4),
-            "unit": self.unit,
-            "bucket": self.bucket,
-            "basis": self.basis,
-        }
+
+class DoraReport(msgspec.Struct, frozen=True):
+    """What ``pipelines report dora --json`` prints (values to four decimals)."""
+
+    env: str
+    since: str  # ISO 8601
+    metrics: tuple[Metric, ...]
+
+    @classmethod
+    def of(cls, env: str, since: datetime, metrics: Sequence[Metric]) -> DoraReport:
+        """The report of ``metrics``."""
+        rounded = tuple(
+            m if m.value is None else msgspec.structs.replace(m, value=round(m.value, 4))
+            for m in metrics
+        )
+        return cls(env, since.isoformat(), rounded)
 
 
 def _bucket(value: float | None, limits: Sequence[tuple[float, str]], worst: str) -> str:
@@ -163,8 +171,10 @@ def commit_times(project: Path, history: History) -> dict[str, datetime | None]:
         if commit in found:
             continue
         moment = None
-        if commit and commit not in ("unknown", "drill"):
-            done = run_tool(["git", "show", "-s", "--format=%cI", commit], cwd=project, timeout=10)
+        # Only a commit id reaches git (a value read back from a file could be an option).
+        if COMMIT_ID.fullmatch(commit or ""):
+            argv = [*GIT, "show", "-s", "--format=%cI", commit]
+            done = run_tool(argv, cwd=project, timeout=10, env=GIT_ENV)
             if done.returncode == 0 and done.stdout.strip():
                 moment = datetime.fromisoformat(done.stdout.strip())
         if moment is None:

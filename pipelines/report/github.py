@@ -137,6 +137,12 @@ def publish(decision: GateDecision, environ: Mapping[str, str]) -> list[str]:
     """Append the summary and outputs to GitHub's files; return the annotation lines to print."""
     if not in_github_actions(environ):
         return []
+    write_files(decision, environ)
+    return error_annotations(decision)
+
+
+def write_files(decision: GateDecision, environ: Mapping[str, str]) -> None:
+    """Append the gate's summary and outputs to GitHub's step files (where they are set)."""
     lines = "".join(f"{key}={value}\n" for key, value in outputs(decision).items())
     for variable, text in (
         ("GITHUB_STEP_SUMMARY", markdown(of_decision(decision))),
@@ -144,7 +150,6 @@ def publish(decision: GateDecision, environ: Mapping[str, str]) -> list[str]:
     ):
         if environ.get(variable):
             _append(variable, Path(environ[variable]), text)
-    return error_annotations(decision)
 
 
 def _append(variable: str, path: Path, text: str) -> None:

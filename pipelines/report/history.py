@@ -4,16 +4,14 @@ decoded once at the file boundary into typed records (a file that cannot be read
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from pipelines.artifacts import MANIFEST
-from pipelines.deploy import codec
-from pipelines.deploy.codec import DamagedFile
+from pipelines import codec
+from pipelines.artifacts import MANIFEST, read_manifest
+from pipelines.codec import DamagedFile
 from pipelines.deploy.records import (
     DRILL_REPORT,
     DeployManifest,
@@ -23,7 +21,7 @@ from pipelines.deploy.records import (
 )
 from pipelines.deploy.records import MANIFEST as MANIFEST_FILE
 from pipelines.deploy.records import METRICS as METRICS_FILE
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import REDECIDE, GateDecision
 from pipelines.layout import DECISION_ARTIFACT
 
 DEPLOY_MANIFEST = MANIFEST_FILE
@@ -125,14 +123,6 @@ class History:
         )
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from a file this tool wrote (ValueError when it is not one)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return data
-
-
 def when_of(run_id: str, fallback: str | None = None) -> datetime:
     """The moment a run id names (``20261129T111411123Z-...``), else ``fallback`` (ISO)."""
     match = RUN_ID.match(run_id)
@@ -166,27 +156,22 @@ def read_history(artifacts: Path) -> History:
 
 
 def _run(directory: Path) -> RunRecord:
-    manifest = read_json(directory / MANIFEST)
+    manifest = read_manifest(directory / MANIFEST)
     decision = None
     if (directory / DECISION_ARTIFACT).is_file():
-        decision = GateDecision.from_dict(read_json(directory / DECISION_ARTIFACT))
+        decision = codec.read(directory / DECISION_ARTIFACT, GateDecision, hint=REDECIDE)
     stages = tuple(
-        StageTiming(
-            str(stage["name"]),
-            str(stage["status"]),
-            None if stage.get("started") is None else float(stage["started"]),
-            float(stage.get("duration_seconds") or 0.0),
-        )
-        for stage in manifest.get("stages", [])
+        StageTiming(stage.name, stage.status.value, stage.started, stage.duration)
+        for stage in manifest.stages
     )
     return RunRecord(
-        str(manifest["run_id"]),
+        manifest.run_id,
         directory,
-        str(manifest["env"]),
-        str(manifest.get("commit", "unknown")),
-        when_of(str(manifest["run_id"]), manifest.get("timestamp")),
-        str(manifest["status"]),
-        float(manifest.get("duration_seconds") or 0.0),
+        manifest.env,
+        manifest.commit,
+        when_of(manifest.run_id, manifest.timestamp),
+        manifest.status,
+        manifest.duration_seconds,
         stages,
         decision,
     )

@@ -3,15 +3,17 @@ audit log (files are never candidates), never a directory this tool did not writ
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from pipelines import containment
+import msgspec
+
+from pipelines import codec, containment
 from pipelines.artifacts import MANIFEST
+from pipelines.codec import DamagedFile
 from pipelines.config.retention import RetentionSettings
 from pipelines.deploy.records import DRILL_REPORT
 from pipelines.report.history import DEPLOY_MANIFEST, when_of
@@ -60,14 +62,22 @@ def classify(directory: Path, settings: RetentionSettings, now: datetime) -> Can
     return None
 
 
+class _Environment(msgspec.Struct):
+    """What retention needs of a run's or a deploy's manifest: its environment."""
+
+    env: str | None = None
+
+
 def _env_of(path: Path) -> str | None:
     # Read without following a link: a manifest that is one is not this tool's.
     raw = containment.read_regular(path.parent, path.name, limit=MANIFEST_LIMIT)
-    try:
-        data = json.loads(raw) if raw is not None else None
-    except ValueError:
+    if raw is None:
         return None
-    return str(data.get("env")) if isinstance(data, dict) and data.get("env") else None
+    try:
+        # A damaged manifest keeps the retention of runs of no environment.
+        return codec.decode(raw, _Environment, str(path)).env or None
+    except DamagedFile:
+        return None
 
 
 def plan_prune(artifacts: Path, settings: RetentionSettings, now: datetime) -> list[Candidate]:

@@ -1,5 +1,6 @@
 """Workflow commands: GitHub reads any output line that starts with ``::`` as one
-(``::error``, ``::set-output``, ``::stop-commands::``, ...).
+(``::error``, ``::set-output``, ``::stop-commands::``, ...), after leading blanks, and any
+line that holds ``##[`` anywhere as one in the older form (``##[add-mask]...``).
 
 Test names, failure messages, finding text and gate reasons come from the code under test,
 so between ``::stop-commands::TOKEN`` and ``::TOKEN::`` (a random token nobody else can
@@ -43,9 +44,20 @@ def resume_commands(token: str) -> str:
     return f"::{token}::"
 
 
+LEGACY = "##["
+
+
 def neutralise(text: str) -> str:
     """``text`` with no line that GitHub could read as a workflow command (for output that
-    may be read outside ``stop_commands``): such a line gets a ``> `` in front."""
+    may be read outside ``stop_commands``): such a line gets a ``> `` in front, and the
+    older form's ``##[`` is broken apart wherever it is."""
     return "\n".join(
-        "> " + line if line.lstrip().startswith("::") else line for line in text.split("\n")
+        "> " + line if line.lstrip().startswith("::") else line
+        for line in text.replace(LEGACY, "# #[").split("\n")
     )
+
+
+def neutralise_json(text: str) -> str:
+    """JSON text that means the same but holds no ``##[`` (only a string can hold one, and
+    there ``\\u005b`` is the same bracket)."""
+    return text.replace(LEGACY, "##\\u005b")

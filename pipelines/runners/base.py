@@ -18,7 +18,7 @@ from pipelines.layout import LOG, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import kill_session
 from pipelines.runners import source_guard
-from pipelines.runners.results import RunResult, RunStatus, StageRun
+from pipelines.runners.results import TRACKED, RunResult, RunStatus, StageRun
 
 OnEvent = Callable[[str, RunStatus], None]
 
@@ -136,7 +136,11 @@ class Scheduler:
     results: dict[str, StageRun] = field(default_factory=dict)
 
     interrupted: bool = False
+    failed_fast: bool = False
     began: float = 0.0
+    # How the stages were checked for changing the source: by git's tracked files, unless
+    # git could not list them here.
+    source_check: str = TRACKED
 
     def run(self) -> tuple[StageRun, ...]:
         """Run the whole plan; blocks until every stage has finished. Ctrl-C cancels the
@@ -181,7 +185,15 @@ class Scheduler:
                 # Earlier outputs must not pass for this run's (the gate would read them).
                 for output in stage.outputs:
                     containment.clear_report(*self.layout.located(output))
-                before = await anyio.to_thread.run_sync(source_guard.snapshot, self.layout.project)
+                before = await anyio.to_thread.run_sync(
+                    source_guard.snapshot,
+                    self.layout.project,
+                    (self.layout.reports, self.layout.artifacts),
+                )
+                if before.without_git:
+                    self.source_check = (
+                        f"every file (git cannot list the tracked ones: {before.without_git})"
+                    )
                 exit_code, reason = 124, ""
                 # The runner's execute kills the stage's whole process group when cancelled.
                 with anyio.move_on_after(stage.timeout) as limit:
@@ -204,10 +216,12 @@ class Scheduler:
                     )
                 )
             if status is RunStatus.FAILED and self.fail_fast:
+                self.failed_fast = True
                 scope.cancel()
         finally:
             if stage.name not in self.results:
-                reason = "fail-fast" if scope.cancel_called else "interrupted"
+                # Ctrl-C and SIGTERM cancel the same scope: only our own cancel is fail-fast.
+                reason = "fail-fast" if self.failed_fast else "interrupted"
                 self._finish(StageRun(stage.name, RunStatus.CANCELLED, reason=reason))
             finished[stage.name].set()
 
@@ -261,4 +275,6 @@ def run_plan(
         max_parallel=max_parallel,
     )
     stages = scheduler.run()
-    return RunResult(runner, stages, time.monotonic() - started, scheduler.interrupted)
+    return RunResult(
+        runner, stages, time.monotonic() - started, scheduler.interrupted, scheduler.source_check
+    )

@@ -14,7 +14,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pipelines.child_env import SDK_SECRETS, child_environment, secret_values
+from pipelines import containment
+from pipelines.child_env import SDK_SECRETS, Masker, child_environment, secret_values
 from pipelines.errors import ToolError, UsageError
 from pipelines.layout import REPORTS, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
@@ -36,6 +37,7 @@ REPORTS_MOUNT = "/reports"
 # containers and runs (the install stage builds there, the other stages use it).
 CACHE_VOLUME = "portable-pipelines-cache"
 CACHE_DIR = "/cache"
+BUILD_LOG = "toolchain-build.log"
 CACHE_ENV = {
     "PIPELINES_CACHE_DIR": CACHE_DIR,
     "UV_CACHE_DIR": f"{CACHE_DIR}/uv",
@@ -65,9 +67,12 @@ def docker_run_argv(
     # Build backends write metadata into the tree (egg-info): only such stages get it writable.
     access = "rw" if stage.source == "read-write" else "ro"
     reports = reports or project / REPORTS
+    command += ["--volume", f"{project}:{WORKDIR}:{access}"]
+    if access == "rw" and os.path.lexists(project / ".git"):
+        # The host runs git in the checkout: its config and hooks name commands git runs
+        # there (core.fsmonitor, a hook), so no stage may write them.
+        command += ["--volume", f"{project / '.git'}:{WORKDIR}/.git:ro"]
     command += [
-        "--volume",
-        f"{project}:{WORKDIR}:{access}",
         # Every stage's reports to read (the gate's evidence), its own to write. Outside /src:
         # a mount point cannot be made inside a read-only source that has no reports/ (a
         # fresh checkout with --reports elsewhere); the runner made the stage's directory.
@@ -226,8 +231,7 @@ def ensure_toolchain(spec: ToolchainSpec, layout: Layout, environ: Mapping[str, 
         exists = run_tool(["docker", "image", "inspect", tag], cwd=project, env=dict(environ))
         if exists.returncode == 0:
             return tag
-        log = layout.reports / "toolchain-build.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        log = layout.reports / BUILD_LOG
         done = run_tool(
             [
                 "docker",
@@ -243,10 +247,15 @@ def ensure_toolchain(spec: ToolchainSpec, layout: Layout, environ: Mapping[str, 
             cwd=project,
             env=dict(environ),
         )
-        log.write_text(done.stdout + done.stderr, encoding="utf-8")
+        # Any secret-looking value of ours is masked (a proxy or index URL may carry one);
+        # written where no link a stage left can redirect it.
+        masker = Masker(secret_values(environ))
+        with containment.write_new(layout.reports, BUILD_LOG) as handle:
+            handle.write(masker.feed((done.stdout + done.stderr).encode()) + masker.flush())
         if done.returncode != 0:
+            last = masker.feed(done.last_line().encode()) + masker.flush()
             raise ToolError(
-                f"building the toolchain image failed: {done.last_line()}",
+                f"building the toolchain image failed: {last.decode(errors='replace')}",
                 hint=f"the whole build output is in {log}",
             )
         return tag

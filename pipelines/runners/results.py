@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+
+import msgspec
 
 
 class RunStatus(StrEnum):
@@ -18,32 +19,27 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"  # stopped by --fail-fast
 
 
+# The usual check that no stage changed the source: git's list of tracked files.
+TRACKED = "tracked files"
 FINISHED = frozenset({RunStatus.PASSED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED})
 
 
-@dataclass(frozen=True)
-class StageRun:
-    """How one stage of the plan went."""
+class StageRun(msgspec.Struct, frozen=True):
+    """How one stage of the plan went (an entry of the run manifest's ``stages``). Times are
+    kept to the millisecond."""
 
     name: str
     status: RunStatus
-    duration: float = 0.0
+    duration: float = msgspec.field(default=0.0, name="duration_seconds")
     exit_code: int | None = None
     log: str = ""
     reason: str = ""
     started: float | None = None  # seconds after the run started (for the timeline)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for the run manifest."""
-        return {
-            "name": self.name,
-            "status": self.status.value,
-            "duration_seconds": round(self.duration, 3),
-            "exit_code": self.exit_code,
-            "log": self.log,
-            "reason": self.reason,
-            "started": None if self.started is None else round(self.started, 3),
-        }
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "duration", round(self.duration, 3))
+        if self.started is not None:
+            msgspec.structs.force_setattr(self, "started", round(self.started, 3))
 
 
 @dataclass(frozen=True)
@@ -54,6 +50,8 @@ class RunResult:
     stages: tuple[StageRun, ...]
     duration: float
     interrupted: bool = False  # Ctrl-C: the stages that had not finished were cancelled
+    # What was compared to see that no stage changed the source (shown under the run table).
+    source_check: str = TRACKED
 
     @property
     def ok(self) -> bool:
@@ -66,12 +64,3 @@ class RunResult:
         if self.interrupted:
             return "interrupted"
         return "passed" if self.ok else "failed"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise for ``--json`` and the run manifest."""
-        return {
-            "runner": self.runner,
-            "status": self.status,
-            "duration_seconds": round(self.duration, 3),
-            "stages": [stage.to_dict() for stage in self.stages],
-        }

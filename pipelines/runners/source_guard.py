@@ -5,6 +5,10 @@ a fixture in place): the gate would then judge code nobody committed. The check 
 index already knows every tracked file's content hash and stat, so before a stage we stat each
 tracked file and hash only those that differ from the index already (a developer's uncommitted
 edits); afterwards only files whose stat changed are hashed again and compared.
+
+Where git cannot tell (not a checkout, git missing, or git refusing the directory as owned by
+someone else) the check does not go away: every file of the project is hashed instead (what
+runs write, caches and virtualenvs left out), and the run says so.
 """
 
 from __future__ import annotations
@@ -13,8 +17,12 @@ import hashlib
 import os
 import stat
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipelines.process import GIT, GIT_ENV
+from pipelines.source_tree import project_files
 
 GIT_TIMEOUT = 120.0
 SUBMODULE = "160000"
@@ -31,6 +39,8 @@ class SourceSnapshot:
     # Content hash (git's blob id) of every tracked file: the index's, or the file's own
     # where it already differed from the index.
     content: dict[str, str]
+    # Why git could not list the tracked files, so every file was hashed; "" when it did.
+    without_git: str = ""
 
     def changed(self) -> list[str]:
         """The tracked files whose content (or existence) differs now, sorted."""
@@ -44,18 +54,28 @@ class SourceSnapshot:
         return sorted(changed)
 
 
-def _git(root: Path, *argv: str) -> bytes | None:
+class _GitFailed(Exception):
+    """git could not list the tracked files; the message says why."""
+
+
+def _git(root: Path, *argv: str) -> bytes:
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), *argv],
+            [*GIT, "-C", str(root), *argv],
             capture_output=True,
+            env={**os.environ, **GIT_ENV},
             timeout=GIT_TIMEOUT,
             stdin=subprocess.DEVNULL,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
+    except FileNotFoundError as exc:
+        raise _GitFailed("git is not installed") from exc
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise _GitFailed(f"git did not run ({exc})") from exc
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        raise _GitFailed(said[0][:200] if said else f"git exited with {done.returncode}")
+    return done.stdout
 
 
 def _stamp(path: Path) -> Stamp | None:
@@ -83,14 +103,15 @@ def _blob_id(path: Path) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def snapshot(project: Path) -> SourceSnapshot | None:
-    """The tracked files of ``project`` now; None when it is not a git checkout (nothing is
-    tracked, so nothing can be compared)."""
-    # Paths relative to the project, and only its own: it may be a directory of a larger repo.
-    listed = _git(project, "ls-files", "-z", "--stage")
-    dirty = _git(project, "diff-files", "-z", "--name-only", "--relative")
-    if listed is None or dirty is None:
-        return None
+def snapshot(project: Path, outputs: Iterable[Path] = ()) -> SourceSnapshot:
+    """The tracked files of ``project`` now; where git cannot list them, every file of it
+    (but those under ``outputs``, where runs write)."""
+    try:
+        # Paths relative to the project, and only its own: it may be a directory of a repo.
+        listed = _git(project, "ls-files", "-z", "--stage")
+        dirty = _git(project, "diff-files", "-z", "--name-only", "--relative")
+    except _GitFailed as exc:
+        return content_snapshot(project, outputs, str(exc))
     root = project
     content: dict[str, str] = {}
     for entry in listed.split(b"\0"):
@@ -108,6 +129,21 @@ def snapshot(project: Path) -> SourceSnapshot | None:
     return SourceSnapshot(root, stamps, content)
 
 
-def changed_files(before: SourceSnapshot | None) -> list[str]:
-    """The tracked files a stage changed since ``before`` (nothing without a snapshot)."""
-    return before.changed() if before is not None else []
+def content_snapshot(project: Path, outputs: Iterable[Path], why: str) -> SourceSnapshot:
+    """Every file and link of ``project`` with its content hash, ``why`` git could not say
+    which are tracked."""
+    skipped = [Path(place).resolve() for place in outputs]
+    home = project.resolve()
+    content: dict[str, str] = {}
+    stamps: dict[str, Stamp | None] = {}
+    for relative, path in project_files(project):
+        if any((home / relative).is_relative_to(place) for place in skipped):
+            continue
+        stamps[relative] = _stamp(path)
+        content[relative] = _blob_id(path)
+    return SourceSnapshot(project, stamps, content, without_git=why or "git cannot say")
+
+
+def changed_files(before: SourceSnapshot) -> list[str]:
+    """The tracked files a stage changed since ``before``."""
+    return before.changed()

@@ -97,9 +97,19 @@ class StageResult(msgspec.Struct, Generic[D], frozen=True):
 def read_result(path: Path, details: type[D]) -> StageResult[D]:
     """A result.json decoded into its stage's types; anything else is a ReportError."""
     try:
-        return msgspec.json.decode(path.read_bytes(), type=StageResult[details])  # type: ignore[valid-type]
-    except (OSError, msgspec.DecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         raise ReportError(str(path), f"is not a stage result written by this tool ({exc})") from exc
+    return decode_result(raw, str(path), details)
+
+
+def decode_result(raw: bytes, where: str, details: type[D]) -> StageResult[D]:
+    """The bytes of a result.json (read from ``where``) decoded into its stage's types;
+    anything else is a ReportError."""
+    try:
+        return msgspec.json.decode(raw, type=StageResult[details])  # type: ignore[valid-type]
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ReportError(where, f"is not a stage result written by this tool ({exc})") from exc
 
 
 def relative(path: str, project: Path) -> str:

@@ -6,10 +6,10 @@ same types, once, at the file (``stages.base.read_result``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
+from pipelines.gate.rules import GateDecision
+from pipelines.readers.junit import TestSummary
 from pipelines.severity import Severity
 
 
@@ -49,15 +49,14 @@ class TestDetails(msgspec.Struct, frozen=True):
 
     pytest_exit_code: int | None = None
     argv: tuple[str, ...] = ()
-    # The counts as ``TestSummary.to_dict`` writes them.
-    tests: dict[str, Any] | None = None
+    tests: TestSummary | None = None
     report_problem: str | None = None
 
 
 class GateDetails(msgspec.Struct, frozen=True):
     """The decision (also in reports/gate/decision.json)."""
 
-    decision: dict[str, Any]
+    decision: GateDecision
 
 
 class CustomDetails(msgspec.Struct, frozen=True):

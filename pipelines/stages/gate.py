@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
-from pipelines import atomic
+from pipelines import codec
 from pipelines.config.health import CheckStatus, HealthDetails
 from pipelines.errors import ReportError, UsageError
 from pipelines.gate.perf import COMPARISON, read_slowdowns
@@ -157,20 +156,20 @@ def _read_health(context: StageContext, problems: list[str]) -> tuple[str, ...] 
 def write_decision(context: StageContext, decision: GateDecision) -> Path:
     """Write reports/gate/decision.json atomically."""
     path = context.layout.report(GATE_DECISION)
-    atomic.write_json(path, decision.to_dict())
+    codec.write(path, decision)
     return path
 
 
 def judge(context: StageContext) -> tuple[StageResult[GateDetails], GateDecision]:
     """Decide from the default report paths, record the decision bound to the commit and
     tree it judged, and hand it back typed."""
-    decision = replace(decide(context), release=tree_state(context.project, context.environ))
+    decision = decide(context).bound_to(tree_state(context.project, context.environ))
     write_decision(context, decision)
     status = StageStatus.PASSED if decision.status is GateStatus.OPEN else StageStatus.FAILED
     summary = f"gate {decision.status.value}"
     if decision.reasons:
         summary += ": " + "; ".join(decision.reasons)
-    result = StageResult("gate", status, summary, details=GateDetails(decision.to_dict()))
+    result = StageResult("gate", status, summary, details=GateDetails(decision))
     result.write(context)
     return result, decision
 

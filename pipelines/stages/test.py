@@ -67,7 +67,7 @@ def run(context: StageContext) -> StageResult[TestDetails]:
     summary = _PYTEST_EXIT.get(done.returncode, f"pytest exit code {done.returncode}")
     try:
         tests = read_junit([reports / JUNIT])
-        details = msgspec.structs.replace(details, tests=tests.to_dict())
+        details = msgspec.structs.replace(details, tests=tests)
         summary += (
             f": {tests.passed} passed, {tests.failed} failed, {tests.errors} errors, "
             f"{tests.skipped} skipped, {tests.xfailed} xfailed, {tests.flaky} flaky"

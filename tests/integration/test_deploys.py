@@ -176,7 +176,10 @@ def test_watch_rolls_back_when_an_instance_that_gets_traffic_dies(
     capsys.readouterr()
     assert main(["watch", *args, "--for", "30s", "--every", "250ms", "--json"]) == 1
     outcome = json.loads(capsys.readouterr().out)
-    assert outcome["rolled_back"] and "r2-1 gets traffic but is not running" in outcome["failure"]
+    assert (
+        outcome["rolled_back"]
+        and "r2-1 is dead: it gets traffic but is not running" in (outcome["failure"])
+    )
     assert serves(project) == "1.0.0"
     events = [
         json.loads(line)["event"]

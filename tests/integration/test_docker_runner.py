@@ -273,6 +273,41 @@ def test_a_container_stage_cannot_reach_host_files_or_the_sdks_secrets(tmp_path:
     assert secret.read_text() == "PRIVATE KEY"
 
 
+# A stage that may write the tree (the install stage: build backends write egg-info) tries
+# to leave git config and a hook that the host's own git would run.
+OVERWRITE_GIT = (
+    "import pathlib\n"
+    "for path, text in (('.git/config', '[core]\\n\\tfsmonitor = ./evil.sh\\n'),\n"
+    "                   ('.git/hooks/post-index-change', '#!/bin/sh\\ntouch pwned\\n'),\n"
+    "                   ('built.txt', 'egg-info and such')):\n"
+    "    try:\n"
+    "        pathlib.Path(path).write_text(text)\n"
+    "        print('wrote', path)\n"
+    "    except OSError as exc:\n"
+    "        print('refused', path, exc.strerror)\n"
+)
+
+
+def test_a_stage_that_may_write_the_tree_cannot_write_git_config_or_hooks(
+    tmp_path: Path,
+) -> None:
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a"]
+    (tmp_path / "app.py").write_text("print('app')\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "initial"], check=True)
+    config = (tmp_path / ".git" / "config").read_text()
+    stage = PlannedStage("install", (("python3", "-c", OVERWRITE_GIT),), source="read-write")
+    result = DockerRunner(tmp_path).run(Plan("p", "ci", (stage,)))
+    (done,) = result.stages
+    log = (tmp_path / "reports" / "install" / "log.txt").read_text()
+    assert done.status is RunStatus.PASSED, log
+    assert "wrote built.txt" in log  # the tree itself is writable, as the stage needs
+    assert "refused .git/config" in log and "refused .git/hooks/post-index-change" in log
+    assert (tmp_path / ".git" / "config").read_text() == config
+    assert not (tmp_path / ".git" / "hooks" / "post-index-change").exists()
+
+
 def test_a_project_s_own_tools_and_tests_give_the_same_counts_in_containers(
     tmp_path: Path,
 ) -> None:

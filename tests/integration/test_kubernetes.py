@@ -297,7 +297,16 @@ def contains(stored: Any, rendered: Any) -> bool:
 def test_every_rendered_object_is_accepted_and_stored_unchanged(
     crds: Cluster, namespace: str, tmp_path: Path, router: str
 ) -> None:
-    project = write_project(tmp_path, namespace, router=router, prometheus="http://prom:9090")
+    project = write_project(
+        tmp_path, namespace, router=router, prometheus="http://prom:9090",
+        steps="[25, {pause: 30s}, 50, {pause: null}, 100]",
+    )  # fmt: skip
+    written = yaml.safe_load((project / "pipeline.yaml").read_text())
+    # Every blue-green field a Rollout can carry, so the CRDs are seen to keep them all.
+    written["environments"]["production"]["deploy"].update(
+        auto_promote=False, post_promotion_analysis=True
+    )
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(written, sort_keys=False))
     config = load_config(project)
     environment = config.environment("production")
     scope = scope_of(config, environment, environment.deploy.targets[0])

@@ -404,6 +404,28 @@ def test_a_rolled_back_deploy_fires_the_deploy_alerts(
         60,
         "both deploy alerts at the webhook receiver",
     )
+    # A good deploy next: the rollback's series stays in the group for its alert's hour.
+    config["service"]["env"] = {"SERVICE_VERSION": "{version}"}
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    open_decision(project)
+    try:
+        assert main([*args, "--version", "3.0.0"]) == 0
+    finally:
+        stop_everything(state)
+    with urllib.request.urlopen(stack.pushgateway + "/metrics", timeout=10) as answer:
+        pushed = answer.read().decode()
+    kept = {
+        (sample.name, sample.value)
+        for family in text_string_to_metric_families(pushed)
+        for sample in family.samples
+        if sample.labels.get("job") == "pipelines-deploy" and sample.labels.get("env") == "staging"
+    }
+    names = {name for name, _ in kept}
+    assert ("pipeline_last_deploy_success", 1.0) in kept
+    assert {
+        "pipeline_last_rollback_timestamp_seconds",
+        "pipeline_rollback_duration_seconds",
+    } <= names
 
 
 def test_a_canary_judged_from_prometheus(stack: Stack) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import codec
 from pipelines.audit import AuditLog, Transaction, entry_hash
 from pipelines.cli import main
 from pipelines.config.pipeline import load_config
@@ -105,7 +106,7 @@ def test_a_deleted_log_no_longer_matches_the_runs_that_recorded_it(
     head = AuditLog(project / "flags-audit.jsonl").verify().head
     manifest = project / "artifacts" / "run-1" / "run-manifest.json"
     manifest.parent.mkdir(parents=True)
-    manifest.write_text(json.dumps({"audit": {"flags": head.to_dict()}}))
+    manifest.write_text(json.dumps({"audit": {"flags": codec.to_builtins(head)}}))
     assert main(["audit", "verify", "-C", str(project)]) == 0
     assert "matches 1 run manifest(s)" in capsys.readouterr().out
     (project / "flags-audit.jsonl").unlink()

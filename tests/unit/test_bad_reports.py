@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pipelines import codec
 from pipelines.cli import main
+from pipelines.codec import DamagedFile
+from pipelines.config.health import HttpProbe
 from pipelines.errors import ReportError
+from pipelines.health.probes import _body_problem
 from pipelines.readers.coverage import read_coverage
+from pipelines.readers.findings import read_sarif
 from pipelines.readers.junit import read_junit
 from pipelines.readers.reportlog import read_reportlog
 from tests.unit.junit_samples import case, suites
@@ -161,3 +167,31 @@ def test_coverage_above_100_percent_is_refused(tmp_path: Path) -> None:
     path.write_text('<coverage lines-covered="200" lines-valid="100"/>')
     with pytest.raises(ReportError, match="claims 200 lines covered of 100"):
         read_coverage(path)
+
+
+NESTED = "[" * 200_000 + "]" * 200_000
+
+
+def test_deeply_nested_json_reports_and_answers_are_refused_not_crashed(write: Write) -> None:
+    with pytest.raises(ReportError, match="is not a JSON record"):
+        read_reportlog(write("report-log.jsonl", NESTED + "\n"))
+    with pytest.raises(ReportError, match="is not a readable SARIF JSON file"):
+        read_sarif(write("security.sarif", NESTED))
+    # A deployed instance's health answer is code under test too.
+    probe = HttpProbe(url="http://127.0.0.1:1/healthz", json_path="status")
+    assert _body_problem(probe, NESTED) == "no JSON field 'status'"
+
+
+def test_a_sarif_file_past_its_limit_is_refused_not_loaded(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipelines.readers.findings.MAX_SARIF_BYTES", 1000)
+    log = '{"version": "2.1.0", "runs": [], "padding": "' + "x" * 2000 + '"}'
+    with pytest.raises(ReportError, match="is larger than 1000 bytes"):
+        read_sarif(write("security.sarif", log))
+
+
+def test_any_declared_file_nested_too_deeply_is_a_damaged_file() -> None:
+    # Where a declared type holds free-form JSON (details, evidence), the decoder recurses.
+    with pytest.raises(DamagedFile, match=r"result\.json: cannot be read as .*nested too deeply"):
+        codec.decode('{"details": ' + NESTED + "}", dict[str, Any], "result.json")

@@ -4,17 +4,25 @@ passes, never the SDK's own secrets; secret-looking values passed to a stage are
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
-from pipelines.child_env import MASK, Masker, child_environment
+from pipelines.child_env import MASK, Masker, child_environment, secret_values
+from pipelines.cli import main
 from pipelines.config.deploy import ServiceSettings
+from pipelines.config.health import HealthCheck
 from pipelines.config.pipeline import load_config
+from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.local import LocalRuntime
 from pipelines.deploy.target import Release
+from pipelines.errors import ToolError
+from pipelines.health.probes import _run_keeping_tail, probe_command
+from pipelines.layout import Layout
 from pipelines.plan import Plan, PlannedStage, build_plan
 from pipelines.runners.docker import docker_run_argv
 from pipelines.runners.local import LocalRunner
@@ -164,3 +172,130 @@ def test_a_deployed_local_instance_gets_the_declared_environment(
         "eu-west-1",
     )
     assert not {"AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "PIPELINES_AUDIT_KEY"} & set(env)
+
+
+def test_a_command_health_check_gets_no_secret_of_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PIPELINES_AUDIT_KEY", "the-callers-audit-key")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_the_callers_token")
+    code = (
+        "import os, sys; print(os.environ.get('PIPELINES_AUDIT_KEY'),"
+        " os.environ.get('GITHUB_TOKEN'), 'PATH' in os.environ); sys.exit(3)"
+    )
+    check = HealthCheck(name="env", command=(sys.executable, "-c", code))
+    outcome = anyio.run(probe_command, check, check.command or ())
+    assert not outcome.ok
+    assert outcome.detail == "exit 3, expected 0: None None True"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie is dead, only not reaped (by init, here)
+
+
+def test_a_command_check_stopped_at_its_timeout_leaves_nothing_running(tmp_path: Path) -> None:
+    started = tmp_path / "pid"
+    code = (
+        "import subprocess, sys, time; child = subprocess.Popen(['sleep', '300']);"
+        f"open({str(started)!r}, 'w').write(str(child.pid)); time.sleep(300)"
+    )
+
+    async def stopped_once_it_has_started() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_run_keeping_tail, (sys.executable, "-c", code))
+            while not started.is_file() or not started.read_text():
+                await anyio.sleep(0.05)
+            group.cancel_scope.cancel()  # what the check's timeout does
+
+    anyio.run(stopped_once_it_has_started)
+    assert not _running(int(started.read_text()))
+
+
+def test_building_the_project_environment_for_a_deploy_gets_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The build runs the project's own code: its build backend, or project_env.install.
+    project = tmp_path / "shop"
+    project.mkdir()
+    written = str(tmp_path / "env.json")
+    dump = f"import os, json; open({written!r}, 'w').write(json.dumps(dict(os.environ)))"
+    (project / "pipeline.yaml").write_text(
+        "version: 1\nname: shop\n"
+        f"project_env: {{install: [[python, -c, {json.dumps(dump)}]]}}\n"
+        "service: {command: [python, -m, shop, --port, '{port}']}\n"
+    )
+    secrets = {"PIPELINES_AUDIT_KEY": "the-audit-key", "CLOUD_TOKEN": "cloud-token-value"}
+    for key, value in {**secrets, "PIPELINES_STATE_DIR": str(tmp_path / "state")}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PIPELINES_CACHE_DIR", str(tmp_path / "cache"))
+    config = load_config(project)
+    denv = DeployEnv.open(project, config, "staging", Layout.of(project, {}), dict(os.environ))
+    assert denv.python() is not None
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert "PATH" in env
+    assert not set(secrets) & set(env)
+
+
+def test_ci_command_files_and_job_tokens_never_reach_a_child_by_default() -> None:
+    # GitHub reads these files after the step: a line in GITHUB_ENV sets a variable for every
+    # later step (LD_PRELOAD, NODE_OPTIONS), one in GITHUB_OUTPUT forges an output.
+    runner = {
+        "GITHUB_ENV": "/home/runner/work/_temp/_runner_file_commands/set_env_1",
+        "GITHUB_OUTPUT": "/home/runner/work/_temp/_runner_file_commands/set_output_1",
+        "GITHUB_PATH": "/home/runner/work/_temp/_runner_file_commands/add_path_1",
+        "GITHUB_STATE": "/home/runner/work/_temp/_runner_file_commands/save_state_1",
+        "GITHUB_STEP_SUMMARY": "/home/runner/work/_temp/_runner_file_commands/step_summary_1",
+        "CI_JOB_JWT": "eyJhbGciOi.the-gitlab-oidc-token",
+        "CI_JOB_JWT_V2": "eyJhbGciOi.the-gitlab-oidc-token-v2",
+        "GITHUB_REPOSITORY": "shop/shop",
+    }
+    env = child_environment(runner)
+    assert env == {"GITHUB_REPOSITORY": "shop/shop"}
+    # Passed by name they go, as anything does (and a JWT's value is masked in logs).
+    passed = child_environment(runner, pass_env=("GITHUB_STEP_SUMMARY", "CI_JOB_JWT"))
+    assert set(passed) == {"GITHUB_REPOSITORY", "GITHUB_STEP_SUMMARY", "CI_JOB_JWT"}
+    assert secret_values(passed) == (runner["CI_JOB_JWT"],)
+
+
+def test_a_stage_run_directly_gives_its_tools_none_of_the_sdks_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pipelines stage NAME` in a CI step of its own: no runner chose its environment.
+    written = tmp_path / "env.json"
+    dump = f"import os, json; open({str(written)!r}, 'w').write(json.dumps(dict(os.environ)))"
+    (tmp_path / "pipeline.yaml").write_text(
+        f"stages:\n  dump:\n    python: tool\n    run: [[python, -c, {json.dumps(dump)}]]\n"
+    )
+    monkeypatch.setenv("PIPELINES_AUDIT_KEY", "the-audit-key")
+    monkeypatch.setenv("PIPELINES_APPROVED_BY", "alice")
+    assert main(["stage", "dump", "-C", str(tmp_path)]) == 0
+    env = json.loads(written.read_text())
+    assert "PATH" in env
+    assert not {"PIPELINES_AUDIT_KEY", "PIPELINES_APPROVED_BY"} & set(env)
+
+
+def test_a_deploys_project_environment_build_masks_what_it_was_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    leak = "import os, sys; print('index auth', os.environ['DEPLOY_TOKEN']); sys.exit(1)"
+    (project / "pipeline.yaml").write_text(
+        "version: 1\nname: shop\npass_env: [DEPLOY_TOKEN]\n"
+        f"project_env: {{install: [[python, -c, {json.dumps(leak)}]]}}\n"
+        "service: {command: [python, -m, shop, --port, '{port}']}\n"
+    )
+    monkeypatch.setenv("DEPLOY_TOKEN", "s3cr3t-deploy-token")
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PIPELINES_CACHE_DIR", str(tmp_path / "cache"))
+    config = load_config(project)
+    denv = DeployEnv.open(project, config, "staging", Layout.of(project, {}), dict(os.environ))
+    with pytest.raises(ToolError) as failed:
+        denv.python()
+    assert "s3cr3t-deploy-token" not in failed.value.message
+    log = (denv.directory / "project-env.log").read_text()
+    assert "s3cr3t-deploy-token" not in log and f"index auth {MASK}" in log

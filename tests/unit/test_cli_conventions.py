@@ -181,6 +181,21 @@ def test_a_log_replaced_by_a_link_is_not_followed(tmp_path: Path) -> None:
     assert LogTail(log).rest() == []
 
 
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_log_replaced_by_a_fifo_or_a_directory_is_not_an_internal_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    make = "os.mkfifo(log)" if kind == "fifo" else "os.mkdir(log)"
+    code = f"import os; log = 'reports/swap/log.txt'; os.remove(log); {make}; print('gone')"
+    (tmp_path / "pipeline.yaml").write_text(
+        "stages:\n  install: {enabled: false}\n  lint: {enabled: false}\n"
+        "  security: {enabled: false}\n  test: {enabled: false}\n  gate: {enabled: false}\n"
+        f"  swap:\n    python: tool\n    run: [[python, -c, {json.dumps(code)}]]\n"
+    )
+    assert main(["run", "-C", str(tmp_path), "-v", "swap"]) == 0
+    assert "swap: passed" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("command", [["schema", "pipeline"], ["schema", "plan"]])
 def test_a_reader_that_goes_away_is_not_an_internal_error(command: list[str]) -> None:
     # `pipelines ... | head`: the pipe closes before everything is written.

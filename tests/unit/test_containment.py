@@ -162,3 +162,66 @@ def test_pruning_never_follows_a_link_out_of_the_artifacts(tmp_path: Path) -> No
     assert (keep / "precious.txt").read_text() == "mine"
     assert (elsewhere / "run-manifest.json").is_file()
     assert linked.is_dir()
+
+
+def _project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    (project / "pipeline.yaml").write_text(
+        ONLY_OWN_STAGES + "  gate: {enabled: false}\n  hello:\n    python: tool\n"
+        "    run: [[python, -c, \"print('hi')\"]]\n"
+    )
+    return project
+
+
+def test_pipeline_yaml_cannot_send_reports_outside_the_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A host directory whose subdirectory a stage of the same name would get mounted
+    # writable (Docker runner), have cleared, and have collected into the artifacts.
+    config = tmp_path / "home" / ".config"
+    (config / "hello").mkdir(parents=True)
+    (config / "hello" / "credentials.db").write_text("cloud credentials")
+    project = _project(tmp_path)
+    yaml = (project / "pipeline.yaml").read_text()
+    # Nor at the project itself, or its .git (a stage named hooks would get .git/hooks).
+    for place in (str(config), "../home/.config", ".", ".git"):
+        (project / "pipeline.yaml").write_text(f"reports: {place}\n" + yaml)
+        assert main(["run", "-C", str(project), "--json"]) == 2
+        err = capsys.readouterr().err
+        assert "pipeline.yaml: reports: " in err and "inside the project" in err
+        assert not (config / "hello" / "log.txt").exists()
+    # Given on the command line it is the caller's choice.
+    elsewhere = tmp_path / "mine"
+    assert main(["run", "-C", str(project), "--reports", str(elsewhere), "--json"]) == 0
+
+
+def test_a_reports_link_in_the_checkout_cannot_lead_out_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "home" / ".config"
+    (outside / "hello").mkdir(parents=True)
+    project = _project(tmp_path)
+    (project / "reports").symlink_to(outside)
+    assert main(["run", "-C", str(project), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "reports" in err and "symbolic link" in err
+    assert not (outside / "hello" / "log.txt").exists()
+    # An artifacts link out of the checkout is refused the same way.
+    (project / "reports").unlink()
+    (project / "artifacts").symlink_to(outside)
+    assert main(["run", "-C", str(project), "--json"]) == 2
+    assert "artifacts" in capsys.readouterr().err
+
+
+def test_the_metrics_textfile_never_replaces_a_file_that_is_not_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "authorized_keys"
+    victim.write_text("ssh-ed25519 mine")
+    project = _project(tmp_path)
+    yaml = (project / "pipeline.yaml").read_text()
+    (project / "pipeline.yaml").write_text(f"metrics: {{textfile: {victim}}}\n" + yaml)
+    assert main(["run", "-C", str(project), "--json"]) == 2
+    assert "metrics.textfile" in capsys.readouterr().err
+    assert victim.read_text() == "ssh-ed25519 mine"

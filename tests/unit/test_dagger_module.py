@@ -18,9 +18,10 @@ import pytest
 from dagger import dag
 from dagger._exceptions import QueryErrorValue
 
+from pipelines import codec
 from pipelines.errors import ConfigError
 from pipelines.layout import Layout
-from pipelines.plan import Plan, PlannedStage
+from pipelines.plan import PlannedStage, plan_of
 from pipelines.runners.base import run_plan as sdk_run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -281,12 +282,13 @@ def _sdk(
     stages: list[tuple[str, tuple[str, ...], str]], codes: dict[str, int], tmp: Path
 ) -> dict[str, str]:
     # From the plan's JSON, as the module reads it: the SDK checks the DAG there too.
-    plan = Plan.from_dict(
+    plan = plan_of(
         {
             "pipeline": "p",
             "env": "ci",
             "stages": [
-                PlannedStage(n, (("x",),), needs=d, run_if=r).to_dict() for n, d, r in stages
+                codec.to_builtins(PlannedStage(n, (("x",),), needs=d, run_if=r))
+                for n, d, r in stages
             ],
         }
     )

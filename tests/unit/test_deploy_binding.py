@@ -10,11 +10,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from pipelines import codec
 from pipelines.cli import main
+from pipelines.codec import DamagedFile
 from pipelines.config.pipeline import load_config
 from pipelines.deploy import operations
 from pipelines.deploy.environment import DeployEnv
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import decision_of
 from pipelines.layout import Layout
 from pipelines.source_tree import TreeState, tree_digest, tree_state
 
@@ -83,12 +85,12 @@ def _decide(project: Path, release: TreeState | None) -> None:
 def test_decisions_keep_their_binding_and_older_ones_still_read(tmp_path: Path) -> None:
     bound = TreeState(commit="abc", tree="def", dirty=False)
     older = {"env": "staging", "status": "open", "rules": []}
-    assert GateDecision.from_dict(older).release is None
-    decision = GateDecision.from_dict({**older, "release": msgspec.to_builtins(bound)})
+    assert decision_of(older).release is None
+    decision = decision_of({**older, "release": msgspec.to_builtins(bound)})
     assert decision.release == bound
-    assert GateDecision.from_dict(decision.to_dict()) == decision
-    with pytest.raises(ValueError, match="release"):
-        GateDecision.from_dict({**older, "release": {"commit": 7}})
+    assert decision_of(codec.to_builtins(decision)) == decision
+    with pytest.raises(DamagedFile, match="release"):
+        decision_of({**older, "release": {"commit": 7}})
 
 
 @pytest.fixture

@@ -10,14 +10,17 @@ from pathlib import Path
 import pytest
 from msgspec.structs import replace
 
+from pipelines.codec import DamagedFile
 from pipelines.config.deploy import (
     AnalysisSettings,
+    CanaryPause,
     DeploySettings,
+    DeployTarget,
     ServiceSettings,
+    StepTime,
     StrategyKind,
 )
-from pipelines.deploy.analysis import Sample
-from pipelines.deploy.codec import DamagedFile
+from pipelines.deploy.analysis import Measurement, Sample, judge
 from pipelines.deploy.controller import Controller
 from pipelines.deploy.events import StableChanged
 from pipelines.deploy.journal import DeployStatus, Journal
@@ -79,6 +82,10 @@ class FakeTarget:
     def entrypoint(self) -> str:
         return "http://router"
 
+    def preview(self, instances: Sequence[str]) -> str:
+        self.previewed = tuple(instances)
+        return "http://preview"
+
     def shutdown(self) -> None:
         self.instances.clear()
 
@@ -89,6 +96,10 @@ class Script:
 
     items: list[Sample | BaseException | Exception] = field(default_factory=list)
     calls: int = 0
+    prepared: int = 0
+
+    def prepare(self) -> None:
+        self.prepared += 1
 
     def measure(
         self, new: Sequence[str], stable: Sequence[str], seconds: float, versions: tuple[str, str]
@@ -420,3 +431,172 @@ def test_a_hold_looks_for_an_abort_every_second(
     assert clock.sleeps and max(clock.sleeps) <= 1.0
     assert sum(clock.sleeps) < 30.0
     assert set(target.weights) == {"r1-0", "r1-1"}
+
+
+def test_a_deploy_never_takes_a_stable_release_that_does_not_run_for_a_first_one(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    target.instances.clear()  # gone (a reboot) between the check and the plan
+    deployer = controller(journal, [target])
+    assert deployer.stable_down() == ["local: no instance of r1 runs"]
+    report = deployer.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.CANARY)
+    assert report.status is DeployStatus.FAILED
+    assert "`pipelines restore` brings it back" in report.reason
+    assert not target.instances  # nothing of r2 was started unjudged
+    state = journal.state()
+    assert state.stable is not None and state.stable.id == "r1"
+
+
+def test_a_first_deploy_is_one_where_no_release_was_ever_recorded(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    assert controller(journal, [target]).stable_down() == []
+    first_release(journal, target, tmp_path)
+    assert controller(journal, [target]).stable_down() == []
+    target.weights.clear()
+    assert controller(journal, [target]).stable_down() == ["local: its router does not serve"]
+
+
+def test_the_source_is_ready_before_the_new_release_is_exposed(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    script = Script()
+    seen: list[int] = []
+    route = target.route
+
+    def route_and_see(weights: Mapping[str, int]) -> float:
+        seen.append(script.prepared)  # how often it was prepared when traffic moved
+        return route(weights)
+
+    target.route = route_and_see  # type: ignore[method-assign]  # a spy on the routing
+    controller(journal, [target], script).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.CANARY
+    )
+    assert seen and seen[0] == 1
+
+
+def test_fault_seen_is_stamped_when_the_judgement_is_made(
+    env: tuple[Journal, FakeTarget], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    deployer = controller(journal, [target], Script([BAD]))
+    clock = deployer.clock
+    assert isinstance(clock, FakeClock)
+    judged: list[float] = []
+
+    def slow_judge(*args: object, **kwargs: object) -> Measurement:
+        clock.sleep(3.0)  # a judgement that takes its time (loading what it needs, ...)
+        judged.append(clock.now())
+        return judge(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("pipelines.deploy.controller.judge", slow_judge)
+    report = deployer.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.CANARY)
+    assert report.status is DeployStatus.ROLLED_BACK
+    timeline = report.timeline
+    assert timeline.exposed is not None and timeline.fault_seen is not None
+    assert timeline.fault_seen >= judged[0]  # not the moment the sample was handed over
+    assert timeline.exposed <= timeline.fault_seen <= timeline.decision  # type: ignore[operator]
+
+
+def _weights_of(target: FakeTarget) -> set[str]:
+    return {name.split("-")[0] for name, weight in target.weights.items() if weight}
+
+
+def test_a_canary_pause_waits_for_promote_and_then_carries_on(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    steps = (25.0, CanaryPause(StepTime(30.0)), 50.0, CanaryPause(None), 100.0)
+    deployer = controller(journal, [target], steps=steps)
+    clock = deployer.clock
+    assert isinstance(clock, FakeClock)
+    began = clock.now()
+    report = deployer.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.CANARY)
+    assert report.status is DeployStatus.PAUSED
+    assert "pause until `pipelines promote`" in report.reason
+    assert clock.now() - began >= 30.0  # the timed pause waited
+    assert report.timeline.fault_seen is None and report.timeline.decision is None
+    assert _weights_of(target) == {"r1", "r2"}  # at 50%, as the pause found it
+    promoted = controller(journal, [target], steps=steps).promote()
+    assert promoted.status is DeployStatus.SUCCEEDED
+    assert _weights_of(target) == {"r2"}
+
+
+def test_a_full_promotion_skips_the_analyses_and_weights_still_ahead(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    steps = (10.0, CanaryPause(None), 25.0, 50.0, 100.0)
+    controller(journal, [target], steps=steps).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.CANARY
+    )
+    script = Script()
+    routes: list[dict[str, int]] = []
+    route = target.route
+
+    def spy(weights: Mapping[str, int]) -> float:
+        routes.append(dict(weights))
+        return route(weights)
+
+    target.route = spy  # type: ignore[method-assign]  # a spy on the routing
+    report = controller(journal, [target], script, steps=steps).promote(full=True)
+    assert report.status is DeployStatus.SUCCEEDED
+    assert script.calls == 0  # no analysis at 25% or 50%
+    assert [set(weights) for weights in routes] == [{"r2-0", "r2-1"}]  # straight to 100%
+    last = journal.state().last
+    assert last is not None and last.full
+
+
+def test_blue_green_without_auto_promote_waits_before_the_switch(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    report = controller(journal, [target], auto_promote=False).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.BLUE_GREEN
+    )
+    assert report.status is DeployStatus.PAUSED
+    assert {"r2-0", "r2-1"} <= set(target.instances)  # started, smoke-tested, analysed
+    assert _weights_of(target) == {"r1"}  # and not switched to
+    assert report.timeline.exposed is None
+    promoted = controller(journal, [target], auto_promote=False).promote()
+    assert promoted.status is DeployStatus.SUCCEEDED
+    assert set(target.instances) == {"r2-0", "r2-1"}
+
+
+def test_a_post_promotion_analysis_that_fails_switches_back(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    # The pre-promotion analysis passes; the one after the switch fails.
+    script = Script([GOOD, BAD])
+    report = controller(journal, [target], script, post_promotion_analysis=True).deploy(
+        release(tmp_path, "r2", "2.0"), StrategyKind.BLUE_GREEN
+    )
+    assert report.status is DeployStatus.ROLLED_BACK
+    assert "analyse r2-0+r2-1 at 100%" in report.reason
+    assert report.timeline.exposed is not None  # it had all the traffic
+    assert set(target.instances) == {"r1-0", "r1-1"} and _weights_of(target) == {"r1"}
+
+
+def test_a_blue_green_new_pool_is_previewed_before_the_switch(
+    env: tuple[Journal, FakeTarget], tmp_path: Path
+) -> None:
+    journal, target = env
+    first_release(journal, target, tmp_path)
+    deployer = controller(journal, [target], auto_promote=False)
+    previewing = (DeployTarget(name="local", preview_listen="127.0.0.1:19999"),)
+    deployer.settings = replace(deployer.settings, targets=previewing)
+    report = deployer.deploy(release(tmp_path, "r2", "2.0"), StrategyKind.BLUE_GREEN)
+    assert report.status is DeployStatus.PAUSED
+    assert target.previewed == ("r2-0", "r2-1")
+    assert _weights_of(target) == {"r1"}

@@ -4,6 +4,8 @@ metrics, the nginx config, a drill's verdict and the CLI's refusals."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,11 +13,12 @@ import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipelines import codec
 from pipelines.cli import main
 from pipelines.config.deploy import AnalysisSettings, Approval
 from pipelines.config.pipeline import load_config
 from pipelines.config.schema import parse_duration
-from pipelines.deploy import codec
+from pipelines.deploy import routing
 from pipelines.deploy.analysis import Sample, judge
 from pipelines.deploy.controller import DeployReport, StepRecord
 from pipelines.deploy.drill import DrillReport, _judge
@@ -28,11 +31,11 @@ from pipelines.deploy.nginx import Nginx
 from pipelines.deploy.outcome import deploy_metrics, record
 from pipelines.deploy.records import ApprovalRecord, ClientsSummary, DrillReportFile, GateRecord
 from pipelines.deploy.releases import new_release, project_version, prune_releases
+from pipelines.deploy.routing import RoutingRecord
 from pipelines.deploy.steps import Route, Start
 from pipelines.deploy.target import Release, TargetError
 from pipelines.errors import UsageError
 from pipelines.layout import Layout
-from pipelines.monitoring.metrics import build_registry
 from pipelines.report.history import read_history, when_of
 
 
@@ -107,7 +110,7 @@ def test_a_promoted_deploy_has_no_rollback_gauges() -> None:
     report.timeline.traffic_on_stable = report.timeline.cleanup = None
     measured = deploy_metrics("shop", "staging", report)
     assert measured.deploy_succeeded is True and measured.rollback_at is None
-    assert build_registry(measured) is not None
+    assert "pipeline_rollback_duration_seconds" not in measured.values()
 
 
 def test_releases_are_snapshots_and_versions_come_from_the_project(
@@ -150,6 +153,7 @@ def test_nginx_config_lists_only_weighted_servers_and_answers_its_generation(
 ) -> None:
     config = Nginx.__new__(Nginx)  # rendering needs no nginx binary
     config.prefix, config.listen, config.state = tmp_path, "127.0.0.1:18080", tmp_path / "r.json"
+    config.preview_listen = None
     text = config.render({"127.0.0.1:1001": 90, "127.0.0.1:1002": 10, "127.0.0.1:1003": 0}, 7)
     assert "server 127.0.0.1:1001 weight=90" in text
     assert "server 127.0.0.1:1002 weight=10" in text
@@ -158,6 +162,13 @@ def test_nginx_config_lists_only_weighted_servers_and_answers_its_generation(
     assert "proxy_next_upstream error timeout" in text
     assert "server 127.0.0.1:9 down" in config.render({}, 8)
     assert config.current() == (0, {})
+    assert "listen 127.0.0.1:18090" not in text  # no preview address unless one is set
+    config.preview_listen = "127.0.0.1:18090"
+    previewing = config.render({"127.0.0.1:1001": 1}, 9, {"127.0.0.1:1004": 1})
+    preview_block = previewing.split("upstream preview", 1)[1]
+    assert "listen 127.0.0.1:18090" in preview_block
+    assert "server 127.0.0.1:1004 weight=1" in preview_block
+    assert "1001" not in preview_block
 
 
 def test_a_drill_fails_on_lost_requests_a_missed_sla_or_the_wrong_final_state(
@@ -315,6 +326,7 @@ def test_an_unreadable_newest_decision_refuses_even_with_an_older_open_one(
 def test_nginx_refuses_a_state_path_its_config_cannot_carry(tmp_path: Path, prefix: str) -> None:
     config = Nginx.__new__(Nginx)
     config.prefix, config.listen = Path(prefix), "127.0.0.1:18080"
+    config.preview_listen = None
     with pytest.raises(UsageError, match="cannot carry safely") as refused:
         config.render({"127.0.0.1:1001": 1}, 1)
     assert "PIPELINES_STATE_DIR" in refused.value.hint
@@ -323,6 +335,7 @@ def test_nginx_refuses_a_state_path_its_config_cannot_carry(tmp_path: Path, pref
 def test_nginx_quotes_paths_and_refuses_foreign_servers_and_addresses(tmp_path: Path) -> None:
     config = Nginx.__new__(Nginx)
     config.prefix, config.listen = tmp_path / "state dir", "127.0.0.1:18080"
+    config.preview_listen = None
     text = config.render({"127.0.0.1:1001": 1}, 1)
     assert f'pid "{tmp_path}/state dir/nginx.pid";' in text
     assert "max_fails=3 fail_timeout=5s" in text  # passive health
@@ -337,6 +350,7 @@ def test_nginx_quotes_paths_and_refuses_foreign_servers_and_addresses(tmp_path: 
 def test_nginx_workers_drop_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = Nginx.__new__(Nginx)
     config.prefix, config.listen = tmp_path, "127.0.0.1:18080"
+    config.preview_listen = None
     monkeypatch.setattr("os.geteuid", lambda: 0)
     assert "user nobody nogroup;" in config.render({}, 1) or "user nobody nobody;" in (
         config.render({}, 1)
@@ -407,3 +421,82 @@ def test_a_snapshot_leaves_out_the_sdks_state_reports_and_artifacts_inside_the_p
         "pipeline.yaml",
         "pyproject.toml",
     ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ("up/shop", "a symbolic link on the way"),  # up -> .. : the project seen from its parent
+        ("up", "which is a symbolic link"),
+        (".state", "the SDK's own state"),
+        (".state/shop-x", "the SDK's own state"),
+        ("reports", "the SDK's own reports"),
+        ("pipe", "which is not a file or directory"),
+    ],
+)
+def test_service_files_naming_the_project_a_parent_or_the_state_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: str, said: str
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / "pipeline.yaml").write_text(
+        f"version: 1\nname: shop\nservice: {{files: [app.py, '{entry}']}}\n"
+    )
+    (project / "app.py").write_text("print('v1')\n")
+    (project / "up").symlink_to("..")
+    os.mkfifo(project / "pipe")
+    (project / ".state" / "shop-x").mkdir(parents=True)
+    (project / "reports").mkdir()
+    environ = {"PIPELINES_STATE_DIR": str(project / ".state"), "PIPELINES_ACTOR": "ci-bot"}
+    monkeypatch.setenv("PIPELINES_STATE_DIR", environ["PIPELINES_STATE_DIR"])
+    denv = DeployEnv.open(project, load_config(project), "staging", Layout.of(project, {}), environ)
+    with pytest.raises(UsageError) as refused:
+        new_release(denv, None, "0123456789abcdef")
+    assert "pipeline.yaml: service.files lists" in refused.value.message
+    assert repr(entry) in refused.value.message and said in refused.value.message
+    assert not (denv.directory / "releases").exists()
+
+
+def test_a_state_directory_that_holds_the_whole_project_still_snapshots_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / "pipeline.yaml").write_text("version: 1\nname: shop\n")
+    (project / "app.py").write_text("print('v1')\n")
+    environ = {"PIPELINES_STATE_DIR": str(tmp_path), "PIPELINES_ACTOR": "ci-bot"}
+    monkeypatch.setenv("PIPELINES_STATE_DIR", str(tmp_path))
+    denv = DeployEnv.open(project, load_config(project), "staging", Layout.of(project, {}), environ)
+    release = new_release(denv, None, "0123456789abcdef")
+    assert (release.directory / "app.py").is_file()
+
+
+def test_a_fifo_or_socket_in_the_checkout_is_left_out_of_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stage that may write the tree can leave one; copying it would hang or fail.
+    denv = _env(tmp_path, monkeypatch)
+    (denv.project / "app.py").write_text("print('v1')\n")
+    (denv.project / "run").mkdir()
+    os.mkfifo(denv.project / "run" / "pipe")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(denv.project / "run" / "sock"))
+        release = new_release(denv, None, "0123456789abcdef")
+    assert (release.directory / "app.py").is_file()
+    assert list((release.directory / "run").iterdir()) == []
+
+
+def test_routing_records_keep_the_newest_and_replace_a_generation_handed_over_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "routing.json"
+    assert routing.read(path) == []
+    for generation in (1, 2, 3, 4):
+        routing.write(path, [*routing.read(path), RoutingRecord(generation=generation, servers={})])
+    assert [r.generation for r in routing.read(path)] == [2, 3, 4]
+    # A record of a generation already kept replaces it (never two answers for one number).
+    again = RoutingRecord(generation=4, servers={"127.0.0.1:1001": 1}, names={"r2-0": 1})
+    routing.write(path, [*routing.read(path), again])
+    assert routing.read(path)[-1] == again and len(routing.read(path)) == 3
+    path.write_text("{torn")
+    assert routing.read(path) == []

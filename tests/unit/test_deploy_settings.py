@@ -66,3 +66,17 @@ def test_bad_deploy_settings_name_the_key_and_the_line(
     assert "pipeline.yaml:5" in text
     assert "environments.production.deploy" in text
     assert message in text
+
+
+def test_canary_steps_may_pause_for_a_while_or_until_promoted(tmp_path: Path) -> None:
+    project = config_with(tmp_path, "      steps: [10, {pause: 30s}, 50, {pause: null}, 100]\n")
+    deploy = load_config(project).environment("production").deploy
+    assert [getattr(step, "pause", step) for step in deploy.steps] == [10, 30.0, 50, None, 100]
+    assert deploy.weights() == [10, 50, 100]
+    for steps, words in (
+        ("[10, 100, {pause: 30s}]", "a pause after all traffic moved"),
+        ("[50, {pause: 30s}, 10, 100]", "must rise and end at 100"),
+        ("[10, {pause: soon}, 100]", "steps"),
+    ):
+        with pytest.raises(ConfigError, match=words):
+            load_config(config_with(tmp_path, f"      steps: {steps}\n"))

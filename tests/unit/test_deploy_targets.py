@@ -4,6 +4,7 @@ gives them: the composition, the registry's errors, and the instance records."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -13,15 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.child_env import MASK
 from pipelines.cli import main
 from pipelines.config.deploy import ServiceSettings
 from pipelines.config.pipeline import load_config
+from pipelines.deploy import registry
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.events import DeployFinished, DeployStarted, DeployStatus
 from pipelines.deploy.instances import ContainerRecord, ProcessRecord, Records
-from pipelines.deploy.local import LocalRuntime
+from pipelines.deploy.local import LocalRuntime, _tail
 from pipelines.deploy.nginx import NginxRouter
 from pipelines.deploy.processes import MARKER, alive, marked_processes, start_time
+from pipelines.deploy.registry import TargetContext
 from pipelines.deploy.target import Backend, Release, RoutedRuntime, Running, TargetError
 from pipelines.errors import UsageError
 from pipelines.layout import Layout
@@ -130,6 +134,24 @@ def test_local_and_docker_targets_share_the_nginx_router(tmp_path: Path) -> None
     assert type(target.runtime).__name__ == "DockerRuntime"
 
 
+def test_a_new_router_is_a_factory_and_one_registry_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What docs/development.md says adding a router takes: nothing but the entry.
+    made: list[TargetContext] = []
+
+    def weights_router(context: TargetContext) -> Weights:
+        made.append(context)
+        return Weights()
+
+    monkeypatch.setitem(registry.ROUTERS, "weights", weights_router)
+    project = _project(tmp_path, "{name: eu, router: weights, listen: '127.0.0.1:18099'}")
+    (target,) = _targets(project, tmp_path)
+    assert isinstance(target, RoutedRuntime) and isinstance(target.router, Weights)
+    assert [(c.name, c.listen) for c in made] == [("eu", "127.0.0.1:18099")]
+    assert type(target.runtime) is LocalRuntime
+
+
 def test_instance_records_are_declared_and_a_damaged_one_names_no_process(
     tmp_path: Path,
 ) -> None:
@@ -150,7 +172,9 @@ def test_docker_instances_are_restarted_by_the_engine_when_they_crash(
 
     calls: list[list[str]] = []
 
-    def engine(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def engine(
+        argv: list[str], timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         calls.append(argv)
         out = "c0ffee\n" if argv[0] == "run" else "true\n"
         return subprocess.CompletedProcess(argv, 0, out, "")
@@ -248,3 +272,64 @@ def test_status_says_what_happened_last_and_fails_below_capacity(
     shown = capsys.readouterr().out
     assert "last operation: deploy r1-staging: succeeded" in shown
     assert "below capacity: eu: 0 of 2 instances serve" in shown
+
+
+def test_an_instance_log_tail_shows_no_secret_even_cut_at_its_start(tmp_path: Path) -> None:
+    log = tmp_path / "i1.log"
+    shown_once = "s3cr3t-db-password"
+    log.write_text(f"Traceback ...\nKeyError: connecting with {shown_once} failed\n")
+    for limit in range(5, 60):
+        shown = _tail(log, limit=limit, secrets=(shown_once,))
+        assert not any(shown_once[i:] in shown for i in range(len(shown_once) - 3)), limit
+    assert MASK in _tail(log, secrets=(shown_once,))
+
+
+def test_an_instance_log_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    service = ServiceSettings(command=(sys.executable, "-c", "print('up')"))
+    runtime = LocalRuntime(home=tmp_path / "home", service=service, env={})
+    release = Release("r1", "1.0", "c1", tmp_path / "release")
+    release.directory.mkdir()
+    runtime.records.directory.mkdir(parents=True)
+    _pid, _argv, log = runtime._launch("i1", release, 18081)
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_an_instance_that_prints_its_secret_and_dies_is_reported_masked(tmp_path: Path) -> None:
+    code = "import os; print('cannot connect with', os.environ['DB_TOKEN']); raise SystemExit(1)"
+    service = ServiceSettings(command=(sys.executable, "-c", code), start_timeout=120)
+    runtime = LocalRuntime(home=tmp_path / "home", service=service, env={"DB_TOKEN": "s3cr3t-db"})
+    release = Release("r1", "1.0", "c1", tmp_path / "release")
+    release.directory.mkdir()
+    with pytest.raises(TargetError, match="exited before it was healthy") as raised:
+        runtime.start("i1", release)
+    assert "s3cr3t-db" not in str(raised.value) and f"cannot connect with {MASK}" in str(
+        raised.value
+    )
+
+
+def test_a_docker_instances_values_never_show_in_a_process_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.deploy import docker  # noqa: PLC0415 - its engine call is replaced
+
+    calls: list[tuple[list[str], dict[str, str]]] = []
+
+    def engine(
+        argv: list[str], timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        calls.append((argv, dict(env or {})))
+        out = "c0ffee\n" if argv[0] == "run" else "true\n"
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    monkeypatch.setattr(docker, "_docker", engine)
+    monkeypatch.setattr(docker, "wait_healthy", lambda *a, **k: None)
+    # pipeline.yaml's env may expand a variable of the caller's (${DATABASE_URL}).
+    env = {"DATABASE_URL": "postgres://app:s3cr3t@db/app"}
+    runtime = docker.DockerRuntime(
+        home=tmp_path, service=ServiceSettings(image="shop"), env=env, image="shop", prefix="pp"
+    )
+    runtime.start("r1-0", Release("r1", "1.0.0", "abc", tmp_path))
+    argv, given = next(call for call in calls if call[0][0] == "run")
+    assert not any("s3cr3t" in arg for arg in argv)
+    assert argv[argv.index("DATABASE_URL") - 1] == "-e"  # by name: the CLI takes the value
+    assert given["DATABASE_URL"] == env["DATABASE_URL"] and given["PORT"] == "8080"

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.child_env import MASK
 from pipelines.cli import main
-from pipelines.errors import UsageError
+from pipelines.errors import ToolError, UsageError
+from pipelines.layout import Layout
 from pipelines.plan import PlannedStage
-from pipelines.runners.docker import docker_run_argv
+from pipelines.runners.docker import docker_run_argv, ensure_toolchain
 from pipelines.toolchain import ToolchainSpec, build_context, image_tag, sdk_root
 
 
@@ -83,6 +85,18 @@ def test_the_install_stage_may_write_the_source_and_an_outside_config_is_mounted
     assert f"{tmp_path}:/src:rw" in argv
     assert "/etc/ci/strict.yaml:/etc/ci/strict.yaml:ro" in argv
     assert "portable-pipelines-cache:/cache" in argv
+    assert not any(".git" in arg for arg in argv)  # not a git checkout: nothing to cover
+
+
+def test_a_stage_that_may_write_the_tree_gets_git_read_only(tmp_path: Path) -> None:
+    # The host runs git there: a .git/config or hook written by a stage would run on the host.
+    (tmp_path / ".git").mkdir()
+    install = PlannedStage("install", (("pipelines", "stage", "install"),), source="read-write")
+    argv = docker_run_argv(
+        install, install.run[0], image="img:1", project=tmp_path, name="n", user=None
+    )
+    mounts = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--volume"]
+    assert mounts.index(f"{tmp_path}:/src:rw") < mounts.index(f"{tmp_path}/.git:/src/.git:ro")
 
 
 def test_each_host_checkout_keeps_its_own_environment_in_the_shared_volume(
@@ -128,3 +142,36 @@ def test_the_plan_for_the_docker_runner_states_the_toolchain_image_and_its_pytho
     assert runner["image"].startswith("portable-pipelines-toolchain:")
     assert main(["plan", "-C", str(project), "--runner", "docker"]) == 0
     assert f"runner: docker, image {runner['image']}, Python 3.12.7" in capsys.readouterr().out
+
+
+FAKE_DOCKER = """#!/bin/sh
+case "$1 $2" in
+  "image inspect") exit 1 ;;
+esac
+echo "step 1: using proxy with $DEPLOY_TOKEN"
+echo "failed at $DEPLOY_TOKEN" >&2
+exit 1
+"""
+
+
+def test_the_toolchain_build_log_masks_secrets_and_never_writes_through_a_link(
+    tmp_path: Path,
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    victim = tmp_path / "bashrc"
+    victim.write_text("mine")
+    project = tmp_path / "project"
+    (project / "reports").mkdir(parents=True)
+    (project / "reports" / "toolchain-build.log").symlink_to(victim)
+    environ = {"PATH": f"{bin_dir}:/usr/bin:/bin", "DEPLOY_TOKEN": "s3cr3t-deploy-token"}
+    with pytest.raises(ToolError, match="building the toolchain image failed") as raised:
+        ensure_toolchain(ToolchainSpec(sdk_root(), "base:1"), Layout.of(project, {}), environ)
+    assert "s3cr3t-deploy-token" not in raised.value.message
+    assert victim.read_text() == "mine"
+    log = project / "reports" / "toolchain-build.log"
+    assert not log.is_symlink()
+    text = log.read_text()
+    assert "s3cr3t-deploy-token" not in text and MASK in text

@@ -314,3 +314,19 @@ def test_validate_checks_the_flags_file_too(
     (flag_project / "flags.yaml").write_text("version: 1\nflags:\n  X:\n    type: colour\n")
     assert main(["validate", "-C", str(flag_project)]) == 2
     assert "flags.X.type: expected one of" in capsys.readouterr().err
+
+
+def test_a_history_entry_that_is_not_a_flag_change_is_named(
+    flag_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = change_three_times(flag_project)
+    lines = log.read_text().splitlines()
+    entry = json.loads(lines[1])
+    entry["new"] = {"on": True}
+    log.write_text("\n".join([lines[0], json.dumps(entry), lines[2]]) + "\n")
+    capsys.readouterr()
+    # Shown beside the intact entries, with the warning that the log cannot be trusted.
+    assert main(["flags", "history", "-C", str(flag_project)]) == 1
+    out = capsys.readouterr().out
+    assert "not a flag change" in out and "$.new" in out
+    assert "not intact" in out and "line 2" in out

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipelines import codec
 from pipelines.config.pipeline import GateThresholds, load_config
-from pipelines.gate.rules import Evidence, GateDecision, GateStatus, Verdict, evaluate
+from pipelines.gate.rules import Evidence, GateStatus, Verdict, decision_of, evaluate
 from pipelines.readers.coverage import Coverage
 from pipelines.readers.junit import TestSummary
 
@@ -18,7 +19,7 @@ COVERAGE = Coverage(
 def decide(evidence: Evidence, **thresholds: object) -> dict[str, dict[str, object]]:
     gate = GateThresholds(**{"min_pass_rate": 95.0, **thresholds})  # type: ignore[arg-type]
     decision = evaluate("ci", evidence, gate)
-    rules = {rule.name: rule.to_dict() for rule in decision.rules}
+    rules = {rule.name: codec.to_builtins(rule) for rule in decision.rules}
     rules["_"] = {"status": decision.status.value, "reasons": decision.reasons}
     return rules
 
@@ -127,6 +128,6 @@ def test_a_decision_reads_back_as_the_same_decision() -> None:
     tests = TestSummary(passed=9, failed=1, skipped=2, xfailed=1, flaky=1, records=14)
     evidence = Evidence(tests, COVERAGE, {"high": 1}, unchecked_scanners={"pip-audit": "offline"})
     decision = evaluate("ci", evidence, GateThresholds(min_pass_rate=95.0, min_coverage=80))
-    again = GateDecision.from_dict(json.loads(json.dumps(decision.to_dict())))
-    assert again.to_dict() == decision.to_dict()
+    again = decision_of(json.loads(json.dumps(codec.to_builtins(decision))))
+    assert codec.to_builtins(again) == codec.to_builtins(decision)
     assert again.reasons == decision.reasons

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.config.pipeline import GateThresholds
 from pipelines.errors import UsageError
-from pipelines.gate.rules import Evidence, GateDecision, GateStatus, Verdict, evaluate
+from pipelines.gate.rules import Evidence, GateStatus, Verdict, decision_of, evaluate
 from pipelines.readers.junit import Outcome, TestCase, TestSummary
 from pipelines.report import github
 from tests.pipeline_files import ONLY_OWN_STAGES
@@ -53,7 +54,7 @@ def decision(failing: int = 0) -> dict[str, Any]:
 
 
 def test_nothing_is_written_outside_github(tmp_path: Path) -> None:
-    assert github.publish(GateDecision.from_dict(decision(3)), {}) == []
+    assert github.publish(decision_of(decision(3)), {}) == []
 
 
 def test_summary_outputs_and_annotations(tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ def test_summary_outputs_and_annotations(tmp_path: Path) -> None:
         "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_OUTPUT": str(output),
     }
-    lines = github.publish(GateDecision.from_dict(decision(12)), env)
+    lines = github.publish(decision_of(decision(12)), env)
     # GitHub shows 10 errors of a step: the rest is counted in one notice.
     assert [line.split(" ")[0] for line in lines] == ["::error"] * 10 + ["::notice"]
     assert lines[-1] == "::notice title=more::3 more annotations: see the job summary"
@@ -82,7 +83,7 @@ def test_failing_tests_in_an_open_gate_are_warnings_and_are_named(tmp_path: Path
     open_with_failures = {**decision(2), "status": "open", "reasons": []}
     summary = tmp_path / "summary.md"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
-    lines = github.publish(GateDecision.from_dict(open_with_failures), env)
+    lines = github.publish(decision_of(open_with_failures), env)
     assert lines[0].startswith("::warning file=tests/test_a.py,title=tests.test_a.test_0::")
     assert "Failing tests: tests.test_a.test_0, tests.test_a.test_1" in summary.read_text()
 
@@ -99,7 +100,7 @@ def test_an_open_gate_with_failures_warns_in_the_decision() -> None:
 def test_a_summary_file_that_is_a_directory_is_a_usage_error(tmp_path: Path) -> None:
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path)}
     with pytest.raises(UsageError, match="GITHUB_STEP_SUMMARY cannot be written"):
-        github.publish(GateDecision.from_dict(decision(1)), env)
+        github.publish(decision_of(decision(1)), env)
 
 
 FORGED = "::set-output name=gate::open"
@@ -233,3 +234,55 @@ def test_json_output_stays_json_under_github_actions(
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     assert main(["plan", "-C", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == 1
+
+
+def test_annotations_never_read_a_report_through_a_link_a_stage_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Host files that happen to parse as reports (another checkout's, say): a stage (in a
+    # container too) links to them, and the host must not publish what they hold.
+    write_reports(tmp_path / "elsewhere")
+    host = tmp_path / "elsewhere" / "reports"
+    for stage, name in (("security", "result.json"), ("gate", "decision.json")):
+        text = (host / stage / name).read_text().replace("password", "HOST-ONLY")
+        (host / stage / name).write_text(text.replace("pass_rate", "HOST-ONLY"))
+        (tmp_path / "reports" / stage).mkdir(parents=True)
+        (tmp_path / "reports" / stage / name).symlink_to(host / stage / name)
+    (tmp_path / "reports" / "lint").mkdir()
+    os.mkfifo(tmp_path / "reports" / "lint" / "result.json")  # would hang a plain read
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert main(["report", "github", "-C", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "HOST-ONLY" not in out
+    assert "reports/gate/decision.json: is a symbolic link" in out
+
+
+def test_no_stage_gets_githubs_command_files_and_the_run_writes_the_summary_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {name: tmp_path / name.lower() for name in ("GITHUB_ENV", "GITHUB_OUTPUT")}
+    files["GITHUB_STEP_SUMMARY"] = tmp_path / "summary.md"
+    for name, path in files.items():
+        path.write_text("")
+        monkeypatch.setenv(name, str(path))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    # A test that would set LD_PRELOAD for every later step of the job, and forge an output.
+    forge = (
+        "import os\n"
+        "for name, line in (('GITHUB_ENV', 'LD_PRELOAD=/tmp/evil.so'),"
+        " ('GITHUB_OUTPUT', 'gate=open')):\n"
+        "    if os.environ.get(name):\n"
+        "        open(os.environ[name], 'a').write(line + '\\n')\n"
+    )
+    (tmp_path / "test_forge.py").write_text(f"def test_forge():\n    exec({forge!r})\n")
+    (tmp_path / "pipeline.yaml").write_text(
+        "stages:\n  install: {enabled: false}\n  lint: {enabled: false}\n"
+        "  security: {enabled: false}\n"
+        "environments:\n  ci:\n    gate: {min_pass_rate: 100, min_coverage: 0}\n"
+    )
+    assert main(["run", "-C", str(tmp_path), "-q"]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert "LD_PRELOAD" not in files["GITHUB_ENV"].read_text()
+    outputs = files["GITHUB_OUTPUT"].read_text()
+    assert outputs.count("gate=") == 1  # the run's own, from its gate decision
+    assert "Gate" in files["GITHUB_STEP_SUMMARY"].read_text()

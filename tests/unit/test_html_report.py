@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from pipelines import codec
 from pipelines.cli import main
-from pipelines.deploy import codec
-from pipelines.deploy.codec import DamagedFile
+from pipelines.codec import DamagedFile
 from pipelines.deploy.records import DeployManifest, DeployMetricsFile, DrillReportFile
 from pipelines.report.deploy_view import analysis_steps, headline
 from pipelines.report.history import DeployEntry, History

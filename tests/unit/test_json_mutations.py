@@ -192,3 +192,50 @@ def test_any_value_replaced_gives_a_clear_outcome(
             if code == EXIT_INTERNAL:
                 internal.append((path, value))
     assert internal == [], f"{read_back.name}: internal errors for {internal[:5]}"
+
+
+# Deeper than any parser's recursion allows: json and msgspec raise RecursionError on it.
+NESTED = "[" * 200_000 + "]" * 200_000
+# Readers a stage's files reach besides the commands above: the annotations of an exported
+# reports directory, the deploy's gate check.
+NESTED_READERS = [
+    *FILES,
+    ReadBack(
+        "security result.json (annotations)",
+        _security,
+        "reports/security/result.json",
+        lambda p: ["report", "github", "-C", str(p)],
+    ),
+    ReadBack(
+        "gate decision (annotations)",
+        lambda _t: decision(1),
+        "reports/gate/decision.json",
+        lambda p: ["report", "github", "-C", str(p)],
+    ),
+    ReadBack(
+        "gate decision (summary)",
+        lambda _t: decision(1),
+        "reports/gate/decision.json",
+        lambda p: ["report", "github", "--summary", "-C", str(p)],
+    ),
+]
+
+
+@pytest.mark.parametrize("read_back", NESTED_READERS, ids=[f.name for f in NESTED_READERS])
+def test_a_deeply_nested_file_gives_a_clear_outcome(
+    read_back: ReadBack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / "pipeline.yaml").write_text("version: 1\n")
+    read_back.setup(project)
+    target = project / read_back.where
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sample = read_back.sample(tmp_path)
+    # The whole file, and the value of its first key (past the shape checks of the top).
+    inner = json.dumps({next(iter(sample)): None}).replace("null", NESTED)
+    for text in (NESTED, inner):
+        target.write_text(text)
+        code = main(read_back.argv(project))
+        capsys.readouterr()
+        assert code != EXIT_INTERNAL, read_back.name

@@ -28,6 +28,20 @@ def test_the_published_schemas_are_current(kind: str) -> None:
     jsonschema.Draft202012Validator.check_schema(schema_document(kind))
 
 
+def test_the_schema_command_offers_every_published_schema(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    published = sorted(
+        p.name.removesuffix(".schema.json") for p in (ROOT / "docs/schema").iterdir()
+    )
+    assert sorted(KINDS) == published
+    for kind in KINDS:
+        assert main(["schema", kind]) == 0
+        assert capsys.readouterr().out == schema_text(kind)
+    assert main(["schema", "nope"]) == 2
+    assert "choose from " + ", ".join(repr(k) for k in KINDS) in capsys.readouterr().err
+
+
 def as_json(path: Path) -> Any:
     # YAML timestamps load as datetimes; JSON Schema sees them as strings, as editors do.
     return json.loads(json.dumps(yaml.safe_load(path.read_text()), default=str))

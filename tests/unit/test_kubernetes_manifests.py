@@ -314,3 +314,32 @@ def test_a_drill_route_takes_only_requests_with_the_drill_header(tmp_path: Path)
     assert validate.check([route]) == []  # our CRD declares the header match
     plain = http_route(scope_of(config, environment, target), 100, 0)
     assert "headers" not in plain["spec"]["rules"][0]["matches"][0]
+
+
+def test_argo_gets_the_pauses_the_manual_gate_and_the_post_promotion_analysis(
+    tmp_path: Path,
+) -> None:
+    config = project(
+        tmp_path,
+        "            {router: argo-rollouts}\n",
+        PROMETHEUS + "      auto_promote: false\n      post_promotion_analysis: true\n",
+    )
+    text = (tmp_path / "pipeline.yaml").read_text()
+    (tmp_path / "pipeline.yaml").write_text(
+        text.replace("steps: [10, 50, 100]", "steps: [10, {pause: 90s}, 50, {pause: null}, 100]")
+    )
+    config = load_config(tmp_path)
+    objects = by_kind(render_environment(config, config.environment("production")))
+    steps = objects["Rollout"][0]["spec"]["strategy"]["canary"]["steps"]
+    assert [next(iter(step)) for step in steps] == [
+        "setWeight", "analysis", "pause", "setWeight", "analysis", "pause",
+    ]  # fmt: skip
+    assert steps[2] == {"pause": {"duration": "90s"}} and steps[5] == {"pause": {}}
+    objects = by_kind(
+        render_environment(
+            config, config.environment("production"), strategy=StrategyKind.BLUE_GREEN
+        )
+    )
+    blue_green = objects["Rollout"][0]["spec"]["strategy"]["blueGreen"]
+    assert blue_green["autoPromotionEnabled"] is False
+    assert len(blue_green["postPromotionAnalysis"]["templates"]) == 2

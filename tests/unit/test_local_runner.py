@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
 
+import anyio
+
+from pipelines.layout import Layout
 from pipelines.plan import Plan, PlannedStage
+from pipelines.runners.base import Scheduler
 from pipelines.runners.local import LocalRunner
 from pipelines.runners.results import RunStatus
 
@@ -143,3 +148,21 @@ def test_a_stage_past_its_timeout_fails_and_leaves_no_process(tmp_path: Path) ->
             return
         time.sleep(0.02)
     raise AssertionError(f"the stage's child outlived its timeout (state {state})")
+
+
+def test_stages_stopped_by_an_interrupt_say_so_not_fail_fast(tmp_path: Path) -> None:
+    # What SIGTERM does too: the CLI turns it into SIGINT for the running event loop.
+    async def execute(planned: PlannedStage, _log: Path) -> tuple[int, str]:
+        if planned.name == "interrupts":
+            signal.raise_signal(signal.SIGINT)
+        await anyio.sleep(60)
+        return 0, ""
+
+    plan = Plan(
+        "p", "ci", (PlannedStage("interrupts", (("x",),)), PlannedStage("waits", (("x",),)))
+    )
+    scheduler = Scheduler(plan, Layout.of(tmp_path, {}), execute)
+    runs = {run.name: run for run in scheduler.run()}
+    assert scheduler.interrupted
+    assert {run.status for run in runs.values()} == {RunStatus.CANCELLED}
+    assert {run.reason for run in runs.values()} == {"interrupted"}

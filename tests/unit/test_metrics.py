@@ -8,9 +8,10 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipelines import codec
 from pipelines.config.pipeline import GateThresholds
 from pipelines.errors import UsageError
-from pipelines.gate.rules import Evidence, GateDecision, evaluate
+from pipelines.gate.rules import Evidence, decision_of, evaluate
 from pipelines.monitoring.metrics import (
     RunMetrics,
     build_registry,
@@ -20,6 +21,7 @@ from pipelines.monitoring.metrics import (
 )
 from pipelines.readers.coverage import Coverage
 from pipelines.readers.junit import TestSummary
+from pipelines.runners.results import RunStatus, StageRun
 
 
 @pytest.mark.parametrize("name", ["pipeline_tests", "pipeline_stage_duration_seconds"])
@@ -86,8 +88,8 @@ def test_metrics_from_a_decision() -> None:
         "c.xml", lines_covered=90, lines_valid=100, branches_covered=0, branches_valid=0
     )
     made = evaluate("production", Evidence(tests, coverage, {}), GateThresholds(98.0))
-    decision = GateDecision.from_dict(json.loads(json.dumps(made.to_dict())))
-    stages = [{"name": "test", "status": "passed", "duration_seconds": 3.5}]
+    decision = decision_of(json.loads(json.dumps(codec.to_builtins(made))))
+    stages = [StageRun("test", RunStatus.PASSED, 3.5)]
     measured = from_reports("shop", "production", decision, stages, 10.0)
     assert measured.tests == {
         "passed": 48,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -14,11 +15,12 @@ from rich.console import Console
 from pipelines import stats
 from pipelines.cli import build_parser, main
 from pipelines.cli.display import show
+from pipelines.cli.report_cmd import REPORTS
 from pipelines.config.deploy import StrategyKind
 from pipelines.config.pipeline import BUILTIN_STAGES, load_config
 from pipelines.errors import ConfigError, UsageError, closest, did_you_mean
 from pipelines.flags.model import load_flags
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import decision_of
 from pipelines.plan import PlannedStage, StageCycle, build_plan, topological_order
 from pipelines.process import command_line, show_command
 from pipelines.report.summary import gate_table, of_decision, tables
@@ -80,9 +82,7 @@ def test_the_gate_command_shows_the_one_gate_table(
     (tmp_path / "pipeline.yaml").write_text("stages:\n  security: {enabled: false}\n")
     assert main(["gate", "-C", str(tmp_path), "--junit", "j.xml"]) == 0
     shown = capsys.readouterr().out.splitlines()
-    decision = GateDecision.from_dict(
-        json.loads((tmp_path / "reports/gate/decision.json").read_text())
-    )
+    decision = decision_of(json.loads((tmp_path / "reports/gate/decision.json").read_text()))
     buffer = io.StringIO()
     show(Console(file=buffer, force_terminal=False), tables(of_decision(decision))[0])
     assert shown[: len(buffer.getvalue().splitlines())] == buffer.getvalue().splitlines()
@@ -113,6 +113,14 @@ def test_the_help_lists_what_the_registries_hold(capsys: pytest.CaptureFixture[s
             parser.parse_args(argv)
         error = capsys.readouterr().err
         assert all(f"'{name}'" in error for name in strategies)
+
+
+def test_every_report_kind_has_its_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["report", "nope"])
+    offered = re.search(r"choose from (.*)\)", capsys.readouterr().err)
+    assert offered is not None
+    assert {name.strip(" '") for name in offered[1].split(",")} == set(REPORTS)
 
 
 def test_the_median_is_the_stdlibs() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.config.pipeline import load_config
 from pipelines.errors import ConfigError, UsageError
-from pipelines.plan import Plan, PlannedStage, build_plan, topological_order
+from pipelines.plan import PlannedStage, build_plan, plan_of, topological_order
 
 
 def test_default_plan_has_the_ci_stages_and_a_gate(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_plan_json_round_trips(tmp_path: Path) -> None:
     data = json.loads(plan.to_json())
     assert data["version"] == 1
     assert all(isinstance(argv, list) for s in data["stages"] for argv in s["run"])
-    assert Plan.from_dict(data) == plan
+    assert plan_of(data) == plan
 
 
 def test_disabled_stages_leave_the_plan(tmp_path: Path) -> None:

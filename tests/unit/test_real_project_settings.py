@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import codec
 from pipelines.config.pipeline import load_config
 from pipelines.errors import ConfigError
 from pipelines.plan import build_plan
@@ -176,7 +177,7 @@ def test_an_environment_says_which_stages_it_skips_and_why(tmp_path: Path) -> No
     )
     plan = build_plan(load_config(tmp_path), "box")
     assert "e2e" not in [s.name for s in plan.stages]
-    assert plan.to_dict()["skipped"] == [{"name": "e2e", "reason": "no browser here"}]
+    assert codec.to_builtins(plan)["skipped"] == [{"name": "e2e", "reason": "no browser here"}]
     assert next(s for s in plan.stages if s.name == "report").needs == ("install",)
     (tmp_path / "pipeline.yaml").write_text(
         "environments:\n  box:\n    skip_stages: {integraton: typo}\n"

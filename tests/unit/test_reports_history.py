@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,12 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.gate.perf import Change, compare
-from pipelines.gate.rules import GateDecision
-from pipelines.report.dora import dora
+from pipelines.gate.rules import decision_of
+from pipelines.readers.findings import Finding, to_sarif
+from pipelines.report.dora import commit_times, dora
 from pipelines.report.github import publish
 from pipelines.report.history import read_history
+from pipelines.severity import Severity
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -287,7 +291,7 @@ def test_the_compliance_pack_states_missing_evidence(
 def test_the_github_summary_is_the_summary_view(tmp_path: Path) -> None:
     step_summary = tmp_path / "summary.md"
     environ = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step_summary)}
-    publish(GateDecision.from_dict(decision()), environ)
+    publish(decision_of(decision()), environ)
     text = step_summary.read_text()
     assert "### ✅ Gate open (production)" in text
     assert "Flaky tests: t.test_sometimes" in text or "Flaky tests: test_sometimes" in text
@@ -309,3 +313,48 @@ def test_report_summary_and_html_read_the_newest_run(
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert main(["report", "html", "-C", str(project), "--run", "nope"]) == 2
     assert (tmp_path / "r.html").exists()
+
+
+def test_a_commit_read_back_from_the_artifacts_never_reaches_git_as_an_option(
+    tmp_path: Path,
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("mine")
+    artifacts = tmp_path / "artifacts"
+    write_deploy(artifacts, NOW, commit=f"--output={victim}")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    times = commit_times(tmp_path, read_history(artifacts))
+    assert times == {f"--output={victim}": None}
+    assert victim.read_text() == "mine"
+
+
+def test_the_html_report_never_shows_findings_read_through_a_link_a_stage_left(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "shop"
+    write_run(project / "artifacts", NOW - timedelta(hours=1), "c1")
+    finding = Finding("bandit", "B105", Severity.HIGH, "HOST-ONLY text", "app.py", 1)
+    elsewhere = tmp_path / "elsewhere.sarif"
+    elsewhere.write_text(json.dumps(to_sarif([finding], ["bandit"])))
+    (project / "reports").mkdir()
+    # A link in place of the file, and in place of the stage's directory.
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    shutil.copy(elsewhere, host_dir / "security.sarif")
+    security = project / "reports" / "security"
+    html = ["report", "html", "-C", str(project), "--out", str(tmp_path / "r.html")]
+    security.mkdir()
+    (security / "security.sarif").symlink_to(elsewhere)
+    assert main(html) == 0
+    assert "HOST-ONLY" not in (tmp_path / "r.html").read_text()
+    (security / "security.sarif").unlink()
+    security.rmdir()
+    security.symlink_to(host_dir)
+    assert main(html) == 0
+    assert "HOST-ONLY" not in (tmp_path / "r.html").read_text()
+    security.unlink()
+    # The same file in place is shown: the link was what kept it out.
+    (project / "reports" / "security").mkdir()
+    shutil.copy(elsewhere, project / "reports" / "security" / "security.sarif")
+    assert main(["report", "html", "-C", str(project), "--out", str(tmp_path / "r.html")]) == 0
+    assert "HOST-ONLY" in (tmp_path / "r.html").read_text()

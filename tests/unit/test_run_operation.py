@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import codec
 from pipelines.errors import UsageError
 from pipelines.layout import Layout
 from pipelines.operations.run import (
@@ -58,7 +59,7 @@ def test_a_failed_stage_is_exit_1(project: Path) -> None:
     statuses = {s.name: s.status for s in outcome.result.stages}
     assert statuses == {"hello": RunStatus.PASSED, "broken": RunStatus.FAILED}
     assert outcome.exit_code == 1
-    assert outcome.to_dict()["status"] == "failed"
+    assert codec.to_builtins(outcome.report())["status"] == "failed"
 
 
 def test_everything_refusable_is_refused_before_anything_runs(project: Path) -> None:

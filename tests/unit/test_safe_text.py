@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pipelines.cli.display import SafeConsole, add_row, run_summary, show
-from pipelines.gate.rules import GateDecision
+from pipelines.gate.rules import GateDecision, decision_of
 from pipelines.report import compliance
 from pipelines.report.history import DeployEntry
 from pipelines.report.summary import DeployLine, Summary, markdown, tables
@@ -39,7 +40,7 @@ def hostile_decision(name: str) -> GateDecision:
     data: dict[str, Any] = decision(failing=1)
     data["env"] = name
     data["tests"]["failing"][0]["name"] = name
-    return GateDecision.from_dict(data)
+    return decision_of(data)
 
 
 def rendered(text: str) -> str:
@@ -112,7 +113,7 @@ def test_test_names_are_capped_where_they_are_shown() -> None:
     long_name = "test_" + "x" * 1000
     data: dict[str, Any] = decision(failing=1)
     data["tests"]["failing"][0]["name"] = long_name
-    text = markdown(Summary("t", GateDecision.from_dict(data)))
+    text = markdown(Summary("t", decision_of(data)))
     assert "x" * MAX_TEST_NAME not in text
     assert len(capped(long_name)) == MAX_TEST_NAME
     assert capped("short") == "short"
@@ -131,3 +132,16 @@ def test_whatever_a_command_prints_carries_no_control_sequence() -> None:
         "reports/\x1b]0;owned\x07x.xml: not collected\nnext line", markup=False, highlight=False
     )
     assert buffer.getvalue() == "reports/\\x1b]0;owned\\x07x.xml: not collected\nnext line\n"
+
+
+def test_a_styled_line_with_a_reason_from_outside_carries_no_control_sequence() -> None:
+    # `pipelines deploy` prints "<deploy>: <status> <reason>" as styled text; the reason may
+    # quote an instance's own output.
+    buffer = io.StringIO()
+    out = SafeConsole(file=buffer, force_terminal=True, color_system="standard", width=200)
+    reason = "instance r2-0 exited before it was healthy: \x1b[2J\x1b]0;owned\x1b\\ fine"
+    out.print(Text.assemble("r2-staging: ", Text("failed", style="red"), f" {reason}"))
+    shown = buffer.getvalue()
+    assert "\x1b[2J" not in shown and "\x1b]" not in shown
+    assert "\\x1b[2J\\x1b]0;owned\\x1b\\ fine" in shown
+    assert "\x1b[31mfailed\x1b[0m" in shown  # our own style stays

@@ -170,10 +170,17 @@ class DeployFunctions:
 
     @never_cached
     async def promote(
-        self, env: DeployEnvName, reason: Reason = None, audit_key: AuditKey = None
+        self,
+        env: DeployEnvName,
+        reason: Reason = None,
+        audit_key: AuditKey = None,
+        full: Annotated[
+            bool, Doc("Promote all the way: skip the remaining analyses, pauses and weights")
+        ] = False,
     ) -> dagger.Directory:
         """Continue a paused deploy. Never served from cache."""
         argv = ["pipelines", "promote", *(["--reason", reason] if reason else [])]
+        argv += ["--full"] if full else []
         return await self.deploy_operation("promote", argv, env, audit_key=audit_key)
 
     @never_cached

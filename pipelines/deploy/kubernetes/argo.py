@@ -3,9 +3,11 @@ the same pipeline.yaml settings as every other target, and the Rollout's ``.stat
 as our outcome.
 
 What maps (docs/kubernetes.md has the table): canary ``steps`` become ``setWeight`` steps, each
-followed by the analysis (or a pause when no Prometheus queries are configured); blue-green
-uses the stable and canary Services as active and preview, ``pre_promotion_analysis`` as
-``prePromotionAnalysis`` and ``keep_old_for`` as ``scaleDownDelaySeconds``; the analysis
+followed by the analysis (or a pause when no Prometheus queries are configured), and a
+``{pause: ...}`` step becomes Argo's ``pause``; blue-green uses the stable and canary Services
+as active and preview, ``pre_promotion_analysis``/``post_promotion_analysis`` as
+``prePromotionAnalysis``/``postPromotionAnalysis``, ``auto_promote`` as
+``autoPromotionEnabled`` and ``keep_old_for`` as ``scaleDownDelaySeconds``; the analysis
 limits become ``failureLimit``/``inconclusiveLimit``/``consecutiveErrorLimit``.
 """
 
@@ -16,7 +18,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pipelines.config.deploy import AnalysisSettings, DeploySettings, StrategyKind, Threshold
+from pipelines.config.deploy import (
+    AnalysisSettings,
+    CanaryPause,
+    DeploySettings,
+    StrategyKind,
+    Threshold,
+)
 from pipelines.deploy.kubernetes.manifests import Obj, Scope, pod_template
 from pipelines.errors import UsageError
 
@@ -98,6 +106,12 @@ def rollout(
         case StrategyKind.CANARY:
             steps: list[Obj] = []
             for weight in deploy.steps:
+                if isinstance(weight, CanaryPause):  # Argo's own pause; {} waits for promote
+                    pause: Obj = {}
+                    if weight.pause is not None:
+                        pause = {"duration": _duration(weight.pause)}
+                    steps.append({"pause": pause})
+                    continue
                 if weight >= 100:
                     break
                 steps.append({"setWeight": _whole_percent(weight)})
@@ -112,11 +126,13 @@ def rollout(
             blue_green: Obj = {
                 "activeService": stable,
                 "previewService": canary,
-                "autoPromotionEnabled": True,
+                "autoPromotionEnabled": deploy.auto_promote,
                 "scaleDownDelaySeconds": math.ceil(deploy.keep_old_for),
             }
             if templates and deploy.pre_promotion_analysis:
                 blue_green["prePromotionAnalysis"] = {"templates": templates}
+            if templates and deploy.post_promotion_analysis:
+                blue_green["postPromotionAnalysis"] = {"templates": templates}
             plan = {"blueGreen": blue_green}
         case StrategyKind.ROLLING:
             raise UsageError(

@@ -67,9 +67,9 @@ class ArgoController:
         """Follow the Rollout again (a controller that died left it to Argo meanwhile)."""
         return self._again(ArgoAction.FOLLOW)
 
-    def promote(self) -> DeployReport:
-        """Continue a paused Rollout."""
-        return self._again(ArgoAction.PROMOTE)
+    def promote(self, *, full: bool = False) -> DeployReport:
+        """Continue a paused Rollout (``full``: past all its remaining steps)."""
+        return self._again(ArgoAction.PROMOTE_FULL if full else ArgoAction.PROMOTE)
 
     def rollback(self, reason: str) -> DeployReport:
         """Abort the Rollout: Argo goes back to the stable ReplicaSet."""

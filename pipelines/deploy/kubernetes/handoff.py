@@ -61,12 +61,15 @@ def follow(
         sleep(POLL)
 
 
-def promote(client: KubeClient, scope: Scope) -> None:
-    """Continue a paused Rollout (clears its pause conditions)."""
+def promote(client: KubeClient, scope: Scope, *, full: bool = False) -> None:
+    """Continue a paused Rollout (clears its pause conditions); ``full``: all the way, past
+    its remaining steps and analyses (``kubectl argo rollouts promote --full``)."""
+    status: dict[str, object] = {"pauseConditions": None}
+    if full:
+        status["promoteFull"] = True
     client.merge_patch(
-        "Rollout", scope.namespace, scope.app, {"status": {"pauseConditions": None}},
-        subresource="status",
-    )  # fmt: skip
+        "Rollout", scope.namespace, scope.app, {"status": status}, subresource="status"
+    )
 
 
 def abort(client: KubeClient, scope: Scope) -> None:

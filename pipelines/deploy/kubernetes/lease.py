@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.deploy.kubernetes.client import KubeClient, KubernetesError
-from pipelines.errors import UsageError
+from pipelines.runlock import LockHeld
 
 RENEWALS_PER_LEASE = 3  # renew three times per lease duration: two renewals may fail
 
@@ -42,7 +42,7 @@ def parse_micro_time(text: str) -> float | None:
     return None
 
 
-class LeaseBusy(UsageError):
+class LeaseBusy(LockHeld):
     """Another controller holds the environment's lease (exit 2)."""
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from pipelines.deploy import codec
+from pipelines import codec
 from pipelines.deploy.events import JournalEvent, decode_events
 from pipelines.deploy.journal import Journal, fold
 from pipelines.deploy.kubernetes.client import KubeClient, KubernetesError

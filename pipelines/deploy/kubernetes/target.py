@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pipelines.deploy.kubernetes.client import KubeClient, KubernetesError
@@ -81,16 +81,11 @@ class KubernetesTarget:
         self._apply_release(release, version, env, live, image=str(template["image"]))
 
     def answers(self, instance: str, path: str) -> bool:
-        """Whether ``instance`` is among the release's available pods (the kubelet's probes
-        on health_path decide; no request is sent from here to a pod)."""
+        """Whether ``instance`` counts among its release's available pods (the kubelet's
+        probes on health_path decide; no request is sent from here to a pod). A release with
+        one pod of two available has one instance that answers, not none."""
         del path
-        release = release_of(instance)
-        current = self._deployment(release)
-        if current is None or instance not in self._live(release):
-            return False
-        return int((current.get("status") or {}).get("availableReplicas") or 0) >= len(
-            self._live(release)
-        )
+        return instance in self.running()
 
     def running(self) -> dict[str, Running]:
         """Every live instance whose release has its pods available."""
@@ -150,6 +145,11 @@ class KubernetesTarget:
             return f"http://{self.scope.settings.hostnames[0]}"
         stable = self.scope.service_name("stable")
         return f"http://{stable}.{self.scope.namespace}.svc:{self.scope.settings.service_port}"
+
+    def preview(self, instances: Sequence[str]) -> str:
+        """No preview address here (an Argo Rollouts hand-off has its previewService)."""
+        del instances
+        return ""
 
     def shutdown(self) -> None:
         """Delete every object of this environment (tests and drills clean up with this)."""

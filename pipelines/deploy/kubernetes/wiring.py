@@ -92,6 +92,7 @@ class ArgoAction(StrEnum):
     DEPLOY = "deploy"
     FOLLOW = "follow"
     PROMOTE = "promote"
+    PROMOTE_FULL = "promote-full"
     ABORT = "abort"
 
 
@@ -118,8 +119,8 @@ def hand_off(
                 strategy=strategy,
             )  # fmt: skip
             return handoff.apply_and_follow(client, scope, objects, timeout=timeout, log=log)
-        case ArgoAction.PROMOTE:
-            handoff.promote(client, scope)
+        case ArgoAction.PROMOTE | ArgoAction.PROMOTE_FULL:
+            handoff.promote(client, scope, full=action is ArgoAction.PROMOTE_FULL)
         case ArgoAction.ABORT:
             handoff.abort(client, scope)
         case ArgoAction.FOLLOW:
