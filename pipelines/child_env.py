@@ -10,6 +10,7 @@ values pipeline.yaml sets itself. The SDK's own secrets never reach a child, eve
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO
@@ -90,6 +91,7 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
+@functools.cache  # every stage of a run asks about the same names
 def _default(name: str, container: bool) -> bool:
     """Whether a child gets ``name`` without pipeline.yaml asking for it."""
     if container and _matches(name, HOST_ONLY):

@@ -32,6 +32,20 @@ SARIF = "security.sarif"
 DECISION = "decision.json"
 
 
+def cache_root(environ: Mapping[str, str]) -> Path:
+    """Where the SDK keeps what it can rebuild (environments, tools, checked configs):
+    PIPELINES_CACHE_DIR, else the user's cache directory."""
+    if environ.get("PIPELINES_CACHE_DIR"):
+        return Path(environ["PIPELINES_CACHE_DIR"])
+    home = environ.get("HOME")
+    if not home:  # still somewhere writable
+        import tempfile  # noqa: PLC0415 - rare; every stage process imports this module
+
+        home = tempfile.gettempdir()
+    base = environ.get("XDG_CACHE_HOME") or str(Path(home) / ".cache")
+    return Path(base) / "portable-pipelines"
+
+
 def project_directory(path: Path) -> Path:
     """The project directory ``path``, resolved; it must exist."""
     if not path.is_dir():

@@ -42,6 +42,7 @@ FLOORS: dict[str, int] = {
     "pipelines.config.health": 2,
     "pipelines.config.deploy": 2,
     "pipelines.config.pipeline": 3,
+    "pipelines.config.cache": 3,
     "pipelines.flags": 4,
     "pipelines.project.facts": 4,
     "pipelines.project.linters": 4,

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
-import tempfile
 import threading
-import traceback
 from collections.abc import Sequence
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pipelines.cli.completion import complete_if_asked
-from pipelines.cli.display import SafeConsole
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
-from pipelines.cli.parser import build_parser
+from pipelines.cli.parser import build_parser, shared_options, stage_command
 from pipelines.errors import (
     EXIT_CLOSED_OUTPUT,
     EXIT_INTERNAL,
@@ -30,35 +25,78 @@ from pipelines.errors import (
 from pipelines.report.workflow_commands import neutralise
 from pipelines.safe_text import terminal
 
+if TYPE_CHECKING:  # rich loads only where a command prints through it (not `pipelines stage`)
+    from rich.console import Console
+
 __all__ = ["build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, and map every outcome to an exit code."""
-    out = SafeConsole(soft_wrap=True)  # plain lines stay whole in logs; tables still fit
-    err = SafeConsole(stderr=True, soft_wrap=True)
     terminated: list[int] = []
     previous = _stop_on_sigterm(terminated)
     try:
-        parser = build_parser(argv)
-        complete_if_asked(parser)
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
-            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        args = _parse(list(sys.argv[1:] if argv is None else argv))
+        if isinstance(args, int):
+            return args
         # Under GitHub Actions nothing printed inside is read as a workflow command; the SDK's
         # own annotations are printed after it.
         with guarded(os.environ, machine_readable=bool(getattr(args, "json", False))):
             try:
-                code = load_handler(args.command)(args, out)
+                code = _dispatch(args)
             except BaseException as raised:  # the boundary: every outcome becomes an exit code
-                code = _exit_code(_unwrap(raised), err, terminated=bool(terminated))
+                code = _exit_code(_unwrap(raised), terminated=bool(terminated))
     except BaseException as raised:  # an interrupt before the command ran (or in the guard)
-        code = _exit_code(_unwrap(raised), err, terminated=bool(terminated))
+        code = _exit_code(_unwrap(raised), terminated=bool(terminated))
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
+
+
+class _NotQuick(Exception):
+    """The stage command line needs the whole parser (to explain a usage error)."""
+
+
+class _QuickParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotQuick(message)
+
+
+def _parse(words: list[str]) -> argparse.Namespace | int:
+    """The parsed command line, or the exit code of a usage error or help (argparse printed
+    it). `pipelines stage` runs once per stage: its command line is parsed by a parser of that
+    command alone, the same options, instead of building every command's."""
+    quick = words[:1] == ["stage"] and not {"-h", "--help"} & set(words)
+    if quick and "_ARGCOMPLETE" not in os.environ:
+        parser = _QuickParser(prog="pipelines")
+        stage_command(parser.add_subparsers(dest="command", required=True), shared_options(), words)
+        try:
+            return parser.parse_args(words)
+        except _NotQuick:
+            pass  # the whole parser says what is wrong, with every command's usage
+    whole = build_parser(words)
+    complete_if_asked(whole)
+    try:
+        return whole.parse_args(words)
+    except SystemExit as exc:  # argparse printed the usage error (2) or the help (0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "stage":
+        # Plain lines only: a stage process does not load rich unless it shows a table.
+        from pipelines.cli.stage_cmd import run_stage
+
+        return run_stage(args)
+    return load_handler(args.command)(args, _console())
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from pipelines.cli.display import SafeConsole
+
+    # soft_wrap: plain lines stay whole in logs; tables still fit.
+    return SafeConsole(stderr=stderr, soft_wrap=True)
 
 
 def _stop_on_sigterm(terminated: list[int]) -> Any:
@@ -97,7 +135,12 @@ def _unwrap(raised: BaseException) -> BaseException:
     return leaves[0] if leaves else raised
 
 
-def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False) -> int:
+def _exit_code(raised: BaseException, *, terminated: bool = False) -> int:
+    if isinstance(raised, SystemExit | GeneratorExit):
+        raise raised
+    from rich.markup import escape
+
+    err = _console(stderr=True)
     if isinstance(raised, PipelineError):
         # Messages quote files and user input: never markup, control characters escaped.
         # stderr may reach GitHub's log after the guard ends: no line may be a command.
@@ -110,8 +153,6 @@ def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False)
     if isinstance(raised, KeyboardInterrupt):
         err.print("terminated" if terminated else "interrupted")
         return EXIT_INTERRUPTED
-    if isinstance(raised, SystemExit | GeneratorExit):
-        raise raised
     if isinstance(raised, BrokenPipeError):
         # `pipelines ... | head` closed the pipe: not an error of ours. What is still buffered
         # goes nowhere, so the interpreter's last flush does not fail a second time.
@@ -119,6 +160,9 @@ def _exit_code(raised: BaseException, err: Console, *, terminated: bool = False)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_CLOSED_OUTPUT
     # Anything unexpected is recorded, never hidden.
+    import tempfile
+    import traceback
+
     with tempfile.NamedTemporaryFile(
         "w", prefix="pipelines-crash-", suffix=".txt", delete=False
     ) as handle:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from pipelines.config.pipeline import PipelineConfig, load_config
+from pipelines.config.cache import load_cached
+from pipelines.config.pipeline import PipelineConfig
 from pipelines.layout import Layout, project_directory
 from pipelines.stages.base import StageContext
 
@@ -17,7 +19,7 @@ def project_dir(args: argparse.Namespace) -> Path:
 
 def project_config(args: argparse.Namespace) -> PipelineConfig:
     """The project's validated pipeline.yaml (or the defaults)."""
-    return load_config(project_dir(args), Path(args.config) if args.config else None)
+    return load_cached(project_dir(args), Path(args.config) if args.config else None, os.environ)
 
 
 def project_layout(args: argparse.Namespace, config: PipelineConfig) -> Layout:

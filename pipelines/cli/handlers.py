@@ -1,15 +1,17 @@
-"""Which function handles each command. Commands load on demand: ``pipelines stage`` runs once
-per stage and must start fast, so each handler's module is imported only when it runs; the
-imports are typed, so mypy checks every handler."""
+"""Which function handles each command but ``pipelines stage`` (which runs once per stage and
+prints plain lines, see ``cli.stage_cmd``). Commands load on demand: each handler's module is
+imported only when it runs; the imports are typed, so mypy checks every handler."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
-Handler = Callable[[argparse.Namespace, Console], int]
+Handler = Callable[[argparse.Namespace, "Console"], int]
 
 
 def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case a command
@@ -27,10 +29,6 @@ def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case 
             from pipelines.cli.run_cmd import run
 
             return run
-        case "stage":
-            from pipelines.cli.stage_cmd import stage
-
-            return stage
         case "gate":
             from pipelines.cli.gate_cmd import gate
 

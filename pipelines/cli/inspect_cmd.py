@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 from pathlib import Path
 
 from rich.console import Console
 
-from pipelines.cli.common import project_config, project_dir
+from pipelines.cli.common import project_config, project_dir, project_layout
 from pipelines.cli.planning import project_plan
 from pipelines.config.deploy import StrategyKind
 from pipelines.config.pipeline import PipelineConfig
 from pipelines.errors import EXIT_OK, ConfigError, UsageError, did_you_mean
 from pipelines.flags.model import load_flags
+from pipelines.operations.planning import runner_facts
+from pipelines.operations.run import choose_runner
 from pipelines.plan import build_plan
 
 
@@ -113,10 +116,23 @@ def _validate_kubernetes(config: PipelineConfig) -> list[str]:
 
 def plan(args: argparse.Namespace, out: Console) -> int:
     """Print the plan of one environment."""
-    the_plan = project_plan(args, args.env)
-    if args.json:
+    config = project_config(args)
+    the_plan = project_plan(args, args.env, config)
+    facts = None
+    if args.runner is not None:
+        choose_runner(args.runner)
+        facts = runner_facts(args.runner, project_layout(args, config), os.environ)
+    if args.json and facts is None:
         print(the_plan.to_json())
         return EXIT_OK
+    if args.json and facts is not None:
+        print(json.dumps({**json.loads(the_plan.to_json()), "runner": facts.to_dict()}, indent=2))
+        return EXIT_OK
+    if facts is not None:
+        image = f", image {facts.image}" if facts.image else ""
+        out.print(
+            f"runner: {facts.runner}{image}, Python {facts.python}", highlight=False, markup=False
+        )
     for stage in the_plan.stages:
         needs = f" (needs {', '.join(stage.needs)})" if stage.needs else ""
         limit = f", timeout {stage.timeout:g} s" if stage.timeout else ""

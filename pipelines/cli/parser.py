@@ -62,7 +62,7 @@ def _project_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _shared() -> _Shared:
+def shared_options() -> _Shared:
     project = argparse.ArgumentParser(add_help=False)
     _project_options(project)
     common = argparse.ArgumentParser(add_help=False)
@@ -99,7 +99,13 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
     sub.add_parser(
         "validate", parents=[shared.project, as_json], help="check pipeline.yaml and flags.yaml"
     )
-    sub.add_parser("plan", parents=[common, with_env, as_json], help="print the plan")
+    plan = sub.add_parser("plan", parents=[common, with_env, as_json], help="print the plan")
+    plan.add_argument(
+        "--runner",
+        default=None,
+        help=f"also say where {_listing(RUNNERS)} would run the stages, with which Python "
+        "(docker: the toolchain image, built unless it exists)",
+    )
     run = sub.add_parser("run", parents=[common, with_env, as_json], help="run the pipeline")
     offer(
         run.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages"),
@@ -115,20 +121,7 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
         help="print each stage's tool output as it runs, its name in front",
     )
     loudness.add_argument("-q", "--quiet", action="store_true", help="print only the summary table")
-    # Only `pipelines stage --help` reads the project, so a stage's own start stays fast.
-    asks_help = "stage" in argv and bool({"-h", "--help"} & set(argv))
-    stage = sub.add_parser(
-        "stage",
-        parents=[common, with_env],
-        help="run one stage's work here",
-        epilog=stages_help(argv) if asks_help else None,
-    )
-    offer(
-        stage.add_argument(
-            "name", help=f"{_listing(STAGES)}, or one of the project's own (listed below)"
-        ),
-        stage_names,
-    )
+    stage_command(sub, shared, argv)
     gate = sub.add_parser(
         "gate",
         parents=[common, with_env, as_json],
@@ -166,6 +159,23 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
         help="print the JSON Schema of pipeline.yaml or flags.yaml (for editors), or the plan's",
     )
     schema.add_argument("kind", choices=SCHEMA_KINDS)
+
+
+def stage_command(sub: Any, shared: _Shared, argv: list[str]) -> None:
+    # Only `pipelines stage --help` reads the project, so a stage's own start stays fast.
+    asks_help = "stage" in argv and bool({"-h", "--help"} & set(argv))
+    stage = sub.add_parser(
+        "stage",
+        parents=[shared.common, shared.with_env],
+        help="run one stage's work here",
+        epilog=stages_help(argv) if asks_help else None,
+    )
+    offer(
+        stage.add_argument(
+            "name", help=f"{_listing(STAGES)}, or one of the project's own (listed below)"
+        ),
+        stage_names,
+    )
 
 
 def _operations_commands(sub: Any, shared: _Shared) -> None:
@@ -468,7 +478,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    shared = _shared()
+    shared = shared_options()
     _pipeline_commands(sub, shared, list(sys.argv[1:] if argv is None else argv))
     _operations_commands(sub, shared)
     _flag_commands(sub, shared)

@@ -11,9 +11,9 @@ from rich.console import Console
 from pipelines import codec
 from pipelines.cli.display import LiveStages, run_summary, show
 from pipelines.cli.follow import LogFollower
-from pipelines.cli.github_out import publish_run
 from pipelines.layout import LOG
 from pipelines.operations.run import PreparedRun, RunOutcome, RunRequest, execute, prepare
+from pipelines.report.workflow_commands import in_github_actions
 from pipelines.runners.results import FINISHED, RunStatus
 
 
@@ -34,8 +34,12 @@ def run(args: argparse.Namespace, out: Console) -> int:
         with LiveStages(out, names) as live:
             outcome = execute(prepared, live.on_event)
     render(out, outcome)
-    # Failing tests, gate reasons and findings as GitHub annotations, after the run's output.
-    publish_run(prepared.layout, [stage.name for stage in outcome.result.stages], os.environ)
+    # Failing tests, gate reasons and findings as GitHub annotations, after the run's output
+    # (the report modules load only there: elsewhere they would delay the first stage).
+    if in_github_actions(os.environ):
+        from pipelines.cli.github_out import publish_run
+
+        publish_run(prepared.layout, [stage.name for stage in outcome.result.stages], os.environ)
     return outcome.exit_code
 
 

@@ -1,20 +1,29 @@
-"""``pipelines stage NAME``: one stage's work in this process (what every runner runs)."""
+"""``pipelines stage NAME``: one stage's work in this process (what every runner runs).
+
+A stage process starts once per stage and run, so it prints plain lines and loads rich only
+to show the gate's table.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
-from rich.console import Console
-
+from pipelines import safe_text
 from pipelines.cli.common import project_config, stage_context
 from pipelines.errors import UsageError, did_you_mean
 from pipelines.stages import STAGES, load_stage
 from pipelines.stages.base import StageResult
 
 
-def stage(args: argparse.Namespace, out: Console) -> int:
+def _say(line: str) -> None:
+    # Data from tools and files: control characters show escaped, as on every console.
+    print(safe_text.lines(line), flush=True)
+
+
+def run_stage(args: argparse.Namespace) -> int:
     """Run one stage's work in this process (what every runner's command does)."""
     config = project_config(args)
     custom = {stage.name: stage for stage in config.custom}
@@ -39,21 +48,15 @@ def stage(args: argparse.Namespace, out: Console) -> int:
         result = load_stage(args.name)(context)
     for finding in result.findings[:50]:
         where = f"{finding.file}:{finding.line}" if finding.line else finding.file
-        out.print(
-            f"{where}: [{finding.tool} {finding.rule}] {finding.message}",
-            highlight=False,
-            markup=False,
-        )
+        _say(f"{where}: [{finding.tool} {finding.rule}] {finding.message}")
     if decision is not None:
         # Only the gate shows a decision: other stages never import the tables.
-        from pipelines.cli.display import show
+        from pipelines.cli.display import SafeConsole, show
         from pipelines.cli.guard import emit
         from pipelines.report import github
         from pipelines.report.summary import gate_table
 
-        show(out, gate_table(decision))
+        show(SafeConsole(file=sys.stdout, soft_wrap=True), gate_table(decision))
         emit(github.publish(decision, os.environ))
-    out.print(
-        f"{result.stage}: {result.status.value}: {result.summary}", highlight=False, markup=False
-    )
+    _say(f"{result.stage}: {result.status.value}: {result.summary}")
     return result.exit_code

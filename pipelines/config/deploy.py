@@ -3,8 +3,6 @@
 Every default lives in the declared types below; the JSON Schema is emitted from them.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Annotated, ClassVar, Literal

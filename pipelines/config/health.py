@@ -1,7 +1,5 @@
 """What a health check is (declared in pipeline.yaml) and what it found."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -81,7 +79,7 @@ class HealthCheck(Model, frozen=True, kw_only=True):
         return next(kind for kind in KINDS if getattr(self, kind) is not None)
 
     @classmethod
-    def of(cls, name: str, kind: str, probe: Any, **settings: Any) -> HealthCheck:
+    def of(cls, name: str, kind: str, probe: Any, **settings: Any) -> "HealthCheck":
         """A check built from plain values (as pipeline.yaml would spell them)."""
         data = {"name": name, kind: probe, **settings}
         return decode(data, cls, Source(f"health check {name!r}"))
@@ -158,6 +156,6 @@ class HealthReport:
             return "degraded"
         return "healthy"
 
-    def details(self) -> HealthDetails:
+    def details(self) -> "HealthDetails":
         """What result.json and ``--json`` hold."""
         return HealthDetails(self.env, self.status, len(self.critical_failures), self.results)

@@ -45,6 +45,17 @@ def plan_schema() -> dict[str, Any]:
             "env": {"type": "string"},
             "stages": {"type": "array", "items": {"$ref": "#/$defs/PlannedStage"}},
             "skipped": {"type": "array", "items": skipped},
+            # Only with `--runner NAME`: where the stages would run.
+            "runner": {
+                "type": "object",
+                "properties": {
+                    "name": named,
+                    "python": {"type": "string"},
+                    "image": {"type": ["string", "null"]},
+                },
+                "required": ["name", "python", "image"],
+                "additionalProperties": False,
+            },
         },
         "required": ["version", "pipeline", "env", "stages"],
         "additionalProperties": False,

@@ -7,8 +7,6 @@ declared type (so a key added to it is a key of the config), with its environmen
 each one's own defaults, its custom stages, and where it was read from.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -134,7 +132,7 @@ class StageSettings(Model, frozen=True, kw_only=True):
     pass_env: PassEnv = ()
     timeout: Seconds = DEFAULT_STAGE_TIMEOUT
 
-    def common(self) -> StageSettings:
+    def common(self) -> "StageSettings":
         """Only the settings every stage has."""
         return StageSettings(
             enabled=self.enabled,
@@ -170,7 +168,7 @@ class SecuritySettings(StageSettings, frozen=True, kw_only=True):
     requirements: Text | None = None
     timeout: Seconds = 300.0
 
-    def common(self) -> StageSettings:
+    def common(self) -> "StageSettings":
         return msgspec.structs.replace(super().common(), timeout=self.timeout + 60)
 
 
@@ -317,7 +315,7 @@ class PipelineConfig(PipelineFile, frozen=True, kw_only=True):
         """Every stage by name: the built-in ones, then the custom ones."""
         return (*BUILTIN_STAGES, *(stage.name for stage in self.custom))
 
-    def stage(self, name: str) -> StageSettings:
+    def stage(self, name: str) -> "StageSettings":
         """The common settings of a stage (defaults when pipeline.yaml says nothing)."""
         if name in BUILTIN_STAGES:
             settings: StageSettings = getattr(self.stages, name)

@@ -1,7 +1,5 @@
 """How long artifacts are kept, per kind (pipeline.yaml's ``retention``)."""
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 import msgspec

@@ -195,6 +195,16 @@ def _enc_hook(value: Any) -> Any:
     raise NotImplementedError(type(value))
 
 
+def encode_json(value: Any) -> bytes:
+    """A declared value as JSON bytes, read back by ``decode_json``."""
+    return msgspec.json.encode(value, enc_hook=_enc_hook)
+
+
+def decode_json(data: bytes, kind: type[T]) -> T:
+    """JSON bytes that ``encode_json`` wrote, as the declared type (a DecodeError if not)."""
+    return msgspec.json.decode(data, type=kind, dec_hook=_dec_hook)
+
+
 def to_builtins(value: Any) -> Any:
     """A declared value as JSON data (lists, not tuples), spelled as a user would write it."""
     return msgspec.json.decode(msgspec.json.encode(value, enc_hook=_enc_hook))

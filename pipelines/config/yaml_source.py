@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ConfigError
+
+if TYPE_CHECKING:  # PyYAML loads when a file is parsed: a cached config needs no parser
+    import yaml
 
 KeyPath = tuple[str | int, ...]
 
@@ -73,7 +74,11 @@ def read_yaml_file(path: Path) -> tuple[Any, Source]:
 def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
     """Parse YAML safely and record the line of every key path; duplicate keys, recursive
     aliases and documents that expand beyond MAX_YAML_VALUES are errors."""
-    loader = yaml.SafeLoader(text)
+    import yaml  # noqa: PLC0415 - a config read from the cache needs no parser
+
+    # libyaml's parser where PyYAML was built with it (several times faster); the same safe
+    # constructor, marks and errors either way.
+    loader: yaml.SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -83,6 +88,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark is not None else file
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "maximum nesting depth" in problem:  # libyaml's own limit
+            raise ConfigError(f"{where}: nested too deeply", hint="flatten the document") from exc
         raise ConfigError(f"{where}: not valid YAML: {problem}", hint="fix the syntax") from exc
     except RecursionError as exc:
         raise ConfigError(f"{file}: nested too deeply", hint="flatten the document") from exc
@@ -97,6 +104,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
 def _check_expansion(root: yaml.Node, file: str) -> None:
     """Refuse a document whose aliases loop or multiply it past MAX_YAML_VALUES, before
     anything walks it (iteratively: depth cannot overflow the stack here)."""
+    import yaml  # noqa: PLC0415 - loaded by parse_yaml already
+
     seen = 0
     stack: list[tuple[yaml.Node, frozenset[int]]] = [(root, frozenset())]
     while stack:
@@ -121,6 +130,8 @@ def _check_expansion(root: yaml.Node, file: str) -> None:
 
 
 def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str) -> None:
+    import yaml  # noqa: PLC0415 - loaded by parse_yaml already
+
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.config.pipeline import PipelineConfig
 from pipelines.flags.evaluate import as_environment
 from pipelines.flags.model import load_flags
+from pipelines.layout import Layout
 from pipelines.plan import Plan, build_plan
 from pipelines.process import tool_path
 from pipelines.project.environment import installer
@@ -36,6 +40,31 @@ def project_plan(
         config_file=config_argument(config_file, project),
         installer=installer(tool_path(os.environ.get("PATH", os.defpath))),
     )
+
+
+@dataclass(frozen=True)
+class RunnerFacts:
+    """Where a plan's stages run: the runner, the image (containers) and the Python version
+    the stages run with."""
+
+    runner: str
+    python: str
+    image: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The ``runner`` entry of ``pipelines plan --json --runner NAME``."""
+        return {"name": self.runner, "python": self.python, "image": self.image}
+
+
+def runner_facts(runner: str, layout: Layout, environ: Mapping[str, str]) -> RunnerFacts:
+    """The facts of ``runner`` for this project (the docker runner builds its toolchain image
+    unless it exists, as a run would)."""
+    if runner == "docker":
+        from pipelines.runners.docker import describe_toolchain  # noqa: PLC0415 - only here
+
+        image, python = describe_toolchain(layout, environ)
+        return RunnerFacts(runner, python, image)
+    return RunnerFacts(runner, platform.python_version())
 
 
 def config_argument(config_file: Path | None, project: Path) -> str | None:

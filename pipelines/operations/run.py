@@ -14,7 +14,8 @@ import msgspec
 from pipelines import artifacts, codec, containment
 from pipelines.audit import RecordedHead, RunAudit
 from pipelines.codec import DamagedFile
-from pipelines.config.pipeline import PipelineConfig, load_config
+from pipelines.config.cache import load_cached
+from pipelines.config.pipeline import PipelineConfig
 from pipelines.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PipelineError, UsageError
 from pipelines.flags.store import audit_log
 from pipelines.gate.rules import GateDecision, Verdict
@@ -114,7 +115,8 @@ def prepare(request: RunRequest) -> PreparedRun:
     """Load the config, plan the environment and choose the runner: everything that can be
     refused before anything runs."""
     project = project_directory(request.project)
-    config = load_config(project, request.config_file)
+    # Checked once here; the stage processes decode what this load kept.
+    config = load_cached(project, request.config_file, os.environ)
     the_plan = project_plan(
         project,
         config,

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import BinaryIO
 from pipelines import atomic
 from pipelines.config.pipeline import PipelineConfig
 from pipelines.errors import ConfigError, ToolError
+from pipelines.layout import cache_root
 from pipelines.process import command_line, run_streaming, tool_path
 from pipelines.project.commands import typing_requirements
 from pipelines.project.facts import (
@@ -143,15 +143,6 @@ def install_plan(config: PipelineConfig, facts: ProjectFacts) -> InstallPlan:
 def installer(path: str) -> str:
     """``uv`` when it is on PATH, else ``pip``."""
     return "uv" if shutil.which("uv", path=path) else "pip"
-
-
-def cache_root(environ: Mapping[str, str]) -> Path:
-    """Where environments are kept: PIPELINES_CACHE_DIR, else the user's cache directory."""
-    if environ.get("PIPELINES_CACHE_DIR"):
-        return Path(environ["PIPELINES_CACHE_DIR"])
-    home = environ.get("HOME") or tempfile.gettempdir()  # no HOME: still somewhere writable
-    base = environ.get("XDG_CACHE_HOME") or str(Path(home) / ".cache")
-    return Path(base) / "portable-pipelines"
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipelines.errors import ConfigError
 
 # Linter name -> its PyPI package (ruff-format is ruff's formatter check).
@@ -179,6 +177,8 @@ def _pre_commit(project: Path) -> list[DeclaredTool]:
         raise ConfigError(
             f"{path}: larger than {_MAX_PRE_COMMIT} bytes", hint="is it the right file?"
         )
+    import yaml  # noqa: PLC0415 - only a project with pre-commit hooks needs a parser here
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

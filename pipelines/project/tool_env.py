@@ -17,8 +17,9 @@ from pathlib import Path
 
 from pipelines import atomic
 from pipelines.errors import ToolError
+from pipelines.layout import cache_root
 from pipelines.process import run_tool, tool_path
-from pipelines.project.environment import cache_root, explain, installer, locked
+from pipelines.project.environment import explain, installer, locked
 from pipelines.project.linters import DeclaredTool, sdk_version
 
 READY = ".pipelines-tool-ready.json"

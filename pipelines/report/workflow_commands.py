@@ -9,7 +9,6 @@ know) every line of our output is inert. Kept free of heavy imports: every comma
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 
 
@@ -30,6 +29,8 @@ def escape_property(text: str) -> str:
 
 def stop_token() -> str:
     """A fresh token for ``::stop-commands::``; the output cannot guess it."""
+    import secrets  # noqa: PLC0415 - only under GitHub Actions; every stage imports this
+
     return secrets.token_hex(16)
 
 

@@ -1,7 +1,8 @@
 """The Docker runner: each stage in its own container of the toolchain image.
 
-The project is mounted read-only at /src and only the stage's own ``reports/<stage>/`` is
-writable, so a stage cannot change the source or another stage's reports. Stages run in the
+The project is mounted read-only at /src, the reports directory read-only at /reports and only
+the stage's own ``reports/<stage>/`` in it writable, so a stage cannot change the source or
+another stage's reports. Stages run in the
 same DAG order and parallelism as on the host, and leave the same reports behind.
 """
 
@@ -31,6 +32,7 @@ from pipelines.runners.results import RunResult
 from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
 
 WORKDIR = "/src"
+REPORTS_MOUNT = "/reports"
 # One named volume keeps the project environments and the installers' downloads between
 # containers and runs (the install stage builds there, the other stages use it).
 CACHE_VOLUME = "portable-pipelines-cache"
@@ -64,14 +66,20 @@ def docker_run_argv(
         command += ["--user", user]
     # Build backends write metadata into the tree (egg-info): only such stages get it writable.
     access = "rw" if stage.source == "read-write" else "ro"
+    reports = reports or project / REPORTS
     command += ["--volume", f"{project}:{WORKDIR}:{access}"]
     if access == "rw" and os.path.lexists(project / ".git"):
         # The host runs git in the checkout: its config and hooks name commands git runs
         # there (core.fsmonitor, a hook), so no stage may write them.
         command += ["--volume", f"{project / '.git'}:{WORKDIR}/.git:ro"]
     command += [
+        # Every stage's reports to read (the gate's evidence), its own to write. Outside /src:
+        # a mount point cannot be made inside a read-only source that has no reports/ (a
+        # fresh checkout with --reports elsewhere); the runner made the stage's directory.
         "--volume",
-        f"{(reports or project / REPORTS) / stage.name}:{WORKDIR}/{REPORTS}/{stage.name}",
+        f"{reports}:{REPORTS_MOUNT}:ro",
+        "--volume",
+        f"{reports / stage.name}:{REPORTS_MOUNT}/{stage.name}",
         "--volume",
         f"{CACHE_VOLUME}:{CACHE_DIR}",
         "--workdir",
@@ -79,10 +87,10 @@ def docker_run_argv(
         "--env",
         "HOME=/tmp",
     ]
-    # Inside, reports are always at /src/reports (where the host's directory is mounted), and
+    # Inside, reports are always at /reports (where the host's directory is mounted), and
     # the project's environment is named after the host checkout (every project is /src).
     identity = {
-        REPORTS_ENV: f"{WORKDIR}/{REPORTS}",
+        REPORTS_ENV: REPORTS_MOUNT,
         PROJECT_ID: hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:8],
         PROJECT_NAME: project.resolve().name,
     }
@@ -164,6 +172,34 @@ class DockerRunner:
             missing=f"{argv[0]}: not found in the toolchain image",
             secrets=secret_values(child),
         )
+
+
+# Written by containers/toolchain.Dockerfile when the image is built.
+PYTHON_VERSION_FILE = "/etc/pipelines-python-version"
+
+
+def toolchain_python(image: str, environ: Mapping[str, str]) -> str:
+    """The version of the Python every stage runs with in ``image`` (``3.11.2``)."""
+    done = run_tool(
+        ["docker", "run", "--rm", "--entrypoint", "cat", image, PYTHON_VERSION_FILE],
+        cwd=Path.cwd(),
+        env=dict(environ),
+        timeout=120,
+    )
+    version = done.stdout.strip()
+    if done.returncode != 0 or not version:
+        raise ToolError(
+            f"{image}: cannot read its Python version ({PYTHON_VERSION_FILE}): {done.last_line()}",
+            hint="remove the image (docker image rm) so the next run builds it again",
+        )
+    return version
+
+
+def describe_toolchain(layout: Layout, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The toolchain image stages would run in (built now unless it exists) and its Python."""
+    check_engine(environ)
+    image = ensure_toolchain(ToolchainSpec.from_env(environ), layout, environ)
+    return image, toolchain_python(image, environ)
 
 
 def check_engine(environ: Mapping[str, str]) -> None:

@@ -318,9 +318,84 @@ def test_a_project_s_own_tools_and_tests_give_the_same_counts_in_containers(
     assert host_code == 0, host_run
     assert code == 0, (run, (boxed / "reports/test/log.txt").read_text()[-3000:])
     on_host, in_docker = decision(host), decision(boxed)
-    for key in ("passed", "failed", "errors", "skipped", "flaky", "executed", "records"):
-        assert in_docker["tests"][key] == on_host["tests"][key], key
+    # Every count the gate judged: tests, coverage, findings by severity.
+    for section in ("tests", "coverage", "findings"):
+        counts = {k: v for k, v in on_host[section].items() if isinstance(v, int | float)}
+        assert {k: in_docker[section].get(k) for k in counts} == counts, section
     assert in_docker["tests"]["passed"] == 11
-    lint = [json.loads((p / "reports/lint/result.json").read_text()) for p in (host, boxed)]
-    assert lint[0]["details"]["tools"] == lint[1]["details"]["tools"]
-    assert lint[1]["details"]["tools"] == {"flake8": "0 finding(s)", "black": "0 finding(s)"}
+    # And what each stage counted itself.
+    results = {
+        stage: [
+            json.loads((p / "reports" / stage / "result.json").read_text()) for p in (host, boxed)
+        ]
+        for stage in ("lint", "security", "test")
+    }
+    for stage, (here, there) in results.items():
+        ending = (there["status"], len(there["findings"]))
+        assert ending == (here["status"], len(here["findings"])), stage
+    assert results["lint"][1]["details"] == results["lint"][0]["details"]
+    tests = [
+        {k: v for k, v in r["details"]["tests"].items() if k != "sources"} for r in results["test"]
+    ]
+    assert tests[1] == tests[0]
+    scanners = [
+        {name: (s["status"], s["findings"]) for name, s in r["details"]["scanners"].items()}
+        for r in results["security"]
+    ]
+    assert scanners[1] == scanners[0]
+    assert (
+        results["security"][1]["details"]["by_severity"]
+        == (results["security"][0]["details"]["by_severity"])
+    )
+    lint = json.loads((boxed / "reports/lint/result.json").read_text())
+    assert lint["details"]["tools"] == {"flake8": "0 finding(s)", "black": "0 finding(s)"}
+
+
+BUILDING_STAGE = {
+    "setup.py": (
+        'from setuptools import setup\n\nsetup(name="tiny", version="1.0", py_modules=["tiny"])\n'
+    ),
+    "tiny.py": "VALUE = 1\n",
+    "pipeline.yaml": """\
+project_env: {enabled: false}
+stages:
+  build:
+    run:
+      - [python, setup.py, -q, egg_info]
+      - [python, setup.py, -q, build, --build-base, build]
+      - [python, -c, "import shutil; shutil.copytree('build/lib', 'reports/build/lib')"]
+    artifacts: [reports/build/lib]
+""",
+}
+
+
+def test_a_custom_stage_that_builds_works_in_a_container_and_leaves_the_checkout_clean(
+    tmp_path: Path,
+) -> None:
+    project = write_project(tmp_path / "tiny", BUILDING_STAGE)
+    before = sorted(p.name for p in project.iterdir())
+    code, result = run_pipeline(project, "--runner", "docker", "build")
+    assert code == 0, (result, (project / "reports/build/log.txt").read_text()[-3000:])
+    assert (project / "reports/build/lib/tiny.py").read_text() == "VALUE = 1\n"
+    assert (Path(result["artifacts"]) / "reports/build/lib/tiny.py").is_file()
+    # No build/ and no tiny.egg-info beside the source: only the run's own directories.
+    assert sorted(p.name for p in project.iterdir()) == sorted([*before, "artifacts", "reports"])
+
+
+def test_the_plan_states_the_python_of_the_toolchain_image(tmp_path: Path) -> None:
+    plan = ["plan", "-C", str(tmp_path), "--runner", "docker", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines", *plan],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    runner = json.loads(done.stdout)["runner"]
+    version = "import platform; print(platform.python_version())"
+    inside = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "python3", runner["image"], "-c", version],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert runner["python"] == inside.stdout.strip()

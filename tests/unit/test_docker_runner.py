@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,8 @@ def test_source_is_read_only_and_only_the_stage_reports_are_writable(tmp_path: P
     )
     assert argv[:6] == ["docker", "run", "--rm", "--init", "--name", "pipelines-x-test-0"]
     assert f"{tmp_path}:/src:ro" in argv
-    assert f"{tmp_path}/reports/test:/src/reports/test" in argv
+    assert f"{tmp_path}/reports:/reports:ro" in argv
+    assert f"{tmp_path}/reports/test:/reports/test" in argv
     assert argv[argv.index("--user") + 1] == "1000:1000"
     # Values stay out of the argv: docker reads them from its own environment.
     envs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--env"]
@@ -124,6 +127,34 @@ def test_a_build_that_does_not_trust_the_network_names_the_ca_setting(tmp_path: 
     assert with_ca == f"the whole build output is in {log}"
     other = build_failure_hint("E: no space left", ToolchainSpec(sdk_root(), "base:1"), log)
     assert other == f"the whole build output is in {log}"
+
+
+def test_the_plan_for_the_docker_runner_states_the_toolchain_image_and_its_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An engine that has the image and answers the version file the Dockerfile writes.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        'case "$1 $*" in\n'
+        '  *"/etc/pipelines-python-version"*) echo 3.12.7 ;;\n'
+        "  version*) echo 27.0 ;;\n"
+        "esac\n"
+        "exit 0\n"
+    )
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    project = tmp_path / "project"
+    project.mkdir()
+    assert main(["plan", "-C", str(project), "--runner", "docker", "--json"]) == 0
+    runner = json.loads(capsys.readouterr().out)["runner"]
+    assert runner["name"] == "docker"
+    assert runner["python"] == "3.12.7"
+    assert runner["image"].startswith("portable-pipelines-toolchain:")
+    assert main(["plan", "-C", str(project), "--runner", "docker"]) == 0
+    assert f"runner: docker, image {runner['image']}, Python 3.12.7" in capsys.readouterr().out
 
 
 FAKE_DOCKER = """#!/bin/sh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from textwrap import dedent
@@ -120,3 +121,32 @@ def test_a_kept_pattern_that_matches_nothing_is_a_warning_in_the_run_table(
     assert "warning: artifacts matched no file: reports/build/*.tar.gz" in shown
     (run,) = (tmp_path / "artifacts").iterdir()
     assert (run / "reports/build/pkg-1.0.whl").is_file()
+
+
+def test_a_custom_stage_on_a_source_it_cannot_write_builds_in_a_copy_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "checkout"
+    project.mkdir()
+    (project / "setup.py").write_text("print('setup')\n")
+    write = (
+        "import pathlib; pathlib.Path('build').mkdir(); pathlib.Path('pkg.egg-info').mkdir();"
+        "pathlib.Path('reports/build/made.txt').write_text(str(sorted(p.name for p in "
+        "pathlib.Path().iterdir())))"
+    )
+    (project / "pipeline.yaml").write_text(
+        "project_env: {enabled: false}\n"
+        f'stages:\n  build:\n    run: [[{sys.executable}, -c, "{write}"]]\n    python: tool\n'
+    )
+    # What a read-only mount (a container's /src) answers.
+    real_access = os.access
+    monkeypatch.setattr(
+        "pipelines.stages.custom.os.access",
+        lambda path, mode: False if Path(path) == project else real_access(path, mode),
+    )
+    assert main(["stage", "build", "-C", str(project)]) == 0
+    made = (project / "reports/build/made.txt").read_text()
+    assert "setup.py" in made
+    assert "reports" in made
+    assert "build" in made
+    assert sorted(p.name for p in project.iterdir()) == ["pipeline.yaml", "reports", "setup.py"]

@@ -1,7 +1,5 @@
 """The settings of a ``kind: kubernetes`` target (pipeline.yaml, under the target)."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
