@@ -42,6 +42,9 @@ RUNNING_PYTHON = "{python}"  # how the plan shows the interpreter the environmen
 # inside), and "1" where projects of unknown identity share one cache (never prune there).
 PROJECT_ID = "PIPELINES_PROJECT_ID"
 PROJECT_NAME = "PIPELINES_PROJECT_NAME"
+# The one project path that identity is for: another project built in the same container (a
+# test suite's temporary projects) is never taken for it, nor its environments pruned.
+PROJECT_PATH = "PIPELINES_PROJECT_PATH"
 SHARED_CACHE = "PIPELINES_SHARED_CACHE"
 READY = ".pipelines-ready.json"
 # What the test stage needs on top of the project's own test dependencies.
@@ -178,8 +181,12 @@ def _location(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> P
             digest.update(path.read_bytes())
     # Which checkout this is: its path, or (in a container, where every project is /src) the
     # host checkout's identity that the runner passes on.
-    where = environ.get(PROJECT_ID) or hashlib.sha256(str(project).encode()).hexdigest()[:8]
-    name = environ.get(PROJECT_NAME) or project.name
+    given = environ.get(PROJECT_PATH)
+    ours = given is not None and Path(given).resolve() == project.resolve()
+    where = (ours and environ.get(PROJECT_ID)) or hashlib.sha256(str(project).encode()).hexdigest()[
+        :8
+    ]
+    name = (ours and environ.get(PROJECT_NAME)) or project.name
     slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40] or "project"
     return cache_root(environ) / "envs" / f"{slug}-{where}-{digest.hexdigest()[:16]}"
 

@@ -20,7 +20,7 @@ from pipelines.errors import ToolError, UsageError
 from pipelines.layout import REPORTS, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import run_tool
-from pipelines.project.environment import PROJECT_ID, PROJECT_NAME
+from pipelines.project.environment import PROJECT_ID, PROJECT_NAME, PROJECT_PATH
 from pipelines.runners.base import (
     Command,
     OnEvent,
@@ -93,6 +93,7 @@ def docker_run_argv(
         REPORTS_ENV: REPORTS_MOUNT,
         PROJECT_ID: hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:8],
         PROJECT_NAME: project.resolve().name,
+        PROJECT_PATH: WORKDIR,
     }
     for key, value in sorted({**CACHE_ENV, **identity}.items()):
         command += ["--env", f"{key}={value}"]

@@ -276,10 +276,20 @@ def test_environments_in_a_shared_cache_are_never_pruned(
     environ = {"PIPELINES_CACHE_DIR": str(tmp_path / "cache"), "PIPELINES_SHARED_CACHE": "1"}
     project_env.ensure(tmp_path, project_env.InstallPlan(), environ)
     assert prune == []
-    environ = {"PIPELINES_CACHE_DIR": str(tmp_path / "cache"), "PIPELINES_PROJECT_ID": "abc12345"}
+    environ = {
+        "PIPELINES_CACHE_DIR": str(tmp_path / "cache"),
+        "PIPELINES_PROJECT_ID": "abc12345",
+        "PIPELINES_PROJECT_PATH": str(tmp_path),
+    }
     env, _ = project_env.ensure(tmp_path, project_env.InstallPlan(), environ)
     assert "-abc12345-" in env.path.name
     assert prune == [env.path]
+    # Another project in the same container (a test suite's temporary one) is not taken for
+    # the project that identity is for: its environment has a name of its own.
+    other_project = tmp_path / "elsewhere"
+    other_project.mkdir()
+    env, _ = project_env.ensure(other_project, project_env.InstallPlan(), environ)
+    assert "-abc12345-" not in env.path.name
 
 
 @pytest.mark.parametrize(
