@@ -9,10 +9,12 @@ Hollow nodes report fake pod addresses: nothing here sends traffic to a pod.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -84,13 +86,38 @@ def binaries(environ: Mapping[str, str] | None = None) -> Path:
     return found
 
 
-def _kubeconfig(path: Path, server: str, token: str, ca: Path) -> None:
+# kubemark's fake container runtime listens on a fixed path, /tmp/kubelet_remote.sock: two
+# hollow nodes on one machine (or another test session's) would share one runtime, and each
+# kubelet then kills the other's containers as strangers (pods crash-loop, go unready). Each
+# hollow node therefore runs with a /tmp of its own, in a mount namespace of its own.
+_PRIVATE_TMP = (
+    "import os, subprocess, sys; "
+    "subprocess.run(['mount', '--bind', sys.argv[1], '/tmp'], check=True); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+
+
+def _can_isolate() -> bool:
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+def _with_private_tmp(argv: list[str], private: Path) -> list[str]:
+    return [
+        "unshare", "--mount", "--propagation", "private",
+        sys.executable, "-c", _PRIVATE_TMP, str(private), *argv,
+    ]  # fmt: skip
+
+
+def _kubeconfig(path: Path, server: str, token: str, ca: Path, *, embed: bool = False) -> None:
+    authority = (
+        {"certificate-authority-data": base64.b64encode(ca.read_bytes()).decode()}
+        if embed  # for a process that cannot see the file (a private /tmp)
+        else {"certificate-authority": str(ca)}
+    )
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": "local", "cluster": {"server": server, "certificate-authority": str(ca)}}
-        ],
+        "clusters": [{"name": "local", "cluster": {"server": server, **authority}}],
         "users": [{"name": "admin", "user": {"token": token}}],
         "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
         "current-context": "local",
@@ -252,25 +279,28 @@ def control_plane(directory: Path, bin_dir: Path) -> Iterator[Cluster]:
             )
         )
         nodes = []
-        for index in range(HOLLOW_NODES):
+        count = HOLLOW_NODES if _can_isolate() else 1
+        for index in range(count):
             log = directory / f"hollow-{index}.log"
-            process = stack.enter_context(
-                _process(
-                    [
-                        str(bin_dir / "kubemark"),
-                        "--morph=kubelet",
-                        f"--name=hollow-{index}",
-                        f"--kubeconfig={kubeconfig}",
-                        f"--kubelet-port={free_port()}",
-                        f"--kubelet-read-only-port={free_port()}",
-                        "--v=0",
-                    ],
-                    log,
-                )
-            )
+            argv = [
+                str(bin_dir / "kubemark"),
+                "--morph=kubelet",
+                f"--name=hollow-{index}",
+                f"--kubelet-port={free_port()}",
+                f"--kubelet-read-only-port={free_port()}",
+                "--v=0",
+            ]
+            if _can_isolate():
+                private = directory / f"hollow-{index}-tmp"
+                private.mkdir()
+                _kubeconfig(private / "kubeconfig", server, token, ca, embed=True)
+                argv = _with_private_tmp([*argv, "--kubeconfig=/tmp/kubeconfig"], private)
+            else:
+                argv.append(f"--kubeconfig={kubeconfig}")
+            process = stack.enter_context(_process(argv, log))
             nodes.append((process, log))
         deadline = time.monotonic() + 180
-        while _nodes_ready(client) < HOLLOW_NODES:
+        while _nodes_ready(client) < count:
             for process, log in [(cm, cm_log), (sched, sched_log), *nodes]:
                 _alive(process, log)
             if time.monotonic() > deadline:
