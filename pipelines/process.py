@@ -94,15 +94,49 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+# How long kill_session keeps looking for processes that were being forked while it killed.
+KILL_SETTLE_SECONDS = 5.0
+
+
 def kill_session(leader: int) -> None:
     """Kill every process of the session ``leader`` started, and every descendant of it: a
-    stage and all its tools, even those in process groups or sessions of their own."""
-    doomed = {leader, *_session_members(leader), *_descendants(leader)}
+    stage and all its tools, even those in process groups or sessions of their own.
+
+    Killed in rounds until none is left alive: a child forked between one look at /proc and
+    its parent's death is not in that look, and would otherwise outlive its stage."""
+    deadline = time.monotonic() + KILL_SETTLE_SECONDS
+    # Looked at before the first kill: once a parent dies its children are re-parented, and
+    # only this first look still finds a descendant that left the session. Each process is
+    # known by its id and start time, so an id the system reuses is never killed.
+    known = _identities({leader, *_session_members(leader), *_descendants(leader)})
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(leader, signal.SIGKILL)
-    for pid in doomed:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+    while True:
+        alive = {pid for pid, started in known.items() if _started(pid) == started}
+        known.update(_identities(_session_members(leader) | _descendants_of(alive)))
+        doomed = {pid for pid, started in known.items() if _started(pid) == started}
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if not doomed or time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
+
+
+def _identities(pids: set[int]) -> dict[int, str]:
+    found = {pid: _started(pid) for pid in pids}
+    return {pid: started for pid, started in found.items() if started}
+
+
+def _started(pid: int) -> str:
+    """The start time of a live process ("" when it is gone or a zombie, dead already)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return ""
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return ""
+    return fields[19]  # field 22 of stat (starttime); fields[0] is field 3
 
 
 def _processes() -> dict[int, int]:
@@ -122,11 +156,15 @@ def _processes() -> dict[int, int]:
 
 
 def _descendants(leader: int) -> set[int]:
+    return _descendants_of({leader})
+
+
+def _descendants_of(roots: set[int]) -> set[int]:
     children: dict[int, list[int]] = {}
     for pid, parent in _processes().items():
         children.setdefault(parent, []).append(pid)
     found: set[int] = set()
-    pending = [leader]
+    pending = list(roots)
     while pending:
         for child in children.get(pending.pop(), ()):
             if child not in found:
