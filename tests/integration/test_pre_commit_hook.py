@@ -85,7 +85,7 @@ def test_try_repo_runs_validate_on_pipeline_and_flags_files(tmp_path: Path) -> N
     refused = try_repo()
     assert refused.returncode == 1, refused.stdout[-3000:]
     assert "Failed" in refused.stdout
-    assert "environments prod are not in" in refused.stdout
+    assert "environment 'prod' is not in" in refused.stdout
 
     (project / "flags.yaml").unlink()
     (project / "pipeline.yaml").write_text("name: shop\nstagess: {}\n")
