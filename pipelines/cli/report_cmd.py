@@ -224,12 +224,26 @@ REPORTS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
 
 
 def artifacts_prune(args: argparse.Namespace, out: Console) -> int:
-    """``pipelines artifacts prune [--dry-run]``."""
+    """``pipelines artifacts prune [--dry-run]``: run directories past their retention, and
+    each environment's release snapshots beyond ``deploy.keep_releases``."""
+    # The deploy side loads only for this command, not for every report.
+    from pipelines.deploy.environment import DeployEnv
+    from pipelines.deploy.operations import prune_snapshots
+
     config = project_config(args)
     layout = project_layout(args, config)
     candidates = plan_prune(layout.artifacts, config.retention, datetime.now(UTC))
     expired = [c for c in candidates if c.expired]
     gone = [] if args.dry_run else prune(candidates)
+    project = project_dir(args)
+    snapshots = [
+        prune_snapshots(
+            DeployEnv.open(project, config, name, layout, os.environ),
+            dry_run=args.dry_run,
+            pid=os.getpid(),
+        )
+        for name in config.environments
+    ]
     if args.json:
         print(
             json.dumps(
@@ -238,6 +252,10 @@ def artifacts_prune(args: argparse.Namespace, out: Console) -> int:
                     "expired": [str(c.path) for c in expired],
                     "removed": [str(p) for p in gone],
                     "kept": len(candidates) - len(expired),
+                    "releases": {
+                        s.env: {"surplus": [str(p) for p in s.releases], "busy": s.busy}
+                        for s in snapshots
+                    },
                 },
                 indent=2,
             )
@@ -256,7 +274,16 @@ def artifacts_prune(args: argparse.Namespace, out: Console) -> int:
             f"{c.age / 86400:.1f} d",
             f"{c.keep_for / 86400:g} d",
         )
+    for pruned in snapshots:
+        keep = config.environment(pruned.env).deploy.keep_releases
+        for release in pruned.releases:
+            add_row(table, release.name, "release", pruned.env, "—", f"newest {keep}")
     show(out, table)
+    for pruned in snapshots:
+        if pruned.busy:
+            out.print(
+                Text(f"{pruned.env}: release snapshots left alone: {pruned.busy}", style="yellow")
+            )
     return EXIT_OK
 
 

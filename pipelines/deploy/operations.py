@@ -23,7 +23,7 @@ from pipelines.deploy.guards import DeployRefused, require_approval, require_ope
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.outcome import record
 from pipelines.deploy.records import DRILL_REPORT, ApprovalRecord, GateRecord
-from pipelines.deploy.releases import new_release, prune_releases
+from pipelines.deploy.releases import new_release, prune_releases, surplus_releases
 from pipelines.deploy.watch import WatchOutcome
 from pipelines.deploy.watch import watch as run_watch
 from pipelines.errors import UsageError
@@ -346,6 +346,32 @@ def stop(denv: DeployEnv, reason: str, *, pid: int) -> Stopped:
             target.shutdown()
         denv.journal.append(EnvironmentStopped(reason=reason))
     return Stopped(tuple(t.name for t in targets), tuple(notes.lines))
+
+
+@dataclass(frozen=True)
+class ReleasesPruned:
+    """What `pipelines artifacts prune` did to one environment's release snapshots."""
+
+    env: str
+    releases: tuple[Path, ...]  # gone, or that would go on a dry run
+    busy: str = ""  # why none were looked at: a deploy of the environment is running
+
+
+def prune_snapshots(denv: DeployEnv, *, dry_run: bool, pid: int) -> ReleasesPruned:
+    """Apply ``deploy.keep_releases`` outside a deploy, under the environment's lock (a
+    running deploy may need what it would remove, so then nothing is touched)."""
+    name = denv.environment.name
+    if not (denv.directory / "releases").is_dir():
+        return ReleasesPruned(name, ())
+    keep = denv.environment.deploy.keep_releases
+    try:
+        with denv.journal.lock(f"artifacts prune of {name} by pid {pid}"):
+            if dry_run:
+                return ReleasesPruned(name, tuple(surplus_releases(denv, keep)))
+            gone = prune_releases(denv, keep)
+    except LockHeld as exc:
+        return ReleasesPruned(name, (), busy=exc.message)
+    return ReleasesPruned(name, tuple(denv.directory / "releases" / g for g in gone))
 
 
 def _audit_damage(denv: DeployEnv) -> str:

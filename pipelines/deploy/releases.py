@@ -144,9 +144,13 @@ def new_release(
     )
 
 
-def prune_releases(denv: DeployEnv, keep: int) -> list[str]:
-    """Remove release snapshots beyond the newest ``keep``; never the stable release, the
-    one a rollback goes back to, or those of the last deploy. Returns the ids removed."""
+def surplus_releases(denv: DeployEnv, keep: int) -> list[Path]:
+    """Release snapshots beyond the newest ``keep``, oldest first; never the stable release,
+    the one a rollback goes back to, or those of the last deploy. Read under the journal's
+    lock: a deploy that runs meanwhile could be about to need one."""
+    home = denv.directory / "releases"
+    if not home.is_dir():
+        return []
     state = denv.journal.state()
     protected = set(state.passed[-2:])
     if state.stable is not None:
@@ -155,16 +159,22 @@ def prune_releases(denv: DeployEnv, keep: int) -> list[str]:
         protected.add(state.last.release.id)
         if state.last.previous is not None:
             protected.add(state.last.previous.id)
-    home = denv.directory / "releases"
-    if not home.is_dir():
-        return []
     found = sorted(
-        (entry for entry in home.iterdir() if entry.is_dir() and entry.name[1:].isdigit()),
+        (
+            entry
+            for entry in home.iterdir()
+            if entry.is_dir() and not entry.is_symlink() and entry.name[1:].isdigit()
+        ),
         key=lambda entry: int(entry.name[1:]),
     )
+    return [entry for entry in found[: max(0, len(found) - keep)] if entry.name not in protected]
+
+
+def prune_releases(denv: DeployEnv, keep: int) -> list[str]:
+    """Remove :func:`surplus_releases`; returns the ids removed."""
     removed = []
-    for entry in found[: max(0, len(found) - keep)]:
-        if entry.name not in protected and not entry.is_symlink():
+    for entry in surplus_releases(denv, keep):
+        if not entry.is_symlink():  # put in its place since it was listed: left alone
             shutil.rmtree(entry)
             removed.append(entry.name)
     return removed

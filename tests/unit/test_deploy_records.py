@@ -500,3 +500,45 @@ def test_routing_records_keep_the_newest_and_replace_a_generation_handed_over_ag
     assert routing.read(path)[-1] == again and len(routing.read(path)) == 3
     path.write_text("{torn")
     assert routing.read(path) == []
+
+
+def test_artifacts_prune_applies_keep_releases_and_leaves_a_running_deploy_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    denv = _env(tmp_path, monkeypatch)
+    (denv.project / "pipeline.yaml").write_text(
+        "version: 1\nname: shop\nenvironments:\n  staging:\n    deploy:\n"
+        "      keep_releases: 2\n      targets: [{name: local, listen: '127.0.0.1:18099'}]\n"
+    )
+    denv = DeployEnv.open(
+        denv.project, load_config(denv.project), "staging", denv.layout, denv.environ
+    )
+    for number in range(1, 6):
+        release = Release(
+            f"r{number}", f"{number}.0", "c", denv.directory / "releases" / f"r{number}"
+        )
+        release.directory.mkdir(parents=True)
+        denv.journal.append(
+            DeployStarted(deploy=f"d{number}", release=release, previous=None, strategy="canary")
+        )
+        denv.journal.append(DeployFinished(deploy=f"d{number}", status=DeployStatus.SUCCEEDED))
+    home = denv.directory / "releases"
+    prune = ["artifacts", "prune", "-C", str(denv.project), "--json"]
+
+    with denv.journal.lock("a deploy in another shell"):
+        assert main(prune) == 0
+        busy = json.loads(capsys.readouterr().out)["releases"]["staging"]
+        assert busy["surplus"] == [] and "another deploy" in busy["busy"]
+    assert len(list(home.iterdir())) == 5
+
+    assert main([*prune, "--dry-run"]) == 0
+    planned = json.loads(capsys.readouterr().out)["releases"]["staging"]["surplus"]
+    assert [Path(p).name for p in planned] == ["r1", "r2", "r3"]
+    assert len(list(home.iterdir())) == 5  # a dry run removes nothing
+
+    assert main(prune) == 0
+    capsys.readouterr()
+    # r5 is stable and the last deploy's, r4 what a rollback goes back to.
+    assert sorted(p.name for p in home.iterdir()) == ["r4", "r5"]
+    assert main(prune[:-1]) == 0
+    assert "release" not in capsys.readouterr().out.split("artifacts removed")[1]
