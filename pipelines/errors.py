@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 # Exit codes shared by every command (README.md, "Exit codes").
@@ -22,6 +21,8 @@ def closest(value: str, names: Iterable[str]) -> str | None:
     begun = [name for name in ordered if value and name.startswith(value)]
     if begun:
         return begun[0]
+    import difflib  # noqa: PLC0415 - only a mistake pays for it; every stage imports this module
+
     near = difflib.get_close_matches(value, ordered, n=1)
     return near[0] if near else None
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pipelines.cli.completion import complete_if_asked
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
-from pipelines.cli.parser import build_parser, shared_options, stage_command
+from pipelines.cli.shared_args import shared_options, stage_command
 from pipelines.errors import (
     EXIT_CLOSED_OUTPUT,
     EXIT_INTERNAL,
@@ -28,7 +28,7 @@ from pipelines.safe_text import terminal
 if TYPE_CHECKING:  # rich loads only where a command prints through it (not `pipelines stage`)
     from rich.console import Console
 
-__all__ = ["build_parser", "main"]
+__all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,6 +75,8 @@ def _parse(words: list[str]) -> argparse.Namespace | int:
             return parser.parse_args(words)
         except _NotQuick:
             pass  # the whole parser says what is wrong, with every command's usage
+    from pipelines.cli.parser import build_parser
+
     whole = build_parser(words)
     complete_if_asked(whole)
     try:

@@ -5,96 +5,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from pipelines import __version__
 from pipelines.cli.arguments import http_url, non_negative, percent, probability
-from pipelines.cli.completion import (
-    SHELLS,
-    environment_names,
-    offer,
-    stage_names,
-    stages_help,
-)
+from pipelines.cli.completion import SHELLS, environment_names, offer, stage_names
+from pipelines.cli.shared_args import Shared, listing, shared_options, stage_command
 from pipelines.config.deploy import StrategyKind
 from pipelines.config.json_schemas import KINDS as SCHEMA_KINDS
 from pipelines.runners import RUNNERS
-from pipelines.stages import STAGES
 
 # What the help lists comes from the registries, so it never falls behind them.
 STRATEGIES = [kind.value for kind in StrategyKind]
 
 
-def _listing(names: Iterable[str]) -> str:
-    """``a, b or c``."""
-    *first, last = names
-    return f"{', '.join(first)} or {last}" if first else last
-
-
-@dataclass(frozen=True)
-class _Shared:
-    """Option groups several commands share."""
-
-    common: argparse.ArgumentParser
-    with_env: argparse.ArgumentParser
-    as_json: argparse.ArgumentParser
-    # Only the project and its pipeline file: for commands that write no reports or artifacts.
-    project: argparse.ArgumentParser
-    # --env without a default: for commands where an environment taken by omission surprises.
-    env_required: argparse.ArgumentParser
-
-
-def _project_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-C",
-        "--project",
-        default=".",
-        metavar="DIR",
-        help="the project directory (default: the current one)",
-    )
-    parser.add_argument(
-        "--config",
-        default=None,
-        metavar="FILE",
-        help="pipeline file (default: DIR/pipeline.yaml; defaults if missing)",
-    )
-
-
-def shared_options() -> _Shared:
-    project = argparse.ArgumentParser(add_help=False)
-    _project_options(project)
-    common = argparse.ArgumentParser(add_help=False)
-    _project_options(common)
-    common.add_argument(
-        "--reports",
-        default=None,
-        metavar="PATH",
-        help="where reports go (default: pipeline.yaml's `reports`, else DIR/reports)",
-    )
-    common.add_argument(
-        "--artifacts",
-        default=None,
-        metavar="PATH",
-        help="where run artifacts go (default: pipeline.yaml's `artifacts`, else DIR/artifacts)",
-    )
-    with_env = argparse.ArgumentParser(add_help=False)
-    offer(
-        with_env.add_argument("--env", default="ci", help="environment (default: ci)"),
-        environment_names,
-    )
-    env_required = argparse.ArgumentParser(add_help=False)
-    offer(
-        env_required.add_argument("--env", required=True, help="environment (required)"),
-        environment_names,
-    )
-    as_json = argparse.ArgumentParser(add_help=False)
-    as_json.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    return _Shared(common, with_env, as_json, project, env_required)
-
-
-def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
+def _pipeline_commands(sub: Any, shared: Shared, argv: list[str]) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     sub.add_parser(
         "validate", parents=[shared.project, as_json], help="check pipeline.yaml and flags.yaml"
@@ -103,7 +29,7 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
     plan.add_argument(
         "--runner",
         default=None,
-        help=f"also say where {_listing(RUNNERS)} would run the stages, with which Python "
+        help=f"also say where {listing(RUNNERS)} would run the stages, with which Python "
         "(docker: the toolchain image, built unless it exists)",
     )
     run = sub.add_parser("run", parents=[common, with_env, as_json], help="run the pipeline")
@@ -111,7 +37,7 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
         run.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages"),
         stage_names,
     )
-    run.add_argument("--runner", default="local", help=f"{_listing(RUNNERS)} (default: local)")
+    run.add_argument("--runner", default="local", help=f"{listing(RUNNERS)} (default: local)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed stage")
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument(
@@ -161,24 +87,7 @@ def _pipeline_commands(sub: Any, shared: _Shared, argv: list[str]) -> None:
     schema.add_argument("kind", choices=SCHEMA_KINDS)
 
 
-def stage_command(sub: Any, shared: _Shared, argv: list[str]) -> None:
-    # Only `pipelines stage --help` reads the project, so a stage's own start stays fast.
-    asks_help = "stage" in argv and bool({"-h", "--help"} & set(argv))
-    stage = sub.add_parser(
-        "stage",
-        parents=[shared.common, shared.with_env],
-        help="run one stage's work here",
-        epilog=stages_help(argv) if asks_help else None,
-    )
-    offer(
-        stage.add_argument(
-            "name", help=f"{_listing(STAGES)}, or one of the project's own (listed below)"
-        ),
-        stage_names,
-    )
-
-
-def _operations_commands(sub: Any, shared: _Shared) -> None:
+def _operations_commands(sub: Any, shared: Shared) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     sub.add_parser(
         "health", parents=[common, with_env, as_json], help="run the environment's health checks"
@@ -225,7 +134,7 @@ def _operations_commands(sub: Any, shared: _Shared) -> None:
     )
 
 
-def _deploy_commands(sub: Any, shared: _Shared) -> None:
+def _deploy_commands(sub: Any, shared: Shared) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     deploy = sub.add_parser(
         "deploy",
@@ -334,7 +243,7 @@ def _deploy_commands(sub: Any, shared: _Shared) -> None:
     )
 
 
-def _report_commands(sub: Any, shared: _Shared) -> None:
+def _report_commands(sub: Any, shared: Shared) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     report = sub.add_parser("report", help="what the history of runs and deploys shows")
     actions = report.add_subparsers(dest="report_command", required=True, metavar="KIND")
@@ -408,7 +317,7 @@ def _report_commands(sub: Any, shared: _Shared) -> None:
     )
 
 
-def _flag_commands(sub: Any, shared: _Shared) -> None:
+def _flag_commands(sub: Any, shared: Shared) -> None:
     common, with_env, as_json = shared.common, shared.with_env, shared.as_json
     flag_file = argparse.ArgumentParser(add_help=False)
     flag_file.add_argument(

@@ -7,14 +7,16 @@ win: a stage passes a tool its own defaults only where the project has none.
 
 from __future__ import annotations
 
-import configparser
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ConfigError
 from pipelines.project.linters import DeclaredTool, discover, read_toml, typing_requirements
 from pipelines.project.tool_groups import tool_groups
+
+if TYPE_CHECKING:  # loaded only for a project that has setup.cfg or tox.ini
+    import configparser
 
 # requirement files under the names projects commonly use, most specific first.
 REQUIREMENT_FILES = (
@@ -100,6 +102,8 @@ def read_facts(project: Path) -> ProjectFacts:
 
 
 def _read_ini(path: Path) -> configparser.ConfigParser:
+    import configparser  # noqa: PLC0415 - see the import above
+
     parser = configparser.ConfigParser(interpolation=None)
     if path.is_file():
         try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import configparser
 import functools
+import os
 import re
 import shlex
-import sysconfig
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -97,12 +98,21 @@ class DeclaredTool:
 def sdk_version(package: str) -> str | None:
     """The version of ``package`` the SDK pins: installed beside it, else its own table."""
     # The installed distribution's directory name carries its version: reading it costs a
-    # directory listing, where importlib.metadata costs a tenth of a second per stage start.
+    # directory listing, where importlib.metadata (or even sysconfig's paths) costs more
+    # than the rest of a stage's start.
     wanted = re.sub(r"[-_.]+", "_", package).lower()
-    for directory in dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib")):
-        for info in Path(directory).glob("*.dist-info"):
-            name, _, version = info.name.removesuffix(".dist-info").partition("-")
-            if re.sub(r"[-_.]+", "_", name).lower() == wanted and version:
+    for directory in dict.fromkeys(p for p in sys.path if p.endswith("-packages")):
+        try:
+            names = os.listdir(directory)  # noqa: PTH208 - names only, not a Path each
+        except OSError:
+            continue
+        for entry in names:
+            name, _, version = entry.removesuffix(".dist-info").partition("-")
+            if (
+                entry.endswith(".dist-info")
+                and version
+                and re.sub(r"[-_.]+", "_", name).lower() == wanted
+            ):
                 return version
     return SDK_PINS.get(package)
 

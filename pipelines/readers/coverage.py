@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
-from lxml import etree
 
 from pipelines.errors import ReportError
 from pipelines.readers.safexml import check_prolog, safe_iterparse
+
+if TYPE_CHECKING:  # lxml loads when a report is read (safexml)
+    from lxml import etree
 
 
 class Coverage(msgspec.Struct, frozen=True):
@@ -39,6 +42,8 @@ class Coverage(msgspec.Struct, frozen=True):
 
 def read_coverage(path: Path) -> Coverage:
     """Read the counts on the ``<coverage>`` root; only the first start event is parsed."""
+    from lxml import etree  # noqa: PLC0415 - see the import above
+
     check_prolog(path)
     with path.open("rb") as handle:
         try:

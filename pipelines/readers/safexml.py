@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import BinaryIO, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
-from lxml import etree
+if TYPE_CHECKING:  # lxml loads when a report is read, not in every process that imports this
+    from lxml import etree
 
 from pipelines.errors import ReportError
 
@@ -58,6 +59,8 @@ def safe_iterparse(
     source: BinaryIO, *, events: tuple[str, ...], tag: str | None = None
 ) -> etree.iterparse:
     """lxml's iterparse with entity resolution, DTD loading and network access off."""
+    from lxml import etree  # noqa: PLC0415 - see the import above
+
     return etree.iterparse(
         source,
         events=events,
@@ -89,6 +92,8 @@ def feed_file(path: Path, target: ParserTarget) -> None:
 
     No tree is built, so memory stays flat whatever the size of the report.
     """
+    from lxml import etree  # noqa: PLC0415 - see the import above
+
     check_prolog(path)
     parser = etree.XMLParser(
         # lxml's stubs allow bytes for Python 2's sake; on Python 3 targets always get str.

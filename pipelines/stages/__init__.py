@@ -8,11 +8,12 @@ imports only the stage it runs; each loader is a typed function that mypy checks
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from pipelines.stages.base import StageContext, StageResult
+if TYPE_CHECKING:  # the command line lists STAGES without loading what a stage works with
+    from pipelines.stages.base import StageContext, StageResult
 
-StageFunction = Callable[[StageContext], StageResult[Any]]
+StageFunction: TypeAlias = "Callable[[StageContext], StageResult[Any]]"
 
 
 def _install() -> StageFunction:

@@ -1,14 +1,14 @@
 """What each built-in stage records in its result.json beside its status and findings.
 
 Stages build these values; readers (the gate, the run summary) decode result.json into the
-same types, once, at the file (``stages.base.read_result``).
+same types, once, at the file (``stages.base.read_result``). The gate's, which holds the
+decision, is with the gate (``stages.gate``): no other stage loads the gate's rules.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from pipelines.gate.rules import GateDecision
 from pipelines.readers.junit import TestSummary
 from pipelines.severity import Severity
 
@@ -51,12 +51,6 @@ class TestDetails(msgspec.Struct, frozen=True):
     argv: tuple[str, ...] = ()
     tests: TestSummary | None = None
     report_problem: str | None = None
-
-
-class GateDetails(msgspec.Struct, frozen=True):
-    """The decision (also in reports/gate/decision.json)."""
-
-    decision: GateDecision
 
 
 class CustomDetails(msgspec.Struct, frozen=True):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from pipelines import codec
 from pipelines.config.health import CheckStatus, HealthDetails
 from pipelines.errors import ReportError, UsageError
@@ -16,13 +18,19 @@ from pipelines.readers.junit import TestSummary, identity_hash, read_junit
 from pipelines.readers.reportlog import junit_identities, read_reportlog
 from pipelines.source_tree import tree_state
 from pipelines.stages.base import StageContext, StageResult, StageStatus, read_result
-from pipelines.stages.details import GateDetails, SecurityDetails
+from pipelines.stages.details import SecurityDetails
 
 DEFAULT_JUNIT = logical("test", JUNIT)
 DEFAULT_REPORTLOG = logical("test", REPORT_LOG)
 DEFAULT_COVERAGE = logical("test", COVERAGE)
 DEFAULT_SECURITY = logical("security", RESULT)
 DEFAULT_HEALTH = logical("health", RESULT)
+
+
+class GateDetails(msgspec.Struct, frozen=True):
+    """The decision (also in reports/gate/decision.json)."""
+
+    decision: GateDecision
 
 
 def decide(

@@ -13,8 +13,9 @@ import pytest
 from rich.console import Console
 
 from pipelines import stats
-from pipelines.cli import build_parser, main
+from pipelines.cli import main
 from pipelines.cli.display import show
+from pipelines.cli.parser import build_parser
 from pipelines.cli.report_cmd import REPORTS
 from pipelines.config.deploy import StrategyKind
 from pipelines.config.pipeline import BUILTIN_STAGES, load_config
