@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -55,6 +56,8 @@ class Command:
     missing: str = ""
     # Values masked in the stage's log (secret-looking variables the stage was passed).
     secrets: tuple[str, ...] = ()
+    # Above 0 for a stage off the critical path (runners/priority.py); what it starts inherits it.
+    niceness: int = 0
 
 
 BuildCommand = Callable[[PlannedStage, tuple[str, ...], int], Command]
@@ -97,6 +100,11 @@ async def run_in_group(command: Command, log: BinaryIO) -> int:
         env=command.env,
         start_new_session=True,
     )
+    if command.niceness:
+        # Before the stage's interpreter has started any tool (they inherit it); a process
+        # that is already gone, or a kernel that refuses, leaves the priority as it was.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, process.pid, command.niceness)
     try:
         if process.stdout is not None:
             masker = Masker(command.secrets)

@@ -19,6 +19,7 @@ from pipelines.runners.base import (
     run_plan,
     stage_executor,
 )
+from pipelines.runners.priority import OFF_PATH_NICENESS, off_critical_path
 from pipelines.runners.results import RunResult
 
 
@@ -53,11 +54,13 @@ class LocalRunner:
             "PATH": tool_path(self.environ.get("PATH", os.defpath)),
         }
         self.max_parallel = max_parallel or default_parallelism()
+        self.background: frozenset[str] = frozenset()  # stages off the critical path
 
     def run(
         self, plan: Plan, *, fail_fast: bool = False, on_event: OnEvent | None = None
     ) -> RunResult:
-        """Run the plan on the host."""
+        """Run the plan on the host; stages off its critical path at a lower CPU priority."""
+        self.background = off_critical_path(plan)
         return run_plan(
             self.name,
             self.layout,
@@ -73,5 +76,9 @@ class LocalRunner:
         env = child_environment(self.environ, pass_env=stage.pass_env, declared=stage.env)
         env.update(self.runner_env)
         return Command(
-            host_command(argv, env["PATH"]), env, cwd=self.project, secrets=secret_values(env)
+            host_command(argv, env["PATH"]),
+            env,
+            cwd=self.project,
+            secrets=secret_values(env),
+            niceness=OFF_PATH_NICENESS if stage.name in self.background else 0,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -13,6 +14,7 @@ from pipelines.layout import Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.runners.base import Scheduler
 from pipelines.runners.local import LocalRunner
+from pipelines.runners.priority import OFF_PATH_NICENESS, off_critical_path
 from pipelines.runners.results import RunStatus
 
 PY = sys.executable
@@ -166,3 +168,45 @@ def test_stages_stopped_by_an_interrupt_say_so_not_fail_fast(tmp_path: Path) -> 
     assert scheduler.interrupted
     assert {run.status for run in runs.values()} == {RunStatus.CANCELLED}
     assert {run.reason for run in runs.values()} == {"interrupted"}
+
+
+def test_stages_beside_the_longest_chain_run_at_a_lower_priority(tmp_path: Path) -> None:
+    # Each stage records its own niceness and that of a process it starts (a tool).
+    code = (
+        "import os, subprocess, sys\n"
+        "child = subprocess.run([sys.executable, '-c', 'import os; print(os.nice(0))'],\n"
+        "                       capture_output=True, text=True).stdout.strip()\n"
+        "print(os.nice(0), child)\n"
+    )
+    base = os.nice(0)
+    plan = (
+        stage("install", code),
+        stage("lint", code),
+        stage("security", code),
+        stage("test", code, needs=("install",)),
+        stage("gate", code, needs=("lint", "security", "test"), run_if="always"),
+    )
+    assert off_critical_path(Plan("p", "ci", plan)) == {"lint", "security"}
+    statuses, _ = run(tmp_path, *plan)
+    assert set(statuses.values()) == {RunStatus.PASSED}
+    for name in ("install", "test", "gate"):
+        assert (tmp_path / "reports" / name / "log.txt").read_text().split() == [str(base)] * 2
+    for name in ("lint", "security"):
+        lowered = str(min(base + OFF_PATH_NICENESS, 19))
+        assert (tmp_path / "reports" / name / "log.txt").read_text().split() == [lowered] * 2
+
+
+def test_chains_of_equal_length_are_all_critical() -> None:
+    plan = Plan(
+        "p",
+        "ci",
+        (
+            stage("a", ""),
+            stage("b", ""),
+            stage("c", "", needs=("a",)),
+            stage("d", "", needs=("b",)),
+            stage("e", "", needs=("c", "d")),
+        ),
+    )
+    assert off_critical_path(plan) == frozenset()
+    assert off_critical_path(Plan("p", "ci", ())) == frozenset()
