@@ -12,7 +12,6 @@ import msgspec
 from pipelines import atomic, codec
 from pipelines.audit import AuditLog
 from pipelines.errors import UsageError
-from pipelines.flags.edit import updated_text
 from pipelines.flags.model import FlagSet, FlagValue, parse_value
 
 AUDIT_FILE = "flags-audit.jsonl"
@@ -84,6 +83,9 @@ def set_flag(
     record = FlagChange(actor=who, flag=name, env=env, old=old, new=new, reason=reason.strip())
     with audit_log(flags.path, key).transaction() as transaction:
         original = flags.path.read_text(encoding="utf-8")
+        # ruamel.yaml (which keeps the file's comments) loads only to write a change.
+        from pipelines.flags.edit import updated_text  # noqa: PLC0415
+
         atomic.write_text(flags.path, updated_text(original, flags.path, name, env, new))
         try:
             written = transaction.append(msgspec.to_builtins(record), now=now)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
 from pipelines import safe_text
 from pipelines.gate.rules import GateDecision, GateStatus, Verdict
-from pipelines.report.history import History, RunRecord
 from pipelines.severity import Severity
+
+if TYPE_CHECKING:  # the gate's table needs no history (which reads deploys as well)
+    from pipelines.report.history import History, RunRecord
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,14 @@
 """What each built-in stage records in its result.json beside its status and findings.
 
 Stages build these values; readers (the gate, the run summary) decode result.json into the
-same types, once, at the file (``stages.base.read_result``). The gate's, which holds the
-decision, is with the gate (``stages.gate``): no other stage loads the gate's rules.
+same types, once, at the file (``stages.base.read_result``). The gate's and the test
+stage's are with their stages: no other stage loads the gate's rules or the JUnit reader.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from pipelines.readers.junit import TestSummary
 from pipelines.severity import Severity
 
 
@@ -40,17 +39,6 @@ class SecurityDetails(msgspec.Struct, frozen=True):
     scanners: dict[str, ScannerRecord] = {}
     by_severity: dict[Severity, int] = {}
     unchecked: dict[str, str] = {}
-
-
-class TestDetails(msgspec.Struct, frozen=True):
-    """How pytest ran and what its JUnit report counted (or why it could not be read)."""
-
-    __test__ = False  # not a pytest test class, whatever its name
-
-    pytest_exit_code: int | None = None
-    argv: tuple[str, ...] = ()
-    tests: TestSummary | None = None
-    report_problem: str | None = None
 
 
 class CustomDetails(msgspec.Struct, frozen=True):

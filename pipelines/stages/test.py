@@ -14,7 +14,7 @@ from pipelines.layout import COVERAGE, JUNIT, REPORT_LOG
 from pipelines.process import run_streaming, show_command
 from pipelines.project.commands import pytest_command
 from pipelines.project.facts import read_facts
-from pipelines.readers.junit import read_junit
+from pipelines.readers.junit import TestSummary, read_junit
 from pipelines.stages.base import (
     READ_ONLY_SAFE_ENV,
     StageContext,
@@ -22,7 +22,6 @@ from pipelines.stages.base import (
     StageStatus,
     project_environment,
 )
-from pipelines.stages.details import TestDetails
 
 # pytest's own exit codes (pytest.ExitCode), named so the summary can say what happened.
 _PYTEST_EXIT = {
@@ -40,6 +39,17 @@ _ERROR_LINE = re.compile(
     r"^(?:E\s+|ERROR: |INTERNALERROR> E?\s*)([\w.]+(?:Error|Exception|Warning)\b:?.*)$",
     re.MULTILINE,
 )
+
+
+class TestDetails(msgspec.Struct, frozen=True):
+    """How pytest ran and what its JUnit report counted (or why it could not be read)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    pytest_exit_code: int | None = None
+    argv: tuple[str, ...] = ()
+    tests: TestSummary | None = None
+    report_problem: str | None = None
 
 
 def run(context: StageContext) -> StageResult[TestDetails]:
