@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+import msgspec
 
 from pipelines.errors import UsageError
 
@@ -89,8 +90,7 @@ GATE_DECISION = logical("gate", DECISION)
 DECISION_ARTIFACT = "gate-decision.json"
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(msgspec.Struct, frozen=True):
     """The real directories of one project's reports and artifacts."""
 
     project: Path

@@ -11,9 +11,10 @@ import sys
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import msgspec
 
 from pipelines.child_env import SDK_SECRETS
 from pipelines.errors import ToolError
@@ -49,8 +50,7 @@ class ToolTimeout(ToolError):
     """The tool ran longer than it was allowed to."""
 
 
-@dataclass(frozen=True)
-class Completed:
+class Completed(msgspec.Struct, frozen=True):
     """What a finished tool left behind."""
 
     argv: tuple[str, ...]

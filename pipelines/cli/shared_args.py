@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from pipelines.cli.completion import environment_names, offer, stage_names, stages_help
 from pipelines.stages import STAGES
@@ -19,8 +20,7 @@ def listing(names: Iterable[str]) -> str:
     return f"{', '.join(first)} or {last}" if first else last
 
 
-@dataclass(frozen=True)
-class Shared:
+class Shared(msgspec.Struct, frozen=True):
     """Option groups several commands share."""
 
     common: argparse.ArgumentParser

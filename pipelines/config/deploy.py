@@ -10,6 +10,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta
 
+from pipelines.config.kubernetes import KUBERNETES, KubernetesSettings
 from pipelines.config.schema import (
     LOWER_NAME,
     Duration,
@@ -23,7 +24,6 @@ from pipelines.config.schema import (
     default_duration,
     matching,
 )
-from pipelines.deploy.kubernetes.settings import KUBERNETES, KubernetesSettings
 
 
 class StrategyKind(StrEnum):

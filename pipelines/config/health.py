@@ -1,6 +1,5 @@
 """What a health check is (declared in pipeline.yaml) and what it found."""
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -135,12 +134,11 @@ class HealthDetails(msgspec.Struct, frozen=True):
     checks: tuple[CheckResult, ...] = ()
 
 
-@dataclass(frozen=True)
-class HealthReport:
+class HealthReport(msgspec.Struct, frozen=True):
     """Every check's outcome; unhealthy when a critical check did not pass."""
 
     env: str
-    results: tuple[CheckResult, ...] = field(default_factory=tuple)
+    results: tuple[CheckResult, ...] = msgspec.field(default_factory=tuple)
 
     @property
     def critical_failures(self) -> list[CheckResult]:

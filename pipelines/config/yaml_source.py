@@ -8,9 +8,10 @@ the line and the dotted key path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from pipelines.errors import ConfigError
 
@@ -28,12 +29,11 @@ def dotted(path: KeyPath) -> str:
     return text or "(top level)"
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(msgspec.Struct, frozen=True):
     """Where values come from: the file name and the line of every key path."""
 
     file: str
-    lines: Mapping[KeyPath, int] = field(default_factory=dict)
+    lines: Mapping[KeyPath, int] = msgspec.field(default_factory=dict)
 
     def error(self, path: KeyPath, message: str, hint: str = "") -> ConfigError:
         """Build a ConfigError that points at ``path`` (or its nearest known parent)."""

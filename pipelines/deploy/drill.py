@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 import msgspec
 
 from pipelines.config.deploy import StrategyKind
+from pipelines.config.kubernetes import KUBERNETES, Router
 from pipelines.deploy.controller import DeployReport
 from pipelines.deploy.environment import DeployEnv
 from pipelines.deploy.instances import free_port
 from pipelines.deploy.journal import DeployStatus
 from pipelines.deploy.kubernetes.manifests import DRILL_HEADER
-from pipelines.deploy.kubernetes.settings import KUBERNETES, Router
 from pipelines.deploy.kubernetes.target import release_of
 from pipelines.deploy.load import LoadGenerator, LoadResult
 from pipelines.deploy.records import DrillReportFile

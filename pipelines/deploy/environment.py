@@ -20,11 +20,11 @@ from pipelines import atomic
 from pipelines.actor import actor
 from pipelines.audit import DEPLOY_AUDIT, AuditLog, DeployAuditEntry, audit_key
 from pipelines.child_env import MaskedOutput, child_environment, masked, secret_values
+from pipelines.config.kubernetes import KUBERNETES
 from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.deploy import abort
 from pipelines.deploy.controller import Clock, Controller, RealClock
 from pipelines.deploy.journal import Journal
-from pipelines.deploy.kubernetes.settings import KUBERNETES
 from pipelines.deploy.records import AuditHead
 from pipelines.deploy.registry import TargetContext, build_target
 from pipelines.deploy.sources import MetricSource, ProbeSource, PrometheusSource

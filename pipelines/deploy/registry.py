@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from pipelines.config.deploy import DeployTarget, ServiceSettings
+from pipelines.config.kubernetes import KUBERNETES
 from pipelines.deploy import docker, local, nginx
-from pipelines.deploy.kubernetes.settings import KUBERNETES
 from pipelines.deploy.target import RoutedRuntime, Router, Runtime, Target
 from pipelines.errors import UsageError, did_you_mean
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
+
+import msgspec
 
 from pipelines.config.pipeline import PipelineConfig
 from pipelines.layout import COVERAGE, JUNIT, REPORT_LOG, REPORTS
@@ -71,7 +72,9 @@ def lint_tools(config: PipelineConfig, facts: ProjectFacts) -> tuple[DeclaredToo
         ]
     versions = config.lint.versions or {}
     return tuple(
-        replace(tool, version=str(versions[tool.name]), source="pipeline.yaml lint.versions")
+        msgspec.structs.replace(
+            tool, version=str(versions[tool.name]), source="pipeline.yaml lint.versions"
+        )
         if tool.name in versions
         else tool
         for tool in chosen

@@ -18,9 +18,10 @@ import re
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+import msgspec
 
 from pipelines import atomic
 from pipelines.config.pipeline import PipelineConfig
@@ -51,8 +52,7 @@ READY = ".pipelines-ready.json"
 TEST_PLUGINS = ("pytest", "pytest-cov", "pytest-reportlog")
 
 
-@dataclass(frozen=True)
-class InstallPlan:
+class InstallPlan(msgspec.Struct, frozen=True):
     """What goes into the project's environment, decided from config and facts (pure)."""
 
     groups: tuple[str, ...] = ()
@@ -148,8 +148,7 @@ def installer(path: str) -> str:
     return "uv" if shutil.which("uv", path=path) else "pip"
 
 
-@dataclass(frozen=True)
-class ProjectEnv:
+class ProjectEnv(msgspec.Struct, frozen=True):
     """A ready environment: where it is and what it was built from."""
 
     path: Path

@@ -7,9 +7,10 @@ win: a stage passes a tool its own defaults only where the project has none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from pipelines.errors import ConfigError
 from pipelines.project.linters import DeclaredTool, discover, read_toml, typing_requirements
@@ -44,8 +45,7 @@ DEV_EXTRA = "dev"  # taken only when no test extra exists (it usually holds the 
 DEFINING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
-@dataclass(frozen=True)
-class ProjectFacts:
+class ProjectFacts(msgspec.Struct, frozen=True):
     """The install sources and tool settings a project declares."""
 
     installable: bool = False

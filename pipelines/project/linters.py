@@ -16,9 +16,10 @@ import shlex
 import sys
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from pipelines.errors import ConfigError
 
@@ -70,8 +71,7 @@ _REQUIREMENT = re.compile(
 _MAX_PRE_COMMIT = 1_000_000
 
 
-@dataclass(frozen=True)
-class DeclaredTool:
+class DeclaredTool(msgspec.Struct, frozen=True):
     """One linter as the project runs it: version, where that came from, and its arguments."""
 
     name: str
@@ -142,11 +142,14 @@ def discover(project: Path) -> tuple[DeclaredTool, ...]:
         if known is None:
             found[declared.name] = declared
         elif known.version is None and declared.version is not None:
-            found[declared.name] = replace(known, version=declared.version, source=declared.source)
+            found[declared.name] = msgspec.structs.replace(
+                known, version=declared.version, source=declared.source
+            )
     if "ruff-format" in found and "black" in found and not found["ruff-format"].pre_commit:
         del found["ruff-format"]  # ruff's settings alone do not make it the formatter
     return tuple(
-        t if t.version else replace(t, version=sdk_version(t.package)) for t in found.values()
+        t if t.version else msgspec.structs.replace(t, version=sdk_version(t.package))
+        for t in found.values()
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -31,14 +30,13 @@ class StageStatus(StrEnum):
     NOT_CHECKED = "not-checked"  # the tool could not run; never counted as a pass
 
 
-@dataclass(frozen=True)
-class StageContext:
+class StageContext(msgspec.Struct, frozen=True, dict=True):  # dict: for cached_property
     """The project a stage works on and the settings it runs with."""
 
     project: Path
     config: PipelineConfig
     env: str
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    environ: Mapping[str, str] = msgspec.field(default_factory=lambda: dict(os.environ))
     # Set by the command line (--reports, --artifacts); else from the environment and config.
     given_layout: Layout | None = None
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.config.deploy import ServiceSettings
-from pipelines.deploy.kubernetes.settings import KubernetesSettings
+from pipelines.config.kubernetes import KubernetesSettings
 from pipelines.errors import UsageError
 
 Obj = dict[str, Any]

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import yaml
 
 from pipelines.config.deploy import DeployTarget, StrategyKind
+from pipelines.config.kubernetes import KUBERNETES, KubernetesSettings, Router
 from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.deploy.kubernetes import argo
 from pipelines.deploy.kubernetes.manifests import Obj, Scope, deployment, http_route, service
-from pipelines.deploy.kubernetes.settings import KUBERNETES, KubernetesSettings, Router
 
 
 def scope_of(config: PipelineConfig, environment: Environment, target: DeployTarget) -> Scope:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pipelines.config.kubernetes import Router
 from pipelines.deploy.kubernetes.client import KubeClient, KubernetesError
 from pipelines.deploy.kubernetes.manifests import (
     LABEL_RELEASE,
@@ -24,7 +25,6 @@ from pipelines.deploy.kubernetes.manifests import (
     http_route,
     service,
 )
-from pipelines.deploy.kubernetes.settings import Router
 from pipelines.deploy.target import Release, Running, TargetError
 
 INSTANCES = "portable-pipelines.dev/instances"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.config.deploy import DeployTarget, StrategyKind
+from pipelines.config.kubernetes import Router
 from pipelines.config.pipeline import Environment, PipelineConfig
 from pipelines.deploy.kubernetes import handoff
 from pipelines.deploy.kubernetes.argo import RolloutStatus
@@ -17,7 +18,6 @@ from pipelines.deploy.kubernetes.client import KubeClient
 from pipelines.deploy.kubernetes.kubeconfig import kubeconfig_path, load_credentials
 from pipelines.deploy.kubernetes.manifests import Scope
 from pipelines.deploy.kubernetes.render import kubernetes_targets, render_target, scope_of
-from pipelines.deploy.kubernetes.settings import Router
 from pipelines.deploy.kubernetes.state import ClusterJournal
 from pipelines.deploy.kubernetes.target import KubernetesTarget
 from pipelines.deploy.target import Release
