@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -14,10 +15,26 @@ from pipelines.errors import UsageError
 FILE_MODE = 0o644
 
 
+_SERIAL = itertools.count()
+
+
+def _temporary(directory: Path, prefix: str) -> tuple[int, str]:
+    """A new private file in ``directory`` (never one that exists, never through a link):
+    its descriptor and name. What tempfile.mkstemp does, without loading tempfile and random
+    into every stage process."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        name = str(directory / f"{prefix}{os.getpid()}.{threading.get_ident()}.{next(_SERIAL)}.tmp")
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue  # left by a process of the same id that died: take the next number
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = _temporary(path.parent, f".{path.name}.")
     try:
         # mkstemp makes private files; reports and artifacts are for everyone to read.
         os.fchmod(fd, FILE_MODE)
@@ -45,7 +62,7 @@ def copy_stream(source: BinaryIO, target: Path) -> None:
     """Copy an open file to ``target`` atomically (streaming, so large reports stay cheap;
     the caller chose how it was opened, e.g. without following links)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = _temporary(target.parent, f".{target.name}.")
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as out:
@@ -63,7 +80,7 @@ def writable_dir(path: Path, what: str) -> Path:
     before any work starts, so nothing is half-done when the results cannot be kept."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=path)
+        fd, probe = _temporary(path, ".write-check.")
         os.close(fd)
         Path(probe).unlink()
     except OSError as exc:

@@ -8,16 +8,13 @@ win: a stage passes a tool its own defaults only where the project has none.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
 from pipelines.errors import ConfigError
 from pipelines.project.linters import DeclaredTool, discover, read_toml, typing_requirements
 from pipelines.project.tool_groups import tool_groups
-
-if TYPE_CHECKING:  # loaded only for a project that has setup.cfg or tox.ini
-    import configparser
 
 # requirement files under the names projects commonly use, most specific first.
 REQUIREMENT_FILES = (
@@ -101,15 +98,34 @@ def read_facts(project: Path) -> ProjectFacts:
     )
 
 
-def _read_ini(path: Path) -> configparser.ConfigParser:
-    import configparser  # noqa: PLC0415 - see the import above
+class _Ini(Protocol):
+    """What the facts ask of an INI file."""
+
+    def has_section(self, section: str) -> bool: ...
+
+    def has_option(self, section: str, option: str) -> bool: ...
+
+
+class _Missing:
+    """A missing INI file: no sections (and no configparser loaded to say so)."""
+
+    def has_section(self, section: str) -> bool:
+        return False
+
+    def has_option(self, section: str, option: str) -> bool:
+        return False
+
+
+def _read_ini(path: Path) -> _Ini:
+    if not path.is_file():
+        return _Missing()
+    import configparser  # noqa: PLC0415 - only a project with the file pays for it
 
     parser = configparser.ConfigParser(interpolation=None)
-    if path.is_file():
-        try:
-            parser.read(path, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not a valid INI file: {exc}") from exc
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a valid INI file: {exc}") from exc
     return parser
 
 
@@ -141,7 +157,7 @@ def _resolve_groups(groups: dict[str, Any], project: Path) -> dict[str, tuple[st
     return resolved
 
 
-def _mypy_configured(project: Path, tool: dict[str, Any], setup_cfg: Any) -> bool:
+def _mypy_configured(project: Path, tool: dict[str, Any], setup_cfg: _Ini) -> bool:
     keys = ("files", "packages", "modules")
     mypy = tool.get("mypy", {})
     if isinstance(mypy, dict) and any(k in mypy for k in keys):
@@ -153,7 +169,7 @@ def _mypy_configured(project: Path, tool: dict[str, Any], setup_cfg: Any) -> boo
     return bool(setup_cfg.has_section("mypy") and setup_cfg.has_option("mypy", "files"))
 
 
-def _coverage_configured(project: Path, tool: dict[str, Any], setup_cfg: Any) -> bool:
+def _coverage_configured(project: Path, tool: dict[str, Any], setup_cfg: _Ini) -> bool:
     run = tool.get("coverage", {}).get("run", {}) if isinstance(tool.get("coverage"), dict) else {}
     if isinstance(run, dict) and ("source" in run or "source_pkgs" in run):
         return True

@@ -8,7 +8,6 @@ plan shows it with where each version came from.
 
 from __future__ import annotations
 
-import configparser
 import functools
 import os
 import re
@@ -245,6 +244,8 @@ def _tox(project: Path) -> list[DeclaredTool]:
     path = project / "tox.ini"
     if not path.is_file():
         return []
+    import configparser  # noqa: PLC0415 - only a project with a tox.ini pays for it
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(path, encoding="utf-8")
@@ -333,30 +334,35 @@ def _requirement_lists(project: Path, pyproject: dict[str, Any]) -> list[Declare
 
 def _sections(project: Path, tool: dict[str, Any]) -> list[DeclaredTool]:
     """``[tool.X]`` sections and the tools' own files name a tool, not its version."""
-    setup_cfg = configparser.ConfigParser(interpolation=None)
-    tox = configparser.ConfigParser(interpolation=None)
-    for parser, name in ((setup_cfg, "setup.cfg"), (tox, "tox.ini")):
-        try:
-            parser.read(project / name, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError):
-            continue  # read and reported elsewhere: these sections only name tools
+    setup_cfg, tox = _ini_sections(project / "setup.cfg"), _ini_sections(project / "tox.ini")
     named = {
         "ruff": "ruff" in tool or any((project / n).is_file() for n in ("ruff.toml", ".ruff.toml")),
         "black": "black" in tool,
-        "isort": "isort" in tool
-        or setup_cfg.has_section("isort")
-        or (project / ".isort.cfg").is_file(),
-        "flake8": (project / ".flake8").is_file()
-        or setup_cfg.has_section("flake8")
-        or tox.has_section("flake8"),
+        "isort": "isort" in tool or "isort" in setup_cfg or (project / ".isort.cfg").is_file(),
+        "flake8": (project / ".flake8").is_file() or "flake8" in setup_cfg or "flake8" in tox,
         "mypy": "mypy" in tool
-        or setup_cfg.has_section("mypy")
+        or "mypy" in setup_cfg
         or any((project / n).is_file() for n in ("mypy.ini", ".mypy.ini")),
     }
     found = [DeclaredTool(name, None, _where(name)) for name, yes in named.items() if yes]
     if named["ruff"]:
         found.append(DeclaredTool("ruff-format", None, _where("ruff")))
     return found
+
+
+def _ini_sections(path: Path) -> frozenset[str]:
+    """The sections of an INI file; none when it is missing or unreadable (read and reported
+    elsewhere: here sections only name tools)."""
+    if not path.is_file():
+        return frozenset()
+    import configparser  # noqa: PLC0415 - only a project with the file pays for it
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return frozenset()
+    return frozenset(parser.sections())
 
 
 def _where(name: str) -> str:

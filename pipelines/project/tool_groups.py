@@ -6,7 +6,6 @@ environment installs what the project's own test run would.
 
 from __future__ import annotations
 
-import configparser
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -67,6 +66,8 @@ def _tox(path: Path) -> dict[str, tuple[str, ...]]:
     """tox's ``[testenv] deps`` (requirement lines; ``-r`` files and substitutions skipped)."""
     if not path.is_file():
         return {}
+    import configparser  # noqa: PLC0415 - only a project with a tox.ini pays for it
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(path, encoding="utf-8")
