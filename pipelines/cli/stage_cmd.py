@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 from pipelines import safe_text
@@ -50,13 +49,15 @@ def run_stage(args: argparse.Namespace) -> int:
         where = f"{finding.file}:{finding.line}" if finding.line else finding.file
         _say(f"{where}: [{finding.tool} {finding.rule}] {finding.message}")
     if decision is not None:
-        # Only the gate shows a decision: other stages never import the tables.
-        from pipelines.cli.display import SafeConsole, show
-        from pipelines.cli.guard import emit
-        from pipelines.report import github
-        from pipelines.report.summary import gate_table
+        # Only the gate shows a decision, as plain text (its log is a file, not a terminal).
+        from pipelines.report.gate_rows import plain
+        from pipelines.report.workflow_commands import in_github_actions
 
-        show(SafeConsole(file=sys.stdout, soft_wrap=True), gate_table(decision))
-        emit(github.publish(decision, os.environ))
+        print(plain(decision), flush=True)
+        if in_github_actions(os.environ):
+            from pipelines.cli.guard import emit
+            from pipelines.report import github
+
+            emit(github.publish(decision, os.environ))
     _say(f"{result.stage}: {result.status.value}: {result.summary}")
     return result.exit_code

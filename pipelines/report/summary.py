@@ -13,6 +13,10 @@ from rich.text import Text
 
 from pipelines import safe_text
 from pipelines.gate.rules import GateDecision, GateStatus, Verdict
+from pipelines.report import gate_rows
+from pipelines.report.gate_rows import cell
+
+__all__ = ["Summary", "cell", "gate_table", "markdown", "of_decision", "summary_of", "tables"]
 from pipelines.severity import Severity
 
 if TYPE_CHECKING:  # the gate's table needs no history (which reads deploys as well)
@@ -60,13 +64,6 @@ class Summary:
             return []
         order = {s.value: i for i, s in enumerate(Severity)}
         return sorted(found.items(), key=lambda item: order.get(item[0], 99))
-
-
-def cell(value: Any) -> str:
-    """A value as a table cell."""
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return "—" if value is None else str(value)
 
 
 def _md(value: Any) -> str:
@@ -171,20 +168,14 @@ VERDICT_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.WARN: 
 
 def gate_table(decision: GateDecision) -> Table:
     """The gate's rules: what was measured against which threshold, the verdict and why."""
-    title = f"gate ({safe_text.terminal(decision.env)}): {decision.status.value}"
-    table = Table(title=Text(title))
-    for column in ("rule", "measured", "threshold", "verdict", "detail"):
+    table = Table(title=Text(gate_rows.title(decision)))
+    for column in gate_rows.HEADERS:
         table.add_column(column)
-    for rule in decision.rules:
-        # Every cell is a Text: names and details quote tools and files, never markup, and
-        # their control characters show escaped.
-        table.add_row(
-            _term(rule.name),
-            _term(rule.measured),
-            _term(f"{rule.comparison} {cell(rule.threshold)}"),
-            Text(rule.verdict.value, style=VERDICT_STYLE.get(rule.verdict, "dim")),
-            _term(rule.detail),
-        )
+    for rule, row in zip(decision.rules, gate_rows.rows(decision), strict=True):
+        # Every cell is a Text: names and details quote tools and files, never markup.
+        *before, verdict, detail = (Text(text) for text in row)
+        verdict.stylize(VERDICT_STYLE.get(rule.verdict, "dim"))
+        table.add_row(*before, verdict, detail)
     return table
 
 
