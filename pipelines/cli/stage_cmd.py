@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from pipelines import safe_text
 from pipelines.cli.common import project_config, stage_context
-from pipelines.errors import UsageError, did_you_mean
+from pipelines.errors import EXIT_INTERRUPTED, UsageError, did_you_mean
+from pipelines.runners.waits import GO, WAITS
 from pipelines.stages import STAGES, load_stage
 from pipelines.stages.base import StageResult
+
+
+def _released(name: str) -> bool:
+    """An early start (runners/commands.py): load the stage's code, then wait for the
+    runner's line before reading anything. False when stdin ends without it."""
+    if name in STAGES:
+        load_stage(name)
+    line = sys.stdin.buffer.readline()
+    # Nothing this process starts may read the runner's pipe.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return line == GO
 
 
 def _say(line: str) -> None:
@@ -24,6 +39,8 @@ def _say(line: str) -> None:
 
 def run_stage(args: argparse.Namespace) -> int:
     """Run one stage's work in this process (what every runner's command does)."""
+    if os.environ.pop(WAITS, None) == "1" and not _released(args.name):
+        return EXIT_INTERRUPTED  # the runner let it go unreleased: skipped or cancelled
     config = project_config(args)
     custom = {stage.name: stage for stage in config.custom}
     if args.name not in STAGES and args.name not in custom:

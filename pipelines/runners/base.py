@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,11 +13,16 @@ from typing import BinaryIO, Protocol
 import anyio
 
 from pipelines import containment
-from pipelines.child_env import Masker
 from pipelines.layout import LOG, Layout
 from pipelines.plan import Plan, PlannedStage
-from pipelines.process import kill_session
 from pipelines.runners import source_guard
+from pipelines.runners.commands import (
+    MISSING_EXECUTABLE,
+    Command,
+    Waiting,
+    run_in_group,
+    spawn,
+)
 from pipelines.runners.results import TRACKED, RunResult, RunStatus, StageRun
 
 OnEvent = Callable[[str, RunStatus], None]
@@ -39,43 +43,43 @@ class Runner(Protocol):
         ...
 
 
-ExecuteStage = Callable[[PlannedStage, Path], Awaitable[tuple[int, str]]]
-MISSING_EXECUTABLE = 127  # what a shell, and docker run, exit with for a command not found
+class ExecuteStage(Protocol):
+    """Runs one stage's commands into its log: (exit code, reason)."""
+
+    def __call__(
+        self, stage: PlannedStage, log: Path, waiting: Waiting | None = None, /
+    ) -> Awaitable[tuple[int, str]]: ...
 
 
-@dataclass(frozen=True)
-class Command:
-    """One of a stage's commands as a runner builds it: the only thing runners differ in."""
-
-    argv: list[str]
-    env: Mapping[str, str]
-    cwd: Path | None = None
-    # Run (shielded) when the stage is cancelled: what killing ``argv`` does not stop.
-    cleanup: tuple[str, ...] = ()
-    # The reason to give when ``argv`` exits with MISSING_EXECUTABLE.
-    missing: str = ""
-    # Values masked in the stage's log (secret-looking variables the stage was passed).
-    secrets: tuple[str, ...] = ()
-    # Above 0 for a stage off the critical path (runners/priority.py); what it starts inherits it.
-    niceness: int = 0
+# Starts a stage's first command early, or None when it cannot wait (commands.py).
+Prestart = Callable[[PlannedStage, Path], Awaitable[Waiting | None]]
 
 
 BuildCommand = Callable[[PlannedStage, tuple[str, ...], int], Command]
 
 
+def _open_log(log: Path) -> contextlib.AbstractContextManager[BinaryIO]:
+    # The stage's directory is where a stage could have left a link to a host file.
+    return containment.write_new(log.parent.parent, PurePath(log.parent.name, log.name))
+
+
 def stage_executor(build: BuildCommand, project: Path) -> ExecuteStage:
     """The one execution path of every runner: each of a stage's commands in turn, into the
-    stage's log, the first failure ending the stage with a reason a person can act on."""
+    stage's log, the first failure ending the stage with a reason a person can act on. With
+    ``waiting``, the first command is that early-started process (commands.py)."""
 
-    async def execute(stage: PlannedStage, log: Path) -> tuple[int, str]:
-        # The stage's directory is where a stage could have left a link to a host file.
-        with containment.write_new(
-            log.parent.parent, PurePath(log.parent.name, log.name)
-        ) as handle:
+    async def execute(
+        stage: PlannedStage, log: Path, waiting: Waiting | None = None
+    ) -> tuple[int, str]:
+        with waiting.log if waiting is not None else contextlib.ExitStack() as held:
+            handle = waiting.handle if waiting is not None else held.enter_context(_open_log(log))
             for index, argv in enumerate(stage.run):
                 command = build(stage, argv, index)
                 try:
-                    code = await run_in_group(command, handle)
+                    if index == 0 and waiting is not None:
+                        code = await waiting.run()
+                    else:
+                        code = await run_in_group(command, handle)
                 except FileNotFoundError:
                     return MISSING_EXECUTABLE, f"{command.argv[0]}: not found on PATH"
                 if code == MISSING_EXECUTABLE and command.missing:
@@ -87,39 +91,25 @@ def stage_executor(build: BuildCommand, project: Path) -> ExecuteStage:
     return execute
 
 
-async def run_in_group(command: Command, log: BinaryIO) -> int:
-    """Run ``command`` in a session of its own; cancelled (timeout, Ctrl-C, fail-fast), it is
-    killed with everything it started, so no tool outlives its stage."""
-    process = await anyio.open_process(
-        command.argv,
-        stdin=subprocess.DEVNULL,
-        # With secrets to mask the output passes through us; otherwise straight to the log.
-        stdout=subprocess.PIPE if command.secrets else log,
-        stderr=subprocess.STDOUT,
-        cwd=command.cwd,
-        env=command.env,
-        start_new_session=True,
-    )
-    if command.niceness:
-        # Before the stage's interpreter has started any tool (they inherit it); a process
-        # that is already gone, or a kernel that refuses, leaves the priority as it was.
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, process.pid, command.niceness)
-    try:
-        if process.stdout is not None:
-            masker = Masker(command.secrets)
-            async for chunk in process.stdout:
-                log.write(masker.feed(chunk))
-            log.write(masker.flush())
-            log.flush()
-        return await process.wait()
-    except BaseException:
-        kill_session(process.pid)
-        with anyio.CancelScope(shield=True):
-            await process.wait()
-            if command.cleanup:
-                await anyio.run_process(list(command.cleanup), check=False)
-        raise
+def stage_prestarter(build: BuildCommand) -> Prestart:
+    """Early starts for a runner whose stage commands may wait (commands.py)."""
+
+    async def prestart(stage: PlannedStage, log: Path) -> Waiting | None:
+        if not stage.run:
+            return None
+        command = build(stage, stage.run[0], 0)
+        if not command.may_wait:
+            return None
+        held = contextlib.ExitStack()
+        try:
+            handle = held.enter_context(_open_log(log))
+            process = await spawn(command, handle, waits=True)
+        except BaseException:
+            held.close()
+            raise
+        return Waiting(process, command, held, handle)
+
+    return prestart
 
 
 def ignore_event(_name: str, _status: RunStatus) -> None:
@@ -141,6 +131,8 @@ class Scheduler:
     fail_fast: bool = False
     on_event: OnEvent = ignore_event
     max_parallel: int = 8
+    # Starts a stage that needs others while they run (loading its code only), or None.
+    prestart: Prestart | None = None
     results: dict[str, StageRun] = field(default_factory=dict)
 
     interrupted: bool = False
@@ -149,6 +141,7 @@ class Scheduler:
     # How the stages were checked for changing the source: by git's tracked files, unless
     # git could not list them here.
     source_check: str = TRACKED
+    _began: dict[str, anyio.Event] = field(default_factory=dict)  # per stage: it began or ended
 
     def run(self) -> tuple[StageRun, ...]:
         """Run the whole plan; blocks until every stage has finished. Ctrl-C cancels the
@@ -165,10 +158,24 @@ class Scheduler:
 
     async def _run_all(self) -> None:
         finished = {stage.name: anyio.Event() for stage in self.plan.stages}
+        self._began = {stage.name: anyio.Event() for stage in self.plan.stages}
         limiter = anyio.CapacityLimiter(self.max_parallel)
         async with anyio.create_task_group() as group:
             for stage in self.plan.stages:
                 group.start_soon(self._stage, stage, finished, limiter, group.cancel_scope)
+
+    async def _start_early(self, stage: PlannedStage) -> Waiting | None:
+        """Once every need has begun (so early starts do not crowd the first stages out of
+        the CPU), start the stage's process to load its code while they run."""
+        if not stage.needs or self.prestart is None:
+            return None
+        for need in stage.needs:
+            await self._began[need].wait()
+        log = containment.ensure_directory(self.layout.reports, stage.name) / LOG
+        try:
+            return await self.prestart(stage, log)
+        except OSError:
+            return None  # started the ordinary way, which says what is wrong
 
     async def _stage(
         self,
@@ -177,7 +184,9 @@ class Scheduler:
         limiter: anyio.CapacityLimiter,
         scope: anyio.CancelScope,
     ) -> None:
+        waiting: Waiting | None = None
         try:
+            waiting = await self._start_early(stage)
             for need in stage.needs:
                 await finished[need].wait()
             blocked = [n for n in stage.needs if self.results[n].status is not RunStatus.PASSED]
@@ -187,6 +196,7 @@ class Scheduler:
                 )
                 return
             async with limiter:
+                self._began[stage.name].set()
                 self.on_event(stage.name, RunStatus.RUNNING)
                 started = time.monotonic()
                 log = containment.ensure_directory(self.layout.reports, stage.name) / LOG
@@ -205,7 +215,10 @@ class Scheduler:
                 exit_code, reason = 124, ""
                 # The runner's execute kills the stage's whole process group when cancelled.
                 with anyio.move_on_after(stage.timeout) as limit:
-                    exit_code, reason = await self.execute(stage, log)
+                    if waiting is None:  # an executor of a runner without early starts
+                        exit_code, reason = await self.execute(stage, log)
+                    else:
+                        exit_code, reason = await self.execute(stage, log, waiting)
                 if limit.cancelled_caught:
                     exit_code, reason = 124, f"timed out after {stage.timeout:g} s"
                 status = RunStatus.PASSED if exit_code == 0 else RunStatus.FAILED
@@ -227,10 +240,14 @@ class Scheduler:
                 self.failed_fast = True
                 scope.cancel()
         finally:
+            if waiting is not None:  # skipped or cancelled before it was let go
+                with anyio.CancelScope(shield=True):
+                    await waiting.discard()
             if stage.name not in self.results:
                 # Ctrl-C and SIGTERM cancel the same scope: only our own cancel is fail-fast.
                 reason = "fail-fast" if self.failed_fast else "interrupted"
                 self._finish(StageRun(stage.name, RunStatus.CANCELLED, reason=reason))
+            self._began[stage.name].set()
             finished[stage.name].set()
 
     def _finish(self, run: StageRun) -> None:
@@ -271,6 +288,7 @@ def run_plan(
     fail_fast: bool,
     on_event: OnEvent | None,
     max_parallel: int,
+    prestart: Prestart | None = None,
 ) -> RunResult:
     """Schedule ``plan`` with ``execute`` running each stage, and time the whole run."""
     started = time.monotonic()
@@ -281,6 +299,7 @@ def run_plan(
         fail_fast=fail_fast,
         on_event=on_event or ignore_event,
         max_parallel=max_parallel,
+        prestart=prestart,
     )
     stages = scheduler.run()
     return RunResult(

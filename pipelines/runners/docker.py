@@ -22,12 +22,12 @@ from pipelines.plan import Plan, PlannedStage
 from pipelines.process import run_tool
 from pipelines.project.environment import PROJECT_ID, PROJECT_NAME, PROJECT_PATH
 from pipelines.runners.base import (
-    Command,
     OnEvent,
     default_parallelism,
     run_plan,
     stage_executor,
 )
+from pipelines.runners.commands import Command
 from pipelines.runners.results import RunResult
 from pipelines.toolchain import DOCKERFILE, ToolchainSpec, build_context, image_tag
 

@@ -13,12 +13,13 @@ from pipelines.layout import ARTIFACTS_ENV, REPORTS_ENV, Layout
 from pipelines.plan import Plan, PlannedStage
 from pipelines.process import tool_path
 from pipelines.runners.base import (
-    Command,
     OnEvent,
     default_parallelism,
     run_plan,
     stage_executor,
+    stage_prestarter,
 )
+from pipelines.runners.commands import Command
 from pipelines.runners.priority import OFF_PATH_NICENESS, off_critical_path
 from pipelines.runners.results import RunResult
 
@@ -69,6 +70,7 @@ class LocalRunner:
             fail_fast=fail_fast,
             on_event=on_event,
             max_parallel=self.max_parallel,
+            prestart=stage_prestarter(self._command),
         )
 
     def _command(self, stage: PlannedStage, argv: tuple[str, ...], _index: int) -> Command:
@@ -81,4 +83,5 @@ class LocalRunner:
             cwd=self.project,
             secrets=secret_values(env),
             niceness=OFF_PATH_NICENESS if stage.name in self.background else 0,
+            may_wait=argv[:2] == ("pipelines", "stage"),
         )

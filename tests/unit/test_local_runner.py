@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,8 @@ import anyio
 
 from pipelines.layout import Layout
 from pipelines.plan import Plan, PlannedStage
-from pipelines.runners.base import Scheduler
+from pipelines.runners.base import Scheduler, run_plan, stage_executor, stage_prestarter
+from pipelines.runners.commands import Command
 from pipelines.runners.local import LocalRunner
 from pipelines.runners.priority import OFF_PATH_NICENESS, off_critical_path
 from pipelines.runners.results import RunStatus
@@ -210,3 +212,99 @@ def test_chains_of_equal_length_are_all_critical() -> None:
     )
     assert off_critical_path(plan) == frozenset()
     assert off_critical_path(Plan("p", "ci", ())) == frozenset()
+
+
+FAKE_STAGE = """#!{python}
+# A stand-in for `pipelines stage NAME` that speaks the early start's protocol.
+import os, pathlib, sys
+name, marks = sys.argv[2], pathlib.Path(os.environ["MARKS"])
+if os.environ.get("PIPELINES_STAGE_WAITS") == "1":
+    (marks / f"{{name}}.waiting").write_text(str(os.getpid()))
+    if sys.stdin.buffer.readline() != b"go\\n":
+        (marks / f"{{name}}.never").touch()
+        sys.exit(130)
+(marks / f"{{name}}.ran").write_text(",".join(sorted(p.name for p in marks.iterdir())))
+sys.exit(int(os.environ.get("FAIL_" + name, "0")))
+"""
+
+
+def _run_with_early_starts(tmp_path: Path, *stages: PlannedStage) -> list[RunStatus]:
+    """The scheduler as the local runner drives it, with each `pipelines stage NAME` command
+    run by FAKE_STAGE (which may wait)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = tmp_path / "fake-pipelines"
+    script.write_text(FAKE_STAGE.format(python=sys.executable))
+    script.chmod(0o755)
+
+    def build(stage: PlannedStage, argv: tuple[str, ...], _index: int) -> Command:
+        env = {**os.environ, "MARKS": str(marks), **stage.env}
+        if argv[:2] == ("pipelines", "stage"):
+            return Command([str(script), *argv[1:]], env, cwd=tmp_path, may_wait=True)
+        return Command(list(argv), env, cwd=tmp_path)
+
+    result = run_plan(
+        "test",
+        Layout.of(tmp_path, {}),
+        Plan("p", "ci", stages),
+        stage_executor(build, tmp_path),
+        fail_fast=False,
+        on_event=None,
+        max_parallel=4,
+        prestart=stage_prestarter(build),
+    )
+    return [s.status for s in result.stages]
+
+
+def _stage_of(name: str, needs: tuple[str, ...] = (), fail: bool = False) -> PlannedStage:
+    env = {f"FAIL_{name}": "1" if fail else "0"}
+    return PlannedStage(name, (("pipelines", "stage", name),), needs=needs, env=env)
+
+
+def test_a_stage_that_needs_others_loads_early_and_runs_only_after_them(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    # The need ends only once its dependent is waiting: only an early start can finish.
+    code = (
+        "import pathlib, time\n"
+        f"marks = pathlib.Path({str(marks)!r})\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not (marks / 'test.waiting').exists():\n"
+        "    assert time.monotonic() < deadline, 'the dependent never started early'\n"
+        "    time.sleep(0.01)\n"
+        "(marks / 'install.done').touch()\n"
+    )
+    statuses = _run_with_early_starts(
+        tmp_path, stage("install", code), _stage_of("test", needs=("install",))
+    )
+    assert statuses == [RunStatus.PASSED, RunStatus.PASSED]
+    # When it ran, its need had finished.
+    assert "install.done" in (marks / "test.ran").read_text().split(",")
+
+
+def test_an_early_started_stage_whose_need_failed_is_killed_unreleased(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    statuses = _run_with_early_starts(
+        tmp_path, _stage_of("install", fail=True), _stage_of("test", needs=("install",))
+    )
+    assert statuses == [RunStatus.FAILED, RunStatus.SKIPPED]
+    assert not (marks / "test.ran").exists()
+    if (marks / "test.waiting").exists():  # it had started: it is gone, never let go
+        pid = int((marks / "test.waiting").read_text())
+        assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_stage_process_told_to_wait_does_nothing_when_never_let_go(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
+    done = subprocess.run(
+        [PY, "-m", "pipelines", "stage", "install", "--env", "ci", "-C", str(tmp_path)],
+        env={**os.environ, "PIPELINES_STAGE_WAITS": "1"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 130, done.stderr
+    assert not (tmp_path / "reports").exists()
