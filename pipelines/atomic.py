@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -66,6 +65,8 @@ def copy_stream(source: BinaryIO, target: Path) -> None:
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as out:
+            import shutil  # noqa: PLC0415 - loaded when used: not by a stage's start
+
             shutil.copyfileobj(source, out, length=1024 * 1024)
             out.flush()
             os.fsync(out.fileno())

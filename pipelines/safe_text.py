@@ -11,6 +11,7 @@ Test names are capped at ``MAX_TEST_NAME`` characters wherever they are shown.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -25,9 +26,13 @@ NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # word is never emphasis, so ``pass_rate`` stays readable; URLs lose the ``://`` or ``www.``
 # that makes them links; a value is one line, so only its start can begin a heading or list
 # (a quote's > there is harmless text inside a table cell or after our own words).
-MARKDOWN_SYNTAX = re.compile(
-    r"[\\`*\[\]<|~$@&!]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|:(?=//)|(?<=www)\.|^[#=+-]"
-)
+MARKDOWN_SYNTAX = r"[\\`*\[\]<|~$@&!]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|:(?=//)|(?<=www)\.|^[#=+-]"
+
+
+@functools.cache
+def _markdown_syntax() -> re.Pattern[str]:
+    # Compiled on first use: a stage process never writes Markdown.
+    return re.compile(MARKDOWN_SYNTAX)
 
 
 def _escaped_control(match: re.Match[str]) -> str:
@@ -55,7 +60,7 @@ def terminal(value: Any) -> str:
 
 def markdown(value: Any) -> str:
     """``value`` as literal Markdown text (inline, one line, safe in a table cell)."""
-    return MARKDOWN_SYNTAX.sub(lambda m: "\\" + m.group(0), terminal(value))
+    return _markdown_syntax().sub(lambda m: "\\" + m.group(0), terminal(value))
 
 
 def capped(name: str, limit: int = MAX_TEST_NAME) -> str:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, cast
 
-from pipelines.cli.completion import complete_if_asked
+from pipelines.cli import stage_argv
 from pipelines.cli.guard import guarded
 from pipelines.cli.handlers import load_handler
-from pipelines.cli.shared_args import shared_options, stage_command
 from pipelines.errors import (
     EXIT_CLOSED_OUTPUT,
     EXIT_INTERNAL,
@@ -26,6 +24,8 @@ from pipelines.report.workflow_commands import neutralise
 from pipelines.safe_text import terminal
 
 if TYPE_CHECKING:  # rich loads only where a command prints through it (not `pipelines stage`)
+    import argparse
+
     from rich.console import Console
 
 __all__ = ["main"]
@@ -54,27 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
 
 
-class _NotQuick(Exception):
-    """The stage command line needs the whole parser (to explain a usage error)."""
-
-
-class _QuickParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _NotQuick(message)
-
-
 def _parse(words: list[str]) -> argparse.Namespace | int:
     """The parsed command line, or the exit code of a usage error or help (argparse printed
-    it). `pipelines stage` runs once per stage: its command line is parsed by a parser of that
-    command alone, the same options, instead of building every command's."""
-    quick = words[:1] == ["stage"] and not {"-h", "--help"} & set(words)
-    if quick and "_ARGCOMPLETE" not in os.environ:
-        parser = _QuickParser(prog="pipelines")
-        stage_command(parser.add_subparsers(dest="command", required=True), shared_options(), words)
-        try:
-            return parser.parse_args(words)
-        except _NotQuick:
-            pass  # the whole parser says what is wrong, with every command's usage
+    it). `pipelines stage` runs once per stage: its usual command line is read without
+    argparse (cli/stage_argv.py); every other one, and any stage command line out of the
+    ordinary, by the whole parser."""
+    if "_ARGCOMPLETE" not in os.environ:
+        quick = stage_argv.read(words)
+        if quick is not None:
+            return cast("argparse.Namespace", quick)
+    from pipelines.cli.completion import complete_if_asked
     from pipelines.cli.parser import build_parser
 
     whole = build_parser(words)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.config.cache import load_cached
 from pipelines.config.pipeline import PipelineConfig
 from pipelines.layout import Layout, project_directory
 from pipelines.stages.base import StageContext
+
+if TYPE_CHECKING:  # a stage's command line is read without argparse (stage_argv.py)
+    import argparse
 
 
 def project_dir(args: argparse.Namespace) -> Path:

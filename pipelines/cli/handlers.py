@@ -4,14 +4,15 @@ imported only when it runs; the imports are typed, so mypy checks every handler.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import argparse
+
     from rich.console import Console
 
-Handler = Callable[[argparse.Namespace, "Console"], int]
+Handler = Callable[["argparse.Namespace", "Console"], int]
 
 
 def load_handler(command: str) -> Handler:  # noqa: PLR0911, PLR0912 - one case a command

@@ -6,10 +6,9 @@ to show the gate's table.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines import safe_text
 from pipelines.cli.common import project_config, stage_context
@@ -17,6 +16,9 @@ from pipelines.errors import EXIT_INTERRUPTED, UsageError, did_you_mean
 from pipelines.runners.waits import GO, WAITS
 from pipelines.stages import STAGES, load_stage
 from pipelines.stages.base import StageResult
+
+if TYPE_CHECKING:  # a stage's command line is read without argparse (stage_argv.py)
+    import argparse
 
 
 def _released(name: str) -> bool:

@@ -10,7 +10,6 @@ that cannot be read or written are skipped: the file is then loaded as without a
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ import msgspec
 import pipelines
 from pipelines.config.pipeline import CONFIG_FILE, PipelineConfig, load_config
 from pipelines.config.schema import decode_json, encode_json
+from pipelines.digest import sha256
 from pipelines.layout import cache_root
 
 # The code that decides what a file decodes to; its sizes and times are part of every key.
@@ -48,7 +48,7 @@ def load_cached(
 
 
 def _key(project: Path, path: Path, raw: bytes) -> str:
-    digest = hashlib.sha256(raw)
+    digest = sha256(raw)
     # The file's name as given appears in errors (source); the directory names the default.
     digest.update(f"\0{path}\0{project.resolve().name}\0{pipelines.__version__}".encode())
     for code in sorted(_CONFIG_CODE.glob("*.py")):

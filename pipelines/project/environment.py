@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,6 +23,7 @@ import msgspec
 
 from pipelines import atomic
 from pipelines.config.pipeline import PipelineConfig
+from pipelines.digest import sha256
 from pipelines.errors import ConfigError, ToolError
 from pipelines.layout import cache_root
 from pipelines.process import command_line, run_streaming, tool_path
@@ -145,6 +144,8 @@ def install_plan(config: PipelineConfig, facts: ProjectFacts) -> InstallPlan:
 
 def installer(path: str) -> str:
     """``uv`` when it is on PATH, else ``pip``."""
+    import shutil  # noqa: PLC0415 - loaded when used: not by a stage's start
+
     return "uv" if shutil.which("uv", path=path) else "pip"
 
 
@@ -166,7 +167,7 @@ class ProjectEnv(msgspec.Struct, frozen=True):
 
 def _location(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> Path:
     project = project.resolve()
-    digest = hashlib.sha256()
+    digest = sha256()
     spec = {
         "plan": [list(plan.install_args()), [list(c) for c in plan.commands], plan.python],
         "interpreter": [sys.version, sys.executable],
@@ -182,9 +183,7 @@ def _location(project: Path, plan: InstallPlan, environ: Mapping[str, str]) -> P
     # host checkout's identity that the runner passes on.
     given = environ.get(PROJECT_PATH)
     ours = given is not None and Path(given).resolve() == project.resolve()
-    where = (ours and environ.get(PROJECT_ID)) or hashlib.sha256(str(project).encode()).hexdigest()[
-        :8
-    ]
+    where = (ours and environ.get(PROJECT_ID)) or sha256(str(project).encode()).hexdigest()[:8]
     name = (ours and environ.get(PROJECT_NAME)) or project.name
     slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40] or "project"
     return cache_root(environ) / "envs" / f"{slug}-{where}-{digest.hexdigest()[:16]}"
@@ -215,10 +214,14 @@ def ensure(
         if (path / READY).is_file():
             return ProjectEnv(path), False
         # A directory without the ready marker is a build that died half-way.
+        import shutil  # noqa: PLC0415 - loaded when used: not by a stage's start
+
         shutil.rmtree(path, ignore_errors=True)
         try:
             _build(project, plan, path, environ, output or sys.stdout.buffer)
         except BaseException:
+            import shutil  # noqa: PLC0415 - loaded when used: not by a stage's start
+
             shutil.rmtree(path, ignore_errors=True)
             raise
         atomic.write_json(path / READY, {"install": plan.install_args()})
@@ -366,5 +369,7 @@ def _remove_older(current: Path) -> None:
     prefix = current.name.rsplit("-", 1)[0] + "-"
     for sibling in current.parent.glob(prefix + "*"):
         if sibling != current and sibling.is_dir() and not sibling.name.endswith(".lock"):
+            import shutil  # noqa: PLC0415 - loaded when used: not by a stage's start
+
             shutil.rmtree(sibling, ignore_errors=True)
             (sibling.parent / f"{sibling.name}.lock").unlink(missing_ok=True)

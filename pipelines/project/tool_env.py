@@ -7,7 +7,6 @@ environment: nothing to install.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines import atomic
+from pipelines.digest import sha256
 from pipelines.errors import ToolError
 from pipelines.layout import cache_root
 from pipelines.process import run_tool, tool_path
@@ -39,7 +39,7 @@ def requirements(tool: DeclaredTool) -> list[str]:
 def location(tool: DeclaredTool, environ: Mapping[str, str]) -> Path:
     """Where the environment of ``tool`` lives, keyed by what it holds."""
     spec = {"install": requirements(tool), "python": [sys.version, sys.executable]}
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    digest = sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return cache_root(environ) / "tools" / f"{tool.package}-{tool.version or 'latest'}-{digest}"
 
 
