@@ -35,6 +35,7 @@ from pipelines.operations.run import run_pipeline
 from pipelines.readers.coverage import Coverage
 from pipelines.readers.findings import read_sarif
 from pipelines.readers.junit import Outcome, TestSummary
+from pipelines.runners.base import ExecuteStage
 from pipelines.runners.docker import DockerRunner
 from pipelines.runners.local import LocalRunner
 from pipelines.stages.details import CustomDetails, TestDetails
@@ -78,3 +79,5 @@ _ = crd_documents  # the tests install our CRDs into their cluster with it
 _ = (Coverage.line_percent, Coverage.branch_percent, TestSummary.sources, decision_of)
 # The flags audit log's chain field: checked over the entry as written, by AuditLog.verify.
 _ = (FlagEntry.prev,)
+# A Protocol's call signature: what the scheduler calls an executor with.
+_ = (ExecuteStage.__call__,)
