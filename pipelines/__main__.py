@@ -11,6 +11,9 @@ def run() -> int:
     try:
         from pipelines.cli import main  # noqa: PLC0415 - a Ctrl-C while loading is caught
     except KeyboardInterrupt:
+        # Never torn down: a module interrupted half-way through loading (a C extension's
+        # among them) can crash the interpreter's teardown.
+        _exit_now(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     code = main()
     _exit_now(code)
