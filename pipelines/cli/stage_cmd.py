@@ -1,7 +1,7 @@
 """``pipelines stage NAME``: one stage's work in this process (what every runner runs).
 
-A stage process starts once per stage and run, so it prints plain lines and loads rich only
-to show the gate's table.
+A stage process starts once per stage and run, so it prints plain lines (the gate's table
+too) and never loads rich.
 """
 
 from __future__ import annotations
